@@ -1,0 +1,356 @@
+// Sandbox for Genesys Web Services auth and the Digital Channels ("Nexus") API-key API.
+//
+// What is documented (shared/seeds/genesys-digital-channels-api-keys.txt) and reproduced as is:
+// the password grant at POST /auth/v3/oauth/token with HTTP basic `nexus_client:<secret>` and a
+// form body; tenant users log in as `<ccId>\<user>`, the GWS ops admin by plain name; the token
+// goes in `Authorization` as the bare token; POST /nexus/v3/apikeys with
+// {enabled, tenant, name, permissions} answers the record with id, created, revoked,
+// expires:false, createdby, capacity:120, frequency:60.
+//
+// What is inferred (the doc shows only POST), mirrored by providers/nexus/client.ts: list, read,
+// update and delete at GET|PUT|DELETE /nexus/v3/apikeys[/{id}], following the product's admin
+// rights (view, read, create, update, delete) and UI actions (enable/disable, expire, revoke,
+// delete); names unique per tenant (409); permissions and tenant immutable; a revoked key cannot
+// be reinstated; error bodies in GWS's OAuth shape ({error, error_description}) for auth and
+// {status, message} for Nexus. GET /nexus/v3/whoami stands in for the consumer APIs: it takes
+// `x-api-key` and enforces enabled, revoked, expiry and capacity-per-frequency.
+import fs from "node:fs";
+import crypto from "node:crypto";
+import type http from "node:http";
+import { CallStats, HttpError, readBody, sendJson, type Handler } from "./http.ts";
+
+export interface NexusRecord {
+    id: string;
+    tenant: string;
+    name: string;
+    permissions: string[];
+    enabled: boolean;
+    created: string;
+    revoked: boolean;
+    expires: string | false;
+    createdby: string;
+    capacity: number;
+    frequency: number;
+}
+
+export interface GenesysSandboxOptions {
+    /** Contact centers the sandbox knows (tenant ids). */
+    contactCenters?: string[];
+    tenantUser?: { name: string; password: string };
+    opsAdmin?: { name: string; password: string };
+    client?: { id: string; secret: string };
+    /** Lifetime of issued tokens; GWS says 43199. */
+    tokenTtlSeconds?: number;
+    capacity?: number;
+    frequency?: number;
+    /** Wrap every Nexus response in {"data": …}, as some Nexus versions do. */
+    envelope?: boolean;
+    /** JSON file that keeps the key records across restarts. */
+    dataFile?: string;
+}
+
+export const GENESYS_DEFAULTS = {
+    contactCenter: "578ec98e-f07c-46ad-9675-f36c22f3ba9f",
+    tenantUser: { name: "nexus", password: "nexus_password" },
+    opsAdmin: { name: "ops", password: "ops" },
+    client: { id: "nexus_client", secret: "nexus_client_secret" },
+} as const;
+
+/** Permissions the sandbox knows: the three the vendor documents. */
+export const NEXUS_PERMISSIONS = {
+    tenant: ["nexus:consumer:chat", "nexus:designer:chat"],
+    cluster: ["nexus:cluster:*"],
+} as const;
+
+interface Session {
+    username: string;
+    /** The contact center of a tenant user; null for the ops admin. */
+    ccId: string | null;
+    expiresAt: number;
+}
+
+export class GenesysSandbox {
+    readonly stats = new CallStats();
+    readonly keys = new Map<string, NexusRecord>();
+    private readonly tokens = new Map<string, Session>();
+    private readonly refreshTokens = new Map<string, { username: string; ccId: string | null }>();
+    private readonly windows = new Map<string, { start: number; used: number }>();
+    private readonly opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
+
+    constructor(options: GenesysSandboxOptions = {}) {
+        this.opts = {
+            contactCenters: options.contactCenters ?? [GENESYS_DEFAULTS.contactCenter],
+            tenantUser: options.tenantUser ?? { ...GENESYS_DEFAULTS.tenantUser },
+            opsAdmin: options.opsAdmin ?? { ...GENESYS_DEFAULTS.opsAdmin },
+            client: options.client ?? { ...GENESYS_DEFAULTS.client },
+            tokenTtlSeconds: options.tokenTtlSeconds ?? 43199,
+            capacity: options.capacity ?? 120,
+            frequency: options.frequency ?? 60,
+            envelope: options.envelope ?? false,
+            dataFile: options.dataFile,
+        };
+        if (this.opts.dataFile && fs.existsSync(this.opts.dataFile)) {
+            const saved = JSON.parse(fs.readFileSync(this.opts.dataFile, "utf8")) as { nexusKeys?: NexusRecord[] };
+            for (const record of saved.nexusKeys ?? []) this.keys.set(record.id, record);
+        }
+    }
+
+    /** Invalidates every issued access token, as a GWS restart or a revoked session would. */
+    expireTokens() {
+        this.tokens.clear();
+    }
+
+    private save() {
+        if (!this.opts.dataFile) return;
+        const tmp = `${this.opts.dataFile}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify({ nexusKeys: [...this.keys.values()] }, null, 1));
+        fs.renameSync(tmp, this.opts.dataFile);
+    }
+
+    readonly handler: Handler = async (req, res, url) => {
+        const path = url.pathname;
+        const method = req.method ?? "GET";
+        if (path.startsWith("/_sandbox/")) return this.control(method, path, res);
+
+        if (path === "/auth/v3/oauth/token" && method === "POST") {
+            this.stats.count("POST /auth/v3/oauth/token");
+            return this.issueToken(req, res);
+        }
+        if (path === "/nexus/v3/whoami" && method === "GET") {
+            this.stats.count("GET /nexus/v3/whoami");
+            return this.whoami(req, res);
+        }
+        if (path === "/nexus/v3/apikeys") {
+            this.stats.count(`${method} /nexus/v3/apikeys`);
+            const session = this.authenticate(req);
+            if (method === "POST") return this.create(session, req, res);
+            if (method === "GET") return this.reply(res, 200, this.visible(session));
+            throw new HttpError(405, { status: 405, message: `method ${method} not allowed` });
+        }
+        const match = /^\/nexus\/v3\/apikeys\/([^/]+)$/.exec(path);
+        if (match) {
+            this.stats.count(`${method} /nexus/v3/apikeys/{id}`);
+            const session = this.authenticate(req);
+            const record = this.find(session, decodeURIComponent(match[1]));
+            if (method === "GET") return this.reply(res, 200, record);
+            if (method === "PUT") return this.update(record, req, res);
+            if (method === "DELETE") {
+                this.keys.delete(record.id);
+                this.save();
+                res.writeHead(204).end();
+                return;
+            }
+            throw new HttpError(405, { status: 405, message: `method ${method} not allowed` });
+        }
+        this.stats.count("unknown");
+        throw new HttpError(404, { status: 404, message: "not found" });
+    };
+
+    private control(method: string, path: string, res: http.ServerResponse) {
+        if (path === "/_sandbox/stats" && method === "GET") return sendJson(res, 200, this.stats.snapshot());
+        if (path === "/_sandbox/stats/reset" && method === "POST") {
+            this.stats.reset();
+            return sendJson(res, 200, {});
+        }
+        if (path === "/_sandbox/tokens/expire" && method === "POST") {
+            this.expireTokens();
+            return sendJson(res, 200, {});
+        }
+        throw new HttpError(404, { status: 404, message: "not found" });
+    }
+
+    private reply(res: http.ServerResponse, status: number, body: unknown) {
+        sendJson(res, status, this.opts.envelope ? { data: body } : body);
+    }
+
+    private async issueToken(req: http.IncomingMessage, res: http.ServerResponse) {
+        const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? "");
+        const [clientId, clientSecret] = basic ? Buffer.from(basic[1], "base64").toString("utf8").split(/:(.*)/s) : [];
+        if (clientId !== this.opts.client.id || clientSecret !== this.opts.client.secret) {
+            throw new HttpError(401, { error: "unauthorized", error_description: "Full authentication is required to access this resource" });
+        }
+        const form = new URLSearchParams(await readBody(req));
+        if (form.get("client_id") && form.get("client_id") !== clientId) {
+            throw new HttpError(400, { error: "invalid_client", error_description: "Given client ID does not match authenticated client" });
+        }
+        const grant = form.get("grant_type");
+        let who: { username: string; ccId: string | null };
+        if (grant === "password") {
+            who = this.login(form.get("username") ?? "", form.get("password") ?? "");
+        } else if (grant === "refresh_token") {
+            const known = this.refreshTokens.get(form.get("refresh_token") ?? "");
+            if (!known) throw new HttpError(400, { error: "invalid_grant", error_description: "Invalid refresh token" });
+            who = known;
+        } else {
+            throw new HttpError(400, { error: "unsupported_grant_type", error_description: `Unsupported grant type: ${grant ?? ""}` });
+        }
+        const accessToken = crypto.randomUUID();
+        const refreshToken = crypto.randomUUID();
+        this.tokens.set(accessToken, { ...who, expiresAt: Date.now() + this.opts.tokenTtlSeconds * 1000 });
+        this.refreshTokens.set(refreshToken, who);
+        this.stats.tokensIssued++;
+        sendJson(res, 200, {
+            access_token: accessToken,
+            token_type: "bearer",
+            refresh_token: refreshToken,
+            expires_in: this.opts.tokenTtlSeconds,
+            scope: "*",
+        });
+    }
+
+    private login(username: string, password: string): { username: string; ccId: string | null } {
+        const bad = new HttpError(400, { error: "invalid_grant", error_description: "Bad credentials" });
+        const sep = username.indexOf("\\");
+        if (sep < 0) {
+            if (username === this.opts.opsAdmin.name && password === this.opts.opsAdmin.password) return { username, ccId: null };
+            throw bad;
+        }
+        const ccId = username.slice(0, sep);
+        // The seed's curl writes 'username=$ccId\\$tenantUser' inside single quotes, which sends two
+        // backslashes; accept that as well as the single one GWS documents elsewhere.
+        const user = username.slice(sep + 1).replace(/^\\/, "");
+        if (!this.opts.contactCenters.includes(ccId)) throw bad;
+        if (user !== this.opts.tenantUser.name || password !== this.opts.tenantUser.password) throw bad;
+        return { username, ccId };
+    }
+
+    private authenticate(req: http.IncomingMessage): Session {
+        // The doc sends the bare token; "Bearer <token>" is accepted too.
+        const header = (req.headers.authorization ?? "").replace(/^Bearer\s+/i, "").trim();
+        const session = this.tokens.get(header);
+        if (!session || session.expiresAt <= Date.now()) {
+            if (session) this.tokens.delete(header);
+            throw new HttpError(401, { error: "invalid_token", error_description: "Invalid access token" });
+        }
+        return session;
+    }
+
+    private visible(session: Session): NexusRecord[] {
+        return [...this.keys.values()].filter((k) => session.ccId === null || k.tenant === session.ccId);
+    }
+
+    private find(session: Session, id: string): NexusRecord {
+        const record = this.keys.get(id);
+        if (!record || (session.ccId !== null && record.tenant !== session.ccId)) {
+            throw new HttpError(404, { status: 404, message: "API key not found" });
+        }
+        return record;
+    }
+
+    private async json(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+        let body: unknown;
+        try {
+            body = JSON.parse(await readBody(req));
+        } catch {
+            throw new HttpError(400, { status: 400, message: "request body is not valid JSON" });
+        }
+        if (!body || typeof body !== "object" || Array.isArray(body)) {
+            throw new HttpError(400, { status: 400, message: "request body must be a JSON object" });
+        }
+        return body as Record<string, unknown>;
+    }
+
+    private checkName(name: unknown, tenant: string, exceptId?: string): string {
+        if (typeof name !== "string" || name.trim() === "" || name.length > 255) {
+            throw new HttpError(400, { status: 400, message: "name must be a non-empty string of at most 255 characters" });
+        }
+        for (const k of this.keys.values()) {
+            if (k.tenant === tenant && k.name === name && k.id !== exceptId) {
+                throw new HttpError(409, { status: 409, message: "name exists" });
+            }
+        }
+        return name;
+    }
+
+    private async create(session: Session, req: http.IncomingMessage, res: http.ServerResponse) {
+        const body = await this.json(req);
+        const tenant = body.tenant;
+        if (typeof tenant !== "string" || tenant === "") throw new HttpError(400, { status: 400, message: "tenant is required" });
+        const cluster = tenant === "*";
+        if (!cluster && !this.opts.contactCenters.includes(tenant)) throw new HttpError(400, { status: 400, message: `unknown tenant ${tenant}` });
+        if (session.ccId !== null && session.ccId !== tenant) {
+            throw new HttpError(403, { status: 403, message: "not allowed to create API keys for another tenant" });
+        }
+        const allowed: readonly string[] = cluster ? NEXUS_PERMISSIONS.cluster : NEXUS_PERMISSIONS.tenant;
+        const permissions = body.permissions;
+        if (!Array.isArray(permissions) || permissions.length === 0 || !permissions.every((p) => typeof p === "string")) {
+            throw new HttpError(400, { status: 400, message: "permissions must be a non-empty array of strings" });
+        }
+        for (const p of permissions as string[]) {
+            if (!allowed.includes(p)) throw new HttpError(400, { status: 400, message: `permission ${p} is not valid for tenant ${tenant}` });
+        }
+        if (body.enabled !== undefined && typeof body.enabled !== "boolean") throw new HttpError(400, { status: 400, message: "enabled must be a boolean" });
+        const name = this.checkName(body.name, tenant);
+        const record: NexusRecord = {
+            id: crypto.randomUUID(),
+            tenant,
+            name,
+            permissions: [...new Set(permissions as string[])],
+            enabled: body.enabled !== false,
+            created: new Date().toISOString(),
+            revoked: false,
+            expires: false,
+            createdby: session.username,
+            capacity: this.opts.capacity,
+            frequency: this.opts.frequency,
+        };
+        this.keys.set(record.id, record);
+        this.save();
+        this.reply(res, 200, record);
+    }
+
+    private async update(record: NexusRecord, req: http.IncomingMessage, res: http.ServerResponse) {
+        const body = await this.json(req);
+        for (const field of ["id", "tenant", "permissions", "created", "createdby", "capacity", "frequency"]) {
+            if (field in body && JSON.stringify(body[field]) !== JSON.stringify(record[field as keyof NexusRecord])) {
+                throw new HttpError(400, { status: 400, message: `${field} cannot be changed` });
+            }
+        }
+        const next = { ...record };
+        if ("name" in body) next.name = this.checkName(body.name, record.tenant, record.id);
+        if ("enabled" in body) {
+            if (typeof body.enabled !== "boolean") throw new HttpError(400, { status: 400, message: "enabled must be a boolean" });
+            next.enabled = body.enabled;
+        }
+        if ("expires" in body) {
+            const e = body.expires;
+            if (e === false || e === null) next.expires = false;
+            else if (typeof e === "string" && !Number.isNaN(Date.parse(e))) next.expires = new Date(e).toISOString();
+            else throw new HttpError(400, { status: 400, message: "expires must be an ISO 8601 date or false" });
+        }
+        if ("revoked" in body) {
+            if (typeof body.revoked !== "boolean") throw new HttpError(400, { status: 400, message: "revoked must be a boolean" });
+            if (record.revoked && !body.revoked) throw new HttpError(409, { status: 409, message: "a revoked API key cannot be reinstated" });
+            next.revoked = body.revoked;
+        }
+        this.keys.set(record.id, next);
+        this.save();
+        this.reply(res, 200, next);
+    }
+
+    private whoami(req: http.IncomingMessage, res: http.ServerResponse) {
+        const key = String(req.headers["x-api-key"] ?? "");
+        const record = this.keys.get(key);
+        if (!record) throw new HttpError(401, { status: 401, message: "invalid API key" });
+        if (record.revoked) throw new HttpError(403, { status: 403, message: "API key revoked" });
+        if (!record.enabled) throw new HttpError(403, { status: 403, message: "API key disabled" });
+        if (record.expires !== false && Date.parse(record.expires) <= Date.now()) throw new HttpError(403, { status: 403, message: "API key expired" });
+        const now = Date.now();
+        let window = this.windows.get(record.id);
+        if (!window || now - window.start >= record.frequency * 1000) {
+            window = { start: now, used: 0 };
+            this.windows.set(record.id, window);
+        }
+        if (window.used >= record.capacity) {
+            const retry = Math.ceil((window.start + record.frequency * 1000 - now) / 1000);
+            throw new HttpError(429, { status: 429, message: "rate limit exceeded" }, { "retry-after": String(retry) });
+        }
+        window.used++;
+        sendJson(res, 200, {
+            tenant: record.tenant,
+            name: record.name,
+            permissions: record.permissions,
+            remaining: record.capacity - window.used,
+        });
+    }
+}

@@ -1,0 +1,93 @@
+// Small pieces every vendor sandbox needs on top of node:http: bodies, replies, call counting and
+// a listener that reports its real address (tests listen on port 0).
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
+
+export async function readBody(req: http.IncomingMessage, limit = 1 << 20): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+        size += (chunk as Buffer).length;
+        if (size > limit) throw new HttpError(413, { error: "payload_too_large", message: "request body too large" });
+        chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks).toString("utf8");
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { "content-type": "application/json;charset=UTF-8", "content-length": Buffer.byteLength(text), ...headers });
+    res.end(text);
+}
+
+/** An error a handler throws to answer with a vendor-shaped body. */
+export class HttpError extends Error {
+    readonly status: number;
+    readonly body: unknown;
+    readonly headers: Record<string, string>;
+    constructor(status: number, body: unknown, headers: Record<string, string> = {}) {
+        super(`HTTP ${status}`);
+        this.status = status;
+        this.body = body;
+        this.headers = headers;
+    }
+}
+
+/** Counts vendor calls by route template (never by raw path: paths can hold key values). */
+export class CallStats {
+    total = 0;
+    byRoute: Record<string, number> = {};
+    tokensIssued = 0;
+    count(route: string) {
+        this.total++;
+        this.byRoute[route] = (this.byRoute[route] ?? 0) + 1;
+    }
+    reset() {
+        this.total = 0;
+        this.byRoute = {};
+        this.tokensIssued = 0;
+    }
+    snapshot() {
+        return { total: this.total, byRoute: { ...this.byRoute }, tokensIssued: this.tokensIssued };
+    }
+}
+
+export interface Listening {
+    server: http.Server;
+    url: string;
+    close(): Promise<void>;
+}
+
+/** Serves `handler`, turning HttpError into replies and anything else into a 500 without details. */
+export async function listen(handler: Handler, port: number, host = "127.0.0.1"): Promise<Listening> {
+    const server = http.createServer(async (req, res) => {
+        const url = new URL(req.url ?? "/", "http://sandbox");
+        try {
+            await handler(req, res, url);
+        } catch (err) {
+            if (err instanceof HttpError) {
+                sendJson(res, err.status, err.body, err.headers);
+            } else {
+                console.error(`sandbox: internal error on ${req.method}: ${(err as Error).message}`);
+                sendJson(res, 500, { status: 500, message: "internal server error" });
+            }
+        }
+    });
+    server.keepAliveTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    return {
+        server,
+        url: `http://${host}:${address.port}`,
+        close: () =>
+            new Promise<void>((resolve) => {
+                server.closeAllConnections();
+                server.close(() => resolve());
+            }),
+    };
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# keyfleet's single entry point. Every npm script comes through here so that a fresh clone needs
+# nothing installed by hand: it provides Node 24, the npm packages and the Pulumi toolchain (built
+# from Go modules, never downloaded as a binary), then runs the command with that toolchain first
+# on PATH. Everything it makes lives in the git-ignored .keyfleet/ folder and is reused next time.
+#
+#   keyfleet.sh toolchain          set up only, print versions
+#   keyfleet.sh up [stack]         sandbox (local stack) + `pulumi up` of the stack (default local)
+#   keyfleet.sh test [args]        the test suite (vitest)
+#   keyfleet.sh sandbox            all vendor sandboxes in the foreground
+#   keyfleet.sh bench [args]       the benchmark
+#   keyfleet.sh pulumi [args]      the Pulumi CLI with keyfleet's environment
+#   keyfleet.sh node|tsc [args]    Node 24 / the type checker with keyfleet's environment
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KF="$ROOT/.keyfleet"
+BIN="$KF/bin"
+NODE_VERSION="$(tr -d ' \n' <"$ROOT/.node-version")"
+# One source for the Pulumi release: the @pulumi/pulumi pin. tools/go.mod must require the same
+# release (a test checks it), because the CLI and the SDK speak one protocol version.
+PULUMI_VERSION="$(sed -n 's/.*"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$ROOT/package.json")"
+LOCAL_PASSPHRASE="keyfleet-local"
+SANDBOX_GENESYS_PORT="${KEYFLEET_SANDBOX_GENESYS_PORT:-4401}"
+
+say() { printf '[keyfleet] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+version_ge() { # version_ge A B: A >= B (dotted numbers)
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]
+}
+
+ensure_node() {
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$major" -ge 24 ]; then return; fi
+  local nodedir="$KF/node"
+  if [ ! -x "$nodedir/node_modules/node/bin/node" ] ||
+     [ "$("$nodedir/node_modules/node/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
+    say "system Node is $(node --version 2>/dev/null || echo absent); installing Node $NODE_VERSION from the npm registry's node package"
+    mkdir -p "$nodedir"
+    # The package's preinstall script puts the platform binary in place; npm 11 runs a dependency's
+    # install script only when the project approves it in package.json's allowScripts.
+    printf '{"private":true,"dependencies":{"node":"%s"},"allowScripts":{"node":true}}\n' "$NODE_VERSION" >"$nodedir/package.json"
+    (cd "$nodedir" && npm install --no-audit --no-fund --no-package-lock >&2)
+  fi
+  export PATH="$nodedir/node_modules/node/bin:$PATH"
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 24 ] || die "Node 24 did not install"
+}
+
+ensure_npm_packages() {
+  local stamp="$ROOT/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ] || [ "$ROOT/package.json" -nt "$stamp" ]; then
+    say "installing npm packages (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund >&2)
+  fi
+}
+
+# The CLI's installer downloads a binary, which cannot work here; so unless a recent enough
+# `pulumi` is already on PATH, build the release that matches the SDK from the Go module proxy.
+ensure_pulumi() {
+  mkdir -p "$BIN"
+  local have
+  if [ -z "${KEYFLEET_BUILD_PULUMI:-}" ] && have="$(command -v pulumi 2>/dev/null)" && [ "$have" != "$BIN/pulumi" ]; then
+    local v
+    v="$(pulumi version 2>/dev/null | sed 's/^v//')"
+    if [ -n "$v" ] && version_ge "${v%%-*}" "$PULUMI_VERSION"; then
+      say "using the Pulumi CLI on PATH ($have, v$v)"
+      PULUMI_FROM_PATH=1
+    fi
+  fi
+  if [ -z "${PULUMI_FROM_PATH:-}" ]; then
+    if [ ! -x "$BIN/pulumi" ] || [ "$(cat "$BIN/.pulumi-version" 2>/dev/null)" != "$PULUMI_VERSION" ]; then
+      command -v go >/dev/null || die "no pulumi >= $PULUMI_VERSION on PATH and no Go to build it with"
+      say "building the Pulumi CLI v$PULUMI_VERSION from Go modules (the first build takes several minutes)"
+      local started=$SECONDS
+      (cd "$ROOT/tools" && go build -v -trimpath -o "$BIN/pulumi.tmp" \
+          -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+          github.com/pulumi/pulumi/pkg/v3/cmd/pulumi 2>&1) |
+        awk '/^go: downloading/ {d++; if (d % 50 == 1) printf "[keyfleet]   downloading modules (%d)…\n", d > "/dev/stderr"; next}
+             {n++; if (n % 100 == 0) printf "[keyfleet]   compiled %d packages…\n", n > "/dev/stderr"}
+             /\.go:[0-9]+:|^# |^go: / {print > "/dev/stderr"}'
+      [ -x "$BIN/pulumi.tmp" ] || die "building the Pulumi CLI failed (see the errors above)"
+      mv "$BIN/pulumi.tmp" "$BIN/pulumi"
+      echo "$PULUMI_VERSION" >"$BIN/.pulumi-version"
+      say "built the Pulumi CLI in $((SECONDS - started))s"
+    fi
+  fi
+  # The Node.js language host. The Go module that holds Pulumi's own host
+  # (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3) is refused by the module
+  # proxy here at every version, so keyfleet ships one built on @pulumi/pulumi's LanguageServer
+  # (toolchain/language-host.ts). A Pulumi on PATH keeps the host it was installed with.
+  cat >"$BIN/pulumi-language-nodejs" <<EOF
+#!/bin/sh
+exec node "$ROOT/toolchain/language-host.ts" "\$@"
+EOF
+  # The dynamic-provider launcher, as Pulumi's own distribution ships it: the engine starts it in
+  # the program's folder, whose node_modules hold @pulumi/pulumi.
+  cat >"$BIN/pulumi-resource-pulumi-nodejs" <<'EOF'
+#!/bin/sh
+exec node ./node_modules/@pulumi/pulumi/cmd/dynamic-provider "$@"
+EOF
+  chmod +x "$BIN/pulumi-language-nodejs" "$BIN/pulumi-resource-pulumi-nodejs"
+  export PATH="$BIN:$PATH"
+}
+
+setup_env() {
+  export PULUMI_HOME="${PULUMI_HOME:-$KF/home}"
+  # Default backend: a project-local folder. A team sets PULUMI_BACKEND_URL (postgres://…, s3://…).
+  if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+    mkdir -p "$KF/state"
+    export PULUMI_BACKEND_URL="file://$KF/state"
+  fi
+  export PULUMI_SKIP_UPDATE_CHECK=true
+  export PULUMI_SKIP_CONFIRMATIONS=true
+  export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
+  export KEYFLEET_ROOT="$ROOT"
+  mkdir -p "$PULUMI_HOME"
+}
+
+toolchain() {
+  ensure_node
+  ensure_npm_packages
+  ensure_pulumi
+  setup_env
+}
+
+sandbox_up() { (exec 3<>"/dev/tcp/127.0.0.1/$SANDBOX_GENESYS_PORT") 2>/dev/null; }
+
+# The local stack points at the sandbox; start it (with its records kept on disk, so that the
+# vendor side survives between runs just as a real one would) unless one is already listening.
+ensure_sandbox() {
+  if sandbox_up; then return; fi
+  say "starting the sandbox (log: .keyfleet/sandbox.log)"
+  node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" >"$KF/sandbox.log" 2>&1 &
+  SANDBOX_PID=$!
+  trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do sandbox_up && return; sleep 0.1; done
+  die "the sandbox did not start; see .keyfleet/sandbox.log"
+}
+
+passphrase_for() {
+  if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+    [ "$1" = local ] || die "stack '$1' needs PULUMI_CONFIG_PASSPHRASE (only the local stack has a default)"
+    export PULUMI_CONFIG_PASSPHRASE="$LOCAL_PASSPHRASE"
+  fi
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  toolchain)
+    toolchain
+    say "node $(node --version), $(pulumi version) ($(command -v pulumi)), PULUMI_HOME=$PULUMI_HOME"
+    ;;
+  up)
+    stack="${1:-local}"
+    [ $# -gt 0 ] && shift
+    toolchain
+    passphrase_for "$stack"
+    [ "$stack" = local ] && ensure_sandbox
+    cd "$ROOT"
+    pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+    pulumi up --yes --stack "$stack" "$@"
+    node "$ROOT/stacks/summary.ts" "$stack"
+    ;;
+  test)
+    toolchain
+    cd "$ROOT"
+    exec npx vitest run "$@"
+    ;;
+  sandbox)
+    ensure_node
+    ensure_npm_packages
+    exec node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" "$@"
+    ;;
+  bench)
+    toolchain
+    cd "$ROOT"
+    exec node bench/bench.ts "$@"
+    ;;
+  pulumi)
+    toolchain
+    for a in "$@"; do case "$a" in local|--stack=local) passphrase_for local ;; esac; done
+    cd "$ROOT"
+    exec pulumi "$@"
+    ;;
+  node)
+    toolchain
+    exec node "$@"
+    ;;
+  tsc)
+    toolchain
+    cd "$ROOT"
+    exec npx tsc -p tsconfig.json "$@"
+    ;;
+  *)
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
