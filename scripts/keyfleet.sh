@@ -94,11 +94,13 @@ ensure_pulumi() {
 #!/bin/sh
 exec node "$ROOT/toolchain/language-host.ts" "\$@"
 EOF
-  # The dynamic-provider launcher, as Pulumi's own distribution ships it: the engine starts it in
-  # the program's folder, whose node_modules hold @pulumi/pulumi.
+  # The dynamic-provider launcher, like the one Pulumi ships, except that it finds @pulumi/pulumi
+  # by Node's resolution from the folder the engine starts it in (the program's, stacks/), where
+  # Pulumi's looks in ./node_modules only.
   cat >"$BIN/pulumi-resource-pulumi-nodejs" <<'EOF'
 #!/bin/sh
-exec node ./node_modules/@pulumi/pulumi/cmd/dynamic-provider "$@"
+exec node -e 'process.argv.splice(1, 0, "pulumi-dynamic-provider");
+require(require.resolve("@pulumi/pulumi/cmd/dynamic-provider", { paths: [process.cwd()] }));' -- "$@"
 EOF
   chmod +x "$BIN/pulumi-language-nodejs" "$BIN/pulumi-resource-pulumi-nodejs"
   export PATH="$BIN:$PATH"

@@ -1,0 +1,347 @@
+// Genesys Digital Channels ("Nexus") API keys as a Pulumi dynamic provider: the schema (inputs and
+// outputs), the CRUD, adoption of an existing key, and rotation. One provider serves the three key
+// kinds; they differ in the tenant they belong to, the permissions they may hold and the GWS login
+// that manages them.
+//
+// The key value is the record's id. Pulumi keeps resource ids in plain text, so the resource id is
+// a fingerprint of the key (`nxk_…`) and the key itself is the secret output `apiKey`.
+import type * as pulumi from "@pulumi/pulumi";
+import { operationFailed, short, VendorError } from "../shared/errors.ts";
+import { planDiff, same, type FieldSpec } from "../shared/diff.ts";
+import { DURATION_PATTERN, type RotationPolicy } from "../shared/rotation.ts";
+import { fingerprint, Settings } from "../shared/settings.ts";
+import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin } from "./client.ts";
+
+export type NexusKeyKind = "tenant" | "cluster" | "designer";
+
+/** Permissions each kind may hold: the three the vendor documents. */
+export const NEXUS_KIND_PERMISSIONS: Record<NexusKeyKind, readonly string[]> = {
+    tenant: ["nexus:consumer:chat", "nexus:designer:chat"],
+    cluster: ["nexus:cluster:*"],
+    designer: ["nexus:designer:chat"],
+};
+
+export interface NexusKeyInputs {
+    /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
+    kind: NexusKeyKind;
+    /** The contact center id the key belongs to, or `*` for a cluster key. Immutable. */
+    tenant: string;
+    /** The key's name in Nexus, unique within its tenant. */
+    name: string;
+    /** What the key may do, e.g. `nexus:consumer:chat`. Immutable: a change replaces the key. */
+    permissions: string[];
+    /** A disabled key is refused by Nexus but kept. */
+    enabled: boolean;
+    /** A revoked key is refused for good; clearing the flag replaces the key with a new one. */
+    revoked: boolean;
+    /** When the key stops working (ISO 8601), or null for never. */
+    expires: string | null;
+    /** When keyfleet replaces the key; see providers/shared/rotation.ts. */
+    rotation: RotationPolicy | null;
+    /** On creation, take over an existing key instead of making one: `true` for the key with this name, or its fingerprint. */
+    adopt: true | string | null;
+}
+
+export interface NexusKeyOutputs extends NexusKeyInputs {
+    /** The API key (the Nexus record id). Secret. */
+    apiKey: string;
+    /** A non-secret name for the key, also the resource id. */
+    fingerprint: string;
+    /** When Nexus created the key; rotation by age counts from here. */
+    created: string;
+    /** The GWS user that created the key. */
+    createdBy: string;
+    /** Requests the key may make per `frequency` seconds. Read-only. */
+    capacity: number;
+    /** The rate-limit window in seconds. Read-only. */
+    frequency: number;
+}
+
+export const NEXUS_FIELDS: FieldSpec<NexusKeyInputs> = {
+    immutable: ["kind", "tenant", "permissions"],
+    mutable: ["name", "enabled", "revoked", "expires"],
+    local: ["rotation"],
+    oneWay: ["revoked"],
+};
+
+export const NEXUS_SECRET_OUTPUTS = ["apiKey"] as const;
+
+export const FINGERPRINT_PREFIX = "nxk_";
+export const FINGERPRINT_PATTERN = /^nxk_[0-9a-f]{16}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const settings = new Settings();
+
+/** Nexus endpoints and login names from `keyfleet:nexus`, secrets from their own secret keys or the environment. */
+function connection(): { client: NexusClient; login(kind: NexusKeyKind, tenant: string): NexusLogin } {
+    const nexus = settings.object("keyfleet:nexus");
+    const str = (v: unknown) => (typeof v === "string" && v ? v : undefined);
+    const authUrl = str(nexus.authUrl) ?? process.env.KEYFLEET_NEXUS_AUTH_URL;
+    const nexusUrl = str(nexus.nexusUrl) ?? process.env.KEYFLEET_NEXUS_URL;
+    if (!authUrl || !nexusUrl) {
+        throw new Error("keyfleet:nexus.authUrl and keyfleet:nexus.nexusUrl are not set; add them to the stack's Pulumi.<stack>.yaml");
+    }
+    const clientSecret = settings.require(
+        "keyfleet:nexusClientSecret",
+        "KEYFLEET_NEXUS_CLIENT_SECRET",
+        "run `pulumi config set --secret keyfleet:nexusClientSecret`",
+    );
+    const client = new NexusClient({ authUrl, nexusUrl, clientId: str(nexus.clientId) ?? "nexus_client", clientSecret });
+    return {
+        client,
+        login(kind, tenant) {
+            if (kind === "cluster") {
+                return {
+                    username: str(nexus.opsUser) ?? process.env.KEYFLEET_NEXUS_OPS_USER ?? "ops",
+                    password: settings.require("keyfleet:nexusOpsPassword", "KEYFLEET_NEXUS_OPS_PASSWORD", "run `pulumi config set --secret keyfleet:nexusOpsPassword`"),
+                };
+            }
+            const user = str(nexus.tenantUser) ?? process.env.KEYFLEET_NEXUS_TENANT_USER ?? "nexus";
+            return {
+                username: `${tenant}\\${user}`,
+                password: settings.require("keyfleet:nexusTenantPassword", "KEYFLEET_NEXUS_TENANT_PASSWORD", "run `pulumi config set --secret keyfleet:nexusTenantPassword`"),
+            };
+        },
+    };
+}
+
+function describe(k: Pick<NexusKeyInputs, "kind" | "name" | "tenant">): string {
+    return k.kind === "cluster" ? `Nexus cluster key "${k.name}"` : `Nexus ${k.kind} key "${k.name}" for tenant ${short(k.tenant)}`;
+}
+
+function fix(status: number): string | undefined {
+    switch (status) {
+        case 400:
+            return "Nexus rejected the request; check the key's entry in the YAML";
+        case 401:
+            return "check the GWS login and client secret in the stack config";
+        case 403:
+            return "the GWS user may not manage this key; cluster keys need the ops admin, tenant keys a user of that contact center";
+        case 404:
+            return "the key is gone from Nexus; run `pulumi refresh` to drop it from state";
+        case 409:
+            return "rename it or adopt it (adopt: true in the YAML)";
+        default:
+            return status >= 500 ? "Nexus failed; try again later" : undefined;
+    }
+}
+
+/** Inputs with every field present and in one canonical form, so that diffs compare like with like. */
+export function normalize(news: Partial<NexusKeyInputs>): NexusKeyInputs {
+    return {
+        kind: news.kind as NexusKeyKind,
+        tenant: news.kind === "cluster" ? "*" : String(news.tenant ?? ""),
+        name: String(news.name ?? ""),
+        permissions: [...new Set(news.permissions ?? [])].sort(),
+        enabled: news.enabled ?? true,
+        revoked: news.revoked ?? false,
+        expires: news.expires ? new Date(news.expires).toISOString() : null,
+        rotation: news.rotation && (news.rotation.every || news.rotation.generation !== undefined) ? { ...news.rotation } : null,
+        adopt: news.adopt ?? null,
+    };
+}
+
+function validate(news: Partial<NexusKeyInputs>): pulumi.dynamic.CheckFailure[] {
+    const failures: pulumi.dynamic.CheckFailure[] = [];
+    const kind = news.kind as NexusKeyKind;
+    if (!(kind in NEXUS_KIND_PERMISSIONS)) {
+        return [{ property: "kind", reason: `kind must be one of ${Object.keys(NEXUS_KIND_PERMISSIONS).join(", ")}` }];
+    }
+    if (kind !== "cluster" && !UUID.test(String(news.tenant ?? ""))) failures.push({ property: "tenant", reason: "tenant must be a contact center id (a UUID)" });
+    if (kind === "cluster" && news.tenant !== undefined && news.tenant !== "*") failures.push({ property: "tenant", reason: 'a cluster key\'s tenant is "*"' });
+    if (typeof news.name !== "string" || news.name.trim() === "" || news.name.length > 255) {
+        failures.push({ property: "name", reason: "name must be a non-empty string of at most 255 characters" });
+    }
+    const permissions = news.permissions ?? [];
+    if (!Array.isArray(permissions) || permissions.length === 0) failures.push({ property: "permissions", reason: "at least one permission is needed" });
+    for (const p of Array.isArray(permissions) ? permissions : []) {
+        if (!NEXUS_KIND_PERMISSIONS[kind].includes(p)) {
+            failures.push({ property: "permissions", reason: `unknown permission "${p}" for a ${kind} key; expected ${NEXUS_KIND_PERMISSIONS[kind].join(" or ")}` });
+        }
+    }
+    if (news.expires && Number.isNaN(Date.parse(news.expires))) failures.push({ property: "expires", reason: "expires must be an ISO 8601 date" });
+    if (news.rotation?.every !== undefined && !DURATION_PATTERN.test(news.rotation.every)) {
+        failures.push({ property: "rotation", reason: "rotation.every must be a duration like 12h, 90d or 2w" });
+    }
+    if (news.adopt !== undefined && news.adopt !== null && news.adopt !== true && !FINGERPRINT_PATTERN.test(String(news.adopt))) {
+        failures.push({ property: "adopt", reason: "adopt takes true (the key with this name) or a key fingerprint nxk_…" });
+    }
+    return failures;
+}
+
+function outputs(inputs: NexusKeyInputs, key: NexusKey): NexusKeyOutputs {
+    return {
+        ...inputs,
+        tenant: key.tenant,
+        name: key.name,
+        permissions: [...key.permissions].sort(),
+        enabled: key.enabled,
+        revoked: key.revoked,
+        expires: key.expires === false ? null : new Date(key.expires).toISOString(),
+        apiKey: key.id,
+        fingerprint: fingerprint(FINGERPRINT_PREFIX, key.id),
+        created: key.created,
+        createdBy: key.createdby,
+        capacity: key.capacity,
+        frequency: key.frequency,
+    };
+}
+
+/** The changes an update call must send to turn `key` (or the old state) into `want`. */
+function changesFor(have: Pick<NexusKeyInputs, "name" | "enabled" | "revoked" | "expires">, want: NexusKeyInputs): NexusKeyChanges {
+    const changes: NexusKeyChanges = {};
+    if (!same(have.name, want.name)) changes.name = want.name;
+    if (!same(have.enabled, want.enabled)) changes.enabled = want.enabled;
+    if (!same(have.expires, want.expires)) changes.expires = want.expires ?? false;
+    if (!same(have.revoked, want.revoked)) changes.revoked = want.revoked;
+    return changes;
+}
+
+// Keys being replaced in this deployment, by tenant and name. Nexus names are unique per tenant
+// and a replacement is created before the old key is deleted, so `create` renames the old key out
+// of the way when its name is taken by the very key being replaced. `diff` and `create` of one
+// deployment run in the same provider process, so process memory is enough.
+const retiring = new Map<string, string>();
+const retiringKey = (tenant: string, name: string) => `${tenant}\0${name}`;
+
+async function adopt(inputs: NexusKeyInputs): Promise<pulumi.dynamic.CreateResult<NexusKeyOutputs>> {
+    const { client, login: loginFor } = connection();
+    const login = loginFor(inputs.kind, inputs.tenant);
+    const object = describe(inputs);
+    let found: NexusKey | undefined;
+    try {
+        const keys = (await client.list(login)).filter((k) => k.tenant === inputs.tenant);
+        found =
+            inputs.adopt === true
+                ? keys.find((k) => k.name === inputs.name)
+                : keys.find((k) => fingerprint(FINGERPRINT_PREFIX, k.id) === inputs.adopt);
+    } catch (err) {
+        throw operationFailed("adopting", object, err, fix);
+    }
+    if (!found) {
+        const which = inputs.adopt === true ? `no key named "${inputs.name}"` : `no key with fingerprint ${inputs.adopt}`;
+        throw new Error(`adopting ${object} failed: Nexus has ${which} in that tenant; fix adopt, or remove it to create a new key`);
+    }
+    const theirs = [...found.permissions].sort();
+    if (!same(theirs, inputs.permissions)) {
+        throw new Error(
+            `adopting ${object} failed: its permissions are [${theirs.join(", ")}], the YAML says [${inputs.permissions.join(", ")}]; ` +
+                "permissions cannot change, so make the YAML match or drop adopt to create a new key",
+        );
+    }
+    const changes = changesFor(outputs(inputs, found), inputs);
+    if (Object.keys(changes).length > 0) {
+        try {
+            found = await client.update(login, found.id, changes);
+        } catch (err) {
+            throw operationFailed("adopting", object, err, fix);
+        }
+    }
+    const outs = outputs(inputs, found);
+    return { id: outs.fingerprint, outs };
+}
+
+export const provider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyOutputs> = {
+    async configure(req) {
+        settings.configure(req.config);
+    },
+
+    async check(_olds, news) {
+        const failures = validate(news);
+        return failures.length > 0 ? { failures } : { inputs: normalize(news) };
+    },
+
+    async diff(_id, olds, news) {
+        const result = planDiff(NEXUS_FIELDS, olds, news);
+        if (result.replaces && result.replaces.length > 0) retiring.set(retiringKey(olds.tenant, olds.name), olds.apiKey);
+        return result;
+    },
+
+    async create(inputs) {
+        if (inputs.adopt) return adopt(inputs);
+        const { client, login: loginFor } = connection();
+        const login = loginFor(inputs.kind, inputs.tenant);
+        const object = describe(inputs);
+        const body = { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions };
+        let key: NexusKey;
+        try {
+            key = await client.create(login, body);
+        } catch (err) {
+            const predecessor = retiring.get(retiringKey(inputs.tenant, inputs.name));
+            if (!(err instanceof VendorError && err.status === 409 && predecessor)) throw operationFailed("creating", object, err, fix);
+            key = await replaceNamesake(client, login, predecessor, inputs, object);
+        }
+        // POST takes only the documented fields; expiry and revocation follow in an update. If that
+        // fails, the new key is deleted again so that a failed create leaves nothing behind.
+        const changes = changesFor(outputs(inputs, key), inputs);
+        if (Object.keys(changes).length > 0) {
+            try {
+                key = await client.update(login, key.id, changes);
+            } catch (err) {
+                await client.delete(login, key.id).catch(() => undefined);
+                throw operationFailed("creating", object, err, fix);
+            }
+        }
+        const outs = outputs(inputs, key);
+        return { id: outs.fingerprint, outs };
+    },
+
+    async read(id, props) {
+        if (!props?.apiKey) throw new Error(`reading Nexus key ${id} failed: keyfleet reads keys from state only; adopt an existing key with adopt: in the YAML`);
+        const { client, login } = connection();
+        let key: NexusKey | undefined;
+        try {
+            key = await client.get(login(props.kind, props.tenant), props.apiKey);
+        } catch (err) {
+            throw operationFailed("reading", describe(props), err, fix);
+        }
+        // Deleted out of band: no id, so the engine drops it from state and the next up recreates it.
+        if (!key) return {};
+        const outs = outputs(props, key);
+        return { id: outs.fingerprint, props: outs };
+    },
+
+    async update(_id, olds, news) {
+        const changes = changesFor(olds, news);
+        if (Object.keys(changes).length === 0) return { outs: { ...olds, rotation: news.rotation, adopt: news.adopt } };
+        const { client, login } = connection();
+        try {
+            const key = await client.update(login(olds.kind, olds.tenant), olds.apiKey, changes);
+            return { outs: outputs(news, key) };
+        } catch (err) {
+            throw operationFailed("updating", describe(news), err, fix);
+        }
+    },
+
+    async delete(_id, props) {
+        const { client, login } = connection();
+        try {
+            // Already gone is fine: the desired end state is reached either way.
+            await client.delete(login(props.kind, props.tenant), props.apiKey);
+        } catch (err) {
+            throw operationFailed("deleting", describe(props), err, fix);
+        }
+        retiring.delete(retiringKey(props.tenant, props.name));
+    },
+};
+
+/**
+ * Creates the replacement of `predecessor` whose name it shares: the old key is renamed out of the
+ * way (it stays valid until the engine deletes it after the new one exists), and renamed back if
+ * the create still fails, so the deployment stops with the vendor as it found it.
+ */
+async function replaceNamesake(client: NexusClient, login: NexusLogin, predecessor: string, inputs: NexusKeyInputs, object: string): Promise<NexusKey> {
+    const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    const suffix = ` (replaced ${stamp})`;
+    try {
+        await client.update(login, predecessor, { name: inputs.name.slice(0, 255 - suffix.length) + suffix });
+    } catch (err) {
+        throw operationFailed("creating", object, err, fix);
+    }
+    try {
+        return await client.create(login, { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions });
+    } catch (err) {
+        await client.update(login, predecessor, { name: inputs.name }).catch(() => undefined);
+        throw operationFailed("creating", object, err, fix);
+    }
+}

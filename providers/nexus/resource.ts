@@ -1,0 +1,85 @@
+// The three Nexus key resources a Pulumi program declares. Each is a dynamic resource whose
+// provider is the small lazy shim (providers/shared/shim.ts) pointing at ./provider.ts by package
+// name, with the key value marked secret in state.
+import * as pulumi from "@pulumi/pulumi";
+import { lazyProvider } from "../shared/shim.ts";
+import type { RotationPolicy } from "../shared/rotation.ts";
+import { NEXUS_SECRET_OUTPUTS, type NexusKeyInputs, type NexusKeyKind, type NexusKeyOutputs } from "./provider.ts";
+
+const nexusProvider = lazyProvider<NexusKeyInputs, NexusKeyOutputs>("@keyfleet/providers/nexus/provider");
+
+/** Arguments common to the three kinds; see NexusKeyInputs for each field. */
+export interface NexusKeyArgs {
+    name: pulumi.Input<string>;
+    permissions?: pulumi.Input<pulumi.Input<string>[]>;
+    enabled?: pulumi.Input<boolean>;
+    revoked?: pulumi.Input<boolean>;
+    expires?: pulumi.Input<string | null>;
+    rotation?: pulumi.Input<RotationPolicy | null>;
+    adopt?: pulumi.Input<true | string | null>;
+}
+
+export interface NexusTenantKeyArgs extends NexusKeyArgs {
+    /** The contact center id the key belongs to. */
+    contactCenter: pulumi.Input<string>;
+}
+
+abstract class NexusApiKey extends pulumi.dynamic.Resource {
+    declare readonly kind: pulumi.Output<NexusKeyKind>;
+    declare readonly tenant: pulumi.Output<string>;
+    /** The key's name in Nexus. */
+    declare readonly name: pulumi.Output<string>;
+    declare readonly permissions: pulumi.Output<string[]>;
+    declare readonly enabled: pulumi.Output<boolean>;
+    declare readonly revoked: pulumi.Output<boolean>;
+    declare readonly expires: pulumi.Output<string | null>;
+    /** The API key. Secret. */
+    declare readonly apiKey: pulumi.Output<string>;
+    declare readonly fingerprint: pulumi.Output<string>;
+    declare readonly created: pulumi.Output<string>;
+    declare readonly createdBy: pulumi.Output<string>;
+    declare readonly capacity: pulumi.Output<number>;
+    declare readonly frequency: pulumi.Output<number>;
+
+    protected constructor(type: string, kind: NexusKeyKind, tenant: pulumi.Input<string>, defaults: string[], name: string, args: NexusKeyArgs, opts?: pulumi.CustomResourceOptions) {
+        const props = {
+            kind,
+            tenant,
+            name: args.name,
+            permissions: args.permissions ?? defaults,
+            enabled: args.enabled ?? true,
+            revoked: args.revoked ?? false,
+            expires: args.expires ?? null,
+            rotation: args.rotation ?? null,
+            adopt: args.adopt ?? null,
+            apiKey: undefined,
+            fingerprint: undefined,
+            created: undefined,
+            createdBy: undefined,
+            capacity: undefined,
+            frequency: undefined,
+        };
+        super(nexusProvider, name, props, { ...opts, additionalSecretOutputs: [...NEXUS_SECRET_OUTPUTS, ...(opts?.additionalSecretOutputs ?? [])] }, "nexus", type);
+    }
+}
+
+/** A tenant API key (e.g. `nexus:consumer:chat`), managed with the tenant user's GWS login. */
+export class NexusTenantKey extends NexusApiKey {
+    constructor(name: string, args: NexusTenantKeyArgs, opts?: pulumi.CustomResourceOptions) {
+        super("TenantKey", "tenant", args.contactCenter, ["nexus:consumer:chat"], name, args, opts);
+    }
+}
+
+/** A cluster (multi-tenant) API key, tenant `*`, managed with the GWS ops admin's login. */
+export class NexusClusterKey extends NexusApiKey {
+    constructor(name: string, args: NexusKeyArgs, opts?: pulumi.CustomResourceOptions) {
+        super("ClusterKey", "cluster", "*", ["nexus:cluster:*"], name, args, opts);
+    }
+}
+
+/** A Designer API key (`nexus:designer:chat`), kept apart from consumer keys as Genesys recommends. */
+export class NexusDesignerKey extends NexusApiKey {
+    constructor(name: string, args: NexusTenantKeyArgs, opts?: pulumi.CustomResourceOptions) {
+        super("DesignerKey", "designer", args.contactCenter, ["nexus:designer:chat"], name, args, opts);
+    }
+}

@@ -1,0 +1,16 @@
+// Prints what a stack manages after `npm run up`: one line per key, key values masked (they are
+// secret outputs; `pulumi stack output keys --show-secrets` shows them to whoever holds the passphrase).
+import { execFileSync } from "node:child_process";
+
+const stack = process.argv[2] ?? "local";
+const out = JSON.parse(execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { encoding: "utf8" })) as {
+    keys?: Record<string, { kind: string; name: string; tenant: string; enabled: boolean; revoked: boolean; expires: string | null; created: string; fingerprint: string }>;
+};
+const keys = Object.entries(out.keys ?? {});
+console.log(`\nkeyfleet: stack ${stack} manages ${keys.length} key${keys.length === 1 ? "" : "s"}`);
+for (const [resource, k] of keys) {
+    const state = k.revoked ? "revoked" : k.enabled ? "enabled" : "disabled";
+    const expires = k.expires ? `, expires ${k.expires.slice(0, 10)}` : "";
+    console.log(`  ${resource.padEnd(32)} ${k.fingerprint}  ${state}${expires}, created ${k.created}  value: [secret]`);
+}
+console.log(`\nkey values: pulumi stack output keys --show-secrets --stack ${stack}`);
