@@ -21,6 +21,8 @@ const isoDate = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
     error: "must be a date (2027-01-31) or a date and time (2027-01-31T12:00:00Z)",
 });
 
+const ADOPT_ERROR = "adopt takes true (adopt the existing key with this name) or a key fingerprint nxk_…; never write a key value here";
+
 function permission(kind: NexusKeyKind) {
     const allowed = NEXUS_KIND_PERMISSIONS[kind];
     return z.enum(allowed as [string, ...string[]], {
@@ -42,9 +44,7 @@ function nexusKey(kind: NexusKeyKind, description: string) {
             expires: isoDate.optional().describe("When the key stops working."),
             rotation: Rotation.optional().describe("Overrides defaults.rotation for this key."),
             adopt: z
-                .union([z.literal(true), z.string().regex(/^nxk_[0-9a-f]{16}$/)], {
-                    error: "adopt takes true (adopt the existing key with this name) or a key fingerprint nxk_…; never write a key value here",
-                })
+                .union([z.literal(true), z.string().regex(/^nxk_[0-9a-f]{16}$/, { error: ADOPT_ERROR })], { error: ADOPT_ERROR })
                 .optional()
                 .describe("Take over an existing key instead of creating one: true for the key with this name, or its fingerprint."),
         })

@@ -75,6 +75,9 @@ export class GenesysSandbox {
     private readonly tokens = new Map<string, Session>();
     private readonly refreshTokens = new Map<string, { username: string; ccId: string | null }>();
     private readonly windows = new Map<string, { start: number; used: number }>();
+    /** Every key value and token this sandbox ever handed out, for tests that scan output for leaks. */
+    readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
+    private readonly faults: { route: string; status: number; message: string }[] = [];
     private readonly opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
 
     constructor(options: GenesysSandboxOptions = {}) {
@@ -92,6 +95,23 @@ export class GenesysSandbox {
         if (this.opts.dataFile && fs.existsSync(this.opts.dataFile)) {
             const saved = JSON.parse(fs.readFileSync(this.opts.dataFile, "utf8")) as { nexusKeys?: NexusRecord[] };
             for (const record of saved.nexusKeys ?? []) this.keys.set(record.id, record);
+        }
+    }
+
+    /**
+     * Makes the next call to `route` (e.g. "PUT /nexus/v3/apikeys/{id}") fail with `status`, as an
+     * outage or a vendor-side rule would; tests use it to prove failures leave nothing half-applied.
+     */
+    failNext(route: string, status: number, message = "injected failure") {
+        this.faults.push({ route, status, message });
+    }
+
+    private count(route: string) {
+        this.stats.count(route);
+        const fault = this.faults.findIndex((f) => f.route === route);
+        if (fault >= 0) {
+            const [{ status, message }] = this.faults.splice(fault, 1);
+            throw new HttpError(status, { status, message });
         }
     }
 
@@ -113,15 +133,15 @@ export class GenesysSandbox {
         if (path.startsWith("/_sandbox/")) return this.control(method, path, res);
 
         if (path === "/auth/v3/oauth/token" && method === "POST") {
-            this.stats.count("POST /auth/v3/oauth/token");
+            this.count("POST /auth/v3/oauth/token");
             return this.issueToken(req, res);
         }
         if (path === "/nexus/v3/whoami" && method === "GET") {
-            this.stats.count("GET /nexus/v3/whoami");
+            this.count("GET /nexus/v3/whoami");
             return this.whoami(req, res);
         }
         if (path === "/nexus/v3/apikeys") {
-            this.stats.count(`${method} /nexus/v3/apikeys`);
+            this.count(`${method} /nexus/v3/apikeys`);
             const session = this.authenticate(req);
             if (method === "POST") return this.create(session, req, res);
             if (method === "GET") return this.reply(res, 200, this.visible(session));
@@ -129,7 +149,7 @@ export class GenesysSandbox {
         }
         const match = /^\/nexus\/v3\/apikeys\/([^/]+)$/.exec(path);
         if (match) {
-            this.stats.count(`${method} /nexus/v3/apikeys/{id}`);
+            this.count(`${method} /nexus/v3/apikeys/{id}`);
             const session = this.authenticate(req);
             const record = this.find(session, decodeURIComponent(match[1]));
             if (method === "GET") return this.reply(res, 200, record);
@@ -189,6 +209,7 @@ export class GenesysSandbox {
         this.tokens.set(accessToken, { ...who, expiresAt: Date.now() + this.opts.tokenTtlSeconds * 1000 });
         this.refreshTokens.set(refreshToken, who);
         this.stats.tokensIssued++;
+        this.issued.tokens.add(accessToken).add(refreshToken);
         sendJson(res, 200, {
             access_token: accessToken,
             token_type: "bearer",
@@ -295,6 +316,7 @@ export class GenesysSandbox {
             frequency: this.opts.frequency,
         };
         this.keys.set(record.id, record);
+        this.issued.keys.add(record.id);
         this.save();
         this.reply(res, 200, record);
     }

@@ -33,11 +33,11 @@ version_ge() { # version_ge A B: A >= B (dotted numbers)
 ensure_node() {
   local major
   major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
-  if [ "$major" -ge 24 ]; then return; fi
+  if [ "$major" -eq 24 ]; then return; fi
   local nodedir="$KF/node"
   if [ ! -x "$nodedir/node_modules/node/bin/node" ] ||
      [ "$("$nodedir/node_modules/node/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
-    say "system Node is $(node --version 2>/dev/null || echo absent); installing Node $NODE_VERSION from the npm registry's node package"
+    say "system Node is $(node --version 2>/dev/null || echo absent), keyfleet runs on Node 24; installing Node $NODE_VERSION from the npm registry's node package"
     mkdir -p "$nodedir"
     # The package's preinstall script puts the platform binary in place; npm 11 runs a dependency's
     # install script only when the project approves it in package.json's allowScripts.
@@ -45,7 +45,7 @@ ensure_node() {
     (cd "$nodedir" && npm install --no-audit --no-fund --no-package-lock >&2)
   fi
   export PATH="$nodedir/node_modules/node/bin:$PATH"
-  [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 24 ] || die "Node 24 did not install"
+  [ "$(node -p 'process.versions.node.split(".")[0]')" -eq 24 ] || die "Node 24 did not install"
 }
 
 ensure_npm_packages() {

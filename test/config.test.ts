@@ -1,0 +1,94 @@
+// config/<environment>.yaml: every error placed at file:line:col and named by path, all at once.
+import { describe, expect, it } from "vitest";
+import { formatError, loadEnvironment, parseEnvironment } from "../config/load.ts";
+
+function errorsOf(text: string, file = "config/test.yaml"): string[] {
+    const result = parseEnvironment(text, file);
+    return result.ok ? [] : result.errors.map(formatError);
+}
+
+describe("environment YAML", () => {
+    it("accepts the committed environments", () => {
+        for (const env of ["local", "staging", "prod"]) {
+            const result = loadEnvironment(new URL(`../config/${env}.yaml`, import.meta.url).pathname, `config/${env}.yaml`);
+            expect(result.ok ? [] : result.errors.map(formatError), env).toEqual([]);
+        }
+    });
+
+    it("places an unknown permission at its line and column", () => {
+        const text = new URL("./fixtures/config/invalid-permission.yaml", import.meta.url).pathname;
+        const result = loadEnvironment(text, "config/prod.yaml");
+        expect(result.ok ? [] : result.errors.map(formatError)).toEqual([
+            'config/prod.yaml:8:11 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer:chta"; a tenant key takes nexus:consumer:chat or nexus:designer:chat',
+        ]);
+    });
+
+    it("points at an unknown field itself", () => {
+        expect(errorsOf("nexus:\n  clusterKeys:\n    - name: a\n      enabeld: false\n")).toEqual([
+            'config/test.yaml:4:7 nexus.clusterKeys[0].enabeld: unknown field "enabeld"',
+        ]);
+    });
+
+    it("reports every error of a file in one run, in file order", () => {
+        const errors = errorsOf(
+            [
+                "defaults:",
+                "  rotation: { every: 90 days }",
+                "nexus:",
+                "  contactCenter: not-a-uuid",
+                "  tenantKeys:",
+                "    - permissions: [nexus:consumer:chat]",
+                "    - name: b",
+                '      enabled: "yes"',
+                "",
+            ].join("\n"),
+        );
+        expect(errors).toEqual([
+            "config/test.yaml:2:22 defaults.rotation.every: must be a duration like 12h, 90d or 2w",
+            "config/test.yaml:4:18 nexus.contactCenter: Invalid UUID",
+            "config/test.yaml:6:7 nexus.tenantKeys[0].name: is required (string)",
+            "config/test.yaml:8:16 nexus.tenantKeys[1].enabled: Invalid input: expected boolean, received string",
+        ]);
+    });
+
+    it("refuses a key value in adopt and says why", () => {
+        expect(errorsOf("nexus:\n  clusterKeys:\n    - name: a\n      adopt: 9b7682b7-cbce-422f-9bbb-ecda85e61695\n")).toEqual([
+            "config/test.yaml:4:14 nexus.clusterKeys[0].adopt: adopt takes true (adopt the existing key with this name) or a key fingerprint nxk_…; never write a key value here",
+        ]);
+    });
+
+    it("finds duplicate names within a tenant, across tenant and Designer keys", () => {
+        const text = [
+            "nexus:",
+            "  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f",
+            "  tenantKeys:",
+            "    - name: ci",
+            "  designerKeys:",
+            "    - name: ci",
+            "  clusterKeys:",
+            "    - name: ci",
+            "    - name: ci",
+            "",
+        ].join("\n");
+        expect(errorsOf(text)).toEqual([
+            'config/test.yaml:6:13 nexus.designerKeys[0].name: duplicate key name "ci" in tenant 578ec98e-f07c-46ad-9675-f36c22f3ba9f; first at line 4',
+            'config/test.yaml:9:13 nexus.clusterKeys[1].name: duplicate key name "ci" in the cluster; first at line 8',
+        ]);
+    });
+
+    it("needs a contact center for tenant and Designer keys", () => {
+        expect(errorsOf("nexus:\n  designerKeys:\n    - name: d\n")).toEqual(["config/test.yaml:2:3 nexus.contactCenter: is required for designerKeys"]);
+    });
+
+    it("reports YAML syntax errors and duplicate mapping keys with positions", () => {
+        expect(errorsOf("nexus:\n  clusterKeys:\n    - name: a\n      name: b\n")).toEqual([
+            "config/test.yaml:4:7 Map keys must be unique",
+        ]);
+        expect(errorsOf("nexus: [\n")[0]).toMatch(/^config\/test\.yaml:2:1 /);
+    });
+
+    it("names a missing file", () => {
+        const result = loadEnvironment("/nonexistent/keys.yaml", "config/missing.yaml");
+        expect(result.ok ? [] : result.errors.map(formatError)).toEqual(["config/missing.yaml:1:1 cannot read the file: ENOENT"]);
+    });
+});
