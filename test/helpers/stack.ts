@@ -1,0 +1,93 @@
+// A keyfleet stack for lifecycle tests, driven by the real Pulumi engine through the Automation
+// API: the real CLI, keyfleet's language host, the real dynamic-provider process and the real
+// program (stacks/index.ts), in a scratch project folder with its own file backend, pointed at a
+// test sandbox. Everything the CLI prints is kept for leak scans.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { LocalWorkspace, type ConfigMap, type Stack } from "@pulumi/pulumi/automation/index.js";
+import type { TestSandbox } from "./sandbox.ts";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export interface TestStack {
+    stack: Stack;
+    dir: string;
+    /** All CLI output so far. */
+    output: string[];
+    writeKeys(yaml: string): void;
+    /**
+     * The stack's state as the backend stores it (Automation API's exportStack would decrypt the
+     * secrets, which is not what a leak scan must look at).
+     */
+    exportState(): Promise<string>;
+    /** URNs of the resources in state. */
+    resources(): Promise<string[]>;
+    /** Decrypted stack outputs: key resource name → apiKey. */
+    apiKeys(): Promise<Record<string, string>>;
+    cleanup(): Promise<void>;
+}
+
+export async function createTestStack(t: TestSandbox, yaml: string, settings: { passphrase?: string } = {}): Promise<TestStack> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-e2e-"));
+    // The project folder links to the real program and packages; Node resolves the links, so the
+    // code runs from the checkout, while stack files and state stay in the scratch folder.
+    fs.writeFileSync(
+        path.join(dir, "Pulumi.yaml"),
+        "name: keyfleet\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: stacks/index.ts\n",
+    );
+    fs.symlinkSync(path.join(ROOT, "stacks"), path.join(dir, "stacks"));
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+    fs.mkdirSync(path.join(dir, "state"));
+    const keysFile = path.join(dir, "keys.yaml");
+    fs.writeFileSync(keysFile, yaml);
+
+    const stack = await LocalWorkspace.createStack(
+        { stackName: "e2e", workDir: dir },
+        {
+            secretsProvider: "passphrase",
+            envVars: {
+                PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`,
+                PULUMI_CONFIG_PASSPHRASE: settings.passphrase ?? "e2e-passphrase",
+                PULUMI_HOME: process.env.PULUMI_HOME ?? path.join(ROOT, ".keyfleet", "home"),
+                PULUMI_SKIP_UPDATE_CHECK: "true",
+                PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
+            },
+        },
+    );
+    const config: ConfigMap = {
+        "keyfleet:keysFile": { value: keysFile },
+        "keyfleet:nexus": { value: JSON.stringify({ authUrl: t.url, nexusUrl: t.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" }) },
+        "keyfleet:nexusClientSecret": { value: t.creds.clientSecret, secret: true },
+        "keyfleet:nexusTenantPassword": { value: t.creds.tenantPassword, secret: true },
+        "keyfleet:nexusOpsPassword": { value: t.creds.opsPassword, secret: true },
+    };
+    await stack.setAllConfig(config);
+    const output: string[] = [];
+    return {
+        stack,
+        dir,
+        output,
+        writeKeys: (text) => fs.writeFileSync(keysFile, text),
+        exportState: async () => fs.readFileSync(path.join(dir, "state", ".pulumi", "stacks", "keyfleet", "e2e.json"), "utf8"),
+        resources: async () => {
+            const state = JSON.parse(fs.readFileSync(path.join(dir, "state", ".pulumi", "stacks", "keyfleet", "e2e.json"), "utf8"));
+            return (state.checkpoint.latest?.resources ?? []).map((r: { urn: string }) => r.urn);
+        },
+        apiKeys: async () => {
+            const outs = await stack.outputs();
+            const keys = (outs.keys?.value ?? {}) as Record<string, { apiKey: string }>;
+            return Object.fromEntries(Object.entries(keys).map(([name, k]) => [name, k.apiKey]));
+        },
+        cleanup: async () => {
+            await stack.workspace.removeStack("e2e", { force: true }).catch(() => undefined);
+            fs.rmSync(dir, { recursive: true, force: true });
+        },
+    };
+}
+
+/** Options that make an engine call print into `output`, without colours. */
+export function captured(s: TestStack) {
+    return { color: "never" as const, onOutput: (line: string) => s.output.push(line) };
+}

@@ -1,0 +1,182 @@
+// Acceptance test of the Nexus key resources through the real Pulumi engine against the sandbox.
+// Each labelled step changes config/<stack>.yaml as a user would, runs the engine, and then asks
+// the vendor side (the sandbox's API, and its usage endpoint) whether it matches.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
+import { captured, createTestStack, type TestStack } from "./helpers/stack.ts";
+
+const yaml = (body: string) => `# yaml-language-server: $schema=./schema.json\n${body}`;
+const keys = (parts: { tenant?: string; cluster?: string; designer?: string; extra?: string }) =>
+    yaml(`nexus:
+  contactCenter: ${CC}
+  tenantKeys:
+    - name: web chat
+${parts.tenant ?? "      permissions: [nexus:consumer:chat]"}
+${parts.extra ?? ""}
+  clusterKeys:
+    - name: monitoring
+${parts.cluster ?? ""}
+  designerKeys:
+    - name: designer
+${parts.designer ?? ""}
+`);
+
+let t: TestSandbox;
+let s: TestStack;
+const states: string[] = [];
+const T = "nexus/tenant/web chat";
+const C = "nexus/cluster/monitoring";
+const D = "nexus/designer/designer";
+
+/** Both logins' view of Nexus, through its API: what exists for real. */
+async function remote() {
+    const all = [...(await t.client.list(t.opsLogin))];
+    return new Map(all.map((k) => [k.id, k]));
+}
+
+async function up(opts: { refresh?: boolean } = {}) {
+    const result = await s.stack.up({ ...captured(s), ...opts });
+    states.push(await s.exportState());
+    return result.summary.resourceChanges ?? {};
+}
+
+beforeAll(async () => {
+    t = await startSandbox();
+    s = await createTestStack(t, keys({}));
+});
+afterAll(async () => {
+    await s?.cleanup();
+    await t?.close();
+});
+
+describe("Nexus keys through pulumi up", () => {
+    let first: Record<string, string>;
+
+    it("step 1 create: a tenant, a cluster and a Designer key exist in Nexus and work", async () => {
+        expect(await up()).toMatchObject({ create: 4 }); // three keys and the stack
+        // One token per credential: the tenant user's (tenant and Designer keys) and the ops admin's.
+        expect(t.sandbox.stats.tokensIssued).toBe(2);
+        first = await s.apiKeys();
+        const vendor = await remote();
+        expect(vendor.size).toBe(3);
+        expect(vendor.get(first[T])).toMatchObject({ tenant: CC, name: "web chat", permissions: ["nexus:consumer:chat"], enabled: true });
+        expect(vendor.get(first[C])).toMatchObject({ tenant: "*", name: "monitoring", permissions: ["nexus:cluster:*"], createdby: "ops" });
+        expect(vendor.get(first[D])).toMatchObject({ tenant: CC, name: "designer", permissions: ["nexus:designer:chat"] });
+        for (const key of Object.values(first)) expect(await useKey(t.url, key)).toBe(200);
+    });
+
+    it("step 2 no-op: a second preview and up change nothing and call no vendor", async () => {
+        const calls = t.sandbox.stats.total;
+        const preview = await s.stack.preview({ ...captured(s), expectNoChanges: true });
+        expect(preview.changeSummary).toEqual({ same: 4 });
+        expect(await up()).toEqual({ same: 4 });
+        expect(t.sandbox.stats.total).toBe(calls);
+    });
+
+    it("step 3 update: disabling a key updates it in place, and Nexus refuses it", async () => {
+        s.writeKeys(keys({ tenant: "      permissions: [nexus:consumer:chat]\n      enabled: false" }));
+        expect(await up()).toMatchObject({ update: 1, same: 3 });
+        const now = await s.apiKeys();
+        expect(now[T]).toBe(first[T]);
+        expect((await remote()).get(first[T])!.enabled).toBe(false);
+        expect(await useKey(t.url, first[T])).toBe(403);
+    });
+
+    it("step 4 replace: a permission change makes a new key and deletes the old one", async () => {
+        s.writeKeys(keys({ tenant: "      permissions: [nexus:consumer:chat, nexus:designer:chat]" }));
+        expect(await up()).toMatchObject({ replace: 1, same: 3 });
+        const now = await s.apiKeys();
+        expect(now[T]).not.toBe(first[T]);
+        const vendor = await remote();
+        expect(vendor.has(first[T])).toBe(false);
+        expect(vendor.get(now[T])).toMatchObject({ name: "web chat", permissions: ["nexus:consumer:chat", "nexus:designer:chat"], enabled: true });
+        expect(await useKey(t.url, first[T])).toBe(401);
+        expect(await useKey(t.url, now[T])).toBe(200);
+        first = now;
+    });
+
+    const TWO_PERMS = "      permissions: [nexus:consumer:chat, nexus:designer:chat]";
+
+    it("step 5 rotate by generation: bumping it replaces the key, the old one stops working", async () => {
+        s.writeKeys(keys({ tenant: TWO_PERMS, designer: "      rotation: { generation: 1 }" }));
+        expect(await up()).toMatchObject({ replace: 1, same: 3 });
+        const now = await s.apiKeys();
+        expect(now[D]).not.toBe(first[D]);
+        expect((await remote()).get(now[D])!.name).toBe("designer");
+        expect(await useKey(t.url, first[D])).toBe(401);
+        expect(await useKey(t.url, now[D])).toBe(200);
+        first = now;
+    });
+
+    it("step 6 rotate by age: a key older than `every` is replaced with no input change", async () => {
+        s.writeKeys(keys({ tenant: TWO_PERMS, designer: "      rotation: { generation: 1 }", cluster: "      rotation: { every: 1d }" }));
+        // Only the policy changed and the key is young: state is rewritten, Nexus is not called.
+        const calls = t.sandbox.stats.byRoute["POST /nexus/v3/apikeys"];
+        expect(await up()).toMatchObject({ update: 1, same: 3 });
+        expect(t.sandbox.stats.byRoute["POST /nexus/v3/apikeys"]).toBe(calls);
+        // Two days pass for the key (Nexus says it was created then); the next run rotates it.
+        t.sandbox.keys.get(first[C])!.created = new Date(Date.now() - 2 * 86_400_000).toISOString();
+        expect(await up({ refresh: true })).toMatchObject({ replace: 1, same: 3 });
+        const now = await s.apiKeys();
+        expect(now[C]).not.toBe(first[C]);
+        expect(await useKey(t.url, first[C])).toBe(401);
+        expect(await useKey(t.url, now[C])).toBe(200);
+        first = now;
+    });
+
+    it("step 7 drift: refresh finds a key deleted and one disabled out of band, up converges", async () => {
+        await t.client.delete(t.tenantLogin, first[T]);
+        await t.client.update(t.opsLogin, first[C], { enabled: false });
+        const preview = await s.stack.preview({ ...captured(s), refresh: true });
+        expect(preview.changeSummary).toMatchObject({ create: 1, update: 1 });
+        await s.stack.refresh(captured(s));
+        const urns = await s.resources();
+        expect(urns.some((u) => u.endsWith("::nexus/tenant/web chat"))).toBe(false);
+        expect(urns.some((u) => u.endsWith("::nexus/cluster/monitoring"))).toBe(true);
+        expect(await up()).toMatchObject({ create: 1, update: 1 });
+        const now = await s.apiKeys();
+        expect(now[T]).not.toBe(first[T]);
+        expect(now[C]).toBe(first[C]);
+        const vendor = await remote();
+        expect(vendor.get(now[T])).toMatchObject({ name: "web chat", enabled: true });
+        expect(vendor.get(first[C])!.enabled).toBe(true);
+        expect((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary).toEqual({ same: 4 });
+        first = now;
+    });
+
+    it("step 8 adopt: an existing key is taken over, not duplicated", async () => {
+        const legacy = await t.client.create(t.tenantLogin, { tenant: CC, name: "legacy", permissions: ["nexus:consumer:chat"], enabled: true });
+        const before = (await remote()).size;
+        s.writeKeys(keys({ tenant: TWO_PERMS, designer: "      rotation: { generation: 1 }", cluster: "      rotation: { every: 1d }", extra: "    - name: legacy\n      adopt: true" }));
+        expect(await up()).toMatchObject({ create: 1, same: 4 });
+        expect((await remote()).size).toBe(before);
+        expect((await s.apiKeys())["nexus/tenant/legacy"]).toBe(legacy.id);
+        expect((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary).toEqual({ same: 5 });
+        first = await s.apiKeys();
+    });
+
+    it("step 9 remove: deleting an entry from the YAML deletes the key", async () => {
+        s.writeKeys(keys({ tenant: TWO_PERMS, designer: "      rotation: { generation: 1 }", cluster: "      rotation: { every: 1d }" }));
+        expect(await up()).toMatchObject({ delete: 1, same: 4 });
+        expect((await remote()).has(first["nexus/tenant/legacy"])).toBe(false);
+        expect(await useKey(t.url, first["nexus/tenant/legacy"])).toBe(401);
+    });
+
+    it("step 10 destroy: Nexus has no key left", async () => {
+        await s.stack.destroy(captured(s));
+        states.push(await s.exportState());
+        expect(await t.client.list(t.opsLogin)).toEqual([]);
+        expect(await t.client.list(t.tenantLogin)).toEqual([]);
+        for (const key of Object.values(first)) expect(await useKey(t.url, key)).toBe(401);
+    });
+
+    it("no key value or credential appears in state, CLI output or stack config", async () => {
+        const fs = await import("node:fs");
+        const haystack = [...states, ...s.output, fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8")].join("\n");
+        const secrets = t.secrets();
+        expect(secrets.length).toBeGreaterThan(10);
+        expect(secrets.filter((secret) => haystack.includes(secret))).toEqual([]);
+        // The scan is not vacuous: the state holds the keys, encrypted.
+        expect(states[0]).toContain('"ciphertext"');
+    });
+});
