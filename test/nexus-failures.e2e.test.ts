@@ -45,9 +45,10 @@ describe("failed runs", () => {
         expect(text).toMatch(/keys\.yaml:5:21 nexus\.tenantKeys\[0\]\.permissions\[0\]: unknown permission "nexus:consumer:chta"/);
         expect(text).toMatch(/keys\.yaml:9:7 nexus\.clusterKeys\[0\]\.enabeld: unknown field "enabeld"/);
         expect(t.sandbox.stats.total).toBe(calls);
-        const before = JSON.parse(state).checkpoint.latest.resources;
-        const after = JSON.parse(await s.exportState()).checkpoint.latest.resources;
-        expect(after).toEqual(before);
+        // The engine writes the checkpoint again, re-encrypting secrets with fresh nonces; apart from
+        // that the resources are exactly as they were.
+        const resources = (text: string) => JSON.parse(text.replace(/"ciphertext":"[^"]*"/g, '"ciphertext":"…"')).checkpoint.latest.resources;
+        expect(resources(await s.exportState())).toEqual(resources(state));
     });
 
     it("missing credentials are reported before any vendor call", async () => {
