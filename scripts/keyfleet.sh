@@ -163,7 +163,7 @@ case "$cmd" in
     [ "$stack" = local ] && ensure_sandbox
     cd "$ROOT"
     pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
-    pulumi up --yes --stack "$stack" "$@"
+    pulumi up --yes --refresh --stack "$stack" "$@"
     node "$ROOT/stacks/summary.ts" "$stack"
     ;;
   test)

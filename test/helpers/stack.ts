@@ -29,15 +29,18 @@ export interface TestStack {
     cleanup(): Promise<void>;
 }
 
-export async function createTestStack(t: TestSandbox, yaml: string, settings: { passphrase?: string } = {}): Promise<TestStack> {
+/**
+ * `main` is the program, relative to the checkout: keyfleet's own by default; the benchmark also
+ * runs its engine-floor program this way so that both take the same path through the engine.
+ */
+export async function createTestStack(t: TestSandbox, yaml: string, settings: { passphrase?: string; main?: string } = {}): Promise<TestStack> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-e2e-"));
+    const main = settings.main ?? "stacks/index.ts";
     // The project folder links to the real program and packages; Node resolves the links, so the
     // code runs from the checkout, while stack files and state stay in the scratch folder.
-    fs.writeFileSync(
-        path.join(dir, "Pulumi.yaml"),
-        "name: keyfleet\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: stacks/index.ts\n",
-    );
-    fs.symlinkSync(path.join(ROOT, "stacks"), path.join(dir, "stacks"));
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: keyfleet\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: ${main}\n`);
+    const top = main.split("/")[0];
+    fs.symlinkSync(path.join(ROOT, top), path.join(dir, top));
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
     fs.mkdirSync(path.join(dir, "state"));
     const keysFile = path.join(dir, "keys.yaml");
