@@ -8,9 +8,10 @@ const out = JSON.parse(execFileSync("pulumi", ["stack", "output", "--json", "--s
 };
 const keys = Object.entries(out.keys ?? {});
 console.log(`\nkeyfleet: stack ${stack} manages ${keys.length} key${keys.length === 1 ? "" : "s"}`);
+const width = Math.max(0, ...keys.map(([resource]) => resource.length));
 for (const [resource, k] of keys) {
     const state = k.revoked ? "revoked" : k.enabled ? "enabled" : "disabled";
     const expires = k.expires ? `, expires ${k.expires.slice(0, 10)}` : "";
-    console.log(`  ${resource.padEnd(32)} ${k.fingerprint}  ${state}${expires}, created ${k.created}  value: [secret]`);
+    console.log(`  ${resource.padEnd(width)} ${k.fingerprint}  ${state}${expires}, created ${k.created}  value: [secret]`);
 }
 console.log(`\nkey values: pulumi stack output keys --show-secrets --stack ${stack}`);
