@@ -169,7 +169,13 @@ case "$cmd" in
   test)
     toolchain
     cd "$ROOT"
-    exec npx vitest run "$@"
+    status=0
+    npx vitest run --reporter=default --reporter=json --outputFile.json="$KF/test-report.json" "$@" || status=$?
+    # One plain closing line that any CI can read, whatever the reporter printed above it.
+    node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);' \
+      "$KF/test-report.json" 2>/dev/null || true
+    exit "$status"
     ;;
   sandbox)
     ensure_node
