@@ -50,7 +50,9 @@ ensure_node() {
 
 ensure_npm_packages() {
   local stamp="$ROOT/node_modules/.package-lock.json"
-  if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ] || [ "$ROOT/package.json" -nt "$stamp" ]; then
+  # providers/shim is installed as a copy (see its index.js), so a change there needs a reinstall too.
+  if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ] || [ "$ROOT/package.json" -nt "$stamp" ] ||
+     ! diff -rq "$ROOT/providers/shim" "$ROOT/node_modules/@keyfleet/provider-shim" >/dev/null 2>&1; then
     say "installing npm packages (npm ci)"
     (cd "$ROOT" && npm ci --no-audit --no-fund >&2)
   fi

@@ -62,6 +62,28 @@ describe("Nexus client", () => {
         expect(badLogin.message).toBe("400 Bad credentials");
     });
 
+    it("masks a key value the vendor echoes in an error", async () => {
+        const key = await t.client.create(t.tenantLogin, { tenant: CC, name: "client-echo", permissions: ["nexus:consumer:chat"], enabled: true });
+        t.sandbox.failNext("GET /nexus/v3/apikeys/{id}", 500, `key ${key.id} is broken`);
+        const err = await t.client.get(t.tenantLogin, key.id).catch((e) => e);
+        expect(err.message).toBe("500 key [redacted] is broken");
+    });
+
+    it("logs in again when the token's lifetime is over", async () => {
+        const shortLived = await startSandbox({ tokenTtlSeconds: 1 });
+        try {
+            await shortLived.client.list(shortLived.opsLogin);
+            await shortLived.client.list(shortLived.opsLogin);
+            expect(shortLived.sandbox.stats.tokensIssued).toBe(1);
+            // With a 1 s lifetime the client renews after half of it rather than cut it to nothing.
+            await new Promise((resolve) => setTimeout(resolve, 600));
+            await shortLived.client.list(shortLived.opsLogin);
+            expect(shortLived.sandbox.stats.tokensIssued).toBe(2);
+        } finally {
+            await shortLived.close();
+        }
+    });
+
     it("names an unreachable endpoint by origin only", async () => {
         const dead = new NexusClient({ authUrl: "http://127.0.0.1:9", nexusUrl: "http://127.0.0.1:9", clientId: "nexus_client", clientSecret: "x" });
         const err = await dead.list(t.opsLogin).catch((e) => e);

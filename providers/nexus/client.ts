@@ -102,7 +102,7 @@ export class NexusClient {
     /** The key, or undefined when Nexus no longer has it. */
     async get(login: NexusLogin, id: string): Promise<NexusKey | undefined> {
         try {
-            return record(await this.call(login, "GET", keyPath(id)));
+            return record(await this.call(login, "GET", keyPath(id), undefined, [id]));
         } catch (err) {
             if (err instanceof VendorError && err.status === 404) return undefined;
             throw err;
@@ -110,13 +110,13 @@ export class NexusClient {
     }
 
     async update(login: NexusLogin, id: string, changes: NexusKeyChanges): Promise<NexusKey> {
-        return record(await this.call(login, "PUT", keyPath(id), changes));
+        return record(await this.call(login, "PUT", keyPath(id), changes, [id]));
     }
 
     /** Deletes the key; false when it was already gone. */
     async delete(login: NexusLogin, id: string): Promise<boolean> {
         try {
-            await this.call(login, "DELETE", keyPath(id));
+            await this.call(login, "DELETE", keyPath(id), undefined, [id]);
             return true;
         } catch (err) {
             if (err instanceof VendorError && err.status === 404) return false;
@@ -162,14 +162,15 @@ export class NexusClient {
             }).toString(),
         });
         const body = parse(res.text);
-        if (res.status !== 200) throw new VendorError(res.status, vendorMessage(body, res.text));
+        if (res.status !== 200) throw new VendorError(res.status, mask(vendorMessage(body, res.text), [login.password, this.endpoints.clientSecret]));
         const { access_token: value, expires_in: expiresIn } = body as { access_token?: unknown; expires_in?: unknown };
         if (typeof value !== "string" || value === "") throw new VendorError(502, "GWS answered without an access_token");
         const ttlMs = (typeof expiresIn === "number" ? expiresIn : 3600) * 1000;
         return { value, expiresAt: Date.now() + Math.max(ttlMs - EXPIRY_MARGIN_MS, ttlMs / 2) };
     }
 
-    private async call(login: NexusLogin, method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown): Promise<unknown> {
+    /** `secrets` are values the vendor might echo in an error (the key id is the key); they are masked. */
+    private async call(login: NexusLogin, method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown, secrets: string[] = []): Promise<unknown> {
         for (let attempt = 1; ; attempt++) {
             const token = await this.token(login);
             const res = await send({
@@ -186,11 +187,15 @@ export class NexusClient {
             }
             if (res.status === 204) return undefined;
             const parsed = parse(res.text);
-            if (res.status < 200 || res.status >= 300) throw new VendorError(res.status, vendorMessage(parsed, res.text));
+            if (res.status < 200 || res.status >= 300) throw new VendorError(res.status, mask(vendorMessage(parsed, res.text), [...secrets, token]));
             // Some Nexus versions wrap responses as {"data": …}.
             return parsed && typeof parsed === "object" && "data" in parsed ? (parsed as { data: unknown }).data : parsed;
         }
     }
+}
+
+function mask(text: string, secrets: string[]): string {
+    return secrets.filter(Boolean).reduce((out, secret) => out.replaceAll(secret, "[redacted]"), text);
 }
 
 function keyPath(id: string): string {

@@ -1,12 +1,12 @@
 // The three Nexus key resources a Pulumi program declares. Each is a dynamic resource whose
-// provider is the small lazy shim (providers/shared/shim.ts) pointing at ./provider.ts by package
-// name, with the key value marked secret in state.
+// provider is the lazy shim @keyfleet/provider-shim/nexus (see providers/shim/index.js), with the
+// key value marked secret in state.
+import { createRequire } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
-import { lazyProvider } from "../shared/shim.ts";
 import type { RotationPolicy } from "../shared/rotation.ts";
 import { NEXUS_SECRET_OUTPUTS, type NexusKeyInputs, type NexusKeyKind, type NexusKeyOutputs } from "./provider.ts";
 
-const nexusProvider = lazyProvider<NexusKeyInputs, NexusKeyOutputs>("@keyfleet/providers/nexus/provider");
+const nexusProvider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyOutputs> = createRequire(import.meta.url)("@keyfleet/provider-shim/nexus.js");
 
 /** Arguments common to the three kinds; see NexusKeyInputs for each field. */
 export interface NexusKeyArgs {
