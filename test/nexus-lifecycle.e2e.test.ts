@@ -1,9 +1,12 @@
 // Acceptance test of the Nexus key resources through the real Pulumi engine against the sandbox.
 // Each labelled step changes config/<stack>.yaml as a user would, runs the engine, and then asks
 // the vendor side (the sandbox's API, and its usage endpoint) whether it matches.
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
-import { captured, createTestStack, type TestStack } from "./helpers/stack.ts";
+import { captured, createTestStack, ROOT, type TestStack } from "./helpers/stack.ts";
 
 const yaml = (body: string) => `# yaml-language-server: $schema=./schema.json\n${body}`;
 const keys = (parts: { tenant?: string; cluster?: string; designer?: string; extra?: string }) =>
@@ -23,6 +26,25 @@ ${parts.designer ?? ""}
 
 let t: TestSandbox;
 let s: TestStack;
+const started = Date.now();
+
+/** The per-operation logs the CLI wrote to PULUMI_HOME/logs during this test (gzip, or raw). */
+function pulumiLogs(): string[] {
+    const dir = path.join(process.env.PULUMI_HOME ?? path.join(ROOT, ".keyfleet", "home"), "logs");
+    if (!fs.existsSync(dir)) return [];
+    return fs
+        .readdirSync(dir)
+        .map((f) => path.join(dir, f))
+        .filter((f) => fs.statSync(f).mtimeMs >= started)
+        .map((f) => {
+            const raw = fs.readFileSync(f);
+            try {
+                return zlib.gunzipSync(raw).toString("latin1");
+            } catch {
+                return raw.toString("latin1");
+            }
+        });
+}
 const states: string[] = [];
 const T = "nexus/tenant/web chat";
 const C = "nexus/cluster/monitoring";
@@ -63,6 +85,15 @@ describe("Nexus keys through pulumi up", () => {
         expect(vendor.get(first[C])).toMatchObject({ tenant: "*", name: "monitoring", permissions: ["nexus:cluster:*"], createdby: "ops" });
         expect(vendor.get(first[D])).toMatchObject({ tenant: CC, name: "designer", permissions: ["nexus:designer:chat"] });
         for (const key of Object.values(first)) expect(await useKey(t.url, key)).toBe(200);
+        // The provider in state is a require() by package name: small, and free of this checkout's path.
+        const resources = JSON.parse(states[0]).checkpoint.latest.resources.filter((r: { type: string }) => r.type.startsWith("pulumi-nodejs:dynamic/nexus:"));
+        expect(resources).toHaveLength(3);
+        for (const r of resources) {
+            expect(r.inputs.__provider).toContain('require("@keyfleet/provider-shim/nexus.js")');
+            expect(r.inputs.__provider.length).toBeLessThan(500);
+            expect(r.inputs.__provider).not.toContain(ROOT);
+            expect(r.id).toMatch(/^nxk_[0-9a-f]{16}$/);
+        }
     });
 
     it("step 2 no-op: a second preview and up change nothing and call no vendor", async () => {
@@ -170,13 +201,13 @@ describe("Nexus keys through pulumi up", () => {
         for (const key of Object.values(first)) expect(await useKey(t.url, key)).toBe(401);
     });
 
-    it("no key value or credential appears in state, CLI output or stack config", async () => {
-        const fs = await import("node:fs");
-        const haystack = [...states, ...s.output, fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8")].join("\n");
+    it("no key value or credential appears in state, CLI output, Pulumi's logs or stack config", async () => {
+        const haystack = [...states, ...s.output, fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8"), ...pulumiLogs()].join("\n");
         const secrets = t.secrets();
         expect(secrets.length).toBeGreaterThan(10);
         expect(secrets.filter((secret) => haystack.includes(secret))).toEqual([]);
-        // The scan is not vacuous: the state holds the keys, encrypted.
+        // The scan is not vacuous: the state holds the keys, encrypted, and the CLI wrote logs.
         expect(states[0]).toContain('"ciphertext"');
+        expect(pulumiLogs().length).toBeGreaterThan(0);
     });
 });
