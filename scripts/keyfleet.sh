@@ -39,9 +39,7 @@ ensure_node() {
      [ "$("$nodedir/node_modules/node/bin/node" --version 2>/dev/null)" != "v$NODE_VERSION" ]; then
     say "system Node is $(node --version 2>/dev/null || echo absent), keyfleet runs on Node 24; installing Node $NODE_VERSION from the npm registry's node package"
     mkdir -p "$nodedir"
-    # The package's preinstall script puts the platform binary in place; npm 11 runs a dependency's
-    # install script only when the project approves it in package.json's allowScripts.
-    printf '{"private":true,"dependencies":{"node":"%s"},"allowScripts":{"node":true}}\n' "$NODE_VERSION" >"$nodedir/package.json"
+    cp "$ROOT/toolchain/node/package.json" "$nodedir/package.json"
     (cd "$nodedir" && npm install --no-audit --no-fund --no-package-lock >&2)
   fi
   export PATH="$nodedir/node_modules/node/bin:$PATH"

@@ -155,22 +155,28 @@ describe("Nexus keys through pulumi up", () => {
         first = now;
     });
 
-    it("step 7 drift: refresh finds a key deleted and one disabled out of band, up converges", async () => {
+    it("step 7 drift: refresh finds keys deleted, disabled and revoked out of band; up converges", async () => {
         await t.client.delete(t.tenantLogin, first[T]);
         await t.client.update(t.opsLogin, first[C], { enabled: false });
+        await t.client.update(t.tenantLogin, first[D], { revoked: true });
         const preview = await s.stack.preview({ ...captured(s), refresh: true });
-        expect(preview.changeSummary).toMatchObject({ create: 1, update: 1 });
+        // Deleted: created again. Disabled: enabled in place. Revoked: Nexus cannot reinstate it, so replaced.
+        expect(preview.changeSummary).toMatchObject({ create: 1, update: 1, replace: 1 });
         await s.stack.refresh(captured(s));
         const urns = await s.resources();
         expect(urns.some((u) => u.endsWith("::nexus/tenant/web chat"))).toBe(false);
         expect(urns.some((u) => u.endsWith("::nexus/cluster/monitoring"))).toBe(true);
-        expect(await up()).toMatchObject({ create: 1, update: 1 });
+        expect(await up()).toMatchObject({ create: 1, update: 1, replace: 1 });
         const now = await s.apiKeys();
         expect(now[T]).not.toBe(first[T]);
         expect(now[C]).toBe(first[C]);
+        expect(now[D]).not.toBe(first[D]);
         const vendor = await remote();
         expect(vendor.get(now[T])).toMatchObject({ name: "web chat", enabled: true });
         expect(vendor.get(first[C])!.enabled).toBe(true);
+        expect(vendor.has(first[D])).toBe(false);
+        expect(vendor.get(now[D])).toMatchObject({ name: "designer", revoked: false });
+        for (const key of Object.values(now)) expect(await useKey(t.url, key)).toBe(200);
         expect((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary).toEqual({ same: 4 });
         first = now;
     });

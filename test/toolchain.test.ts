@@ -22,4 +22,5 @@ it("the pulumi on PATH is that release or newer, and tests run on Node 24", () =
     expect(a * 1e6 + b * 1e3 + c).toBeGreaterThanOrEqual(x * 1e6 + y * 1e3 + z);
     expect(process.versions.node.split(".")[0]).toBe(read(".node-version").trim().split(".")[0]);
     expect(pkg.engines.node).toBe(">=24 <25");
+    expect(JSON.parse(read("toolchain/node/package.json")).dependencies.node).toBe(read(".node-version").trim());
 });
