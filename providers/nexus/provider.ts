@@ -187,14 +187,14 @@ function outputs(inputs: NexusKeyInputs, key: NexusKey): NexusKeyOutputs {
     };
 }
 
-/** The changes an update call must send to turn `key` (or the old state) into `want`. */
+/** The update call that turns `have` (a key, or the old state) into `want`: its mutable fields that differ. */
 function changesFor(have: Pick<NexusKeyInputs, "name" | "enabled" | "revoked" | "expires">, want: NexusKeyInputs): NexusKeyChanges {
-    const changes: NexusKeyChanges = {};
-    if (!same(have.name, want.name)) changes.name = want.name;
-    if (!same(have.enabled, want.enabled)) changes.enabled = want.enabled;
-    if (!same(have.expires, want.expires)) changes.expires = want.expires ?? false;
-    if (!same(have.revoked, want.revoked)) changes.revoked = want.revoked;
-    return changes;
+    const changes: Record<string, unknown> = {};
+    for (const field of NEXUS_FIELDS.mutable) {
+        // Nexus says "never expires" with false, where state holds null.
+        if (!same(have[field as keyof typeof have], want[field])) changes[field] = field === "expires" ? (want.expires ?? false) : want[field];
+    }
+    return changes as NexusKeyChanges;
 }
 
 // Keys being replaced in this deployment, by tenant and name. Nexus names are unique per tenant
