@@ -3,7 +3,7 @@
 //   config/prod.yaml:14:7 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer:chta"; …
 // It runs before the program declares any resource, so bad input never reaches a vendor.
 import fs from "node:fs";
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { Environment } from "./schema.ts";
 
@@ -53,67 +53,81 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
     const errors: ConfigError[] = [];
     if (!parsed.success) {
         for (const issue of parsed.error.issues) errors.push(...issueErrors(issue, doc, shown, at));
-    } else {
-        errors.push(...semanticErrors(parsed.data, doc, shown, at));
     }
+    // Rules the schema cannot state run on the raw data too, so that one run reports everything.
+    errors.push(...semanticErrors(data, doc, shown, at));
     errors.sort((a, b) => a.line - b.line || a.col - b.col);
-    return errors.length > 0 ? { ok: false, errors } : { ok: true, env: parsed.data! };
+    return errors.length > 0 || !parsed.success ? { ok: false, errors } : { ok: true, env: parsed.data };
 }
 
 type At = (offset: number | undefined) => { line: number; col: number };
+type Path = (string | number)[];
+
+/**
+ * The node at `path`, following aliases (`*anchor`), or the nearest ancestor that exists; `found`
+ * says whether the path itself is there, so that only a truly absent field is "required".
+ */
+function locate(doc: Document, path: Path): { node: Node | undefined; key: Node | undefined; found: boolean } {
+    let node = doc.contents as Node | null;
+    let key: Node | undefined;
+    for (const step of path) {
+        if (isAlias(node)) node = node.resolve(doc) as Node | undefined ?? null;
+        let next: Node | undefined;
+        if (isMap(node)) {
+            const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === step);
+            next = pair?.value as Node | undefined;
+            key = pair?.key as Node | undefined;
+            if (pair && next === null) next = pair.key as Node;
+        } else if (isSeq(node) && typeof step === "number") {
+            next = node.items[step] as Node | undefined;
+            key = undefined;
+        }
+        if (next === undefined || next === null) return { node: node ?? undefined, key: undefined, found: false };
+        node = next;
+    }
+    return { node: node ?? undefined, key, found: true };
+}
 
 function issueErrors(issue: z.core.$ZodIssue, doc: Document, file: string, at: At): ConfigError[] {
     const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
     if (issue.code === "unrecognized_keys") {
         // Point at each unknown key itself, not at the mapping that holds it.
-        const parent = doc.getIn(path, true) as Node | undefined;
         return issue.keys.map((key) => {
-            const pair = isMap(parent) ? parent.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key) : undefined;
-            const keyNode = pair && isScalar(pair.key) ? pair.key : parent;
-            return { file, ...at(keyNode?.range?.[0]), path: formatPath([...path, key]), message: `unknown field "${key}"` };
+            const { node, key: keyNode, found } = locate(doc, [...path, key]);
+            return { file, ...at((found ? keyNode : node)?.range?.[0]), path: formatPath([...path, key]), message: `unknown field "${key}"` };
         });
     }
-    const { node, found } = nearestNode(doc, path);
-    let message = issue.message;
-    if (issue.code === "invalid_type" && !found) message = `is required (${issue.expected})`;
+    const { node, found } = locate(doc, path);
+    const message = issue.code === "invalid_type" && !found ? `is required (${issue.expected})` : issue.message;
     return [{ file, ...at(node?.range?.[0]), path: formatPath(path), message }];
 }
 
-/** The node at `path`, or the nearest ancestor that exists (for a field that is missing). */
-function nearestNode(doc: Document, path: (string | number)[]): { node: Node | undefined; found: boolean } {
-    for (let n = path.length; n >= 0; n--) {
-        const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as Node | undefined;
-        if (node && (isMap(node) || isSeq(node) || isScalar(node))) return { node, found: n === path.length };
-    }
-    return { node: undefined, found: false };
-}
-
-function semanticErrors(env: Environment, doc: Document, file: string, at: At): ConfigError[] {
+function semanticErrors(data: unknown, doc: Document, file: string, at: At): ConfigError[] {
     const errors: ConfigError[] = [];
-    const nexus = env.nexus;
-    if (!nexus) return errors;
-    const place = (path: (string | number)[]) => at((doc.getIn(path, true) as Node | undefined)?.range?.[0] ?? (doc.getIn(path.slice(0, -1), true) as Node | undefined)?.range?.[0]);
+    const nexus = (data as { nexus?: unknown })?.nexus;
+    if (!nexus || typeof nexus !== "object") return errors;
+    const n = nexus as Record<string, unknown>;
+    const list = (name: string): unknown[] => (Array.isArray(n[name]) ? (n[name] as unknown[]) : []);
+    const place = (path: Path) => at(locate(doc, path).node?.range?.[0]);
 
-    const tenantScoped = (["tenantKeys", "designerKeys"] as const).filter((list) => (nexus[list]?.length ?? 0) > 0);
-    if (tenantScoped.length > 0 && !nexus.contactCenter) {
+    const tenantScoped = ["tenantKeys", "designerKeys"].filter((name) => list(name).length > 0);
+    if (tenantScoped.length > 0 && !n.contactCenter) {
         errors.push({ file, ...place(["nexus"]), path: "nexus.contactCenter", message: `is required for ${tenantScoped.join(" and ")}` });
     }
     // Nexus names are unique per tenant: tenant and Designer keys share the contact center's.
-    const scopes = [
-        { lists: ["tenantKeys", "designerKeys"] as const, tenant: nexus.contactCenter ? `tenant ${nexus.contactCenter}` : "the contact center" },
-        { lists: ["clusterKeys"] as const, tenant: "the cluster" },
-    ];
-    for (const scope of scopes) {
-        const seen = new Map<string, string>();
-        for (const list of scope.lists) {
-            (nexus[list] ?? []).forEach((entry, i) => {
-                const path = ["nexus", list, i, "name"];
-                const first = seen.get(entry.name);
-                if (first) {
-                    errors.push({ file, ...place(path), path: formatPath(path), message: `duplicate key name "${entry.name}" in ${scope.tenant}; first at ${first}` });
+    const tenant = typeof n.contactCenter === "string" ? `tenant ${n.contactCenter}` : "the contact center";
+    for (const scope of [{ lists: ["tenantKeys", "designerKeys"], tenant }, { lists: ["clusterKeys"], tenant: "the cluster" }]) {
+        const seen = new Map<string, number>();
+        for (const name of scope.lists) {
+            list(name).forEach((entry, i) => {
+                const keyName = (entry as { name?: unknown })?.name;
+                if (typeof keyName !== "string") return;
+                const path = ["nexus", name, i, "name"];
+                const first = seen.get(keyName);
+                if (first !== undefined) {
+                    errors.push({ file, ...place(path), path: formatPath(path), message: `duplicate key name "${keyName}" in ${scope.tenant}; first at line ${first}` });
                 } else {
-                    const p = place(path);
-                    seen.set(entry.name, `line ${p.line}`);
+                    seen.set(keyName, place(path).line);
                 }
             });
         }

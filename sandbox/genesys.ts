@@ -77,7 +77,7 @@ export class GenesysSandbox {
     private readonly windows = new Map<string, { start: number; used: number }>();
     /** Every key value and token this sandbox ever handed out, for tests that scan output for leaks. */
     readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
-    private readonly faults: { route: string; status: number; message: string }[] = [];
+    private readonly faults: { route: string; status: number; message: string; skip: number }[] = [];
     private readonly opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
 
     constructor(options: GenesysSandboxOptions = {}) {
@@ -99,16 +99,17 @@ export class GenesysSandbox {
     }
 
     /**
-     * Makes the next call to `route` (e.g. "PUT /nexus/v3/apikeys/{id}") fail with `status`, as an
-     * outage or a vendor-side rule would; tests use it to prove failures leave nothing half-applied.
+     * Makes the next call to `route` (e.g. "PUT /nexus/v3/apikeys/{id}") after `skip` others fail
+     * with `status`, as an outage or a vendor-side rule would; tests use it to prove failures leave
+     * nothing half-applied.
      */
-    failNext(route: string, status: number, message = "injected failure") {
-        this.faults.push({ route, status, message });
+    failNext(route: string, status: number, message = "injected failure", skip = 0) {
+        this.faults.push({ route, status, message, skip });
     }
 
     private count(route: string) {
         this.stats.count(route);
-        const fault = this.faults.findIndex((f) => f.route === route);
+        const fault = this.faults.findIndex((f) => f.route === route && f.skip-- <= 0);
         if (fault >= 0) {
             const [{ status, message }] = this.faults.splice(fault, 1);
             throw new HttpError(status, { status, message });

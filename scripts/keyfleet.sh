@@ -63,7 +63,7 @@ ensure_pulumi() {
   local have
   if [ -z "${KEYFLEET_BUILD_PULUMI:-}" ] && have="$(command -v pulumi 2>/dev/null)" && [ "$have" != "$BIN/pulumi" ]; then
     local v
-    v="$(pulumi version 2>/dev/null | sed 's/^v//')"
+    v="$(pulumi version 2>/dev/null | sed 's/^v//' || true)"
     if [ -n "$v" ] && version_ge "${v%%-*}" "$PULUMI_VERSION"; then
       say "using the Pulumi CLI on PATH ($have, v$v)"
       PULUMI_FROM_PATH=1
@@ -74,12 +74,13 @@ ensure_pulumi() {
       command -v go >/dev/null || die "no pulumi >= $PULUMI_VERSION on PATH and no Go to build it with"
       say "building the Pulumi CLI v$PULUMI_VERSION from Go modules (the first build takes several minutes)"
       local started=$SECONDS
+      rm -f "$BIN/pulumi.tmp"
       (cd "$ROOT/tools" && go build -v -trimpath -o "$BIN/pulumi.tmp" \
           -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
           github.com/pulumi/pulumi/pkg/v3/cmd/pulumi 2>&1) |
         awk '/^go: downloading/ {d++; if (d % 50 == 1) printf "[keyfleet]   downloading modules (%d)…\n", d > "/dev/stderr"; next}
              {n++; if (n % 100 == 0) printf "[keyfleet]   compiled %d packages…\n", n > "/dev/stderr"}
-             /\.go:[0-9]+:|^# |^go: / {print > "/dev/stderr"}'
+             /\.go:[0-9]+:|^# |^go: / {print > "/dev/stderr"}' || true
       [ -x "$BIN/pulumi.tmp" ] || die "building the Pulumi CLI failed (see the errors above)"
       mv "$BIN/pulumi.tmp" "$BIN/pulumi"
       echo "$PULUMI_VERSION" >"$BIN/.pulumi-version"
@@ -90,19 +91,22 @@ ensure_pulumi() {
   # (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3) is refused by the module
   # proxy here at every version, so keyfleet ships one built on @pulumi/pulumi's LanguageServer
   # (toolchain/language-host.ts). A Pulumi on PATH keeps the host it was installed with.
-  cat >"$BIN/pulumi-language-nodejs" <<EOF
+  # Written to a temporary file and moved, so a run that starts meanwhile never sees half a script.
+  cat >"$BIN/pulumi-language-nodejs.tmp" <<EOF
 #!/bin/sh
 exec node "$ROOT/toolchain/language-host.ts" "\$@"
 EOF
   # The dynamic-provider launcher, like the one Pulumi ships, except that it finds @pulumi/pulumi
   # by Node's resolution from the folder the engine starts it in (the program's, stacks/), where
   # Pulumi's looks in ./node_modules only.
-  cat >"$BIN/pulumi-resource-pulumi-nodejs" <<'EOF'
+  cat >"$BIN/pulumi-resource-pulumi-nodejs.tmp" <<'EOF'
 #!/bin/sh
 exec node -e 'process.argv.splice(1, 0, "pulumi-dynamic-provider");
 require(require.resolve("@pulumi/pulumi/cmd/dynamic-provider", { paths: [process.cwd()] }));' -- "$@"
 EOF
-  chmod +x "$BIN/pulumi-language-nodejs" "$BIN/pulumi-resource-pulumi-nodejs"
+  for launcher in pulumi-language-nodejs pulumi-resource-pulumi-nodejs; do
+    chmod +x "$BIN/$launcher.tmp" && mv -f "$BIN/$launcher.tmp" "$BIN/$launcher"
+  done
   export PATH="$BIN:$PATH"
 }
 
@@ -180,6 +184,7 @@ case "$cmd" in
   sandbox)
     ensure_node
     ensure_npm_packages
+    mkdir -p "$KF"
     exec node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" "$@"
     ;;
   bench)

@@ -4,7 +4,9 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
-import { NexusClusterKey, NexusDesignerKey, NexusTenantKey } from "@keyfleet/providers/nexus/resource";
+import { createRequire } from "node:module";
+import { NEXUS_KEY_TYPES, NexusClusterKey, NexusDesignerKey, NexusTenantKey } from "@keyfleet/providers/nexus/resource";
+import type { NexusKeyKind } from "@keyfleet/providers/nexus/provider";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment, NexusKeyEntry } from "../config/schema.ts";
 
@@ -34,19 +36,36 @@ function loadDesired(config: pulumi.Config): Environment {
     return result.env;
 }
 
-/** Endpoints and credentials must be there before the first vendor call, not discovered by it. */
-function checkNexusSettings(config: pulumi.Config) {
-    const missing: string[] = [];
+// Internal to @pulumi/pulumi but stable for years: whether a config key was set with --secret.
+const { isConfigSecret, getConfig } = createRequire(import.meta.url)("@pulumi/pulumi/runtime/config") as {
+    isConfigSecret(key: string): boolean;
+    getConfig(key: string): string | undefined;
+};
+
+/**
+ * Endpoints and the credentials of the key kinds in use must be there before the first vendor
+ * call, not discovered by it; and a credential kept in the stack file must be encrypted there,
+ * since Pulumi hands the whole stack config to dynamic providers and keeps it in state.
+ */
+function checkNexusSettings(config: pulumi.Config, kinds: Set<NexusKeyKind>) {
+    const problems: string[] = [];
     const nexus = config.getObject<Record<string, unknown>>("nexus") ?? {};
-    for (const field of ["authUrl", "nexusUrl"]) if (!nexus[field]) missing.push(`keyfleet:nexus.${field}`);
-    const secrets: [string, string][] = [
-        ["nexusClientSecret", "KEYFLEET_NEXUS_CLIENT_SECRET"],
-        ["nexusTenantPassword", "KEYFLEET_NEXUS_TENANT_PASSWORD"],
-        ["nexusOpsPassword", "KEYFLEET_NEXUS_OPS_PASSWORD"],
-    ];
-    for (const [key, env] of secrets) if (!config.getSecret(key) && !process.env[env]) missing.push(`keyfleet:${key} (secret, or ${env})`);
-    if (missing.length > 0) {
-        throw new pulumi.RunError(`stack ${pulumi.getStack()} lacks Nexus settings; nothing was changed:\n  ${missing.join("\n  ")}\nset them with \`pulumi config set [--secret] <key> <value>\``);
+    for (const [field, env] of [["authUrl", "KEYFLEET_NEXUS_AUTH_URL"], ["nexusUrl", "KEYFLEET_NEXUS_URL"]]) {
+        if (!nexus[field] && !process.env[env]) problems.push(`keyfleet:nexus.${field} is not set (nor ${env})`);
+    }
+    const secrets: [string, string][] = [["nexusClientSecret", "KEYFLEET_NEXUS_CLIENT_SECRET"]];
+    if (kinds.has("tenant") || kinds.has("designer")) secrets.push(["nexusTenantPassword", "KEYFLEET_NEXUS_TENANT_PASSWORD"]);
+    if (kinds.has("cluster")) secrets.push(["nexusOpsPassword", "KEYFLEET_NEXUS_OPS_PASSWORD"]);
+    for (const [key, env] of secrets) {
+        const full = `keyfleet:${key}`;
+        if (getConfig(full) === undefined) {
+            if (!process.env[env]) problems.push(`${full} is not set (nor ${env}); set it with \`pulumi config set --secret ${full}\``);
+        } else if (!isConfigSecret(full)) {
+            problems.push(`${full} is stored in plain text; set it again with \`pulumi config set --secret ${full}\``);
+        }
+    }
+    if (problems.length > 0) {
+        throw new pulumi.RunError(`stack ${pulumi.getStack()}: Nexus settings are not usable; nothing was changed:\n  ${problems.join("\n  ")}`);
     }
 }
 
@@ -55,8 +74,10 @@ export default async function keyfleet() {
     const env = loadDesired(config);
     const keys: Record<string, KeyOutput> = {};
     const nexus = env.nexus;
-    if (nexus && (nexus.tenantKeys?.length || nexus.clusterKeys?.length || nexus.designerKeys?.length)) {
-        checkNexusSettings(config);
+    const lists = { tenant: nexus?.tenantKeys ?? [], cluster: nexus?.clusterKeys ?? [], designer: nexus?.designerKeys ?? [] };
+    const kinds = new Set((Object.keys(lists) as NexusKeyKind[]).filter((kind) => lists[kind].length > 0));
+    if (kinds.size > 0) {
+        checkNexusSettings(config, kinds);
         const args = (entry: NexusKeyEntry) => ({
             name: entry.name,
             permissions: entry.permissions,
@@ -66,14 +87,17 @@ export default async function keyfleet() {
             rotation: entry.rotation ?? env.defaults?.rotation ?? null,
             adopt: entry.adopt ?? null,
         });
-        const contactCenter = nexus.contactCenter ?? "";
+        const contactCenter = nexus?.contactCenter ?? "";
         const declare = (resourceName: string, key: NexusTenantKey | NexusClusterKey | NexusDesignerKey) => {
             const { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey } = key;
             keys[resourceName] = { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey };
         };
-        for (const e of nexus.tenantKeys ?? []) declare(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, { contactCenter, ...args(e) }));
-        for (const e of nexus.clusterKeys ?? []) declare(`nexus/cluster/${e.name}`, new NexusClusterKey(`nexus/cluster/${e.name}`, args(e)));
-        for (const e of nexus.designerKeys ?? []) declare(`nexus/designer/${e.name}`, new NexusDesignerKey(`nexus/designer/${e.name}`, { contactCenter, ...args(e) }));
+        // Tenant and Designer keys share their tenant's names, so an entry that moves from one list
+        // to the other is the same resource (an alias) and gets replaced, not created beside itself.
+        const moved = (name: string, from: "tenant" | "designer") => ({ aliases: [{ name: `nexus/${from}/${name}`, type: NEXUS_KEY_TYPES[from] }] });
+        for (const e of lists.tenant) declare(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, { contactCenter, ...args(e) }, moved(e.name, "designer")));
+        for (const e of lists.cluster) declare(`nexus/cluster/${e.name}`, new NexusClusterKey(`nexus/cluster/${e.name}`, args(e)));
+        for (const e of lists.designer) declare(`nexus/designer/${e.name}`, new NexusDesignerKey(`nexus/designer/${e.name}`, { contactCenter, ...args(e) }, moved(e.name, "tenant")));
     }
     return { keys };
 }

@@ -76,6 +76,34 @@ describe("environment YAML", () => {
         ]);
     });
 
+    it("reports duplicates and schema errors in the same run", () => {
+        const text = ["nexus:", "  clusterKeys:", "    - name: a", "      enabled: maybe", "    - name: a", ""].join("\n");
+        expect(errorsOf(text)).toEqual([
+            "config/test.yaml:4:16 nexus.clusterKeys[0].enabled: Invalid input: expected boolean, received string",
+            'config/test.yaml:5:13 nexus.clusterKeys[1].name: duplicate key name "a" in the cluster; first at line 3',
+        ]);
+    });
+
+    it("follows YAML aliases to the value that is wrong", () => {
+        const text = [
+            "defaults:",
+            "  rotation: &r { every: 90 days }",
+            "nexus:",
+            "  clusterKeys:",
+            "    - name: &n 42",
+            "      rotation: *r",
+            "    - name: *n",
+            "",
+        ].join("\n");
+        expect(errorsOf(text)).toEqual([
+            "config/test.yaml:2:25 defaults.rotation.every: must be a duration like 12h, 90d or 2w",
+            // The path says where it is used, the position where the wrong value is written (the anchor).
+            "config/test.yaml:2:25 nexus.clusterKeys[0].rotation.every: must be a duration like 12h, 90d or 2w",
+            "config/test.yaml:5:16 nexus.clusterKeys[0].name: Invalid input: expected string, received number",
+            "config/test.yaml:7:13 nexus.clusterKeys[1].name: Invalid input: expected string, received number",
+        ]);
+    });
+
     it("needs a contact center for tenant and Designer keys", () => {
         expect(errorsOf("nexus:\n  designerKeys:\n    - name: d\n")).toEqual(["config/test.yaml:2:3 nexus.contactCenter: is required for designerKeys"]);
     });

@@ -67,6 +67,11 @@ describe("Nexus client", () => {
         t.sandbox.failNext("GET /nexus/v3/apikeys/{id}", 500, `key ${key.id} is broken`);
         const err = await t.client.get(t.tenantLogin, key.id).catch((e) => e);
         expect(err.message).toBe("500 key [redacted] is broken");
+        // Masked before the message is shortened, so a key across the cut cannot leave a prefix.
+        t.sandbox.failNext("GET /nexus/v3/apikeys/{id}", 500, `${"x".repeat(190)}${key.id}`);
+        const long = await t.client.get(t.tenantLogin, key.id).catch((e) => e);
+        expect(long.message).toBe(`500 ${"x".repeat(190)}[redacted]`);
+        expect(long.message).not.toContain(key.id.slice(0, 8));
     });
 
     it("logs in again when the token's lifetime is over", async () => {

@@ -41,8 +41,9 @@ describe("failed runs", () => {
         );
         expect(err).toBeDefined();
         const text = String(err);
-        expect(text).toContain("2 errors in ");
+        expect(text).toContain("3 errors in ");
         expect(text).toMatch(/keys\.yaml:5:21 nexus\.tenantKeys\[0\]\.permissions\[0\]: unknown permission "nexus:consumer:chta"/);
+        expect(text).toMatch(/keys\.yaml:6:13 nexus\.tenantKeys\[1\]\.name: duplicate key name "web chat" in tenant 578ec98e-f07c-46ad-9675-f36c22f3ba9f; first at line 4/);
         expect(text).toMatch(/keys\.yaml:9:7 nexus\.clusterKeys\[0\]\.enabeld: unknown field "enabeld"/);
         expect(t.sandbox.stats.total).toBe(calls);
         // The engine writes the checkpoint again, re-encrypting secrets with fresh nonces; apart from
@@ -51,16 +52,23 @@ describe("failed runs", () => {
         expect(resources(await s.exportState())).toEqual(resources(state));
     });
 
-    it("missing credentials are reported before any vendor call", async () => {
+    it("missing or plain-text credentials are reported before any vendor call", async () => {
         s.writeKeys(`nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n`);
-        await s.stack.removeConfig("keyfleet:nexusOpsPassword");
         const calls = t.sandbox.stats.total;
-        const err = await s.stack.preview(captured(s)).then(
-            () => undefined,
-            (e: Error) => e,
-        );
-        expect(String(err)).toContain("keyfleet:nexusOpsPassword (secret, or KEYFLEET_NEXUS_OPS_PASSWORD)");
+        const failure = async () => String(await s.stack.preview(captured(s)).then(() => undefined, (e: Error) => e));
+        await s.stack.removeConfig("keyfleet:nexusTenantPassword");
+        // Only tenant keys are declared, so the ops admin's password is not asked for.
+        await s.stack.removeConfig("keyfleet:nexusOpsPassword");
+        let text = await failure();
+        expect(text).toContain("keyfleet:nexusTenantPassword is not set (nor KEYFLEET_NEXUS_TENANT_PASSWORD)");
+        expect(text).not.toContain("nexusOpsPassword");
+        await s.stack.setConfig("keyfleet:nexusTenantPassword", { value: t.creds.tenantPassword, secret: false });
+        text = await failure();
+        expect(text).toContain("keyfleet:nexusTenantPassword is stored in plain text; set it again with `pulumi config set --secret keyfleet:nexusTenantPassword`");
+        expect(text).not.toContain(t.creds.tenantPassword);
         expect(t.sandbox.stats.total).toBe(calls);
+        // Put the settings back, encrypted, and remove the plain-text copy from the leak-scanned world.
+        await s.stack.setConfig("keyfleet:nexusTenantPassword", { value: t.creds.tenantPassword, secret: true });
         await s.stack.setConfig("keyfleet:nexusOpsPassword", { value: t.creds.opsPassword, secret: true });
     });
 

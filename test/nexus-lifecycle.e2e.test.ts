@@ -199,7 +199,32 @@ describe("Nexus keys through pulumi up", () => {
         expect(await useKey(t.url, first["nexus/tenant/legacy"])).toBe(401);
     });
 
-    it("step 10 destroy: Nexus has no key left", async () => {
+    it("step 10 move: a key moved from designerKeys to tenantKeys is replaced, not duplicated", async () => {
+        const before = await s.apiKeys();
+        s.writeKeys(
+            yaml(`nexus:
+  contactCenter: ${CC}
+  tenantKeys:
+    - name: web chat
+${TWO_PERMS}
+    - name: designer
+      permissions: [nexus:designer:chat]
+      rotation: { generation: 1 }
+  clusterKeys:
+    - name: monitoring
+      rotation: { every: 1d }
+`),
+        );
+        expect(await up()).toMatchObject({ replace: 1, same: 3 });
+        const now = await s.apiKeys();
+        expect(Object.keys(now).sort()).toEqual(["nexus/cluster/monitoring", "nexus/tenant/designer", "nexus/tenant/web chat"]);
+        const named = [...(await remote()).values()].filter((k) => k.name === "designer");
+        expect(named.map((k) => k.id)).toEqual([now["nexus/tenant/designer"]]);
+        expect(await useKey(t.url, before[D])).toBe(401);
+        first = now;
+    });
+
+    it("step 11 destroy: Nexus has no key left", async () => {
         await s.stack.destroy(captured(s));
         states.push(await s.exportState());
         expect(await t.client.list(t.opsLogin)).toEqual([]);

@@ -1,17 +1,19 @@
 // The Nexus dynamic provider's CRUD driven directly (no engine) against the sandbox over HTTP.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provider, normalize, type NexusKeyInputs, type NexusKeyOutputs } from "../providers/nexus/provider.ts";
+import { fingerprint } from "../providers/shared/settings.ts";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
 
 let t: TestSandbox;
+let configValues: Record<string, string> = {};
 beforeAll(async () => {
     t = await startSandbox();
-    const config: Record<string, string> = {
+    const config: Record<string, string> = (configValues = {
         "keyfleet:nexus": JSON.stringify({ authUrl: t.url, nexusUrl: t.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" }),
         "keyfleet:nexusClientSecret": t.creds.clientSecret,
         "keyfleet:nexusTenantPassword": t.creds.tenantPassword,
         "keyfleet:nexusOpsPassword": t.creds.opsPassword,
-    };
+    });
     await provider.configure!({ config: { get: (k: string) => config[k], require: (k: string) => config[k] } as never });
 });
 afterAll(() => t.close());
@@ -32,8 +34,8 @@ describe("Nexus provider", () => {
         const { id, outs } = await provider.create(tenantKey("p-create", { expires: "2027-01-31" }));
         const record = t.sandbox.keys.get(outs!.apiKey)!;
         expect(record).toMatchObject({ name: "p-create", tenant: CC, expires: "2027-01-31T00:00:00.000Z" });
-        expect(id).toMatch(/^nxk_[0-9a-f]{16}$/);
-        expect(id).not.toContain(outs!.apiKey);
+        expect(outs!.apiKey).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+        expect(id).toBe(fingerprint("nxk_", outs!.apiKey));
         expect(outs).toMatchObject({ fingerprint: id, capacity: 120, frequency: 60, createdBy: `${CC}\\nexus`, expires: "2027-01-31T00:00:00.000Z" });
     });
 
@@ -67,6 +69,42 @@ describe("Nexus provider", () => {
         await provider.delete!(first.id, olds);
         expect(await useKey(t.url, olds.apiKey)).toBe(401);
         expect(await useKey(t.url, second.outs!.apiKey)).toBe(200);
+    });
+
+    it("undoes a replacement whose follow-up update fails: new key deleted, old key's name restored", async () => {
+        const first = await provider.create(tenantKey("p-undo"));
+        const news = tenantKey("p-undo", { rotation: { generation: 1 }, expires: "2030-01-01" });
+        await provider.diff!(first.id, first.outs as NexusKeyOutputs, news);
+        // The first PUT renames the old key aside; the second (the new key's expiry) fails.
+        t.sandbox.failNext("PUT /nexus/v3/apikeys/{id}", 500, "internal error", 1);
+        await expect(provider.create(news)).rejects.toThrow('creating Nexus tenant key "p-undo" for tenant 578e… failed: 500 internal error');
+        expect(byName("p-undo").map((k) => k.id)).toEqual([first.outs!.apiKey]);
+        expect([...t.sandbox.keys.values()].filter((k) => k.name.startsWith("p-undo"))).toHaveLength(1);
+    });
+
+    it("rotating an adopted key makes a new key rather than re-adopting the one being replaced", async () => {
+        const existing = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-adopted", permissions: ["nexus:consumer:chat"], enabled: true });
+        const first = await provider.create(tenantKey("p-adopted", { adopt: true }));
+        expect(first.outs!.apiKey).toBe(existing.id);
+        const news = tenantKey("p-adopted", { adopt: true, rotation: { generation: 1 } });
+        expect((await provider.diff!(first.id, first.outs as NexusKeyOutputs, news)).replaces).toEqual(["rotation"]);
+        const second = await provider.create(news);
+        expect(second.outs!.apiKey).not.toBe(existing.id);
+        await provider.delete!(first.id, first.outs as NexusKeyOutputs);
+        expect(await useKey(t.url, existing.id)).toBe(401);
+        expect(await useKey(t.url, second.outs!.apiKey)).toBe(200);
+        expect(t.sandbox.keys.get(second.outs!.apiKey)!.name).toBe("p-adopted");
+    });
+
+    it("says what to do about a refused login", async () => {
+        await provider.configure!({ config: { get: (k: string) => (k === "keyfleet:nexusTenantPassword" ? "wrong" : configValues[k]) } as never });
+        try {
+            await expect(provider.create(tenantKey("p-login"))).rejects.toThrow(
+                `creating Nexus tenant key "p-login" for tenant 578e… failed: 400 Bad credentials; GWS refused the login of "${CC}\\nexus"; check that user's password and the client secret in the stack config`,
+            );
+        } finally {
+            await provider.configure!({ config: { get: (k: string) => configValues[k] } as never });
+        }
     });
 
     it("reads a key deleted out of band as gone, and deleting it again succeeds", async () => {

@@ -142,6 +142,17 @@ export class NexusClient {
         return (await fresh).value;
     }
 
+    /**
+     * Drops the cached token if it is still the one that was refused; when a parallel call has
+     * already replaced it, the new one stays, and all waiting calls share one new login.
+     */
+    private async forget(login: NexusLogin, refused: string) {
+        const key = this.cacheKey(login);
+        const cached = tokens.get(key);
+        const value = await cached?.then((t) => t.value).catch(() => undefined);
+        if (tokens.get(key) === cached && (value === undefined || value === refused)) tokens.delete(key);
+    }
+
     private cacheKey(login: NexusLogin): string {
         // The secrets are hashed into the key so that a changed password gets a new token.
         const secrets = createHash("sha256").update(`${this.endpoints.clientSecret}\0${login.password}`).digest("hex");
@@ -162,7 +173,13 @@ export class NexusClient {
             }).toString(),
         });
         const body = parse(res.text);
-        if (res.status !== 200) throw new VendorError(res.status, mask(vendorMessage(body, res.text), [login.password, this.endpoints.clientSecret]));
+        if (res.status !== 200) {
+            throw new VendorError(
+                res.status,
+                vendorMessage(body, res.text, [login.password, this.endpoints.clientSecret]),
+                `GWS refused the login of "${login.username}"; check that user's password and the client secret in the stack config`,
+            );
+        }
         const { access_token: value, expires_in: expiresIn } = body as { access_token?: unknown; expires_in?: unknown };
         if (typeof value !== "string" || value === "") throw new VendorError(502, "GWS answered without an access_token");
         const ttlMs = (typeof expiresIn === "number" ? expiresIn : 3600) * 1000;
@@ -182,20 +199,16 @@ export class NexusClient {
             });
             if (res.status === 401 && attempt === 1) {
                 // Expired or revoked before its time (a GWS restart): log in again, once.
-                tokens.delete(this.cacheKey(login));
+                await this.forget(login, token);
                 continue;
             }
             if (res.status === 204) return undefined;
             const parsed = parse(res.text);
-            if (res.status < 200 || res.status >= 300) throw new VendorError(res.status, mask(vendorMessage(parsed, res.text), [...secrets, token]));
+            if (res.status < 200 || res.status >= 300) throw new VendorError(res.status, vendorMessage(parsed, res.text, [...secrets, token]));
             // Some Nexus versions wrap responses as {"data": …}.
             return parsed && typeof parsed === "object" && "data" in parsed ? (parsed as { data: unknown }).data : parsed;
         }
     }
-}
-
-function mask(text: string, secrets: string[]): string {
-    return secrets.filter(Boolean).reduce((out, secret) => out.replaceAll(secret, "[redacted]"), text);
 }
 
 function keyPath(id: string): string {
@@ -211,18 +224,25 @@ function parse(text: string): unknown {
     }
 }
 
-/** The vendor's own words for a failure, from the GWS OAuth shape or the Nexus shape. */
-function vendorMessage(body: unknown, text: string): string {
+/**
+ * The vendor's own words for a failure, from the GWS OAuth shape or the Nexus shape, with any of
+ * `secrets` the vendor echoed masked before the text is shortened (a cut could split a secret and
+ * let its first part through).
+ */
+function vendorMessage(body: unknown, text: string, secrets: string[]): string {
+    let words = "";
     if (body && typeof body === "object") {
         const b = body as Record<string, unknown>;
         for (const field of ["message", "error_description", "error"]) {
             const v = b[field];
-            if (typeof v === "string" && v) return v;
-            if (v && typeof v === "object" && typeof (v as { message?: unknown }).message === "string") return (v as { message: string }).message;
+            if (typeof v === "string" && v) words = v;
+            else if (v && typeof v === "object" && typeof (v as { message?: unknown }).message === "string") words = (v as { message: string }).message;
+            if (words) break;
         }
     }
-    const plain = text.replace(/\s+/g, " ").trim();
-    return plain ? plain.slice(0, 200) : "no details";
+    if (!words) words = text.replace(/\s+/g, " ").trim() || "no details";
+    const masked = secrets.filter(Boolean).reduce((out, secret) => out.replaceAll(secret, "[redacted]"), words);
+    return masked.length > 200 ? `${masked.slice(0, 200)}…` : masked;
 }
 
 function record(body: unknown): NexusKey {

@@ -109,21 +109,28 @@ function describe(k: Pick<NexusKeyInputs, "kind" | "name" | "tenant">): string {
     return k.kind === "cluster" ? `Nexus cluster key "${k.name}"` : `Nexus ${k.kind} key "${k.name}" for tenant ${short(k.tenant)}`;
 }
 
-function fix(status: number): string | undefined {
-    switch (status) {
-        case 400:
-            return "Nexus rejected the request; check the key's entry in the YAML";
-        case 401:
-            return "check the GWS login and client secret in the stack config";
-        case 403:
-            return "the GWS user may not manage this key; cluster keys need the ops admin, tenant keys a user of that contact center";
-        case 404:
-            return "the key is gone from Nexus; run `pulumi refresh` to drop it from state";
-        case 409:
-            return "rename it or adopt it (adopt: true in the YAML)";
-        default:
-            return status >= 500 ? "Nexus failed; try again later" : undefined;
-    }
+type Operation = "creating" | "adopting" | "reading" | "updating" | "deleting";
+
+/** What to do about a vendor status, for the operation that got it. */
+function fixFor(operation: Operation): (status: number) => string | undefined {
+    return (status) => {
+        switch (status) {
+            case 400:
+                return "Nexus rejected the request; check the key's entry in the YAML";
+            case 401:
+                return "check the GWS login and client secret in the stack config";
+            case 403:
+                return "the GWS user may not manage this key; cluster keys need the ops admin, tenant keys a user of that contact center";
+            case 404:
+                return "the key is gone from Nexus; run `pulumi refresh` to drop it from state";
+            case 409:
+                return operation === "creating"
+                    ? "rename it or adopt it (adopt: true in the YAML)"
+                    : "Nexus refused the change: names are unique per tenant, and a revoked key cannot be reinstated (set revoked: true, or remove adopt to get a new key)";
+            default:
+                return status >= 500 ? "Nexus failed; try again later" : undefined;
+        }
+    };
 }
 
 /** Inputs with every field present and in one canonical form, so that diffs compare like with like. */
@@ -169,7 +176,20 @@ function validate(news: Partial<NexusKeyInputs>): pulumi.dynamic.CheckFailure[] 
     return failures;
 }
 
-function outputs(inputs: NexusKeyInputs, key: NexusKey): NexusKeyOutputs {
+/** An ISO 8601 form of a vendor time, or the text as it came when it does not parse. */
+function iso(value: string): string {
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? value : new Date(ms).toISOString();
+}
+
+/**
+ * Outputs from the vendor's record. `base` is the desired inputs, or the old state on read; its
+ * `created` stands in when Nexus gives no usable creation time, so that rotation by age keeps
+ * counting from the first time keyfleet saw the key instead of silently never firing.
+ */
+function outputs(base: NexusKeyInputs & { created?: string }, key: NexusKey): NexusKeyOutputs {
+    const { created: known, ...inputs } = base;
+    const created = Number.isNaN(Date.parse(key.created)) ? (known ?? new Date().toISOString()) : key.created;
     return {
         ...inputs,
         tenant: key.tenant,
@@ -177,10 +197,10 @@ function outputs(inputs: NexusKeyInputs, key: NexusKey): NexusKeyOutputs {
         permissions: [...key.permissions].sort(),
         enabled: key.enabled,
         revoked: key.revoked,
-        expires: key.expires === false ? null : new Date(key.expires).toISOString(),
+        expires: key.expires === false ? null : iso(key.expires),
         apiKey: key.id,
         fingerprint: fingerprint(FINGERPRINT_PREFIX, key.id),
-        created: key.created,
+        created,
         createdBy: key.createdby,
         capacity: key.capacity,
         frequency: key.frequency,
@@ -216,7 +236,7 @@ async function adopt(inputs: NexusKeyInputs): Promise<pulumi.dynamic.CreateResul
                 ? keys.find((k) => k.name === inputs.name)
                 : keys.find((k) => fingerprint(FINGERPRINT_PREFIX, k.id) === inputs.adopt);
     } catch (err) {
-        throw operationFailed("adopting", object, err, fix);
+        throw operationFailed("adopting", object, err, fixFor("adopting"));
     }
     if (!found) {
         const which = inputs.adopt === true ? `no key named "${inputs.name}"` : `no key with fingerprint ${inputs.adopt}`;
@@ -234,7 +254,7 @@ async function adopt(inputs: NexusKeyInputs): Promise<pulumi.dynamic.CreateResul
         try {
             found = await client.update(login, found.id, changes);
         } catch (err) {
-            throw operationFailed("adopting", object, err, fix);
+            throw operationFailed("adopting", object, err, fixFor("adopting"));
         }
     }
     const outs = outputs(inputs, found);
@@ -258,32 +278,11 @@ export const provider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyO
     },
 
     async create(inputs) {
-        if (inputs.adopt) return adopt(inputs);
-        const { client, login: loginFor } = connection();
-        const login = loginFor(inputs.kind, inputs.tenant);
-        const object = describe(inputs);
-        const body = { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions };
-        let key: NexusKey;
-        try {
-            key = await client.create(login, body);
-        } catch (err) {
-            const predecessor = retiring.get(retiringKey(inputs.tenant, inputs.name));
-            if (!(err instanceof VendorError && err.status === 409 && predecessor)) throw operationFailed("creating", object, err, fix);
-            key = await replaceNamesake(client, login, predecessor, inputs, object);
-        }
-        // POST takes only the documented fields; expiry and revocation follow in an update. If that
-        // fails, the new key is deleted again so that a failed create leaves nothing behind.
-        const changes = changesFor(outputs(inputs, key), inputs);
-        if (Object.keys(changes).length > 0) {
-            try {
-                key = await client.update(login, key.id, changes);
-            } catch (err) {
-                await client.delete(login, key.id).catch(() => undefined);
-                throw operationFailed("creating", object, err, fix);
-            }
-        }
-        const outs = outputs(inputs, key);
-        return { id: outs.fingerprint, outs };
+        // A replacement (rotation, a permission change) always makes a new key: adopting would
+        // hand back the very key the engine deletes next.
+        const predecessor = retiring.get(retiringKey(inputs.tenant, inputs.name));
+        if (inputs.adopt && !predecessor) return adopt(inputs);
+        return createKey(inputs, predecessor);
     },
 
     async read(id, props) {
@@ -293,7 +292,7 @@ export const provider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyO
         try {
             key = await client.get(login(props.kind, props.tenant), props.apiKey);
         } catch (err) {
-            throw operationFailed("reading", describe(props), err, fix);
+            throw operationFailed("reading", describe(props), err, fixFor("reading"));
         }
         // Deleted out of band: no id, so the engine drops it from state and the next up recreates it.
         if (!key) return {};
@@ -309,7 +308,7 @@ export const provider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyO
             const key = await client.update(login(olds.kind, olds.tenant), olds.apiKey, changes);
             return { outs: outputs(news, key) };
         } catch (err) {
-            throw operationFailed("updating", describe(news), err, fix);
+            throw operationFailed("updating", describe(news), err, fixFor("updating"));
         }
     },
 
@@ -319,29 +318,68 @@ export const provider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyO
             // Already gone is fine: the desired end state is reached either way.
             await client.delete(login(props.kind, props.tenant), props.apiKey);
         } catch (err) {
-            throw operationFailed("deleting", describe(props), err, fix);
+            throw operationFailed("deleting", describe(props), err, fixFor("deleting"));
         }
         retiring.delete(retiringKey(props.tenant, props.name));
     },
 };
 
 /**
- * Creates the replacement of `predecessor` whose name it shares: the old key is renamed out of the
- * way (it stays valid until the engine deletes it after the new one exists), and renamed back if
- * the create still fails, so the deployment stops with the vendor as it found it.
+ * Creates a key; when it replaces `predecessor` under the same name (Nexus names are unique per
+ * tenant), the old key is first renamed out of the way. It stays valid until the engine deletes it
+ * once the new key exists. If anything fails, the new key is deleted and the old one renamed back,
+ * so the deployment stops with Nexus as it found it; whatever could not be undone is named.
  */
-async function replaceNamesake(client: NexusClient, login: NexusLogin, predecessor: string, inputs: NexusKeyInputs, object: string): Promise<NexusKey> {
-    const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-    const suffix = ` (replaced ${stamp})`;
+async function createKey(inputs: NexusKeyInputs, predecessor: string | undefined): Promise<pulumi.dynamic.CreateResult<NexusKeyOutputs>> {
+    const { client, login: loginFor } = connection();
+    const login = loginFor(inputs.kind, inputs.tenant);
+    const object = describe(inputs);
+    const fix = fixFor("creating");
+    const body = { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions };
+    let renamedAside = false;
+    let created: NexusKey | undefined;
+
+    const undo = async (): Promise<string[]> => {
+        const left: string[] = [];
+        if (created) {
+            const fp = fingerprint(FINGERPRINT_PREFIX, created.id);
+            await client.delete(login, created.id).catch((e) => left.push(`the new key ${fp} is still in Nexus (${e.message}); delete it there`));
+        }
+        if (renamedAside && predecessor) {
+            const fp = fingerprint(FINGERPRINT_PREFIX, predecessor);
+            await client.update(login, predecessor, { name: inputs.name }).catch((e) => left.push(`the old key ${fp} kept a "(replaced …)" name (${e.message}); run up again`));
+        }
+        return left;
+    };
+    const fail = async (err: unknown): Promise<never> => {
+        const left = await undo();
+        const error = operationFailed("creating", object, err, fix);
+        if (left.length > 0) error.message += `; also, ${left.join("; ")}`;
+        throw error;
+    };
+
     try {
-        await client.update(login, predecessor, { name: inputs.name.slice(0, 255 - suffix.length) + suffix });
+        created = await client.create(login, body);
     } catch (err) {
-        throw operationFailed("creating", object, err, fix);
+        if (!(err instanceof VendorError && err.status === 409 && predecessor)) throw operationFailed("creating", object, err, fix);
+        const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+        const suffix = ` (replaced ${stamp})`;
+        try {
+            await client.update(login, predecessor, { name: inputs.name.slice(0, 255 - suffix.length) + suffix });
+            renamedAside = true;
+            created = await client.create(login, body);
+        } catch (e) {
+            return fail(e);
+        }
     }
     try {
-        return await client.create(login, { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions });
+        // POST takes only the documented fields; expiry and revocation follow in an update.
+        let key = created;
+        const changes = changesFor(outputs(inputs, key), inputs);
+        if (Object.keys(changes).length > 0) key = await client.update(login, key.id, changes);
+        const outs = outputs(inputs, key);
+        return { id: outs.fingerprint, outs };
     } catch (err) {
-        await client.update(login, predecessor, { name: inputs.name }).catch(() => undefined);
-        throw operationFailed("creating", object, err, fix);
+        return fail(err);
     }
 }

@@ -8,6 +8,13 @@ import { NEXUS_SECRET_OUTPUTS, type NexusKeyInputs, type NexusKeyKind, type Nexu
 
 const nexusProvider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyOutputs> = createRequire(import.meta.url)("@keyfleet/provider-shim/nexus.js");
 
+/** The type tokens of the three resources (for aliases between them). */
+export const NEXUS_KEY_TYPES = {
+    tenant: "pulumi-nodejs:dynamic/nexus:TenantKey",
+    cluster: "pulumi-nodejs:dynamic/nexus:ClusterKey",
+    designer: "pulumi-nodejs:dynamic/nexus:DesignerKey",
+} as const;
+
 /** Arguments common to the three kinds; see NexusKeyInputs for each field. */
 export interface NexusKeyArgs {
     name: pulumi.Input<string>;

@@ -8,11 +8,14 @@
 export class VendorError extends Error {
     readonly status: number;
     readonly vendorMessage: string;
-    constructor(status: number, vendorMessage: string) {
+    /** What to do, when the client knows better than the status alone (a refused login, say). */
+    readonly hint?: string;
+    constructor(status: number, vendorMessage: string, hint?: string) {
         super(status === 0 ? vendorMessage : `${status} ${vendorMessage}`);
         this.name = "VendorError";
         this.status = status;
         this.vendorMessage = vendorMessage;
+        this.hint = hint;
     }
 }
 
@@ -25,6 +28,7 @@ export function short(id: string): string {
 export function operationFailed(operation: string, object: string, err: unknown, fix?: (status: number) => string | undefined): Error {
     const status = err instanceof VendorError ? err.status : -1;
     const reason = err instanceof Error ? err.message : String(err);
-    const hint = status === 0 ? "check the endpoint URL in the stack config and that the service is up" : fix?.(status);
+    const own = err instanceof VendorError ? err.hint : undefined;
+    const hint = own ?? (status === 0 ? "check the endpoint URL in the stack config and that the service is up" : fix?.(status));
     return new Error(`${operation} ${object} failed: ${reason}${hint ? `; ${hint}` : ""}`);
 }
