@@ -237,8 +237,10 @@ ${TWO_PERMS}
         const secrets = t.secrets();
         expect(secrets.length).toBeGreaterThan(10);
         expect(secrets.filter((secret) => haystack.includes(secret))).toEqual([]);
-        // The scan is not vacuous: the state holds the keys, encrypted, and the CLI wrote logs.
-        expect(states[0]).toContain('"ciphertext"');
+        // The scan is not vacuous: every key resource holds its key, encrypted, and the CLI wrote logs.
+        const keyResources = JSON.parse(states[0]).checkpoint.latest.resources.filter((r: { type: string }) => r.type.startsWith("pulumi-nodejs:dynamic/nexus:"));
+        expect(keyResources).toHaveLength(3);
+        for (const r of keyResources) expect(r.outputs.apiKey.ciphertext).toMatch(/^v1:/);
         expect(pulumiLogs().length).toBeGreaterThan(0);
     });
 });
