@@ -1,11 +1,14 @@
-// The engine's floor for the benchmark: the same keys file, the same resource names and inputs,
-// but dynamic resources whose provider does nothing. Whatever keyfleet takes beyond this is ours.
+// The engine's floor for the benchmark: the same program shape as stacks/index.ts (the same keys
+// file, resource names, inputs, secret key outputs and stack outputs) but dynamic resources whose
+// provider does nothing and calls no vendor. Whatever keyfleet takes beyond this is ours.
+import crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { loadEnvironment } from "../config/load.ts";
 
 const noop: pulumi.dynamic.ResourceProvider = {
     async create(inputs) {
-        return { id: `noop-${inputs.name}`, outs: inputs };
+        const apiKey = crypto.randomUUID();
+        return { id: `noop-${apiKey.slice(0, 8)}`, outs: { ...inputs, apiKey, fingerprint: apiKey.slice(0, 8), created: new Date().toISOString() } };
     },
     async read(id, props) {
         return { id, props };
@@ -16,8 +19,12 @@ const noop: pulumi.dynamic.ResourceProvider = {
 };
 
 class NoopKey extends pulumi.dynamic.Resource {
+    declare readonly name: pulumi.Output<string>;
+    declare readonly apiKey: pulumi.Output<string>;
+    declare readonly fingerprint: pulumi.Output<string>;
+    declare readonly created: pulumi.Output<string>;
     constructor(name: string, props: Record<string, unknown>) {
-        super(noop, name, props, {}, "nexus", "NoopKey");
+        super(noop, name, { ...props, apiKey: undefined, fingerprint: undefined, created: undefined }, { additionalSecretOutputs: ["apiKey"] }, "nexus", "NoopKey");
     }
 }
 
@@ -26,7 +33,13 @@ export default async function floor() {
     const result = loadEnvironment(file);
     if (!result.ok) throw new pulumi.RunError(`${file} is not valid`);
     const nexus = result.env.nexus ?? {};
+    const keys: Record<string, unknown> = {};
     for (const [kind, list] of [["tenant", nexus.tenantKeys], ["cluster", nexus.clusterKeys], ["designer", nexus.designerKeys]] as const) {
-        for (const e of list ?? []) new NoopKey(`nexus/${kind}/${e.name}`, { kind, tenant: nexus.contactCenter, ...e });
+        for (const e of list ?? []) {
+            const name = `nexus/${kind}/${e.name}`;
+            const key = new NoopKey(name, { kind, tenant: kind === "cluster" ? "*" : nexus.contactCenter, enabled: true, revoked: false, expires: null, ...e });
+            keys[name] = { kind, name: key.name, fingerprint: key.fingerprint, created: key.created, apiKey: key.apiKey };
+        }
     }
+    return { keys };
 }
