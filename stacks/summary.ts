@@ -14,4 +14,4 @@ for (const [resource, k] of keys) {
     const expires = k.expires ? `, expires ${k.expires.slice(0, 10)}` : "";
     console.log(`  ${resource.padEnd(width)} ${k.fingerprint}  ${state}${expires}, created ${k.created}  value: [secret]`);
 }
-console.log(`\nkey values: pulumi stack output keys --show-secrets --stack ${stack}`);
+console.log(`\nkey values: npm run pulumi -- stack output keys --show-secrets --stack ${stack}`);
