@@ -4,15 +4,17 @@
 import { createRequire } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
 import type { RotationPolicy } from "../shared/rotation.ts";
-import { NEXUS_SECRET_OUTPUTS, type NexusKeyInputs, type NexusKeyKind, type NexusKeyOutputs } from "./provider.ts";
+import { NEXUS_KIND_PERMISSIONS, NEXUS_SECRET_OUTPUTS, type NexusKeyInputs, type NexusKeyKind, type NexusKeyOutputs } from "./provider.ts";
 
 const nexusProvider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyOutputs> = createRequire(import.meta.url)("@keyfleet/provider-shim/nexus.js");
 
-/** The type tokens of the three resources (for aliases between them). */
+const TYPE_NAMES = { tenant: "TenantKey", cluster: "ClusterKey", designer: "DesignerKey" } as const;
+
+/** The type tokens of the three resources (for aliases between them), as dynamic.Resource forms them. */
 export const NEXUS_KEY_TYPES = {
-    tenant: "pulumi-nodejs:dynamic/nexus:TenantKey",
-    cluster: "pulumi-nodejs:dynamic/nexus:ClusterKey",
-    designer: "pulumi-nodejs:dynamic/nexus:DesignerKey",
+    tenant: `pulumi-nodejs:dynamic/nexus:${TYPE_NAMES.tenant}`,
+    cluster: `pulumi-nodejs:dynamic/nexus:${TYPE_NAMES.cluster}`,
+    designer: `pulumi-nodejs:dynamic/nexus:${TYPE_NAMES.designer}`,
 } as const;
 
 /** Arguments common to the three kinds; see NexusKeyInputs for each field. */
@@ -48,12 +50,13 @@ abstract class NexusApiKey extends pulumi.dynamic.Resource {
     declare readonly capacity: pulumi.Output<number>;
     declare readonly frequency: pulumi.Output<number>;
 
-    protected constructor(type: string, kind: NexusKeyKind, tenant: pulumi.Input<string>, defaults: string[], name: string, args: NexusKeyArgs, opts?: pulumi.CustomResourceOptions) {
+    protected constructor(kind: NexusKeyKind, tenant: pulumi.Input<string>, name: string, args: NexusKeyArgs, opts?: pulumi.CustomResourceOptions) {
         const props = {
             kind,
             tenant,
             name: args.name,
-            permissions: args.permissions ?? defaults,
+            // The first permission a kind may hold is its default, as the YAML schema documents.
+            permissions: args.permissions ?? [NEXUS_KIND_PERMISSIONS[kind][0]],
             enabled: args.enabled ?? true,
             revoked: args.revoked ?? false,
             expires: args.expires ?? null,
@@ -66,27 +69,27 @@ abstract class NexusApiKey extends pulumi.dynamic.Resource {
             capacity: undefined,
             frequency: undefined,
         };
-        super(nexusProvider, name, props, { ...opts, additionalSecretOutputs: [...NEXUS_SECRET_OUTPUTS, ...(opts?.additionalSecretOutputs ?? [])] }, "nexus", type);
+        super(nexusProvider, name, props, { ...opts, additionalSecretOutputs: [...NEXUS_SECRET_OUTPUTS, ...(opts?.additionalSecretOutputs ?? [])] }, "nexus", TYPE_NAMES[kind]);
     }
 }
 
 /** A tenant API key (e.g. `nexus:consumer:chat`), managed with the tenant user's GWS login. */
 export class NexusTenantKey extends NexusApiKey {
     constructor(name: string, args: NexusTenantKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        super("TenantKey", "tenant", args.contactCenter, ["nexus:consumer:chat"], name, args, opts);
+        super("tenant", args.contactCenter, name, args, opts);
     }
 }
 
 /** A cluster (multi-tenant) API key, tenant `*`, managed with the GWS ops admin's login. */
 export class NexusClusterKey extends NexusApiKey {
     constructor(name: string, args: NexusKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        super("ClusterKey", "cluster", "*", ["nexus:cluster:*"], name, args, opts);
+        super("cluster", "*", name, args, opts);
     }
 }
 
 /** A Designer API key (`nexus:designer:chat`), kept apart from consumer keys as Genesys recommends. */
 export class NexusDesignerKey extends NexusApiKey {
     constructor(name: string, args: NexusTenantKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        super("DesignerKey", "designer", args.contactCenter, ["nexus:designer:chat"], name, args, opts);
+        super("designer", args.contactCenter, name, args, opts);
     }
 }
