@@ -81,11 +81,7 @@ function connection(): { client: NexusClient; login(kind: NexusKeyKind, tenant: 
     if (!authUrl || !nexusUrl) {
         throw new Error("keyfleet:nexus.authUrl and keyfleet:nexus.nexusUrl are not set; add them to the stack's Pulumi.<stack>.yaml");
     }
-    const clientSecret = settings.require(
-        "keyfleet:nexusClientSecret",
-        "KEYFLEET_NEXUS_CLIENT_SECRET",
-        "run `pulumi config set --secret keyfleet:nexusClientSecret`",
-    );
+    const clientSecret = settings.require("keyfleet:nexusClientSecret", "KEYFLEET_NEXUS_CLIENT_SECRET");
     const client = new NexusClient({ authUrl, nexusUrl, clientId: str(nexus.clientId) ?? "nexus_client", clientSecret });
     return {
         client,
@@ -93,13 +89,13 @@ function connection(): { client: NexusClient; login(kind: NexusKeyKind, tenant: 
             if (kind === "cluster") {
                 return {
                     username: str(nexus.opsUser) ?? process.env.KEYFLEET_NEXUS_OPS_USER ?? "ops",
-                    password: settings.require("keyfleet:nexusOpsPassword", "KEYFLEET_NEXUS_OPS_PASSWORD", "run `pulumi config set --secret keyfleet:nexusOpsPassword`"),
+                    password: settings.require("keyfleet:nexusOpsPassword", "KEYFLEET_NEXUS_OPS_PASSWORD"),
                 };
             }
             const user = str(nexus.tenantUser) ?? process.env.KEYFLEET_NEXUS_TENANT_USER ?? "nexus";
             return {
                 username: `${tenant}\\${user}`,
-                password: settings.require("keyfleet:nexusTenantPassword", "KEYFLEET_NEXUS_TENANT_PASSWORD", "run `pulumi config set --secret keyfleet:nexusTenantPassword`"),
+                password: settings.require("keyfleet:nexusTenantPassword", "KEYFLEET_NEXUS_TENANT_PASSWORD"),
             };
         },
     };

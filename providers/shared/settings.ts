@@ -26,17 +26,13 @@ export class Settings {
         }
     }
 
-    /** A value from config, else from the environment; `hint` says how to set it when both are missing. */
-    require(configKey: string, envName: string, hint: string): string {
-        const value = this.optional(configKey, envName);
+    /** A secret from config, else from the environment; the error says how to set it when both are missing. */
+    require(configKey: string, envName: string): string {
+        const value = this.raw.get(configKey) ?? process.env[envName];
         if (value === undefined || value === "") {
-            throw new Error(`${configKey} is not set: ${hint} (or set ${envName})`);
+            throw new Error(`${configKey} is not set: run \`pulumi config set --secret ${configKey}\` (or set ${envName})`);
         }
         return value;
-    }
-
-    optional(configKey: string, envName: string): string | undefined {
-        return this.raw.get(configKey) ?? process.env[envName];
     }
 }
 
