@@ -3,8 +3,9 @@
 //   config/prod.yaml:14:7 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer:chta"; …
 // It runs before the program declares any resource, so bad input never reaches a vendor.
 import fs from "node:fs";
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
+import { vendors } from "@keyfleet/providers/vendors";
 import { Environment } from "./schema.ts";
 
 export interface ConfigError {
@@ -15,7 +16,10 @@ export interface ConfigError {
     message: string;
 }
 
-export type LoadResult = { ok: true; env: Environment } | { ok: false; errors: ConfigError[] };
+export type LoadResult = { ok: true; env: Environment; warnings: ConfigError[] } | { ok: false; errors: ConfigError[] };
+
+/** Uses of YAML aliases allowed in one file (yaml's own guard against alias bombs). */
+const MAX_ALIASES = 100;
 
 export function formatError(e: ConfigError): string {
     return `${e.file}:${e.line}:${e.col} ${e.path ? `${e.path}: ` : ""}${e.message}`;
@@ -48,7 +52,19 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
             errors: doc.errors.map((e) => ({ file: shown, ...at(e.pos[0]), path: "", message: e.message.split("\n")[0] })),
         };
     }
-    const data = doc.toJS() ?? {};
+    let data: unknown;
+    try {
+        data = doc.toJS({ maxAliasCount: MAX_ALIASES }) ?? {};
+    } catch (err) {
+        // yaml refuses a file that expands too many aliases; point at the alias past the limit.
+        let seen = 0;
+        let where: number | undefined;
+        visit(doc, { Alias: (_k, node) => { if (++seen > MAX_ALIASES && where === undefined) where = node.range?.[0]; } });
+        return {
+            ok: false,
+            errors: [{ file: shown, ...at(where), path: "", message: `too many alias uses (more than ${MAX_ALIASES}): ${(err as Error).message}; write the values out instead` }],
+        };
+    }
     const parsed = Environment.safeParse(data);
     const errors: ConfigError[] = [];
     if (!parsed.success) {
@@ -57,7 +73,18 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
     // Rules the schema cannot state run on the raw data too, so that one run reports everything.
     errors.push(...semanticErrors(data, doc, shown, at));
     errors.sort((a, b) => a.line - b.line || a.col - b.col);
-    return errors.length > 0 || !parsed.success ? { ok: false, errors } : { ok: true, env: parsed.data };
+    if (errors.length > 0 || !parsed.success) return { ok: false, errors };
+    const env = parsed.data as Environment;
+    const warnings: ConfigError[] = [];
+    for (const v of vendors) {
+        const section = env[v.section];
+        if (section === undefined || !v.warnings) continue;
+        for (const w of v.warnings(section)) {
+            const path = [v.section, ...w.path];
+            warnings.push({ file: shown, ...at(locate(doc, path).node?.range?.[0]), path: formatPath(path), message: w.message });
+        }
+    }
+    return { ok: true, env, warnings };
 }
 
 type At = (offset: number | undefined) => { line: number; col: number };
@@ -102,34 +129,17 @@ function issueErrors(issue: z.core.$ZodIssue, doc: Document, file: string, at: A
     return [{ file, ...at(node?.range?.[0]), path: formatPath(path), message }];
 }
 
+/** Each vendor's rules across fields and entries, on the raw data, placed at their nodes. */
 function semanticErrors(data: unknown, doc: Document, file: string, at: At): ConfigError[] {
     const errors: ConfigError[] = [];
-    const nexus = (data as { nexus?: unknown })?.nexus;
-    if (!nexus || typeof nexus !== "object") return errors;
-    const n = nexus as Record<string, unknown>;
-    const list = (name: string): unknown[] => (Array.isArray(n[name]) ? (n[name] as unknown[]) : []);
-    const place = (path: Path) => at(locate(doc, path).node?.range?.[0]);
-
-    const tenantScoped = ["tenantKeys", "designerKeys"].filter((name) => list(name).length > 0);
-    if (tenantScoped.length > 0 && !n.contactCenter) {
-        errors.push({ file, ...place(["nexus"]), path: "nexus.contactCenter", message: `is required for ${tenantScoped.join(" and ")}` });
-    }
-    // Nexus names are unique per tenant: tenant and Designer keys share the contact center's.
-    const tenant = typeof n.contactCenter === "string" ? `tenant ${n.contactCenter}` : "the contact center";
-    for (const scope of [{ lists: ["tenantKeys", "designerKeys"], tenant }, { lists: ["clusterKeys"], tenant: "the cluster" }]) {
-        const seen = new Map<string, number>();
-        for (const name of scope.lists) {
-            list(name).forEach((entry, i) => {
-                const keyName = (entry as { name?: unknown })?.name;
-                if (typeof keyName !== "string") return;
-                const path = ["nexus", name, i, "name"];
-                const first = seen.get(keyName);
-                if (first !== undefined) {
-                    errors.push({ file, ...place(path), path: formatPath(path), message: `duplicate key name "${keyName}" in ${scope.tenant}; first at line ${first}` });
-                } else {
-                    seen.set(keyName, place(path).line);
-                }
-            });
+    if (!data || typeof data !== "object") return errors;
+    for (const v of vendors) {
+        const raw = (data as Record<string, unknown>)[v.section];
+        if (!raw || typeof raw !== "object" || !v.rules) continue;
+        for (const problem of v.rules(raw as Record<string, unknown>)) {
+            const path = [v.section, ...problem.path];
+            const first = problem.firstAt ? `; first at line ${at(locate(doc, [v.section, ...problem.firstAt]).node?.range?.[0]).line}` : "";
+            errors.push({ file, ...at(locate(doc, path).node?.range?.[0]), path: formatPath(path), message: problem.message + first });
         }
     }
     return errors;

@@ -45,8 +45,10 @@ export interface GenesysSandboxOptions {
     frequency?: number;
     /** Wrap every Nexus response in {"data": …}, as some Nexus versions do. */
     envelope?: boolean;
-    /** JSON file that keeps the key records across restarts. */
+    /** JSON file that keeps the key records across restarts (written readable by the owner only: it holds key values). */
     dataFile?: string;
+    /** Rate limit of the key API (/nexus/v3/apikeys…) per login: at most `requests` per `windowMs`; 429 with Retry-After beyond. */
+    keyApiLimit?: { requests: number; windowMs: number } | null;
 }
 
 export const GENESYS_DEFAULTS = {
@@ -77,8 +79,15 @@ export class GenesysSandbox {
     private readonly windows = new Map<string, { start: number; used: number }>();
     /** Every key value and token this sandbox ever handed out, for tests that scan output for leaks. */
     readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
-    private readonly faults: { route: string; status: number; message: string; skip: number }[] = [];
+    private readonly faults: { route: string; status: number; message: string; skip: number; lost: boolean }[] = [];
     private readonly opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
+    private readonly keyApiWindows = new Map<string, { start: number; used: number }>();
+    /** Moves the sandbox's clock (token and key expiry) forward, so tests need not sleep. */
+    clockOffsetMs = 0;
+
+    now(): number {
+        return Date.now() + this.clockOffsetMs;
+    }
 
     constructor(options: GenesysSandboxOptions = {}) {
         this.opts = {
@@ -90,6 +99,7 @@ export class GenesysSandbox {
             capacity: options.capacity ?? 120,
             frequency: options.frequency ?? 60,
             envelope: options.envelope ?? false,
+            keyApiLimit: options.keyApiLimit ?? null,
             dataFile: options.dataFile,
         };
         if (this.opts.dataFile && fs.existsSync(this.opts.dataFile)) {
@@ -104,16 +114,45 @@ export class GenesysSandbox {
      * nothing half-applied.
      */
     failNext(route: string, status: number, message = "injected failure", skip = 0) {
-        this.faults.push({ route, status, message, skip });
+        this.faults.push({ route, status, message, skip, lost: false });
     }
 
-    private count(route: string) {
+    /**
+     * Makes the next call to `route` (after `skip` others) do its work and then lose its answer: the
+     * connection is reset after the change is committed, as a proxy timeout or a dropped link would.
+     */
+    loseNextAnswer(route: string, skip = 0) {
+        this.faults.push({ route, status: 0, message: "", skip, lost: true });
+    }
+
+    /** Whether the answer of this request must be lost (after the work is done). */
+    private lost = new WeakSet<http.IncomingMessage>();
+
+    private count(route: string, req?: http.IncomingMessage) {
         this.stats.count(route);
         const fault = this.faults.findIndex((f) => f.route === route && f.skip-- <= 0);
         if (fault >= 0) {
-            const [{ status, message }] = this.faults.splice(fault, 1);
+            const [{ status, message, lost }] = this.faults.splice(fault, 1);
+            if (lost && req) {
+                this.lost.add(req);
+                return;
+            }
             throw new HttpError(status, { status, message });
         }
+    }
+
+    /** The key API's rate limit, per login (the session's user). */
+    private pace(session: Session) {
+        const limit = this.opts.keyApiLimit;
+        if (!limit) return;
+        const now = this.now();
+        let w = this.keyApiWindows.get(session.username);
+        if (!w || now - w.start >= limit.windowMs) this.keyApiWindows.set(session.username, (w = { start: now, used: 0 }));
+        if (w.used >= limit.requests) {
+            const retry = Math.max(1, Math.ceil((w.start + limit.windowMs - now) / 1000));
+            throw new HttpError(429, { status: 429, message: "too many requests" }, { "retry-after": String(retry) });
+        }
+        w.used++;
     }
 
     /** Invalidates every issued access token, as a GWS restart or a revoked session would. */
@@ -124,7 +163,8 @@ export class GenesysSandbox {
     private save() {
         if (!this.opts.dataFile) return;
         const tmp = `${this.opts.dataFile}.tmp`;
-        fs.writeFileSync(tmp, JSON.stringify({ nexusKeys: [...this.keys.values()] }, null, 1));
+        fs.writeFileSync(tmp, JSON.stringify({ nexusKeys: [...this.keys.values()] }, null, 1), { mode: 0o600 });
+        fs.chmodSync(tmp, 0o600);
         fs.renameSync(tmp, this.opts.dataFile);
     }
 
@@ -134,7 +174,7 @@ export class GenesysSandbox {
         if (path.startsWith("/_sandbox/")) return this.control(method, path, res);
 
         if (path === "/auth/v3/oauth/token" && method === "POST") {
-            this.count("POST /auth/v3/oauth/token");
+            this.count("POST /auth/v3/oauth/token", req);
             return this.issueToken(req, res);
         }
         if (path === "/nexus/v3/whoami" && method === "GET") {
@@ -142,22 +182,25 @@ export class GenesysSandbox {
             return this.whoami(req, res);
         }
         if (path === "/nexus/v3/apikeys") {
-            this.count(`${method} /nexus/v3/apikeys`);
+            this.count(`${method} /nexus/v3/apikeys`, req);
             const session = this.authenticate(req);
+            this.pace(session);
             if (method === "POST") return this.create(session, req, res);
-            if (method === "GET") return this.reply(res, 200, this.visible(session));
+            if (method === "GET") return this.reply(res, 200, this.page(this.visible(session), url));
             throw new HttpError(405, { status: 405, message: `method ${method} not allowed` });
         }
         const match = /^\/nexus\/v3\/apikeys\/([^/]+)$/.exec(path);
         if (match) {
-            this.count(`${method} /nexus/v3/apikeys/{id}`);
+            this.count(`${method} /nexus/v3/apikeys/{id}`, req);
             const session = this.authenticate(req);
+            this.pace(session);
             const record = this.find(session, decodeURIComponent(match[1]));
             if (method === "GET") return this.reply(res, 200, record);
             if (method === "PUT") return this.update(record, req, res);
             if (method === "DELETE") {
                 this.keys.delete(record.id);
                 this.save();
+                if (this.lost.has(req)) return void req.socket.destroy();
                 res.writeHead(204).end();
                 return;
             }
@@ -181,7 +224,24 @@ export class GenesysSandbox {
     }
 
     private reply(res: http.ServerResponse, status: number, body: unknown) {
+        // A lost answer: the work is done, the client never hears of it.
+        if (res.req && this.lost.has(res.req)) {
+            res.socket?.destroy();
+            return;
+        }
         sendJson(res, status, this.opts.envelope ? { data: body } : body);
+    }
+
+    /** One page of a list (inferred paging: `limit` up to 100, `offset` from 0); no `limit` answers everything. */
+    private page<T>(items: T[], url: URL): T[] {
+        const limit = url.searchParams.get("limit");
+        if (limit === null) return items;
+        const n = Number(limit);
+        const offset = Number(url.searchParams.get("offset") ?? 0);
+        if (!Number.isInteger(n) || n < 1 || n > 100 || !Number.isInteger(offset) || offset < 0) {
+            throw new HttpError(400, { status: 400, message: "limit must be 1 to 100 and offset 0 or more" });
+        }
+        return items.slice(offset, offset + n);
     }
 
     private async issueToken(req: http.IncomingMessage, res: http.ServerResponse) {
@@ -207,7 +267,7 @@ export class GenesysSandbox {
         }
         const accessToken = crypto.randomUUID();
         const refreshToken = crypto.randomUUID();
-        this.tokens.set(accessToken, { ...who, expiresAt: Date.now() + this.opts.tokenTtlSeconds * 1000 });
+        this.tokens.set(accessToken, { ...who, expiresAt: this.now() + this.opts.tokenTtlSeconds * 1000 });
         this.refreshTokens.set(refreshToken, who);
         this.stats.tokensIssued++;
         this.issued.tokens.add(accessToken).add(refreshToken);
@@ -240,7 +300,7 @@ export class GenesysSandbox {
         // The doc sends the bare token; "Bearer <token>" is accepted too.
         const header = (req.headers.authorization ?? "").replace(/^Bearer\s+/i, "").trim();
         const session = this.tokens.get(header);
-        if (!session || session.expiresAt <= Date.now()) {
+        if (!session || session.expiresAt <= this.now()) {
             if (session) this.tokens.delete(header);
             throw new HttpError(401, { error: "invalid_token", error_description: "Invalid access token" });
         }
@@ -309,7 +369,7 @@ export class GenesysSandbox {
             name,
             permissions: [...new Set(permissions as string[])],
             enabled: body.enabled !== false,
-            created: new Date().toISOString(),
+            created: new Date(this.now()).toISOString(),
             revoked: false,
             expires: false,
             createdby: session.username,
@@ -357,7 +417,7 @@ export class GenesysSandbox {
         if (!record) throw new HttpError(401, { status: 401, message: "invalid API key" });
         if (record.revoked) throw new HttpError(403, { status: 403, message: "API key revoked" });
         if (!record.enabled) throw new HttpError(403, { status: 403, message: "API key disabled" });
-        if (record.expires !== false && Date.parse(record.expires) <= Date.now()) throw new HttpError(403, { status: 403, message: "API key expired" });
+        if (record.expires !== false && Date.parse(record.expires) <= this.now()) throw new HttpError(403, { status: 403, message: "API key expired" });
         const now = Date.now();
         let window = this.windows.get(record.id);
         if (!window || now - window.start >= record.frequency * 1000) {

@@ -1,18 +1,23 @@
-// `npm run sandbox`: every vendor sandbox in the foreground, on fixed loopback ports.
-//   Genesys (GWS auth + Nexus)  127.0.0.1:4401   KEYFLEET_SANDBOX_GENESYS_PORT
-// Later vendors take 4402 (BeyondTrust), 4403 (SupportCenter Plus), 4404 (SupportSystem).
-// --data FILE keeps the vendors' records across restarts (the local stack's sandbox does).
+// `npm run sandbox`: every vendor's sandbox in the foreground, on fixed loopback ports (each
+// descriptor's sandbox: port and the environment variable that moves it, see providers/vendors.ts).
+// --data FILE keeps the vendors' records across restarts (the local stack's sandbox does), one file
+// per vendor beside it, readable by the owner only (they hold key values).
 import { parseArgs } from "node:util";
-import { GenesysSandbox } from "./genesys.ts";
-import { listen } from "./http.ts";
+import { vendors } from "../providers/vendors.ts";
 
-const { values } = parseArgs({ options: { data: { type: "string" } } });
+const { values } = parseArgs({ options: { data: { type: "string" }, only: { type: "string" } } });
 const host = process.env.KEYFLEET_SANDBOX_HOST ?? "127.0.0.1";
-const genesysPort = Number(process.env.KEYFLEET_SANDBOX_GENESYS_PORT ?? 4401);
+const only = values.only?.split(",");
 
-const genesys = new GenesysSandbox({ dataFile: values.data ? `${values.data.replace(/\.json$/, "")}-genesys.json` : undefined });
-const servers = [await listen(genesys.handler, genesysPort, host)];
-console.log(`sandbox: Genesys (GWS auth + Nexus) on ${servers[0].url}`);
+const servers: { close(): Promise<void> }[] = [];
+for (const v of vendors) {
+    if (only && !only.includes(v.section)) continue;
+    const port = Number(process.env[v.sandbox.portEnv] ?? v.sandbox.port);
+    const dataFile = values.data ? `${values.data.replace(/\.json$/, "")}-${v.section}.json` : undefined;
+    const server = await v.sandbox.start({ port, host, dataFile });
+    servers.push(server);
+    console.log(`sandbox: ${v.sandbox.title} on ${server.url}`);
+}
 
 const stop = async () => {
     await Promise.all(servers.map((s) => s.close()));

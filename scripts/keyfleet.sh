@@ -21,7 +21,6 @@ NODE_VERSION="$(tr -d ' \n' <"$ROOT/.node-version")"
 # release (a test checks it), because the CLI and the SDK speak one protocol version.
 PULUMI_VERSION="$(sed -n 's/.*"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$ROOT/package.json")"
 LOCAL_PASSPHRASE="keyfleet-local"
-SANDBOX_GENESYS_PORT="${KEYFLEET_SANDBOX_GENESYS_PORT:-4401}"
 
 say() { printf '[keyfleet] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -131,17 +130,32 @@ toolchain() {
   setup_env
 }
 
-sandbox_up() { (exec 3<>"/dev/tcp/127.0.0.1/$SANDBOX_GENESYS_PORT") 2>/dev/null; }
+# The sandboxes' ports, one "section port" line per vendor, from the descriptors (providers/vendors.ts).
+sandbox_ports() { node "$ROOT/scripts/sandbox-ports.ts"; }
 
-# The local stack points at the sandbox; start it (with its records kept on disk, so that the
-# vendor side survives between runs just as a real one would) unless one is already listening.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The local stack points at the sandboxes; start those not listening yet (with their records kept
+# on disk, so that the vendor side survives between runs just as a real one would).
 ensure_sandbox() {
-  if sandbox_up; then return; fi
-  say "starting the sandbox (log: .keyfleet/sandbox.log)"
-  node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" >"$KF/sandbox.log" 2>&1 &
+  local missing=() section port
+  while read -r section port; do
+    port_open "$port" || missing+=("$section")
+  done < <(sandbox_ports)
+  [ ${#missing[@]} -eq 0 ] && return
+  local only
+  only="$(IFS=,; echo "${missing[*]}")"
+  say "starting the sandbox for $only (log: .keyfleet/sandbox.log)"
+  node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" --only "$only" >"$KF/sandbox.log" 2>&1 &
   SANDBOX_PID=$!
   trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
-  for _ in $(seq 1 100); do sandbox_up && return; sleep 0.1; done
+  for _ in $(seq 1 100); do
+    local all=1
+    while read -r section port; do port_open "$port" || all=0; done < <(sandbox_ports)
+    [ $all -eq 1 ] && return
+    kill -0 "$SANDBOX_PID" 2>/dev/null || break
+    sleep 0.1
+  done
   die "the sandbox did not start; see .keyfleet/sandbox.log"
 }
 
@@ -150,6 +164,17 @@ passphrase_for() {
     [ "$1" = local ] || die "stack '$1' needs PULUMI_CONFIG_PASSPHRASE (only the local stack has a default)"
     export PULUMI_CONFIG_PASSPHRASE="$LOCAL_PASSPHRASE"
   fi
+}
+
+# The stack a `pulumi` command acts on: its --stack/-s argument, else the selected stack.
+stack_of() {
+  local prev="" a
+  for a in "$@"; do
+    case "$prev" in --stack|-s) echo "$a"; return ;; esac
+    case "$a" in --stack=*) echo "${a#--stack=}"; return ;; -s=*) echo "${a#-s=}"; return ;; esac
+    prev="$a"
+  done
+  (cd "$ROOT" && pulumi stack --show-name 2>/dev/null) || true
 }
 
 cmd="${1:-}"
@@ -164,7 +189,7 @@ case "$cmd" in
     [ $# -gt 0 ] && shift
     toolchain
     passphrase_for "$stack"
-    [ "$stack" = local ] && ensure_sandbox
+    if [ "$stack" = local ]; then ensure_sandbox; fi
     cd "$ROOT"
     pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
     pulumi up --yes --refresh --stack "$stack" "$@"
@@ -185,6 +210,7 @@ case "$cmd" in
     ensure_node
     ensure_npm_packages
     mkdir -p "$KF"
+    umask 077
     exec node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" "$@"
     ;;
   bench)
@@ -194,7 +220,8 @@ case "$cmd" in
     ;;
   pulumi)
     toolchain
-    for a in "$@"; do case "$a" in local|--stack=local) passphrase_for local ;; esac; done
+    # The local stack's public passphrase only when the command acts on the local stack.
+    [ "$(stack_of "$@")" = local ] && passphrase_for local
     cd "$ROOT"
     exec pulumi "$@"
     ;;

@@ -1,65 +1,83 @@
-// The Nexus dynamic provider's CRUD driven directly (no engine) against the sandbox over HTTP.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { provider, normalize, type NexusKeyInputs, type NexusKeyOutputs } from "../providers/nexus/provider.ts";
+// The Nexus key provider (the core's keyProvider over the Nexus lifecycle) driven directly, the way
+// the engine calls it (check, then diff/create/update/delete), against the sandbox over HTTP.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { provider, type NexusKeyInputs, type NexusKeyOutputs } from "../providers/nexus/lifecycle.ts";
 import { fingerprint } from "../providers/shared/settings.ts";
+import { setClock } from "../providers/shared/clock.ts";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
 
 let t: TestSandbox;
 let configValues: Record<string, string> = {};
+const configure = (over: Record<string, string> = {}) => provider.configure({ config: { get: (k: string) => over[k] ?? configValues[k] } });
 beforeAll(async () => {
     t = await startSandbox();
-    const config: Record<string, string> = (configValues = {
+    configValues = {
         "keyfleet:nexus": JSON.stringify({ authUrl: t.url, nexusUrl: t.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" }),
         "keyfleet:nexusClientSecret": t.creds.clientSecret,
         "keyfleet:nexusTenantPassword": t.creds.tenantPassword,
         "keyfleet:nexusOpsPassword": t.creds.opsPassword,
-    });
-    await provider.configure!({ config: { get: (k: string) => config[k], require: (k: string) => config[k] } as never });
+    };
+    await configure();
 });
 afterAll(() => t.close());
+afterEach(() => {
+    process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+});
 
-const tenantKey = (name: string, over: Partial<NexusKeyInputs> = {}) => normalize({ kind: "tenant", tenant: CC, name, permissions: ["nexus:consumer:chat"], ...over });
+type Raw = Partial<Omit<NexusKeyInputs, "tenant">> & { tenant?: string };
+const raw = (name: string, over: Raw = {}): Raw => ({ vendor: "nexus", kind: "tenant", tenant: CC, name, permissions: ["nexus:consumer:chat"], ...over });
+/** What the engine hands create: check's inputs for a resource not in state yet (or, with `olds`, one that is). */
+async function checked(news: Raw, olds: Partial<NexusKeyInputs> = {}): Promise<NexusKeyInputs> {
+    const result = await provider.check!(olds as NexusKeyInputs, news as NexusKeyInputs);
+    expect(result.failures ?? []).toEqual([]);
+    return result.inputs as NexusKeyInputs;
+}
 const byName = (name: string) => [...t.sandbox.keys.values()].filter((k) => k.name === name);
+const named = (prefix: string) => [...t.sandbox.keys.values()].filter((k) => k.name.startsWith(prefix));
 
 describe("Nexus provider", () => {
-    it("check returns failures as {property, reason} instead of throwing", async () => {
-        const result = await provider.check!({} as NexusKeyInputs, { kind: "cluster", name: "", permissions: ["nexus:consumer:chat"] } as never);
+    it("check returns failures as {property, reason} from the YAML's own field schemas", async () => {
+        const result = await provider.check!({} as NexusKeyInputs, { vendor: "nexus", kind: "cluster", tenant: "*", name: "   ", permissions: ["nexus:consumer:chat"] } as never);
         expect(result.failures).toEqual([
-            { property: "name", reason: "name must be a non-empty string of at most 255 characters" },
-            { property: "permissions", reason: 'unknown permission "nexus:consumer:chat" for a cluster key; expected nexus:cluster:*' },
+            { property: "name", reason: "name: must not be blank" },
+            { property: "permissions", reason: 'permissions: unknown permission "nexus:consumer:chat" for a cluster key; expected nexus:cluster:*' },
         ]);
     });
 
     it("creates a key whose value is a secret output and whose id is a fingerprint", async () => {
-        const { id, outs } = await provider.create(tenantKey("p-create", { expires: "2027-01-31" }));
+        const { id, outs } = await provider.create(await checked(raw("p-create", { expires: "2027-01-31T23:59:59.000Z" })));
         const record = t.sandbox.keys.get(outs!.apiKey)!;
-        expect(record).toMatchObject({ name: "p-create", tenant: CC, expires: "2027-01-31T00:00:00.000Z" });
-        expect(outs!.apiKey).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+        expect(record).toMatchObject({ name: "p-create", tenant: CC, expires: "2027-01-31T23:59:59.000Z" });
         expect(id).toBe(fingerprint("nxk_", outs!.apiKey));
-        expect(outs).toMatchObject({ fingerprint: id, capacity: 120, frequency: 60, createdBy: `${CC}\\nexus`, expires: "2027-01-31T00:00:00.000Z" });
+        expect(outs).toMatchObject({ fingerprint: id, capacity: 120, frequency: 60, createdBy: `${CC}\\nexus`, replacing: false, note: null });
     });
 
-    it("names the operation, the key, the vendor status and a fix when the name is taken", async () => {
+    it("sends an upper-case contact center id in lower case (defect 13)", async () => {
+        const { outs } = await provider.create(await checked(raw("p-upper", { tenant: CC.toUpperCase() })));
+        expect(t.sandbox.keys.get(outs!.apiKey)!.tenant).toBe(CC);
+    });
+
+    it("names the operation, the key, the vendor's answer and a fix when the name is taken", async () => {
         await t.client.create(t.tenantLogin, { tenant: CC, name: "ci", permissions: ["nexus:consumer:chat"], enabled: true });
-        await expect(provider.create(tenantKey("ci"))).rejects.toThrow(
+        await expect(provider.create(await checked(raw("ci")))).rejects.toThrow(
             'creating Nexus tenant key "ci" for tenant 578e… failed: 409 name exists; rename it or adopt it (adopt: true in the YAML)',
         );
         expect(byName("ci")).toHaveLength(1);
     });
 
     it("leaves nothing behind when the follow-up update of a create fails", async () => {
-        // 500, not 503: a 503 on PUT is retried by the transport and would succeed.
-        t.sandbox.failNext("PUT /nexus/v3/apikeys/{id}", 500, "internal error");
-        await expect(provider.create(tenantKey("p-half", { enabled: false, revoked: true }))).rejects.toThrow(
-            'creating Nexus tenant key "p-half" for tenant 578e… failed: 500 internal error; Nexus failed; try again later',
+        t.sandbox.failNext("PUT /nexus/v3/apikeys/{id}", 400, "refused");
+        await expect(provider.create(await checked(raw("p-half", { enabled: false, revoked: true })))).rejects.toThrow(
+            'creating Nexus tenant key "p-half" for tenant 578e… failed: 400 refused; check the key\'s entry in the YAML',
         );
         expect(byName("p-half")).toEqual([]);
     });
 
     it("replaces a key under the same name: new key first, old one renamed aside, then deleted", async () => {
-        const first = await provider.create(tenantKey("p-rotate"));
+        const first = await provider.create(await checked(raw("p-rotate")));
         const olds = first.outs as NexusKeyOutputs;
-        const news = tenantKey("p-rotate", { rotation: { generation: 1 } });
+        const news = await checked(raw("p-rotate", { rotation: { generation: 1 } }), olds);
+        expect(news.rotationDue).toBe("rotation due: rotation generation 0 → 1");
         expect(await provider.diff!(first.id, olds, news)).toMatchObject({ changes: true, replaces: ["rotation"] });
         const second = await provider.create(news);
         expect(second.outs!.apiKey).not.toBe(olds.apiKey);
@@ -71,24 +89,22 @@ describe("Nexus provider", () => {
         expect(await useKey(t.url, second.outs!.apiKey)).toBe(200);
     });
 
-    it("undoes a replacement whose follow-up update fails: new key deleted, old key's name restored", async () => {
-        const first = await provider.create(tenantKey("p-undo"));
-        const news = tenantKey("p-undo", { rotation: { generation: 1 }, expires: "2030-01-01" });
-        await provider.diff!(first.id, first.outs as NexusKeyOutputs, news);
-        // The first PUT renames the old key aside; the second (the new key's expiry) fails.
-        t.sandbox.failNext("PUT /nexus/v3/apikeys/{id}", 500, "internal error", 1);
-        await expect(provider.create(news)).rejects.toThrow('creating Nexus tenant key "p-undo" for tenant 578e… failed: 500 internal error');
-        expect(byName("p-undo").map((k) => k.id)).toEqual([first.outs!.apiKey]);
-        expect([...t.sandbox.keys.values()].filter((k) => k.name.startsWith("p-undo"))).toHaveLength(1);
+    it("replaces without a diff (pulumi up --replace): create alone makes a new key and frees the name (defect 2)", async () => {
+        const first = await provider.create(await checked(raw("p-forced")));
+        // A fresh process: nothing but check's inputs says this is a replacement.
+        const news = await checked(raw("p-forced"), first.outs as NexusKeyOutputs);
+        expect(news.replacing).toBe(true);
+        const second = await provider.create(news);
+        expect(second.outs!.apiKey).not.toBe(first.outs!.apiKey);
+        await provider.delete!(first.id, first.outs as NexusKeyOutputs);
+        expect(byName("p-forced").map((k) => k.id)).toEqual([second.outs!.apiKey]);
     });
 
-    it("rotating an adopted key makes a new key rather than re-adopting the one being replaced", async () => {
+    it("replacing an adopted key without a diff makes a new key instead of re-adopting the old one (defect 2)", async () => {
         const existing = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-adopted", permissions: ["nexus:consumer:chat"], enabled: true });
-        const first = await provider.create(tenantKey("p-adopted", { adopt: true }));
+        const first = await provider.create(await checked(raw("p-adopted", { adopt: true })));
         expect(first.outs!.apiKey).toBe(existing.id);
-        const news = tenantKey("p-adopted", { adopt: true, rotation: { generation: 1 } });
-        expect((await provider.diff!(first.id, first.outs as NexusKeyOutputs, news)).replaces).toEqual(["rotation"]);
-        const second = await provider.create(news);
+        const second = await provider.create(await checked(raw("p-adopted", { adopt: true }), first.outs as NexusKeyOutputs));
         expect(second.outs!.apiKey).not.toBe(existing.id);
         await provider.delete!(first.id, first.outs as NexusKeyOutputs);
         expect(await useKey(t.url, existing.id)).toBe(401);
@@ -96,45 +112,139 @@ describe("Nexus provider", () => {
         expect(t.sandbox.keys.get(second.outs!.apiKey)!.name).toBe("p-adopted");
     });
 
+    it("undoes a replacement whose follow-up update fails: new key deleted, old key's name restored", async () => {
+        const first = await provider.create(await checked(raw("p-undo")));
+        const news = await checked(raw("p-undo", { rotation: { generation: 1 }, expires: "2030-01-01T00:00:00.000Z" }), first.outs as NexusKeyOutputs);
+        // The first PUT renames the old key aside; the second (the new key's expiry) fails.
+        t.sandbox.failNext("PUT /nexus/v3/apikeys/{id}", 400, "refused", 1);
+        await expect(provider.create(news)).rejects.toThrow('creating Nexus tenant key "p-undo" for tenant 578e… failed: 400 refused');
+        expect(named("p-undo").map((k) => k.id)).toEqual([first.outs!.apiKey]);
+        expect(byName("p-undo")).toHaveLength(1);
+    });
+
+    it("takes over the key of a create whose answer was lost, without creating a second (defect 1)", async () => {
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+        const { outs } = await provider.create(await checked(raw("p-lost")));
+        expect(byName("p-lost").map((k) => k.id)).toEqual([outs!.apiKey]);
+        expect(t.sandbox.stats.byRoute["POST /nexus/v3/apikeys"]).toBeGreaterThan(0);
+    });
+
+    it("a rotation whose second POST is committed but unanswered converges in the same call (defect 1)", async () => {
+        const first = await provider.create(await checked(raw("p-lost-rotate")));
+        const news = await checked(raw("p-lost-rotate", { rotation: { generation: 1 } }), first.outs as NexusKeyOutputs);
+        // First POST: 409 (the old key holds the name); it is renamed aside; the second POST is lost.
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys", 1);
+        const second = await provider.create(news);
+        expect(byName("p-lost-rotate").map((k) => k.id)).toEqual([second.outs!.apiKey]);
+        await provider.delete!(first.id, first.outs as NexusKeyOutputs);
+        expect(named("p-lost-rotate")).toHaveLength(1);
+    });
+
+    it("a lost answer that cannot be looked up is recorded as pending and reconciled by the next run (defect 1)", async () => {
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+        t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable");
+        t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable");
+        t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable");
+        t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable");
+        const inputs = await checked(raw("p-pending"));
+        const err = (await provider.create(inputs).catch((e) => e)) as Error & { id?: string; properties?: NexusKeyOutputs };
+        expect(err.message).toMatch(/the outcome is unknown.*the next `pulumi up` finds the key and takes it over/);
+        expect(err.message).not.toMatch(/check the endpoint/);
+        expect(err.id).toMatch(/^pending_/);
+        const pending = err.properties!;
+        expect(pending.pending).toBeTruthy();
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+        // The next up: the engine diffs the partial state and calls update.
+        const next = await checked(raw("p-pending"), pending);
+        expect((await provider.diff!(err.id!, pending, next)).changes).toBe(true);
+        const { outs } = await provider.update!(err.id!, pending, next);
+        expect(byName("p-pending").map((k) => k.id)).toEqual([outs!.apiKey]);
+        expect(outs!.pending).toBeNull();
+    });
+
     it("says what to do about a refused login", async () => {
-        await provider.configure!({ config: { get: (k: string) => (k === "keyfleet:nexusTenantPassword" ? "wrong" : configValues[k]) } as never });
+        await configure({ "keyfleet:nexusTenantPassword": "wrong" });
         try {
-            await expect(provider.create(tenantKey("p-login"))).rejects.toThrow(
+            await expect(provider.create(await checked(raw("p-login")))).rejects.toThrow(
                 `creating Nexus tenant key "p-login" for tenant 578e… failed: 400 Bad credentials; GWS refused the login of "${CC}\\nexus"; check that user's password and the client secret in the stack config`,
             );
         } finally {
-            await provider.configure!({ config: { get: (k: string) => configValues[k] } as never });
+            await configure();
         }
     });
 
     it("reads a key deleted out of band as gone, and deleting it again succeeds", async () => {
-        const { id, outs } = await provider.create(tenantKey("p-gone"));
+        const { id, outs } = await provider.create(await checked(raw("p-gone")));
         await t.client.delete(t.tenantLogin, outs!.apiKey);
         expect(await provider.read!(id, outs)).toEqual({});
         await expect(provider.delete!(id, outs!)).resolves.toBeUndefined();
     });
 
     it("reads drift made out of band", async () => {
-        const { id, outs } = await provider.create(tenantKey("p-drift"));
+        const { id, outs } = await provider.create(await checked(raw("p-drift")));
         await t.client.update(t.tenantLogin, outs!.apiKey, { enabled: false, expires: "2030-05-01T00:00:00Z" });
         const read = await provider.read!(id, outs);
         expect(read.props).toMatchObject({ enabled: false, expires: "2030-05-01T00:00:00.000Z", name: "p-drift" });
-        expect(await provider.diff!(id, read.props!, tenantKey("p-drift"))).toMatchObject({ changes: true, replaces: [] });
+        expect(await provider.diff!(id, read.props!, await checked(raw("p-drift"), read.props!))).toMatchObject({ changes: true, replaces: [] });
     });
 
-    it("adopts an existing key by name, and refuses one whose permissions differ", async () => {
+    it("keeps the rotation clock across in-place updates (defect 8)", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-clock")));
+        const created = outs!.created;
+        const news = await checked(raw("p-clock", { enabled: false }), outs!);
+        const updated = await provider.update!(id, outs!, news);
+        expect(updated.outs!.created).toBe(created);
+        expect(news.since).toBe(outs!.since);
+    });
+
+    it("adopts an existing key by name once, and refuses one whose permissions differ", async () => {
         const existing = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-legacy", permissions: ["nexus:consumer:chat"], enabled: false });
-        const { outs } = await provider.create(tenantKey("p-legacy", { adopt: true }));
+        const { outs } = await provider.create(await checked(raw("p-legacy", { adopt: true })));
         expect(outs!.apiKey).toBe(existing.id);
+        expect(outs!.note).toBe("adopted");
         expect(t.sandbox.keys.get(existing.id)!.enabled).toBe(true);
-        await expect(provider.create(tenantKey("p-legacy", { adopt: true, permissions: ["nexus:designer:chat"] }))).rejects.toThrow(
+        await expect(provider.create(await checked(raw("p-legacy", { adopt: true, permissions: ["nexus:designer:chat"] })))).rejects.toThrow(
             /^adopting Nexus tenant key "p-legacy" for tenant 578e… failed: its permissions are \[nexus:consumer:chat\], the YAML says \[nexus:designer:chat\]/,
         );
-        await expect(provider.create(tenantKey("p-nobody", { adopt: true }))).rejects.toThrow(/Nexus has no key named "p-nobody" in that tenant/);
+    });
+
+    it("adopt with nothing to take over creates the key and says so (defect 3)", async () => {
+        const { outs } = await provider.create(await checked(raw("p-nobody", { adopt: true })));
+        expect(byName("p-nobody").map((k) => k.id)).toEqual([outs!.apiKey]);
+        expect(outs!.note).toBe('adopt: the vendor had no key named "p-nobody"; created a new key');
+    });
+
+    it("adopting a key older than rotation.every shows the rotation in check and rotates it in create (defect 3)", async () => {
+        const restore = setClock(() => Date.now() + 100 * 86_400_000);
+        try {
+            const old = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-old", permissions: ["nexus:consumer:chat"], enabled: true });
+            const inputs = await checked(raw("p-old", { adopt: true, rotation: { every: "90d" } }));
+            expect(inputs.rotationDue).toBe("rotation due: adopted key older than 90d");
+            const { outs } = await provider.create(inputs);
+            expect(outs!.apiKey).not.toBe(old.id);
+            expect(t.sandbox.keys.has(old.id)).toBe(false);
+            expect(byName("p-old").map((k) => k.id)).toEqual([outs!.apiKey]);
+        } finally {
+            restore();
+        }
+    });
+
+    it("reads state written by keyfleet 0.1 with no change (defect 9)", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-old-state")));
+        // Inputs keyfleet 0.1 stored: no vendor, no core fields.
+        const { vendor: _v, replacing: _r, since: _s, rotationDue: _d, note: _n, pending: _p, ...old } = outs! as NexusKeyOutputs & Record<string, unknown>;
+        const news = await checked({ ...raw("p-old-state") }, old as unknown as NexusKeyInputs);
+        expect(await provider.diff!(id, old as unknown as NexusKeyOutputs, news)).toMatchObject({ changes: false, replaces: [] });
+    });
+
+    it("refuses a new key whose expiry has passed", async () => {
+        const result = await provider.check!({} as NexusKeyInputs, raw("p-expired", { expires: "2020-01-01T00:00:00.000Z" }) as NexusKeyInputs);
+        expect(result.failures).toEqual([{ property: "expires", reason: "expires: 2020-01-01T00:00:00.000Z has passed; a new key cannot be created expired" }]);
     });
 
     it("creates cluster keys with the ops admin's login", async () => {
-        const { outs } = await provider.create(normalize({ kind: "cluster", name: "p-cluster", permissions: ["nexus:cluster:*"] }));
+        const { outs } = await provider.create(await checked({ vendor: "nexus", kind: "cluster", tenant: "*", name: "p-cluster", permissions: ["nexus:cluster:*"] }));
         expect(t.sandbox.keys.get(outs!.apiKey)).toMatchObject({ tenant: "*", createdby: "ops" });
     });
 });

@@ -11,11 +11,17 @@
 // GET|PUT|DELETE /nexus/v3/apikeys/{id} (PUT takes name, enabled, expires, revoked), following
 // the product's admin rights (view, read, create, update, delete) and UI actions (enable/disable,
 // expire, revoke, delete); 404 for a key that is gone, 409 for a name already used in the tenant;
-// responses either bare or wrapped as {"data": …}. The sandbox (sandbox/genesys.ts) implements
-// the same inference; check it against a real deployment before relying on it.
+// responses either bare or wrapped as {"data": …}; 429 with Retry-After when the key API's rate
+// limit is hit; the list pages with `limit` and `offset` query parameters (a page shorter than
+// `limit` is the last one; a server that ignores them answers everything at once, which the client
+// also accepts). Every field of a key record is required: an answer without one is refused rather
+// than read as a default. The sandbox (sandbox/genesys.ts) implements the same inference; check it
+// against a real deployment before relying on it.
 import { createHash } from "node:crypto";
-import { VendorError } from "../shared/errors.ts";
-import { send } from "../shared/wire.ts";
+import { callVendor, pacerFor, type Pacer } from "../shared/calls.ts";
+import { VendorError, type ErrorKind } from "../shared/errors.ts";
+import { tokens } from "../shared/tokens.ts";
+import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
 
 export interface NexusEndpoints {
     /** Host of the Auth Services load balancer, e.g. https://auth.example.com. */
@@ -66,17 +72,8 @@ export interface NexusKeyChanges {
     revoked?: boolean;
 }
 
-interface Token {
-    value: string;
-    expiresAt: number;
-}
-
-// One token per credential per process, shared by every client and resource: the dynamic
-// provider serves all key resources of a deployment from one process. Stored as promises so that
-// resources created in parallel wait for one token request instead of making one each.
-const tokens = new Map<string, Promise<Token>>();
-/** Tokens are renewed this long before GWS says they expire. */
-const EXPIRY_MARGIN_MS = 60_000;
+/** Keys listed per page. */
+export const PAGE_SIZE = 100;
 
 export class NexusClient {
     private readonly endpoints: NexusEndpoints;
@@ -90,27 +87,32 @@ export class NexusClient {
     }
 
     async create(login: NexusLogin, key: NewNexusKey): Promise<NexusKey> {
-        return record(await this.call(login, "POST", "/nexus/v3/apikeys", key));
+        return record(await this.call(login, "POST", "/nexus/v3/apikeys", key), "creating a key");
     }
 
+    /** Every key the login may see, page by page. */
     async list(login: NexusLogin): Promise<NexusKey[]> {
-        const body = await this.call(login, "GET", "/nexus/v3/apikeys");
-        if (!Array.isArray(body)) throw new VendorError(502, "Nexus answered the key list with a body that is not a list");
-        return body.map(record);
+        const keys: NexusKey[] = [];
+        for (let offset = 0; ; offset += PAGE_SIZE) {
+            const body = await this.call(login, "GET", `/nexus/v3/apikeys?limit=${PAGE_SIZE}&offset=${offset}`);
+            if (!Array.isArray(body)) throw new VendorError("invalidAnswer", "Nexus answered the key list (GET /nexus/v3/apikeys) with a body that is not a list");
+            keys.push(...body.map((b) => record(b, "listing keys")));
+            if (body.length !== PAGE_SIZE) return keys;
+        }
     }
 
     /** The key, or undefined when Nexus no longer has it. */
     async get(login: NexusLogin, id: string): Promise<NexusKey | undefined> {
         try {
-            return record(await this.call(login, "GET", keyPath(id), undefined, [id]));
+            return record(await this.call(login, "GET", keyPath(id), undefined, [id]), "reading a key");
         } catch (err) {
-            if (err instanceof VendorError && err.status === 404) return undefined;
+            if (err instanceof VendorError && err.kind === "notFound") return undefined;
             throw err;
         }
     }
 
     async update(login: NexusLogin, id: string, changes: NexusKeyChanges): Promise<NexusKey> {
-        return record(await this.call(login, "PUT", keyPath(id), changes, [id]));
+        return record(await this.call(login, "PUT", keyPath(id), changes, [id]), "updating a key");
     }
 
     /** Deletes the key; false when it was already gone. */
@@ -119,96 +121,104 @@ export class NexusClient {
             await this.call(login, "DELETE", keyPath(id), undefined, [id]);
             return true;
         } catch (err) {
-            if (err instanceof VendorError && err.status === 404) return false;
+            if (err instanceof VendorError && err.kind === "notFound") return false;
             throw err;
         }
     }
 
-    /** A valid access token for `login`, from the process-wide cache when one is there. */
+    /** A valid access token for `login`, from the process-wide cache (one login per credential, shared by every waiter). */
     async token(login: NexusLogin): Promise<string> {
-        const cacheKey = this.cacheKey(login);
-        const cached = tokens.get(cacheKey);
-        if (cached) {
-            try {
-                const token = await cached;
-                if (token.expiresAt > Date.now()) return token.value;
-            } catch {
-                // a failed login is not cached; fall through and try again
-            }
-        }
-        const fresh = this.login(login);
-        tokens.set(cacheKey, fresh);
-        fresh.catch(() => tokens.delete(cacheKey));
-        return (await fresh).value;
-    }
-
-    /**
-     * Drops the cached token if it is still the one that was refused; when a parallel call has
-     * already replaced it, the new one stays, and all waiting calls share one new login.
-     */
-    private async forget(login: NexusLogin, refused: string) {
-        const key = this.cacheKey(login);
-        const cached = tokens.get(key);
-        const value = await cached?.then((t) => t.value).catch(() => undefined);
-        if (tokens.get(key) === cached && (value === undefined || value === refused)) tokens.delete(key);
+        return tokens.get(this.cacheKey(login), () => this.login(login));
     }
 
     private cacheKey(login: NexusLogin): string {
         // The secrets are hashed into the key so that a changed password gets a new token.
         const secrets = createHash("sha256").update(`${this.endpoints.clientSecret}\0${login.password}`).digest("hex");
-        return `${this.endpoints.authUrl}\0${this.endpoints.clientId}\0${login.username}\0${secrets}`;
+        return `nexus\0${this.endpoints.authUrl}\0${this.endpoints.clientId}\0${login.username}\0${secrets}`;
     }
 
-    private async login(login: NexusLogin): Promise<Token> {
+    /** One pace per Nexus account: the key API's rate limit counts per login. */
+    private pacer(login: NexusLogin): Pacer {
+        return pacerFor(`nexus\0${this.endpoints.nexusUrl}\0${login.username}`);
+    }
+
+    private async login(login: NexusLogin): Promise<{ value: string; lifetimeMs: number }> {
         const basic = Buffer.from(`${this.endpoints.clientId}:${this.endpoints.clientSecret}`).toString("base64");
-        const res = await send({
-            method: "POST",
-            url: `${this.endpoints.authUrl}/auth/v3/oauth/token`,
-            headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded" },
-            body: new URLSearchParams({
-                username: login.username,
-                client_id: this.endpoints.clientId,
-                grant_type: "password",
-                password: login.password,
-            }).toString(),
+        // A password grant is safe to repeat, so an auth outage is retried like any read.
+        const res = await callVendor({ idempotent: true, pacer: pacerFor(`gws\0${this.endpoints.authUrl}`) }, async () => {
+            const r = await send({
+                method: "POST",
+                url: `${this.endpoints.authUrl}/auth/v3/oauth/token`,
+                headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded" },
+                body: new URLSearchParams({
+                    username: login.username,
+                    client_id: this.endpoints.clientId,
+                    grant_type: "password",
+                    password: login.password,
+                }).toString(),
+            });
+            if (r.status === 429 || r.status >= 500) throw failure(r, [login.password, this.endpoints.clientSecret], "the GWS auth service is unavailable; try again later");
+            return r;
+        }).catch((err: unknown) => {
+            if (err instanceof VendorError && (err.kind === "unavailable" || err.kind === "outcomeUnknown")) {
+                throw new VendorError("unavailable", `GWS auth at ${new URL(this.endpoints.authUrl).origin} did not answer: ${err.vendorMessage}`, {
+                    code: err.code,
+                    hint: "the GWS auth service is unavailable (this is not a wrong password); check keyfleet:nexus.authUrl and try again later",
+                });
+            }
+            throw err;
         });
         const body = parse(res.text);
         if (res.status !== 200) {
-            throw new VendorError(
-                res.status,
-                vendorMessage(body, res.text, [login.password, this.endpoints.clientSecret]),
-                `GWS refused the login of "${login.username}"; check that user's password and the client secret in the stack config`,
-            );
+            throw new VendorError(res.status === 403 ? "forbidden" : "unauthorized", vendorMessage(body, res.text, [login.password, this.endpoints.clientSecret]), {
+                code: res.status,
+                hint: `GWS refused the login of "${login.username}"; check that user's password and the client secret in the stack config`,
+            });
         }
         const { access_token: value, expires_in: expiresIn } = body as { access_token?: unknown; expires_in?: unknown };
-        if (typeof value !== "string" || value === "") throw new VendorError(502, "GWS answered without an access_token");
-        const ttlMs = (typeof expiresIn === "number" ? expiresIn : 3600) * 1000;
-        return { value, expiresAt: Date.now() + Math.max(ttlMs - EXPIRY_MARGIN_MS, ttlMs / 2) };
+        if (typeof value !== "string" || value === "") throw new VendorError("invalidAnswer", "GWS answered the token request without an access_token");
+        return { value, lifetimeMs: (typeof expiresIn === "number" ? expiresIn : 3600) * 1000 };
     }
 
     /** `secrets` are values the vendor might echo in an error (the key id is the key); they are masked. */
     private async call(login: NexusLogin, method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown, secrets: string[] = []): Promise<unknown> {
-        for (let attempt = 1; ; attempt++) {
-            const token = await this.token(login);
-            const res = await send({
-                method,
-                url: `${this.endpoints.nexusUrl}${path}`,
-                // The doc sends the bare token, not "Bearer <token>".
-                headers: { authorization: token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-                body: body === undefined ? undefined : JSON.stringify(body),
-            });
-            if (res.status === 401 && attempt === 1) {
-                // Expired or revoked before its time (a GWS restart): log in again, once.
-                await this.forget(login, token);
-                continue;
+        // A POST creates a key: never repeated on a lost answer (the core looks the key up instead).
+        return callVendor({ idempotent: method !== "POST", pacer: this.pacer(login) }, async () => {
+            for (let attempt = 1; ; attempt++) {
+                const token = await this.token(login);
+                const res = await send({
+                    method,
+                    url: `${this.endpoints.nexusUrl}${path}`,
+                    // The doc sends the bare token, not "Bearer <token>".
+                    headers: { authorization: token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+                    body: body === undefined ? undefined : JSON.stringify(body),
+                });
+                if (res.status === 401 && attempt === 1) {
+                    // Expired or revoked before its time (a GWS restart): log in again, once.
+                    tokens.refused(this.cacheKey(login), token);
+                    continue;
+                }
+                if (res.status === 204) return undefined;
+                if (res.status < 200 || res.status >= 300) throw failure(res, [...secrets, token]);
+                const parsed = parse(res.text);
+                if (parsed === undefined) throw new VendorError("invalidAnswer", `Nexus answered ${method} with a body that is not JSON`);
+                // Some Nexus versions wrap responses as {"data": …}.
+                return parsed && typeof parsed === "object" && "data" in parsed ? (parsed as { data: unknown }).data : parsed;
             }
-            if (res.status === 204) return undefined;
-            const parsed = parse(res.text);
-            if (res.status < 200 || res.status >= 300) throw new VendorError(res.status, vendorMessage(parsed, res.text, [...secrets, token]));
-            // Some Nexus versions wrap responses as {"data": …}.
-            return parsed && typeof parsed === "object" && "data" in parsed ? (parsed as { data: unknown }).data : parsed;
-        }
+        });
     }
+}
+
+/** Nexus and GWS statuses as the core's kinds. */
+const KIND_BY_STATUS: Record<number, ErrorKind> = { 400: "rejected", 401: "unauthorized", 403: "forbidden", 404: "notFound", 409: "conflict", 422: "rejected", 429: "rateLimited" };
+
+function failure(res: WireResponse, secrets: string[], hint?: string): VendorError {
+    const kind: ErrorKind = KIND_BY_STATUS[res.status] ?? (res.status >= 500 ? "unavailable" : "rejected");
+    return new VendorError(kind, vendorMessage(parse(res.text), res.text, secrets), {
+        code: res.status,
+        hint: kind === "unavailable" ? hint : undefined,
+        retryAfterMs: res.status === 429 ? (retryAfterMs(res.headers) ?? 1000) : undefined,
+    });
 }
 
 function keyPath(id: string): string {
@@ -245,22 +255,32 @@ function vendorMessage(body: unknown, text: string, secrets: string[]): string {
     return masked.length > 200 ? `${masked.slice(0, 200)}…` : masked;
 }
 
-function record(body: unknown): NexusKey {
-    const r = body as Partial<NexusKey> | undefined;
-    if (!r || typeof r.id !== "string" || typeof r.tenant !== "string" || typeof r.name !== "string") {
-        throw new VendorError(502, "Nexus answered with a body that is not an API key record");
-    }
+/**
+ * A key record, read strictly: a missing or mistyped field is an error naming the operation and the
+ * field, never a default (a missing `enabled` read as true would hide drift; a missing
+ * `permissions` read as [] would replace every key at every refresh).
+ */
+function record(body: unknown, operation: string): NexusKey {
+    const bad = (field: string, expected: string) =>
+        new VendorError("invalidAnswer", `Nexus answered ${operation} with a record whose "${field}" is ${expected}`);
+    if (!body || typeof body !== "object" || Array.isArray(body)) throw new VendorError("invalidAnswer", `Nexus answered ${operation} with a body that is not an API key record`);
+    const r = body as Record<string, unknown>;
+    for (const field of ["id", "tenant", "name", "created", "createdby"]) if (typeof r[field] !== "string") throw bad(field, "missing or not a string");
+    if (!Array.isArray(r.permissions) || !r.permissions.every((p) => typeof p === "string")) throw bad("permissions", "missing or not a list of strings");
+    for (const field of ["enabled", "revoked"]) if (typeof r[field] !== "boolean") throw bad(field, "missing or not true/false");
+    if (r.expires !== false && (typeof r.expires !== "string" || Number.isNaN(Date.parse(r.expires)))) throw bad("expires", "neither false nor an ISO 8601 time");
+    for (const field of ["capacity", "frequency"]) if (typeof r[field] !== "number") throw bad(field, "missing or not a number");
     return {
-        id: r.id,
-        tenant: r.tenant,
-        name: r.name,
-        permissions: Array.isArray(r.permissions) ? r.permissions.map(String) : [],
-        enabled: r.enabled !== false,
-        created: typeof r.created === "string" ? r.created : "",
-        revoked: r.revoked === true,
-        expires: typeof r.expires === "string" ? r.expires : false,
-        createdby: typeof r.createdby === "string" ? r.createdby : "",
-        capacity: typeof r.capacity === "number" ? r.capacity : 0,
-        frequency: typeof r.frequency === "number" ? r.frequency : 0,
+        id: r.id as string,
+        tenant: r.tenant as string,
+        name: r.name as string,
+        permissions: (r.permissions as string[]).slice(),
+        enabled: r.enabled as boolean,
+        created: r.created as string,
+        revoked: r.revoked as boolean,
+        expires: r.expires as string | false,
+        createdby: r.createdby as string,
+        capacity: r.capacity as number,
+        frequency: r.frequency as number,
     };
 }

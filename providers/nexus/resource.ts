@@ -1,12 +1,9 @@
-// The three Nexus key resources a Pulumi program declares. Each is a dynamic resource whose
-// provider is the lazy shim @keyfleet/provider-shim/nexus (see providers/shim/index.js), with the
-// key value marked secret in state.
-import { createRequire } from "node:module";
+// The three Nexus key resources a Pulumi program declares, with the key value a secret output.
 import * as pulumi from "@pulumi/pulumi";
+import { KeyResource } from "../shared/resource.ts";
 import type { RotationPolicy } from "../shared/rotation.ts";
-import { NEXUS_KIND_PERMISSIONS, NEXUS_SECRET_OUTPUTS, type NexusKeyInputs, type NexusKeyKind, type NexusKeyOutputs } from "./provider.ts";
-
-const nexusProvider: pulumi.dynamic.ResourceProvider<NexusKeyInputs, NexusKeyOutputs> = createRequire(import.meta.url)("@keyfleet/provider-shim/nexus.js");
+import { NEXUS_KIND_PERMISSIONS, type NexusKeyKind } from "./descriptor.ts";
+import { NEXUS_SECRET_OUTPUTS } from "./lifecycle.ts";
 
 const TYPE_NAMES = { tenant: "TenantKey", cluster: "ClusterKey", designer: "DesignerKey" } as const;
 
@@ -17,7 +14,7 @@ export const NEXUS_KEY_TYPES = {
     designer: `pulumi-nodejs:dynamic/nexus:${TYPE_NAMES.designer}`,
 } as const;
 
-/** Arguments common to the three kinds; see NexusKeyInputs for each field. */
+/** Arguments common to the three kinds; see NexusKeyInputs (lifecycle.ts) for each field. */
 export interface NexusKeyArgs {
     name: pulumi.Input<string>;
     permissions?: pulumi.Input<pulumi.Input<string>[]>;
@@ -33,7 +30,9 @@ export interface NexusTenantKeyArgs extends NexusKeyArgs {
     contactCenter: pulumi.Input<string>;
 }
 
-abstract class NexusApiKey extends pulumi.dynamic.Resource {
+const OUTPUTS = { names: ["apiKey", "fingerprint", "createdBy", "capacity", "frequency"], secrets: NEXUS_SECRET_OUTPUTS };
+
+abstract class NexusApiKey extends KeyResource {
     declare readonly kind: pulumi.Output<NexusKeyKind>;
     declare readonly tenant: pulumi.Output<string>;
     /** The key's name in Nexus. */
@@ -44,14 +43,14 @@ abstract class NexusApiKey extends pulumi.dynamic.Resource {
     declare readonly expires: pulumi.Output<string | null>;
     /** The API key. Secret. */
     declare readonly apiKey: pulumi.Output<string>;
+    /** A non-secret name for the key, also the resource id. */
     declare readonly fingerprint: pulumi.Output<string>;
-    declare readonly created: pulumi.Output<string>;
     declare readonly createdBy: pulumi.Output<string>;
     declare readonly capacity: pulumi.Output<number>;
     declare readonly frequency: pulumi.Output<number>;
 
     protected constructor(kind: NexusKeyKind, tenant: pulumi.Input<string>, name: string, args: NexusKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        const props = {
+        const inputs = {
             kind,
             tenant,
             name: args.name,
@@ -62,14 +61,8 @@ abstract class NexusApiKey extends pulumi.dynamic.Resource {
             expires: args.expires ?? null,
             rotation: args.rotation ?? null,
             adopt: args.adopt ?? null,
-            apiKey: undefined,
-            fingerprint: undefined,
-            created: undefined,
-            createdBy: undefined,
-            capacity: undefined,
-            frequency: undefined,
         };
-        super(nexusProvider, name, props, { ...opts, additionalSecretOutputs: [...NEXUS_SECRET_OUTPUTS, ...(opts?.additionalSecretOutputs ?? [])] }, "nexus", TYPE_NAMES[kind]);
+        super("nexus", TYPE_NAMES[kind], name, inputs, OUTPUTS, opts);
     }
 }
 

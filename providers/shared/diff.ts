@@ -1,8 +1,7 @@
-// The one diff every key provider uses. Each provider lists its input fields as data (which are
+// The one diff every key provider uses. Each vendor lists its input fields as data (which are
 // immutable, which an update can change, which only keyfleet reads) and this derives `replaces`
-// and `changes` from the lists, so no provider hand-writes its own comparison.
+// and `changes` from the lists, so no vendor hand-writes its own comparison.
 import type * as pulumi from "@pulumi/pulumi";
-import { rotationReason, type RotationPolicy } from "./rotation.ts";
 
 export interface FieldSpec<I> {
     /** Inputs the vendor cannot change after creation; a change replaces the key. */
@@ -20,8 +19,6 @@ export interface KeyDiff extends pulumi.dynamic.DiffResult {
     rotation?: string;
 }
 
-type Rotatable = { rotation?: RotationPolicy | null; created?: string | null };
-
 export function same(a: unknown, b: unknown): boolean {
     return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
@@ -30,12 +27,12 @@ export function changedFields<I>(fields: readonly (keyof I & string)[], olds: I,
     return fields.filter((f) => !same(olds[f], news[f]));
 }
 
-export function planDiff<I extends object>(spec: FieldSpec<I>, olds: I & Rotatable, news: I & Rotatable, now = Date.now()): KeyDiff {
+/** `rotation`: why the key must be replaced with no input change (age, generation, expiry), if it must. */
+export function planDiff<I extends object>(spec: FieldSpec<I>, olds: I, news: I, rotation?: string): KeyDiff {
     const replaces: string[] = changedFields(spec.immutable, olds, news);
     for (const flag of spec.oneWay ?? []) {
         if (olds[flag] === true && news[flag] !== true) replaces.push(flag);
     }
-    const rotation = rotationReason(olds, news, now);
     if (rotation && !replaces.includes("rotation")) replaces.push("rotation");
     const updated = [...changedFields(spec.mutable, olds, news), ...changedFields(spec.local, olds, news)];
     const changes = replaces.length > 0 || updated.length > 0;

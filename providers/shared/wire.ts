@@ -1,6 +1,9 @@
-// The transport every vendor client shares: undici with one keep-alive pool per origin, a timeout,
-// and retries for idempotent calls only (a retried POST could create a second key). It knows no
-// URLs, auth or status meanings; those live in each vendor's client.
+// The HTTP transport every vendor client shares: undici with one keep-alive pool per origin and a
+// timeout. It knows no URLs, auth or status meanings (those live in each vendor's client) and it
+// never retries: retries and pacing belong to providers/shared/calls.ts, which decides from the
+// error's kind. What it does decide is what a failure to get an answer means: a request that
+// surely never reached the server (connection refused, unknown host) was not processed; any other
+// lost answer may have been, which matters for a POST that creates a key.
 import { Agent, request } from "undici";
 import { VendorError } from "./errors.ts";
 
@@ -20,38 +23,35 @@ export interface WireResponse {
     text: string;
 }
 
-const RETRYABLE_STATUS = new Set([502, 503, 504]);
+/** Errors that mean the request never left or never arrived. */
+const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
 
-export async function send(req: WireRequest, attempts = req.method === "POST" ? 1 : 3): Promise<WireResponse> {
+export async function send(req: WireRequest): Promise<WireResponse> {
     const origin = new URL(req.url).origin;
-    for (let attempt = 1; ; attempt++) {
-        try {
-            const res = await request(req.url, {
-                method: req.method,
-                headers: req.headers,
-                body: req.body,
-                dispatcher: agent,
-                headersTimeout: req.timeoutMs ?? 30_000,
-                bodyTimeout: req.timeoutMs ?? 30_000,
-            });
-            const text = await res.body.text();
-            if (RETRYABLE_STATUS.has(res.statusCode) && attempt < attempts) {
-                await sleep(200 * attempt);
-                continue;
-            }
-            return { status: res.statusCode, headers: res.headers, text };
-        } catch (err) {
-            if (attempt < attempts) {
-                await sleep(200 * attempt);
-                continue;
-            }
-            const code = (err as { code?: string }).code ?? (err as Error).name;
-            // The origin only: the path may carry a key id, which for some vendors is the key.
-            throw new VendorError(0, `cannot reach ${origin} (${code})`);
-        }
+    try {
+        const res = await request(req.url, {
+            method: req.method,
+            headers: req.headers,
+            body: req.body,
+            dispatcher: agent,
+            headersTimeout: req.timeoutMs ?? 30_000,
+            bodyTimeout: req.timeoutMs ?? 30_000,
+        });
+        return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+    } catch (err) {
+        const code = (err as { code?: string }).code ?? (err as Error).name;
+        // The origin only: the path may carry a key id, which for some vendors is the key.
+        const sent = !NOT_SENT.has(code);
+        throw new VendorError(sent ? "outcomeUnknown" : "unavailable", sent ? `no answer from ${origin} (${code})` : `cannot reach ${origin} (${code})`);
     }
 }
 
-function sleep(ms: number) {
-    return new Promise((resolve) => setTimeout(resolve, ms));
+/** Retry-After in milliseconds (seconds or an HTTP date), or undefined. */
+export function retryAfterMs(headers: WireResponse["headers"], now = Date.now()): number | undefined {
+    const raw = headers["retry-after"];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (!value) return undefined;
+    if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -1,3 +1,4 @@
 "use strict";
-// Genesys Digital Channels keys: providers/nexus/provider.ts.
-module.exports = require("./index.js")("@keyfleet/providers/nexus/provider");
+// State written by keyfleet 0.1 serialized its Genesys keys' provider as a require() of this file,
+// before inputs named their vendor; it stays so that such state keeps working.
+module.exports = require("./index.js").pinned("nexus");

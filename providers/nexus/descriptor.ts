@@ -1,0 +1,160 @@
+// Genesys Digital Channels ("Nexus") as keyfleet sees it: the `nexus:` section of an environment's
+// YAML, its rules, its stack settings, how its keys are declared, and its sandbox.
+import { z } from "zod";
+import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
+import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
+import { Rotation } from "../shared/rotation.ts";
+
+export type NexusKeyKind = "tenant" | "cluster" | "designer";
+
+/** Permissions each kind may hold: the three the vendor documents. The first is the kind's default. */
+export const NEXUS_KIND_PERMISSIONS: Record<NexusKeyKind, readonly string[]> = {
+    tenant: ["nexus:consumer:chat", "nexus:designer:chat"],
+    cluster: ["nexus:cluster:*"],
+    designer: ["nexus:designer:chat"],
+};
+
+export const NexusName = keyName(255, "The key's name in Nexus, unique within its tenant.");
+
+const ADOPT_ERROR = "adopt takes true (adopt the existing key with this name) or a key fingerprint nxk_…; never write a key value here";
+export const ADOPT = z
+    .union([z.literal(true), z.string().regex(/^nxk_[0-9a-f]{16}$/, { error: ADOPT_ERROR })], { error: ADOPT_ERROR })
+    .describe("Take over an existing key once, instead of creating one: true for the key with this name, or its fingerprint.");
+
+function permission(kind: NexusKeyKind) {
+    const allowed = NEXUS_KIND_PERMISSIONS[kind];
+    return z.enum(allowed as [string, ...string[]], {
+        error: (issue) => `unknown permission ${JSON.stringify(issue.input)}; a ${kind} key takes ${allowed.join(" or ")}`,
+    });
+}
+
+function nexusKey(kind: NexusKeyKind, description: string) {
+    return z
+        .strictObject({
+            name: NexusName,
+            permissions: z
+                .array(permission(kind))
+                .min(1)
+                .optional()
+                .describe(`What the key may do; immutable (a change replaces the key). Default: ${NEXUS_KIND_PERMISSIONS[kind][0]}.`),
+            enabled: z.boolean().optional().describe("false disables the key (default true)."),
+            revoked: z.boolean().optional().describe("true revokes the key for good (default false)."),
+            expires: ExpiryDate.optional(),
+            rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field."),
+            adopt: ADOPT.optional(),
+        })
+        .describe(description);
+}
+
+export const NexusSection = z
+    .strictObject({
+        contactCenter: z.uuid().optional().describe("Contact center id (the tenant) of tenant and Designer keys; any case."),
+        tenantKeys: z.array(nexusKey("tenant", "A tenant API key.")).optional(),
+        clusterKeys: z.array(nexusKey("cluster", "A cluster (multi-tenant) API key, tenant *.")).optional(),
+        designerKeys: z.array(nexusKey("designer", "A Designer API key.")).optional(),
+    })
+    .describe("Genesys Digital Channels (Nexus) API keys.");
+
+export type NexusSection = z.infer<typeof NexusSection>;
+export type NexusKeyEntry = z.infer<ReturnType<typeof nexusKey>>;
+
+const LISTS = { tenant: "tenantKeys", cluster: "clusterKeys", designer: "designerKeys" } as const;
+
+const tenantScoped = (s: NexusSection) => (s.tenantKeys?.length ?? 0) + (s.designerKeys?.length ?? 0) > 0;
+
+/** The order is the order lifecycle.ts's connect() reads them in. */
+export const NEXUS_SETTINGS = [
+    { key: "nexus.authUrl", env: "KEYFLEET_NEXUS_AUTH_URL", url: true, about: "GWS Auth Services URL, e.g. https://gauth.example.com" },
+    { key: "nexus.nexusUrl", env: "KEYFLEET_NEXUS_URL", url: true, about: "Digital Channels URL, e.g. https://nexus.example.com" },
+    { key: "nexus.clientId", env: "KEYFLEET_NEXUS_CLIENT_ID", default: "nexus_client", about: "OAuth client of the password grant" },
+    { key: "nexus.tenantUser", env: "KEYFLEET_NEXUS_TENANT_USER", default: "nexus", about: "GWS user of the contact center (tenant and Designer keys)", needed: tenantScoped },
+    { key: "nexus.opsUser", env: "KEYFLEET_NEXUS_OPS_USER", default: "ops", about: "GWS ops admin (cluster keys)", needed: (s: NexusSection) => (s.clusterKeys?.length ?? 0) > 0 },
+    { key: "nexusClientSecret", env: "KEYFLEET_NEXUS_CLIENT_SECRET", secret: true, about: "secret of the OAuth client" },
+    { key: "nexusTenantPassword", env: "KEYFLEET_NEXUS_TENANT_PASSWORD", secret: true, about: "password of the tenant user", needed: tenantScoped },
+    { key: "nexusOpsPassword", env: "KEYFLEET_NEXUS_OPS_PASSWORD", secret: true, about: "password of the ops admin", needed: (s: NexusSection) => (s.clusterKeys?.length ?? 0) > 0 },
+] as const;
+
+export const nexus: VendorDescriptor<NexusSection> = {
+    section: "nexus",
+    title: "Genesys Digital Channels (Nexus)",
+    schema: NexusSection,
+    settings: NEXUS_SETTINGS,
+
+    declares: (s) => Object.values(LISTS).some((list) => (s[list]?.length ?? 0) > 0),
+
+    rules(raw) {
+        const problems: SectionProblem[] = [];
+        const list = (name: string): unknown[] => (Array.isArray(raw[name]) ? (raw[name] as unknown[]) : []);
+        const scoped = ["tenantKeys", "designerKeys"].filter((name) => list(name).length > 0);
+        if (scoped.length > 0 && !raw.contactCenter) problems.push({ path: ["contactCenter"], message: `is required for ${scoped.join(" and ")}` });
+        // Nexus names are unique per tenant: tenant and Designer keys share the contact center's.
+        const tenant = typeof raw.contactCenter === "string" ? `tenant ${raw.contactCenter.toLowerCase()}` : "the contact center";
+        for (const scope of [{ lists: ["tenantKeys", "designerKeys"], tenant }, { lists: ["clusterKeys"], tenant: "the cluster" }]) {
+            const seen = new Map<string, (string | number)[]>();
+            for (const name of scope.lists) {
+                list(name).forEach((entry, i) => {
+                    const keyName = (entry as { name?: unknown })?.name;
+                    if (typeof keyName !== "string") return;
+                    const first = seen.get(keyName);
+                    if (first !== undefined) problems.push({ path: [name, i, "name"], message: `duplicate key name "${keyName}" in ${scope.tenant}`, firstAt: first });
+                    else seen.set(keyName, [name, i, "name"]);
+                });
+            }
+        }
+        return problems;
+    },
+
+    warnings(section) {
+        const out: { path: (string | number)[]; message: string }[] = [];
+        for (const list of Object.values(LISTS)) {
+            (section[list] ?? []).forEach((e, i) => {
+                if (e.expires && Date.parse(expiryInstant(e.expires)) <= Date.now()) {
+                    out.push({ path: [list, i, "expires"], message: `key "${e.name}" expired on ${e.expires}; an existing key stays expired, a new one is refused` });
+                }
+            });
+        }
+        return out;
+    },
+
+    async declare(section, ctx) {
+        const { NexusTenantKey, NexusClusterKey, NexusDesignerKey, NEXUS_KEY_TYPES } = await import("./resource.ts");
+        const contactCenter = (section.contactCenter ?? "").toLowerCase();
+        const args = (e: NexusKeyEntry) => ({
+            name: e.name,
+            permissions: e.permissions,
+            enabled: e.enabled,
+            revoked: e.revoked,
+            expires: e.expires ? expiryInstant(e.expires) : null,
+            rotation: ctx.rotation(e.rotation),
+            adopt: e.adopt ?? null,
+        });
+        const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
+        const keep = (id: string, k: InstanceType<typeof NexusTenantKey | typeof NexusClusterKey | typeof NexusDesignerKey>) => {
+            const { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note } = k;
+            exports[id] = { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note };
+        };
+        // Tenant and Designer keys share their tenant's names, so an entry that moves from one list to
+        // the other is the same resource (an alias) and gets replaced, not created beside itself.
+        const moved = (name: string, from: "tenant" | "designer") => ({ ...ctx.options, aliases: [{ name: `nexus/${from}/${name}`, type: NEXUS_KEY_TYPES[from] }] });
+        for (const e of section.tenantKeys ?? []) keep(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, { contactCenter, ...args(e) }, moved(e.name, "designer")));
+        for (const e of section.clusterKeys ?? []) keep(`nexus/cluster/${e.name}`, new NexusClusterKey(`nexus/cluster/${e.name}`, args(e), ctx.options));
+        for (const e of section.designerKeys ?? []) keep(`nexus/designer/${e.name}`, new NexusDesignerKey(`nexus/designer/${e.name}`, { contactCenter, ...args(e) }, moved(e.name, "tenant")));
+        return exports;
+    },
+
+    async provider() {
+        return (await import("./lifecycle.ts")).provider;
+    },
+
+    sandbox: {
+        port: 4401,
+        portEnv: "KEYFLEET_SANDBOX_GENESYS_PORT",
+        title: "Genesys (GWS auth + Nexus)",
+        async start({ port, host, dataFile }) {
+            const { GenesysSandbox } = await import("../../sandbox/genesys.ts");
+            const { listen } = await import("../../sandbox/http.ts");
+            const sandbox = new GenesysSandbox({ dataFile });
+            return listen(sandbox.handler, port, host);
+        },
+    },
+};

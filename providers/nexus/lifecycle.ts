@@ -1,0 +1,209 @@
+// Genesys Digital Channels ("Nexus") API keys: the narrow lifecycle the core's key provider drives
+// (providers/shared/keys.ts), the inputs and outputs of a key resource, and its connection. One
+// lifecycle serves the three key kinds; they differ in the tenant they belong to, the permissions
+// they may hold and the GWS login that manages them.
+//
+// The key value is the record's id. Pulumi keeps resource ids in plain text, so the resource id is
+// a fingerprint of the key (`nxk_…`) and the key itself is the secret output `apiKey`.
+import { z } from "zod";
+import { short } from "../shared/errors.ts";
+import { ExpiryInstant } from "../shared/fields.ts";
+import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import { Rotation } from "../shared/rotation.ts";
+import { fingerprint, type Settings } from "../shared/settings.ts";
+import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin } from "./client.ts";
+import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_SETTINGS, NexusName, type NexusKeyKind } from "./descriptor.ts";
+
+export interface NexusKeyInputs extends CoreInputs {
+    /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
+    kind: NexusKeyKind;
+    /** The contact center id the key belongs to (lower case), or `*` for a cluster key. Immutable. */
+    tenant: string;
+    /** What the key may do, e.g. `nexus:consumer:chat`. Immutable: a change replaces the key. */
+    permissions: string[];
+    /** A disabled key is refused by Nexus but kept. */
+    enabled: boolean;
+    /** A revoked key is refused for good; clearing the flag replaces the key with a new one. */
+    revoked: boolean;
+    /** When the key stops working (ISO 8601), or null for never. */
+    expires: string | null;
+}
+
+export interface NexusKeyOutputs extends NexusKeyInputs, CoreOutputs {
+    /** The API key (the Nexus record id). Secret. */
+    apiKey: string;
+    /** A non-secret name for the key, also the resource id. */
+    fingerprint: string;
+    /** The GWS user that created the key. */
+    createdBy: string;
+    /** Requests the key may make per `frequency` seconds. Read-only. */
+    capacity: number;
+    /** The rate-limit window in seconds. Read-only. */
+    frequency: number;
+}
+
+export const NEXUS_SECRET_OUTPUTS = ["apiKey"] as const;
+export const FINGERPRINT_PREFIX = "nxk_";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The inputs `check` accepts: the YAML's field schemas, plus what the program derives (kind, tenant). */
+const NexusInputs = z
+    .object({
+        kind: z.enum(["tenant", "cluster", "designer"]),
+        tenant: z.string(),
+        name: NexusName,
+        permissions: z.array(z.string()).min(1, { error: "at least one permission is needed" }),
+        enabled: z.boolean().nullish(),
+        revoked: z.boolean().nullish(),
+        expires: ExpiryInstant.optional(),
+        rotation: Rotation.nullish(),
+        adopt: ADOPT.nullish(),
+    })
+    .superRefine((v, ctx) => {
+        if (v.kind === "cluster" ? v.tenant !== "*" : !UUID.test(v.tenant)) {
+            ctx.addIssue({ code: "custom", path: ["tenant"], message: v.kind === "cluster" ? 'a cluster key\'s tenant is "*"' : "must be a contact center id (a UUID)" });
+        }
+        for (const p of v.permissions) {
+            const allowed = NEXUS_KIND_PERMISSIONS[v.kind];
+            if (!allowed.includes(p)) ctx.addIssue({ code: "custom", path: ["permissions"], message: `unknown permission "${p}" for a ${v.kind} key; expected ${allowed.join(" or ")}` });
+        }
+    });
+
+interface Connection {
+    client: NexusClient;
+    login: NexusLogin;
+}
+
+function connect(settings: Settings, key: NexusKeyInputs): Connection {
+    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword] = NEXUS_SETTINGS;
+    const client = new NexusClient({
+        authUrl: settings.require(authUrl),
+        nexusUrl: settings.require(nexusUrl),
+        clientId: settings.require(clientId),
+        clientSecret: settings.require(clientSecret),
+    });
+    const login =
+        key.kind === "cluster"
+            ? { username: settings.require(opsUser), password: settings.require(opsPassword) }
+            : { username: `${key.tenant}\\${settings.require(tenantUser)}`, password: settings.require(tenantPassword) };
+    return { client, login };
+}
+
+const iso = (value: string) => new Date(value).toISOString();
+
+export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, NexusKey, Connection> = {
+    title: "Nexus",
+    fields: {
+        immutable: ["kind", "tenant", "permissions"],
+        mutable: ["name", "enabled", "revoked", "expires"],
+        local: ["rotation", "adopt"],
+        oneWay: ["revoked"],
+    },
+    schema: NexusInputs,
+    nameMax: 255,
+
+    normalize(news) {
+        const kind = news.kind as NexusKeyKind;
+        return {
+            kind,
+            tenant: kind === "cluster" ? "*" : String(news.tenant ?? "").toLowerCase(),
+            permissions: [...new Set((news.permissions as string[] | undefined) ?? [])].sort(),
+            enabled: (news.enabled as boolean | null | undefined) ?? true,
+            revoked: (news.revoked as boolean | null | undefined) ?? false,
+            expires: news.expires ? iso(String(news.expires)) : null,
+        };
+    },
+
+    describe(k) {
+        return k.kind === "cluster" ? `Nexus cluster key "${k.name}"` : `Nexus ${k.kind} key "${k.name}" for tenant ${short(k.tenant)}`;
+    },
+
+    connect,
+
+    async create({ client, login }, { inputs }) {
+        // POST takes only the documented fields; expiry and revocation follow as an update (the core's).
+        return client.create(login, { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions });
+    },
+
+    async read({ client, login }, { state }) {
+        return client.get(login, state.apiKey);
+    },
+
+    async update({ client, login }, { state, changes }) {
+        const body: NexusKeyChanges = {};
+        if (changes.name !== undefined) body.name = changes.name;
+        if (changes.enabled !== undefined) body.enabled = changes.enabled;
+        if (changes.revoked !== undefined) body.revoked = changes.revoked;
+        // Nexus says "never expires" with false, where state holds null.
+        if ("expires" in changes) body.expires = changes.expires ?? false;
+        return client.update(login, state.apiKey, body);
+    },
+
+    async delete({ client, login }, { state }) {
+        await client.delete(login, state.apiKey);
+    },
+
+    async find({ client, login }, { inputs }) {
+        return (await client.list(login)).filter((k) => k.tenant === inputs.tenant && k.name === inputs.name);
+    },
+
+    async findById({ client, login }, adopt) {
+        // adopt takes a fingerprint only: for Nexus the id is the key, which never belongs in the YAML.
+        return (await client.list(login)).find((k) => fingerprint(FINGERPRINT_PREFIX, k.id) === adopt);
+    },
+
+    adopts(r, adopt) {
+        return fingerprint(FINGERPRINT_PREFIX, r.id) === adopt;
+    },
+
+    adoptable(r, inputs) {
+        if (r.tenant !== inputs.tenant) return `key ${fingerprint(FINGERPRINT_PREFIX, r.id)} belongs to another tenant`;
+        const theirs = [...r.permissions].sort();
+        if (JSON.stringify(theirs) !== JSON.stringify(inputs.permissions)) {
+            return (
+                `its permissions are [${theirs.join(", ")}], the YAML says [${inputs.permissions.join(", ")}]; ` +
+                "permissions cannot change, so make the YAML match or drop adopt to create a new key"
+            );
+        }
+        return undefined;
+    },
+
+    outputs(_inputs, key) {
+        return {
+            tenant: key.tenant,
+            name: key.name,
+            permissions: [...key.permissions].sort(),
+            enabled: key.enabled,
+            revoked: key.revoked,
+            expires: key.expires === false ? null : iso(key.expires),
+            apiKey: key.id,
+            fingerprint: fingerprint(FINGERPRINT_PREFIX, key.id),
+            created: key.created,
+            createdBy: key.createdby,
+            capacity: key.capacity,
+            frequency: key.frequency,
+        };
+    },
+
+    resourceId(key) {
+        return fingerprint(FINGERPRINT_PREFIX, key.id);
+    },
+
+    async rename({ client, login }, key, name) {
+        await client.update(login, "apiKey" in key ? key.apiKey : key.id, { name });
+    },
+
+    fixes: {
+        creating: {
+            conflict: "rename it or adopt it (adopt: true in the YAML)",
+            forbidden: "the GWS user may not manage this key; cluster keys need the ops admin, tenant keys a user of that contact center",
+        },
+        updating: {
+            conflict: "Nexus refused the change: names are unique per tenant, and a revoked key cannot be reinstated (set revoked: true, or remove adopt to get a new key)",
+        },
+        adopting: { conflict: "Nexus refused the change: names are unique per tenant" },
+    },
+};
+
+export const provider = keyProvider(nexusLifecycle);

@@ -1,0 +1,113 @@
+// Retries and pacing, shared by every vendor. A vendor client turns each answer into a result or a
+// VendorError of some kind; this decides from the kind alone what happens next:
+// - rateLimited: the request was not processed, so any call (a create too) waits as long as the
+//   vendor asked (Retry-After) or backs off, and tries again; the wait pauses every caller of the
+//   same vendor account, because they share the vendor's budget;
+// - unavailable: retried when the call is idempotent or surely never arrived;
+// - a non-idempotent call (a create) whose answer was lost or that failed with an outage is never
+//   repeated here: it becomes outcomeUnknown, and the core's recovery looks for what it made.
+// Every call has a bounded total time (KEYFLEET_RETRY_BUDGET_MS, default two minutes).
+import { clock, sleep } from "./clock.ts";
+import { VendorError } from "./errors.ts";
+
+export interface Limits {
+    /** Requests per second the vendor allows one account. */
+    perSecond?: number;
+    /** Requests per hour the vendor allows one account. */
+    perHour?: number;
+}
+
+/** One vendor account's pace: at most `perSecond` and `perHour` requests, and a shared pause after a 429. */
+export class Pacer {
+    private next = 0;
+    private pausedUntil = 0;
+    private hour: number[] = [];
+    private readonly interval: number;
+    private readonly perHour: number;
+    /** Requests that had to wait for the pace, and the 429 pauses taken, for the benchmark. */
+    readonly stats = { waited: 0, pauses: 0 };
+
+    constructor(limits: Limits = {}) {
+        this.interval = limits.perSecond ? 1000 / limits.perSecond : 0;
+        this.perHour = limits.perHour ?? 0;
+    }
+
+    /** Resolves when the next request of this account may go: each caller reserves its own slot. */
+    async slot(): Promise<void> {
+        for (;;) {
+            const now = clock.now();
+            let at = Math.max(now, this.next, this.pausedUntil);
+            if (this.perHour) {
+                this.hour = this.hour.filter((t) => t > now - 3_600_000);
+                if (this.hour.length >= this.perHour) at = Math.max(at, this.hour[this.hour.length - this.perHour] + 3_600_000);
+            }
+            this.next = this.interval ? at + this.interval : 0;
+            if (this.perHour) this.hour.push(at);
+            if (at <= now) return;
+            this.stats.waited++;
+            await sleep(at - now);
+            // A 429 that arrived while this caller slept pauses it too.
+            if (this.pausedUntil <= at) return;
+        }
+    }
+
+    pause(ms: number) {
+        this.stats.pauses++;
+        this.pausedUntil = Math.max(this.pausedUntil, clock.now() + ms);
+    }
+}
+
+const pacers = new Map<string, Pacer>();
+
+/** The process-wide pace of one vendor account (by any stable name: vendor, endpoint and user). */
+export function pacerFor(account: string, limits: Limits = {}): Pacer {
+    let pacer = pacers.get(account);
+    if (!pacer) pacers.set(account, (pacer = new Pacer(limits)));
+    return pacer;
+}
+
+export interface CallPolicy {
+    /** Whether repeating the call is harmless (reads, updates to a value, deletes, token requests). */
+    idempotent: boolean;
+    pacer?: Pacer;
+    /** Total time for all attempts; the default is KEYFLEET_RETRY_BUDGET_MS or two minutes. */
+    budgetMs?: number;
+}
+
+function budget(): number {
+    const v = Number(process.env.KEYFLEET_RETRY_BUDGET_MS);
+    return Number.isFinite(v) && v > 0 ? v : 120_000;
+}
+
+/** Runs `attempt` under the policy above. */
+export async function callVendor<T>(policy: CallPolicy, attempt: () => Promise<T>): Promise<T> {
+    const deadline = clock.now() + (policy.budgetMs ?? budget());
+    for (let n = 1; ; n++) {
+        await policy.pacer?.slot();
+        try {
+            return await attempt();
+        } catch (err) {
+            if (!(err instanceof VendorError)) throw err;
+            const backoff = Math.min(200 * 2 ** (n - 1), 5_000);
+            if (err.kind === "rateLimited") {
+                const wait = err.retryAfterMs ?? backoff;
+                policy.pacer?.pause(wait);
+                if (clock.now() + wait > deadline) throw err;
+                if (!policy.pacer) await sleep(wait);
+                continue;
+            }
+            if (err.kind === "unavailable" || err.kind === "outcomeUnknown") {
+                // An outage answer to a create may come after the vendor committed it; only a request that
+                // never arrived (no vendor code) is safe to send again.
+                const unsent = err.kind === "unavailable" && err.code === undefined;
+                if (!policy.idempotent && !unsent) {
+                    throw err.kind === "outcomeUnknown" ? err : new VendorError("outcomeUnknown", err.vendorMessage, { code: err.code, hint: err.hint });
+                }
+                if (clock.now() + backoff > deadline) throw err.kind === "outcomeUnknown" ? new VendorError("unavailable", err.vendorMessage, { code: err.code, hint: err.hint }) : err;
+                await sleep(backoff);
+                continue;
+            }
+            throw err;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+// What a vendor tells the rest of keyfleet about itself: one descriptor per vendor folder, listed in
+// providers/vendors.ts. The YAML schema and loader, the program, the settings pre-flight, the
+// provider dispatch, the sandbox launcher, the scripts, the test helpers and the benchmark all loop
+// over that list, so adding a vendor is one folder, one sandbox and one line.
+import type * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import type { RotationPolicy } from "./rotation.ts";
+import type { SettingSpec } from "./settings.ts";
+
+/** A rule the schema cannot state (unique names per scope), found in the raw section. */
+export interface SectionProblem {
+    /** Path inside the section, e.g. ["tenantKeys", 2, "name"]. */
+    path: (string | number)[];
+    message: string;
+    /** Another place the message refers to (the first of two duplicates); the loader adds its line. */
+    firstAt?: (string | number)[];
+}
+
+export interface VendorSetting<S> extends SettingSpec {
+    /** Whether the keys of this section need it; absent means whenever the section declares a key. */
+    needed?(section: S): boolean;
+}
+
+export interface DeclareContext {
+    /** The rotation of one key: the environment's defaults merged field by field with the key's own. */
+    rotation(own: RotationPolicy | null | undefined): RotationPolicy | null;
+    /** Resource options for every key (protect, say). */
+    options: pulumi.CustomResourceOptions;
+}
+
+/** What the stack exports per key: never a key value in plain text (values are secret outputs). */
+export type KeyExports = Record<string, Record<string, pulumi.Output<unknown>>>;
+
+export interface SandboxSpec {
+    /** Loopback port of the local stack's sandbox. */
+    port: number;
+    /** Environment variable that moves it. */
+    portEnv: string;
+    /** What it stands in for, for the launcher's log. */
+    title: string;
+    /** Starts the sandbox; `dataFile` keeps its records across restarts (written 0600). */
+    start(options: { port: number; host: string; dataFile?: string }): Promise<{ url: string; close(): Promise<void> }>;
+}
+
+export interface VendorDescriptor<S = unknown> {
+    /** The YAML section and the vendor's id in inputs and type tokens: `nexus`. */
+    section: string;
+    /** The product's name, for messages and README. */
+    title: string;
+    /** The section's schema; config/schema.ts puts it under `section`. */
+    schema: z.ZodType<S>;
+    /** Whether the section declares any key. */
+    declares(section: S): boolean;
+    /** Rules across fields and entries, run on the raw section even when the schema fails. */
+    rules?(raw: Record<string, unknown>): SectionProblem[];
+    /** Warnings about valid input (an expiry already past), with positions. */
+    warnings?(section: S): SectionProblem[];
+    /** Endpoints and credentials: one table for the program's pre-flight check and the provider's connection. */
+    settings: readonly VendorSetting<S>[];
+    /** Declares the section's key resources; returns what the stack exports per key. */
+    declare(section: S, ctx: DeclareContext): Promise<KeyExports>;
+    /** The dynamic provider of this vendor's keys (loaded when the provider process first needs it). */
+    provider(): Promise<pulumi.dynamic.ResourceProvider & { configure?(req: pulumi.dynamic.ConfigureRequest): Promise<void> }>;
+    sandbox: SandboxSpec;
+}

@@ -1,0 +1,457 @@
+// The key provider every vendor shares. A vendor supplies a narrow lifecycle (KeyLifecycle: connect,
+// create, read, update, delete, find; one request type per operation, "delete must not fail if it is
+// already gone", "a field absent from `changes` means no change requested") and this turns it into
+// a Pulumi dynamic provider that owns every mechanism: validation from the vendor's zod schema,
+// diff from field lists, rotation (new key first; where names are unique the old key is renamed
+// aside), one-time adoption, secret outputs and fingerprint ids, the error shape, and recovery of
+// lost answers, so that no key is ever duplicated or orphaned.
+//
+// Nothing here relies on `diff` and `create` sharing process memory: `pulumi up --replace` and
+// `--target-replace` create without a diff. What `create` must know is carried in the inputs that
+// `check` writes: `replacing` (the resource already had a key: a create is a replacement, never an
+// adoption), `since` (when the current key was made: the rotation clock) and `rotationDue` (why
+// this run replaces the key: a property the preview shows).
+import type * as pulumi from "@pulumi/pulumi";
+import type { z } from "zod";
+import { clock } from "./clock.ts";
+import { changedFields, planDiff, type FieldSpec } from "./diff.ts";
+import { isKind, operationFailed, VendorError, type Fixes } from "./errors.ts";
+import { rotationReason, type RotationPolicy } from "./rotation.ts";
+import { fingerprint, Settings, type RawConfig } from "./settings.ts";
+
+/** Inputs the core keeps on every key resource, beside the vendor's own. */
+export interface CoreInputs {
+    /** The vendor whose lifecycle serves this key: its YAML section name. */
+    vendor: string;
+    /** keyfleet's name for the key (the vendor's name where it has one). */
+    name: string;
+    /** When keyfleet replaces the key; see providers/shared/rotation.ts. */
+    rotation: RotationPolicy | null;
+    /** On creation, take over an existing key instead of making one: true for the key with this name, or its id or fingerprint. */
+    adopt: true | string | null;
+    /** Set by check: the resource already had a key in state, so a create replaces it. */
+    replacing: boolean;
+    /** Set by check: when the current key was made, the start of its rotation clock. */
+    since: string | null;
+    /** Set by check: why this run replaces the key with no other change ("rotation due: older than 90d"), or null. */
+    rotationDue: string | null;
+}
+
+/** Outputs the core adds to the vendor's. */
+export interface CoreOutputs {
+    /** When the vendor made the key (or keyfleet first saw it); rotation by age counts from here. */
+    created: string;
+    /** What keyfleet did that the YAML did not spell out (adopt found nothing, an adopted key was rotated), or null. */
+    note: string | null;
+    /** A create whose answer was lost and could not be looked up yet; the next up reconciles it. */
+    pending?: { since: string } | null;
+}
+
+const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "replacing", "since", "rotationDue"] as const;
+
+export type Operation = "creating" | "adopting" | "reading" | "updating" | "deleting";
+
+export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R, C> {
+    /** The vendor's name in messages, e.g. "Nexus". */
+    title: string;
+    fields: FieldSpec<I>;
+    /** The vendor's fields of one key (the same field schemas its YAML section uses); `check` validates with it. */
+    schema: z.ZodType;
+    /** Inputs with every vendor field present in one canonical form; a field missing from old state takes its default. */
+    normalize(news: Record<string, unknown>): Omit<I, keyof CoreInputs>;
+    /** "Nexus tenant key "ci" for tenant 578e…": never a key value. */
+    describe(key: I): string;
+    connect(settings: Settings, key: I): C;
+    /** Makes the key with the fields the vendor takes on creation; the core applies the rest as an update. */
+    create(c: C, req: { inputs: I }): Promise<R>;
+    /** The key as the vendor has it now, or undefined when it is gone. */
+    read(c: C, req: { state: O }): Promise<R | undefined>;
+    /** Applies `changes` (only the mutable fields that differ) to the key. */
+    update(c: C, req: { state: O; inputs: I; changes: Partial<I> }): Promise<R>;
+    /** Deletes the key; succeeds when it is already gone. */
+    delete(c: C, req: { state: O }): Promise<void>;
+    /** The vendor's keys in this key's scope that carry its name; adoption and recovery of lost answers use it. */
+    find?(c: C, req: { inputs: I }): Promise<R[]>;
+    /** The key with this id or fingerprint, for `adopt: "<id>"`, when `find` by name would not list it. */
+    findById?(c: C, id: string): Promise<R | undefined>;
+    /** Whether `adopt: "<text>"` names this record (an id or a fingerprint). */
+    adopts?(r: R, adopt: string): boolean;
+    /** Why this record cannot be adopted for `inputs` (an immutable field differs), or undefined. */
+    adoptable?(r: R, inputs: I): string | undefined;
+    /** The vendor's outputs from its record: key value(s), read-only fields, and the mutable fields as the vendor has them. */
+    outputs(inputs: I, r: R): Omit<O, keyof I | keyof CoreOutputs> & Partial<I> & { created?: string };
+    /** The resource id: a fingerprint when the vendor's id is the key itself. */
+    resourceId(r: R): string;
+    /** Where names are unique: renames a key so that its successor can take the name. */
+    rename?(c: C, r: R | O, name: string): Promise<void>;
+    /** The vendor's longest name, for the aside name of a renamed key. */
+    nameMax?: number;
+    /** Why the key must be replaced with no input change besides rotation (an expiry close), from state; or undefined. */
+    renewal?(state: Partial<O>, inputs: I, now: number): string | undefined;
+    /** Hints per operation and error kind. */
+    fixes?: Partial<Record<Operation, Fixes>>;
+    /** Said when a create's answer is lost and the vendor has no way to look the key up. */
+    lostCreate?: string;
+}
+
+/** A failed create that made something: the engine records `id` and `properties` and the next up updates it. */
+class PartialCreate extends Error {
+    readonly id: string;
+    readonly properties: Record<string, unknown>;
+    constructor(message: string, id: string, properties: Record<string, unknown>) {
+        super(message);
+        this.id = id;
+        this.properties = properties;
+    }
+}
+
+/** Lost answers are matched to keys made at most this long before the attempt (clock skew). */
+const SKEW_MS = 5 * 60_000;
+
+type Result<O> = { id: string; outs: O };
+
+export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, C>(
+    lc: KeyLifecycle<I, O, R, C>,
+): pulumi.dynamic.ResourceProvider<I, O> & { configure(req: { config: RawConfig }): Promise<void> } {
+    const settings = new Settings();
+    const fixes = (op: Operation) => lc.fixes?.[op] ?? {};
+    const fail = (op: Operation, key: I, err: unknown) => operationFailed(op, lc.describe(key), err, fixes(op));
+
+    /** Canonical inputs: the vendor's fields normalized, the core's with their defaults (old state has none). */
+    function canonical(raw: Record<string, unknown>): I {
+        return {
+            ...lc.normalize(raw),
+            vendor: String(raw.vendor ?? ""),
+            name: String(raw.name ?? ""),
+            rotation: (raw.rotation as RotationPolicy | null) ?? null,
+            adopt: (raw.adopt as true | string | null) ?? null,
+            replacing: raw.replacing === true,
+            since: typeof raw.since === "string" ? raw.since : null,
+            rotationDue: typeof raw.rotationDue === "string" ? raw.rotationDue : null,
+        } as I;
+    }
+
+    function makeOutputs(inputs: I, r: R, prior?: Partial<O>, note: string | null = null): O {
+        const vendor = lc.outputs(inputs, r);
+        // The vendor's creation time when it gives one; else what state knew; else now.
+        const created = vendor.created && !Number.isNaN(Date.parse(vendor.created)) ? new Date(vendor.created).toISOString() : (prior?.created ?? new Date(clock.now()).toISOString());
+        return { ...inputs, ...vendor, created, note: note ?? prior?.note ?? null, pending: null } as unknown as O;
+    }
+
+    /** The mutable fields where the record differs from the desired inputs: the update that makes them match. */
+    function changesFor(inputs: I, r: R): Partial<I> {
+        const have = { ...inputs, ...lc.outputs(inputs, r) } as I;
+        const changes: Partial<I> = {};
+        for (const f of changedFields(lc.fields.mutable, have, inputs)) changes[f] = inputs[f];
+        return changes;
+    }
+
+    async function converge(c: C, inputs: I, r: R, op: Operation): Promise<R> {
+        const changes = changesFor(inputs, r);
+        if (Object.keys(changes).length === 0) return r;
+        const state = makeOutputs(inputs, r);
+        try {
+            return await lc.update(c, { state, inputs, changes });
+        } catch (err) {
+            throw fail(op, inputs, err);
+        }
+    }
+
+    async function candidates(c: C, inputs: I): Promise<R[]> {
+        return lc.find ? lc.find(c, { inputs }) : [];
+    }
+
+    /** Keys that a create attempted at `since` may have made (the name's holders made since then). */
+    async function madeSince(c: C, inputs: I, since: number, except: Set<string>): Promise<R[]> {
+        const found = await candidates(c, inputs);
+        return found.filter((r) => {
+            if (except.has(lc.resourceId(r))) return false;
+            const created = Date.parse(lc.outputs(inputs, r).created ?? "");
+            return Number.isNaN(created) || created >= since - SKEW_MS;
+        });
+    }
+
+    /**
+     * Creates a key. When names are unique and the resource is being replaced, a name held by the
+     * old key is freed by renaming that key aside (it stays valid until the engine deletes it); if
+     * anything fails, what was made is deleted and the name given back. A lost answer is resolved
+     * by looking the key up, never by repeating the create blindly.
+     */
+    async function createNew(c: C, inputs: I, note: string | null): Promise<Result<O>> {
+        const except = new Set<string>();
+        let aside: R | undefined;
+        let made: R | undefined;
+        const undo = async (): Promise<string[]> => {
+            const left: string[] = [];
+            if (made) {
+                const id = lc.resourceId(made);
+                await lc.delete(c, { state: makeOutputs(inputs, made) }).catch((e: Error) => left.push(`the new key ${id} is still at the vendor (${e.message}); delete it there`));
+            }
+            if (aside && lc.rename) {
+                const id = lc.resourceId(aside);
+                await lc.rename(c, aside, inputs.name).catch((e: Error) => left.push(`the old key ${id} kept its aside name (${e.message}); run up again`));
+            }
+            return left;
+        };
+        const abandon = async (err: unknown): Promise<never> => {
+            const left = await undo();
+            const error = fail("creating", inputs, err);
+            if (left.length > 0) error.message += `; also, ${left.join("; ")}`;
+            throw error;
+        };
+
+        for (let attempt = 1; !made; attempt++) {
+            const started = clock.now();
+            try {
+                made = await lc.create(c, { inputs });
+            } catch (err) {
+                if (isKind(err, "conflict") && lc.rename && inputs.replacing && !aside && attempt <= 2) {
+                    // The name is held, most likely by the very key this one replaces.
+                    let holder: R | undefined;
+                    try {
+                        holder = (await candidates(c, inputs))[0];
+                        if (holder) {
+                            const stamp = new Date(clock.now()).toISOString().replace(/\.\d+Z$/, "Z");
+                            await lc.rename(c, holder, asideName(inputs.name, stamp, lc.nameMax));
+                            aside = holder;
+                            except.add(lc.resourceId(holder));
+                        }
+                    } catch (e) {
+                        return abandon(e);
+                    }
+                    if (holder) continue;
+                }
+                if (isKind(err, "outcomeUnknown")) {
+                    if (!lc.find) {
+                        const e = new VendorError("outcomeUnknown", err.vendorMessage, { hint: lc.lostCreate });
+                        return abandon(e);
+                    }
+                    let found: R[];
+                    try {
+                        found = await madeSince(c, inputs, started, except);
+                    } catch {
+                        // The vendor cannot be asked now: record what was attempted, so the next up looks again.
+                        // The old key keeps its aside name and stays valid: the lost key may hold the name now.
+                        throw pending(inputs, started, err);
+                    }
+                    if (found.length > 0) {
+                        made = found[0];
+                        break;
+                    }
+                    if (attempt < 3) continue; // proven not made: creating again is not blind
+                }
+                return abandon(err);
+            }
+        }
+
+        try {
+            const key = await converge(c, inputs, made, "creating");
+            const outs = makeOutputs(inputs, key, undefined, note);
+            return { id: lc.resourceId(key), outs };
+        } catch (err) {
+            return abandon(err);
+        }
+    }
+
+    function pending(inputs: I, started: number, err: VendorError): PartialCreate {
+        const since = new Date(started).toISOString();
+        const id = `pending_${fingerprint("", `${lc.describe(inputs)}\0${since}`)}`;
+        const message =
+            `creating ${lc.describe(inputs)} failed: ${err.message}; the outcome is unknown, and the key could not be looked up either. ` +
+            "Nothing is lost: state records the attempt, and the next `pulumi up` finds the key and takes it over, or creates it if it was never made";
+        return new PartialCreate(message, id, { ...(inputs as unknown as Record<string, unknown>), pending: { since }, note: "create outcome unknown; the next up reconciles it" });
+    }
+
+    /** The next up after a lost answer: take over what the lost create made, or make it now. */
+    async function reconcile(c: C, inputs: I, olds: O): Promise<Result<O>> {
+        const since = Date.parse(olds.pending?.since ?? "") || clock.now();
+        let found: R[];
+        try {
+            found = await madeSince(c, inputs, since, new Set());
+        } catch (err) {
+            throw fail("creating", inputs, err);
+        }
+        if (found.length > 0) {
+            const key = await converge(c, inputs, found[0], "creating");
+            return { id: lc.resourceId(key), outs: makeOutputs(inputs, key, undefined, "took over the key of a create whose answer was lost") };
+        }
+        return createNew(c, { ...inputs, replacing: false }, null);
+    }
+
+    async function adopt(c: C, inputs: I): Promise<Result<O> | undefined> {
+        let found: R | undefined;
+        try {
+            const all = await candidates(c, inputs);
+            found = inputs.adopt === true ? all[0] : all.find((r) => lc.adopts?.(r, String(inputs.adopt)));
+            if (!found && inputs.adopt !== true && lc.findById) found = await lc.findById(c, String(inputs.adopt));
+        } catch (err) {
+            throw fail("adopting", inputs, err);
+        }
+        if (!found) return undefined;
+        const refusal = lc.adoptable?.(found, inputs);
+        if (refusal) throw new Error(`adopting ${lc.describe(inputs)} failed: ${refusal}`);
+        const key = await converge(c, inputs, found, "adopting");
+        const outs = makeOutputs(inputs, key, undefined, "adopted");
+        const due = rotationReason(inputs, outs.created, inputs, clock.now());
+        if (!due) return { id: lc.resourceId(key), outs };
+        // Adopted past its rotation age: replace it in the same run, as the preview said.
+        const fresh = await createNew(c, { ...inputs, replacing: true }, `adopted, then rotated: ${due}`);
+        try {
+            await lc.delete(c, { state: outs });
+        } catch (err) {
+            throw fail("deleting", inputs, err);
+        }
+        return fresh;
+    }
+
+    const provider = {
+        async configure(req: { config: RawConfig }) {
+            settings.configure(req.config);
+        },
+
+        async check(olds: Partial<I>, news: Partial<I>): Promise<pulumi.dynamic.CheckResult<I>> {
+            const parsed = lc.schema.safeParse(news);
+            if (!parsed.success) {
+                return {
+                    failures: parsed.error.issues.map((i) => ({ property: String(i.path[0] ?? ""), reason: `${i.path.join(".") || "inputs"}: ${i.message}` })),
+                };
+            }
+            const inputs = canonical(news as Record<string, unknown>);
+            const existing = olds && Object.keys(olds).some((k) => k !== "__provider");
+            inputs.replacing = Boolean(existing);
+            const now = clock.now();
+            const expires = (inputs as unknown as { expires?: unknown }).expires;
+            if (!existing && typeof expires === "string" && Date.parse(expires) <= now) {
+                return { failures: [{ property: "expires", reason: `expires: ${expires} has passed; a new key cannot be created expired` }] };
+            }
+            if (existing) {
+                const before = canonical(olds as Record<string, unknown>);
+                // Old state written before keyfleet kept `since` has none: diff then counts from `created`.
+                const due = rotationReason(before, before.since, inputs, now) ?? lc.renewal?.(before as unknown as Partial<O>, inputs, now);
+                inputs.since = due ? new Date(now).toISOString() : before.since;
+                inputs.rotationDue = due ? `rotation due: ${due}` : null;
+            } else {
+                inputs.since = new Date(now).toISOString();
+                inputs.rotationDue = null;
+                if (inputs.adopt) {
+                    // Adoption is decided now, so the preview shows what up will do with an old key.
+                    try {
+                        const c = lc.connect(settings, inputs);
+                        const all = await candidates(c, inputs);
+                        const found = inputs.adopt === true ? all[0] : all.find((r) => lc.adopts?.(r, String(inputs.adopt)));
+                        const created = found ? lc.outputs(inputs, found).created : undefined;
+                        if (created) {
+                            inputs.since = new Date(created).toISOString();
+                            const due = rotationReason(inputs, inputs.since, inputs, now);
+                            if (due) inputs.rotationDue = `rotation due: adopted key ${due}`;
+                        }
+                    } catch {
+                        // Preview stays without the detail; create reports any real failure.
+                    }
+                }
+            }
+            return { inputs };
+        },
+
+        async diff(_id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> {
+            if (olds.pending) return { changes: true, replaces: [], deleteBeforeReplace: false };
+            const before = { ...canonical(olds as unknown as Record<string, unknown>), created: olds.created } as I & { created?: string };
+            const now = clock.now();
+            // check computed the reason when state carries the rotation clock; older state counts from `created`.
+            const due =
+                news.rotationDue?.replace(/^rotation due: /, "") ??
+                (before.since ? undefined : rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now));
+            return planDiff(lc.fields, before, news, due);
+        },
+
+        async create(inputs: I): Promise<pulumi.dynamic.CreateResult<O>> {
+            const c = lc.connect(settings, inputs);
+            if (inputs.adopt && !inputs.replacing) {
+                const adopted = await adopt(c, inputs);
+                if (adopted) return adopted;
+                const which = inputs.adopt === true ? `no key named "${inputs.name}"` : `no key ${inputs.adopt}`;
+                return createNew(c, inputs, `adopt: the vendor had ${which}; created a new key`);
+            }
+            return createNew(c, inputs, null);
+        },
+
+        async read(id: string, props?: O): Promise<pulumi.dynamic.ReadResult<O>> {
+            if (!props) throw new Error(`reading ${lc.title} key ${id} failed: keyfleet reads keys from state only; adopt an existing key with adopt: in the YAML`);
+            const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;
+            const c = lc.connect(settings, state);
+            if (props.pending) {
+                const since = Date.parse(props.pending.since) || clock.now();
+                let found: R[];
+                try {
+                    found = await madeSince(c, state, since, new Set());
+                } catch (err) {
+                    throw fail("reading", state, err);
+                }
+                // Never made: drop it, and the next up creates it. Made: it is this resource's key.
+                if (found.length === 0) return {};
+                const outs = makeOutputs(state, found[0], props, "took over the key of a create whose answer was lost");
+                return { id: lc.resourceId(found[0]), props: outs };
+            }
+            let r: R | undefined;
+            try {
+                r = await lc.read(c, { state });
+            } catch (err) {
+                throw fail("reading", state, err);
+            }
+            // Deleted out of band: no id, so the engine drops it from state and the next up recreates it.
+            if (!r) return {};
+            const outs = makeOutputs(state, r, props);
+            return { id: lc.resourceId(r) || id, props: outs };
+        },
+
+        async update(_id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult<O>> {
+            const c = lc.connect(settings, news);
+            if (olds.pending) return { outs: (await reconcile(c, news, olds)).outs };
+            const state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
+            const changes: Partial<I> = {};
+            for (const f of changedFields(lc.fields.mutable, state as unknown as I, news)) changes[f] = news[f];
+            if (Object.keys(changes).length === 0) {
+                const keep: Record<string, unknown> = { ...(olds as unknown as Record<string, unknown>) };
+                for (const f of [...lc.fields.local, ...CORE_INPUTS]) keep[f] = news[f];
+                return { outs: keep as unknown as O };
+            }
+            try {
+                const r = await lc.update(c, { state, inputs: news, changes });
+                return { outs: makeOutputs(news, r, olds) };
+            } catch (err) {
+                throw fail("updating", news, err);
+            }
+        },
+
+        async delete(_id: string, props: O): Promise<void> {
+            if (props.pending) {
+                // A lost create: delete what it made, if anything.
+                const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;
+                const c = lc.connect(settings, state);
+                try {
+                    const found = await madeSince(c, state, Date.parse(props.pending.since) || clock.now(), new Set());
+                    for (const r of found) await lc.delete(c, { state: makeOutputs(state, r, props) });
+                } catch (err) {
+                    throw fail("deleting", state, err);
+                }
+                return;
+            }
+            const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;
+            const c = lc.connect(settings, state);
+            try {
+                await lc.delete(c, { state });
+            } catch (err) {
+                // Already gone is fine: the desired end state is reached either way.
+                if (isKind(err, "notFound")) return;
+                throw fail("deleting", state, err);
+            }
+        },
+    };
+    return provider;
+}
+
+/** The name a key carries while its successor takes its name, within the vendor's length limit. */
+export function asideName(name: string, stamp: string, max = 255): string {
+    const suffix = ` (replaced ${stamp})`;
+    return name.slice(0, max - suffix.length) + suffix;
+}

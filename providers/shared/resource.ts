@@ -1,0 +1,43 @@
+// The base of every key resource: a dynamic resource served by the one provider shim
+// (@keyfleet/provider-shim, see providers/shim/index.js), which hands each call to the vendor named
+// in the inputs. Outputs that hold key material are declared secret here, on the resource, so the
+// engine encrypts them in state and masks them in every display.
+import { createRequire } from "node:module";
+import * as pulumi from "@pulumi/pulumi";
+
+const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@keyfleet/provider-shim");
+
+/**
+ * The benchmark's engine floor (bench/floor.ts) runs this very program with a provider that calls
+ * no vendor, by setting this global before the program loads; nothing else sets it.
+ */
+const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider ?? shim;
+
+/** Outputs the core adds to every key (see CoreInputs and CoreOutputs in keys.ts); unknown until the provider answers. */
+const CORE_OUTPUTS = ["replacing", "since", "rotationDue", "created", "note", "pending"] as const;
+
+export abstract class KeyResource extends pulumi.dynamic.Resource {
+    /** Why this run replaced the key with no other change, or null. */
+    declare readonly rotationDue: pulumi.Output<string | null>;
+    /** When the vendor made the key; rotation by age counts from here. */
+    declare readonly created: pulumi.Output<string>;
+    /** What keyfleet did that the YAML did not spell out (adopt found nothing, say), or null. */
+    declare readonly note: pulumi.Output<string | null>;
+
+    /**
+     * `vendor` is the descriptor's section (and the type token's module); `inputs` the vendor's
+     * inputs; `outputs` the names of its outputs, of which `secrets` hold key material.
+     */
+    protected constructor(
+        vendor: string,
+        type: string,
+        name: string,
+        inputs: Record<string, pulumi.Input<unknown>>,
+        outputs: { names: readonly string[]; secrets: readonly string[] },
+        opts?: pulumi.CustomResourceOptions,
+    ) {
+        const props: Record<string, unknown> = { vendor, ...inputs };
+        for (const out of [...CORE_OUTPUTS, ...outputs.names]) if (!(out in props)) props[out] = undefined;
+        super(provider(), name, props, { ...opts, additionalSecretOutputs: [...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] }, vendor, type);
+    }
+}

@@ -1,0 +1,5 @@
+// Every vendor keyfleet manages: adding one is its folder, its sandbox and a line here.
+import type { VendorDescriptor } from "./shared/descriptor.ts";
+import { nexus } from "./nexus/descriptor.ts";
+
+export const vendors: readonly VendorDescriptor<any>[] = [nexus];
