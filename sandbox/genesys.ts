@@ -125,6 +125,10 @@ export class GenesysSandbox {
         this.faults.push({ route, status: 0, message: "", skip, lost: true });
     }
 
+    clearFaults() {
+        this.faults.length = 0;
+    }
+
     /** Whether the answer of this request must be lost (after the work is done). */
     private lost = new WeakSet<http.IncomingMessage>();
 

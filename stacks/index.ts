@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { vendors } from "@keyfleet/providers/vendors";
-import { mergeRotation } from "@keyfleet/providers/shared/rotation";
+import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment } from "../config/schema.ts";
@@ -34,12 +34,40 @@ export default async function keyfleet() {
     if (problems.length > 0) {
         throw new pulumi.RunError(`stack ${pulumi.getStack()}: settings are not usable; nothing was changed:\n  ${problems.join("\n  ")}`);
     }
+    // The stack's own outputs of the last run: which key each resource had, when it was made and
+    // under which rotation. The engine re-checks a replacement without the old inputs and creates
+    // without a diff on --replace, so this is how a create knows the key it replaces, and how the
+    // preview shows why a key rotates.
+    const self = new pulumi.StackReference("keyfleet-last-run", { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
+    const lastRun = self.getOutput("keyIds") as pulumi.Output<Record<string, LastRun> | undefined>;
+    const core = (resourceName: string, own: RotationPolicy | null | undefined, previousNames: string[] = []) => {
+        const rotation = mergeRotation(env.defaults?.rotation, own);
+        const last = lastRun.apply((all) => [resourceName, ...previousNames].map((n) => all?.[n]).find((r) => r !== undefined));
+        return {
+            rotation,
+            predecessor: last.apply((l) => l?.id ?? null),
+            rotationDue: last.apply((l) => {
+                const due = l ? rotationReason({ rotation: l.rotation }, l.created, { rotation }, Date.now()) : undefined;
+                return due ? `rotation due: ${due}` : null;
+            }),
+        };
+    };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
-    const ctx = { rotation: (own: Parameters<typeof mergeRotation>[1]) => mergeRotation(env.defaults?.rotation, own), options: {} };
+    const ctx = { core, options: {} };
     for (const vendor of vendors) {
         const section = env[vendor.section];
         if (section === undefined || !vendor.declares(section)) continue;
         Object.assign(keys, await vendor.declare(section, ctx));
     }
-    return { keys };
+    const keyIds = pulumi.all(
+        Object.fromEntries(Object.entries(keys).map(([name, k]) => [name, pulumi.all({ id: k.id, created: k.created, rotation: k.rotation })])),
+    );
+    return { keys, keyIds };
+}
+
+/** What the last run recorded of one key (the stack output keyIds). */
+interface LastRun {
+    id: string;
+    created: string;
+    rotation: RotationPolicy | null;
 }

@@ -2,7 +2,7 @@
 // a vendor refusal leaves state and Nexus consistent, and the next up converges.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
-import { captured, createTestStack, type TestStack } from "./helpers/stack.ts";
+import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
 
 let t: TestSandbox;
 let s: TestStack;
@@ -91,16 +91,65 @@ describe("failed runs", () => {
         expect(keys["nexus/cluster/ops console"]).toBe(handMade.id);
         expect(await useKey(t.url, keys["nexus/tenant/mobile"])).toBe(200);
         const preview = await s.stack.preview({ ...captured(s), refresh: true });
-        expect(preview.changeSummary).toEqual({ same: 4 });
+        expectNoChanges(preview.changeSummary);
     });
 
-    it("a vendor outage mid-run: what finished is in state, the rest is created by the next up", async () => {
+    it("a create answered with 500 is looked up, proven not made, and made once in the same up (defect 1)", async () => {
         s.writeKeys(`nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n    - name: mobile\n    - name: kiosk\n  clusterKeys:\n    - name: ops console\n      adopt: true\n`);
         t.sandbox.failNext("POST /nexus/v3/apikeys", 500, "internal error");
-        await expect(s.stack.up(captured(s))).rejects.toThrow(/creating Nexus tenant key "kiosk" for tenant 578e… failed: 500 internal error/);
-        expect([...t.sandbox.keys.values()].filter((k) => k.name === "kiosk")).toEqual([]);
         const result = await s.stack.up(captured(s));
         expect(result.summary.resourceChanges).toMatchObject({ create: 1, same: 4 });
         expect([...t.sandbox.keys.values()].filter((k) => k.name === "kiosk")).toHaveLength(1);
+    });
+
+    it("a create committed whose answer is lost (connection reset) is taken over, never duplicated (defect 1)", async () => {
+        s.writeKeys(`nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n    - name: mobile\n    - name: kiosk\n    - name: lobby\n  clusterKeys:\n    - name: ops console\n      adopt: true\n`);
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+        await s.stack.up(captured(s));
+        const lobby = [...t.sandbox.keys.values()].filter((k) => k.name === "lobby");
+        expect(lobby).toHaveLength(1);
+        expect((await s.apiKeys())["nexus/tenant/lobby"]).toBe(lobby[0].id);
+        expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary);
+    });
+
+    it("a rotation whose new key's answer is lost and cannot be looked up converges on the next up, no orphan (defect 1)", async () => {
+        const before = new Set(t.sandbox.keys.keys());
+        s.writeKeys(`nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n    - name: mobile\n    - name: kiosk\n    - name: lobby\n      rotation: {generation: 1}\n  clusterKeys:\n    - name: ops console\n      adopt: true\n`);
+        // 409 (the old key holds the name), rename aside, the second POST is committed and lost, and
+        // every lookup after the first (which finds the old key) fails for the rest of this run.
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys", 1);
+        for (let i = 0; i < 40; i++) t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable", 1);
+        s.stack.workspace.envVars.KEYFLEET_RETRY_BUDGET_MS = "1000";
+        const err = String(await s.stack.up(captured(s)).then(() => undefined, (e: Error) => e));
+        delete s.stack.workspace.envVars.KEYFLEET_RETRY_BUDGET_MS;
+        expect(err).toMatch(/the outcome is unknown/);
+        expect(err).toMatch(/the next `pulumi up` finds the key and takes it over/);
+        expect(err).not.toMatch(/check the endpoint URL/);
+        t.sandbox.clearFaults();
+        await s.stack.up(captured(s));
+        const lobby = [...t.sandbox.keys.values()].filter((k) => k.name.startsWith("lobby"));
+        expect(lobby).toHaveLength(1);
+        expect(before.has(lobby[0].id)).toBe(false);
+        expect((await s.apiKeys())["nexus/tenant/lobby"]).toBe(lobby[0].id);
+        expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary);
+    });
+
+    it("a credential in plain text is refused even for a key kind not in use (defect 12)", async () => {
+        s.writeKeys(`nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n`);
+        await s.stack.setConfig("keyfleet:nexusOpsPassword", { value: t.creds.opsPassword, secret: false });
+        const text = String(await s.stack.preview(captured(s)).then(() => undefined, (e: Error) => e));
+        expect(text).toContain("keyfleet:nexusOpsPassword is stored in plain text");
+        expect(text).not.toContain(t.creds.opsPassword);
+        await s.stack.setConfig("keyfleet:nexusOpsPassword", { value: t.creds.opsPassword, secret: true });
+    });
+
+    it("an endpoint URL without a scheme is named before any call (defect 13)", async () => {
+        const calls = t.sandbox.stats.total;
+        const nexus = JSON.parse((await s.stack.getConfig("keyfleet:nexus")).value);
+        await s.stack.setConfig("keyfleet:nexus", { value: JSON.stringify({ ...nexus, nexusUrl: nexus.nexusUrl.replace(/^http:\/\//, "") }) });
+        const text = String(await s.stack.preview(captured(s)).then(() => undefined, (e: Error) => e));
+        expect(text).toMatch(/keyfleet:nexus\.nexusUrl must be an http\(s\) URL with its scheme/);
+        expect(t.sandbox.stats.total).toBe(calls);
+        await s.stack.setConfig("keyfleet:nexus", { value: JSON.stringify(nexus) });
     });
 });

@@ -49,7 +49,7 @@ describe("Nexus provider", () => {
         const record = t.sandbox.keys.get(outs!.apiKey)!;
         expect(record).toMatchObject({ name: "p-create", tenant: CC, expires: "2027-01-31T23:59:59.000Z" });
         expect(id).toBe(fingerprint("nxk_", outs!.apiKey));
-        expect(outs).toMatchObject({ fingerprint: id, capacity: 120, frequency: 60, createdBy: `${CC}\\nexus`, replacing: false, note: null });
+        expect(outs).toMatchObject({ fingerprint: id, capacity: 120, frequency: 60, createdBy: `${CC}\\nexus`, predecessor: null, note: null });
     });
 
     it("sends an upper-case contact center id in lower case (defect 13)", async () => {
@@ -76,8 +76,7 @@ describe("Nexus provider", () => {
     it("replaces a key under the same name: new key first, old one renamed aside, then deleted", async () => {
         const first = await provider.create(await checked(raw("p-rotate")));
         const olds = first.outs as NexusKeyOutputs;
-        const news = await checked(raw("p-rotate", { rotation: { generation: 1 } }), olds);
-        expect(news.rotationDue).toBe("rotation due: rotation generation 0 → 1");
+        const news = await checked(raw("p-rotate", { rotation: { generation: 1 }, predecessor: first.id }));
         expect(await provider.diff!(first.id, olds, news)).toMatchObject({ changes: true, replaces: ["rotation"] });
         const second = await provider.create(news);
         expect(second.outs!.apiKey).not.toBe(olds.apiKey);
@@ -91,9 +90,8 @@ describe("Nexus provider", () => {
 
     it("replaces without a diff (pulumi up --replace): create alone makes a new key and frees the name (defect 2)", async () => {
         const first = await provider.create(await checked(raw("p-forced")));
-        // A fresh process: nothing but check's inputs says this is a replacement.
-        const news = await checked(raw("p-forced"), first.outs as NexusKeyOutputs);
-        expect(news.replacing).toBe(true);
+        // A fresh process and no diff: only the predecessor input (from the last run's outputs) says whose name it may take.
+        const news = await checked(raw("p-forced", { predecessor: first.id }));
         const second = await provider.create(news);
         expect(second.outs!.apiKey).not.toBe(first.outs!.apiKey);
         await provider.delete!(first.id, first.outs as NexusKeyOutputs);
@@ -104,7 +102,7 @@ describe("Nexus provider", () => {
         const existing = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-adopted", permissions: ["nexus:consumer:chat"], enabled: true });
         const first = await provider.create(await checked(raw("p-adopted", { adopt: true })));
         expect(first.outs!.apiKey).toBe(existing.id);
-        const second = await provider.create(await checked(raw("p-adopted", { adopt: true }), first.outs as NexusKeyOutputs));
+        const second = await provider.create(await checked(raw("p-adopted", { adopt: true, predecessor: first.id })));
         expect(second.outs!.apiKey).not.toBe(existing.id);
         await provider.delete!(first.id, first.outs as NexusKeyOutputs);
         expect(await useKey(t.url, existing.id)).toBe(401);
@@ -112,9 +110,15 @@ describe("Nexus provider", () => {
         expect(t.sandbox.keys.get(second.outs!.apiKey)!.name).toBe("p-adopted");
     });
 
+    it("a replacement never moves aside a key it does not own", async () => {
+        const stranger = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-stranger", permissions: ["nexus:consumer:chat"], enabled: true });
+        await expect(provider.create(await checked(raw("p-stranger", { predecessor: "nxk_0000000000000000" })))).rejects.toThrow(/409 name exists; rename it or adopt it/);
+        expect(t.sandbox.keys.get(stranger.id)!.name).toBe("p-stranger");
+    });
+
     it("undoes a replacement whose follow-up update fails: new key deleted, old key's name restored", async () => {
         const first = await provider.create(await checked(raw("p-undo")));
-        const news = await checked(raw("p-undo", { rotation: { generation: 1 }, expires: "2030-01-01T00:00:00.000Z" }), first.outs as NexusKeyOutputs);
+        const news = await checked(raw("p-undo", { rotation: { generation: 1 }, expires: "2030-01-01T00:00:00.000Z", predecessor: first.id }));
         // The first PUT renames the old key aside; the second (the new key's expiry) fails.
         t.sandbox.failNext("PUT /nexus/v3/apikeys/{id}", 400, "refused", 1);
         await expect(provider.create(news)).rejects.toThrow('creating Nexus tenant key "p-undo" for tenant 578e… failed: 400 refused');
@@ -131,7 +135,7 @@ describe("Nexus provider", () => {
 
     it("a rotation whose second POST is committed but unanswered converges in the same call (defect 1)", async () => {
         const first = await provider.create(await checked(raw("p-lost-rotate")));
-        const news = await checked(raw("p-lost-rotate", { rotation: { generation: 1 } }), first.outs as NexusKeyOutputs);
+        const news = await checked(raw("p-lost-rotate", { rotation: { generation: 1 }, predecessor: first.id }));
         // First POST: 409 (the old key holds the name); it is renamed aside; the second POST is lost.
         t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys", 1);
         const second = await provider.create(news);
@@ -195,7 +199,6 @@ describe("Nexus provider", () => {
         const news = await checked(raw("p-clock", { enabled: false }), outs!);
         const updated = await provider.update!(id, outs!, news);
         expect(updated.outs!.created).toBe(created);
-        expect(news.since).toBe(outs!.since);
     });
 
     it("adopts an existing key by name once, and refuses one whose permissions differ", async () => {
@@ -233,7 +236,7 @@ describe("Nexus provider", () => {
     it("reads state written by keyfleet 0.1 with no change (defect 9)", async () => {
         const { id, outs } = await provider.create(await checked(raw("p-old-state")));
         // Inputs keyfleet 0.1 stored: no vendor, no core fields.
-        const { vendor: _v, replacing: _r, since: _s, rotationDue: _d, note: _n, pending: _p, ...old } = outs! as NexusKeyOutputs & Record<string, unknown>;
+        const { vendor: _v, predecessor: _r, rotationDue: _d, note: _n, pending: _p, ...old } = outs! as NexusKeyOutputs & Record<string, unknown>;
         const news = await checked({ ...raw("p-old-state") }, old as unknown as NexusKeyInputs);
         expect(await provider.diff!(id, old as unknown as NexusKeyOutputs, news)).toMatchObject({ changes: false, replaces: [] });
     });

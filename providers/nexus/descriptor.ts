@@ -119,26 +119,27 @@ export const nexus: VendorDescriptor<NexusSection> = {
     async declare(section, ctx) {
         const { NexusTenantKey, NexusClusterKey, NexusDesignerKey, NEXUS_KEY_TYPES } = await import("./resource.ts");
         const contactCenter = (section.contactCenter ?? "").toLowerCase();
-        const args = (e: NexusKeyEntry) => ({
+        // Tenant and Designer keys share their tenant's names, so an entry that moves from one list to
+        // the other is the same resource (an alias) and gets replaced, not created beside itself.
+        const other = { tenant: "designer", designer: "tenant", cluster: undefined } as const;
+        const args = (kind: NexusKeyKind, e: NexusKeyEntry) => ({
             name: e.name,
             permissions: e.permissions,
             enabled: e.enabled,
             revoked: e.revoked,
             expires: e.expires ? expiryInstant(e.expires) : null,
-            rotation: ctx.rotation(e.rotation),
             adopt: e.adopt ?? null,
+            ...ctx.core(`nexus/${kind}/${e.name}`, e.rotation, other[kind] ? [`nexus/${other[kind]}/${e.name}`] : []),
         });
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
         const keep = (id: string, k: InstanceType<typeof NexusTenantKey | typeof NexusClusterKey | typeof NexusDesignerKey>) => {
-            const { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note } = k;
-            exports[id] = { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note };
+            const { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note, rotation } = k;
+            exports[id] = { id: k.id, kind, name, tenant, enabled, revoked, expires, created, rotation, fingerprint, apiKey, note };
         };
-        // Tenant and Designer keys share their tenant's names, so an entry that moves from one list to
-        // the other is the same resource (an alias) and gets replaced, not created beside itself.
         const moved = (name: string, from: "tenant" | "designer") => ({ ...ctx.options, aliases: [{ name: `nexus/${from}/${name}`, type: NEXUS_KEY_TYPES[from] }] });
-        for (const e of section.tenantKeys ?? []) keep(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, { contactCenter, ...args(e) }, moved(e.name, "designer")));
-        for (const e of section.clusterKeys ?? []) keep(`nexus/cluster/${e.name}`, new NexusClusterKey(`nexus/cluster/${e.name}`, args(e), ctx.options));
-        for (const e of section.designerKeys ?? []) keep(`nexus/designer/${e.name}`, new NexusDesignerKey(`nexus/designer/${e.name}`, { contactCenter, ...args(e) }, moved(e.name, "tenant")));
+        for (const e of section.tenantKeys ?? []) keep(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, { contactCenter, ...args("tenant", e) }, moved(e.name, "designer")));
+        for (const e of section.clusterKeys ?? []) keep(`nexus/cluster/${e.name}`, new NexusClusterKey(`nexus/cluster/${e.name}`, args("cluster", e), ctx.options));
+        for (const e of section.designerKeys ?? []) keep(`nexus/designer/${e.name}`, new NexusDesignerKey(`nexus/designer/${e.name}`, { contactCenter, ...args("designer", e) }, moved(e.name, "tenant")));
         return exports;
     },
 

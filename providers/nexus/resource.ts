@@ -1,7 +1,6 @@
 // The three Nexus key resources a Pulumi program declares, with the key value a secret output.
 import * as pulumi from "@pulumi/pulumi";
-import { KeyResource } from "../shared/resource.ts";
-import type { RotationPolicy } from "../shared/rotation.ts";
+import { KeyResource, type CoreArgs } from "../shared/resource.ts";
 import { NEXUS_KIND_PERMISSIONS, type NexusKeyKind } from "./descriptor.ts";
 import { NEXUS_SECRET_OUTPUTS } from "./lifecycle.ts";
 
@@ -15,13 +14,12 @@ export const NEXUS_KEY_TYPES = {
 } as const;
 
 /** Arguments common to the three kinds; see NexusKeyInputs (lifecycle.ts) for each field. */
-export interface NexusKeyArgs {
+export interface NexusKeyArgs extends CoreArgs {
     name: pulumi.Input<string>;
     permissions?: pulumi.Input<pulumi.Input<string>[]>;
     enabled?: pulumi.Input<boolean>;
     revoked?: pulumi.Input<boolean>;
     expires?: pulumi.Input<string | null>;
-    rotation?: pulumi.Input<RotationPolicy | null>;
     adopt?: pulumi.Input<true | string | null>;
 }
 
@@ -61,6 +59,8 @@ abstract class NexusApiKey extends KeyResource {
             expires: args.expires ?? null,
             rotation: args.rotation ?? null,
             adopt: args.adopt ?? null,
+            predecessor: args.predecessor ?? null,
+            rotationDue: args.rotationDue ?? null,
         };
         super("nexus", TYPE_NAMES[kind], name, inputs, OUTPUTS, opts);
     }

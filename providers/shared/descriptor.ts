@@ -22,8 +22,17 @@ export interface VendorSetting<S> extends SettingSpec {
 }
 
 export interface DeclareContext {
-    /** The rotation of one key: the environment's defaults merged field by field with the key's own. */
-    rotation(own: RotationPolicy | null | undefined): RotationPolicy | null;
+    /**
+     * The core's inputs of the key declared as `resourceName`: its rotation (the environment's
+     * defaults merged field by field with the key's own), the id of the key it had at the end of the
+     * last run (`predecessor`) and why this run rotates it (`rotationDue`), from the stack's own
+     * outputs. `previousNames` are names the resource had before (aliases).
+     */
+    core(resourceName: string, own: RotationPolicy | null | undefined, previousNames?: string[]): {
+        rotation: RotationPolicy | null;
+        predecessor: pulumi.Output<string | null>;
+        rotationDue: pulumi.Output<string | null>;
+    };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
 }

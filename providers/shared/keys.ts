@@ -7,10 +7,11 @@
 // lost answers, so that no key is ever duplicated or orphaned.
 //
 // Nothing here relies on `diff` and `create` sharing process memory: `pulumi up --replace` and
-// `--target-replace` create without a diff. What `create` must know is carried in the inputs that
-// `check` writes: `replacing` (the resource already had a key: a create is a replacement, never an
-// adoption), `since` (when the current key was made: the rotation clock) and `rotationDue` (why
-// this run replaces the key: a property the preview shows).
+// `--target-replace` create without a diff, and the engine checks a replacement's inputs afresh,
+// without the old ones. What `create` must know comes in the inputs, from the program, which reads
+// the stack's own outputs of the last run (stacks/index.ts): `predecessor` (the id of the key this
+// resource had: a create is then a replacement, never an adoption, and only that key's name may
+// be taken over) and `rotationDue` (why this run rotates the key: a property the preview shows).
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { clock } from "./clock.ts";
@@ -29,11 +30,9 @@ export interface CoreInputs {
     rotation: RotationPolicy | null;
     /** On creation, take over an existing key instead of making one: true for the key with this name, or its id or fingerprint. */
     adopt: true | string | null;
-    /** Set by check: the resource already had a key in state, so a create replaces it. */
-    replacing: boolean;
-    /** Set by check: when the current key was made, the start of its rotation clock. */
-    since: string | null;
-    /** Set by check: why this run replaces the key with no other change ("rotation due: older than 90d"), or null. */
+    /** The resource id of the key this resource had at the end of the last run, or null for a new resource. */
+    predecessor: string | null;
+    /** Why this run replaces the key with no other change ("rotation due: older than 90d"), or null; shown in the preview. */
     rotationDue: string | null;
 }
 
@@ -47,7 +46,7 @@ export interface CoreOutputs {
     pending?: { since: string } | null;
 }
 
-const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "replacing", "since", "rotationDue"] as const;
+const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "predecessor", "rotationDue"] as const;
 
 export type Operation = "creating" | "adopting" | "reading" | "updating" | "deleting";
 
@@ -98,10 +97,13 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
 class PartialCreate extends Error {
     readonly id: string;
     readonly properties: Record<string, unknown>;
+    /** The engine shows these, not the message, for a resource that failed to initialize. */
+    readonly reasons: string[];
     constructor(message: string, id: string, properties: Record<string, unknown>) {
         super(message);
         this.id = id;
         this.properties = properties;
+        this.reasons = [message];
     }
 }
 
@@ -125,8 +127,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             name: String(raw.name ?? ""),
             rotation: (raw.rotation as RotationPolicy | null) ?? null,
             adopt: (raw.adopt as true | string | null) ?? null,
-            replacing: raw.replacing === true,
-            since: typeof raw.since === "string" ? raw.since : null,
+            predecessor: typeof raw.predecessor === "string" && raw.predecessor ? raw.predecessor : null,
             rotationDue: typeof raw.rotationDue === "string" ? raw.rotationDue : null,
         } as I;
     }
@@ -205,11 +206,11 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             try {
                 made = await lc.create(c, { inputs });
             } catch (err) {
-                if (isKind(err, "conflict") && lc.rename && inputs.replacing && !aside && attempt <= 2) {
-                    // The name is held, most likely by the very key this one replaces.
+                if (isKind(err, "conflict") && lc.rename && inputs.predecessor && !aside && attempt <= 2) {
+                    // The name is held; only the very key this one replaces may be moved aside.
                     let holder: R | undefined;
                     try {
-                        holder = (await candidates(c, inputs))[0];
+                        holder = (await candidates(c, inputs)).find((r) => lc.resourceId(r) === inputs.predecessor);
                         if (holder) {
                             const stamp = new Date(clock.now()).toISOString().replace(/\.\d+Z$/, "Z");
                             await lc.rename(c, holder, asideName(inputs.name, stamp, lc.nameMax));
@@ -275,7 +276,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const key = await converge(c, inputs, found[0], "creating");
             return { id: lc.resourceId(key), outs: makeOutputs(inputs, key, undefined, "took over the key of a create whose answer was lost") };
         }
-        return createNew(c, { ...inputs, replacing: false }, null);
+        return createNew(c, inputs, null);
     }
 
     async function adopt(c: C, inputs: I): Promise<Result<O> | undefined> {
@@ -295,7 +296,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         const due = rotationReason(inputs, outs.created, inputs, clock.now());
         if (!due) return { id: lc.resourceId(key), outs };
         // Adopted past its rotation age: replace it in the same run, as the preview said.
-        const fresh = await createNew(c, { ...inputs, replacing: true }, `adopted, then rotated: ${due}`);
+        const fresh = await createNew(c, { ...inputs, predecessor: lc.resourceId(key) }, `adopted, then rotated: ${due}`);
         try {
             await lc.delete(c, { state: outs });
         } catch (err) {
@@ -317,37 +318,22 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                 };
             }
             const inputs = canonical(news as Record<string, unknown>);
-            const existing = olds && Object.keys(olds).some((k) => k !== "__provider");
-            inputs.replacing = Boolean(existing);
             const now = clock.now();
             const expires = (inputs as unknown as { expires?: unknown }).expires;
-            if (!existing && typeof expires === "string" && Date.parse(expires) <= now) {
+            if (!inputs.predecessor && typeof expires === "string" && Date.parse(expires) <= now) {
                 return { failures: [{ property: "expires", reason: `expires: ${expires} has passed; a new key cannot be created expired` }] };
             }
-            if (existing) {
-                const before = canonical(olds as Record<string, unknown>);
-                // Old state written before keyfleet kept `since` has none: diff then counts from `created`.
-                const due = rotationReason(before, before.since, inputs, now) ?? lc.renewal?.(before as unknown as Partial<O>, inputs, now);
-                inputs.since = due ? new Date(now).toISOString() : before.since;
-                inputs.rotationDue = due ? `rotation due: ${due}` : null;
-            } else {
-                inputs.since = new Date(now).toISOString();
-                inputs.rotationDue = null;
-                if (inputs.adopt) {
-                    // Adoption is decided now, so the preview shows what up will do with an old key.
-                    try {
-                        const c = lc.connect(settings, inputs);
-                        const all = await candidates(c, inputs);
-                        const found = inputs.adopt === true ? all[0] : all.find((r) => lc.adopts?.(r, String(inputs.adopt)));
-                        const created = found ? lc.outputs(inputs, found).created : undefined;
-                        if (created) {
-                            inputs.since = new Date(created).toISOString();
-                            const due = rotationReason(inputs, inputs.since, inputs, now);
-                            if (due) inputs.rotationDue = `rotation due: adopted key ${due}`;
-                        }
-                    } catch {
-                        // Preview stays without the detail; create reports any real failure.
-                    }
+            if (inputs.adopt && !inputs.predecessor) {
+                // Adoption is looked at now, so the preview shows what up will do with an old key.
+                try {
+                    const c = lc.connect(settings, inputs);
+                    const all = await candidates(c, inputs);
+                    const found = inputs.adopt === true ? all[0] : all.find((r) => lc.adopts?.(r, String(inputs.adopt)));
+                    const created = found ? lc.outputs(inputs, found).created : undefined;
+                    const due = created ? rotationReason(inputs, created, inputs, now) : undefined;
+                    if (due) inputs.rotationDue = `rotation due: adopted key ${due}`;
+                } catch {
+                    // The preview goes without the detail; create reports any real failure.
                 }
             }
             return { inputs };
@@ -355,18 +341,16 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
 
         async diff(_id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> {
             if (olds.pending) return { changes: true, replaces: [], deleteBeforeReplace: false };
-            const before = { ...canonical(olds as unknown as Record<string, unknown>), created: olds.created } as I & { created?: string };
+            const before = canonical(olds as unknown as Record<string, unknown>);
             const now = clock.now();
-            // check computed the reason when state carries the rotation clock; older state counts from `created`.
-            const due =
-                news.rotationDue?.replace(/^rotation due: /, "") ??
-                (before.since ? undefined : rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now));
+            // Decided from state (the vendor's creation time), whatever the program showed.
+            const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
             return planDiff(lc.fields, before, news, due);
         },
 
         async create(inputs: I): Promise<pulumi.dynamic.CreateResult<O>> {
             const c = lc.connect(settings, inputs);
-            if (inputs.adopt && !inputs.replacing) {
+            if (inputs.adopt && !inputs.predecessor) {
                 const adopted = await adopt(c, inputs);
                 if (adopted) return adopted;
                 const which = inputs.adopt === true ? `no key named "${inputs.name}"` : `no key ${inputs.adopt}`;

@@ -4,6 +4,7 @@
 // engine encrypts them in state and masks them in every display.
 import { createRequire } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
+import type { RotationPolicy } from "./rotation.ts";
 
 const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@keyfleet/provider-shim");
 
@@ -14,9 +15,20 @@ const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@k
 const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider ?? shim;
 
 /** Outputs the core adds to every key (see CoreInputs and CoreOutputs in keys.ts); unknown until the provider answers. */
-const CORE_OUTPUTS = ["replacing", "since", "rotationDue", "created", "note", "pending"] as const;
+const CORE_OUTPUTS = ["predecessor", "rotationDue", "created", "note", "pending"] as const;
+
+/** What the program derives for every key from the stack's last outputs (DeclareContext.core). */
+export interface CoreArgs {
+    rotation?: pulumi.Input<RotationPolicy | null>;
+    /** The id of the key this resource had at the end of the last run. */
+    predecessor?: pulumi.Input<string | null>;
+    /** Why this run rotates the key, shown in the preview. */
+    rotationDue?: pulumi.Input<string | null>;
+}
 
 export abstract class KeyResource extends pulumi.dynamic.Resource {
+    /** The rotation policy the key was made under. */
+    declare readonly rotation: pulumi.Output<RotationPolicy | null>;
     /** Why this run replaced the key with no other change, or null. */
     declare readonly rotationDue: pulumi.Output<string | null>;
     /** When the vendor made the key; rotation by age counts from here. */

@@ -90,6 +90,12 @@ export async function createTestStack(t: TestSandbox, yaml: string, settings: { 
     };
 }
 
+/** A preview or up that changed nothing: only sames, and the read of the stack's own last outputs. */
+export function expectNoChanges(summary: Record<string, number> | undefined) {
+    const changed = Object.entries(summary ?? {}).filter(([op, n]) => op !== "same" && op !== "read" && n > 0);
+    if (changed.length > 0) throw new Error(`expected no changes, got ${JSON.stringify(summary)}`);
+}
+
 /** Options that make an engine call print into `output`, without colours. */
 export function captured(s: TestStack) {
     return { color: "never" as const, onOutput: (line: string) => s.output.push(line) };
