@@ -47,6 +47,8 @@ export interface GenesysSandboxOptions {
     envelope?: boolean;
     /** JSON file that keeps the key records across restarts (written readable by the owner only: it holds key values). */
     dataFile?: string;
+    /** Fields left out of every key record answered (a Nexus that answers other shapes); for tests of strict parsing. */
+    omitFields?: string[];
     /** Rate limit of the key API (/nexus/v3/apikeys…) per login: at most `requests` per `windowMs`; 429 with Retry-After beyond. */
     keyApiLimit?: { requests: number; windowMs: number } | null;
 }
@@ -100,6 +102,7 @@ export class GenesysSandbox {
             frequency: options.frequency ?? 60,
             envelope: options.envelope ?? false,
             keyApiLimit: options.keyApiLimit ?? null,
+            omitFields: options.omitFields ?? [],
             dataFile: options.dataFile,
         };
         if (this.opts.dataFile && fs.existsSync(this.opts.dataFile)) {
@@ -233,7 +236,14 @@ export class GenesysSandbox {
             res.socket?.destroy();
             return;
         }
-        sendJson(res, status, this.opts.envelope ? { data: body } : body);
+        const omit = (r: unknown) => {
+            if (this.opts.omitFields.length === 0 || !r || typeof r !== "object") return r;
+            const copy = { ...(r as Record<string, unknown>) };
+            for (const f of this.opts.omitFields) delete copy[f];
+            return copy;
+        };
+        const shaped = Array.isArray(body) ? body.map(omit) : omit(body);
+        sendJson(res, status, this.opts.envelope ? { data: shaped } : shaped);
     }
 
     /** One page of a list (inferred paging: `limit` up to 100, `offset` from 0); no `limit` answers everything. */

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { vendors } from "@keyfleet/providers/vendors";
 import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
+import { clock } from "@keyfleet/providers/shared/clock";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment } from "../config/schema.ts";
 
@@ -47,7 +48,7 @@ export default async function keyfleet() {
             rotation,
             predecessor: last.apply((l) => l?.id ?? null),
             rotationDue: last.apply((l) => {
-                const due = l ? rotationReason({ rotation: l.rotation }, l.created, { rotation }, Date.now()) : undefined;
+                const due = l ? rotationReason({ rotation: l.rotation }, l.created, { rotation }, clock.now()) : undefined;
                 return due ? `rotation due: ${due}` : null;
             }),
         };

@@ -1,7 +1,8 @@
 // The Nexus wire client against the Genesys sandbox over real HTTP.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { VendorError } from "../providers/shared/errors.ts";
-import { NexusClient } from "../providers/nexus/client.ts";
+import { setClock } from "../providers/shared/clock.ts";
+import { NexusClient, PAGE_SIZE } from "../providers/nexus/client.ts";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
 
 let t: TestSandbox;
@@ -9,6 +10,9 @@ beforeAll(async () => {
     t = await startSandbox({ capacity: 5, frequency: 60 });
 });
 afterAll(() => t.close());
+afterEach(() => {
+    delete process.env.KEYFLEET_RETRY_BUDGET_MS;
+});
 
 describe("Nexus client", () => {
     it("creates a tenant key as documented and reads it back", async () => {
@@ -41,7 +45,7 @@ describe("Nexus client", () => {
         const updated = await t.client.update(t.tenantLogin, key.id, { enabled: false, expires: "2030-01-01T00:00:00.000Z" });
         expect(updated).toMatchObject({ enabled: false, expires: "2030-01-01T00:00:00.000Z" });
         await t.client.update(t.tenantLogin, key.id, { revoked: true });
-        await expect(t.client.update(t.tenantLogin, key.id, { revoked: false })).rejects.toMatchObject({ status: 409 });
+        await expect(t.client.update(t.tenantLogin, key.id, { revoked: false })).rejects.toMatchObject({ kind: "conflict", code: "409" });
     });
 
     it("reports a missing key as undefined on read and false on delete", async () => {
@@ -57,44 +61,122 @@ describe("Nexus client", () => {
         expect(err).toBeInstanceOf(VendorError);
         expect(err.message).toBe("409 name exists");
         const denied = await t.client.create(t.tenantLogin, { tenant: "*", name: "client-cluster", permissions: ["nexus:cluster:*"], enabled: true }).catch((e) => e);
-        expect(denied.status).toBe(403);
+        expect(denied).toMatchObject({ kind: "forbidden", code: "403" });
         const badLogin = await t.client.list({ username: "ops", password: "wrong" }).catch((e) => e);
         expect(badLogin.message).toBe("400 Bad credentials");
     });
 
     it("masks a key value the vendor echoes in an error", async () => {
         const key = await t.client.create(t.tenantLogin, { tenant: CC, name: "client-echo", permissions: ["nexus:consumer:chat"], enabled: true });
-        t.sandbox.failNext("GET /nexus/v3/apikeys/{id}", 500, `key ${key.id} is broken`);
+        t.sandbox.failNext("GET /nexus/v3/apikeys/{id}", 400, `key ${key.id} is broken`);
         const err = await t.client.get(t.tenantLogin, key.id).catch((e) => e);
-        expect(err.message).toBe("500 key [redacted] is broken");
+        expect(err.message).toBe("400 key [redacted] is broken");
         // Masked before the message is shortened, so a key across the cut cannot leave a prefix.
-        t.sandbox.failNext("GET /nexus/v3/apikeys/{id}", 500, `${"x".repeat(190)}${key.id}`);
+        t.sandbox.failNext("GET /nexus/v3/apikeys/{id}", 400, `${"x".repeat(190)}${key.id}`);
         const long = await t.client.get(t.tenantLogin, key.id).catch((e) => e);
-        expect(long.message).toBe(`500 ${"x".repeat(190)}[redacted]`);
+        expect(long.message).toBe(`400 ${"x".repeat(190)}[redacted]`);
         expect(long.message).not.toContain(key.id.slice(0, 8));
     });
 
-    it("logs in again when the token's lifetime is over", async () => {
-        const shortLived = await startSandbox({ tokenTtlSeconds: 1 });
+    it("after a token expires, 20 parallel calls share one login (defect 4)", async () => {
+        const box = await startSandbox({ tokenTtlSeconds: 3600 });
+        let offset = 0;
+        const restore = setClock(() => Date.now() + offset);
         try {
-            await shortLived.client.list(shortLived.opsLogin);
-            await shortLived.client.list(shortLived.opsLogin);
-            expect(shortLived.sandbox.stats.tokensIssued).toBe(1);
-            // With a 1 s lifetime the client renews after half of it rather than cut it to nothing.
-            await new Promise((resolve) => setTimeout(resolve, 600));
-            await shortLived.client.list(shortLived.opsLogin);
-            expect(shortLived.sandbox.stats.tokensIssued).toBe(2);
+            await box.client.list(box.opsLogin);
+            expect(box.sandbox.stats.tokensIssued).toBe(1);
+            // Past the token's lifetime on both clocks: the client's and the sandbox's.
+            offset = box.sandbox.clockOffsetMs = 3601_000;
+            await Promise.all(Array.from({ length: 20 }, () => box.client.list(box.opsLogin)));
+            expect(box.sandbox.stats.tokensIssued).toBe(2);
         } finally {
-            await shortLived.close();
+            restore();
+            await box.close();
+        }
+    });
+
+    it("a refusal of an old token does not evict the newer one (defect 4)", async () => {
+        const box = await startSandbox();
+        try {
+            await box.client.list(box.opsLogin);
+            box.sandbox.expireTokens();
+            // Both calls hold the dead token; both get 401; one login serves both.
+            await Promise.all([box.client.list(box.opsLogin), box.client.list(box.opsLogin), box.client.list(box.opsLogin)]);
+            expect(box.sandbox.stats.tokensIssued).toBe(2);
+        } finally {
+            await box.close();
+        }
+    });
+
+    it("retries an auth outage and reports it as the service being unavailable, not a wrong password (defect 5)", async () => {
+        const box = await startSandbox();
+        try {
+            box.sandbox.failNext("POST /auth/v3/oauth/token", 503, "down");
+            await box.client.list(box.opsLogin);
+            expect(box.sandbox.stats.tokensIssued).toBe(1);
+            box.sandbox.expireTokens();
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "500";
+            for (let i = 0; i < 20; i++) box.sandbox.failNext("POST /auth/v3/oauth/token", 500, "down");
+            const err = (await box.client.list(box.opsLogin).catch((e) => e)) as VendorError;
+            expect(err.kind).toBe("unavailable");
+            expect(err.hint).toMatch(/the GWS auth service is unavailable \(this is not a wrong password\)/);
+            expect(err.hint).not.toMatch(/check that user's password/);
+        } finally {
+            box.sandbox.clearFaults();
+            await box.close();
+        }
+    });
+
+    it("waits as a 429 says and retries, every method, within a bounded time (defect 6)", async () => {
+        const box = await startSandbox({ keyApiLimit: { requests: 5, windowMs: 1000 } });
+        try {
+            const made = await Promise.all(
+                Array.from({ length: 12 }, (_, i) => box.client.create(box.tenantLogin, { tenant: CC, name: `paced-${i}`, permissions: ["nexus:consumer:chat"], enabled: true })),
+            );
+            expect(new Set(made.map((k) => k.name)).size).toBe(12);
+            expect(box.sandbox.keys.size).toBe(12);
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "200";
+            const refused = await Promise.all(Array.from({ length: 8 }, () => box.client.list(box.tenantLogin).catch((e) => e)));
+            expect(refused.some((e) => e instanceof VendorError && e.kind === "rateLimited")).toBe(true);
+        } finally {
+            await box.close();
+        }
+    });
+
+    it("refuses a record missing a field instead of reading a default (defect 7)", async () => {
+        for (const field of ["permissions", "enabled", "expires"]) {
+            const box = await startSandbox({ omitFields: [field] });
+            try {
+                const err = (await box.client.create(box.tenantLogin, { tenant: CC, name: "strict", permissions: ["nexus:consumer:chat"], enabled: true }).catch((e) => e)) as VendorError;
+                expect(err.kind).toBe("invalidAnswer");
+                expect(err.message).toContain(`Nexus answered creating a key with a record whose "${field}" is`);
+            } finally {
+                await box.close();
+            }
+        }
+    });
+
+    it("follows the key list's pages (limit/offset, an inference)", async () => {
+        const box = await startSandbox();
+        try {
+            for (let i = 0; i < 250; i++) await box.client.create(box.opsLogin, { tenant: "*", name: `page-${i}`, permissions: ["nexus:cluster:*"], enabled: true });
+            box.sandbox.stats.reset();
+            const all = await box.client.list(box.opsLogin);
+            expect(all).toHaveLength(250);
+            expect(new Set(all.map((k) => k.id)).size).toBe(250);
+            expect(box.sandbox.stats.byRoute["GET /nexus/v3/apikeys"]).toBe(Math.ceil(251 / PAGE_SIZE));
+        } finally {
+            await box.close();
         }
     });
 
     it("names an unreachable endpoint by origin only", async () => {
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
         const dead = new NexusClient({ authUrl: "http://127.0.0.1:9", nexusUrl: "http://127.0.0.1:9", clientId: "nexus_client", clientSecret: "x" });
         const err = await dead.list(t.opsLogin).catch((e) => e);
         expect(err).toBeInstanceOf(VendorError);
-        expect(err.status).toBe(0);
-        expect(err.message).toMatch(/^cannot reach http:\/\/127\.0\.0\.1:9 \(/);
+        expect(err.kind).toBe("unavailable");
+        expect(err.message).toMatch(/^GWS auth at http:\/\/127\.0\.0\.1:9 did not answer: cannot reach http:\/\/127\.0\.0\.1:9 \(/);
     });
 
     it("accepts responses wrapped in a data envelope", async () => {

@@ -130,6 +130,10 @@ describe("Nexus keys through pulumi up", () => {
 
     it("step 5 rotate by generation: bumping it replaces the key, the old one stops working", async () => {
         s.writeKeys(keys({ tenant: TWO_PERMS, designer: "      rotation: { generation: 1 }" }));
+        // The pull-request preview says why (defect 11).
+        const lines: string[] = [];
+        await s.stack.preview({ ...captured(s), diff: true, onOutput: (l: string) => (lines.push(l), s.output.push(l)) });
+        expect(lines.join("")).toMatch(/nexus\/designer\/designer[\s\S]*rotationDue\s*: "rotation due: rotation generation 0 → 1"/);
         expect(await up()).toMatchObject({ replace: 1, same: 3 });
         const now = await s.apiKeys();
         expect(now[D]).not.toBe(first[D]);
@@ -145,9 +149,16 @@ describe("Nexus keys through pulumi up", () => {
         const calls = t.sandbox.stats.byRoute["POST /nexus/v3/apikeys"];
         expect(await up()).toMatchObject({ update: 1, same: 3 });
         expect(t.sandbox.stats.byRoute["POST /nexus/v3/apikeys"]).toBe(calls);
-        // Two days pass for the key (Nexus says it was created then); the next run rotates it.
-        t.sandbox.keys.get(first[C])!.created = new Date(Date.now() - 2 * 86_400_000).toISOString();
-        expect(await up({ refresh: true })).toMatchObject({ replace: 1, same: 3 });
+        // Two days pass (the run's clock moves forward); the preview says why the key rotates and up rotates it.
+        s.stack.workspace.envVars.KEYFLEET_CLOCK_OFFSET_MS = String(2 * 86_400_000);
+        try {
+            const lines: string[] = [];
+            await s.stack.preview({ ...captured(s), diff: true, onOutput: (l: string) => (lines.push(l), s.output.push(l)) });
+            expect(lines.join("")).toMatch(/nexus\/cluster\/monitoring[\s\S]*rotationDue\s*: "rotation due: older than 1d"/);
+            expect(await up()).toMatchObject({ replace: 1, same: 3 });
+        } finally {
+            delete s.stack.workspace.envVars.KEYFLEET_CLOCK_OFFSET_MS;
+        }
         const now = await s.apiKeys();
         expect(now[C]).not.toBe(first[C]);
         expect(await useKey(t.url, first[C])).toBe(401);
