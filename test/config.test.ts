@@ -120,3 +120,31 @@ describe("environment YAML", () => {
         expect(result.ok ? [] : result.errors.map(formatError)).toEqual(["config/missing.yaml:1:1 cannot read the file: ENOENT"]);
     });
 });
+
+describe("input edges (defect 13)", () => {
+    it("more than 100 alias uses is an error with a position, not a stack trace", () => {
+        const refs = Array.from({ length: 101 }, (_, i) => `    - name: k${i}\n      rotation: *r`).join("\n");
+        const errors = errorsOf(`defaults:\n  rotation: &r {every: 90d}\nnexus:\n  clusterKeys:\n${refs}\n`);
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toMatch(/^config\/test\.yaml:\d+:\d+ too many alias uses \(more than 100\)/);
+        expect(Number(errors[0].split(":")[1])).toBeGreaterThan(100);
+    });
+
+    it("a blank name is refused in the YAML, not mid-deployment", () => {
+        expect(errorsOf('nexus:\n  clusterKeys:\n    - name: "   "\n')).toEqual(["config/test.yaml:3:13 nexus.clusterKeys[0].name: must not be blank"]);
+    });
+
+    it("a bare expiry date means the end of that day, UTC", async () => {
+        const { expiryInstant } = await import("../providers/shared/fields.ts");
+        expect(expiryInstant("2027-06-30")).toBe("2027-06-30T23:59:59.000Z");
+        expect(expiryInstant("2027-06-30T12:00:00+02:00")).toBe("2027-06-30T10:00:00.000Z");
+    });
+
+    it("warns about an expiry already past, with its position", () => {
+        const result = parseEnvironment("nexus:\n  clusterKeys:\n    - name: old\n      expires: 2020-01-01\n", "config/test.yaml");
+        expect(result.ok).toBe(true);
+        expect(result.ok && result.warnings.map(formatError)).toEqual([
+            'config/test.yaml:4:16 nexus.clusterKeys[0].expires: key "old" expired on 2020-01-01; an existing key stays expired, a new one is refused',
+        ]);
+    });
+});
