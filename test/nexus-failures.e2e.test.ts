@@ -1,5 +1,8 @@
 // Failures through the real engine: bad input stops before any vendor call and touches no state;
 // a vendor refusal leaves state and Nexus consistent, and the next up converges.
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
 import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
@@ -151,5 +154,19 @@ describe("failed runs", () => {
         expect(text).toMatch(/keyfleet:nexus\.nexusUrl must be an http\(s\) URL with its scheme/);
         expect(t.sandbox.stats.total).toBe(calls);
         await s.stack.setConfig("keyfleet:nexus", { value: JSON.stringify(nexus) });
+    });
+
+    it("no key value or credential of the failed runs appears in state, its history and backups, or CLI output", () => {
+        const files: string[] = [];
+        for (const entry of fs.readdirSync(path.join(s.dir, "state"), { withFileTypes: true, recursive: true })) {
+            if (!entry.isFile()) continue;
+            const raw = fs.readFileSync(path.join(entry.parentPath, entry.name));
+            files.push((entry.name.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8"));
+        }
+        expect(files.length).toBeGreaterThan(5);
+        const haystack = [...files, ...s.output, fs.readFileSync(path.join(s.dir, "Pulumi.e2e.yaml"), "utf8")].join("\n");
+        const secrets = t.secrets();
+        expect(secrets.length).toBeGreaterThan(8);
+        expect(secrets.filter((secret) => haystack.includes(secret))).toEqual([]);
     });
 });

@@ -243,8 +243,12 @@ ${TWO_PERMS}
         for (const key of Object.values(first)) expect(await useKey(t.url, key)).toBe(401);
     });
 
-    it("no key value or credential appears in state, CLI output, Pulumi's logs or stack config", async () => {
-        const haystack = [...states, ...s.output, fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8"), ...pulumiLogs()].join("\n");
+    it("no key value or credential appears in state, its history and backups, CLI output (preview --diff too), Pulumi's logs or stack config", async () => {
+        const backend = backendFiles(path.join(s.dir, "state"));
+        // The backend keeps every checkpoint it replaced (history, .bak): scanned as well.
+        expect(backend.length).toBeGreaterThan(5);
+        expect(s.output.join("\n")).toMatch(/rotationDue/); // the preview --diff output of steps 5 and 6 is in the scan
+        const haystack = [...states, ...backend, ...s.output, fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8"), ...pulumiLogs()].join("\n");
         const secrets = t.secrets();
         expect(secrets.length).toBeGreaterThan(10);
         expect(secrets.filter((secret) => haystack.includes(secret))).toEqual([]);
@@ -255,3 +259,15 @@ ${TWO_PERMS}
         expect(pulumiLogs().length).toBeGreaterThan(0);
     });
 });
+
+/** Every file of a file backend, decompressed where gzipped. */
+function backendFiles(dir: string): string[] {
+    const out: string[] = [];
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+        if (!entry.isFile()) continue;
+        const file = path.join(entry.parentPath, entry.name);
+        const raw = fs.readFileSync(file);
+        out.push((file.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8"));
+    }
+    return out;
+}
