@@ -71,7 +71,8 @@
 //     gets a notification (sandbox.notifications, GET /_sandbox/notifications); a key left with no
 //     role is refused by the consumer API with 4002 (it grants nothing).
 //   - Rate limit (off by default): per authtoken, `requests` per `windowSeconds` window, 4015 /
-//     HTTP 429 with Retry-After.
+//     HTTP 429 with Retry-After; windows run on real time, not on the advance() clock. Checked after
+//     authentication and the Accept header, on every /api/v3 route.
 //
 // Seeded data (SUPPORTCENTER_DEFAULTS): roles SDAdmin (301), Technician (302), Integration Auditor
 // (351, custom); users, with login / password / technician key:
