@@ -130,7 +130,8 @@ _kf_mariadb_start_local() {
     return 1
 }
 
-# Stops the project-local server (only the one whose pid file is in .keyfleet).
+# Stops the project-local server (only the one whose pid file is in .keyfleet). With an argument,
+# says nothing when none runs.
 _kf_mariadb_stop_local() {
     local quiet="${1:-}" pidfile="$KEYFLEET_MARIADB_KF/mariadb.pid" pid
     pid="$(cat "$pidfile" 2>/dev/null || true)"
@@ -139,7 +140,7 @@ _kf_mariadb_stop_local() {
         [ -n "$quiet" ] || _kf_mariadb_say "no project-local MariaDB is running"
         return 0
     fi
-    [ -n "$quiet" ] || _kf_mariadb_say "stopping the project-local MariaDB (pid $pid)"
+    _kf_mariadb_say "stopping the project-local MariaDB (pid $pid)${quiet:+, which does not answer on the port asked for}"
     kill "$pid"
     for _ in $(seq 1 300); do
         kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }

@@ -8,11 +8,14 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { createConnection, type RowDataPacket } from "mysql2/promise";
 import { Agent, request } from "undici";
+import type http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
     apiKeyTable,
     apiKeyTableDdl,
     databaseFromEnv,
+    remoteIp,
     start,
     SupportSystemSandbox,
     SUPPORTSYSTEM_MESSAGES as MSG,
@@ -144,6 +147,21 @@ describe("API keys", () => {
         expect(await post("/api/tickets.json", { key: keys.other, body: ticket(), source: "127.0.0.1" })).toMatchObject({ status: 401, text: MSG.keyRequired });
         expect(await post("/api/tasks/cron", { key: keys.other, source: "127.0.0.1" })).toMatchObject({ status: 401, text: MSG.keyRequired });
         expect(sandbox.tickets.length).toBe(before + 2);
+    });
+
+    it("reads an IPv4-mapped IPv6 peer as its IPv4 address (a server listening on ::)", async () => {
+        const peer = (remoteAddress: string) => remoteIp({ socket: { remoteAddress } } as unknown as http.IncomingMessage);
+        expect(peer("::ffff:127.0.0.2")).toBe("127.0.0.2");
+        expect(peer("127.0.0.2")).toBe("127.0.0.2");
+        expect(peer("::1")).toBe("::1");
+        const dual = await listen(sandbox.handler, 0, "::");
+        try {
+            const { port } = dual.server.address() as AddressInfo;
+            const cron = await request(`http://127.0.0.1:${port}/api/tasks/cron`, { method: "POST", headers: { "x-api-key": keys.other }, dispatcher: from("127.0.0.2") });
+            expect([cron.statusCode, await cron.body.text()]).toEqual([200, "Completed"]);
+        } finally {
+            await dual.close();
+        }
     });
 
     it("refuses a missing or unknown key", async () => {
