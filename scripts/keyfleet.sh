@@ -159,6 +159,15 @@ ensure_sandbox() {
   die "the sandbox did not start; see .keyfleet/sandbox.log"
 }
 
+# A MySQL/MariaDB for SupportSystem's key table (the tests' databases, the local stack's help desk):
+# the configured server when it answers, else a project-local one (scripts/mariadb.sh). Exports
+# KEYFLEET_MYSQL_HOST, _PORT, _USER and _PASSWORD for what follows.
+ensure_mysql() {
+  # shellcheck source=scripts/mariadb.sh
+  source "$ROOT/scripts/mariadb.sh"
+  keyfleet_mariadb_ensure || die "no MySQL/MariaDB server for SupportSystem (see above)"
+}
+
 passphrase_for() {
   if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
     [ "$1" = local ] || die "stack '$1' needs PULUMI_CONFIG_PASSPHRASE (only the local stack has a default)"
@@ -189,7 +198,7 @@ case "$cmd" in
     [ $# -gt 0 ] && shift
     toolchain
     passphrase_for "$stack"
-    if [ "$stack" = local ]; then ensure_sandbox; fi
+    if [ "$stack" = local ]; then ensure_mysql; ensure_sandbox; fi
     cd "$ROOT"
     pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
     pulumi up --yes --refresh --stack "$stack" "$@"
@@ -197,6 +206,7 @@ case "$cmd" in
     ;;
   test)
     toolchain
+    ensure_mysql
     cd "$ROOT"
     status=0
     npx vitest run --reporter=default --reporter=json --outputFile.json="$KF/test-report.json" "$@" || status=$?
@@ -209,6 +219,7 @@ case "$cmd" in
   sandbox)
     ensure_node
     ensure_npm_packages
+    ensure_mysql
     mkdir -p "$KF"
     umask 077
     exec node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" "$@"
