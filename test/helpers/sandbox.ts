@@ -1,6 +1,7 @@
 // A Genesys sandbox of the test's own on a free loopback port, with credentials unlike any other
 // string in the output, so that a leak scan can find them.
 import crypto from "node:crypto";
+import type { ConfigMap } from "@pulumi/pulumi/automation/index.js";
 import { GenesysSandbox, GENESYS_DEFAULTS, type GenesysSandboxOptions } from "../../sandbox/genesys.ts";
 import { listen, type Listening } from "../../sandbox/http.ts";
 import { NexusClient, type NexusLogin } from "../../providers/nexus/client.ts";
@@ -14,6 +15,8 @@ export interface TestSandbox {
     client: NexusClient;
     tenantLogin: NexusLogin;
     opsLogin: NexusLogin;
+    /** The stack settings that point a test stack at this sandbox. */
+    config(): ConfigMap;
     /** Every credential and key value the sandbox has seen or issued. */
     secrets(): string[];
     close(): Promise<void>;
@@ -39,6 +42,12 @@ export async function startSandbox(options: GenesysSandboxOptions = {}): Promise
         client: new NexusClient({ authUrl: server.url, nexusUrl: server.url, clientId: "nexus_client", clientSecret: creds.clientSecret }),
         tenantLogin: { username: `${CC}\\nexus`, password: creds.tenantPassword },
         opsLogin: { username: "ops", password: creds.opsPassword },
+        config: () => ({
+            "keyfleet:nexus": { value: JSON.stringify({ authUrl: server.url, nexusUrl: server.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" }) },
+            "keyfleet:nexusClientSecret": { value: creds.clientSecret, secret: true },
+            "keyfleet:nexusTenantPassword": { value: creds.tenantPassword, secret: true },
+            "keyfleet:nexusOpsPassword": { value: creds.opsPassword, secret: true },
+        }),
         secrets: () => [creds.clientSecret, creds.tenantPassword, creds.opsPassword, ...sandbox.issued.keys, ...sandbox.issued.tokens],
         close: () => server.close(),
     };

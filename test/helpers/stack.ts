@@ -7,7 +7,6 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalWorkspace, type ConfigMap, type Stack } from "@pulumi/pulumi/automation/index.js";
-import type { TestSandbox } from "./sandbox.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -33,7 +32,17 @@ export interface TestStack {
  * `main` is the program, relative to the checkout: keyfleet's own by default; the benchmark also
  * runs its engine-floor program this way so that both take the same path through the engine.
  */
-export async function createTestStack(t: TestSandbox, yaml: string, settings: { passphrase?: string; main?: string } = {}): Promise<TestStack> {
+/** Something whose stack settings a test stack takes: a vendor sandbox of the test's own. */
+export interface StackSettings {
+    config(): ConfigMap;
+}
+
+/** `sandboxes`: the vendor sandboxes the stack points at; their settings are merged. */
+export async function createTestStack(
+    sandboxes: StackSettings | StackSettings[],
+    yaml: string,
+    settings: { passphrase?: string; main?: string } = {},
+): Promise<TestStack> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-e2e-"));
     const main = settings.main ?? "stacks/index.ts";
     // The project folder links to the real program and packages; Node resolves the links, so the
@@ -59,13 +68,8 @@ export async function createTestStack(t: TestSandbox, yaml: string, settings: { 
             },
         },
     );
-    const config: ConfigMap = {
-        "keyfleet:keysFile": { value: keysFile },
-        "keyfleet:nexus": { value: JSON.stringify({ authUrl: t.url, nexusUrl: t.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" }) },
-        "keyfleet:nexusClientSecret": { value: t.creds.clientSecret, secret: true },
-        "keyfleet:nexusTenantPassword": { value: t.creds.tenantPassword, secret: true },
-        "keyfleet:nexusOpsPassword": { value: t.creds.opsPassword, secret: true },
-    };
+    const config: ConfigMap = { "keyfleet:keysFile": { value: keysFile } };
+    for (const sandbox of Array.isArray(sandboxes) ? sandboxes : [sandboxes]) Object.assign(config, sandbox.config());
     await stack.setAllConfig(config);
     const output: string[] = [];
     return {
