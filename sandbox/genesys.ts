@@ -82,7 +82,7 @@ export class GenesysSandbox {
     /** Every key value and token this sandbox ever handed out, for tests that scan output for leaks. */
     readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
     private readonly faults: { route: string; status: number; message: string; skip: number; lost: boolean }[] = [];
-    private readonly opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
+    private opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
     private readonly keyApiWindows = new Map<string, { start: number; used: number }>();
     /** Moves the sandbox's clock (token and key expiry) forward, so tests need not sleep. */
     clockOffsetMs = 0;
@@ -160,6 +160,11 @@ export class GenesysSandbox {
             throw new HttpError(429, { status: 429, message: "too many requests" }, { "retry-after": String(retry) });
         }
         w.used++;
+    }
+
+    /** Changes the lifetime of tokens issued from now on (the benchmark measures logins across expiries). */
+    setTokenTtl(seconds: number) {
+        this.opts.tokenTtlSeconds = seconds;
     }
 
     /** Invalidates every issued access token, as a GWS restart or a revoked session would. */

@@ -12,7 +12,9 @@ const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@k
  * The benchmark's engine floor (bench/floor.ts) runs this very program with a provider that calls
  * no vendor, by setting this global before the program loads; nothing else sets it.
  */
-const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider ?? shim;
+// A factory, not the object: Pulumi's closure serializer would write an object reachable from a
+// global as a reference to that global, which the provider process does not have.
+const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: () => pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider?.() ?? shim;
 
 /** Outputs the core adds to every key (see CoreInputs and CoreOutputs in keys.ts); unknown until the provider answers. */
 const CORE_OUTPUTS = ["predecessor", "rotationDue", "created", "note", "pending"] as const;
