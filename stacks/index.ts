@@ -61,7 +61,7 @@ export default async function keyfleet() {
         Object.assign(keys, await vendor.declare(section, ctx));
     }
     const keyIds = pulumi.all(
-        Object.fromEntries(Object.entries(keys).map(([name, k]) => [name, pulumi.all({ id: k.id, created: k.created, rotation: k.rotation })])),
+        Object.fromEntries(Object.entries(keys).map(([name, k]) => [name, pulumi.all({ id: k.keyId, created: k.created, rotation: k.rotation })])),
     );
     return { keys, keyIds };
 }

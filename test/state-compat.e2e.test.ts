@@ -43,4 +43,15 @@ describe("state from keyfleet 0.1", () => {
         expect(Object.keys(outs.keyIds.value)).toHaveLength(3);
         expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
     });
+
+    it("a rotation due in the first run after the upgrade goes through (old key deleted first: no predecessor recorded yet)", async () => {
+        // After the up above keyIds exists; simulate the first run after an upgrade by dropping it.
+        const yaml = fs.readFileSync(`${FIXTURE}keyfleet-0.1-keys.yaml`, "utf8").replace("rotation: {every: 90d, generation: 1}", "rotation: {every: 90d, generation: 2}");
+        s.writeKeys(yaml);
+        const checkpoint = JSON.parse(fs.readFileSync(`${FIXTURE}keyfleet-0.1-checkpoint.json`, "utf8"));
+        await s.stack.importStack({ version: 3, deployment: checkpoint.checkpoint.latest });
+        const result = await s.stack.up(captured(s));
+        expect(result.summary.resourceChanges).toMatchObject({ replace: 1 });
+        expect([...t.sandbox.keys.values()].filter((k) => k.name === "designer")).toHaveLength(1);
+    });
 });

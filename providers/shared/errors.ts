@@ -34,6 +34,8 @@ export interface VendorErrorOptions {
     hint?: string;
     /** How long the vendor asked to wait before trying again (Retry-After). */
     retryAfterMs?: number;
+    /** The request surely never reached the vendor (refused connection, failed login before it): safe to send again. */
+    notSent?: boolean;
 }
 
 /** An answer from a vendor other than success, or no answer at all. */
@@ -43,6 +45,7 @@ export class VendorError extends Error {
     readonly vendorMessage: string;
     readonly hint?: string;
     readonly retryAfterMs?: number;
+    readonly notSent: boolean;
     constructor(kind: ErrorKind, vendorMessage: string, options: VendorErrorOptions = {}) {
         const code = options.code === undefined ? undefined : String(options.code);
         super(code ? `${code} ${vendorMessage}` : vendorMessage);
@@ -52,6 +55,7 @@ export class VendorError extends Error {
         this.vendorMessage = vendorMessage;
         this.hint = options.hint;
         this.retryAfterMs = options.retryAfterMs;
+        this.notSent = options.notSent === true;
     }
 }
 
@@ -84,6 +88,6 @@ export function operationFailed(operation: string, object: string, err: unknown,
     const reason = err instanceof Error ? err.message : String(err);
     if (!(err instanceof VendorError)) return new Error(`${operation} ${object} failed: ${reason}`);
     const hint = err.hint ?? fixes[err.kind] ?? DEFAULT_HINTS[err.kind];
-    const wrapped = new VendorError(err.kind, `${operation} ${object} failed: ${reason}${hint ? `; ${hint}` : ""}`, { retryAfterMs: err.retryAfterMs });
+    const wrapped = new VendorError(err.kind, `${operation} ${object} failed: ${reason}${hint ? `; ${hint}` : ""}`, { retryAfterMs: err.retryAfterMs, notSent: err.notSent });
     return wrapped;
 }

@@ -38,6 +38,11 @@ export interface CoreInputs {
 
 /** Outputs the core adds to the vendor's. */
 export interface CoreOutputs {
+    /**
+     * The id of the current key, as resourceId gives it. The same as the resource id, except for a
+     * key taken over after a lost answer: the engine keeps the id it recorded until a refresh.
+     */
+    keyId: string;
     /** When the vendor made the key (or keyfleet first saw it); rotation by age counts from here. */
     created: string;
     /** What keyfleet did that the YAML did not spell out (adopt found nothing, an adopted key was rotated), or null. */
@@ -75,6 +80,8 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
     findById?(c: C, id: string): Promise<R | undefined>;
     /** Whether `adopt: "<text>"` names this record (an id or a fingerprint). */
     adopts?(r: R, adopt: string): boolean;
+    /** Whether the record was made by the account keyfleet acts as (so a lost create may have made it). */
+    madeByUs?(c: C, r: R): boolean;
     /** Why this record cannot be adopted for `inputs` (an immutable field differs), or undefined. */
     adoptable?(r: R, inputs: I): string | undefined;
     /** The vendor's outputs from its record: key value(s), read-only fields, and the mutable fields as the vendor has them. */
@@ -108,7 +115,7 @@ class PartialCreate extends Error {
 }
 
 /** Lost answers are matched to keys made at most this long before the attempt (clock skew). */
-const SKEW_MS = 5 * 60_000;
+const SKEW_MS = 2 * 60_000;
 
 type Result<O> = { id: string; outs: O };
 
@@ -136,7 +143,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         const vendor = lc.outputs(inputs, r);
         // The vendor's creation time when it gives one; else what state knew; else now.
         const created = vendor.created && !Number.isNaN(Date.parse(vendor.created)) ? new Date(vendor.created).toISOString() : (prior?.created ?? new Date(clock.now()).toISOString());
-        return { ...inputs, ...vendor, created, note: note ?? prior?.note ?? null, pending: null } as unknown as O;
+        return { ...inputs, ...vendor, keyId: lc.resourceId(r), created, note: note ?? prior?.note ?? null, pending: null } as unknown as O;
     }
 
     /** The mutable fields where the record differs from the desired inputs: the update that makes them match. */
@@ -167,8 +174,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         const found = await candidates(c, inputs);
         return found.filter((r) => {
             if (except.has(lc.resourceId(r))) return false;
+            if (lc.madeByUs && !lc.madeByUs(c, r)) return false;
+            // A key without a readable creation time is never taken for ours.
             const created = Date.parse(lc.outputs(inputs, r).created ?? "");
-            return Number.isNaN(created) || created >= since - SKEW_MS;
+            return !Number.isNaN(created) && created >= since - SKEW_MS;
         });
     }
 
@@ -201,11 +210,22 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             throw error;
         };
 
+        /** When an earlier attempt of this create lost its answer: it may commit late. */
+        let lostAt: number | undefined;
         for (let attempt = 1; !made; attempt++) {
             const started = clock.now();
             try {
                 made = await lc.create(c, { inputs });
             } catch (err) {
+                if (isKind(err, "conflict") && lostAt !== undefined) {
+                    // The lost attempt committed after all (late): take over what it made.
+                    try {
+                        made = (await madeSince(c, inputs, lostAt, except))[0];
+                    } catch (e) {
+                        return abandon(e);
+                    }
+                    if (made) break;
+                }
                 if (isKind(err, "conflict") && lc.rename && inputs.predecessor && !aside && attempt <= 2) {
                     // The name is held; only the very key this one replaces may be moved aside.
                     let holder: R | undefined;
@@ -239,7 +259,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                         made = found[0];
                         break;
                     }
-                    if (attempt < 3) continue; // proven not made: creating again is not blind
+                    lostAt ??= started;
+                    if (attempt < 3) continue; // not made as far as the vendor can tell; a late commit is caught above
                 }
                 return abandon(err);
             }
@@ -300,7 +321,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         try {
             await lc.delete(c, { state: outs });
         } catch (err) {
-            throw fail("deleting", inputs, err);
+            // The new key is made and must reach state; the old one is named for the user to delete.
+            fresh.outs.note = `adopted, then rotated: ${due}; the adopted key ${lc.resourceId(key)} could not be deleted (${(err as Error).message}); delete it at the vendor`;
         }
         return fresh;
     }
@@ -320,7 +342,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const inputs = canonical(news as Record<string, unknown>);
             const now = clock.now();
             const expires = (inputs as unknown as { expires?: unknown }).expires;
-            if (!inputs.predecessor && typeof expires === "string" && Date.parse(expires) <= now) {
+            if (!inputs.predecessor && !inputs.adopt && typeof expires === "string" && Date.parse(expires) <= now) {
                 return { failures: [{ property: "expires", reason: `expires: ${expires} has passed; a new key cannot be created expired` }] };
             }
             if (inputs.adopt && !inputs.predecessor) {
@@ -339,13 +361,24 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             return { inputs };
         },
 
-        async diff(_id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> {
-            if (olds.pending) return { changes: true, replaces: [], deleteBeforeReplace: false };
+        async diff(id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> {
             const before = canonical(olds as unknown as Record<string, unknown>);
+            if (olds.pending) {
+                // A lost create: the next update reconciles it, unless the key must move (then the
+                // delete of the pending resource removes what the lost create made, in the old scope).
+                const moved = planDiff(lc.fields, before, news).replaces ?? [];
+                return { changes: true, replaces: moved.filter((f) => f !== "rotation"), deleteBeforeReplace: moved.length > 0 };
+            }
             const now = clock.now();
             // Decided from state (the vendor's creation time), whatever the program showed.
             const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
-            return planDiff(lc.fields, before, news, due);
+            const plan = planDiff(lc.fields, before, news, due);
+            // The program learns each key's predecessor from the last successful run's outputs. When
+            // that record is missing or older than state (first run after an upgrade, a run that
+            // partly failed), create could not tell the old key from a stranger's: delete it first.
+            const current = olds.keyId ?? id;
+            if ((plan.replaces?.length ?? 0) > 0 && news.predecessor !== current) return { ...plan, deleteBeforeReplace: true };
+            return plan;
         },
 
         async create(inputs: I): Promise<pulumi.dynamic.CreateResult<O>> {

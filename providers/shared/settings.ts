@@ -84,7 +84,8 @@ export class Settings {
 
 export function missing(spec: SettingSpec): string {
     const key = configKey(spec);
-    const how = spec.secret ? `\`pulumi config set --secret ${key}\`` : `\`pulumi config set ${spec.key.includes(".") ? "--path " : ""}${key}\``;
+    const path = spec.key.includes(".") ? "--path " : "";
+    const how = `\`pulumi config set ${path}${spec.secret ? "--secret " : ""}${key}\``;
     return `${key} is not set (nor ${spec.env}); set it with ${how}`;
 }
 
