@@ -98,8 +98,8 @@ export async function callVendor<T>(policy: CallPolicy, attempt: () => Promise<T
             }
             if (err.kind === "unavailable" || err.kind === "outcomeUnknown") {
                 // An outage answer to a create may come after the vendor committed it; only a request that
-                // never arrived (no vendor code) is safe to send again.
-                const unsent = err.kind === "unavailable" && err.code === undefined;
+                // never arrived (no vendor code) or that the vendor surely did not carry out is safe to send again.
+                const unsent = err.kind === "unavailable" && (err.code === undefined || err.notProcessed);
                 if (!policy.idempotent && !unsent) {
                     throw err.kind === "outcomeUnknown" ? err : new VendorError("outcomeUnknown", err.vendorMessage, { code: err.code, hint: err.hint });
                 }

@@ -34,6 +34,11 @@ export interface VendorErrorOptions {
     hint?: string;
     /** How long the vendor asked to wait before trying again (Retry-After). */
     retryAfterMs?: number;
+    /**
+     * The vendor surely did not carry the request out (a SQL transaction rolled back before its
+     * commit, a connection refused): safe to repeat even for a create, whatever the code says.
+     */
+    notProcessed?: boolean;
 }
 
 /** An answer from a vendor other than success, or no answer at all. */
@@ -43,6 +48,7 @@ export class VendorError extends Error {
     readonly vendorMessage: string;
     readonly hint?: string;
     readonly retryAfterMs?: number;
+    readonly notProcessed: boolean;
     constructor(kind: ErrorKind, vendorMessage: string, options: VendorErrorOptions = {}) {
         const code = options.code === undefined ? undefined : String(options.code);
         super(code ? `${code} ${vendorMessage}` : vendorMessage);
@@ -52,6 +58,7 @@ export class VendorError extends Error {
         this.vendorMessage = vendorMessage;
         this.hint = options.hint;
         this.retryAfterMs = options.retryAfterMs;
+        this.notProcessed = options.notProcessed ?? false;
     }
 }
 

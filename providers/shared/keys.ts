@@ -166,7 +166,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     async function madeSince(c: C, inputs: I, since: number, except: Set<string>): Promise<R[]> {
         const found = await candidates(c, inputs);
         return found.filter((r) => {
-            if (except.has(lc.resourceId(r))) return false;
+            // The key being replaced was not made by this create, even where it carries the same name.
+            if (except.has(lc.resourceId(r)) || lc.resourceId(r) === inputs.predecessor) return false;
             const created = Date.parse(lc.outputs(inputs, r).created ?? "");
             return Number.isNaN(created) || created >= since - SKEW_MS;
         });
