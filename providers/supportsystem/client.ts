@@ -318,7 +318,11 @@ export class SupportSystemClient {
             case "ER_TABLEACCESS_DENIED_ERROR":
             case "ER_COLUMNACCESS_DENIED_ERROR":
             case "ER_SPECIFIC_ACCESS_DENIED_ERROR":
-                return make("forbidden", `${said}`, `grant "${this.db.user}" SELECT, INSERT, UPDATE and DELETE on \`${this.db.database}\`.\`${this.table}\``);
+                return make(
+                    "forbidden",
+                    `${said}`,
+                    `grant "${this.db.user}" SELECT, INSERT, UPDATE and DELETE on \`${this.db.database}\`.\`${this.table}\` (the server says this too when the table does not exist and the user has no rights on the database: check keyfleet:supportsystem.tablePrefix)`,
+                );
             case "ER_CON_COUNT_ERROR":
             case "ER_TOO_MANY_USER_CONNECTIONS":
                 // Refused before anything ran: wait and try again, as with a rate limit.
