@@ -21,7 +21,7 @@ function configure(overrides: Record<string, unknown> = {}, password?: string) {
 }
 
 async function inputs(name: string, ip: string, extra: Record<string, unknown> = {}) {
-    const checked = await provider.check({}, { vendor: "supportsystem", name, ip, active: true, canCreateTickets: true, canExecCron: false, internalNote: "from a test", ...extra } as never);
+    const checked = await provider.check!({} as never, { vendor: "supportsystem", name, ip, active: true, canCreateTickets: true, canExecCron: false, internalNote: "from a test", ...extra } as never);
     expect(checked.failures ?? []).toEqual([]);
     return checked.inputs!;
 }
@@ -77,10 +77,10 @@ describe("SupportSystem provider on a real database", () => {
         for (const ip of ["127.0.0.1", "127.0.0.2", "127.0.0.3"]) made.push(await provider.create(await inputs(`refresh ${ip}`, ip)));
         // A write forgets the shared answer; what follows is one walk of the table for all reads.
         const before = statements.select;
-        const reads = await Promise.all(made.map((m) => provider.read!(m.id, m.outs)));
+        const reads = await Promise.all(made.map((m) => provider.read!(m.id, m.outs!)));
         expect(statements.select - before).toBe(1);
         expect(reads.map((r) => r.id)).toEqual(made.map((m) => m.id));
-        for (const m of made) await provider.delete!(m.id, m.outs);
+        for (const m of made) await provider.delete!(m.id, m.outs!);
         expect(await h.rows()).toEqual([]);
     });
 
@@ -96,9 +96,9 @@ describe("SupportSystem provider on a real database", () => {
             const rows = await h.rows();
             expect(rows).toHaveLength(1);
             expect(made.id).toBe(String(rows[0].id));
-            expect(made.outs.apiKey).toBe(rows[0].apikey);
+            expect(made.outs!.apiKey).toBe(rows[0].apikey);
             expect(rows[0].notes).toBe("from a test\n[keyfleet:lost after commit]");
-            await provider.delete!(made.id, made.outs);
+            await provider.delete!(made.id, made.outs!);
         } finally {
             await closeAll();
             await configure();
@@ -115,7 +115,7 @@ describe("SupportSystem provider on a real database", () => {
             expect(p.state.cuts).toBe(1);
             const rows = await h.rows();
             expect(rows.map((r) => r.id)).toEqual([Number(made.id)]);
-            await provider.delete!(made.id, made.outs);
+            await provider.delete!(made.id, made.outs!);
         } finally {
             await closeAll();
             await configure();
@@ -131,9 +131,9 @@ describe("SupportSystem provider on a real database", () => {
         keySource.next = () => values.shift() ?? original();
         try {
             const made = await provider.create(await inputs("collision", "127.0.0.7"));
-            expect(made.outs.apiKey).toBe("0123456789ABCDEF0123456789ABCDEF");
+            expect(made.outs!.apiKey).toBe("0123456789ABCDEF0123456789ABCDEF");
             expect((await h.rows()).map((r) => r.id)).toEqual([other, Number(made.id)]);
-            await provider.delete!(made.id, made.outs);
+            await provider.delete!(made.id, made.outs!);
             await h.db.query(`DELETE FROM \`${h.db.table}\``);
         } finally {
             keySource.next = original;
