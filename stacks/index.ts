@@ -9,6 +9,7 @@ import { vendors } from "@keyfleet/providers/vendors";
 import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
+import { KeyResource } from "@keyfleet/providers/shared/resource";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment } from "../config/schema.ts";
 
@@ -61,7 +62,9 @@ export default async function keyfleet() {
         Object.assign(keys, await vendor.declare(section, ctx));
     }
     const keyIds = pulumi.all(
-        Object.fromEntries(Object.entries(keys).map(([name, k]) => [name, pulumi.all({ id: k.keyId, created: k.created, rotation: k.rotation })])),
+        Object.fromEntries(
+            [...KeyResource.declared].map(([name, k]) => [name, pulumi.all([k.currentId, k.created, k.rotation]).apply(([id, created, rotation]) => ({ id, created, rotation }))]),
+        ),
     );
     return { keys, keyIds };
 }

@@ -33,7 +33,7 @@ describe("callVendor", () => {
         expect(sent).toBe(1);
         let tries = 0;
         const ok = await callVendor({ idempotent: false, budgetMs: 2_000 }, async () => {
-            if (++tries === 1) throw new VendorError("unavailable", "cannot reach", { notSent: true });
+            if (++tries === 1) throw new VendorError("unavailable", "cannot reach", { notProcessed: true });
             return tries;
         });
         expect(ok).toBe(2);

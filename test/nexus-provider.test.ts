@@ -114,7 +114,7 @@ describe("Nexus provider", () => {
         const { id, outs } = await provider.create(await checked(raw("p-stale")));
         const due = await checked(raw("p-stale", { rotation: { generation: 1 } })); // no predecessor: the last run recorded none
         expect(await provider.diff!(id, outs!, due)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: true });
-        const known = await checked(raw("p-stale", { rotation: { generation: 1 }, predecessor: outs!.keyId }));
+        const known = await checked(raw("p-stale", { rotation: { generation: 1 }, predecessor: outs!.currentId }));
         expect(await provider.diff!(id, outs!, known)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: false });
     });
 
@@ -173,9 +173,9 @@ describe("Nexus provider", () => {
         const { outs } = await provider.update!(err.id!, pending, next);
         expect(byName("p-pending").map((k) => k.id)).toEqual([outs!.apiKey]);
         expect(outs!.pending).toBeNull();
-        // The engine keeps the pending id; keyId names the real key, and the next rotation takes its name aside.
-        expect(outs!.keyId).toBe(fingerprint("nxk_", outs!.apiKey));
-        const rotated = await provider.create(await checked(raw("p-pending", { rotation: { generation: 1 }, predecessor: outs!.keyId })));
+        // The engine keeps the pending id; currentId names the real key, and the next rotation takes its name aside.
+        expect(outs!.currentId).toBe(fingerprint("nxk_", outs!.apiKey));
+        const rotated = await provider.create(await checked(raw("p-pending", { rotation: { generation: 1 }, predecessor: outs!.currentId })));
         expect(byName("p-pending").map((k) => k.id)).toEqual([rotated.outs!.apiKey]);
         await provider.delete!(err.id!, outs as NexusKeyOutputs);
         expect(named("p-pending")).toHaveLength(1);

@@ -188,7 +188,7 @@ export class NexusClient {
                 // A failed login means the request itself was never sent: never an unknown outcome.
                 const token = await this.token(login).catch((err: unknown) => {
                     if (!(err instanceof VendorError)) throw err;
-                    throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notSent: true });
+                    throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
                 });
                 const res = await send({
                     method,

@@ -134,8 +134,8 @@ export const nexus: VendorDescriptor<NexusSection> = {
         });
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
         const keep = (id: string, k: InstanceType<typeof NexusTenantKey | typeof NexusClusterKey | typeof NexusDesignerKey>) => {
-            const { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note, rotation, keyId } = k;
-            exports[id] = { id: k.id, keyId, kind, name, tenant, enabled, revoked, expires, created, rotation, fingerprint, apiKey, note };
+            const { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note, rotation, currentId } = k;
+            exports[id] = { id: k.id, currentId, kind, name, tenant, enabled, revoked, expires, created, rotation, fingerprint, apiKey, note };
         };
         const moved = (name: string, from: "tenant" | "designer") => ({ ...ctx.options, aliases: [{ name: `nexus/${from}/${name}`, type: NEXUS_KEY_TYPES[from] }] });
         for (const e of section.tenantKeys ?? []) keep(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, { contactCenter, ...args("tenant", e) }, moved(e.name, "designer")));

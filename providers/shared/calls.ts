@@ -45,7 +45,7 @@ export class Pacer {
                 this.hour = this.hour.filter((t) => t > now - 3_600_000);
                 if (this.hour.length >= this.perHour) at = Math.max(at, this.hour[this.hour.length - this.perHour] + 3_600_000);
             }
-            if (at > deadline) throw new VendorError("rateLimited", `the vendor's rate limit would delay this call past the retry budget (${Math.ceil((at - now) / 1000)} s)`, { notSent: true });
+            if (at > deadline) throw new VendorError("rateLimited", `the vendor's rate limit would delay this call past the retry budget (${Math.ceil((at - now) / 1000)} s)`, { notProcessed: true });
             // Callers that have to wait go one after another (at least SPREAD_MS apart, so the end of
             // a 429 pause does not release them all at once); otherwise keep the account's own pace.
             this.next = at > now ? at + Math.max(this.interval, SPREAD_MS) : this.interval ? at + this.interval : 0;
@@ -114,9 +114,9 @@ export async function callVendor<T>(policy: CallPolicy, attempt: () => Promise<T
             }
             if (err.kind === "unavailable" || err.kind === "outcomeUnknown") {
                 // An outage answer to a create may come after the vendor committed it; only a request that
-                // never arrived (no vendor code) is safe to send again.
-                if (!policy.idempotent && err.notSent && err.kind === "unavailable" && err.code !== undefined) throw err; // a failed login: reported as it is
-                const unsent = err.kind === "unavailable" && err.notSent;
+                // never arrived or that the vendor surely did not carry out (a refused connection, a failed
+                // login before it, a SQL transaction rolled back before its commit) is safe to send again.
+                const unsent = err.kind === "unavailable" && err.notProcessed;
                 if (!policy.idempotent && !unsent) {
                     throw err.kind === "outcomeUnknown" ? err : new VendorError("outcomeUnknown", err.vendorMessage, { code: err.code, hint: err.hint });
                 }

@@ -34,8 +34,11 @@ export interface VendorErrorOptions {
     hint?: string;
     /** How long the vendor asked to wait before trying again (Retry-After). */
     retryAfterMs?: number;
-    /** The request surely never reached the vendor (refused connection, failed login before it): safe to send again. */
-    notSent?: boolean;
+    /**
+     * The vendor surely did not carry the request out (a SQL transaction rolled back before its
+     * commit, a connection refused): safe to repeat even for a create, whatever the code says.
+     */
+    notProcessed?: boolean;
 }
 
 /** An answer from a vendor other than success, or no answer at all. */
@@ -45,7 +48,7 @@ export class VendorError extends Error {
     readonly vendorMessage: string;
     readonly hint?: string;
     readonly retryAfterMs?: number;
-    readonly notSent: boolean;
+    readonly notProcessed: boolean;
     constructor(kind: ErrorKind, vendorMessage: string, options: VendorErrorOptions = {}) {
         const code = options.code === undefined ? undefined : String(options.code);
         super(code ? `${code} ${vendorMessage}` : vendorMessage);
@@ -55,7 +58,7 @@ export class VendorError extends Error {
         this.vendorMessage = vendorMessage;
         this.hint = options.hint;
         this.retryAfterMs = options.retryAfterMs;
-        this.notSent = options.notSent === true;
+        this.notProcessed = options.notProcessed ?? false;
     }
 }
 
@@ -88,6 +91,6 @@ export function operationFailed(operation: string, object: string, err: unknown,
     const reason = err instanceof Error ? err.message : String(err);
     if (!(err instanceof VendorError)) return new Error(`${operation} ${object} failed: ${reason}`);
     const hint = err.hint ?? fixes[err.kind] ?? DEFAULT_HINTS[err.kind];
-    const wrapped = new VendorError(err.kind, `${operation} ${object} failed: ${reason}${hint ? `; ${hint}` : ""}`, { retryAfterMs: err.retryAfterMs, notSent: err.notSent });
+    const wrapped = new VendorError(err.kind, `${operation} ${object} failed: ${reason}${hint ? `; ${hint}` : ""}`, { retryAfterMs: err.retryAfterMs, notProcessed: err.notProcessed });
     return wrapped;
 }

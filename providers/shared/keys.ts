@@ -42,7 +42,7 @@ export interface CoreOutputs {
      * The id of the current key, as resourceId gives it. The same as the resource id, except for a
      * key taken over after a lost answer: the engine keeps the id it recorded until a refresh.
      */
-    keyId: string;
+    currentId: string;
     /** When the vendor made the key (or keyfleet first saw it); rotation by age counts from here. */
     created: string;
     /** What keyfleet did that the YAML did not spell out (adopt found nothing, an adopted key was rotated), or null. */
@@ -143,7 +143,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         const vendor = lc.outputs(inputs, r);
         // The vendor's creation time when it gives one; else what state knew; else now.
         const created = vendor.created && !Number.isNaN(Date.parse(vendor.created)) ? new Date(vendor.created).toISOString() : (prior?.created ?? new Date(clock.now()).toISOString());
-        return { ...inputs, ...vendor, keyId: lc.resourceId(r), created, note: note ?? prior?.note ?? null, pending: null } as unknown as O;
+        return { ...inputs, ...vendor, currentId: lc.resourceId(r), created, note: note ?? prior?.note ?? null, pending: null } as unknown as O;
     }
 
     /** The mutable fields where the record differs from the desired inputs: the update that makes them match. */
@@ -173,7 +173,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     async function madeSince(c: C, inputs: I, since: number, except: Set<string>): Promise<R[]> {
         const found = await candidates(c, inputs);
         return found.filter((r) => {
-            if (except.has(lc.resourceId(r))) return false;
+            // The key being replaced was not made by this create, even where it carries the same name.
+            if (except.has(lc.resourceId(r)) || lc.resourceId(r) === inputs.predecessor) return false;
             if (lc.madeByUs && !lc.madeByUs(c, r)) return false;
             // A key without a readable creation time is never taken for ours.
             const created = Date.parse(lc.outputs(inputs, r).created ?? "");
@@ -376,7 +377,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             // The program learns each key's predecessor from the last successful run's outputs. When
             // that record is missing or older than state (first run after an upgrade, a run that
             // partly failed), create could not tell the old key from a stranger's: delete it first.
-            const current = olds.keyId ?? id;
+            const current = olds.currentId ?? id;
             if ((plan.replaces?.length ?? 0) > 0 && news.predecessor !== current) return { ...plan, deleteBeforeReplace: true };
             return plan;
         },

@@ -22,6 +22,8 @@ export interface SettingSpec {
     url?: boolean;
     /** A JSON object (a secret map, say). */
     json?: boolean;
+    /** Why a value is unusable (a port that is not a number, say), or undefined; never quotes a secret. */
+    check?(value: string): string | undefined;
     /** Used when neither config nor environment has a value. */
     default?: string;
     /** What it is, for README and error messages. */
@@ -109,6 +111,10 @@ export function invalid(spec: SettingSpec, value: string): string | undefined {
         } catch {
             return `${configKey(spec)} must be a JSON object${spec.secret ? "" : `; it is "${value}"`}`;
         }
+    }
+    if (spec.check) {
+        const problem = spec.check(value);
+        if (problem) return `${configKey(spec)} ${problem}`;
     }
     return undefined;
 }
