@@ -52,7 +52,7 @@ export interface SandboxSpec {
 }
 
 export interface VendorDescriptor<S = unknown> {
-    /** The YAML section and the vendor's id in inputs and type tokens: `nexus`. */
+    /** The YAML section, and the vendor's id in inputs and type tokens. */
     section: string;
     /** The product's name, for messages and README. */
     title: string;

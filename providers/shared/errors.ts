@@ -1,6 +1,6 @@
 // How keyfleet reports a failed vendor call: the operation, the object, the vendor's answer and what
 // to do about it, e.g.
-//   creating Nexus key "ci" for tenant 578e… failed: 409 name exists; rename it or adopt it
+//   creating <vendor> key "ci" for tenant 578e… failed: 409 name exists; rename it or adopt it
 // A failure has a transport-neutral kind, so that a vendor reached over SQL fits as well as one over
 // HTTP: each vendor client maps its own statuses (HTTP codes, envelope codes, SQL error numbers) to
 // a kind, and the core decides retries, recovery and the hint from the kind alone.

@@ -56,14 +56,14 @@ const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "predecessor", "rota
 export type Operation = "creating" | "adopting" | "reading" | "updating" | "deleting";
 
 export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R, C> {
-    /** The vendor's name in messages, e.g. "Nexus". */
+    /** The vendor's name in messages. */
     title: string;
     fields: FieldSpec<I>;
     /** The vendor's fields of one key (the same field schemas its YAML section uses); `check` validates with it. */
     schema: z.ZodType;
     /** Inputs with every vendor field present in one canonical form; a field missing from old state takes its default. */
     normalize(news: Record<string, unknown>): Omit<I, keyof CoreInputs>;
-    /** "Nexus tenant key "ci" for tenant 578e…": never a key value. */
+    /** The key in messages (kind, name and scope, e.g. `… key "ci" for tenant 578e…`): never a key value. */
     describe(key: I): string;
     connect(settings: Settings, key: I): C;
     /** Makes the key with the fields the vendor takes on creation; the core applies the rest as an update. */

@@ -10,8 +10,9 @@ export type RawConfig = { get(key: string): string | undefined };
 
 export interface SettingSpec {
     /**
-     * Where it lives in the stack config: `nexus.authUrl` is the field authUrl of the structured
-     * value `keyfleet:nexus`; `nexusClientSecret` is the value `keyfleet:nexusClientSecret`.
+     * Where it lives in the stack config: `vendor.url` is the field url of the structured value
+     * `keyfleet:vendor`; `vendorSecret` is the value `keyfleet:vendorSecret`. Credentials are
+     * top-level keys (see preflight.ts).
      */
     key: string;
     /** The environment variable read when the config has no value. */
