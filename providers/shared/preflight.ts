@@ -35,6 +35,7 @@ export function checkSettings(vendors: readonly VendorDescriptor<any>[], env: Re
             }
             const bad = invalid(spec, value);
             if (bad) problems.push(bad);
+            else if (spec.check) problems.push(...spec.check(value, section));
         }
     }
     return problems;
