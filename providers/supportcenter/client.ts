@@ -214,7 +214,7 @@ export class SupportCenterClient {
 
     /** Creates a key as `owner` (the creator owns it). */
     async create(owner: ScpOwner, fields: ScpKeyFields): Promise<ScpKey> {
-        const body = await this.call(owner, "POST", "/api/v3/integration_keys", { input: { integration_key: fields }, idempotent: false });
+        const body = await this.call(owner, "POST", "/api/v3/integration_keys", { input: { integration_key: wireFields(fields) }, idempotent: false });
         return keyRecord(body.integration_key, "creating an integration key");
     }
 
@@ -228,7 +228,7 @@ export class SupportCenterClient {
     }
 
     async update(owner: ScpOwner, id: string, fields: ScpKeyFields): Promise<ScpKey> {
-        const body = await this.call(owner, "PUT", keyPath(id), { input: { integration_key: fields }, idempotent: true });
+        const body = await this.call(owner, "PUT", keyPath(id), { input: { integration_key: wireFields(fields) }, idempotent: true });
         return keyRecord(body.integration_key, "editing an integration key");
     }
 
@@ -332,6 +332,12 @@ export class SupportCenterClient {
             throw err;
         });
     }
+}
+
+/** The inferred body of create and edit: validity as {"value": <epoch ms>}, 0 for never. */
+function wireFields(fields: ScpKeyFields): Record<string, unknown> {
+    const { validity, ...rest } = fields;
+    return validity === undefined ? rest : { ...rest, validity: { value: validity } };
 }
 
 function keyPath(id: string): string {

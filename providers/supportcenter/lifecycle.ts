@@ -16,7 +16,7 @@
 //   one rotation period (`rotation.every`), at the end of which it is due again.
 import { z } from "zod";
 import { clock } from "../shared/clock.ts";
-import { VendorError } from "../shared/errors.ts";
+import { isKind, VendorError } from "../shared/errors.ts";
 import { ExpiryInstant } from "../shared/fields.ts";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
 import { durationMs, Rotation } from "../shared/rotation.ts";
@@ -78,8 +78,8 @@ export interface Connection {
     client: SupportCenterClient;
     /** The owner's credentials; throws (before any call) naming an owner the stack has none for. */
     owner(login: string): ScpOwner;
-    /** Who lists: `preferred` when the stack has its credentials, else any owner it has. */
-    lister(preferred: string): ScpOwner;
+    /** Who may list: `preferred` first when the stack has its credentials, then every other owner it has. */
+    listers(preferred: string): ScpOwner[];
 }
 
 function connect(settings: Settings, _key: ScpKeyInputs): Connection {
@@ -94,7 +94,10 @@ function connect(settings: Settings, _key: ScpKeyInputs): Connection {
     return {
         client,
         owner,
-        lister: (preferred) => (owners.has(preferred) || owners.size === 0 ? owner(preferred) : owner([...owners.keys()][0])),
+        listers: (preferred) => {
+            const logins = [...new Set([preferred, ...owners.keys()])].filter((l) => owners.has(l));
+            return logins.length > 0 ? logins.map(owner) : [owner(preferred)];
+        },
     };
 }
 
@@ -112,13 +115,37 @@ async function writing<T>(work: () => Promise<T>): Promise<T> {
     }
 }
 
+/**
+ * A list read as any owner the stack has: any SDAdmin sees every key. The next owner is tried when
+ * one's technician key is refused (a user deleted in the product, whose keys went to an admin).
+ */
+async function asAnyOwner<T>(c: Connection, as: string, list: (owner: ScpOwner) => Promise<T>): Promise<T> {
+    const owners = c.listers(as);
+    for (let i = 0; ; i++) {
+        try {
+            return await list(owners[i]);
+        } catch (err) {
+            if (i + 1 >= owners.length || !isKind(err, "unauthorized", "forbidden")) throw err;
+        }
+    }
+}
+
 function allKeys(c: Connection, as: string): Promise<Map<string, ScpKey>> {
-    return keyLists.get(c.client.url, async () => new Map((await c.client.listKeys(c.lister(as))).map((k) => [k.id, k])));
+    return keyLists.get(c.client.url, async () => {
+        // Roles and users are as fresh as the key list they explain (a role deleted a moment ago).
+        roleLists.forget();
+        userLists.forget();
+        return new Map((await asAnyOwner(c, as, (o) => c.client.listKeys(o))).map((k) => [k.id, k]));
+    });
 }
 
 async function users(c: Connection, as: string, fresh = false): Promise<ScpUser[]> {
     if (fresh) userLists.forget();
-    return userLists.get(c.client.url, () => c.client.listUsers(c.lister(as)));
+    return userLists.get(c.client.url, () => asAnyOwner(c, as, (o) => c.client.listUsers(o)));
+}
+
+function roles(c: Connection, as: string): Promise<ScpRole[]> {
+    return roleLists.get(c.client.url, () => asAnyOwner(c, as, (o) => c.client.listRoles(o)));
 }
 
 /** The login of the record's owner: from what state knew of that id, else the user list. */
@@ -135,7 +162,7 @@ async function full(c: Connection, r: ScpKey, known: { id?: string; login?: stri
 
 /** Role names to {id, name}, before any write; an unknown name is refused with the instance's names. */
 async function resolveRoles(c: Connection, names: string[], as: string): Promise<{ id: string; name: string }[]> {
-    const all = await roleLists.get(c.client.url, () => c.client.listRoles(c.lister(as)));
+    const all = await roles(c, as);
     return names.map((n) => {
         const role = all.find((r) => r.name === n);
         if (!role) {
@@ -148,7 +175,8 @@ async function resolveRoles(c: Connection, names: string[], as: string): Promise
 }
 
 async function userId(c: Connection, login: string, as: string): Promise<string> {
-    const user = (await users(c, as)).find((u) => u.login === login) ?? (await users(c, as, true)).find((u) => u.login === login);
+    // Fresh: a reassignment is rare, and a user deleted a moment ago must not be a target.
+    const user = (await users(c, as, true)).find((u) => u.login === login);
     if (!user) {
         throw new VendorError("rejected", `SupportCenter Plus has no user with the login "${login}"`, {
             hint: "owner: must be the login of an active SDAdmin (a deleted user's keys belong to the admin who deleted them: set owner: to that admin)",
@@ -226,7 +254,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         // A role the key had that the instance no longer has was deleted in the product.
         const have = new Set(r.roles.map((x) => x.name));
         if (state.roles.some((n) => !have.has(n))) {
-            const all = await roleLists.get(c.client.url, () => c.client.listRoles(c.lister(state.owner)));
+            const all = await roles(c, state.owner);
             out.deletedRoles = state.roles.filter((n) => !have.has(n) && !all.some((x) => x.name === n));
         }
         return out;
