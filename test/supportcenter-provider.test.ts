@@ -127,3 +127,14 @@ describe("SupportCenter Plus provider, keys gone", () => {
         await provider.delete!(id, outs as ScpKeyOutputs);
     });
 });
+
+describe("SupportCenter Plus provider, rename", () => {
+    it("a new name (renamedFrom in the YAML) is an in-place edit: same record, same value", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-old-name")));
+        const diff = await provider.diff!(id, outs as ScpKeyOutputs, await checked(raw("p-new-name")));
+        expect(diff).toMatchObject({ changes: true, replaces: [] });
+        const { outs: after } = await provider.update!(id, outs as ScpKeyOutputs, await checked(raw("p-new-name")));
+        expect(after).toMatchObject({ keyId: id, name: "p-new-name", apiKey: (outs as ScpKeyOutputs).apiKey });
+        expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-new-name", value: (outs as ScpKeyOutputs).apiKey });
+    });
+});
