@@ -82,6 +82,12 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
     adopts?(r: R, adopt: string): boolean;
     /** Whether the record was made by the account keyfleet acts as (so a lost create may have made it). */
     madeByUs?(c: C, r: R): boolean;
+    /**
+     * A record the core takes over without having created it in this call (adopted, or made by a
+     * create whose answer was lost), completed as `create` would have returned it: e.g. with a key
+     * value the vendor reveals only through a separate call. Absent: the record is used as found.
+     */
+    takeOver?(c: C, r: R, inputs: I): Promise<R>;
     /** Why this record cannot be adopted for `inputs` (an immutable field differs), or undefined. */
     adoptable?(r: R, inputs: I): string | undefined;
     /** The vendor's outputs from its record: key value(s), read-only fields, and the mutable fields as the vendor has them. */
@@ -165,6 +171,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         }
     }
 
+    function takeOver(c: C, r: R, inputs: I): Promise<R> {
+        return lc.takeOver ? lc.takeOver(c, r, inputs) : Promise.resolve(r);
+    }
+
     async function candidates(c: C, inputs: I): Promise<R[]> {
         return lc.find ? lc.find(c, { inputs }) : [];
     }
@@ -220,9 +230,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             } catch (err) {
                 if (isKind(err, "conflict") && lostAt !== undefined) {
                     // The lost attempt committed after all (late): take over what it made.
+                    let late: R | undefined;
                     try {
-                        made = (await madeSince(c, inputs, lostAt, except))[0];
+                        late = (await madeSince(c, inputs, lostAt, except))[0];
+                        if (late) made = await takeOver(c, late, inputs);
                     } catch (e) {
+                        made = late;
                         return abandon(e);
                     }
                     if (made) break;
@@ -257,7 +270,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                         throw pending(inputs, started, err);
                     }
                     if (found.length > 0) {
-                        made = found[0];
+                        try {
+                            made = await takeOver(c, found[0], inputs);
+                        } catch (e) {
+                            made = found[0];
+                            return abandon(e);
+                        }
                         break;
                     }
                     lostAt ??= started;
@@ -295,7 +313,13 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             throw fail("creating", inputs, err);
         }
         if (found.length > 0) {
-            const key = await converge(c, inputs, found[0], "creating");
+            let taken: R;
+            try {
+                taken = await takeOver(c, found[0], inputs);
+            } catch (err) {
+                throw fail("creating", inputs, err);
+            }
+            const key = await converge(c, inputs, taken, "creating");
             return { id: lc.resourceId(key), outs: makeOutputs(inputs, key, undefined, "took over the key of a create whose answer was lost") };
         }
         return createNew(c, inputs, null);
@@ -313,6 +337,11 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         if (!found) return undefined;
         const refusal = lc.adoptable?.(found, inputs);
         if (refusal) throw new Error(`adopting ${lc.describe(inputs)} failed: ${refusal}`);
+        try {
+            found = await takeOver(c, found, inputs);
+        } catch (err) {
+            throw fail("adopting", inputs, err);
+        }
         const key = await converge(c, inputs, found, "adopting");
         const outs = makeOutputs(inputs, key, undefined, "adopted");
         const due = rotationReason(inputs, outs.created, inputs, clock.now());
@@ -407,8 +436,14 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                 }
                 // Never made: drop it, and the next up creates it. Made: it is this resource's key.
                 if (found.length === 0) return {};
-                const outs = makeOutputs(state, found[0], props, "took over the key of a create whose answer was lost");
-                return { id: lc.resourceId(found[0]), props: outs };
+                let taken: R;
+                try {
+                    taken = await takeOver(c, found[0], state);
+                } catch (err) {
+                    throw fail("reading", state, err);
+                }
+                const outs = makeOutputs(state, taken, props, "took over the key of a create whose answer was lost");
+                return { id: lc.resourceId(taken), props: outs };
             }
             let r: R | undefined;
             try {

@@ -36,6 +36,7 @@ export function checkSettings(vendors: readonly VendorDescriptor<any>[], env: Re
             }
             const bad = invalid(spec, value);
             if (bad) problems.push(bad);
+            else if (spec.checkAgainst) problems.push(...spec.checkAgainst(value, section));
         }
     }
     return problems;
