@@ -41,18 +41,15 @@ export default async function keyfleet() {
     // without a diff on --replace, so this is how a create knows the key it replaces, and how the
     // preview shows why a key rotates.
     const self = new pulumi.StackReference("keyfleet-last-run", { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
-    const lastRun = self.getOutput("keyIds") as pulumi.Output<Record<string, LastRun> | undefined>;
+    // Read as plain data before any key is declared, so that resource options (protect) can
+    // depend on it too: a protected key whose rotation is due is unprotected for that run.
+    const details = await self.getOutputDetails("keyIds");
+    const lastRun = ((details.value ?? details.secretValue) as Record<string, LastRun> | undefined) ?? {};
     const core = (resourceName: string, own: RotationPolicy | null | undefined, previousNames: string[] = []) => {
         const rotation = mergeRotation(env.defaults?.rotation, own);
-        const last = lastRun.apply((all) => [resourceName, ...previousNames].map((n) => all?.[n]).find((r) => r !== undefined));
-        return {
-            rotation,
-            predecessor: last.apply((l) => l?.id ?? null),
-            rotationDue: last.apply((l) => {
-                const due = l ? rotationReason({ rotation: l.rotation }, l.created, { rotation }, clock.now()) : undefined;
-                return due ? `rotation due: ${due}` : null;
-            }),
-        };
+        const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
+        const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) : undefined;
+        return { rotation, predecessor: last?.id ?? null, rotationDue: due ? `rotation due: ${due}` : null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
     const ctx = { core, options: {} };

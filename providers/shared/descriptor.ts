@@ -35,8 +35,9 @@ export interface DeclareContext {
      */
     core(resourceName: string, own: RotationPolicy | null | undefined, previousNames?: string[]): {
         rotation: RotationPolicy | null;
-        predecessor: pulumi.Output<string | null>;
-        rotationDue: pulumi.Output<string | null>;
+        predecessor: string | null;
+        /** Non-null when this run rotates the key by its policy (a protected key is then unprotected for the run). */
+        rotationDue: string | null;
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
