@@ -1,5 +1,6 @@
 // Every vendor keyfleet manages: adding one is its folder, its sandbox and a line here.
 import type { VendorDescriptor } from "./shared/descriptor.ts";
+import { beyondtrust } from "./beyondtrust/descriptor.ts";
 import { nexus } from "./nexus/descriptor.ts";
 
-export const vendors: readonly VendorDescriptor<any>[] = [nexus];
+export const vendors: readonly VendorDescriptor<any>[] = [nexus, beyondtrust];

@@ -9,6 +9,7 @@ import { vendors } from "@keyfleet/providers/vendors";
 import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
+import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment } from "../config/schema.ts";
 
@@ -40,8 +41,11 @@ export default async function keyfleet() {
     // without a diff on --replace, so this is how a create knows the key it replaces, and how the
     // preview shows why a key rotates.
     const self = new pulumi.StackReference("keyfleet-last-run", { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
-    const lastRun = self.getOutput("keyIds") as pulumi.Output<Record<string, LastRun> | undefined>;
+    const lastRun = self.getOutput("keyIds") as pulumi.Output<Record<string, LastRunKey> | undefined>;
+    /** Names the declared keys had before (aliases): not removed keys. */
+    const claimed = new Set<string>();
     const core = (resourceName: string, own: RotationPolicy | null | undefined, previousNames: string[] = []) => {
+        for (const n of previousNames) claimed.add(n);
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = lastRun.apply((all) => [resourceName, ...previousNames].map((n) => all?.[n]).find((r) => r !== undefined));
         return {
@@ -60,15 +64,21 @@ export default async function keyfleet() {
         if (section === undefined || !vendor.declares(section)) continue;
         Object.assign(keys, await vendor.declare(section, ctx));
     }
+    // Keys of the last run that the YAML no longer declares are deleted by the engine; a vendor whose
+    // delete cannot remove the key at the vendor says so here (a dynamic provider has no way to print).
+    lastRun.apply((all) => {
+        for (const [name, last] of Object.entries(all ?? {})) {
+            if (name in keys || claimed.has(name)) continue;
+            for (const vendor of vendors) {
+                const message = vendor.removed?.(name, last);
+                if (message) void pulumi.log.warn(message);
+            }
+        }
+    });
     const keyIds = pulumi.all(
-        Object.fromEntries(Object.entries(keys).map(([name, k]) => [name, pulumi.all({ id: k.id, created: k.created, rotation: k.rotation })])),
+        Object.fromEntries(
+            Object.entries(keys).map(([name, k]) => [name, pulumi.all({ id: k.id, created: k.created, rotation: k.rotation, expires: k.expires ?? null })]),
+        ),
     );
     return { keys, keyIds };
-}
-
-/** What the last run recorded of one key (the stack output keyIds). */
-interface LastRun {
-    id: string;
-    created: string;
-    rotation: RotationPolicy | null;
 }
