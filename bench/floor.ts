@@ -20,7 +20,7 @@ const noop: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-(globalThis as { __keyfleetFloorProvider?: pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider = noop;
+(globalThis as { __keyfleetFloorProvider?: () => pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider = () => noop;
 
 export default async function floor() {
     return (await import("../stacks/index.ts")).default();

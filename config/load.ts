@@ -59,7 +59,15 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
         // yaml refuses a file that expands too many aliases; point at the alias past the limit.
         let seen = 0;
         let where: number | undefined;
-        visit(doc, { Alias: (_k, node) => { if (++seen > MAX_ALIASES && where === undefined) where = node.range?.[0]; } });
+        let first: number | undefined;
+        visit(doc, {
+            Alias: (_k, node) => {
+                first ??= node.range?.[0];
+                if (++seen > MAX_ALIASES && where === undefined) where = node.range?.[0];
+            },
+        });
+        // Nested aliases expand to more uses than there are alias nodes: then point at the first.
+        where ??= first;
         return {
             ok: false,
             errors: [{ file: shown, ...at(where), path: "", message: `too many alias uses (more than ${MAX_ALIASES}): ${(err as Error).message}; write the values out instead` }],

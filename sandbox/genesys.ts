@@ -82,7 +82,7 @@ export class GenesysSandbox {
     /** Every key value and token this sandbox ever handed out, for tests that scan output for leaks. */
     readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
     private readonly faults: { route: string; status: number; message: string; skip: number; lost: boolean }[] = [];
-    private readonly opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
+    private opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
     private readonly keyApiWindows = new Map<string, { start: number; used: number }>();
     /** Moves the sandbox's clock (token and key expiry) forward, so tests need not sleep. */
     clockOffsetMs = 0;
@@ -106,6 +106,8 @@ export class GenesysSandbox {
             dataFile: options.dataFile,
         };
         if (this.opts.dataFile && fs.existsSync(this.opts.dataFile)) {
+            // It holds key values: owner only, even when an older keyfleet wrote it readable.
+            fs.chmodSync(this.opts.dataFile, 0o600);
             const saved = JSON.parse(fs.readFileSync(this.opts.dataFile, "utf8")) as { nexusKeys?: NexusRecord[] };
             for (const record of saved.nexusKeys ?? []) this.keys.set(record.id, record);
         }
@@ -127,6 +129,15 @@ export class GenesysSandbox {
     loseNextAnswer(route: string, skip = 0) {
         this.faults.push({ route, status: 0, message: "", skip, lost: true });
     }
+
+    /**
+     * Makes the next POST of a key lose its answer and commit late: the key appears only when the
+     * next request to the key API arrives, after the client has looked and found nothing.
+     */
+    loseNextCreateCommitLate() {
+        this.lateCommit = "armed";
+    }
+    private lateCommit: "armed" | (() => void) | undefined;
 
     clearFaults() {
         this.faults.length = 0;
@@ -162,6 +173,11 @@ export class GenesysSandbox {
         w.used++;
     }
 
+    /** Changes the lifetime of tokens issued from now on (the benchmark measures logins across expiries). */
+    setTokenTtl(seconds: number) {
+        this.opts.tokenTtlSeconds = seconds;
+    }
+
     /** Invalidates every issued access token, as a GWS restart or a revoked session would. */
     expireTokens() {
         this.tokens.clear();
@@ -190,6 +206,10 @@ export class GenesysSandbox {
         }
         if (path === "/nexus/v3/apikeys") {
             this.count(`${method} /nexus/v3/apikeys`, req);
+            if (method === "POST" && typeof this.lateCommit === "function") {
+                this.lateCommit();
+                this.lateCommit = undefined;
+            }
             const session = this.authenticate(req);
             this.pace(session);
             if (method === "POST") return this.create(session, req, res);
@@ -390,6 +410,15 @@ export class GenesysSandbox {
             capacity: this.opts.capacity,
             frequency: this.opts.frequency,
         };
+        if (this.lateCommit === "armed") {
+            this.lateCommit = () => {
+                this.keys.set(record.id, record);
+                this.issued.keys.add(record.id);
+                this.save();
+            };
+            res.socket?.destroy();
+            return;
+        }
         this.keys.set(record.id, record);
         this.issued.keys.add(record.id);
         this.save();

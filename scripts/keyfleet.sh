@@ -175,16 +175,8 @@ passphrase_for() {
   fi
 }
 
-# The stack a `pulumi` command acts on: its --stack/-s argument, else the selected stack.
-stack_of() {
-  local prev="" a
-  for a in "$@"; do
-    case "$prev" in --stack|-s) echo "$a"; return ;; esac
-    case "$a" in --stack=*) echo "${a#--stack=}"; return ;; -s=*) echo "${a#-s=}"; return ;; esac
-    prev="$a"
-  done
-  (cd "$ROOT" && pulumi stack --show-name 2>/dev/null) || true
-}
+# shellcheck source=scripts/stack-of.sh
+source "$ROOT/scripts/stack-of.sh"
 
 cmd="${1:-}"
 [ $# -gt 0 ] && shift

@@ -10,6 +10,7 @@ import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/pr
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
 import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
+import { KeyResource } from "@keyfleet/providers/shared/resource";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment } from "../config/schema.ts";
 
@@ -77,7 +78,12 @@ export default async function keyfleet() {
     });
     const keyIds = pulumi.all(
         Object.fromEntries(
-            Object.entries(keys).map(([name, k]) => [name, pulumi.all({ id: k.id, created: k.created, rotation: k.rotation, expires: k.expires ?? null })]),
+            [...KeyResource.declared].map(([name, k]) => [
+                name,
+                pulumi
+                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null])
+                    .apply(([id, created, rotation, expires]) => ({ id, created, rotation, expires: expires ?? null })),
+            ]),
         ),
     );
     return { keys, keyIds };

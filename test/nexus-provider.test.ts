@@ -110,6 +110,14 @@ describe("Nexus provider", () => {
         expect(t.sandbox.keys.get(second.outs!.apiKey)!.name).toBe("p-adopted");
     });
 
+    it("a replacement whose predecessor record is missing or stale deletes the old key first instead of getting stuck", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-stale")));
+        const due = await checked(raw("p-stale", { rotation: { generation: 1 } })); // no predecessor: the last run recorded none
+        expect(await provider.diff!(id, outs!, due)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: true });
+        const known = await checked(raw("p-stale", { rotation: { generation: 1 }, predecessor: outs!.currentId }));
+        expect(await provider.diff!(id, outs!, known)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: false });
+    });
+
     it("a replacement never moves aside a key it does not own", async () => {
         const stranger = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-stranger", permissions: ["nexus:consumer:chat"], enabled: true });
         await expect(provider.create(await checked(raw("p-stranger", { predecessor: "nxk_0000000000000000" })))).rejects.toThrow(/409 name exists; rename it or adopt it/);
@@ -165,6 +173,30 @@ describe("Nexus provider", () => {
         const { outs } = await provider.update!(err.id!, pending, next);
         expect(byName("p-pending").map((k) => k.id)).toEqual([outs!.apiKey]);
         expect(outs!.pending).toBeNull();
+        // The engine keeps the pending id; currentId names the real key, and the next rotation takes its name aside.
+        expect(outs!.currentId).toBe(fingerprint("nxk_", outs!.apiKey));
+        const rotated = await provider.create(await checked(raw("p-pending", { rotation: { generation: 1 }, predecessor: outs!.currentId })));
+        expect(byName("p-pending").map((k) => k.id)).toEqual([rotated.outs!.apiKey]);
+        await provider.delete!(err.id!, outs as NexusKeyOutputs);
+        expect(named("p-pending")).toHaveLength(1);
+    });
+
+    it("a lost create that commits late (after the lookup found nothing) is taken over, not duplicated", async () => {
+        t.sandbox.loseNextCreateCommitLate();
+        const { outs } = await provider.create(await checked(raw("p-late")));
+        expect(byName("p-late").map((k) => k.id)).toEqual([outs!.apiKey]);
+    });
+
+    it("an auth outage during a create is not an unknown outcome: nothing was sent (defect 5)", async () => {
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        t.sandbox.expireTokens();
+        for (let i = 0; i < 30; i++) t.sandbox.failNext("POST /auth/v3/oauth/token", 503, "down");
+        const err = (await provider.create(await checked(raw("p-auth-down"))).catch((e) => e)) as Error & { id?: string };
+        t.sandbox.clearFaults();
+        expect(err.id).toBeUndefined();
+        expect(err.message).toMatch(/creating Nexus tenant key "p-auth-down" .* failed: (503 )?GWS auth at .* did not answer/);
+        expect(err.message).toMatch(/the GWS auth service is unavailable \(this is not a wrong password\)/);
+        expect(byName("p-auth-down")).toEqual([]);
     });
 
     it("says what to do about a refused login", async () => {

@@ -267,6 +267,7 @@ export class BeyondTrustClient {
             if (err instanceof VendorError && (err.kind === "unavailable" || err.kind === "outcomeUnknown")) {
                 throw new VendorError("unavailable", `BeyondTrust at ${new URL(url).origin} did not answer the token request: ${err.vendorMessage}`, {
                     code: err.code,
+                    notProcessed: true,
                     hint: "the appliance is unavailable (this is not a wrong secret); check keyfleet:beyondtrust.url and try again later",
                 });
             }
@@ -298,7 +299,11 @@ export class BeyondTrustClient {
         await this.token();
         return callVendor({ idempotent, pacer: this.pacer() }, async () => {
             for (let attempt = 1; ; attempt++) {
-                const token = await this.token();
+                // A failed login means the command itself was never sent: never an unknown outcome.
+                const token = await this.token().catch((err: unknown) => {
+                    if (!(err instanceof VendorError)) throw err;
+                    throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
+                });
                 const res = await send({ method: "GET", url: `${this.endpoint.url}/api/command?${query}`, headers: { authorization: `Bearer ${token}`, accept: "text/xml" } });
                 if (res.status === 401 && attempt === 1) {
                     // Invalidated before its time (a 31st token elsewhere, a regenerated secret): log in again, once.

@@ -185,7 +185,11 @@ export class NexusClient {
         // A POST creates a key: never repeated on a lost answer (the core looks the key up instead).
         return callVendor({ idempotent: method !== "POST", pacer: this.pacer(login) }, async () => {
             for (let attempt = 1; ; attempt++) {
-                const token = await this.token(login);
+                // A failed login means the request itself was never sent: never an unknown outcome.
+                const token = await this.token(login).catch((err: unknown) => {
+                    if (!(err instanceof VendorError)) throw err;
+                    throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
+                });
                 const res = await send({
                     method,
                     url: `${this.endpoints.nexusUrl}${path}`,

@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
 import { Rotation } from "../shared/rotation.ts";
+import { clock } from "../shared/clock.ts";
 
 export type NexusKeyKind = "tenant" | "cluster" | "designer";
 
@@ -108,7 +109,7 @@ export const nexus: VendorDescriptor<NexusSection> = {
         const out: { path: (string | number)[]; message: string }[] = [];
         for (const list of Object.values(LISTS)) {
             (section[list] ?? []).forEach((e, i) => {
-                if (e.expires && Date.parse(expiryInstant(e.expires)) <= Date.now()) {
+                if (e.expires && Date.parse(expiryInstant(e.expires)) <= clock.now()) {
                     out.push({ path: [list, i, "expires"], message: `key "${e.name}" expired on ${e.expires}; an existing key stays expired, a new one is refused` });
                 }
             });
@@ -133,8 +134,8 @@ export const nexus: VendorDescriptor<NexusSection> = {
         });
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
         const keep = (id: string, k: InstanceType<typeof NexusTenantKey | typeof NexusClusterKey | typeof NexusDesignerKey>) => {
-            const { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note, rotation } = k;
-            exports[id] = { id: k.id, kind, name, tenant, enabled, revoked, expires, created, rotation, fingerprint, apiKey, note };
+            const { kind, name, tenant, enabled, revoked, expires, created, fingerprint, apiKey, note, rotation, currentId } = k;
+            exports[id] = { id: k.id, currentId, kind, name, tenant, enabled, revoked, expires, created, rotation, fingerprint, apiKey, note };
         };
         const moved = (name: string, from: "tenant" | "designer") => ({ ...ctx.options, aliases: [{ name: `nexus/${from}/${name}`, type: NEXUS_KEY_TYPES[from] }] });
         for (const e of section.tenantKeys ?? []) keep(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, { contactCenter, ...args("tenant", e) }, moved(e.name, "designer")));

@@ -153,6 +153,11 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
         return (await client.list(login)).find((k) => fingerprint(FINGERPRINT_PREFIX, k.id) === adopt);
     },
 
+    madeByUs({ login }, r) {
+        // Nexus records who made a key: a lost create of ours was made by our login.
+        return r.createdby === login.username;
+    },
+
     adopts(r, adopt) {
         return fingerprint(FINGERPRINT_PREFIX, r.id) === adopt;
     },

@@ -39,8 +39,12 @@ export class Pacer {
         this.perHour = limits.perHour ?? 0;
     }
 
-    /** Resolves when the next request of this account may go: each caller reserves its own slot. */
-    async slot(): Promise<void> {
+    /**
+     * Resolves when the next request of this account may go: each caller reserves its own slot, so
+     * waiters after a 429 go one after another instead of all at once. Throws rateLimited when the
+     * wait would pass `deadline`.
+     */
+    async slot(deadline = Infinity): Promise<void> {
         for (;;) {
             const now = clock.now();
             let at = Math.max(now, this.next, this.pausedUntil);
@@ -48,13 +52,22 @@ export class Pacer {
                 this.hour = this.hour.filter((t) => t > now - 3_600_000);
                 if (this.hour.length >= this.perHour) at = Math.max(at, this.hour[this.hour.length - this.perHour] + 3_600_000);
             }
-            this.next = this.interval ? at + this.interval : 0;
-            if (this.perHour) this.hour.push(at);
-            if (at <= now) return this.went();
+            if (at > deadline) throw new VendorError("rateLimited", `the vendor's rate limit would delay this call past the retry budget (${Math.ceil((at - now) / 1000)} s)`, { notProcessed: true });
+            // Callers that have to wait go one after another (at least SPREAD_MS apart, so the end of
+            // a 429 pause does not release them all at once); otherwise keep the account's own pace.
+            this.next = at > now ? at + Math.max(this.interval, SPREAD_MS) : this.interval ? at + this.interval : 0;
+            if (at <= now) {
+                if (this.perHour) this.hour.push(now);
+                return this.went();
+            }
             this.stats.waited++;
+            const pausedUntil = this.pausedUntil;
             await sleep(at - now);
-            // A 429 that arrived while this caller slept pauses it too.
-            if (this.pausedUntil <= at) return this.went();
+            // A 429 that arrived while this caller slept pauses it too; otherwise the slot is its own.
+            if (this.pausedUntil <= pausedUntil || this.pausedUntil <= at) {
+                if (this.perHour) this.hour.push(at);
+                return this.went();
+            }
         }
     }
 
@@ -78,6 +91,9 @@ export class Pacer {
         this.pausedUntil = Math.max(this.pausedUntil, clock.now() + ms);
     }
 }
+
+/** Gap between waiters released by the end of a 429 pause. */
+const SPREAD_MS = 25;
 
 const pacers = new Map<string, Pacer>();
 
@@ -105,7 +121,7 @@ function budget(): number {
 export async function callVendor<T>(policy: CallPolicy, attempt: () => Promise<T>): Promise<T> {
     const deadline = clock.now() + (policy.budgetMs ?? budget());
     for (let n = 1; ; n++) {
-        await policy.pacer?.slot();
+        await policy.pacer?.slot(deadline);
         try {
             return await attempt();
         } catch (err) {
@@ -113,15 +129,16 @@ export async function callVendor<T>(policy: CallPolicy, attempt: () => Promise<T
             const backoff = Math.min(200 * 2 ** (n - 1), 5_000);
             if (err.kind === "rateLimited") {
                 const wait = err.retryAfterMs ?? backoff;
-                policy.pacer?.pause(wait);
                 if (clock.now() + wait > deadline) throw err;
+                policy.pacer?.pause(wait);
                 if (!policy.pacer) await sleep(wait);
                 continue;
             }
             if (err.kind === "unavailable" || err.kind === "outcomeUnknown") {
                 // An outage answer to a create may come after the vendor committed it; only a request that
-                // never arrived (no vendor code) is safe to send again.
-                const unsent = err.kind === "unavailable" && err.code === undefined;
+                // never arrived or that the vendor surely did not carry out (a refused connection, a failed
+                // login before it, a SQL transaction rolled back before its commit) is safe to send again.
+                const unsent = err.kind === "unavailable" && err.notProcessed;
                 if (!policy.idempotent && !unsent) {
                     throw err.kind === "outcomeUnknown" ? err : new VendorError("outcomeUnknown", err.vendorMessage, { code: err.code, hint: err.hint });
                 }

@@ -19,6 +19,11 @@ export interface SectionProblem {
 export interface VendorSetting<S> extends SettingSpec {
     /** Whether the keys of this section need it; absent means whenever the section declares a key. */
     needed?(section: S): boolean;
+    /**
+     * Problems with a usable value given the section (every owner the YAML names has credentials in
+     * a secret map, say); run by the pre-flight before any vendor call. Never quotes a secret.
+     */
+    checkAgainst?(value: string, section: S): string[];
 }
 
 export interface DeclareContext {
@@ -61,7 +66,7 @@ export interface SandboxSpec {
 }
 
 export interface VendorDescriptor<S = unknown> {
-    /** The YAML section and the vendor's id in inputs and type tokens: `nexus`. */
+    /** The YAML section, and the vendor's id in inputs and type tokens. */
     section: string;
     /** The product's name, for messages and README. */
     title: string;

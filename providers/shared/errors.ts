@@ -1,6 +1,6 @@
 // How keyfleet reports a failed vendor call: the operation, the object, the vendor's answer and what
 // to do about it, e.g.
-//   creating Nexus key "ci" for tenant 578e… failed: 409 name exists; rename it or adopt it
+//   creating <vendor> key "ci" for tenant 578e… failed: 409 name exists; rename it or adopt it
 // A failure has a transport-neutral kind, so that a vendor reached over SQL fits as well as one over
 // HTTP: each vendor client maps its own statuses (HTTP codes, envelope codes, SQL error numbers) to
 // a kind, and the core decides retries, recovery and the hint from the kind alone.
@@ -34,6 +34,11 @@ export interface VendorErrorOptions {
     hint?: string;
     /** How long the vendor asked to wait before trying again (Retry-After). */
     retryAfterMs?: number;
+    /**
+     * The vendor surely did not carry the request out (a SQL transaction rolled back before its
+     * commit, a connection refused): safe to repeat even for a create, whatever the code says.
+     */
+    notProcessed?: boolean;
 }
 
 /** An answer from a vendor other than success, or no answer at all. */
@@ -43,6 +48,7 @@ export class VendorError extends Error {
     readonly vendorMessage: string;
     readonly hint?: string;
     readonly retryAfterMs?: number;
+    readonly notProcessed: boolean;
     constructor(kind: ErrorKind, vendorMessage: string, options: VendorErrorOptions = {}) {
         const code = options.code === undefined ? undefined : String(options.code);
         super(code ? `${code} ${vendorMessage}` : vendorMessage);
@@ -52,6 +58,7 @@ export class VendorError extends Error {
         this.vendorMessage = vendorMessage;
         this.hint = options.hint;
         this.retryAfterMs = options.retryAfterMs;
+        this.notProcessed = options.notProcessed ?? false;
     }
 }
 
@@ -84,6 +91,6 @@ export function operationFailed(operation: string, object: string, err: unknown,
     const reason = err instanceof Error ? err.message : String(err);
     if (!(err instanceof VendorError)) return new Error(`${operation} ${object} failed: ${reason}`);
     const hint = err.hint ?? fixes[err.kind] ?? DEFAULT_HINTS[err.kind];
-    const wrapped = new VendorError(err.kind, `${operation} ${object} failed: ${reason}${hint ? `; ${hint}` : ""}`, { retryAfterMs: err.retryAfterMs });
+    const wrapped = new VendorError(err.kind, `${operation} ${object} failed: ${reason}${hint ? `; ${hint}` : ""}`, { retryAfterMs: err.retryAfterMs, notProcessed: err.notProcessed });
     return wrapped;
 }

@@ -38,6 +38,11 @@ export interface CoreInputs {
 
 /** Outputs the core adds to the vendor's. */
 export interface CoreOutputs {
+    /**
+     * The id of the current key, as resourceId gives it. The same as the resource id, except for a
+     * key taken over after a lost answer: the engine keeps the id it recorded until a refresh.
+     */
+    currentId: string;
     /** When the vendor made the key (or keyfleet first saw it); rotation by age counts from here. */
     created: string;
     /** What keyfleet did that the YAML did not spell out (adopt found nothing, an adopted key was rotated), or null. */
@@ -51,14 +56,14 @@ const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "predecessor", "rota
 export type Operation = "creating" | "adopting" | "reading" | "updating" | "deleting";
 
 export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R, C> {
-    /** The vendor's name in messages, e.g. "Nexus". */
+    /** The vendor's name in messages. */
     title: string;
     fields: FieldSpec<I>;
     /** The vendor's fields of one key (the same field schemas its YAML section uses); `check` validates with it. */
     schema: z.ZodType;
     /** Inputs with every vendor field present in one canonical form; a field missing from old state takes its default. */
     normalize(news: Record<string, unknown>): Omit<I, keyof CoreInputs>;
-    /** "Nexus tenant key "ci" for tenant 578e…": never a key value. */
+    /** The key in messages (kind, name and scope, e.g. `… key "ci" for tenant 578e…`): never a key value. */
     describe(key: I): string;
     connect(settings: Settings, key: I): C;
     /** Makes the key with the fields the vendor takes on creation; the core applies the rest as an update. */
@@ -75,6 +80,14 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
     findById?(c: C, id: string): Promise<R | undefined>;
     /** Whether `adopt: "<text>"` names this record (an id or a fingerprint). */
     adopts?(r: R, adopt: string): boolean;
+    /** Whether the record was made by the account keyfleet acts as (so a lost create may have made it). */
+    madeByUs?(c: C, r: R): boolean;
+    /**
+     * A record the core takes over without having created it in this call (adopted, or made by a
+     * create whose answer was lost), completed as `create` would have returned it: e.g. with a key
+     * value the vendor reveals only through a separate call. Absent: the record is used as found.
+     */
+    takeOver?(c: C, r: R, inputs: I): Promise<R>;
     /** Why this record cannot be adopted for `inputs` (an immutable field differs), or undefined. */
     adoptable?(r: R, inputs: I): string | undefined;
     /** The vendor's outputs from its record: key value(s), read-only fields, and the mutable fields as the vendor has them. */
@@ -108,7 +121,7 @@ class PartialCreate extends Error {
 }
 
 /** Lost answers are matched to keys made at most this long before the attempt (clock skew). */
-const SKEW_MS = 5 * 60_000;
+const SKEW_MS = 2 * 60_000;
 
 type Result<O> = { id: string; outs: O };
 
@@ -136,7 +149,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         const vendor = lc.outputs(inputs, r);
         // The vendor's creation time when it gives one; else what state knew; else now.
         const created = vendor.created && !Number.isNaN(Date.parse(vendor.created)) ? new Date(vendor.created).toISOString() : (prior?.created ?? new Date(clock.now()).toISOString());
-        return { ...inputs, ...vendor, created, note: note ?? prior?.note ?? null, pending: null } as unknown as O;
+        return { ...inputs, ...vendor, currentId: lc.resourceId(r), created, note: note ?? prior?.note ?? null, pending: null } as unknown as O;
     }
 
     /** The mutable fields where the record differs from the desired inputs: the update that makes them match. */
@@ -158,6 +171,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         }
     }
 
+    function takeOver(c: C, r: R, inputs: I): Promise<R> {
+        return lc.takeOver ? lc.takeOver(c, r, inputs) : Promise.resolve(r);
+    }
+
     async function candidates(c: C, inputs: I): Promise<R[]> {
         return lc.find ? lc.find(c, { inputs }) : [];
     }
@@ -166,9 +183,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     async function madeSince(c: C, inputs: I, since: number, except: Set<string>): Promise<R[]> {
         const found = await candidates(c, inputs);
         return found.filter((r) => {
-            if (except.has(lc.resourceId(r))) return false;
+            // The key being replaced was not made by this create, even where it carries the same name.
+            if (except.has(lc.resourceId(r)) || lc.resourceId(r) === inputs.predecessor) return false;
+            if (lc.madeByUs && !lc.madeByUs(c, r)) return false;
+            // A key without a readable creation time is never taken for ours.
             const created = Date.parse(lc.outputs(inputs, r).created ?? "");
-            return Number.isNaN(created) || created >= since - SKEW_MS;
+            return !Number.isNaN(created) && created >= since - SKEW_MS;
         });
     }
 
@@ -201,11 +221,25 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             throw error;
         };
 
+        /** When an earlier attempt of this create lost its answer: it may commit late. */
+        let lostAt: number | undefined;
         for (let attempt = 1; !made; attempt++) {
             const started = clock.now();
             try {
                 made = await lc.create(c, { inputs });
             } catch (err) {
+                if (isKind(err, "conflict") && lostAt !== undefined) {
+                    // The lost attempt committed after all (late): take over what it made.
+                    let late: R | undefined;
+                    try {
+                        late = (await madeSince(c, inputs, lostAt, except))[0];
+                        if (late) made = await takeOver(c, late, inputs);
+                    } catch (e) {
+                        made = late;
+                        return abandon(e);
+                    }
+                    if (made) break;
+                }
                 if (isKind(err, "conflict") && lc.rename && inputs.predecessor && !aside && attempt <= 2) {
                     // The name is held; only the very key this one replaces may be moved aside.
                     let holder: R | undefined;
@@ -236,10 +270,16 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                         throw pending(inputs, started, err);
                     }
                     if (found.length > 0) {
-                        made = found[0];
+                        try {
+                            made = await takeOver(c, found[0], inputs);
+                        } catch (e) {
+                            made = found[0];
+                            return abandon(e);
+                        }
                         break;
                     }
-                    if (attempt < 3) continue; // proven not made: creating again is not blind
+                    lostAt ??= started;
+                    if (attempt < 3) continue; // not made as far as the vendor can tell; a late commit is caught above
                 }
                 return abandon(err);
             }
@@ -273,7 +313,13 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             throw fail("creating", inputs, err);
         }
         if (found.length > 0) {
-            const key = await converge(c, inputs, found[0], "creating");
+            let taken: R;
+            try {
+                taken = await takeOver(c, found[0], inputs);
+            } catch (err) {
+                throw fail("creating", inputs, err);
+            }
+            const key = await converge(c, inputs, taken, "creating");
             return { id: lc.resourceId(key), outs: makeOutputs(inputs, key, undefined, "took over the key of a create whose answer was lost") };
         }
         return createNew(c, inputs, null);
@@ -291,6 +337,11 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         if (!found) return undefined;
         const refusal = lc.adoptable?.(found, inputs);
         if (refusal) throw new Error(`adopting ${lc.describe(inputs)} failed: ${refusal}`);
+        try {
+            found = await takeOver(c, found, inputs);
+        } catch (err) {
+            throw fail("adopting", inputs, err);
+        }
         const key = await converge(c, inputs, found, "adopting");
         const outs = makeOutputs(inputs, key, undefined, "adopted");
         const due = rotationReason(inputs, outs.created, inputs, clock.now());
@@ -300,7 +351,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         try {
             await lc.delete(c, { state: outs });
         } catch (err) {
-            throw fail("deleting", inputs, err);
+            // The new key is made and must reach state; the old one is named for the user to delete.
+            fresh.outs.note = `adopted, then rotated: ${due}; the adopted key ${lc.resourceId(key)} could not be deleted (${(err as Error).message}); delete it at the vendor`;
         }
         return fresh;
     }
@@ -320,7 +372,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const inputs = canonical(news as Record<string, unknown>);
             const now = clock.now();
             const expires = (inputs as unknown as { expires?: unknown }).expires;
-            if (!inputs.predecessor && typeof expires === "string" && Date.parse(expires) <= now) {
+            if (!inputs.predecessor && !inputs.adopt && typeof expires === "string" && Date.parse(expires) <= now) {
                 return { failures: [{ property: "expires", reason: `expires: ${expires} has passed; a new key cannot be created expired` }] };
             }
             if (inputs.adopt && !inputs.predecessor) {
@@ -339,13 +391,24 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             return { inputs };
         },
 
-        async diff(_id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> {
-            if (olds.pending) return { changes: true, replaces: [], deleteBeforeReplace: false };
+        async diff(id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> {
             const before = canonical(olds as unknown as Record<string, unknown>);
+            if (olds.pending) {
+                // A lost create: the next update reconciles it, unless the key must move (then the
+                // delete of the pending resource removes what the lost create made, in the old scope).
+                const moved = planDiff(lc.fields, before, news).replaces ?? [];
+                return { changes: true, replaces: moved.filter((f) => f !== "rotation"), deleteBeforeReplace: moved.length > 0 };
+            }
             const now = clock.now();
             // Decided from state (the vendor's creation time), whatever the program showed.
             const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
-            return planDiff(lc.fields, before, news, due);
+            const plan = planDiff(lc.fields, before, news, due);
+            // The program learns each key's predecessor from the last successful run's outputs. When
+            // that record is missing or older than state (first run after an upgrade, a run that
+            // partly failed), create could not tell the old key from a stranger's: delete it first.
+            const current = olds.currentId ?? id;
+            if ((plan.replaces?.length ?? 0) > 0 && news.predecessor !== current) return { ...plan, deleteBeforeReplace: true };
+            return plan;
         },
 
         async create(inputs: I): Promise<pulumi.dynamic.CreateResult<O>> {
@@ -373,8 +436,14 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                 }
                 // Never made: drop it, and the next up creates it. Made: it is this resource's key.
                 if (found.length === 0) return {};
-                const outs = makeOutputs(state, found[0], props, "took over the key of a create whose answer was lost");
-                return { id: lc.resourceId(found[0]), props: outs };
+                let taken: R;
+                try {
+                    taken = await takeOver(c, found[0], state);
+                } catch (err) {
+                    throw fail("reading", state, err);
+                }
+                const outs = makeOutputs(state, taken, props, "took over the key of a create whose answer was lost");
+                return { id: lc.resourceId(taken), props: outs };
             }
             let r: R | undefined;
             try {

@@ -22,10 +22,11 @@ export function checkSettings(vendors: readonly VendorDescriptor<any>[], env: Re
         const used = section !== undefined && vendor.declares(section);
         for (const spec of vendor.settings) {
             const key = configKey(spec);
-            if (spec.secret && settings.inConfig(spec)) {
-                // A structured value (`keyfleet:x.y`) is secret only if the whole object is.
-                const whole = spec.key.includes(".") ? `keyfleet:${spec.key.split(".")[0]}` : key;
-                if (!isConfigSecret(whole)) problems.push(`${key} is stored in plain text; set it again with \`pulumi config set --secret ${key}\``);
+            // A secret inside a structured value cannot be told apart from its plain siblings (the
+            // runtime marks the whole object secret when any leaf is), so credentials are top-level keys.
+            if (spec.secret && spec.key.includes(".")) throw new Error(`keyfleet: the credential setting ${key} must be a top-level config key (${vendor.section}'s descriptor)`);
+            if (spec.secret && settings.inConfig(spec) && !isConfigSecret(key)) {
+                problems.push(`${key} is stored in plain text; set it again with \`pulumi config set --secret ${key}\``);
             }
             if (!used || (spec.needed && !spec.needed(section))) continue;
             const value = settings.get(spec);
@@ -35,6 +36,7 @@ export function checkSettings(vendors: readonly VendorDescriptor<any>[], env: Re
             }
             const bad = invalid(spec, value);
             if (bad) problems.push(bad);
+            else if (spec.checkAgainst) problems.push(...spec.checkAgainst(value, section));
         }
     }
     return problems;

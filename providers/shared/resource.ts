@@ -12,10 +12,12 @@ const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@k
  * The benchmark's engine floor (bench/floor.ts) runs this very program with a provider that calls
  * no vendor, by setting this global before the program loads; nothing else sets it.
  */
-const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider ?? shim;
+// A factory, not the object: Pulumi's closure serializer would write an object reachable from a
+// global as a reference to that global, which the provider process does not have.
+const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: () => pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider?.() ?? shim;
 
 /** Outputs the core adds to every key (see CoreInputs and CoreOutputs in keys.ts); unknown until the provider answers. */
-const CORE_OUTPUTS = ["predecessor", "rotationDue", "created", "note", "pending"] as const;
+const CORE_OUTPUTS = ["predecessor", "rotationDue", "currentId", "created", "note", "pending"] as const;
 
 /** What the program derives for every key from the stack's last outputs (DeclareContext.core). */
 export interface CoreArgs {
@@ -27,6 +29,15 @@ export interface CoreArgs {
 }
 
 export abstract class KeyResource extends pulumi.dynamic.Resource {
+    /**
+     * Every key resource this program declared, by resource name: the program records what each key
+     * is (its current id, creation time, rotation) for the next run from here, whatever the vendor
+     * exports.
+     */
+    static readonly declared = new Map<string, KeyResource>();
+
+    /** The id of the current key (the resource id, except right after a lost create was taken over). */
+    declare readonly currentId: pulumi.Output<string>;
     /** The rotation policy the key was made under. */
     declare readonly rotation: pulumi.Output<RotationPolicy | null>;
     /** Why this run replaced the key with no other change, or null. */
@@ -51,5 +62,6 @@ export abstract class KeyResource extends pulumi.dynamic.Resource {
         const props: Record<string, unknown> = { vendor, ...inputs };
         for (const out of [...CORE_OUTPUTS, ...outputs.names]) if (!(out in props)) props[out] = undefined;
         super(provider(), name, props, { ...opts, additionalSecretOutputs: [...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] }, vendor, type);
+        KeyResource.declared.set(name, this);
     }
 }

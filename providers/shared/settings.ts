@@ -10,8 +10,9 @@ export type RawConfig = { get(key: string): string | undefined };
 
 export interface SettingSpec {
     /**
-     * Where it lives in the stack config: `nexus.authUrl` is the field authUrl of the structured
-     * value `keyfleet:nexus`; `nexusClientSecret` is the value `keyfleet:nexusClientSecret`.
+     * Where it lives in the stack config: `vendor.url` is the field url of the structured value
+     * `keyfleet:vendor`; `vendorSecret` is the value `keyfleet:vendorSecret`. Credentials are
+     * top-level keys (see preflight.ts).
      */
     key: string;
     /** The environment variable read when the config has no value. */
@@ -22,6 +23,8 @@ export interface SettingSpec {
     url?: boolean;
     /** A JSON object (a secret map, say). */
     json?: boolean;
+    /** Why a value is unusable (a port that is not a number, say), or undefined; never quotes a secret. */
+    check?(value: string): string | undefined;
     /** Used when neither config nor environment has a value. */
     default?: string;
     /** What it is, for README and error messages. */
@@ -84,7 +87,8 @@ export class Settings {
 
 export function missing(spec: SettingSpec): string {
     const key = configKey(spec);
-    const how = spec.secret ? `\`pulumi config set --secret ${key}\`` : `\`pulumi config set ${spec.key.includes(".") ? "--path " : ""}${key}\``;
+    const path = spec.key.includes(".") ? "--path " : "";
+    const how = `\`pulumi config set ${path}${spec.secret ? "--secret " : ""}${key}\``;
     return `${key} is not set (nor ${spec.env}); set it with ${how}`;
 }
 
@@ -108,6 +112,10 @@ export function invalid(spec: SettingSpec, value: string): string | undefined {
         } catch {
             return `${configKey(spec)} must be a JSON object${spec.secret ? "" : `; it is "${value}"`}`;
         }
+    }
+    if (spec.check) {
+        const problem = spec.check(value);
+        if (problem) return `${configKey(spec)} ${problem}`;
     }
     return undefined;
 }

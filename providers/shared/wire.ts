@@ -42,7 +42,7 @@ export async function send(req: WireRequest): Promise<WireResponse> {
         const code = (err as { code?: string }).code ?? (err as Error).name;
         // The origin only: the path may carry a key id, which for some vendors is the key.
         const sent = !NOT_SENT.has(code);
-        throw new VendorError(sent ? "outcomeUnknown" : "unavailable", sent ? `no answer from ${origin} (${code})` : `cannot reach ${origin} (${code})`);
+        throw new VendorError(sent ? "outcomeUnknown" : "unavailable", sent ? `no answer from ${origin} (${code})` : `cannot reach ${origin} (${code})`, { notProcessed: !sent });
     }
 }
 

@@ -1,0 +1,345 @@
+// Wire client for ManageEngine SupportCenter Plus integration keys. It is the only code in keyfleet
+// that knows SupportCenter Plus URLs, headers, its envelope and its status codes.
+//
+// Documented (the vendor's UI guide, shared/seeds/supportcenter-plus-integration-key.txt; no wire):
+// a key has a unique name, roles, an expiry or none, a description and a status; an edit never
+// alters the key value; the value is shown only after the owner re-enters the login password; only
+// the owner may act on a key; keys are reassigned to SDAdmin users with a comment; the list filters
+// by All, Active, Inactive and Expired.
+//
+// Everything below is INFERRED (the product's web client uses an undocumented API); it follows
+// ServiceDesk Plus's public v3 API conventions, which SupportCenter Plus shares:
+//   - headers `authtoken: <technician key>` and `Accept: application/vnd.manageengine.sdp.v3+json`;
+//   - request bodies as the form field `input_data=<json>` (POST, PUT); GET takes input_data as a
+//     query parameter (the list's list_info);
+//   - routes POST|GET /api/v3/integration_keys, GET|PUT|DELETE /api/v3/integration_keys/{id},
+//     POST /api/v3/integration_keys/{id}/decrypt {"password"} → {"integration_key": {…, "key"}},
+//     PUT /api/v3/integration_keys/reassign?ids=<id,…> with {"owned_by": {"id"}, "comments"} at
+//     the top level, GET /api/v3/roles, GET /api/v3/users (login_name), GET /api/v3/requests (any
+//     consumer API; not used here);
+//   - records {id (string), name, roles [{id, name}], validity {value: "<epoch ms>" | "0" for
+//     never}, status active|inactive, is_expired, description, created_time {value}, owned_by {id,
+//     name}}; the key value only in the decrypt answer;
+//   - the envelope {"response_status": {"status_code": 2000, "status": "success"}, …}; list answers
+//     carry response_status as an ARRAY of such objects; failures {"response_status": {"status_code":
+//     4000, "status": "failed", "messages": [{"status_code", "type", "message", "field"}]}} with the
+//     codes in KINDS below and SDP's HTTP statuses (4002 403, 4007 404, 4015 429, 4022 401, …);
+//   - paging: list_info {row_count (default 10, at most 100), start_index (1-based),
+//     get_total_count, sort_field, sort_order, filter_by {name: All|Active|Inactive|Expired}}; the
+//     answer's list_info has has_more_rows, row_count (rows returned) and total_count;
+//   - 4015 with Retry-After (seconds) for the rate limit, counted per authtoken.
+// The sandbox (sandbox/supportcenter.ts) implements the same inference; check it against a real
+// instance with `pulumi preview --refresh` before the first `up`.
+import { callVendor, pacerFor } from "../shared/calls.ts";
+import { VendorError, type ErrorKind } from "../shared/errors.ts";
+import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
+
+/** Inferred: SDP's v3 media type; without it the API answers 4000. */
+export const SCP_ACCEPT = "application/vnd.manageengine.sdp.v3+json";
+/** Inferred: SDP's list_info.row_count maximum. */
+export const PAGE_SIZE = 100;
+
+/** One technician keyfleet acts as: a key owner's technician key and login password (decrypt asks for it). */
+export interface ScpOwner {
+    login: string;
+    technicianKey: string;
+    password: string;
+}
+
+/** An integration key record as the list, GET, PUT and reassign answer it (never with the value). */
+export interface ScpKey {
+    id: string;
+    name: string;
+    roles: { id: string; name: string }[];
+    /** Epoch ms; 0 = never expires. */
+    validity: number;
+    status: "active" | "inactive";
+    isExpired: boolean;
+    description: string | null;
+    /** Epoch ms. */
+    created: number;
+    owner: { id: string; name: string | null };
+}
+
+export interface ScpRole {
+    id: string;
+    name: string;
+}
+
+export interface ScpUser {
+    id: string;
+    name: string;
+    login: string;
+}
+
+/** The fields create and edit take (inferred body {"integration_key": {…}}). */
+export interface ScpKeyFields {
+    name?: string;
+    roles?: { id: string; name: string }[];
+    /** Epoch ms, 0 = never. */
+    validity?: number;
+    status?: "active" | "inactive";
+    description?: string | null;
+}
+
+export type ListFilter = "All" | "Active" | "Inactive" | "Expired";
+
+/**
+ * Codes of the inferred envelope as the core's kinds, with what to do. 4001 ("no such id or name")
+ * is a missing object when it names ids, else a refused value (a role, a user, a password).
+ */
+const KINDS: Record<number, { kind: ErrorKind; hint?: string }> = {
+    4000: { kind: "rejected", hint: "SupportCenter Plus refused the request; check the key's entry in the YAML" },
+    4001: { kind: "rejected" },
+    4002: {
+        kind: "forbidden",
+        hint:
+            "only a key's owner may act on it, and only SDAdmins manage keys: the key may have been reassigned (or its owner deleted) in the product; " +
+            "run `pulumi refresh`, set owner: to who holds it, and give that owner's technician key and password in keyfleet:supportcenterOwners",
+    },
+    4004: { kind: "unavailable", hint: "SupportCenter Plus failed internally; try again later" },
+    4007: { kind: "notFound", hint: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state" },
+    4008: { kind: "conflict", hint: "names are unique across the instance (in any case): rename the key or adopt the existing one (adopt: true)" },
+    4009: { kind: "rejected", hint: "SupportCenter Plus does not let this field be edited" },
+    4012: { kind: "rejected", hint: "a field SupportCenter Plus requires is missing (a key needs a name and at least one role)" },
+    4015: { kind: "rateLimited" },
+    4016: { kind: "rejected", hint: "the expiry is not in the future; move expires: forward or set never" },
+    4022: { kind: "unauthorized", hint: "the technician key was refused; update it in keyfleet:supportcenterOwners (or KEYFLEET_SUPPORTCENTER_OWNERS)" },
+};
+
+/** What the one field of a 4001 means, for its hint. */
+const FIELD_HINTS: Record<string, string> = {
+    password: "decrypt refused the owner's login password; update that owner's password in keyfleet:supportcenterOwners",
+    roles: "a role named in the YAML does not exist in SupportCenter Plus; check the roles: list",
+    owned_by: "keys can be reassigned only to an active SDAdmin user; check owner: in the YAML",
+    status: "status is active or inactive",
+    validity: "the expiry must be a time in the future, or never",
+};
+
+const KIND_BY_HTTP: Record<number, ErrorKind> = { 400: "rejected", 401: "unauthorized", 403: "forbidden", 404: "notFound", 429: "rateLimited" };
+
+function parse(text: string): unknown {
+    if (!text) return undefined;
+    try {
+        return JSON.parse(text);
+    } catch {
+        return undefined;
+    }
+}
+
+function mask(text: string, secrets: readonly string[]): string {
+    const masked = secrets.filter(Boolean).reduce((out, s) => out.replaceAll(s, "[redacted]"), text);
+    return masked.length > 200 ? `${masked.slice(0, 200)}…` : masked;
+}
+
+/**
+ * One answer read through the inferred envelope: the body on success (status_code 2000, the
+ * response_status an object or, for lists and bulk actions, an array of them), else a VendorError
+ * of the code's kind naming the vendor's message and field. `secrets` the vendor might echo are masked.
+ */
+export function readEnvelope(res: WireResponse, what: string, secrets: readonly string[] = []): Record<string, unknown> {
+    const body = parse(res.text);
+    const rs = body && typeof body === "object" ? (body as Record<string, unknown>).response_status : undefined;
+    const statuses = (Array.isArray(rs) ? rs : rs === undefined ? [] : [rs]) as Record<string, unknown>[];
+    const failed = statuses.find((s) => s && typeof s === "object" && (s.status === "failed" || Number(s.status_code) >= 4000));
+    if (!failed && res.status >= 200 && res.status < 300) {
+        if (!body || typeof body !== "object" || statuses.length === 0 || statuses.some((s) => Number(s?.status_code) !== 2000)) {
+            throw new VendorError("invalidAnswer", `SupportCenter Plus answered ${what} without its response_status envelope (status_code 2000)`);
+        }
+        return body as Record<string, unknown>;
+    }
+    const retry = res.status === 429 ? (retryAfterMs(res.headers) ?? 1000) : undefined;
+    if (!failed) {
+        // No envelope: a proxy, a gateway or another product answered.
+        const kind = KIND_BY_HTTP[res.status] ?? (res.status >= 500 ? "unavailable" : "rejected");
+        const words = mask(res.text.replace(/\s+/g, " ").trim() || "no details", secrets);
+        return fail(kind, `HTTP ${res.status} ${words}`, res.status, undefined, retry);
+    }
+    const messages = (Array.isArray(failed.messages) ? failed.messages : []) as Record<string, unknown>[];
+    const first = messages[0] ?? {};
+    const code = Number(first.status_code ?? failed.status_code);
+    const field = typeof first.field === "string" ? first.field : undefined;
+    const message = mask(String(first.message ?? failed.status ?? "failed"), secrets);
+    const entry = KINDS[code] ?? { kind: (res.status >= 500 ? "unavailable" : "rejected") as ErrorKind };
+    let kind = entry.kind;
+    let hint = entry.hint;
+    if (code === 4001) {
+        if (field === "ids" || field === "id") kind = "notFound";
+        hint = (field && FIELD_HINTS[field]) ?? "SupportCenter Plus found no such id or name; check the key's entry in the YAML";
+    }
+    return fail(kind, `${message}${field ? ` (field ${field})` : ""}`, code, hint, code === 4015 ? retry ?? 1000 : retry);
+}
+
+function fail(kind: ErrorKind, message: string, code: number, hint: string | undefined, retryAfter: number | undefined): never {
+    throw new VendorError(kind, message, { code, hint, retryAfterMs: retryAfter });
+}
+
+/** A key record, read strictly: a missing field is an error naming it, never a default. */
+export function keyRecord(raw: unknown, what: string): ScpKey {
+    const bad = (field: string, expected: string) => new VendorError("invalidAnswer", `SupportCenter Plus answered ${what} with an integration key whose "${field}" is ${expected}`);
+    if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new VendorError("invalidAnswer", `SupportCenter Plus answered ${what} without an integration key record`);
+    const r = raw as Record<string, unknown>;
+    const id = r.id;
+    if (typeof id !== "string" && typeof id !== "number") throw bad("id", "missing");
+    if (typeof r.name !== "string") throw bad("name", "missing or not a string");
+    if (!Array.isArray(r.roles) || !r.roles.every((x) => x && typeof x === "object" && typeof (x as { name?: unknown }).name === "string")) throw bad("roles", "not a list of {id, name}");
+    const ms = (v: unknown) => (v && typeof v === "object" ? Number((v as { value?: unknown }).value) : NaN);
+    const validity = ms(r.validity);
+    if (!Number.isSafeInteger(validity) || validity < 0) throw bad("validity", "not {value: <epoch ms>}");
+    const created = ms(r.created_time);
+    if (!Number.isSafeInteger(created)) throw bad("created_time", "not {value: <epoch ms>}");
+    if (r.status !== "active" && r.status !== "inactive") throw bad("status", "neither active nor inactive");
+    if (r.description !== null && r.description !== undefined && typeof r.description !== "string") throw bad("description", "not a string");
+    const owner = r.owned_by as { id?: unknown; name?: unknown } | undefined;
+    if (!owner || typeof owner !== "object" || (typeof owner.id !== "string" && typeof owner.id !== "number")) throw bad("owned_by", "missing its id");
+    return {
+        id: String(id),
+        name: r.name,
+        roles: (r.roles as { id?: unknown; name: string }[]).map((x) => ({ id: String(x.id ?? ""), name: x.name })),
+        validity,
+        status: r.status,
+        isExpired: r.is_expired === true,
+        description: (r.description as string | null | undefined) ?? null,
+        created,
+        owner: { id: String(owner.id), name: typeof owner.name === "string" ? owner.name : null },
+    };
+}
+
+export class SupportCenterClient {
+    readonly url: string;
+
+    constructor(url: string) {
+        this.url = url.replace(/\/+$/, "");
+    }
+
+    /** Creates a key as `owner` (the creator owns it). */
+    async create(owner: ScpOwner, fields: ScpKeyFields): Promise<ScpKey> {
+        const body = await this.call(owner, "POST", "/api/v3/integration_keys", { input: { integration_key: wireFields(fields) }, idempotent: false });
+        return keyRecord(body.integration_key, "creating an integration key");
+    }
+
+    /** The key value: the product shows it only to its owner, against the owner's login password. */
+    async decrypt(owner: ScpOwner, id: string): Promise<string> {
+        // Reveals without changing anything: safe to repeat.
+        const body = await this.call(owner, "POST", `${keyPath(id)}/decrypt`, { input: { password: owner.password }, idempotent: true, secrets: [owner.password] });
+        const value = (body.integration_key as { key?: unknown } | undefined)?.key;
+        if (typeof value !== "string" || value === "") throw new VendorError("invalidAnswer", "SupportCenter Plus answered decrypt without the key");
+        return value;
+    }
+
+    async update(owner: ScpOwner, id: string, fields: ScpKeyFields): Promise<ScpKey> {
+        const body = await this.call(owner, "PUT", keyPath(id), { input: { integration_key: wireFields(fields) }, idempotent: true });
+        return keyRecord(body.integration_key, "editing an integration key");
+    }
+
+    /** Gives the keys to the SDAdmin `toUserId`; the previous owner can do nothing with them afterwards. */
+    async reassign(owner: ScpOwner, ids: string[], toUserId: string, comments: string): Promise<ScpKey[]> {
+        const path = `/api/v3/integration_keys/reassign?ids=${ids.map(encodeURIComponent).join(",")}`;
+        const body = await this.call(owner, "PUT", path, { input: { owned_by: { id: toUserId }, comments }, idempotent: true });
+        const list = body.integration_keys;
+        if (!Array.isArray(list)) throw new VendorError("invalidAnswer", "SupportCenter Plus answered the reassignment without integration_keys");
+        return list.map((k) => keyRecord(k, "reassigning an integration key"));
+    }
+
+    /** Deletes the key; false when it was already gone. */
+    async delete(owner: ScpOwner, id: string): Promise<boolean> {
+        try {
+            await this.call(owner, "DELETE", keyPath(id), { idempotent: true });
+            return true;
+        } catch (err) {
+            if (err instanceof VendorError && err.kind === "notFound") return false;
+            throw err;
+        }
+    }
+
+    /** Every key of the instance (an SDAdmin sees them all, with their owners), page by page. */
+    async listKeys(as: ScpOwner, filter: ListFilter = "All"): Promise<ScpKey[]> {
+        return (await this.walk(as, "/api/v3/integration_keys", "integration_keys", { filter_by: { name: filter }, sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys"));
+    }
+
+    async listRoles(as: ScpOwner): Promise<ScpRole[]> {
+        return (await this.walk(as, "/api/v3/roles", "roles", { sort_field: "id" })).map((r) => {
+            const x = r as { id?: unknown; name?: unknown };
+            if (typeof x.name !== "string") throw new VendorError("invalidAnswer", "SupportCenter Plus listed a role without a name");
+            return { id: String(x.id), name: x.name };
+        });
+    }
+
+    async listUsers(as: ScpOwner): Promise<ScpUser[]> {
+        return (await this.walk(as, "/api/v3/users", "users", { sort_field: "id" })).map((u) => {
+            const x = u as { id?: unknown; name?: unknown; login_name?: unknown };
+            if (typeof x.login_name !== "string") throw new VendorError("invalidAnswer", "SupportCenter Plus listed a user without a login_name");
+            return { id: String(x.id), name: String(x.name ?? x.login_name), login: x.login_name };
+        });
+    }
+
+    /**
+     * Every row of a list, PAGE_SIZE at a time, following has_more_rows; start_index is 1-based
+     * and advances by the rows the page returned (a server may return fewer than asked).
+     */
+    async walk(as: ScpOwner, path: string, entity: string, listInfo: Record<string, unknown> = {}): Promise<unknown[]> {
+        const rows: unknown[] = [];
+        const seen = new Set<string>();
+        for (let start = 1; ; ) {
+            const info = { ...listInfo, row_count: PAGE_SIZE, start_index: start, get_total_count: true };
+            const body = await this.call(as, "GET", `${path}?input_data=${encodeURIComponent(JSON.stringify({ list_info: info }))}`, { idempotent: true });
+            const page = body[entity];
+            const li = body.list_info as { has_more_rows?: unknown } | undefined;
+            if (!Array.isArray(page) || !li || typeof li.has_more_rows !== "boolean") {
+                throw new VendorError("invalidAnswer", `SupportCenter Plus answered the ${entity} list without ${Array.isArray(page) ? "list_info.has_more_rows" : `"${entity}"`}`);
+            }
+            for (const row of page) {
+                // A row seen on an earlier page (an insert shifted the pages) is kept once.
+                const id = String((row as { id?: unknown })?.id);
+                if (seen.has(id)) continue;
+                seen.add(id);
+                rows.push(row);
+            }
+            if (!li.has_more_rows) return rows;
+            if (page.length === 0) throw new VendorError("invalidAnswer", `SupportCenter Plus said the ${entity} list has more rows but returned an empty page`);
+            start += page.length;
+        }
+    }
+
+    /** One call as `as`, paced per technician key (the inferred rate limit counts per authtoken). */
+    private async call(
+        as: ScpOwner,
+        method: "GET" | "POST" | "PUT" | "DELETE",
+        path: string,
+        opts: { input?: unknown; idempotent: boolean; secrets?: string[] },
+    ): Promise<Record<string, unknown>> {
+        const what = `${method} ${path.replace(/\?.*$/, "").replace(/\/\d+(?=\/|$)/, "/{id}")}`;
+        const pacer = pacerFor(`supportcenter\0${this.url}\0${as.login}`);
+        return callVendor({ idempotent: opts.idempotent, pacer }, async () => {
+            const res = await send({
+                method,
+                url: `${this.url}${path}`,
+                headers: {
+                    authtoken: as.technicianKey,
+                    accept: SCP_ACCEPT,
+                    ...(opts.input === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" }),
+                },
+                body: opts.input === undefined ? undefined : new URLSearchParams({ input_data: JSON.stringify(opts.input) }).toString(),
+            });
+            return readEnvelope(res, what, [as.technicianKey, ...(opts.secrets ?? [])]);
+        }).catch((err: unknown) => {
+            if (err instanceof VendorError && err.kind === "unauthorized") {
+                throw new VendorError("unauthorized", err.vendorMessage, {
+                    code: err.code,
+                    hint: `the technician key of "${as.login}" was refused (regenerated, or the user deleted?); update it in keyfleet:supportcenterOwners (or KEYFLEET_SUPPORTCENTER_OWNERS)`,
+                });
+            }
+            throw err;
+        });
+    }
+}
+
+/** The inferred body of create and edit: validity as {"value": <epoch ms>}, 0 for never. */
+function wireFields(fields: ScpKeyFields): Record<string, unknown> {
+    const { validity, ...rest } = fields;
+    return validity === undefined ? rest : { ...rest, validity: { value: validity } };
+}
+
+function keyPath(id: string): string {
+    return `/api/v3/integration_keys/${encodeURIComponent(id)}`;
+}

@@ -1,0 +1,221 @@
+// ManageEngine SupportCenter Plus as keyfleet sees it: the `supportcenter:` section of an
+// environment's YAML (integration keys), its rules and expiry warnings, its stack settings (the
+// instance URL and the secret map of owners keyfleet acts as), how its keys are declared, and its sandbox.
+import { z } from "zod";
+import { clock } from "../shared/clock.ts";
+import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
+import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
+import { Duration, durationMs, Rotation } from "../shared/rotation.ts";
+
+/** The product's limits (the UI's form; the sandbox enforces the same). */
+export const NAME_MAX = 50;
+export const DESCRIPTION_MAX = 250;
+export const DEFAULT_WARN_BEFORE = "3d";
+
+export const ScpName = keyName(NAME_MAX, "The key's name, unique across the instance (in any case).");
+export const RoleName = z.string().regex(/\S/, { error: "must not be blank" }).describe("A role's name as SupportCenter Plus shows it (exact).");
+export const Login = z
+    .string()
+    .regex(/^\S+$/, { error: "must be a login name (no spaces)" })
+    .describe("Login name of the support rep (an SDAdmin) who owns the key; keyfleet acts as that user.");
+export const Status = z.enum(["active", "inactive"], { error: "must be active or inactive" });
+export const Description = z.string().max(DESCRIPTION_MAX, { error: `must be at most ${DESCRIPTION_MAX} characters` });
+
+const ADOPT_ERROR = "adopt takes true (the existing key with this name) or the key's record id (digits, as in the product's URL)";
+export const ADOPT = z
+    .union([z.literal(true), z.string().regex(/^\d{1,20}$/, { error: ADOPT_ERROR })], { error: ADOPT_ERROR })
+    .describe("Take over an existing key once, instead of creating one: true for the key with this name, or its record id.");
+
+const IntegrationKey = z
+    .strictObject({
+        name: ScpName,
+        renamedFrom: ScpName.optional().describe("The key's previous name in this file: the key is renamed in place and keeps its value."),
+        roles: z.array(RoleName).min(1, { error: "a key needs at least one role" }).describe("Roles the key acts with, by name; changed in place."),
+        expires: z
+            .union([z.literal("never"), ExpiryDate], { error: "must be never, a date (2027-06-30) or a date and time (2027-06-30T12:00:00Z)" })
+            .optional()
+            .describe("never (the default), or when the key stops working; a date means the end of that day, UTC. Changed in place."),
+        description: Description.optional().describe(`Notes on the key, at most ${DESCRIPTION_MAX} characters.`),
+        status: Status.optional().describe("active (default) or inactive; an inactive key is refused by the product but kept."),
+        owner: Login,
+        warnBefore: Duration.optional().describe(`Warn this long before the key expires (default ${DEFAULT_WARN_BEFORE}, as the product's own reminder).`),
+        rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field; with rotation an expired key is replaced too."),
+        protect: z.boolean().optional().describe("true makes Pulumi refuse to delete the key (default: true in the prod stack, false elsewhere)."),
+        adopt: ADOPT.optional(),
+    })
+    .describe("A SupportCenter Plus integration key.");
+
+export const SupportCenterSection = z
+    .strictObject({
+        integrationKeys: z.array(IntegrationKey).optional(),
+    })
+    .describe("ManageEngine SupportCenter Plus integration keys (Admin > Developer Space > Integration Key).");
+
+export type SupportCenterSection = z.infer<typeof SupportCenterSection>;
+export type IntegrationKeyEntry = z.infer<typeof IntegrationKey>;
+
+/** keyfleet:supportcenterOwners: login → the owner's technician key and login password. */
+export type OwnerCredentials = Map<string, { technicianKey: string; password: string }>;
+
+/** Parses the owners map; errors never quote a value (they are secrets). */
+export function parseOwners(text: string): { owners: OwnerCredentials; problems: string[] } {
+    const owners: OwnerCredentials = new Map();
+    const problems: string[] = [];
+    let raw: unknown;
+    try {
+        raw = JSON.parse(text);
+    } catch {
+        return { owners, problems: ["keyfleet:supportcenterOwners must be a JSON object"] };
+    }
+    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return { owners, problems: ["keyfleet:supportcenterOwners must be a JSON object"] };
+    for (const [login, v] of Object.entries(raw as Record<string, unknown>)) {
+        const c = v as { technicianKey?: unknown; password?: unknown } | null;
+        if (!c || typeof c !== "object" || typeof c.technicianKey !== "string" || !c.technicianKey || typeof c.password !== "string" || !c.password) {
+            problems.push(`keyfleet:supportcenterOwners["${login}"] must be {"technicianKey": "…", "password": "…"} (both non-empty)`);
+            continue;
+        }
+        owners.set(login, { technicianKey: c.technicianKey, password: c.password });
+    }
+    return { owners, problems };
+}
+
+/** The message for an owner the stack has no credentials for; both the pre-flight and the provider say it. */
+export function ownerMissing(login: string): string {
+    return (
+        `keyfleet:supportcenterOwners has no credentials for owner "${login}"; keyfleet acts as a key's owner (only the owner may edit, view, reassign or delete it): ` +
+        `add "${login}": {"technicianKey": …, "password": …} with \`pulumi config set --secret keyfleet:supportcenterOwners '<json>'\` (or KEYFLEET_SUPPORTCENTER_OWNERS)`
+    );
+}
+
+const declaresKeys = (s: SupportCenterSection) => (s.integrationKeys?.length ?? 0) > 0;
+
+/** The order is the order lifecycle.ts's connect() reads them in. */
+export const SCP_SETTINGS = [
+    { key: "supportcenter.url", env: "KEYFLEET_SUPPORTCENTER_URL", url: true, about: "SupportCenter Plus URL, e.g. https://support.example.com" },
+    {
+        key: "supportcenterOwners",
+        env: "KEYFLEET_SUPPORTCENTER_OWNERS",
+        secret: true,
+        json: true,
+        about: 'JSON map of each key owner\'s login to {"technicianKey", "password"} (the login password opens the key value once)',
+        // Every owner the YAML names must be there, so a change never starts and stops half way.
+        checkAgainst(value: string, section: SupportCenterSection): string[] {
+            const { owners, problems } = parseOwners(value);
+            const named = new Set((section.integrationKeys ?? []).map((e) => e.owner));
+            for (const login of named) if (!owners.has(login)) problems.push(ownerMissing(login));
+            return problems;
+        },
+    },
+] as const;
+
+export const supportcenter: VendorDescriptor<SupportCenterSection> = {
+    section: "supportcenter",
+    title: "ManageEngine SupportCenter Plus",
+    schema: SupportCenterSection,
+    settings: SCP_SETTINGS,
+
+    declares: declaresKeys,
+
+    rules(raw) {
+        const problems: SectionProblem[] = [];
+        const list = Array.isArray(raw.integrationKeys) ? (raw.integrationKeys as unknown[]) : [];
+        // Names are unique across the instance, compared in any case.
+        const seen = new Map<string, (string | number)[]>();
+        list.forEach((entry, i) => {
+            const name = (entry as { name?: unknown })?.name;
+            if (typeof name !== "string") return;
+            const first = seen.get(name.trim().toLowerCase());
+            if (first) problems.push({ path: ["integrationKeys", i, "name"], message: `duplicate key name "${name}" (SupportCenter Plus names are unique in any case)`, firstAt: first });
+            else seen.set(name.trim().toLowerCase(), ["integrationKeys", i, "name"]);
+        });
+        list.forEach((entry, i) => {
+            const from = (entry as { renamedFrom?: unknown })?.renamedFrom;
+            if (typeof from === "string" && seen.has(from.trim().toLowerCase())) {
+                problems.push({ path: ["integrationKeys", i, "renamedFrom"], message: `"${from}" is the name of another entry; renamedFrom names this key's previous name` });
+            }
+        });
+        return problems;
+    },
+
+    warnings(section) {
+        // From the YAML's expiry and the run's clock (KEYFLEET_CLOCK_OFFSET_MS), in the engine's
+        // warning output, before any vendor call: the program runs before the engine.
+        const out: SectionProblem[] = [];
+        const now = clock.now();
+        (section.integrationKeys ?? []).forEach((e, i) => {
+            if (!e.expires || e.expires === "never") return;
+            const at = Date.parse(expiryInstant(e.expires));
+            const path = ["integrationKeys", i, "expires"];
+            const rotates = e.rotation?.every ? `; rotation replaces it with a new key valid for ${e.rotation.every}` : "; move expires forward (an edit revives the key and keeps its value) or add rotation";
+            if (at <= now) {
+                out.push({ path, message: `key "${e.name}" expired on ${e.expires}${rotates}` });
+                return;
+            }
+            const warnBefore = e.warnBefore ?? DEFAULT_WARN_BEFORE;
+            if (at - now <= durationMs(warnBefore)) {
+                const hours = Math.max(1, Math.round((at - now) / 3_600_000));
+                out.push({ path, message: `key "${e.name}" expires on ${e.expires}, in ${hours < 48 ? `${hours}h` : `${Math.round(hours / 24)}d`} (within warnBefore ${warnBefore})${rotates}` });
+            }
+        });
+        return out;
+    },
+
+    async declare(section, ctx) {
+        const { SupportCenterIntegrationKey } = await import("./resource.ts");
+        const pulumi = await import("@pulumi/pulumi");
+        const prod = pulumi.getStack() === "prod";
+        const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
+        for (const e of section.integrationKeys ?? []) {
+            const resourceName = `supportcenter/${e.name}`;
+            const previous = e.renamedFrom ? [`supportcenter/${e.renamedFrom}`] : [];
+            const k = new SupportCenterIntegrationKey(
+                resourceName,
+                {
+                    name: e.name,
+                    roles: e.roles,
+                    expires: e.expires && e.expires !== "never" ? expiryInstant(e.expires) : null,
+                    description: e.description ?? null,
+                    status: e.status ?? "active",
+                    owner: e.owner,
+                    adopt: e.adopt ?? null,
+                    ...ctx.core(resourceName, e.rotation, previous),
+                },
+                // Pulumi's own protect: the engine refuses to delete the key, in up and destroy alike.
+                { ...ctx.options, protect: e.protect ?? prod, aliases: previous.map((name) => ({ name })) },
+            );
+            exports[resourceName] = {
+                id: k.id,
+                kind: pulumi.output("integration"),
+                name: k.name,
+                roles: k.roles,
+                status: k.status,
+                enabled: k.status.apply((s) => s === "active"),
+                revoked: pulumi.output(false),
+                expires: k.expires,
+                description: k.description,
+                owner: k.owner,
+                deletedRoles: k.deletedRoles,
+                created: k.created,
+                rotation: k.rotation,
+                fingerprint: k.fingerprint,
+                apiKey: k.apiKey,
+                note: k.note,
+            };
+        }
+        return exports;
+    },
+
+    async provider() {
+        return (await import("./lifecycle.ts")).provider;
+    },
+
+    sandbox: {
+        port: 4403,
+        portEnv: "KEYFLEET_SANDBOX_SUPPORTCENTER_PORT",
+        title: "ManageEngine SupportCenter Plus",
+        async start({ port, host, dataFile }) {
+            const { start } = await import("../../sandbox/supportcenter.ts");
+            return (await start({ port, host, dataFile })).server;
+        },
+    },
+};

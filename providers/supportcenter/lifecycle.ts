@@ -1,0 +1,356 @@
+// SupportCenter Plus integration keys: the narrow lifecycle the core's key provider drives
+// (providers/shared/keys.ts), the inputs and outputs of a key resource, and its connection.
+//
+// Vendor rules that shape it:
+// - Only a key's owner may act on it (edit, view the value, reassign, delete), so every call is made
+//   as the owner the state knows, with that owner's technician key from keyfleet:supportcenterOwners;
+//   an owner without credentials fails before any call, naming the owner.
+// - The value is not in any record: it is read once, after create (or when a key is taken over),
+//   through decrypt with the owner's login password, and kept as the secret output `apiKey`. An
+//   edit never alters it, so name, roles, expiry, status, description and owner change in place.
+//   The resource id is the record id, which is not secret.
+// - Reads go through one paged walk of the instance's key list shared by every key of the process
+//   (providers/shared/snapshot.ts), forgotten after every write.
+// - With rotation, an expired key is replaced, new key first (names are unique, so the old one is
+//   renamed aside by the core). If the YAML's expiry has passed too, the new key is made valid for
+//   one rotation period (`rotation.every`), at the end of which it is due again.
+import { z } from "zod";
+import { clock } from "../shared/clock.ts";
+import { isKind, VendorError } from "../shared/errors.ts";
+import { ExpiryInstant } from "../shared/fields.ts";
+import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import { durationMs, Rotation } from "../shared/rotation.ts";
+import { fingerprint, type Settings } from "../shared/settings.ts";
+import { Snapshot } from "../shared/snapshot.ts";
+import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
+import { ADOPT, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, SCP_SETTINGS, ScpName, Status } from "./descriptor.ts";
+
+export interface ScpKeyInputs extends CoreInputs {
+    /** Role names, sorted. */
+    roles: string[];
+    /** When the key stops working (ISO 8601), or null for never. */
+    expires: string | null;
+    description: string | null;
+    status: "active" | "inactive";
+    /** Login name of the SDAdmin who owns the key. */
+    owner: string;
+}
+
+export interface ScpKeyOutputs extends ScpKeyInputs, CoreOutputs {
+    /** The record id (also the resource id). */
+    keyId: string;
+    /** The integration key. Secret. */
+    apiKey: string;
+    /** A non-secret name for the value, for display. */
+    fingerprint: string;
+    /** The owner's user id (a deleted user's keys move to another id). */
+    ownerId: string;
+    /** The key's actual expiry (ISO 8601) or null; differs from `expires` only for a key renewed by rotation. */
+    validUntil: string | null;
+    isExpired: boolean;
+    /** Roles of the key that were deleted in the product since keyfleet last set them. */
+    deletedRoles: string[];
+}
+
+export const SCP_SECRET_OUTPUTS = ["apiKey"] as const;
+export const SCP_OUTPUT_NAMES = ["keyId", "apiKey", "fingerprint", "ownerId", "validUntil", "isExpired", "deletedRoles"] as const;
+const FINGERPRINT_PREFIX = "scpk_";
+
+/** A record as the lifecycle hands it to the core: the vendor's, with the owner's login and the value when known. */
+export interface ScpFull extends ScpKey {
+    ownerLogin: string;
+    key?: string;
+    deletedRoles: string[];
+}
+
+const ScpInputs = z.object({
+    name: ScpName,
+    roles: z.array(RoleName).min(1, { error: "a key needs at least one role" }),
+    expires: ExpiryInstant.optional(),
+    description: Description.nullish(),
+    status: Status.nullish(),
+    owner: Login,
+    rotation: Rotation.nullish(),
+    adopt: ADOPT.nullish(),
+});
+
+export interface Connection {
+    client: SupportCenterClient;
+    /** The owner's credentials; throws (before any call) naming an owner the stack has none for. */
+    owner(login: string): ScpOwner;
+    /** Who may list: `preferred` first when the stack has its credentials, then every other owner it has. */
+    listers(preferred: string): ScpOwner[];
+}
+
+function connect(settings: Settings, _key: ScpKeyInputs): Connection {
+    const [urlSpec, ownersSpec] = SCP_SETTINGS;
+    const client = new SupportCenterClient(settings.require(urlSpec));
+    const { owners, problems } = parseOwners(settings.require(ownersSpec));
+    const owner = (login: string): ScpOwner => {
+        const c = owners.get(login);
+        if (!c) throw new Error(problems.length > 0 ? `${ownerMissing(login)} (${problems.join("; ")})` : ownerMissing(login));
+        return { login, ...c };
+    };
+    return {
+        client,
+        owner,
+        listers: (preferred) => {
+            const logins = [...new Set([preferred, ...owners.keys()])].filter((l) => owners.has(l));
+            return logins.length > 0 ? logins.map(owner) : [owner(preferred)];
+        },
+    };
+}
+
+// One walk of each list per process, shared by every key; keyed by instance URL.
+const keyLists = new Snapshot<Map<string, ScpKey>>();
+const roleLists = new Snapshot<ScpRole[]>();
+const userLists = new Snapshot<ScpUser[]>();
+
+/** Forgets the key list after a write (answered or not), so that no read sees the world before it. */
+async function writing<T>(work: () => Promise<T>): Promise<T> {
+    try {
+        return await work();
+    } finally {
+        keyLists.forget();
+    }
+}
+
+/**
+ * A list read as any owner the stack has: any SDAdmin sees every key. The next owner is tried when
+ * one's technician key is refused (a user deleted in the product, whose keys went to an admin).
+ */
+async function asAnyOwner<T>(c: Connection, as: string, list: (owner: ScpOwner) => Promise<T>): Promise<T> {
+    const owners = c.listers(as);
+    for (let i = 0; ; i++) {
+        try {
+            return await list(owners[i]);
+        } catch (err) {
+            if (i + 1 >= owners.length || !isKind(err, "unauthorized", "forbidden")) throw err;
+        }
+    }
+}
+
+function allKeys(c: Connection, as: string): Promise<Map<string, ScpKey>> {
+    return keyLists.get(c.client.url, async () => {
+        // Roles and users are as fresh as the key list they explain (a role deleted a moment ago).
+        roleLists.forget();
+        userLists.forget();
+        return new Map((await asAnyOwner(c, as, (o) => c.client.listKeys(o))).map((k) => [k.id, k]));
+    });
+}
+
+async function users(c: Connection, as: string, fresh = false): Promise<ScpUser[]> {
+    if (fresh) userLists.forget();
+    return userLists.get(c.client.url, () => asAnyOwner(c, as, (o) => c.client.listUsers(o)));
+}
+
+function roles(c: Connection, as: string): Promise<ScpRole[]> {
+    return roleLists.get(c.client.url, () => asAnyOwner(c, as, (o) => c.client.listRoles(o)));
+}
+
+/** The login of the record's owner: from what state knew of that id, else the user list. */
+async function loginOf(c: Connection, r: ScpKey, known: { id?: string; login?: string }, as: string): Promise<string> {
+    if (known.id && known.login && r.owner.id === known.id) return known.login;
+    const user = (await users(c, as)).find((u) => u.id === r.owner.id);
+    // A user gone from the list (deleted meanwhile): name them by id, which no YAML owner matches.
+    return user?.login ?? `user ${r.owner.id}`;
+}
+
+async function full(c: Connection, r: ScpKey, known: { id?: string; login?: string }, as: string, key?: string): Promise<ScpFull> {
+    return { ...r, ownerLogin: await loginOf(c, r, known, as), key, deletedRoles: [] };
+}
+
+/** Role names to {id, name}, before any write; an unknown name is refused with the instance's names. */
+async function resolveRoles(c: Connection, names: string[], as: string): Promise<{ id: string; name: string }[]> {
+    const all = await roles(c, as);
+    return names.map((n) => {
+        const role = all.find((r) => r.name === n);
+        if (!role) {
+            throw new VendorError("rejected", `SupportCenter Plus has no role named "${n}" (it has ${all.map((r) => `"${r.name}"`).join(", ")})`, {
+                hint: "fix roles: in the YAML (names are exact); a role deleted in the product must be removed from the key's roles",
+            });
+        }
+        return { id: role.id, name: role.name };
+    });
+}
+
+async function userId(c: Connection, login: string, as: string): Promise<string> {
+    // Fresh: a reassignment is rare, and a user deleted a moment ago must not be a target.
+    const user = (await users(c, as, true)).find((u) => u.login === login);
+    if (!user) {
+        throw new VendorError("rejected", `SupportCenter Plus has no user with the login "${login}"`, {
+            hint: "owner: must be the login of an active SDAdmin (a deleted user's keys belong to the admin who deleted them: set owner: to that admin)",
+        });
+    }
+    return user.id;
+}
+
+/** The validity the vendor gets: the YAML's expiry, or for a rotated key past it, one rotation period. */
+function validityFor(inputs: ScpKeyInputs, now: number): number {
+    if (!inputs.expires) return 0;
+    const at = Date.parse(inputs.expires);
+    if (at > now) return at;
+    if (inputs.rotation?.every) return now + durationMs(inputs.rotation.every);
+    throw new VendorError("rejected", `expires ${inputs.expires} has passed`, { hint: "a new key cannot be made expired: move expires: forward, set never, or add rotation: { every: … }" });
+}
+
+/** Whether the key was made past the YAML's expiry by a rotation (its validity is then one rotation period). */
+function renewed(inputs: ScpKeyInputs, r: ScpKey): boolean {
+    return Boolean(inputs.rotation?.every && inputs.expires && r.validity !== 0 && Date.parse(inputs.expires) <= r.created && r.validity > Date.parse(inputs.expires));
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, ScpFull, Connection> = {
+    title: "SupportCenter Plus",
+    fields: {
+        immutable: [],
+        mutable: ["name", "roles", "expires", "description", "status", "owner"],
+        local: ["rotation", "adopt"],
+    },
+    schema: ScpInputs,
+    nameMax: NAME_MAX,
+
+    normalize(news) {
+        return {
+            roles: [...new Set((news.roles as string[] | undefined) ?? [])].sort(),
+            expires: news.expires ? new Date(String(news.expires)).toISOString() : null,
+            description: (news.description as string | null | undefined) ?? null,
+            status: (news.status as "active" | "inactive" | null | undefined) ?? "active",
+            owner: String(news.owner ?? ""),
+        };
+    },
+
+    describe(k) {
+        return `SupportCenter Plus integration key "${k.name}"`;
+    },
+
+    connect,
+
+    async create(c, { inputs }) {
+        const owner = c.owner(inputs.owner);
+        const roles = await resolveRoles(c, inputs.roles, inputs.owner);
+        const fields: ScpKeyFields = { name: inputs.name, roles, validity: validityFor(inputs, clock.now()), status: inputs.status, description: inputs.description };
+        const made = await writing(() => c.client.create(owner, fields));
+        let key: string;
+        try {
+            key = await c.client.decrypt(owner, made.id);
+        } catch (err) {
+            // The core never learnt of the key: delete it here, so a failed create leaves nothing behind.
+            const left = await writing(() => c.client.delete(owner, made.id)).then(
+                () => "",
+                (e: Error) => `; the new key ${made.id} could not be deleted (${e.message}): delete it in the product`,
+            );
+            if (err instanceof VendorError) throw new VendorError(err.kind, `reading the new key's value (decrypt) failed: ${err.vendorMessage}${left}`, { code: err.code, hint: err.hint });
+            throw err;
+        }
+        return { ...made, ownerLogin: inputs.owner, key, deletedRoles: [] };
+    },
+
+    async read(c, { state }) {
+        const r = (await allKeys(c, state.owner)).get(state.keyId);
+        if (!r) return undefined;
+        const out = await full(c, r, { id: state.ownerId, login: state.owner }, state.owner, state.apiKey);
+        // A role the key had that the instance no longer has was deleted in the product.
+        const have = new Set(r.roles.map((x) => x.name));
+        if (state.roles.some((n) => !have.has(n))) {
+            const all = await roles(c, state.owner);
+            out.deletedRoles = state.roles.filter((n) => !have.has(n) && !all.some((x) => x.name === n));
+        }
+        return out;
+    },
+
+    async update(c, { state, inputs, changes }) {
+        // Every owner this change acts as must have credentials before the first call.
+        const current = c.owner(state.owner);
+        const { owner: newOwner, ...edits } = changes;
+        const editing = Object.keys(edits).length > 0;
+        const actor = newOwner !== undefined && newOwner !== state.owner ? (editing ? c.owner(newOwner) : { login: newOwner } as ScpOwner) : current;
+        const fields: ScpKeyFields = {};
+        if (edits.name !== undefined) fields.name = edits.name;
+        if (edits.roles !== undefined) fields.roles = await resolveRoles(c, edits.roles, state.owner);
+        if ("expires" in edits) fields.validity = validityFor(inputs, clock.now());
+        if (edits.status !== undefined) fields.status = edits.status;
+        if ("description" in edits) fields.description = edits.description ?? null;
+        let record: ScpKey | undefined;
+        if (actor !== current) {
+            const to = await userId(c, actor.login, state.owner);
+            // After this the previous owner can do nothing more with the key: later edits act as the new one.
+            [record] = await writing(() => c.client.reassign(current, [state.keyId], to, `keyfleet: the YAML names ${actor.login} as the owner of "${inputs.name}"`));
+        }
+        if (editing) record = await writing(() => c.client.update(actor, state.keyId, fields));
+        if (!record) throw new VendorError("invalidAnswer", "SupportCenter Plus answered the change without the key's record");
+        return { ...record, ownerLogin: actor.login, key: state.apiKey, deletedRoles: [] };
+    },
+
+    async delete(c, { state }) {
+        await writing(() => c.client.delete(c.owner(state.owner), state.keyId));
+    },
+
+    async find(c, { inputs }) {
+        const wanted = inputs.name.trim().toLowerCase();
+        const named = [...(await allKeys(c, inputs.owner)).values()].filter((k) => k.name.toLowerCase() === wanted);
+        return Promise.all(named.map((k) => full(c, k, {}, inputs.owner)));
+    },
+
+    async findById(c, id) {
+        // adopt: "<record id>"; the list holds every key of the instance.
+        const k = (await allKeys(c, "")).get(id);
+        return k ? full(c, k, {}, "") : undefined;
+    },
+
+    adopts(r, adopt) {
+        return r.id === adopt;
+    },
+
+    async takeOver(c, r) {
+        // Only the owner may view the value, with their login password.
+        return { ...r, key: await c.client.decrypt(c.owner(r.ownerLogin), r.id) };
+    },
+
+    outputs(inputs, r) {
+        return {
+            keyId: r.id,
+            name: r.name,
+            roles: r.roles.map((x) => x.name).sort(),
+            expires: renewed(inputs, r) ? inputs.expires : r.validity === 0 ? null : iso(r.validity),
+            validUntil: r.validity === 0 ? null : iso(r.validity),
+            description: r.description,
+            status: r.status,
+            owner: r.ownerLogin,
+            ownerId: r.owner.id,
+            isExpired: r.isExpired,
+            deletedRoles: r.deletedRoles,
+            apiKey: r.key as string,
+            fingerprint: r.key ? fingerprint(FINGERPRINT_PREFIX, r.key) : "",
+            created: iso(r.created),
+        };
+    },
+
+    resourceId(r) {
+        return r.id;
+    },
+
+    async rename(c, r, name) {
+        const id = "keyId" in r ? r.keyId : r.id;
+        const login = "keyId" in r ? r.owner : r.ownerLogin;
+        await writing(() => c.client.update(c.owner(login), id, { name }));
+    },
+
+    renewal(state, inputs, now) {
+        // An expired key is replaced when the key rotates at all.
+        if (!inputs.rotation || !state.validUntil) return undefined;
+        return Date.parse(state.validUntil) <= now ? `expired on ${state.validUntil}` : undefined;
+    },
+
+    fixes: {
+        creating: {
+            conflict: "SupportCenter Plus names are unique across the instance (in any case): rename the key, or adopt the existing one (adopt: true)",
+            forbidden: "the owner must be an SDAdmin: only SDAdmins manage integration keys",
+        },
+        updating: { conflict: "SupportCenter Plus names are unique across the instance (in any case): choose another name" },
+        adopting: { conflict: "SupportCenter Plus names are unique across the instance (in any case)" },
+    },
+};
+
+export const provider = keyProvider(supportCenterLifecycle);

@@ -1,0 +1,372 @@
+// SQL client for SupportSystem's API keys. SupportSystem (an osTicket-style help desk) has no API to
+// manage its keys: the admin panel (Manage > API Keys) writes them to one table of the help desk's
+// MySQL/MariaDB database, so keyfleet manages them there. This is the only code in keyfleet that
+// knows the table, its columns and the server's error codes.
+//
+// The table, as the help desk creates it (`<prefix>api_key`, default prefix `ost_`):
+//   id int unsigned auto_increment primary key, isactive tinyint(1) not null default 1,
+//   ipaddr varchar(64) not null, apikey varchar(255) not null,
+//   can_create_tickets tinyint(1) unsigned not null default 1,
+//   can_exec_cron tinyint(1) unsigned not null default 1, notes text,
+//   updated datetime not null, created datetime not null, key ipaddr (not unique), unique key apikey.
+// keyfleet never creates or alters it: the help desk owns the schema.
+//
+// Inferred from osTicket's admin panel (class.api.php): a row is written with `updated` and
+// `created` set to NOW() in the server's session time zone, and every edit sets `updated = NOW()`;
+// keyfleet does the same, and reads both back as UNIX_TIMESTAMP() so that the zone they were written
+// in never matters.
+//
+// Every statement is parameterised; the table name, the only identifier that varies, comes from a
+// prefix checked to be letters, digits and underscores. Every write runs in a transaction, which
+// lets the error mapping tell "surely not committed" (anything before COMMIT was sent: the server
+// rolls back a transaction whose connection drops) from "outcome unknown" (the connection was lost
+// while COMMIT was under way).
+import crypto from "node:crypto";
+import fs from "node:fs";
+import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from "mysql2/promise";
+import { callVendor, pacerFor } from "../shared/calls.ts";
+import { VendorError, type ErrorKind } from "../shared/errors.ts";
+import { Snapshot } from "../shared/snapshot.ts";
+import type { TlsMode } from "./descriptor.ts";
+
+
+export interface SupportSystemDatabase {
+    host: string;
+    port: number;
+    user: string;
+    password: string;
+    /** The help desk's database (schema). */
+    database: string;
+    /** The help desk's table prefix (osTicket's TABLE_PREFIX); the key table is `<prefix>api_key`. */
+    prefix: string;
+    tls: TlsMode;
+    /** A PEM file of the CA that signed the server's certificate, for verify-ca and verify-identity. */
+    tlsCa?: string;
+}
+
+/** One row of the key table. */
+export interface ApiKeyRow {
+    id: number;
+    isactive: boolean;
+    ipaddr: string;
+    apikey: string;
+    canCreateTickets: boolean;
+    canExecCron: boolean;
+    notes: string | null;
+    /** ISO 8601 instants. */
+    updated: string;
+    created: string;
+}
+
+export interface NewApiKeyRow {
+    apikey: string;
+    ipaddr: string;
+    isactive: boolean;
+    canCreateTickets: boolean;
+    canExecCron: boolean;
+    notes: string | null;
+}
+
+export type ApiKeyChanges = Partial<Pick<ApiKeyRow, "isactive" | "canCreateTickets" | "canExecCron" | "notes">>;
+
+const PREFIX = /^[A-Za-z0-9_]*$/;
+
+/** The key table's name for `prefix`. */
+export function apiKeyTable(prefix: string): string {
+    if (!PREFIX.test(prefix)) throw new Error(`table prefix ${JSON.stringify(prefix)} must be letters, digits and underscores`);
+    return `${prefix}api_key`;
+}
+
+/** A key value that collided with another row's (the unique key `apikey`): the caller draws another. */
+export class DuplicateApiKey extends VendorError {}
+
+/** Where a statement was when it failed: decides between "not done" and "outcome unknown". */
+type Phase = "connect" | "read" | "beforeCommit" | "commit" | "autocommit";
+
+const COLUMNS =
+    "id, isactive, ipaddr, apikey, can_create_tickets, can_exec_cron, notes, UNIX_TIMESTAMP(updated) AS updated_ts, UNIX_TIMESTAMP(created) AS created_ts";
+
+/** Statements sent by this process, for tests and the benchmark (a refresh of N keys is one `select`). */
+export const statements = { select: 0, insert: 0, update: 0, delete: 0 };
+
+/** Every read of a process shares one SELECT of the table for a short while; any write forgets it. */
+const snapshot = new Snapshot<ApiKeyRow[]>();
+const pools = new Map<string, Pool>();
+
+export class SupportSystemClient {
+    readonly db: SupportSystemDatabase;
+    readonly table: string;
+    private readonly id: string;
+
+    constructor(db: SupportSystemDatabase) {
+        this.db = db;
+        this.table = apiKeyTable(db.prefix);
+        const secret = crypto.createHash("sha256").update(db.password).digest("hex");
+        this.id = [db.host, db.port, db.user, secret, db.database, db.tls, db.tlsCa ?? ""].join("\0");
+    }
+
+    /** "table `ost_api_key` in database `helpdesk` on db.example.com:3306", for messages. */
+    get where(): string {
+        return `table \`${this.table}\` in database \`${this.db.database}\` on ${this.db.host}:${this.db.port}`;
+    }
+
+    /** Every row of the key table, from one SELECT shared by all reads of the process. */
+    async list(): Promise<ApiKeyRow[]> {
+        return snapshot.get(`${this.id}\0${this.table}`, () =>
+            this.call(true, async () => {
+                const conn = await this.connection();
+                try {
+                    statements.select++;
+                    const [rows] = await conn.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM \`${this.table}\` ORDER BY id`);
+                    return rows.map((r) => this.row(r));
+                } catch (err) {
+                    throw this.failure(err, "read", [], conn);
+                } finally {
+                    conn.release();
+                }
+            }),
+        );
+    }
+
+    /** The row with this id, or undefined when it is gone. */
+    async get(id: number): Promise<ApiKeyRow | undefined> {
+        return (await this.list()).find((r) => r.id === id);
+    }
+
+    /** Inserts a row; a collision of `apikey` with another row is a DuplicateApiKey. Never repeated on a lost answer. */
+    async insert(row: NewApiKeyRow): Promise<ApiKeyRow> {
+        return this.call(false, () =>
+            this.transaction([row.apikey], async (conn) => {
+                statements.insert++;
+                const [result] = await conn.execute<ResultSetHeader>(
+                    `INSERT INTO \`${this.table}\` (isactive, ipaddr, apikey, can_create_tickets, can_exec_cron, notes, updated, created)
+                     VALUES (?, ?, ?, ?, ?, ?, NOW(), NOW())`,
+                    [bit(row.isactive), row.ipaddr, row.apikey, bit(row.canCreateTickets), bit(row.canExecCron), row.notes],
+                );
+                const made = await this.select(conn, result.insertId);
+                if (!made) throw new VendorError("invalidAnswer", `the row just inserted into ${this.where} cannot be read back`);
+                return made;
+            }),
+        );
+    }
+
+    /** Changes the row's flags and notes and sets `updated`; notFound when the row is gone. */
+    async update(id: number, changes: ApiKeyChanges): Promise<ApiKeyRow> {
+        const sets: string[] = [];
+        const values: (number | string | null)[] = [];
+        const put = (column: string, value: number | string | null) => (sets.push(`${column} = ?`), values.push(value));
+        if (changes.isactive !== undefined) put("isactive", bit(changes.isactive));
+        if (changes.canCreateTickets !== undefined) put("can_create_tickets", bit(changes.canCreateTickets));
+        if (changes.canExecCron !== undefined) put("can_exec_cron", bit(changes.canExecCron));
+        if (changes.notes !== undefined) put("notes", changes.notes);
+        // The admin panel sets `updated` on every save.
+        sets.push("updated = NOW()");
+        return this.call(true, () =>
+            this.transaction([], async (conn) => {
+                statements.update++;
+                await conn.execute(`UPDATE \`${this.table}\` SET ${sets.join(", ")} WHERE id = ?`, [...values, id]);
+                const row = await this.select(conn, id);
+                if (!row) throw new VendorError("notFound", `no row ${id} in ${this.where}`, { code: "0 rows" });
+                return row;
+            }),
+        );
+    }
+
+    /** Deletes the row; false when it was already gone. */
+    async delete(id: number): Promise<boolean> {
+        return this.call(true, async () => {
+            const conn = await this.connection();
+            try {
+                statements.delete++;
+                const [result] = await conn.execute<ResultSetHeader>(`DELETE FROM \`${this.table}\` WHERE id = ?`, [id]);
+                return result.affectedRows > 0;
+            } catch (err) {
+                throw this.failure(err, "autocommit", [], conn);
+            } finally {
+                snapshot.forget();
+                conn.release();
+            }
+        });
+    }
+
+    /** Retries and pacing are the core's; `idempotent` says whether a lost answer may be repeated. */
+    private call<T>(idempotent: boolean, attempt: () => Promise<T>): Promise<T> {
+        return callVendor({ idempotent, pacer: pacerFor(`supportsystem\0${this.db.host}:${this.db.port}\0${this.db.user}`) }, attempt);
+    }
+
+    private async select(conn: PoolConnection, id: number): Promise<ApiKeyRow | undefined> {
+        statements.select++;
+        const [rows] = await conn.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM \`${this.table}\` WHERE id = ?`, [id]);
+        return rows[0] ? this.row(rows[0]) : undefined;
+    }
+
+    /** Runs `work` in a transaction; `secrets` are values the server may echo in an error (a duplicate key). */
+    private async transaction<T>(secrets: string[], work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+        const conn = await this.connection();
+        let phase: Phase = "beforeCommit";
+        try {
+            await conn.beginTransaction();
+            const result = await work(conn);
+            phase = "commit";
+            await conn.commit();
+            return result;
+        } catch (err) {
+            if (phase === "beforeCommit") await conn.rollback().catch(() => undefined);
+            throw this.failure(err, phase, secrets, conn);
+        } finally {
+            // Whatever happened, the table may have changed: the next read asks the database again.
+            snapshot.forget();
+            conn.release();
+        }
+    }
+
+    private async connection(): Promise<PoolConnection> {
+        try {
+            return await this.pool().getConnection();
+        } catch (err) {
+            throw this.failure(err, "connect");
+        }
+    }
+
+    private pool(): Pool {
+        let pool = pools.get(this.id);
+        if (!pool) {
+            const options: PoolOptions = {
+                host: this.db.host,
+                port: this.db.port,
+                user: this.db.user,
+                password: this.db.password,
+                database: this.db.database,
+                ssl: tlsOptions(this.db),
+                connectionLimit: 4,
+                waitForConnections: true,
+                connectTimeout: 10_000,
+                // Idle connections close soon, so that a provider process never waits on them.
+                maxIdle: 0,
+                idleTimeout: 5_000,
+                multipleStatements: false,
+                charset: "utf8mb4",
+            };
+            pools.set(this.id, (pool = createPool(options)));
+        }
+        return pool;
+    }
+
+    /** A row read strictly: a column of another type is an error, never a default. */
+    private row(r: RowDataPacket): ApiKeyRow {
+        const bad = (column: string) => new VendorError("invalidAnswer", `${this.where} has a row whose \`${column}\` is not what the help desk writes`);
+        if (typeof r.id !== "number") throw bad("id");
+        if (typeof r.ipaddr !== "string") throw bad("ipaddr");
+        if (typeof r.apikey !== "string") throw bad("apikey");
+        if (r.notes !== null && typeof r.notes !== "string") throw bad("notes");
+        const flag = (column: string) => {
+            const v = r[column];
+            if (typeof v !== "number") throw bad(column);
+            return v !== 0;
+        };
+        const instant = (column: string) => {
+            const v = Number(r[`${column}_ts`]);
+            if (r[`${column}_ts`] === null || !Number.isFinite(v)) throw bad(column);
+            return new Date(v * 1000).toISOString();
+        };
+        return {
+            id: r.id,
+            isactive: flag("isactive"),
+            ipaddr: r.ipaddr,
+            apikey: r.apikey,
+            canCreateTickets: flag("can_create_tickets"),
+            canExecCron: flag("can_exec_cron"),
+            notes: r.notes,
+            updated: instant("updated"),
+            created: instant("created"),
+        };
+    }
+
+    /** The server's error as one of the core's kinds, with what to do; never quotes a key value or the password. */
+    private failure(err: unknown, phase: Phase, secrets: string[] = [], conn?: PoolConnection): VendorError {
+        if (err instanceof VendorError) return err;
+        const e = err as { code?: string; errno?: number; sqlMessage?: string; message?: string; fatal?: boolean };
+        // A connection that failed for good must not go back to the pool (release() after this is a no-op).
+        if (e.fatal && conn) conn.destroy();
+        const code = e.code ?? "ERROR";
+        const mask = (text: string) => [...secrets, this.db.password].filter(Boolean).reduce((t, s) => t.replaceAll(s, "[redacted]"), text);
+        const said = mask(e.sqlMessage ?? e.message ?? "no details").replace(/\s+/g, " ").trim().slice(0, 200);
+        const server = `${this.db.host}:${this.db.port}`;
+        const make = (kind: ErrorKind, message: string, hint?: string, extra: { notProcessed?: boolean; retryAfterMs?: number } = {}) =>
+            new VendorError(kind, message, { code, hint, ...extra });
+        switch (code) {
+            case "ER_DUP_ENTRY": {
+                // "Duplicate entry '<value>' for key 'apikey'": the value is a key; only the index is kept.
+                const index = /for key '([^']*)'/.exec(e.sqlMessage ?? "")?.[1] ?? "?";
+                const message = `duplicate entry for key '${index}' in ${this.where}`;
+                return /(^|\.)apikey$/.test(index) ? new DuplicateApiKey("conflict", message, { code }) : make("conflict", message);
+            }
+            case "ER_NO_SUCH_TABLE":
+                return make(
+                    "invalidAnswer",
+                    `the help desk's key table \`${this.table}\` does not exist in database \`${this.db.database}\` on ${server} (${said})`,
+                    "check keyfleet:supportsystem.database and keyfleet:supportsystem.tablePrefix (the help desk's TABLE_PREFIX); keyfleet never creates the table, the help desk's installer does",
+                );
+            case "ER_BAD_DB_ERROR":
+                return make("invalidAnswer", `database \`${this.db.database}\` does not exist on ${server} (${said})`, "check keyfleet:supportsystem.database: it names the help desk's database");
+            case "ER_BAD_FIELD_ERROR":
+                return make("invalidAnswer", `${this.where} lacks a column keyfleet uses (${said})`, "the table is not the help desk's API key table of the expected version; check keyfleet:supportsystem.tablePrefix");
+            case "ER_ACCESS_DENIED_ERROR":
+            case "ER_ACCESS_DENIED_NO_PASSWORD_ERROR":
+                return make("unauthorized", `${server} refused the login of "${this.db.user}" (${said})`, "check keyfleet:supportsystem.user and the secret keyfleet:supportsystemPassword");
+            case "ER_DBACCESS_DENIED_ERROR":
+            case "ER_TABLEACCESS_DENIED_ERROR":
+            case "ER_COLUMNACCESS_DENIED_ERROR":
+            case "ER_SPECIFIC_ACCESS_DENIED_ERROR":
+                return make(
+                    "forbidden",
+                    `${said}`,
+                    `grant "${this.db.user}" SELECT, INSERT, UPDATE and DELETE on \`${this.db.database}\`.\`${this.table}\` (the server says this too when the table does not exist and the user has no rights on the database: check keyfleet:supportsystem.tablePrefix)`,
+                );
+            case "ER_CON_COUNT_ERROR":
+            case "ER_TOO_MANY_USER_CONNECTIONS":
+                // Refused before anything ran: wait and try again, as with a rate limit.
+                return make("rateLimited", `${server} has too many connections (${said})`, undefined, { retryAfterMs: 1000 });
+            case "ER_LOCK_DEADLOCK":
+            case "ER_LOCK_WAIT_TIMEOUT":
+                // The transaction was rolled back: nothing of it was committed.
+                return make("unavailable", `${said}`, undefined, { notProcessed: phase !== "commit" && phase !== "autocommit" });
+            case "ER_DATA_TOO_LONG":
+            case "ER_TRUNCATED_WRONG_VALUE_FOR_FIELD":
+            case "ER_WRONG_VALUE_COUNT_ON_ROW":
+                return make("rejected", `${this.where} refused the values (${said})`, "shorten the note: the help desk's column is TEXT (64 KB)");
+            case "ER_OPTION_PREVENTS_STATEMENT":
+                return make("forbidden", `${server} refused the write (${said})`, "the server is read-only (a replica?); point keyfleet:supportsystem.host at the primary");
+        }
+        const transport = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE", "ETIMEDOUT", "PROTOCOL_CONNECTION_LOST", "PROTOCOL_SEQUENCE_TIMEOUT", "ER_SERVER_SHUTDOWN", "ER_CONNECTION_KILLED"];
+        if (/^HANDSHAKE_|CERT|SSL|TLS/.test(code)) {
+            return make("unavailable", `TLS to ${server} failed (${said})`, "check keyfleet:supportsystem.tls and keyfleet:supportsystem.tlsCa against the server's TLS setup", { notProcessed: true });
+        }
+        if (transport.includes(code) || e.fatal) {
+            const hint = `check keyfleet:supportsystem.host and port, and that the database server is up`;
+            const message = `the database at ${server} did not answer (${said})`;
+            // Lost while COMMIT (or an autocommitted write) was under way: it may have been committed.
+            if (phase === "commit" || phase === "autocommit") return make("outcomeUnknown", message, undefined);
+            // Before COMMIT the server rolls the transaction back when the connection drops; reads change nothing.
+            return make("unavailable", message, hint, { notProcessed: true });
+        }
+        return make("rejected", `${this.where}: ${said}`, "the database refused the statement; check the table against the help desk's schema");
+    }
+}
+
+const bit = (b: boolean) => (b ? 1 : 0);
+
+function tlsOptions(db: SupportSystemDatabase): PoolOptions["ssl"] {
+    if (db.tls === "disabled") return undefined;
+    if (db.tls === "required") return { rejectUnauthorized: false };
+    const ca = db.tlsCa ? fs.readFileSync(db.tlsCa, "utf8") : undefined;
+    return { rejectUnauthorized: true, ...(ca ? { ca } : {}), ...(db.tls === "verify-ca" ? { checkServerIdentity: () => undefined } : {}) };
+}
+
+/** Ends every pool of the process (tests; a provider process simply exits). */
+export async function closeAll(): Promise<void> {
+    const all = [...pools.values()];
+    pools.clear();
+    snapshot.forget();
+    await Promise.all(all.map((p) => p.end().catch(() => undefined)));
+}

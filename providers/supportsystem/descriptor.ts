@@ -1,0 +1,228 @@
+// SupportSystem (an osTicket-style help desk) as keyfleet sees it: the `supportsystem:` section of
+// an environment's YAML, its rules, its stack settings (the help desk's MySQL/MariaDB database), how
+// its keys are declared, and its sandbox.
+import fs from "node:fs";
+import net from "node:net";
+import { z } from "zod";
+import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
+import { keyName } from "../shared/fields.ts";
+import { Rotation } from "../shared/rotation.ts";
+
+/** TLS to the database, named after MySQL's own --ssl-mode values. */
+export const TLS_MODES = ["disabled", "required", "verify-ca", "verify-identity"] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+/** The key's name, kept in the row's `notes` as keyfleet's marker (see lifecycle.ts). */
+export const SupportSystemName = keyName(200, "keyfleet's name for the key, kept in the help desk's internal note as a marker ([keyfleet:<name>]).");
+
+const ONE_ADDRESS =
+    "the help desk binds each key to one address, compared with the request's source address: give one IPv4 or IPv6 address, or list several under ips: (one key each)";
+
+/** Why `value` is not one address the help desk can bind a key to, or undefined. */
+export function addressProblem(value: string): string | undefined {
+    const shown = JSON.stringify(value);
+    if (value.includes("/")) return `${shown} is a CIDR range; ${ONE_ADDRESS}`;
+    if (value.includes("*")) return `${shown} is a wildcard; ${ONE_ADDRESS}`;
+    if (value.includes("%")) return `${shown} has a zone index, which never appears in a request's source address; ${ONE_ADDRESS}`;
+    const family = net.isIP(value);
+    if (family === 0) {
+        const hostName = /[A-Za-z]/.test(value) && /^[A-Za-z0-9.-]+$/.test(value) && !value.includes(":");
+        return hostName ? `${shown} is a host name; ${ONE_ADDRESS}` : `${shown} is not a valid IPv4 or IPv6 address; ${ONE_ADDRESS}`;
+    }
+    if (family === 6) {
+        const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonicalAddress(value));
+        if (mapped) {
+            const n = (parseInt(mapped[1], 16) << 16) | parseInt(mapped[2], 16);
+            const v4 = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+            return `${shown} is an IPv4-mapped IPv6 address; the help desk sees such a client as ${v4}: write that address`;
+        }
+    }
+    return undefined;
+}
+
+/**
+ * The address as the help desk sees a client's source address: IPv4 as written (no leading zeros
+ * pass validation), IPv6 in its RFC 5952 form (lower case, zeros compressed), since the help desk
+ * compares the stored address with the remote address as strings.
+ */
+export function canonicalAddress(value: string): string {
+    if (net.isIP(value) !== 6) return value;
+    return new URL(`http://[${value}]`).hostname.slice(1, -1);
+}
+
+export const IpAddress = z
+    .string()
+    .superRefine((v, ctx) => {
+        const problem = addressProblem(v);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+    })
+    .describe("One IPv4 or IPv6 address: the source address the help desk accepts the key from. Immutable: a new address replaces the key.");
+
+const ADOPT_ERROR = "adopt takes true (the row whose notes carry this key's marker) or a row id (the `id` column); never write a key value here";
+export const ADOPT = z
+    .union([z.literal(true), z.int().positive(), z.string().regex(/^[1-9][0-9]{0,9}$/, { error: ADOPT_ERROR })], { error: ADOPT_ERROR })
+    .describe("Take over an existing row once, instead of creating one: true for the row whose notes carry this key's marker, or the row's id.");
+
+const MARKER_TEXT = "[keyfleet:";
+
+export const InternalNote = z
+    .string()
+    .max(10_000, { error: "must be at most 10000 characters" })
+    .refine((v) => !v.includes(MARKER_TEXT), { error: `must not contain "${MARKER_TEXT}", keyfleet's marker` })
+    .describe("The key's internal note in the admin panel; keyfleet adds its marker on a line of its own after it.");
+
+const ApiKeyEntry = z
+    .strictObject({
+        name: SupportSystemName,
+        ip: IpAddress.optional(),
+        ips: z.array(IpAddress).min(1).optional().describe("Alternatively: one key per address (the help desk binds each key to one IP)."),
+        active: z.boolean().optional().describe("false disables the key (default true)."),
+        canCreateTickets: z.boolean().optional().describe("The right \"Can Create Tickets\" (default true, as the help desk's table)."),
+        canExecCron: z.boolean().optional().describe("The right \"Can Execute Cron\" (default true, as the help desk's table)."),
+        note: InternalNote.optional(),
+        rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field."),
+        adopt: ADOPT.optional(),
+    })
+    .describe("A SupportSystem API key (a row of the help desk's <prefix>api_key table).");
+
+export const SupportSystemSection = z
+    .strictObject({
+        apiKeys: z.array(ApiKeyEntry).optional(),
+    })
+    .describe("SupportSystem help desk API keys, kept in the help desk's MySQL/MariaDB table <prefix>api_key.");
+
+export type SupportSystemSection = z.infer<typeof SupportSystemSection>;
+export type SupportSystemEntry = z.infer<typeof ApiKeyEntry>;
+
+/** The resource name of the key of `entry` for `ip`: by name alone for `ip:`, by name and address for `ips:`. */
+export function resourceName(entry: { name: string; ip?: string }, ip: string): string {
+    return entry.ip !== undefined ? `supportsystem/${entry.name}` : `supportsystem/${entry.name}/${canonicalAddress(ip)}`;
+}
+
+const port = (v: string) => (/^[0-9]+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : `must be a TCP port (1-65535); it is "${v}"`);
+
+/** The order is the order lifecycle.ts's connect() reads them in. */
+export const SUPPORTSYSTEM_SETTINGS = [
+    { key: "supportsystem.host", env: "KEYFLEET_MYSQL_HOST", about: "host of the help desk's MySQL/MariaDB server" },
+    { key: "supportsystem.port", env: "KEYFLEET_MYSQL_PORT", default: "3306", check: port, about: "its port" },
+    { key: "supportsystem.user", env: "KEYFLEET_MYSQL_USER", about: "database user; needs SELECT, INSERT, UPDATE and DELETE on the key table" },
+    { key: "supportsystem.database", env: "KEYFLEET_MYSQL_DATABASE", about: "the help desk's database" },
+    {
+        key: "supportsystem.tablePrefix",
+        env: "KEYFLEET_MYSQL_TABLE_PREFIX",
+        default: "ost_",
+        check: (v: string) => (/^[A-Za-z0-9_]+$/.test(v) ? undefined : `must be letters, digits and underscores (the help desk's TABLE_PREFIX); it is "${v}"`),
+        about: "the help desk's table prefix; the key table is <prefix>api_key",
+    },
+    {
+        key: "supportsystem.tls",
+        env: "KEYFLEET_MYSQL_TLS",
+        default: "disabled",
+        check: (v: string) => ((TLS_MODES as readonly string[]).includes(v) ? undefined : `must be one of ${TLS_MODES.join(", ")}; it is "${v}"`),
+        about: `TLS to the server, as MySQL's --ssl-mode: ${TLS_MODES.join(", ")}`,
+    },
+    {
+        key: "supportsystem.tlsCa",
+        env: "KEYFLEET_MYSQL_TLS_CA",
+        needed: () => false,
+        check: (v: string) => (fs.existsSync(v) ? undefined : `names no readable file: "${v}"`),
+        about: "PEM file of the CA that signed the server's certificate (verify-ca, verify-identity); default: the system's CAs",
+    },
+    { key: "supportsystemPassword", env: "KEYFLEET_MYSQL_PASSWORD", secret: true, default: "", about: "the database user's password (none by default)" },
+] as const;
+
+type Path = (string | number)[];
+
+export const supportsystem: VendorDescriptor<SupportSystemSection> = {
+    section: "supportsystem",
+    title: "SupportSystem",
+    schema: SupportSystemSection,
+    settings: SUPPORTSYSTEM_SETTINGS,
+
+    declares: (s) => (s.apiKeys?.length ?? 0) > 0,
+
+    rules(raw) {
+        const problems: SectionProblem[] = [];
+        const entries = Array.isArray(raw.apiKeys) ? (raw.apiKeys as unknown[]) : [];
+        const keys = new Map<string, Path>();
+        const resources = new Map<string, Path>();
+        entries.forEach((value, i) => {
+            if (!value || typeof value !== "object") return;
+            const e = value as Record<string, unknown>;
+            const hasIp = e.ip !== undefined;
+            const hasIps = e.ips !== undefined;
+            if (hasIp && hasIps) problems.push({ path: ["apiKeys", i, "ips"], message: "give ip (one address) or ips (one key per address), not both" });
+            if (!hasIp && !hasIps) problems.push({ path: ["apiKeys", i], message: "needs ip (one address) or ips (one key per address): the help desk binds each key to one address" });
+            const ips = Array.isArray(e.ips) ? e.ips : [];
+            if (hasIps && !hasIp && ips.length > 1 && e.adopt !== undefined && e.adopt !== true) {
+                problems.push({ path: ["apiKeys", i, "adopt"], message: "a row id takes over one row, and ips makes one key per address: use adopt: true (by marker) or an entry with ip: for the adopted row" });
+            }
+            if (typeof e.name !== "string") return;
+            const name = e.name;
+            const addresses: [unknown, Path][] = hasIp ? [[e.ip, ["apiKeys", i, "ip"]]] : ips.map((ip, j) => [ip, ["apiKeys", i, "ips", j]]);
+            for (const [ip, path] of addresses) {
+                if (typeof ip !== "string" || addressProblem(ip)) continue;
+                const address = canonicalAddress(ip);
+                const key = `${name}\0${address}`;
+                const first = keys.get(key);
+                if (first) {
+                    problems.push({ path, message: `duplicate key "${name}" for ${address}`, firstAt: first });
+                    continue;
+                }
+                keys.set(key, path);
+                const resource = resourceName({ name, ip: hasIp ? address : undefined }, address);
+                const taken = resources.get(resource);
+                if (taken) {
+                    problems.push({
+                        path: ["apiKeys", i, "name"],
+                        message: `duplicate key name "${name}": an entry with ip: is known by its name alone; list both addresses under one entry's ips:`,
+                        firstAt: taken,
+                    });
+                } else resources.set(resource, ["apiKeys", i, "name"]);
+            }
+        });
+        return problems;
+    },
+
+    async declare(section, ctx) {
+        const { SupportSystemApiKey } = await import("./resource.ts");
+        const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
+        for (const e of section.apiKeys ?? []) {
+            for (const written of e.ip !== undefined ? [e.ip] : (e.ips ?? [])) {
+                const ip = canonicalAddress(written);
+                const resource = resourceName(e, ip);
+                const k = new SupportSystemApiKey(
+                    resource,
+                    {
+                        name: e.name,
+                        ip,
+                        active: e.active,
+                        canCreateTickets: e.canCreateTickets,
+                        canExecCron: e.canExecCron,
+                        internalNote: e.note ?? null,
+                        adopt: e.adopt === undefined ? null : e.adopt === true ? true : String(e.adopt),
+                        ...ctx.core(resource, e.rotation),
+                    },
+                    ctx.options,
+                );
+                const { name, active, canCreateTickets, canExecCron, keyId, created, updated, rotation, apiKey, note } = k;
+                exports[resource] = { id: k.id, name, ip: k.ip, active, canCreateTickets, canExecCron, keyId, created, updated, rotation, apiKey, note };
+            }
+        }
+        return exports;
+    },
+
+    async provider() {
+        return (await import("./lifecycle.ts")).provider;
+    },
+
+    sandbox: {
+        port: 4404,
+        portEnv: "KEYFLEET_SANDBOX_SUPPORTSYSTEM_PORT",
+        title: "SupportSystem (help desk API; keys in MySQL database keyfleet_helpdesk)",
+        async start({ port, host }) {
+            const { start } = await import("../../sandbox/supportsystem.ts");
+            return (await start({ port, host })).server;
+        },
+    },
+};

@@ -1,0 +1,268 @@
+// SupportSystem API keys: the narrow lifecycle the core's key provider drives
+// (providers/shared/keys.ts), the inputs and outputs of a key resource, and its connection.
+//
+// A key is one row of the help desk's table `<prefix>api_key`. The resource id is the row id (not
+// secret); the key value, 32 upper-case hexadecimal characters as the help desk itself makes them,
+// is the secret output `apiKey`. The address is immutable (the help desk has no way to move a key;
+// a new address makes a new row first, and the old row is deleted after); the active flag, the two
+// rights and the note are updated in place, with `updated` set as the admin panel does.
+//
+// THE MARKER. The help desk has no name for a key, only an internal note, so keyfleet keeps the
+// key's name in `notes`, on a line of its own after the user's note:
+//
+//     Contact form on the public site
+//     [keyfleet:web form]
+//
+// - The name is written as is, except that `%`, `[`, `]`, `<`, `>`, `&`, quotes, backslashes,
+//   control characters and any whitespace other than single spaces between words are
+//   percent-encoded as UTF-8 (`[keyfleet:a%5Bb%5D]` is the name `a[b]`). So a marker is always one
+//   line without brackets inside, and survives an admin panel that keeps notes as HTML.
+// - Reading takes the LAST `[keyfleet:…]` in the notes (anywhere, even wrapped in markup); the
+//   user's note is the rest, trimmed. A note in the YAML may not contain `[keyfleet:` itself.
+// - A row is this resource's key when its marker names the key AND its address is the key's:
+//   `ips:` gives one name several rows, one per address.
+// keyfleet finds its rows by the marker for `adopt: true` and to recover a create whose
+// connection was lost after COMMIT (the row is found and taken over, never inserted again).
+import crypto from "node:crypto";
+import { z } from "zod";
+import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import { Rotation } from "../shared/rotation.ts";
+import type { Settings } from "../shared/settings.ts";
+import { DuplicateApiKey, SupportSystemClient, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
+import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode } from "./descriptor.ts";
+
+export interface SupportSystemKeyInputs extends CoreInputs {
+    /** The one source address the help desk accepts the key from (canonical form). Immutable. */
+    ip: string;
+    /** A disabled key is refused by the help desk but kept. */
+    active: boolean;
+    canCreateTickets: boolean;
+    canExecCron: boolean;
+    /** The user's internal note (trimmed), or null. */
+    internalNote: string | null;
+    /** The whole `notes` column keyfleet writes: the internal note and the marker. Derived. */
+    notes: string;
+}
+
+export interface SupportSystemKeyOutputs extends SupportSystemKeyInputs, CoreOutputs {
+    /** The API key. Secret. */
+    apiKey: string;
+    /** The row id, also the resource id. */
+    keyId: number;
+    /** When the row was last changed (by keyfleet or the admin panel). */
+    updated: string;
+}
+
+export const SUPPORTSYSTEM_SECRET_OUTPUTS = ["apiKey"] as const;
+
+/** A key value as the help desk makes it: 16 random bytes as 32 upper-case hexadecimal characters. */
+export function newApiKey(): string {
+    return crypto.randomBytes(16).toString("hex").toUpperCase();
+}
+
+/** Where create draws key values from; tests replace it to force a collision. */
+export const keySource = { next: newApiKey };
+
+/** Attempts at a key value that collides with no other row (a collision of 128 random bits means a broken random source). */
+const KEY_ATTEMPTS = 5;
+
+/** Characters of a name written percent-encoded in the marker; see the header. */
+const ESCAPED = /[%[\]<>&"'\\\p{Cc}]|\s/u;
+
+export function marker(name: string): string {
+    let out = "";
+    const chars = [...name];
+    chars.forEach((ch, i) => {
+        const single = ch === " " && i > 0 && i < chars.length - 1 && chars[i - 1] !== " " && chars[i + 1] !== " ";
+        out += !single && ESCAPED.test(ch) ? encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : ch;
+    });
+    return `[keyfleet:${out}]`;
+}
+
+const MARKER = /\[keyfleet:([^[\]<>&"'\\\r\n]*)\]/g;
+
+/** The name in the row's last marker (or undefined), and the user's note around it (or null). */
+export function parseNotes(notes: string | null): { name?: string; note: string | null } {
+    const text = (notes ?? "").replace(/\r\n?/g, "\n");
+    let last: RegExpExecArray | undefined;
+    for (const m of text.matchAll(MARKER)) last = m;
+    let name: string | undefined;
+    if (last) {
+        try {
+            name = decodeURIComponent(last[1]);
+        } catch {
+            name = undefined;
+        }
+    }
+    if (name === undefined || !/\S/.test(name)) return { note: text.trim() || null };
+    const rest = (text.slice(0, last!.index) + text.slice(last!.index + last![0].length)).trim();
+    return { name, note: rest || null };
+}
+
+/** The `notes` column for a key: the user's note, then the marker on a line of its own. */
+export function composeNotes(name: string, note: string | null): string {
+    return note ? `${note}\n${marker(name)}` : marker(name);
+}
+
+const cleanNote = (v: unknown): string | null => (typeof v === "string" ? v.replace(/\r\n?/g, "\n").trim() || null : null);
+
+/** The inputs `check` accepts: the YAML's field schemas (the address already canonical). */
+const SupportSystemInputs = z.object({
+    name: SupportSystemName,
+    ip: IpAddress,
+    active: z.boolean().nullish(),
+    canCreateTickets: z.boolean().nullish(),
+    canExecCron: z.boolean().nullish(),
+    internalNote: InternalNote.nullish(),
+    rotation: Rotation.nullish(),
+    adopt: ADOPT.nullish(),
+});
+
+interface Connection {
+    client: SupportSystemClient;
+}
+
+function connect(settings: Settings): Connection {
+    const [host, port, user, database, tablePrefix, tls, tlsCa, password] = SUPPORTSYSTEM_SETTINGS;
+    const client = new SupportSystemClient({
+        host: settings.require(host),
+        port: Number(settings.require(port)),
+        user: settings.require(user),
+        database: settings.require(database),
+        prefix: settings.require(tablePrefix),
+        tls: settings.require(tls) as TlsMode,
+        tlsCa: settings.get(tlsCa),
+        password: settings.get(password) ?? "",
+    });
+    return { client };
+}
+
+/** The row's id from state (a key made before keyId was recorded has none). */
+const rowId = (state: Partial<SupportSystemKeyOutputs>) => (typeof state.keyId === "number" ? state.keyId : undefined);
+
+export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, SupportSystemKeyOutputs, ApiKeyRow, Connection> = {
+    title: "SupportSystem",
+    fields: {
+        immutable: ["ip"],
+        // `notes` carries the internal note and the name's marker, so a change of either updates it.
+        mutable: ["active", "canCreateTickets", "canExecCron", "internalNote", "notes"],
+        local: ["rotation", "adopt"],
+    },
+    schema: SupportSystemInputs,
+
+    normalize(news) {
+        const internalNote = cleanNote(news.internalNote);
+        return {
+            ip: canonicalAddress(String(news.ip ?? "")),
+            active: (news.active as boolean | null | undefined) ?? true,
+            canCreateTickets: (news.canCreateTickets as boolean | null | undefined) ?? true,
+            canExecCron: (news.canExecCron as boolean | null | undefined) ?? true,
+            internalNote,
+            notes: composeNotes(String(news.name ?? ""), internalNote),
+        };
+    },
+
+    describe(k) {
+        return `SupportSystem key "${k.name}" for ${k.ip}`;
+    },
+
+    connect,
+
+    async create({ client }, { inputs }) {
+        for (let attempt = 1; ; attempt++) {
+            try {
+                return await client.insert({
+                    apikey: keySource.next(),
+                    ipaddr: inputs.ip,
+                    isactive: inputs.active,
+                    canCreateTickets: inputs.canCreateTickets,
+                    canExecCron: inputs.canExecCron,
+                    notes: inputs.notes,
+                });
+            } catch (err) {
+                // Another row holds the value drawn: draw again (nothing was inserted).
+                if (err instanceof DuplicateApiKey && attempt < KEY_ATTEMPTS) continue;
+                throw err;
+            }
+        }
+    },
+
+    async read({ client }, { state }) {
+        const id = rowId(state);
+        return id === undefined ? undefined : client.get(id);
+    },
+
+    async update({ client }, { state, inputs, changes }) {
+        const id = rowId(state);
+        if (id === undefined) throw new Error("state has no row id (keyId); run `pulumi refresh`");
+        const body: ApiKeyChanges = {};
+        if (changes.active !== undefined) body.isactive = changes.active;
+        if (changes.canCreateTickets !== undefined) body.canCreateTickets = changes.canCreateTickets;
+        if (changes.canExecCron !== undefined) body.canExecCron = changes.canExecCron;
+        if ("internalNote" in changes || "notes" in changes) body.notes = inputs.notes;
+        return client.update(id, body);
+    },
+
+    async delete({ client }, { state }) {
+        const id = rowId(state);
+        if (id !== undefined) await client.delete(id);
+    },
+
+    async find({ client }, { inputs }) {
+        const rows = (await client.list()).filter((r) => r.ipaddr === inputs.ip && parseNotes(r.notes).name === inputs.name);
+        // Newest first: of several rows with the marker (a rotation cut short), the last made is taken.
+        return rows.sort((a, b) => b.id - a.id);
+    },
+
+    async findById({ client }, adopt) {
+        return /^[0-9]+$/.test(adopt) ? client.get(Number(adopt)) : undefined;
+    },
+
+    adopts(r, adopt) {
+        return String(r.id) === adopt;
+    },
+
+    adoptable(r, inputs) {
+        if (r.ipaddr !== inputs.ip) {
+            return (
+                `row ${r.id} is bound to ${r.ipaddr}, the YAML says ${inputs.ip}; the help desk cannot move a key to another address, ` +
+                "so make the YAML match or drop adopt to create a new key"
+            );
+        }
+        const theirs = parseNotes(r.notes).name;
+        if (theirs !== undefined && theirs !== inputs.name) {
+            return `row ${r.id} is keyfleet's key "${theirs}" (its notes carry that marker); adopt it under that name, or drop adopt`;
+        }
+        return undefined;
+    },
+
+    outputs(_inputs, r) {
+        return {
+            ip: r.ipaddr,
+            active: r.isactive,
+            canCreateTickets: r.canCreateTickets,
+            canExecCron: r.canExecCron,
+            internalNote: parseNotes(r.notes).note,
+            notes: r.notes ?? "",
+            apiKey: r.apikey,
+            keyId: r.id,
+            updated: r.updated,
+            created: r.created,
+        };
+    },
+
+    resourceId(r) {
+        return String(r.id);
+    },
+
+    fixes: {
+        creating: {
+            conflict: "the key value collided with other rows again and again; check the machine's random source",
+        },
+        updating: {
+            notFound: "the row was deleted in the admin panel meanwhile; run `pulumi up --refresh` to make it again",
+        },
+    },
+};
+
+export const provider = keyProvider(supportSystemLifecycle);

@@ -1,0 +1,54 @@
+// The SupportSystem key resource a Pulumi program declares, with the key value a secret output.
+import type * as pulumi from "@pulumi/pulumi";
+import { KeyResource, type CoreArgs } from "../shared/resource.ts";
+import { SUPPORTSYSTEM_SECRET_OUTPUTS } from "./lifecycle.ts";
+
+/** See SupportSystemKeyInputs (lifecycle.ts) for each field. */
+export interface SupportSystemApiKeyArgs extends CoreArgs {
+    /** keyfleet's name for the key, kept as a marker in the row's notes. */
+    name: pulumi.Input<string>;
+    /** The one source address the key is accepted from (canonical form). */
+    ip: pulumi.Input<string>;
+    active?: pulumi.Input<boolean>;
+    canCreateTickets?: pulumi.Input<boolean>;
+    canExecCron?: pulumi.Input<boolean>;
+    internalNote?: pulumi.Input<string | null>;
+    adopt?: pulumi.Input<true | string | null>;
+}
+
+const OUTPUTS = { names: ["apiKey", "keyId", "updated", "notes"], secrets: SUPPORTSYSTEM_SECRET_OUTPUTS };
+
+/** One row of the help desk's `<prefix>api_key` table. */
+export class SupportSystemApiKey extends KeyResource {
+    declare readonly name: pulumi.Output<string>;
+    declare readonly ip: pulumi.Output<string>;
+    declare readonly active: pulumi.Output<boolean>;
+    declare readonly canCreateTickets: pulumi.Output<boolean>;
+    declare readonly canExecCron: pulumi.Output<boolean>;
+    /** The user's internal note, without keyfleet's marker. */
+    declare readonly internalNote: pulumi.Output<string | null>;
+    /** The whole notes column: the internal note and keyfleet's marker. */
+    declare readonly notes: pulumi.Output<string>;
+    /** The API key. Secret. */
+    declare readonly apiKey: pulumi.Output<string>;
+    /** The row id, also the resource id. */
+    declare readonly keyId: pulumi.Output<number>;
+    declare readonly updated: pulumi.Output<string>;
+
+    constructor(name: string, args: SupportSystemApiKeyArgs, opts?: pulumi.CustomResourceOptions) {
+        const inputs = {
+            name: args.name,
+            ip: args.ip,
+            // The help desk's table defaults: active, both rights.
+            active: args.active ?? true,
+            canCreateTickets: args.canCreateTickets ?? true,
+            canExecCron: args.canExecCron ?? true,
+            internalNote: args.internalNote ?? null,
+            rotation: args.rotation ?? null,
+            adopt: args.adopt ?? null,
+            predecessor: args.predecessor ?? null,
+            rotationDue: args.rotationDue ?? null,
+        };
+        super("supportsystem", "ApiKey", name, inputs, OUTPUTS, opts);
+    }
+}

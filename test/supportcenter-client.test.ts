@@ -1,0 +1,142 @@
+// The SupportCenter Plus wire client: its reading of the inferred envelope (object or array
+// response_status), every failure code as the core's error kinds with a hint that says what to do,
+// and paging, against synthetic answers and the sandbox over HTTP.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PAGE_SIZE, readEnvelope } from "../providers/supportcenter/client.ts";
+import { VendorError } from "../providers/shared/errors.ts";
+import type { WireResponse } from "../providers/shared/wire.ts";
+import { startScp, type ScpTestSandbox } from "./helpers/supportcenter.ts";
+
+const answer = (status: number, body: unknown, headers: Record<string, string> = {}): WireResponse => ({
+    status,
+    headers,
+    text: typeof body === "string" ? body : JSON.stringify(body),
+});
+const failure = (status: number, code: number, message: string, field?: string, headers: Record<string, string> = {}) =>
+    answer(status, { response_status: { status_code: 4000, status: "failed", messages: [{ status_code: code, type: "failed", message, ...(field ? { field } : {}) }] } }, headers);
+
+function refusal(res: WireResponse, secrets: string[] = []): VendorError {
+    try {
+        readEnvelope(res, "GET /api/v3/integration_keys", secrets);
+    } catch (err) {
+        expect(err).toBeInstanceOf(VendorError);
+        return err as VendorError;
+    }
+    throw new Error("expected a refusal");
+}
+
+describe("envelope", () => {
+    it("reads a single record's response_status object and a list's response_status array", () => {
+        expect(readEnvelope(answer(200, { response_status: { status_code: 2000, status: "success" }, integration_key: { id: "1" } }), "x")).toMatchObject({ integration_key: { id: "1" } });
+        expect(readEnvelope(answer(200, { response_status: [{ status_code: 2000, status: "success" }], list_info: { has_more_rows: false }, integration_keys: [] }), "x")).toMatchObject({ integration_keys: [] });
+        expect(readEnvelope(answer(201, { response_status: { status_code: 2000, status: "success" } }), "x")).toBeTruthy();
+    });
+
+    it("refuses a 2xx answer without the envelope as an invalid answer, naming the operation", () => {
+        const err = refusal(answer(200, { integration_keys: [] }));
+        expect(err.kind).toBe("invalidAnswer");
+        expect(err.message).toContain("GET /api/v3/integration_keys");
+        expect(refusal(answer(200, "<html>login</html>")).kind).toBe("invalidAnswer");
+    });
+
+    it("a bulk answer with one failed entry is a failure", () => {
+        const err = refusal(answer(200, { response_status: [{ status_code: 2000, status: "success" }, { status_code: 4000, status: "failed", messages: [{ status_code: 4002, message: "not yours" }] }] }));
+        expect(err.kind).toBe("forbidden");
+    });
+});
+
+describe("error codes as the core's kinds, each with what to do", () => {
+    const cases: [number, number, string | undefined, string, RegExp][] = [
+        [400, 4000, undefined, "rejected", /check the key's entry/],
+        [400, 4001, "ids", "notFound", /no such id/],
+        [400, 4001, "password", "rejected", /password in keyfleet:supportcenterOwners/],
+        [400, 4001, "roles", "rejected", /role named in the YAML/],
+        [400, 4001, "owned_by", "rejected", /active SDAdmin/],
+        [403, 4002, undefined, "forbidden", /only a key's owner.*refresh.*owner:/],
+        [500, 4004, undefined, "unavailable", /try again later/],
+        [404, 4007, "id", "notFound", /pulumi refresh/],
+        [400, 4008, "name", "conflict", /unique.*adopt/],
+        [400, 4009, "id", "rejected", /not let this field be edited/],
+        [400, 4012, "roles", "rejected", /at least one role/],
+        [400, 4016, "validity", "rejected", /move expires/],
+        [401, 4022, undefined, "unauthorized", /technician key was refused/],
+    ];
+    for (const [http, code, field, kind, hint] of cases) {
+        it(`${code}${field ? ` (${field})` : ""} → ${kind}`, () => {
+            const err = refusal(failure(http, code, "the product's words", field));
+            expect(err.kind).toBe(kind);
+            expect(err.code).toBe(String(code));
+            expect(err.vendorMessage).toContain("the product's words");
+            if (field) expect(err.vendorMessage).toContain(`field ${field}`);
+            expect(err.hint).toMatch(hint);
+        });
+    }
+
+    it("4015 is a rate limit with the Retry-After the product sent (seconds)", () => {
+        const err = refusal(failure(429, 4015, "API rate limit reached", undefined, { "retry-after": "7" }));
+        expect(err).toMatchObject({ kind: "rateLimited", retryAfterMs: 7000 });
+        expect(refusal(failure(429, 4015, "slow down")).retryAfterMs).toBe(1000);
+    });
+
+    it("answers without the envelope map by HTTP status; an outage is unavailable", () => {
+        expect(refusal(answer(502, "Bad Gateway")).kind).toBe("unavailable");
+        expect(refusal(answer(401, "")).kind).toBe("unauthorized");
+        expect(refusal(answer(429, "", { "retry-after": "2" }))).toMatchObject({ kind: "rateLimited", retryAfterMs: 2000 });
+    });
+
+    it("masks credentials the product echoes", () => {
+        const err = refusal(failure(401, 4022, "Invalid API key ABCD-SECRET received"), ["ABCD-SECRET"]);
+        expect(err.message).not.toContain("ABCD-SECRET");
+        expect(err.message).toContain("[redacted]");
+    });
+});
+
+describe("against the sandbox", () => {
+    let t: ScpTestSandbox;
+    beforeAll(async () => {
+        t = await startScp();
+        for (let i = 0; i < 250; i++) t.sandbox.keys.set(`9000000000000${String(i).padStart(5, "0")}`, {
+            id: `9000000000000${String(i).padStart(5, "0")}`,
+            name: `bulk ${i}`,
+            roles: [{ id: "302", name: "Technician" }],
+            validity: 0,
+            status: i % 5 === 0 ? "inactive" : "active",
+            description: null,
+            created: Date.now() - i,
+            ownerId: i % 2 ? t.users.admin.id : t.users.jane.id,
+            value: `value-${i}`,
+        });
+    });
+    afterAll(() => t.close());
+
+    it("walks 250 keys in pages of 100 (start_index 1, 101, 201), each once, with every owner", async () => {
+        t.sandbox.stats.reset();
+        const keys = await t.client.listKeys(t.as("admin"));
+        expect(keys).toHaveLength(250);
+        expect(new Set(keys.map((k) => k.id)).size).toBe(250);
+        expect(t.sandbox.stats.byRoute["GET /api/v3/integration_keys"]).toBe(Math.ceil(250 / PAGE_SIZE));
+        expect(keys.find((k) => k.name === "bulk 1")).toMatchObject({ owner: { id: t.users.admin.id }, status: "active", validity: 0, roles: [{ id: "302", name: "Technician" }] });
+    });
+
+    it("filters with list_info.filter_by", async () => {
+        expect(await t.client.listKeys(t.as("jane"), "Inactive")).toHaveLength(50);
+    });
+
+    it("a refused technician key is unauthorized and names the owner, never the key", async () => {
+        const bad = { login: "admin", technicianKey: "00000000-BAD0-4000-8000-000000000000", password: "x" };
+        const err = await t.client.listKeys(bad).catch((e: VendorError) => e);
+        expect(err).toMatchObject({ kind: "unauthorized", code: "4022" });
+        expect((err as VendorError).hint).toContain('"admin"');
+        expect((err as VendorError).message).not.toContain(bad.technicianKey);
+    });
+
+    it("waits out the rate limit (4015, HTTP 429) and finishes the walk", async () => {
+        t.sandbox.rateLimit = { requests: 2, windowSeconds: 1 };
+        try {
+            const keys = await t.client.listKeys(t.as("jane"));
+            expect(keys).toHaveLength(250);
+        } finally {
+            t.sandbox.rateLimit = undefined;
+        }
+    });
+});

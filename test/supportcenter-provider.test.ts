@@ -1,0 +1,140 @@
+// The SupportCenter Plus key provider (the core's keyProvider over its lifecycle) driven directly,
+// the way the engine calls it, against the sandbox over HTTP: reads of 250 keys through one paged
+// list walk, owners without credentials refused before any call, a failed decrypt leaving nothing
+// behind, adoption reading the value, and out-of-band changes (a deleted role, a deleted user).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setClock } from "../providers/shared/clock.ts";
+import { provider, type ScpKeyInputs, type ScpKeyOutputs } from "../providers/supportcenter/lifecycle.ts";
+import { startScp, useScpKey, type ScpTestSandbox } from "./helpers/supportcenter.ts";
+
+let t: ScpTestSandbox;
+let owners = "";
+const configure = () =>
+    provider.configure({ config: { get: (k: string) => ({ "keyfleet:supportcenter": JSON.stringify({ url: t.url }), "keyfleet:supportcenterOwners": owners })[k] } });
+
+beforeAll(async () => {
+    t = await startScp();
+    owners = t.owners();
+    await configure();
+});
+afterAll(() => t.close());
+
+const raw = (name: string, over: Partial<ScpKeyInputs> = {}) => ({ vendor: "supportcenter", name, roles: ["Technician"], owner: "admin", ...over });
+async function checked(news: Record<string, unknown>): Promise<ScpKeyInputs> {
+    const result = await provider.check!({} as ScpKeyInputs, news as unknown as ScpKeyInputs);
+    expect(result.failures ?? []).toEqual([]);
+    return result.inputs as ScpKeyInputs;
+}
+const calls = () => t.sandbox.stats.total;
+
+describe("SupportCenter Plus provider", () => {
+    it("creates a key whose value is read once through decrypt and whose id is the record id", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-create", { roles: ["Technician", "SDAdmin"], description: "d", expires: "2099-01-31T23:59:59.000Z" })));
+        const record = t.sandbox.keys.get(id)!;
+        expect(record).toMatchObject({ name: "p-create", description: "d", validity: Date.parse("2099-01-31T23:59:59.000Z"), ownerId: t.users.admin.id });
+        expect(outs).toMatchObject({ keyId: id, apiKey: record.value, roles: ["SDAdmin", "Technician"], owner: "admin", status: "active", expires: "2099-01-31T23:59:59.000Z" });
+        expect(t.sandbox.stats.byRoute["POST /api/v3/integration_keys/{id}/decrypt"]).toBe(1);
+        expect(await useScpKey(t.url, outs!.apiKey)).toBe(200);
+    });
+
+    it("refuses an unknown role by name before creating anything, listing the instance's roles", async () => {
+        const before = t.sandbox.keys.size;
+        const err = await provider.create(await checked(raw("p-role", { roles: ["SDadmin"] }))).catch((e: Error) => e);
+        expect((err as Error).message).toMatch(/creating SupportCenter Plus integration key "p-role" failed: SupportCenter Plus has no role named "SDadmin" \(it has "SDAdmin", .*fix roles:/);
+        expect(t.sandbox.keys.size).toBe(before);
+    });
+
+    it("an owner without credentials fails before any call, naming that owner", async () => {
+        const before = calls();
+        const err = await provider.create(await checked(raw("p-owner", { owner: "tech" }))).catch((e: Error) => e);
+        expect((err as Error).message).toContain('no credentials for owner "tech"');
+        expect(calls()).toBe(before);
+    });
+
+    it("a refused decrypt (wrong login password) deletes the new key again", async () => {
+        owners = JSON.stringify({ admin: { technicianKey: t.users.admin.technicianKey, password: "wrong" } });
+        await configure();
+        try {
+            const err = await provider.create(await checked(raw("p-decrypt"))).catch((e: Error) => e);
+            expect((err as Error).message).toMatch(/decrypt.*password.*keyfleet:supportcenterOwners/);
+            expect((err as Error).message).not.toContain("wrong");
+            expect(t.sandbox.keyByName("p-decrypt")).toBeUndefined();
+        } finally {
+            owners = t.owners();
+            await configure();
+        }
+    });
+
+    it("adopting a key by name reads its value as its owner", async () => {
+        const made = await t.client.create(t.as("jane"), { name: "p-adopt", roles: [{ id: "302", name: "Technician" }] });
+        const { id, outs } = await provider.create(await checked(raw("p-adopt", { owner: "jane", adopt: true })));
+        expect(id).toBe(made.id);
+        expect(outs).toMatchObject({ owner: "jane", apiKey: t.sandbox.keys.get(made.id)!.value, note: "adopted" });
+    });
+
+    it("250 keys page correctly and 250 concurrent reads make one list walk", async () => {
+        const states: ScpKeyOutputs[] = [];
+        for (let i = 0; i < 250; i++) {
+            const k = await t.client.create(t.as(i % 2 ? "admin" : "jane"), { name: `bulk ${i}`, roles: [{ id: "302", name: "Technician" }], status: i % 3 ? "active" : "inactive" });
+            states.push({ ...(await checked(raw(`bulk ${i}`, { owner: i % 2 ? "admin" : "jane" }))), keyId: k.id, ownerId: k.owner.id, apiKey: "kept", roles: ["Technician"] } as ScpKeyOutputs);
+        }
+        const total = t.sandbox.keys.size;
+        expect(total).toBeGreaterThan(250);
+        t.sandbox.stats.reset();
+        // A new process, as a refresh is: no list walked in the last seconds is reused.
+        const restore = setClock(() => Date.now() + 60_000);
+        const reads = await Promise.all(states.map((s) => provider.read!(s.keyId, s))).finally(restore);
+        // One walk: ceil(total / 100) pages of the key list, and nothing else.
+        expect(t.sandbox.stats.byRoute).toEqual({ "GET /api/v3/integration_keys": Math.ceil(total / 100) });
+        reads.forEach((r, i) => {
+            expect(r.id).toBe(states[i].keyId);
+            expect(r.props).toMatchObject({ name: `bulk ${i}`, status: i % 3 ? "active" : "inactive", owner: i % 2 ? "admin" : "jane", apiKey: "kept" });
+        });
+        // A write forgets the walk: the next read sees the change.
+        t.sandbox.stats.reset();
+        const changed = await provider.update!(states[1].keyId, states[1], { ...states[1], description: "edited" });
+        expect(changed.outs).toMatchObject({ description: "edited", apiKey: "kept" });
+        const again = await provider.read!(states[1].keyId, changed.outs as ScpKeyOutputs);
+        expect(again.props).toMatchObject({ description: "edited" });
+        expect(t.sandbox.stats.byRoute["GET /api/v3/integration_keys"]).toBe(Math.ceil(total / 100));
+        for (const s of states) t.sandbox.deleteKey(s.keyId);
+    });
+
+    it("refresh reports a role deleted in the product and the new owner of a deleted user's key", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-drift", { owner: "jane", roles: ["Integration Auditor", "Technician"] })));
+        t.sandbox.deleteRole("Integration Auditor");
+        t.sandbox.deleteUser("jane", "admin");
+        await new Promise((r) => setTimeout(r, 0));
+        const read = await provider.read!(id, outs as ScpKeyOutputs);
+        expect(read.props).toMatchObject({ roles: ["Technician"], deletedRoles: ["Integration Auditor"], owner: "admin", ownerId: t.users.admin.id });
+        // The YAML still names jane: the reassignment is refused with what to do.
+        const state = read.props as ScpKeyOutputs;
+        const err = await provider.update!(id, state, { ...state, owner: "jane", roles: ["Technician"] }).catch((e: Error) => e);
+        expect((err as Error).message).toMatch(/no user with the login "jane".*set owner: to that admin/);
+    });
+});
+
+describe("SupportCenter Plus provider, keys gone", () => {
+    it("read of a key deleted in the product returns no id; delete of it succeeds", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-gone")));
+        t.sandbox.deleteKey(id);
+        const restore = setClock(() => Date.now() + 120_000);
+        try {
+            expect(await provider.read!(id, outs as ScpKeyOutputs)).toEqual({});
+        } finally {
+            restore();
+        }
+        await provider.delete!(id, outs as ScpKeyOutputs);
+    });
+});
+
+describe("SupportCenter Plus provider, rename", () => {
+    it("a new name (renamedFrom in the YAML) is an in-place edit: same record, same value", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-old-name")));
+        const diff = await provider.diff!(id, outs as ScpKeyOutputs, await checked(raw("p-new-name")));
+        expect(diff).toMatchObject({ changes: true, replaces: [] });
+        const { outs: after } = await provider.update!(id, outs as ScpKeyOutputs, await checked(raw("p-new-name")));
+        expect(after).toMatchObject({ keyId: id, name: "p-new-name", apiKey: (outs as ScpKeyOutputs).apiKey });
+        expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-new-name", value: (outs as ScpKeyOutputs).apiKey });
+    });
+});

@@ -1,0 +1,220 @@
+// Acceptance test of SupportSystem keys through the real Pulumi engine against a real MariaDB
+// database of the test's own (dropped after) and the help desk's API (the sandbox reading the same
+// table). Each labelled step changes the YAML as a user would, runs the engine, and then looks at
+// the table and sends requests from the loopback addresses the keys are bound to.
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SUPPORTSYSTEM_MESSAGES as MSG } from "../sandbox/supportsystem.ts";
+import { insertApiKey } from "./helpers/mysql.ts";
+import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
+import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
+
+const W = "supportsystem/web form";
+const C = "supportsystem/cron/127.0.0.2";
+const V6 = "supportsystem/cron/2001:db8::5";
+
+const keys = (web: string, extra = "") => `supportsystem:
+  apiKeys:
+    - name: web form
+${web}
+      note: Contact form on the public site
+    - name: cron
+      ips: [127.0.0.2, "2001:DB8:0::5"]
+      canCreateTickets: false
+${extra}`;
+const WEB = "      ip: 127.0.0.1";
+
+let h: HelpDesk;
+let s: TestStack;
+const states: string[] = [];
+const seen = new Set<string>();
+
+async function up(opts: { refresh?: boolean } = {}) {
+    const result = await s.stack.up({ ...captured(s), ...opts });
+    states.push(await s.exportState());
+    for (const v of Object.values(await s.apiKeys())) seen.add(v);
+    return result.summary.resourceChanges ?? {};
+}
+const ticket = (key: string, from: string) => h.post("/api/tickets.json", key, from);
+const cron = (key: string, from: string) => h.post("/api/tasks/cron", key, from, "");
+const byId = async () => new Map((await h.rows()).map((r) => [r.id, r]));
+
+beforeAll(async () => {
+    h = await startHelpDesk();
+    s = await createTestStack(h, keys(WEB));
+});
+afterAll(async () => {
+    await s?.cleanup();
+    await h?.close();
+});
+
+describe("SupportSystem keys through pulumi up", () => {
+    let first: Record<string, string>;
+    let ids: Record<string, number>;
+
+    async function outputs() {
+        const outs = (await s.stack.outputs()).keys.value as Record<string, { id: string; keyId: number }>;
+        return Object.fromEntries(Object.entries(outs).map(([name, k]) => [name, Number(k.id)]));
+    }
+
+    it("step 1 create: keys for 127.0.0.1, 127.0.0.2 and an IPv6 address are rows of the help desk's table", async () => {
+        expect(await up()).toMatchObject({ create: 4 });
+        first = await s.apiKeys();
+        ids = await outputs();
+        const rows = await byId();
+        expect(rows.size).toBe(3);
+        expect(rows.get(ids[W])).toMatchObject({ ipaddr: "127.0.0.1", isactive: 1, can_create_tickets: 1, can_exec_cron: 1, apikey: first[W], notes: "Contact form on the public site\n[keyfleet:web form]" });
+        expect(rows.get(ids[C])).toMatchObject({ ipaddr: "127.0.0.2", can_create_tickets: 0, can_exec_cron: 1, apikey: first[C], notes: "[keyfleet:cron]" });
+        // Written as the help desk sees a client's address (RFC 5952), so that its string comparison matches.
+        expect(rows.get(ids[V6])).toMatchObject({ ipaddr: "2001:db8::5", apikey: first[V6] });
+        for (const key of Object.values(first)) expect(key).toMatch(/^[0-9A-F]{32}$/);
+        // The resource id is the row id, in plain text; the key is not.
+        const resources = JSON.parse(states[0]).checkpoint.latest.resources.filter((r: { type: string }) => r.type === "pulumi-nodejs:dynamic/supportsystem:ApiKey");
+        expect(resources.map((r: { id: string }) => Number(r.id)).sort()).toEqual(Object.values(ids).sort());
+        for (const r of resources) expect(r.outputs.apiKey.ciphertext).toMatch(/^v1:/);
+    });
+
+    it("step 2 no-op: a preview with refresh and an up change nothing", async () => {
+        expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true, expectNoChanges: true })).changeSummary);
+        expect(await up()).toEqual({ same: 4, read: 1 });
+    });
+
+    it("step 3 each key is accepted only from its own address", async () => {
+        expect(await ticket(first[W], "127.0.0.1")).toMatchObject({ status: 201 });
+        expect(await ticket(first[W], "127.0.0.2")).toEqual({ status: 401, text: MSG.keyRequired });
+        expect(await cron(first[C], "127.0.0.2")).toEqual({ status: 200, text: MSG.cronCompleted });
+        expect(await cron(first[C], "127.0.0.1")).toEqual({ status: 401, text: MSG.keyRequired });
+        // The cron key has no ticket right.
+        expect(await ticket(first[C], "127.0.0.2")).toEqual({ status: 401, text: MSG.notAuthorized });
+    });
+
+    it("step 4 removing the ticket right updates the row in place: tickets are refused, cron still works", async () => {
+        await h.db.query(`UPDATE \`${h.db.table}\` SET updated = '2001-01-01 00:00:00' WHERE id = ?`, [ids[W]]);
+        s.writeKeys(keys(`${WEB}\n      canCreateTickets: false`));
+        expect(await up()).toMatchObject({ update: 1, same: 3 });
+        expect(await outputs()).toEqual(ids);
+        expect((await s.apiKeys())[W]).toBe(first[W]);
+        const row = (await byId()).get(ids[W])!;
+        expect(row).toMatchObject({ can_create_tickets: 0, can_exec_cron: 1 });
+        expect(new Date(row.updated).getFullYear()).toBeGreaterThan(2020); // `updated` is maintained
+        expect(await ticket(first[W], "127.0.0.1")).toEqual({ status: 401, text: MSG.notAuthorized });
+        expect(await cron(first[W], "127.0.0.1")).toEqual({ status: 200, text: MSG.cronCompleted });
+    });
+
+    it("step 5 disabling the key: refused", async () => {
+        s.writeKeys(keys(`${WEB}\n      canCreateTickets: false\n      active: false`));
+        expect(await up()).toMatchObject({ update: 1, same: 3 });
+        expect((await byId()).get(ids[W])!.isactive).toBe(0);
+        expect(await cron(first[W], "127.0.0.1")).toEqual({ status: 401, text: MSG.keyNotActive });
+    });
+
+    it("step 6 changing the IP replaces the key: a new row first, the old one deleted, its value refused", async () => {
+        s.writeKeys(keys("      ip: 127.0.0.3"));
+        expect(await up()).toMatchObject({ replace: 1, same: 3 });
+        const now = await s.apiKeys();
+        const nowIds = await outputs();
+        expect(now[W]).not.toBe(first[W]);
+        expect(nowIds[W]).toBeGreaterThan(ids[W]);
+        const rows = await byId();
+        expect(rows.has(ids[W])).toBe(false);
+        expect(rows.get(nowIds[W])).toMatchObject({ ipaddr: "127.0.0.3", isactive: 1, can_create_tickets: 1, notes: "Contact form on the public site\n[keyfleet:web form]" });
+        expect(await ticket(now[W], "127.0.0.3")).toMatchObject({ status: 201 });
+        expect(await ticket(first[W], "127.0.0.1")).toEqual({ status: 401, text: MSG.keyRequired });
+        expect(await ticket(first[W], "127.0.0.3")).toEqual({ status: 401, text: MSG.keyRequired });
+        first = now;
+        ids = nowIds;
+    });
+
+    it("step 7 drift: an edit and a delete in the table are found by refresh; up converges", async () => {
+        await h.db.query(`UPDATE \`${h.db.table}\` SET isactive = 0, can_exec_cron = 0, notes = 'edited by hand' WHERE id = ?`, [ids[C]]);
+        await h.db.query(`DELETE FROM \`${h.db.table}\` WHERE id = ?`, [ids[W]]);
+        const preview = await s.stack.preview({ ...captured(s), refresh: true });
+        expect(preview.changeSummary).toMatchObject({ create: 1, update: 1 });
+        await s.stack.refresh(captured(s));
+        expect((await s.resources()).some((u) => u.endsWith(`::${W}`))).toBe(false);
+        expect(await up()).toMatchObject({ create: 1, update: 1 });
+        const now = await s.apiKeys();
+        const nowIds = await outputs();
+        expect(nowIds[C]).toBe(ids[C]);
+        expect(now[W]).not.toBe(first[W]);
+        const rows = await byId();
+        expect(rows.get(ids[C])).toMatchObject({ isactive: 1, can_exec_cron: 1, notes: "[keyfleet:cron]" });
+        expect(rows.get(nowIds[W])).toMatchObject({ ipaddr: "127.0.0.3", notes: "Contact form on the public site\n[keyfleet:web form]" });
+        expect(await cron(now[C], "127.0.0.2")).toEqual({ status: 200, text: MSG.cronCompleted });
+        expect(await ticket(now[W], "127.0.0.3")).toMatchObject({ status: 201 });
+        expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary);
+        first = now;
+        ids = nowIds;
+    });
+
+    it("step 8 adopt: a row made in the admin panel (by id) and one carrying the marker (true) are taken over, not duplicated", async () => {
+        const panelKey = "BA00B76BAA30F62E1940B46CC1C3C73C";
+        const markedKey = "0123456789ABCDEF0123456789ABCDEF";
+        seen.add(panelKey).add(markedKey);
+        const panel = await insertApiKey(h.db, { apikey: panelKey, ipaddr: "127.0.0.4", notes: "Legacy form", can_exec_cron: false });
+        const marked = await insertApiKey(h.db, { apikey: markedKey, ipaddr: "127.0.0.5", notes: "[keyfleet:lost state]" });
+        const before = (await h.rows()).length;
+        s.writeKeys(
+            keys(
+                "      ip: 127.0.0.3",
+                `    - name: legacy
+      ip: 127.0.0.4
+      note: Legacy form
+      canExecCron: false
+      adopt: ${panel}
+    - name: lost state
+      ip: 127.0.0.5
+      adopt: true
+`,
+            ),
+        );
+        expect(await up()).toMatchObject({ create: 2, same: 4 });
+        expect((await h.rows()).length).toBe(before);
+        const now = await s.apiKeys();
+        const nowIds = await outputs();
+        expect(now["supportsystem/legacy"]).toBe(panelKey);
+        expect(nowIds["supportsystem/legacy"]).toBe(panel);
+        expect(now["supportsystem/lost state"]).toBe(markedKey);
+        expect(nowIds["supportsystem/lost state"]).toBe(marked);
+        // The adopted row now carries the marker beside the note the admin wrote.
+        expect((await byId()).get(panel)!.notes).toBe("Legacy form\n[keyfleet:legacy]");
+        expect(await ticket(panelKey, "127.0.0.4")).toMatchObject({ status: 201 });
+        expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary);
+        first = now;
+    });
+
+    it("step 9 destroy leaves no row behind", async () => {
+        await s.stack.destroy(captured(s));
+        states.push(await s.exportState());
+        expect(await h.rows()).toEqual([]);
+        for (const [name, key] of Object.entries(first)) {
+            const from = name === W ? "127.0.0.3" : name === C ? "127.0.0.2" : name.endsWith("legacy") ? "127.0.0.4" : "127.0.0.5";
+            expect((await cron(key, from)).status).toBe(401);
+        }
+    });
+
+    it("no key value or the database password appears in state, its history, CLI output or stack config", async () => {
+        const backend = backendFiles(path.join(s.dir, "state"));
+        expect(backend.length).toBeGreaterThan(5);
+        const haystack = [...states, ...backend, ...s.output, fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8")].join("\n");
+        const secrets = [h.password, ...seen, ...h.sandbox.issued.keys];
+        expect(seen.size).toBeGreaterThanOrEqual(7);
+        expect(secrets.filter((secret) => haystack.includes(secret))).toEqual([]);
+        // Not vacuous: the state holds the password, encrypted, in the stack config.
+        expect(fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8")).toMatch(/supportsystemPassword:\s+secure: v1:/);
+    });
+});
+
+/** Every file of a file backend, decompressed where gzipped. */
+function backendFiles(dir: string): string[] {
+    const out: string[] = [];
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+        if (!entry.isFile()) continue;
+        const file = path.join(entry.parentPath, entry.name);
+        const raw = fs.readFileSync(file);
+        out.push((file.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8"));
+    }
+    return out;
+}

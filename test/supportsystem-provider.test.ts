@@ -1,0 +1,185 @@
+// The SupportSystem provider against a real MariaDB database of the test's own: one query for a
+// refresh of every key, a connection lost after COMMIT recovered by the marker (never inserted
+// again), a connection lost before COMMIT repeated safely, a key collision drawn again, and the
+// server's errors as the core's kinds with clear words.
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeAll, statements } from "../providers/supportsystem/client.ts";
+import { keySource, provider } from "../providers/supportsystem/lifecycle.ts";
+import { insertApiKey } from "./helpers/mysql.ts";
+import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
+
+let h: HelpDesk;
+
+function configure(overrides: Record<string, unknown> = {}, password?: string) {
+    const base = JSON.parse(h.settings["keyfleet:supportsystem"]);
+    const config: Record<string, string> = {
+        "keyfleet:supportsystem": JSON.stringify({ ...base, ...overrides }),
+        "keyfleet:supportsystemPassword": password ?? h.password,
+    };
+    return provider.configure({ config: { get: (k: string) => config[k] } });
+}
+
+async function inputs(name: string, ip: string, extra: Record<string, unknown> = {}) {
+    const checked = await provider.check!({} as never, { vendor: "supportsystem", name, ip, active: true, canCreateTickets: true, canExecCron: false, internalNote: "from a test", ...extra } as never);
+    expect(checked.failures ?? []).toEqual([]);
+    return checked.inputs!;
+}
+
+/** A TCP proxy to the database that cuts the connection when armed: after forwarding COMMIT, or instead of forwarding an INSERT. */
+async function proxy() {
+    const state = { cut: undefined as undefined | "afterCommit" | "beforeInsert", cuts: 0 };
+    const server = net.createServer((client) => {
+        const upstream = net.connect(h.db.config.port, h.db.config.host);
+        upstream.pipe(client);
+        client.on("data", (chunk: Buffer) => {
+            const command = chunk.length > 4 ? chunk[4] : -1;
+            const text = chunk.subarray(5).toString("latin1");
+            if (state.cut === "beforeInsert" && (command === 0x16 || command === 0x03) && /^\s*INSERT/i.test(text)) {
+                state.cut = undefined;
+                state.cuts++;
+                client.destroy();
+                upstream.destroy();
+                return;
+            }
+            upstream.write(chunk);
+            if (state.cut === "afterCommit" && command === 0x03 && text === "COMMIT") {
+                state.cut = undefined;
+                state.cuts++;
+                // The server gets COMMIT and commits; its answer never reaches keyfleet.
+                upstream.unpipe(client);
+                setTimeout(() => {
+                    client.destroy();
+                    upstream.destroy();
+                }, 200);
+            }
+        });
+        client.on("error", () => upstream.destroy());
+        upstream.on("error", () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return { state, port: (server.address() as net.AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+beforeAll(async () => {
+    h = await startHelpDesk();
+    await configure();
+});
+afterAll(async () => {
+    await closeAll();
+    await h?.close();
+});
+
+describe("SupportSystem provider on a real database", () => {
+    it("refreshes every key of the process with one SELECT", async () => {
+        await closeAll();
+        const made = [];
+        for (const ip of ["127.0.0.1", "127.0.0.2", "127.0.0.3"]) made.push(await provider.create(await inputs(`refresh ${ip}`, ip)));
+        // A write forgets the shared answer; what follows is one walk of the table for all reads.
+        const before = statements.select;
+        const reads = await Promise.all(made.map((m) => provider.read!(m.id, m.outs!)));
+        expect(statements.select - before).toBe(1);
+        expect(reads.map((r) => r.id)).toEqual(made.map((m) => m.id));
+        for (const m of made) await provider.delete!(m.id, m.outs!);
+        expect(await h.rows()).toEqual([]);
+    });
+
+    it("recovers a connection lost after COMMIT by the marker, never inserting again", async () => {
+        const p = await proxy();
+        try {
+            await configure({ port: p.port });
+            p.state.cut = "afterCommit";
+            const before = statements.insert;
+            const made = await provider.create(await inputs("lost after commit", "127.0.0.5"));
+            expect(p.state.cuts).toBe(1);
+            expect(statements.insert - before).toBe(1);
+            const rows = await h.rows();
+            expect(rows).toHaveLength(1);
+            expect(made.id).toBe(String(rows[0].id));
+            expect(made.outs!.apiKey).toBe(rows[0].apikey);
+            expect(rows[0].notes).toBe("from a test\n[keyfleet:lost after commit]");
+            await provider.delete!(made.id, made.outs!);
+        } finally {
+            await closeAll();
+            await configure();
+            await p.close();
+        }
+    });
+
+    it("repeats an insert whose connection was lost before COMMIT: nothing was committed, one row results", async () => {
+        const p = await proxy();
+        try {
+            await configure({ port: p.port });
+            p.state.cut = "beforeInsert";
+            const made = await provider.create(await inputs("lost before commit", "127.0.0.6"));
+            expect(p.state.cuts).toBe(1);
+            const rows = await h.rows();
+            expect(rows.map((r) => r.id)).toEqual([Number(made.id)]);
+            await provider.delete!(made.id, made.outs!);
+        } finally {
+            await closeAll();
+            await configure();
+            await p.close();
+        }
+    });
+
+    it("draws another value when the key collides with another row's", async () => {
+        const taken = "BA00B76BAA30F62E1940B46CC1C3C73C";
+        const other = await insertApiKey(h.db, { apikey: taken, ipaddr: "127.0.0.9" });
+        const values = [taken, "0123456789ABCDEF0123456789ABCDEF"];
+        const original = keySource.next;
+        keySource.next = () => values.shift() ?? original();
+        try {
+            const made = await provider.create(await inputs("collision", "127.0.0.7"));
+            expect(made.outs!.apiKey).toBe("0123456789ABCDEF0123456789ABCDEF");
+            expect((await h.rows()).map((r) => r.id)).toEqual([other, Number(made.id)]);
+            await provider.delete!(made.id, made.outs!);
+            await h.db.query(`DELETE FROM \`${h.db.table}\``);
+        } finally {
+            keySource.next = original;
+        }
+    });
+
+    it("names the table and the database when the table is missing", async () => {
+        // A user with rights on the whole database (MySQL tells a user with rights on one table only "denied", not "missing").
+        await configure({ tablePrefix: "nope_", user: h.db.config.user }, h.db.config.password ?? "");
+        try {
+            const i = await inputs("missing table", "127.0.0.8");
+            await expect(provider.create(i)).rejects.toThrow(
+                new RegExp(`creating SupportSystem key "missing table" for 127\\.0\\.0\\.8 failed: ER_NO_SUCH_TABLE the help desk's key table \`nope_api_key\` does not exist in database \`${h.db.name}\`.*tablePrefix`),
+            );
+            await expect(provider.read!("1", { ...i, keyId: 1 } as never)).rejects.toThrow(/nope_api_key` does not exist in database/);
+        } finally {
+            await closeAll();
+            await configure();
+        }
+    });
+
+    it("reports a refused login as unauthorized and a refused connection as unavailable, never with the password", async () => {
+        await configure({}, "wrong-password-4711");
+        try {
+            const err = await provider.create(await inputs("login", "127.0.0.8")).catch((e: Error) => e);
+            expect((err as Error).message).toMatch(/ER_ACCESS_DENIED_ERROR .*refused the login of "kf_.*check keyfleet:supportsystem.user and the secret keyfleet:supportsystemPassword/);
+            expect((err as Error).message).not.toContain("wrong-password-4711");
+            expect((err as { kind?: string }).kind).toBe("unauthorized");
+        } finally {
+            await closeAll();
+        }
+        const closed = net.createServer();
+        await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+        const port = (closed.address() as net.AddressInfo).port;
+        await new Promise<void>((r) => closed.close(() => r()));
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "500";
+        try {
+            await configure({ port });
+            const err = await provider.create(await inputs("down", "127.0.0.8")).catch((e: Error) => e);
+            expect((err as { kind?: string }).kind).toBe("unavailable");
+            expect((err as Error).message).toMatch(/ECONNREFUSED the database at 127\.0\.0\.1:\d+ did not answer.*check keyfleet:supportsystem.host and port/);
+        } finally {
+            delete process.env.KEYFLEET_RETRY_BUDGET_MS;
+            await closeAll();
+            await configure();
+        }
+        expect(await h.rows()).toEqual([]);
+    });
+});
