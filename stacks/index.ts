@@ -9,6 +9,7 @@ import { vendors } from "@keyfleet/providers/vendors";
 import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
+import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
 import { KeyResource } from "@keyfleet/providers/shared/resource";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment } from "../config/schema.ts";
@@ -44,8 +45,11 @@ export default async function keyfleet() {
     // Read as plain data before any key is declared, so that resource options (protect) can
     // depend on it too: a protected key whose rotation is due is unprotected for that run.
     const details = await self.getOutputDetails("keyIds");
-    const lastRun = ((details.value ?? details.secretValue) as Record<string, LastRun> | undefined) ?? {};
+    const lastRun = ((details.value ?? details.secretValue) as Record<string, LastRunKey> | undefined) ?? {};
+    /** Names the declared keys had before (aliases): not removed keys. */
+    const claimed = new Set<string>();
     const core = (resourceName: string, own: RotationPolicy | null | undefined, previousNames: string[] = []) => {
+        for (const n of previousNames) claimed.add(n);
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
         const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) : undefined;
@@ -58,17 +62,24 @@ export default async function keyfleet() {
         if (section === undefined || !vendor.declares(section)) continue;
         Object.assign(keys, await vendor.declare(section, ctx));
     }
+    // Keys of the last run that the YAML no longer declares are deleted by the engine; a vendor whose
+    // delete cannot remove the key at the vendor says so here (a dynamic provider has no way to print).
+    for (const [name, last] of Object.entries(lastRun)) {
+        if (name in keys || claimed.has(name)) continue;
+        for (const vendor of vendors) {
+            const message = vendor.removed?.(name, last);
+            if (message) void pulumi.log.warn(message);
+        }
+    }
     const keyIds = pulumi.all(
         Object.fromEntries(
-            [...KeyResource.declared].map(([name, k]) => [name, pulumi.all([k.currentId, k.created, k.rotation]).apply(([id, created, rotation]) => ({ id, created, rotation }))]),
+            [...KeyResource.declared].map(([name, k]) => [
+                name,
+                pulumi
+                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null])
+                    .apply(([id, created, rotation, expires]) => ({ id, created, rotation, expires: expires ?? null })),
+            ]),
         ),
     );
     return { keys, keyIds };
-}
-
-/** What the last run recorded of one key (the stack output keyIds). */
-interface LastRun {
-    id: string;
-    created: string;
-    rotation: RotationPolicy | null;
 }

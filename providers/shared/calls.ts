@@ -15,11 +15,18 @@ export interface Limits {
     perSecond?: number;
     /** Requests per hour the vendor allows one account. */
     perHour?: number;
+    /**
+     * Part of `perSecond` left unused (0.1 = pace at 90%), for the jitter between when a request
+     * leaves and when the vendor counts it (a new connection, a busy event loop); default 0.
+     */
+    headroom?: number;
 }
 
 /** One vendor account's pace: at most `perSecond` and `perHour` requests, and a shared pause after a 429. */
 export class Pacer {
     private next = 0;
+    /** When the last request actually went. */
+    private last = Number.NEGATIVE_INFINITY;
     private pausedUntil = 0;
     private hour: number[] = [];
     private readonly interval: number;
@@ -28,7 +35,7 @@ export class Pacer {
     readonly stats = { waited: 0, pauses: 0 };
 
     constructor(limits: Limits = {}) {
-        this.interval = limits.perSecond ? 1000 / limits.perSecond : 0;
+        this.interval = limits.perSecond ? 1000 / (limits.perSecond * (1 - Math.min(Math.max(limits.headroom ?? 0, 0), 0.9))) : 0;
         this.perHour = limits.perHour ?? 0;
     }
 
@@ -51,7 +58,7 @@ export class Pacer {
             this.next = at > now ? at + Math.max(this.interval, SPREAD_MS) : this.interval ? at + this.interval : 0;
             if (at <= now) {
                 if (this.perHour) this.hour.push(now);
-                return;
+                return this.went();
             }
             this.stats.waited++;
             const pausedUntil = this.pausedUntil;
@@ -59,9 +66,24 @@ export class Pacer {
             // A 429 that arrived while this caller slept pauses it too; otherwise the slot is its own.
             if (this.pausedUntil <= pausedUntil || this.pausedUntil <= at) {
                 if (this.perHour) this.hour.push(at);
-                return;
+                return this.went();
             }
         }
+    }
+
+    /**
+     * Keeps the spacing from the request that actually went last: callers woken late (a busy event
+     * loop) would otherwise go together with those due after them, over the rate within a second.
+     */
+    private async went(): Promise<void> {
+        if (!this.interval) return;
+        // At most one interval: a test that moves the clock back must not stall the pace.
+        const gap = () => Math.min(this.last + this.interval - clock.now(), this.interval);
+        for (let wait = gap(); wait > 0; wait = gap()) {
+            this.next = Math.max(this.next, clock.now() + wait + this.interval);
+            await sleep(wait);
+        }
+        this.last = clock.now();
     }
 
     pause(ms: number) {

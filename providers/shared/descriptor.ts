@@ -43,6 +43,15 @@ export interface DeclareContext {
     options: pulumi.CustomResourceOptions;
 }
 
+/** What the last run recorded of one key (the stack output keyIds). */
+export interface LastRunKey {
+    id: string;
+    created: string;
+    rotation: RotationPolicy | null;
+    /** When the key stops working (ISO 8601), for keys that export `expires`; else null. */
+    expires?: string | null;
+}
+
 /** What the stack exports per key: never a key value in plain text (values are secret outputs). */
 export type KeyExports = Record<string, Record<string, pulumi.Output<unknown>>>;
 
@@ -74,6 +83,12 @@ export interface VendorDescriptor<S = unknown> {
     settings: readonly VendorSetting<S>[];
     /** Declares the section's key resources; returns what the stack exports per key. */
     declare(section: S, ctx: DeclareContext): Promise<KeyExports>;
+    /**
+     * What to tell the user about a key the last run had and the YAML no longer declares (the
+     * engine deletes it), or undefined: for a vendor whose delete cannot remove the key itself.
+     * Called with every such resource name; a vendor answers only for its own.
+     */
+    removed?(resourceName: string, last: LastRunKey): string | undefined;
     /** The dynamic provider of this vendor's keys (loaded when the provider process first needs it). */
     provider(): Promise<pulumi.dynamic.ResourceProvider & { configure?(req: pulumi.dynamic.ConfigureRequest): Promise<void> }>;
     sandbox: SandboxSpec;

@@ -1,0 +1,228 @@
+// BeyondTrust Remote Support session keys: the narrow lifecycle the core's key provider drives
+// (providers/shared/keys.ts), the inputs and outputs of a session key resource, and its connection.
+//
+// The appliance can only make a session key (generate_session_key): it has no action to read, list,
+// update or revoke one. So every input is immutable (a change replaces the key); `read` answers
+// from state and drops a key whose expiry has passed; `delete` only forgets the key, which stays
+// usable until it expires (the program says so when an entry is removed, see descriptor.removed);
+// and a lost answer cannot be looked up (no `find`): the error says that at worst an unused key was
+// made, which expires by itself. `renewal` replaces a key that has expired or will within
+// renewBefore, so every `up` leaves a valid key.
+//
+// The short key is seven digits: its fingerprint could be reversed by trying them all, so the
+// resource id is a fingerprint of the key URL (128 random bits in its `ak`), never of the short key.
+import { z } from "zod";
+import { clock } from "../shared/clock.ts";
+import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import { durationMs, Rotation } from "../shared/rotation.ts";
+import { fingerprint, type Settings } from "../shared/settings.ts";
+import { BeyondTrustClient, type SessionKey } from "./client.ts";
+import { BEYONDTRUST_SETTINGS, Custom, FieldValue, keyProblems, Priority, Queue, RenewBefore, SessionKeyName, Skills, Ttl, UrlHostname } from "./descriptor.ts";
+
+export interface SessionKeyInputs extends CoreInputs {
+    /** The YAML's `queue` (the seed's queue_id): general, rep:<id>, team:<id>, rep_username:<name>, issue:<code_name>. */
+    targetQueue: string;
+    /** Seconds requested, or null for the appliance's maximum. */
+    ttl: number | null;
+    externalKey: string | null;
+    /** Custom field code name → value, keys sorted. */
+    custom: Record<string, string>;
+    priority: number | null;
+    /** Skill code names, sorted, without repeats. */
+    skills: string[];
+    urlHostname: string | null;
+    /** Replace the key when it expires within this long (12h, 1d, 2w); null = a tenth of its lifetime. */
+    renewBefore: string | null;
+}
+
+export interface SessionKeyOutputs extends SessionKeyInputs, CoreOutputs {
+    /** Secret. */
+    shortKey: string;
+    /** Secret. */
+    keyUrl: string;
+    /** Secret: it holds the key URL. */
+    mailBody: string;
+    mailSubject: string;
+    /** ISO 8601. */
+    expires: string;
+    /** general, rep or team, as the appliance answered. */
+    queue: string;
+    queueId: number | null;
+    available: boolean;
+    /** The resource id. */
+    fingerprint: string;
+}
+
+export const SESSION_KEY_SECRET_OUTPUTS = ["shortKey", "keyUrl", "mailBody"] as const;
+export const SESSION_KEY_OUTPUTS = [...SESSION_KEY_SECRET_OUTPUTS, "mailSubject", "expires", "queue", "queueId", "available", "fingerprint"] as const;
+export const FINGERPRINT_PREFIX = "bts_";
+
+/** The inputs `check` accepts: the YAML's field schemas, and the rules across them. */
+const SessionKeyInputsSchema = z
+    .object({
+        name: SessionKeyName,
+        targetQueue: Queue,
+        ttl: Ttl.nullish(),
+        externalKey: FieldValue.nullish(),
+        custom: Custom.nullish(),
+        priority: Priority.nullish(),
+        skills: Skills.nullish(),
+        urlHostname: UrlHostname.nullish(),
+        renewBefore: RenewBefore.nullish(),
+        rotation: Rotation.nullish(),
+        adopt: z.null({ error: "BeyondTrust cannot list session keys, so none can be adopted" }).optional(),
+    })
+    .superRefine((v, ctx) => {
+        for (const p of keyProblems(v)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    });
+
+/** The connection is made on first use: `read` and `delete` call no vendor and need no credentials. */
+interface Connection {
+    client(): BeyondTrustClient;
+}
+
+function connect(settings: Settings): Connection {
+    let client: BeyondTrustClient | undefined;
+    return {
+        client() {
+            const [url, clientId, clientSecret] = BEYONDTRUST_SETTINGS;
+            client ??= new BeyondTrustClient({ url: settings.require(url), clientId: settings.require(clientId), clientSecret: settings.require(clientSecret) });
+            return client;
+        },
+    };
+}
+
+const sortedObject = (o: unknown): Record<string, string> =>
+    Object.fromEntries(Object.entries(o && typeof o === "object" ? (o as Record<string, unknown>) : {}).map(([k, v]) => [k, String(v)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/** The key as state holds it, for `read` (the appliance cannot be asked). */
+function fromState(s: SessionKeyOutputs): SessionKey {
+    return {
+        type: "support",
+        ttl: s.ttl,
+        expires: Math.floor(Date.parse(s.expires) / 1000),
+        queue: s.queue,
+        available: s.available,
+        queueId: s.queueId,
+        externalKey: s.externalKey,
+        shortKey: s.shortKey,
+        keyUrl: s.keyUrl,
+        mailSubject: s.mailSubject,
+        mailBody: s.mailBody,
+    };
+}
+
+/**
+ * How long before expiry the key is replaced: renewBefore, else a tenth of the key's lifetime, and
+ * never more than half of it, because the appliance lowers a ttl above its maximum session key
+ * timeout (renewBefore: 1d with a 24h maximum would otherwise replace the key at every up).
+ */
+export function renewalMarginMs(renewBefore: string | null, lifetimeMs: number): number {
+    const wanted = renewBefore ? durationMs(renewBefore) : lifetimeMs / 10;
+    return Math.min(wanted, lifetimeMs / 2);
+}
+
+export const sessionKeyLifecycle: KeyLifecycle<SessionKeyInputs, SessionKeyOutputs, SessionKey, Connection> = {
+    title: "BeyondTrust",
+    fields: {
+        // The appliance cannot change a key: whatever is sent makes a new one.
+        immutable: ["targetQueue", "ttl", "externalKey", "custom", "priority", "skills", "urlHostname"],
+        mutable: [],
+        local: ["name", "renewBefore", "rotation", "adopt"],
+    },
+    schema: SessionKeyInputsSchema,
+
+    normalize(news) {
+        const num = (v: unknown) => (typeof v === "number" ? v : null);
+        const str = (v: unknown) => (typeof v === "string" ? v : null);
+        return {
+            targetQueue: String(news.targetQueue ?? ""),
+            ttl: num(news.ttl),
+            externalKey: str(news.externalKey),
+            custom: sortedObject(news.custom),
+            priority: num(news.priority),
+            skills: [...new Set(Array.isArray(news.skills) ? news.skills.map(String) : [])].sort(),
+            urlHostname: str(news.urlHostname)?.toLowerCase() ?? null,
+            renewBefore: str(news.renewBefore),
+        };
+    },
+
+    describe(k) {
+        return `BeyondTrust session key "${k.name}" (queue ${k.targetQueue})`;
+    },
+
+    connect,
+
+    async create(c, { inputs }) {
+        return c.client().generateSessionKey({
+            queue: inputs.targetQueue,
+            externalKey: inputs.externalKey,
+            custom: inputs.custom,
+            priority: inputs.priority,
+            skills: inputs.skills,
+            ttl: inputs.ttl,
+            urlHostname: inputs.urlHostname,
+        });
+    },
+
+    async read(_c, { state }) {
+        const expires = Date.parse(state.expires);
+        // The appliance has no read action: a key past its expiry is gone, any other is as made.
+        if (Number.isNaN(expires) || expires <= clock.now() || !state.keyUrl) return undefined;
+        return fromState(state);
+    },
+
+    async update() {
+        // Unreachable: no field is mutable, so the core replaces instead.
+        throw new Error("BeyondTrust cannot change a session key; keyfleet replaces it");
+    },
+
+    async delete() {
+        // The appliance cannot revoke a session key: forgetting it is all there is (it expires by itself).
+    },
+
+    outputs(_inputs, key) {
+        return {
+            shortKey: key.shortKey,
+            keyUrl: key.keyUrl,
+            mailBody: key.mailBody,
+            mailSubject: key.mailSubject,
+            expires: new Date(key.expires * 1000).toISOString(),
+            queue: key.queue,
+            queueId: key.queueId,
+            available: key.available,
+            fingerprint: fingerprint(FINGERPRINT_PREFIX, key.keyUrl),
+        };
+    },
+
+    resourceId(key) {
+        return fingerprint(FINGERPRINT_PREFIX, key.keyUrl);
+    },
+
+    renewal(state, inputs, now) {
+        if (!state.expires) return undefined;
+        const expires = Date.parse(state.expires);
+        if (Number.isNaN(expires)) return undefined;
+        if (expires <= now) return `session key expired at ${state.expires}`;
+        const created = Date.parse(state.created ?? "");
+        const lifetime = Number.isNaN(created) ? (inputs.ttl ?? 86_400) * 1000 : Math.max(expires - created, 1000);
+        const margin = renewalMarginMs(inputs.renewBefore, lifetime);
+        if (expires - now > margin) return undefined;
+        const why = inputs.renewBefore ? `renewBefore ${inputs.renewBefore}` : "a tenth of its lifetime";
+        return `session key expires at ${state.expires}, within ${why}`;
+    },
+
+    fixes: {
+        creating: {
+            rejected: "the appliance refused the key's parameters; check its queue, custom fields (configured under /login > Management > API Configuration), skills and urlHostname in the YAML",
+            forbidden: "the API account needs full access to the command API (/login > Management > API Configuration)",
+            unauthorized: "check keyfleet:beyondtrust.clientId and keyfleet:beyondtrustClientSecret",
+        },
+    },
+
+    lostCreate:
+        "keyfleet does not repeat it: BeyondTrust cannot list or revoke session keys, so a second request could make a second key. " +
+        "At worst the appliance made a key nobody received, which expires by itself; run `pulumi up` again to make the key",
+};
+
+export const provider = keyProvider(sessionKeyLifecycle);
