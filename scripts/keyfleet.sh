@@ -224,7 +224,7 @@ case "$cmd" in
   pulumi)
     toolchain
     # The local stack's public passphrase only when the command acts on the local stack.
-    [ "$(stack_of "$@")" = local ] && passphrase_for local
+    if [ "$(stack_of "$@")" = local ]; then passphrase_for local; ensure_mysql; fi
     cd "$ROOT"
     exec pulumi "$@"
     ;;

@@ -406,8 +406,11 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             // The program learns each key's predecessor from the last successful run's outputs. When
             // that record is missing or older than state (first run after an upgrade, a run that
             // partly failed), create could not tell the old key from a stranger's: delete it first.
+            // Only where it matters: a vendor whose names are unique (the new key needs the old one's
+            // name) or an entry with adopt (it would take over the very key being replaced).
             const current = olds.currentId ?? id;
-            if ((plan.replaces?.length ?? 0) > 0 && news.predecessor !== current) return { ...plan, deleteBeforeReplace: true };
+            const ambiguous = Boolean(lc.rename) || Boolean(news.adopt);
+            if ((plan.replaces?.length ?? 0) > 0 && ambiguous && news.predecessor !== current) return { ...plan, deleteBeforeReplace: true };
             return plan;
         },
 
