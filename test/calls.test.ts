@@ -63,3 +63,25 @@ describe("Pacer", () => {
         expect(times[4] - times[0]).toBeGreaterThanOrEqual(4 * 20);
     });
 });
+
+describe("Pacer with a per-second rate", () => {
+    it("is not stalled by a clock moved back, and keeps its spacing on the monotonic clock", async () => {
+        const { setClock } = await import("../providers/shared/clock.ts");
+        const pacer = new Pacer({ perSecond: 20 });
+        const restore = setClock(() => Date.now() + 3_600_000);
+        await pacer.slot();
+        restore();
+        const started = performance.now();
+        await pacer.slot();
+        expect(performance.now() - started).toBeLessThan(500);
+    });
+
+    it("leaves headroom under the vendor's rate", async () => {
+        const pacer = new Pacer({ perSecond: 20, headroom: 0.1 });
+        const times: number[] = [];
+        await Promise.all(Array.from({ length: 19 }, () => pacer.slot().then(() => times.push(performance.now()))));
+        times.sort((a, b) => a - b);
+        // 18 gaps of 1000 / 18 ms: at least 950 ms for 19 sends at 18/s.
+        expect(times[18] - times[0]).toBeGreaterThanOrEqual(950);
+    });
+});

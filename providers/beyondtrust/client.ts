@@ -22,7 +22,10 @@
 //     namespace; nothing is made when one is answered;
 //   - a refused bearer token is HTTP 401 (an <error> body); the client logs in again, once;
 //   - beyond the rate limit: HTTP 429 with Retry-After in seconds;
-//   - an <error> whose message speaks of access or permission means the API account may not do it.
+//   - an <error> whose message speaks of access or permission means the API account may not do it;
+//   - a ttl above the appliance's maximum is lowered to the maximum (the sandbox takes 24 h as the
+//     maximum and default, as the recorded answers suggest); renewal therefore caps renewBefore at
+//     half the lifetime the appliance actually gave.
 // The appliance has no action to read, list, update or revoke a session key: once made, a key is
 // only known from the answer that made it, and stays usable until it expires.
 import { createHash } from "node:crypto";
@@ -306,11 +309,21 @@ export class BeyondTrustClient {
                 });
                 const res = await send({ method: "GET", url: `${this.endpoint.url}/api/command?${query}`, headers: { authorization: `Bearer ${token}`, accept: "text/xml" } });
                 if (res.status === 401 && attempt === 1) {
-                    // Invalidated before its time (a 31st token elsewhere, a regenerated secret): log in again, once.
+                    // Invalidated before its time (a 31st token elsewhere, a regenerated secret): log in
+                    // again, once, and take a place in the pace again so resends do not bunch up.
                     tokens.refused(this.cacheKey(), token);
+                    await this.pacer().slot();
                     continue;
                 }
-                return this.answer(action, res, token);
+                try {
+                    return this.answer(action, res, token);
+                } catch (err) {
+                    // A 200 whose body cannot be read (truncated, a proxy's page) may still have made a key.
+                    if (!idempotent && res.status === 200 && err instanceof VendorError && err.kind === "invalidAnswer") {
+                        throw new VendorError("outcomeUnknown", err.vendorMessage);
+                    }
+                    throw err;
+                }
             }
         });
     }

@@ -1,6 +1,7 @@
 // BeyondTrust Remote Support as keyfleet sees it: the `beyondtrust:` section of an environment's
 // YAML (session keys), its rules, its stack settings, how its keys are declared, and its sandbox.
 import { z } from "zod";
+import { clock } from "../shared/clock.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { keyName } from "../shared/fields.ts";
 import { Duration, durationMs, Rotation } from "../shared/rotation.ts";
@@ -160,6 +161,9 @@ export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
 
     removed(resourceName, last) {
         if (!resourceName.startsWith(PREFIX)) return undefined;
+        if (last.expires && Date.parse(last.expires) <= clock.now()) {
+            return `session key "${resourceName.slice(PREFIX.length)}" (${last.id}) is no longer managed; it expired at ${last.expires}`;
+        }
         const until = last.expires ? `until it expires at ${last.expires}` : "until it expires";
         return (
             `session key "${resourceName.slice(PREFIX.length)}" (${last.id}) is no longer managed: keyfleet forgets it, but BeyondTrust ` +

@@ -25,8 +25,8 @@ export interface Limits {
 /** One vendor account's pace: at most `perSecond` and `perHour` requests, and a shared pause after a 429. */
 export class Pacer {
     private next = 0;
-    /** When the last request actually went. */
-    private last = Number.NEGATIVE_INFINITY;
+    /** When the last request was let go, on the monotonic clock (performance.now()). */
+    private lastSent = Number.NEGATIVE_INFINITY;
     private pausedUntil = 0;
     private hour: number[] = [];
     private readonly interval: number;
@@ -45,14 +45,18 @@ export class Pacer {
      * wait would pass `deadline`.
      */
     async slot(deadline = Infinity): Promise<void> {
+        // Pacing is about elapsed time, so it runs on the monotonic clock; only the caller's
+        // deadline is on the core's clock (which tests and KEYFLEET_CLOCK_OFFSET_MS may move).
         for (;;) {
-            const now = clock.now();
+            const now = performance.now();
             let at = Math.max(now, this.next, this.pausedUntil);
             if (this.perHour) {
                 this.hour = this.hour.filter((t) => t > now - 3_600_000);
                 if (this.hour.length >= this.perHour) at = Math.max(at, this.hour[this.hour.length - this.perHour] + 3_600_000);
             }
-            if (at > deadline) throw new VendorError("rateLimited", `the vendor's rate limit would delay this call past the retry budget (${Math.ceil((at - now) / 1000)} s)`, { notProcessed: true });
+            if (clock.now() + (at - now) > deadline) {
+                throw new VendorError("rateLimited", `the vendor's rate limit would delay this call past the retry budget (${Math.ceil((at - now) / 1000)} s)`, { notProcessed: true });
+            }
             // Callers that have to wait go one after another (at least SPREAD_MS apart, so the end of
             // a 429 pause does not release them all at once); otherwise keep the account's own pace.
             this.next = at > now ? at + Math.max(this.interval, SPREAD_MS) : this.interval ? at + this.interval : 0;
@@ -74,21 +78,20 @@ export class Pacer {
     /**
      * Keeps the spacing from the request that actually went last: callers woken late (a busy event
      * loop) would otherwise go together with those due after them, over the rate within a second.
+     * Measured on the monotonic clock, so a clock moved back (a test, a system clock step) never
+     * stalls the pace; each caller reserves its send time, so nobody sleeps twice.
      */
     private async went(): Promise<void> {
         if (!this.interval) return;
-        // At most one interval: a test that moves the clock back must not stall the pace.
-        const gap = () => Math.min(this.last + this.interval - clock.now(), this.interval);
-        for (let wait = gap(); wait > 0; wait = gap()) {
-            this.next = Math.max(this.next, clock.now() + wait + this.interval);
-            await sleep(wait);
-        }
-        this.last = clock.now();
+        const now = performance.now();
+        const at = Math.max(now, this.lastSent + this.interval);
+        this.lastSent = at;
+        if (at > now) await sleep(at - now);
     }
 
     pause(ms: number) {
         this.stats.pauses++;
-        this.pausedUntil = Math.max(this.pausedUntil, clock.now() + ms);
+        this.pausedUntil = Math.max(this.pausedUntil, performance.now() + ms);
     }
 }
 
