@@ -1,6 +1,7 @@
 // The SupportSystem provider against a real MariaDB database of the test's own: one query for a
-// refresh of every key, a connection lost after COMMIT recovered by the marker (never inserted
-// again), a connection lost before COMMIT repeated safely, a key collision drawn again, and the
+// refresh of every key, a connection lost after COMMIT recovered (never inserted again), a COMMIT
+// that lands 5/30/300 ms after its connection was lost leaving one row, a lost create matched
+// against the database server's clock, a connection lost before COMMIT repeated safely, a key collision drawn again, and the
 // server's errors as the core's kinds with clear words.
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
