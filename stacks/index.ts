@@ -11,7 +11,7 @@ import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
 import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
 import { KeyResource } from "@keyfleet/providers/shared/resource";
-import { declareDeliveries, deliveriesOf, linkDeliveries, type Delivery } from "@keyfleet/providers/shared/delivery";
+import { declareDeliveries, type Delivery } from "@keyfleet/providers/shared/delivery";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment } from "../config/schema.ts";
 
@@ -32,7 +32,6 @@ function loadDesired(config: pulumi.Config): Environment {
 export default async function keyfleet() {
     const config = new pulumi.Config("keyfleet");
     const env = loadDesired(config);
-    linkDeliveries(env);
     // Every vendor's settings, declared or not: a credential in plain text would reach state anyway,
     // because the engine hands the whole stack config to dynamic providers.
     const problems = checkSettings(vendors, env);
@@ -52,10 +51,10 @@ export default async function keyfleet() {
     const claimed = new Set<string>();
     /** Consumers of each key resource, from its entry's `deliver`. */
     const consumers = new Map<string, Delivery[]>();
-    const core = (resourceName: string, own: RotationPolicy | null | undefined, previousNames: string[] = []) => {
+    const core = (resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames: string[] = []) => {
+        const own = entry.rotation;
         for (const n of previousNames) claimed.add(n);
-        const deliveries = deliveriesOf(own);
-        if (deliveries) consumers.set(resourceName, deliveries);
+        if (entry.deliver && entry.deliver.length > 0) consumers.set(resourceName, entry.deliver);
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
         const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) : undefined;

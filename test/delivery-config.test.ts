@@ -5,7 +5,6 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { formatError, parseEnvironment } from "../config/load.ts";
 import { Environment } from "../config/schema.ts";
-import { deliveriesOf, linkDeliveries } from "../providers/shared/delivery.ts";
 import { mergeRotation } from "../providers/shared/rotation.ts";
 import { vendors } from "../providers/vendors.ts";
 
@@ -51,15 +50,14 @@ supportsystem:
         );
         expect(result.ok, result.ok ? "" : result.errors.map(formatError).join("\n")).toBe(true);
         if (!result.ok) return;
-        linkDeliveries(result.env);
-        const nexus = result.env.nexus as { tenantKeys: { rotation?: object }[] };
-        const ss = result.env.supportsystem as { apiKeys: { rotation?: object }[] };
-        expect(deliveriesOf(nexus.tenantKeys[0].rotation)?.map((d) => d.name ?? d.file)).toEqual([".keyfleet/delivered/web-chat.key", "k8s"]);
-        expect(deliveriesOf(ss.apiKeys[0].rotation)?.map((d) => d.name)).toEqual(["cron host"]);
-        expect(deliveriesOf(nexus.tenantKeys[1].rotation)).toBeUndefined();
-        // The carrier is invisible to the rotation policy: merged and serialised as before.
+        type Entry = { rotation?: object; deliver?: { name?: string; file?: string }[] };
+        const nexus = result.env.nexus as { tenantKeys: Entry[] };
+        const ss = result.env.supportsystem as { apiKeys: Entry[] };
+        // Each entry carries its consumers itself; DeclareContext.core(resourceName, entry) hands them to the program.
+        expect(nexus.tenantKeys[0].deliver?.map((d) => d.name ?? d.file)).toEqual([".keyfleet/delivered/web-chat.key", "k8s"]);
+        expect(ss.apiKeys[0].deliver?.map((d) => d.name)).toEqual(["cron host"]);
+        expect(nexus.tenantKeys[1].deliver).toBeUndefined();
         expect(mergeRotation({ every: "90d" }, nexus.tenantKeys[0].rotation as never)).toEqual({ every: "90d" });
-        expect(JSON.stringify(ss.apiKeys[0].rotation)).toBe('{"every":"30d"}');
     });
 
     it("bad consumers are errors with file:line:col before anything runs", () => {

@@ -13,7 +13,8 @@ import { captured, createTestStack, type TestStack } from "./helpers/stack.ts";
 const KEY = "nexus/tenant/web chat";
 const CONSUMER = (name: string) => `command:local:Command::${KEY}/deliver/${name}`;
 
-// The flaky consumer refuses while the flag file exists. Every consumer appends a line to its own
+// The flaky consumer refuses while the flag file exists (after a moment, so that the other
+// consumers, started with it, finish first: the engine starts no new step after a failure). Every consumer appends a line to its own
 // log, which the leak scan reads; none of them is told to print the key, and none may.
 const keys = (generation: number) => `nexus:
   contactCenter: ${CC}
@@ -27,7 +28,7 @@ const keys = (generation: number) => `nexus:
           run: umask 077 && cat > delivered/stdin.key && echo "stdin consumer got a key of $(wc -c < delivered/stdin.key) bytes" >> delivered/consumers.log
         - name: flaky
           run: |
-            if [ -e delivered/refuse ]; then echo "flaky consumer: refusing the new key" >&2; exit 3; fi
+            if [ -e delivered/refuse ]; then sleep 2; echo "flaky consumer: refusing the new key" >&2; exit 3; fi
             umask 077 && printf '%s' "$KEYFLEET_KEY" > delivered/flaky.key
             echo "flaky consumer took $KEYFLEET_KEY_NAME" | tee -a delivered/consumers.log
           remove: rm -f delivered/flaky.key

@@ -92,36 +92,6 @@ export function withDeliveries(schema: z.ZodType): z.ZodType {
     return schema;
 }
 
-// The program learns which key resource an entry becomes from DeclareContext.core(resourceName,
-// entry.rotation): every vendor hands the entry's own rotation to it. So the entry's consumers
-// travel on that object, under a symbol that no spread, merge or JSON copies.
-const DELIVERIES = Symbol("keyfleet.deliveries");
-
-/**
- * Finds every key entry of the parsed environment that has `deliver` (only key entries accept the
- * field) and attaches its consumers to its rotation object, creating an empty one if it has none
- * (an empty rotation merges with the defaults exactly as an absent one).
- */
-export function linkDeliveries(env: unknown): void {
-    const visit = (node: unknown) => {
-        if (Array.isArray(node)) return node.forEach(visit);
-        if (!node || typeof node !== "object") return;
-        const entry = node as { deliver?: Delivery[]; rotation?: object };
-        if (Array.isArray(entry.deliver) && entry.deliver.length > 0) {
-            entry.rotation ??= {};
-            Object.defineProperty(entry.rotation, DELIVERIES, { value: entry.deliver, enumerable: false });
-            return;
-        }
-        Object.values(node).forEach(visit);
-    };
-    visit(env);
-}
-
-/** The consumers attached to a key entry's rotation by linkDeliveries, if any. */
-export function deliveriesOf(rotation: unknown): Delivery[] | undefined {
-    return rotation && typeof rotation === "object" ? (rotation as { [DELIVERIES]?: Delivery[] })[DELIVERIES] : undefined;
-}
-
 // Writes the key to a temporary file made by mktemp (mode 0600 from the start), then renames it over
 // the target, so that no reader ever sees a partial key or a readable mode. The path comes in the
 // environment, never spliced into the command.

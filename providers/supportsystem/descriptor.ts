@@ -209,7 +209,7 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
                         canExecCron: e.canExecCron,
                         internalNote: e.note ?? null,
                         adopt: e.adopt === undefined ? null : e.adopt === true ? true : String(e.adopt),
-                        ...ctx.core(resource, e.rotation),
+                        ...ctx.core(resource, e),
                     },
                     ctx.options,
                 );
