@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { vendors } from "@keyfleet/providers/vendors";
-import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
+import { mergeRotation, overlapMs, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
 import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
@@ -52,8 +52,20 @@ export default async function keyfleet() {
         for (const n of previousNames) claimed.add(n);
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
-        const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) : undefined;
-        return { rotation, predecessor: last?.id ?? null, rotationDue: due ? `rotation due: ${due}` : null };
+        const now = clock.now();
+        const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, now) : undefined;
+        let rotationDue: string | null = null;
+        if (due) {
+            const overlap = overlapMs(rotation);
+            rotationDue = `rotation due: ${due}` + (overlap > 0 ? `; the old key stays valid until ${new Date(now + overlap).toISOString()} (overlap ${rotation!.overlap})` : "");
+        } else if (last?.previousRetireAt && Date.parse(last.previousRetireAt) <= now) {
+            // The provider decides this from state too; the program says it, so the preview shows why.
+            rotationDue = `previous key retires: its overlap ended at ${last.previousRetireAt}`;
+        }
+        if (rotationDue) void pulumi.log.info(`${resourceName}: ${rotationDue}`);
+        // Delivery to consumers sets this while a consumer lacks the current key (see README, rotation).
+        const holdPrevious: string | null = null;
+        return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
     const ctx = { core, options: {} };
@@ -61,6 +73,11 @@ export default async function keyfleet() {
         const section = env[vendor.section];
         if (section === undefined || !vendor.declares(section)) continue;
         Object.assign(keys, await vendor.declare(section, ctx));
+    }
+    // The core's outputs of every key, whatever its vendor exports: the two slots and the schedule.
+    for (const [name, k] of KeyResource.declared) {
+        if (!keys[name]) continue;
+        keys[name] = { ...keys[name], currentId: k.currentId, nextRotation: k.nextRotation, previousValue: k.previousValue, previousRetireAt: k.previousRetireAt };
     }
     // Keys of the last run that the YAML no longer declares are deleted by the engine; a vendor whose
     // delete cannot remove the key at the vendor says so here (a dynamic provider has no way to print).
@@ -76,8 +93,8 @@ export default async function keyfleet() {
             [...KeyResource.declared].map(([name, k]) => [
                 name,
                 pulumi
-                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null])
-                    .apply(([id, created, rotation, expires]) => ({ id, created, rotation, expires: expires ?? null })),
+                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null, k.previousRetireAt])
+                    .apply(([id, created, rotation, expires, previousRetireAt]) => ({ id, created, rotation, expires: expires ?? null, previousRetireAt: previousRetireAt ?? null })),
             ]),
         ),
     );
