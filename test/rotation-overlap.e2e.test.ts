@@ -46,7 +46,7 @@ supportsystem:
       rotation: { every: 100w, generation: ${desk} }
 `;
 
-type Out = { apiKey: string; currentId: string; previousValue: string | null; previousRetireAt: string | null; nextRotation: string | null; name?: string };
+type Out = { apiKey: string; currentId: string; created: string; previousValue: string | null; previousRetireAt: string | null; nextRotation: string | null; name?: string };
 
 let g: TestSandbox;
 let scp: ScpTestSandbox;
@@ -116,7 +116,7 @@ describe("rotation with overlap, verification, pause and offset", () => {
         const gap = Math.abs(Date.parse(first[A].nextRotation!) - Date.parse(first[B].nextRotation!)) % (10 * DAY);
         expect([5 * DAY]).toContain(gap);
         expect(first[P].nextRotation).toBeNull();
-        expect(Date.parse(first[N].nextRotation!) - Date.parse(first[N].created as unknown as string)).toBe(10 * DAY);
+        expect(Date.parse(first[N].nextRotation!) - Date.parse(first[N].created)).toBe(10 * DAY);
     });
 
     it("step 2 offset: a preview between the two slots rotates only the key whose slot passed, and says why", async () => {
