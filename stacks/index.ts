@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { vendors } from "@keyfleet/providers/vendors";
-import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
+import { mergeRotation, overlapMs, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
 import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
@@ -57,8 +57,21 @@ export default async function keyfleet() {
         if (entry.deliver && entry.deliver.length > 0) consumers.set(resourceName, entry.deliver);
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
-        const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) : undefined;
-        return { rotation, predecessor: last?.id ?? null, rotationDue: due ? `rotation due: ${due}` : null };
+        const now = clock.now();
+        const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, now) : undefined;
+        let rotationDue: string | null = null;
+        if (due) {
+            const overlap = overlapMs(rotation);
+            rotationDue = `rotation due: ${due}` + (overlap > 0 ? `; the old key stays valid until ${new Date(now + overlap).toISOString()} (overlap ${rotation!.overlap})` : "");
+        } else if (last?.previousRetireAt && Date.parse(last.previousRetireAt) <= now) {
+            // The provider decides this from state too; the program says it, so the preview shows why.
+            rotationDue = `previous key retires: its overlap ended at ${last.previousRetireAt}`;
+        }
+        if (rotationDue) void pulumi.log.info(`${resourceName}: ${rotationDue}`);
+        // A run records keyIds only when it succeeds, deliveries included: the id recorded is the key every
+        // consumer last received. The previous slot is held while the current key is another one.
+        const holdPrevious: string | null = consumers.has(resourceName) ? (last?.id ?? null) : null;
+        return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
     const ctx = { core, options: {} };
@@ -66,6 +79,11 @@ export default async function keyfleet() {
         const section = env[vendor.section];
         if (section === undefined || !vendor.declares(section)) continue;
         Object.assign(keys, await vendor.declare(section, ctx));
+    }
+    // The core's outputs of every key, whatever its vendor exports: the two slots and the schedule.
+    for (const [name, k] of KeyResource.declared) {
+        if (!keys[name]) continue;
+        keys[name] = { ...keys[name], currentId: k.currentId, nextRotation: k.nextRotation, previousValue: k.previousValue, previousRetireAt: k.previousRetireAt };
     }
     for (const [name, deliveries] of consumers) {
         const key = KeyResource.declared.get(name);
@@ -85,8 +103,8 @@ export default async function keyfleet() {
             [...KeyResource.declared].map(([name, k]) => [
                 name,
                 pulumi
-                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null])
-                    .apply(([id, created, rotation, expires]) => ({ id, created, rotation, expires: expires ?? null })),
+                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null, k.previousRetireAt])
+                    .apply(([id, created, rotation, expires, previousRetireAt]) => ({ id, created, rotation, expires: expires ?? null, previousRetireAt: previousRetireAt ?? null })),
             ]),
         ),
     );

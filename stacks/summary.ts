@@ -4,7 +4,16 @@
 // fields where a vendor has them, so it needs no change when a vendor is added.
 import { execFileSync } from "node:child_process";
 
-type Key = { id?: string; fingerprint?: string; created?: string; expires?: string | null; note?: string | null } & Record<string, unknown>;
+type Key = {
+    id?: string;
+    currentId?: string;
+    fingerprint?: string;
+    created?: string;
+    expires?: string | null;
+    note?: string | null;
+    nextRotation?: string | null;
+    previousRetireAt?: string | null;
+} & Record<string, unknown>;
 
 const stack = process.argv[2] ?? "local";
 const out = JSON.parse(execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { encoding: "utf8" })) as { keys?: Record<string, Key> };
@@ -22,6 +31,9 @@ function state(k: Key): string {
 for (const [resource, k] of keys) {
     const expires = k.expires ? `, expires ${k.expires.slice(0, 10)}` : "";
     const note = k.note ? ` (${k.note})` : "";
-    console.log(`  ${resource.padEnd(width)} ${k.id ?? k.fingerprint ?? ""}  ${state(k)}${expires}, created ${k.created ?? "?"}  value: [secret]${note}`);
+    const next = k.nextRotation ? `, next rotation ${k.nextRotation.slice(0, 10)}` : ", next rotation: none";
+    const previous = k.previousRetireAt ? `; previous key valid until ${k.previousRetireAt}` : "";
+    // currentId: after a rotation with overlap the resource id is the first key's until a refresh.
+    console.log(`  ${resource.padEnd(width)} ${k.currentId ?? k.id ?? k.fingerprint ?? ""}  ${state(k)}${expires}, created ${k.created ?? "?"}${next}${previous}  value: [secret]${note}`);
 }
 console.log(`\nkey values: npm run pulumi -- stack output keys --show-secrets --stack ${stack}`);

@@ -1,7 +1,7 @@
 // The shared diff and rotation rules, as pure functions of state and desired inputs.
 import { describe, expect, it } from "vitest";
 import { planDiff, type FieldSpec } from "../providers/shared/diff.ts";
-import { durationMs, mergeRotation, rotationReason } from "../providers/shared/rotation.ts";
+import { durationMs, mergeRotation, nextRotationAt, overlapMs, rotationReason } from "../providers/shared/rotation.ts";
 import { nexusLifecycle, type NexusKeyInputs } from "../providers/nexus/lifecycle.ts";
 
 const DAY = 86_400_000;
@@ -68,5 +68,36 @@ describe("planDiff", () => {
         const spec: FieldSpec<I> = { immutable: ["a"], mutable: ["b"], local: ["c"] };
         expect(planDiff(spec, { a: "1", b: "1", c: "1" }, { a: "2", b: "2", c: "1" })).toMatchObject({ replaces: ["a"], stables: [] });
         expect(planDiff(spec, { a: "1", b: "1", c: "1" }, { a: "1", b: "1", c: "2" })).toMatchObject({ changes: true, replaces: [], stables: ["a"] });
+    });
+});
+
+describe("pause, offset and overlap", () => {
+    it("paused stops rotation by age, not by generation", () => {
+        expect(rotationReason({}, ago(91), { rotation: { every: "90d", paused: true } }, now)).toBeUndefined();
+        expect(rotationReason({ rotation: { generation: 1, paused: true } }, ago(1), { rotation: { generation: 2, paused: true } }, now)).toBe("rotation generation 1 → 2");
+        expect(nextRotationAt({ every: "90d", paused: true }, ago(1))).toBeUndefined();
+    });
+
+    it("offset puts a key on a fixed schedule: due within its first `every`, keys with other offsets at other times", () => {
+        const made = ago(3);
+        const a = nextRotationAt({ every: "10d", offset: 0 }, made)!;
+        const b = nextRotationAt({ every: "10d", offset: "5d" }, made)!;
+        for (const t of [a, b]) {
+            expect(t).toBeGreaterThan(Date.parse(made));
+            expect(t).toBeLessThanOrEqual(Date.parse(made) + 10 * DAY);
+        }
+        expect(Math.abs(a - b)).toBe(5 * DAY);
+        expect(a % (10 * DAY)).toBe(0);
+        // Once rotated at its slot, the next slot is one `every` later.
+        expect(nextRotationAt({ every: "10d", offset: 0 }, new Date(a + 60_000).toISOString())).toBe(a + 10 * DAY);
+        expect(rotationReason({}, made, { rotation: { every: "10d", offset: "5d" } }, b)).toMatch(/^due on its 10d schedule \(offset 5d\)/);
+        expect(rotationReason({}, made, { rotation: { every: "10d", offset: "5d" } }, b - 1)).toBeUndefined();
+    });
+
+    it("overlap of 0 (or 0d) keeps replacement; the merge keeps every field of the defaults", () => {
+        expect(overlapMs({ overlap: 0 })).toBe(0);
+        expect(overlapMs({ overlap: "0d" })).toBe(0);
+        expect(overlapMs({ overlap: "7d" })).toBe(7 * DAY);
+        expect(mergeRotation({ every: "90d", overlap: "7d", verify: true }, { offset: "3d", verify: false })).toEqual({ every: "90d", overlap: "7d", verify: false, offset: "3d" });
     });
 });

@@ -124,6 +124,8 @@ export function renewalMarginMs(renewBefore: string | null, lifetimeMs: number):
 
 export const sessionKeyLifecycle: KeyLifecycle<SessionKeyInputs, SessionKeyOutputs, SessionKey, Connection> = {
     title: "BeyondTrust",
+    // The short key is what a customer types; previousValue holds it during an overlap.
+    valueOutput: "shortKey",
     fields: {
         // The appliance cannot change a key: whatever is sent makes a new one.
         immutable: ["targetQueue", "ttl", "externalKey", "custom", "priority", "skills", "urlHostname"],

@@ -1,7 +1,7 @@
 // The BeyondTrust session key resource a Pulumi program declares: the short key, the key URL and
 // the mail body (which carries the URL) are secret outputs.
 import * as pulumi from "@pulumi/pulumi";
-import { KeyResource, type CoreArgs } from "../shared/resource.ts";
+import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
 import { SESSION_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./lifecycle.ts";
 
 /** See SessionKeyInputs (lifecycle.ts) for each field. */
@@ -49,10 +49,8 @@ export class BeyondTrustSessionKey extends KeyResource {
             skills: args.skills ?? [],
             urlHostname: args.urlHostname ?? null,
             renewBefore: args.renewBefore ?? null,
-            rotation: args.rotation ?? null,
+            ...coreInputs(args),
             adopt: null,
-            predecessor: args.predecessor ?? null,
-            rotationDue: args.rotationDue ?? null,
         };
         super("beyondtrust", "SessionKey", name, inputs, { names: SESSION_KEY_OUTPUTS, secrets: SESSION_KEY_SECRET_OUTPUTS }, opts);
     }

@@ -126,6 +126,16 @@ export class NexusClient {
         }
     }
 
+    /**
+     * Uses `apiKey` once, as a consumer would, on `url` (default: whoami, which only reads): for
+     * rotation.verify. One request, no retry: the answer is the verdict.
+     */
+    async probe(apiKey: string, url?: string): Promise<{ probe: string; status: number; text: string }> {
+        const target = url ?? `${this.endpoints.nexusUrl}/nexus/v3/whoami`;
+        const res = await send({ method: "GET", url: target, headers: { "x-api-key": apiKey, accept: "application/json" } });
+        return { probe: `GET ${target}`, status: res.status, text: res.text };
+    }
+
     /** A valid access token for `login`, from the process-wide cache (one login per credential, shared by every waiter). */
     async token(login: NexusLogin): Promise<string> {
         return tokens.get(this.cacheKey(login), () => this.login(login));

@@ -5,6 +5,7 @@ import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { clock } from "../shared/clock.ts";
+import { probeSettings } from "../shared/probe.ts";
 
 export type NexusKeyKind = "tenant" | "cluster" | "designer";
 
@@ -73,6 +74,9 @@ export const NEXUS_SETTINGS = [
     { key: "nexusClientSecret", env: "KEYFLEET_NEXUS_CLIENT_SECRET", secret: true, about: "secret of the OAuth client" },
     { key: "nexusTenantPassword", env: "KEYFLEET_NEXUS_TENANT_PASSWORD", secret: true, about: "password of the tenant user", needed: tenantScoped },
     { key: "nexusOpsPassword", env: "KEYFLEET_NEXUS_OPS_PASSWORD", secret: true, about: "password of the ops admin", needed: (s: NexusSection) => (s.clusterKeys?.length ?? 0) > 0 },
+    // verify: GET whoami with the key reads who the key is and changes nothing (inferred: the
+    // sandbox's stand-in for the consumer APIs; point probeUrl at a read-only consumer endpoint of yours).
+    ...probeSettings("nexus", "KEYFLEET_NEXUS", { url: "<nexusUrl>/nexus/v3/whoami", expect: "200" }),
 ] as const;
 
 export const nexus: VendorDescriptor<NexusSection> = {

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { short } from "../shared/errors.ts";
 import { ExpiryInstant } from "../shared/fields.ts";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin } from "./client.ts";
@@ -73,10 +74,12 @@ const NexusInputs = z
 interface Connection {
     client: NexusClient;
     login: NexusLogin;
+    /** The probe's stack settings (rotation.verify). */
+    probe: { url?: string; expect: string };
 }
 
 function connect(settings: Settings, key: NexusKeyInputs): Connection {
-    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword] = NEXUS_SETTINGS;
+    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword, probeUrl, probeExpect] = NEXUS_SETTINGS;
     const client = new NexusClient({
         authUrl: settings.require(authUrl),
         nexusUrl: settings.require(nexusUrl),
@@ -87,7 +90,7 @@ function connect(settings: Settings, key: NexusKeyInputs): Connection {
         key.kind === "cluster"
             ? { username: settings.require(opsUser), password: settings.require(opsPassword) }
             : { username: `${key.tenant}\\${settings.require(tenantUser)}`, password: settings.require(tenantPassword) };
-    return { client, login };
+    return { client, login, probe: { url: settings.get(probeUrl), expect: settings.require(probeExpect) } };
 }
 
 const iso = (value: string) => new Date(value).toISOString();
@@ -193,6 +196,16 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
 
     resourceId(key) {
         return fingerprint(FINGERPRINT_PREFIX, key.id);
+    },
+
+    async expire({ client, login }, { state, at }) {
+        // Only ever earlier: a key already expiring before the overlap ends keeps its own expiry.
+        if (state.expires && Date.parse(state.expires) <= Date.parse(at)) return;
+        await client.update(login, state.apiKey, { expires: at });
+    },
+
+    async probe({ client, probe }, { state }) {
+        return judge(await client.probe(state.apiKey, probe.url), probe.expect, state.apiKey);
     },
 
     async rename({ client, login }, key, name) {

@@ -1,6 +1,6 @@
 // The three Nexus key resources a Pulumi program declares, with the key value a secret output.
 import * as pulumi from "@pulumi/pulumi";
-import { KeyResource, type CoreArgs } from "../shared/resource.ts";
+import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
 import { NEXUS_KIND_PERMISSIONS, type NexusKeyKind } from "./descriptor.ts";
 import { NEXUS_SECRET_OUTPUTS } from "./lifecycle.ts";
 
@@ -57,10 +57,8 @@ abstract class NexusApiKey extends KeyResource {
             enabled: args.enabled ?? true,
             revoked: args.revoked ?? false,
             expires: args.expires ?? null,
-            rotation: args.rotation ?? null,
+            ...coreInputs(args),
             adopt: args.adopt ?? null,
-            predecessor: args.predecessor ?? null,
-            rotationDue: args.rotationDue ?? null,
         };
         super("nexus", TYPE_NAMES[kind], name, inputs, OUTPUTS, opts);
     }

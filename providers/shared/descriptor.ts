@@ -37,8 +37,10 @@ export interface DeclareContext {
     core(resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames?: string[]): {
         rotation: RotationPolicy | null;
         predecessor: string | null;
-        /** Non-null when this run rotates the key by its policy (a protected key is then unprotected for the run). */
+        /** Non-null when this run rotates the key by its policy, or retires its previous slot: why. */
         rotationDue: string | null;
+        /** Non-null (why) keeps the previous slot's key past its retireAt (CoreInputs.holdPrevious). */
+        holdPrevious: string | null;
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
@@ -51,6 +53,8 @@ export interface LastRunKey {
     rotation: RotationPolicy | null;
     /** When the key stops working (ISO 8601), for keys that export `expires`; else null. */
     expires?: string | null;
+    /** When the previous slot's key (kept for an overlap) is retired, or null. */
+    previousRetireAt?: string | null;
 }
 
 /** What the stack exports per key: never a key value in plain text (values are secret outputs). */

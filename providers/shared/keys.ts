@@ -12,12 +12,21 @@
 // the stack's own outputs of the last run (stacks/index.ts): `predecessor` (the id of the key this
 // resource had: a create is then a replacement, never an adoption, and only that key's name may
 // be taken over) and `rotationDue` (why this run rotates the key: a property the preview shows).
+//
+// TWO SLOTS. With `rotation.overlap`, a rotation is not a replacement but an in-place update of the
+// same resource: update makes the new key (renaming the old one aside where names are unique),
+// probes it when `verify` is set, sets the old key's vendor-side expiry to the end of the overlap
+// where the vendor has one (`expire`), and moves the old key into the `previous` slot with its
+// `retireAt`. A later `diff` sees `retireAt` passed, from state alone, and an update deletes the old
+// key (`previousValue` and `previousRetireAt` go back to null). Without overlap, rotation stays a
+// Pulumi replacement. The resource id stays the first key's until a refresh (as after a lost create):
+// `currentId` always names the current key.
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { clock } from "./clock.ts";
 import { changedFields, planDiff, type FieldSpec } from "./diff.ts";
 import { isKind, operationFailed, VendorError, type Fixes } from "./errors.ts";
-import { rotationReason, type RotationPolicy } from "./rotation.ts";
+import { nextRotationAt, overlapMs, rotationReason, type RotationPolicy } from "./rotation.ts";
 import { fingerprint, Settings, type RawConfig } from "./settings.ts";
 
 /** Inputs the core keeps on every key resource, beside the vendor's own. */
@@ -34,6 +43,33 @@ export interface CoreInputs {
     predecessor: string | null;
     /** Why this run replaces the key with no other change ("rotation due: older than 90d"), or null; shown in the preview. */
     rotationDue: string | null;
+    /**
+     * For a key with consumers (delivery): the id of the key they last all received, as the last
+     * successful run recorded it. While the current key is another one, the previous slot's key is
+     * kept past its retireAt (not retired; retireAt and the vendor-side expiry move one overlap
+     * further), so a failed delivery never leaves a consumer without a valid key. Null: no consumers.
+     */
+    holdPrevious?: string | null;
+}
+
+/** The key a rotation with overlap kept valid: the old key's outputs, until `retireAt`. */
+export interface PreviousSlot {
+    /** Its resource id, as resourceId gave it. */
+    id: string;
+    /** When keyfleet retires it (ISO 8601); its vendor-side expiry too, where the vendor has one. */
+    retireAt: string;
+    /** Its outputs when it was current (without a slot of its own): what `delete` and `expire` need. */
+    state: Record<string, unknown>;
+}
+
+/** What a probe of a key on the vendor's usage endpoint asked and got. */
+export interface ProbeAnswer {
+    /** The request, for messages: "GET https://nexus.example.com/nexus/v3/whoami". Never a key value. */
+    probe: string;
+    /** Whether the answer means the vendor accepted the key. */
+    accepted: boolean;
+    /** The vendor's answer, for messages: "401 Unauthorized". */
+    answer: string;
 }
 
 /** Outputs the core adds to the vendor's. */
@@ -49,9 +85,17 @@ export interface CoreOutputs {
     note: string | null;
     /** A create whose answer was lost and could not be looked up yet; the next up reconciles it. */
     pending?: { since: string } | null;
+    /** The key a rotation with overlap kept valid until its retireAt, or null. Secret (it holds the old key). */
+    previous?: PreviousSlot | null;
+    /** The previous slot's key value, or null. Secret. */
+    previousValue?: string | null;
+    /** When the previous slot's key is retired (ISO 8601), or null. */
+    previousRetireAt?: string | null;
+    /** When the key is next due for rotation by age (ISO 8601), or null (no `every`, or paused). */
+    nextRotation?: string | null;
 }
 
-const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "predecessor", "rotationDue"] as const;
+const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "predecessor", "rotationDue", "holdPrevious"] as const;
 
 export type Operation = "creating" | "adopting" | "reading" | "updating" | "deleting";
 
@@ -110,6 +154,18 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
      * or failing: keyfleet's clock.
      */
     now?(c: C): Promise<number>;
+    /** The output holding the key value, for `previousValue` (default `apiKey`). */
+    valueOutput?: string;
+    /**
+     * Sets the key's vendor-side expiry to `at` (ISO 8601), so that a key kept for an overlap stops
+     * working at its end even if no up runs. Absent: the vendor has no expiry that can be set later.
+     */
+    expire?(c: C, req: { state: O; at: string }): Promise<void>;
+    /**
+     * Uses the key once on the vendor's usage endpoint, with no side effect (nothing created, no
+     * session started), for `rotation.verify`. Absent: the key cannot be verified.
+     */
+    probe?(c: C, req: { state: O }): Promise<ProbeAnswer>;
 }
 
 /** A failed create that made something: the engine records `id` and `properties` and the next up updates it. */
@@ -148,14 +204,37 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             adopt: (raw.adopt as true | string | null) ?? null,
             predecessor: typeof raw.predecessor === "string" && raw.predecessor ? raw.predecessor : null,
             rotationDue: typeof raw.rotationDue === "string" ? raw.rotationDue : null,
+            holdPrevious: typeof raw.holdPrevious === "string" && raw.holdPrevious ? raw.holdPrevious : null,
         } as I;
+    }
+
+    const valueOf = (o: Record<string, unknown>): string | null => {
+        const v = o[lc.valueOutput ?? "apiKey"];
+        return typeof v === "string" && v ? v : null;
+    };
+
+    /** The slot outputs for `previous` (null: no previous key). */
+    function slot(previous: PreviousSlot | null | undefined): Pick<CoreOutputs, "previous" | "previousValue" | "previousRetireAt"> {
+        if (!previous) return { previous: null, previousValue: null, previousRetireAt: null };
+        return { previous, previousValue: valueOf(previous.state), previousRetireAt: previous.retireAt };
     }
 
     function makeOutputs(inputs: I, r: R, prior?: Partial<O>, note: string | null = null): O {
         const vendor = lc.outputs(inputs, r);
         // The vendor's creation time when it gives one; else what state knew; else now.
         const created = vendor.created && !Number.isNaN(Date.parse(vendor.created)) ? new Date(vendor.created).toISOString() : (prior?.created ?? new Date(clock.now()).toISOString());
-        return { ...inputs, ...vendor, currentId: lc.resourceId(r), created, note: note ?? prior?.note ?? null, pending: null } as unknown as O;
+        const next = nextRotationAt(inputs.rotation, created);
+        return {
+            ...inputs,
+            ...vendor,
+            currentId: lc.resourceId(r),
+            created,
+            note: note ?? prior?.note ?? null,
+            pending: null,
+            // A previous slot belongs to the resource, not to one record: it carries over every write but a new key's.
+            ...slot(prior?.previous),
+            nextRotation: next === undefined ? null : new Date(next).toISOString(),
+        } as unknown as O;
     }
 
     /** The mutable fields where the record differs from the desired inputs: the update that makes them match. */
@@ -204,7 +283,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
      * anything fails, what was made is deleted and the name given back. A lost answer is resolved
      * by looking the key up, never by repeating the create blindly.
      */
-    async function createNew(c: C, inputs: I, note: string | null): Promise<Result<O>> {
+    async function createNew(c: C, inputs: I, note: string | null, promote?: (outs: O) => Promise<void>): Promise<Result<O>> {
         const except = new Set<string>();
         let aside: R | undefined;
         let made: R | undefined;
@@ -294,10 +373,57 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         try {
             const key = await converge(c, inputs, made, "creating");
             const outs = makeOutputs(inputs, key, undefined, note);
+            // Nothing is promoted unproven: a failed probe (or whatever promote does) undoes the create.
+            await verify(c, inputs, outs);
+            if (promote) await promote(outs);
             return { id: lc.resourceId(key), outs };
         } catch (err) {
             return abandon(err);
         }
+    }
+
+    /** With rotation.verify: probes the new key on the vendor's usage endpoint; throws when the vendor does not accept it. */
+    async function verify(c: C, inputs: I, outs: O): Promise<void> {
+        if (!inputs.rotation?.verify) return;
+        if (!lc.probe) throw new Error(`${lc.title} keys cannot be verified (the vendor has no usage endpoint without side effects); set rotation.verify: false for this key`);
+        let answer: ProbeAnswer;
+        try {
+            answer = await lc.probe(c, { state: outs });
+        } catch (err) {
+            throw new Error(`verifying the new key failed: the probe got no usable answer (${(err as Error).message}); the new key was not promoted`);
+        }
+        if (!answer.accepted) {
+            const current = inputs.predecessor ? ` and the current key ${inputs.predecessor} was kept` : "";
+            throw new Error(
+                `verifying the new key failed: ${answer.probe} answered ${JSON.stringify(answer.answer)}, not what the key's probe expects; the new key was deleted${current}. ` +
+                    "Check the probe settings (probeUrl, probeExpect) and the key's rights at the vendor",
+            );
+        }
+    }
+
+    /** Retires the previous slot's key: deletes it (a vendor whose delete only forgets the key forgets it). */
+    async function retire(c: C, inputs: I, previous: PreviousSlot): Promise<void> {
+        const state = { ...previous.state, ...canonical(previous.state) } as unknown as O;
+        try {
+            await lc.delete(c, { state });
+        } catch (err) {
+            if (isKind(err, "notFound")) return;
+            const e = fail("deleting", inputs, err);
+            e.message = e.message.replace(/^deleting /, `retiring the previous key ${previous.id} of `);
+            throw e;
+        }
+    }
+
+    /** The decision diff and update share: rotate in place (overlap), retire the previous slot, extend it (held). */
+    function twoSlotPlan(olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean } {
+        const before = canonical(olds as unknown as Record<string, unknown>);
+        const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
+        const plan = planDiff(lc.fields, before, news, due);
+        const inPlace = Boolean(due) && overlapMs(news.rotation) > 0 && (plan.replaces ?? []).every((f) => f === "rotation");
+        const previous = olds.previous;
+        const over = Boolean(previous) && Date.parse(previous!.retireAt) <= now;
+        const held = Boolean(news.holdPrevious) && news.holdPrevious !== olds.currentId;
+        return { rotate: inPlace ? due : undefined, retire: (over && !held) || (Boolean(previous) && inPlace), extend: over && held && !inPlace };
     }
 
     function pending(inputs: I, started: number, err: VendorError): PartialCreate {
@@ -377,6 +503,9 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             }
             const inputs = canonical(news as Record<string, unknown>);
             const now = clock.now();
+            if (inputs.rotation?.verify && !lc.probe) {
+                return { failures: [{ property: "rotation", reason: `rotation.verify: ${lc.title} keys cannot be verified (the vendor has no usage endpoint without side effects); set verify: false for this key` }] };
+            }
             const expires = (inputs as unknown as { expires?: unknown }).expires;
             if (!inputs.predecessor && !inputs.adopt && typeof expires === "string" && Date.parse(expires) <= now) {
                 return { failures: [{ property: "expires", reason: `expires: ${expires} has passed; a new key cannot be created expired` }] };
@@ -409,6 +538,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             // Decided from state (the vendor's creation time), whatever the program showed.
             const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
             const plan = planDiff(lc.fields, before, news, due);
+            const slots = twoSlotPlan(olds, news, now);
+            // With overlap, a rotation with nothing else to replace is an update that keeps the old key.
+            if (slots.rotate) return { ...plan, changes: true, replaces: [], stables: [...lc.fields.immutable] };
+            if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend)) return { ...plan, changes: true };
             // The program learns each key's predecessor from the last successful run's outputs. When
             // that record is missing or older than state (first run after an upgrade, a run that
             // partly failed), create could not tell the old key from a stranger's: delete it first.
@@ -466,15 +599,52 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             return { id: lc.resourceId(r) || id, props: outs };
         },
 
-        async update(_id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult<O>> {
+        async update(id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult<O>> {
             const c = lc.connect(settings, news);
             if (olds.pending) return { outs: (await reconcile(c, news, olds)).outs };
-            const state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
+            let state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
+            const now = clock.now();
+            const slots = twoSlotPlan(olds, news, now);
+            if (slots.retire && olds.previous) {
+                // Its overlap is over, or a new rotation supersedes it: two slots, never three keys.
+                await retire(c, news, olds.previous);
+                state = { ...state, ...slot(null) };
+                olds = { ...olds, ...slot(null) };
+            }
+            if (slots.extend && olds.previous) {
+                // Held (its consumers lack the current key): one more overlap, at the vendor too.
+                const retireAt = new Date(now + Math.max(overlapMs(news.rotation), 3_600_000)).toISOString();
+                const previous = { ...olds.previous, retireAt };
+                if (lc.expire) {
+                    try {
+                        await lc.expire(c, { state: { ...previous.state, ...canonical(previous.state) } as unknown as O, at: retireAt });
+                    } catch (err) {
+                        throw fail("updating", news, err);
+                    }
+                }
+                state = { ...state, ...slot(previous) };
+                olds = { ...olds, ...slot(previous) };
+            }
+            if (slots.rotate) {
+                // Rotation in place: the current key moves to the previous slot for the overlap.
+                const old = { ...state, ...slot(null) } as unknown as Record<string, unknown>;
+                delete old.nextRotation;
+                const retireAt = new Date(now + overlapMs(news.rotation)).toISOString();
+                const oldId = state.currentId ?? id;
+                const fresh = await createNew(c, { ...news, predecessor: oldId }, null, async () => {
+                    // The old key dies at the end of its overlap even if no up runs, where the vendor can say so.
+                    if (lc.expire) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt });
+                });
+                // predecessor as the engine gave it: the program's to say.
+                return { outs: { ...fresh.outs, ...slot({ id: oldId, retireAt, state: old }), predecessor: news.predecessor } as O };
+            }
             const changes: Partial<I> = {};
             for (const f of changedFields(lc.fields.mutable, state as unknown as I, news)) changes[f] = news[f];
             if (Object.keys(changes).length === 0) {
                 const keep: Record<string, unknown> = { ...(olds as unknown as Record<string, unknown>) };
                 for (const f of [...lc.fields.local, ...CORE_INPUTS]) keep[f] = news[f];
+                const next = nextRotationAt(news.rotation, olds.created);
+                keep.nextRotation = next === undefined ? null : new Date(next).toISOString();
                 return { outs: keep as unknown as O };
             }
             try {
@@ -500,6 +670,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             }
             const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;
             const c = lc.connect(settings, state);
+            if (props.previous) await retire(c, state, props.previous);
             try {
                 await lc.delete(c, { state });
             } catch (err) {

@@ -17,7 +17,9 @@ const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@k
 const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: () => pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider?.() ?? shim;
 
 /** Outputs the core adds to every key (see CoreInputs and CoreOutputs in keys.ts); unknown until the provider answers. */
-const CORE_OUTPUTS = ["predecessor", "rotationDue", "currentId", "created", "note", "pending"] as const;
+const CORE_OUTPUTS = ["predecessor", "rotationDue", "holdPrevious", "currentId", "created", "note", "pending", "previous", "previousValue", "previousRetireAt", "nextRotation"] as const;
+/** Core outputs that hold key material: the previous slot (the old key's outputs) and its value. */
+const CORE_SECRETS = ["previous", "previousValue"] as const;
 
 /** What the program derives for every key from the stack's last outputs (DeclareContext.core). */
 export interface CoreArgs {
@@ -26,6 +28,18 @@ export interface CoreArgs {
     predecessor?: pulumi.Input<string | null>;
     /** Why this run rotates the key, shown in the preview. */
     rotationDue?: pulumi.Input<string | null>;
+    /** Non-null (why) keeps the previous slot's key past its retireAt (see CoreInputs.holdPrevious in keys.ts). */
+    holdPrevious?: pulumi.Input<string | null>;
+}
+
+/** The core's inputs from a key's arguments, each with its default: what every vendor's resource passes. */
+export function coreInputs(args: CoreArgs): Record<string, pulumi.Input<unknown>> {
+    return {
+        rotation: args.rotation ?? null,
+        predecessor: args.predecessor ?? null,
+        rotationDue: args.rotationDue ?? null,
+        holdPrevious: args.holdPrevious ?? null,
+    };
 }
 
 export abstract class KeyResource extends pulumi.dynamic.Resource {
@@ -48,6 +62,12 @@ export abstract class KeyResource extends pulumi.dynamic.Resource {
     declare readonly note: pulumi.Output<string | null>;
     /** The key's value: its first secret output, what deliveries hand to consumers (see delivery.ts). */
     declare readonly keyValue: pulumi.Output<unknown>;
+    /** The key value a rotation with overlap kept valid until previousRetireAt, or null. Secret. */
+    declare readonly previousValue: pulumi.Output<string | null>;
+    /** When the previous key is retired (deleted, or forgotten where the vendor cannot delete), or null. */
+    declare readonly previousRetireAt: pulumi.Output<string | null>;
+    /** When the key is next due for rotation by age, or null. */
+    declare readonly nextRotation: pulumi.Output<string | null>;
 
     /**
      * `vendor` is the descriptor's section (and the type token's module); `inputs` the vendor's
@@ -63,7 +83,7 @@ export abstract class KeyResource extends pulumi.dynamic.Resource {
     ) {
         const props: Record<string, unknown> = { vendor, ...inputs };
         for (const out of [...CORE_OUTPUTS, ...outputs.names]) if (!(out in props)) props[out] = undefined;
-        super(provider(), name, props, { ...opts, additionalSecretOutputs: [...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] }, vendor, type);
+        super(provider(), name, props, { ...opts, additionalSecretOutputs: [...CORE_SECRETS, ...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] }, vendor, type);
         Object.defineProperty(this, "keyValue", { value: (this as unknown as Record<string, pulumi.Output<unknown>>)[outputs.secrets[0]], enumerable: false });
         KeyResource.declared.set(name, this);
     }

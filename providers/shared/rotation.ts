@@ -1,13 +1,23 @@
-// Rotation through `pulumi up`, shared by every vendor: a key is replaced (new key first, old key
-// deleted after) when its policy says so, decided from state alone, so a preview shows it without
-// calling the vendor and without any input having changed.
+// Rotation through `pulumi up`, shared by every vendor: when a key's policy says so, a new key is
+// made, decided from state alone, so a preview shows it without calling the vendor and without any
+// input having changed. With `overlap`, the old key stays valid in the resource's `previous` slot
+// until the overlap ends (see keys.ts); without it, the key is replaced (new key first, old key
+// deleted by the engine right after).
 import { z } from "zod";
 
 export interface RotationPolicy {
     /** Replace the key once it is older than this: a whole number of hours, days or weeks (`12h`, `90d`, `2w`). */
     every?: string;
-    /** Rotate now by raising this number; any change replaces the key. */
+    /** Rotate now by raising this number; any change rotates the key. */
     generation?: number;
+    /** How long the old key stays valid after a rotation (`7d`); 0 (the default) deletes it at once. */
+    overlap?: string | 0;
+    /** Probe a new key on the vendor's usage endpoint before it replaces the current one. */
+    verify?: boolean;
+    /** Stops rotation by age (a generation change still rotates). */
+    paused?: boolean;
+    /** Rotation by age on a fixed schedule, shifted by this much: keys with different offsets never rotate in the same up. */
+    offset?: string | 0;
 }
 
 export const DURATION_PATTERN = /^[1-9][0-9]*[hdw]$/;
@@ -18,19 +28,40 @@ export const Duration = z
     .regex(DURATION_PATTERN, { error: "must be a duration like 12h, 90d or 2w" })
     .describe("A whole number of hours, days or weeks: 12h, 90d, 2w.");
 
+/** A duration, or 0 for none (also written `0h`, `0d`, `0w`). */
+const DurationOrZero = z
+    .union([z.literal(0), z.string().regex(/^(0|[1-9][0-9]*)[hdw]$/)], { error: "must be 0 or a duration like 12h, 7d or 2w" });
+
 export const Rotation = z
     .strictObject({
         every: Duration.optional().describe("Replace the key once it is older than this."),
-        generation: z.int().min(0).optional().describe("Raise to rotate the key now."),
+        generation: z.int().min(0).optional().describe("Raise to rotate the key now (honouring overlap)."),
+        overlap: DurationOrZero.optional().describe(
+            "How long the old key stays valid after a rotation (its vendor-side expiry is set to the end of it where the vendor has one); 0 (default) deletes it at once.",
+        ),
+        verify: z.boolean().optional().describe("Probe a new key on the vendor's usage endpoint before it replaces the current one; a failed probe keeps the current key."),
+        paused: z.boolean().optional().describe("true stops rotation by age; a generation change still rotates."),
+        offset: DurationOrZero.optional().describe("Rotate by age on a fixed schedule shifted by this much, so that keys sharing `every` rotate in different runs."),
     })
     .describe(
-        "When keyfleet replaces a key: the new key is created before the old one is deleted. A key's own fields override " +
+        "When keyfleet rotates a key: the new key is created before the old one is deleted, or kept for `overlap`. A key's own fields override " +
             "defaults.rotation field by field.",
     );
 
 export function durationMs(text: string): number {
     if (!DURATION_PATTERN.test(text)) throw new Error(`"${text}" is not a duration like 12h, 90d or 2w`);
     return Number(text.slice(0, -1)) * UNIT_MS[text.slice(-1) as keyof typeof UNIT_MS];
+}
+
+/** A duration or 0 (state written by older keyfleet has none) in milliseconds. */
+export function optionalMs(text: string | 0 | null | undefined): number {
+    if (!text || /^0[hdw]$/.test(text)) return 0;
+    return durationMs(text);
+}
+
+/** The overlap of a policy in milliseconds (0: the old key is deleted at once). */
+export function overlapMs(policy: RotationPolicy | null | undefined): number {
+    return optionalMs(policy?.overlap);
 }
 
 /**
@@ -40,7 +71,25 @@ export function durationMs(text: string): number {
 export function mergeRotation(defaults: RotationPolicy | null | undefined, own: RotationPolicy | null | undefined): RotationPolicy | null {
     const merged: RotationPolicy = { ...(defaults ?? {}), ...(own ?? {}) };
     for (const k of Object.keys(merged) as (keyof RotationPolicy)[]) if (merged[k] === undefined) delete merged[k];
-    return merged.every !== undefined || merged.generation !== undefined ? merged : null;
+    return Object.keys(merged).length > 0 ? merged : null;
+}
+
+/**
+ * When a key made at `since` is due by age, or undefined (no `every`, or paused). Without `offset`
+ * the key is due once it is `every` old. With `offset` the key is due at the one point of a fixed
+ * schedule (`offset + k × every` from 1970-01-01T00:00Z) within its first `every` of life: never
+ * older than `every`, and keys sharing `every` with different offsets fall due at different times
+ * (a new key may so live shorter than `every` until its first rotation).
+ */
+export function nextRotationAt(policy: RotationPolicy | null | undefined, since: string | null | undefined): number | undefined {
+    if (!policy?.every || policy.paused || !since) return undefined;
+    const made = Date.parse(since);
+    if (Number.isNaN(made)) return undefined;
+    const every = durationMs(policy.every);
+    if (policy.offset === undefined) return made + every;
+    const offset = optionalMs(policy.offset) % every;
+    // The last schedule point at or before made + every: it is after `made`, as points are `every` apart.
+    return Math.floor((made + every - offset) / every) * every + offset;
 }
 
 /**
@@ -57,10 +106,10 @@ export function rotationReason(
     const before = old.rotation?.generation ?? 0;
     const after = next.rotation?.generation ?? 0;
     if (before !== after) return `rotation generation ${before} → ${after}`;
-    const every = next.rotation?.every;
-    if (every && since) {
-        const age = now - Date.parse(since);
-        if (age >= durationMs(every)) return `older than ${every}`;
+    const due = nextRotationAt(next.rotation, since);
+    if (due !== undefined && now >= due) {
+        const offset = next.rotation?.offset;
+        return offset === undefined ? `older than ${next.rotation!.every}` : `due on its ${next.rotation!.every} schedule (offset ${offset || "0"}) at ${new Date(due).toISOString()}`;
     }
     return undefined;
 }

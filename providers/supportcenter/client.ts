@@ -242,6 +242,16 @@ export class SupportCenterClient {
     }
 
     /** Deletes the key; false when it was already gone. */
+    /**
+     * Uses an integration key once, as a consumer would, on `url` (default: the request list, which
+     * only reads): for rotation.verify. One request, no retry: the answer is the verdict.
+     */
+    async probe(key: string, url?: string): Promise<{ probe: string; status: number; text: string }> {
+        const target = url ?? `${this.url}/api/v3/requests`;
+        const res = await send({ method: "GET", url: target, headers: { authtoken: key, accept: SCP_ACCEPT } });
+        return { probe: `GET ${target}`, status: res.status, text: res.text };
+    }
+
     async delete(owner: ScpOwner, id: string): Promise<boolean> {
         try {
             await this.call(owner, "DELETE", keyPath(id), { idempotent: true });

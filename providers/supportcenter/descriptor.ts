@@ -5,6 +5,7 @@ import { z } from "zod";
 import { clock } from "../shared/clock.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
+import { probeSettings } from "../shared/probe.ts";
 import { Duration, durationMs, Rotation } from "../shared/rotation.ts";
 
 /** The product's limits (the UI's form; the sandbox enforces the same). */
@@ -106,6 +107,8 @@ export const SCP_SETTINGS = [
             return problems;
         },
     },
+    // verify: listing requests with the key only reads (the product's own read-only consumer call).
+    ...probeSettings("supportcenter", "KEYFLEET_SUPPORTCENTER", { url: "<url>/api/v3/requests", expect: "200" }),
 ] as const;
 
 export const supportcenter: VendorDescriptor<SupportCenterSection> = {

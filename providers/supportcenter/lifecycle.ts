@@ -21,6 +21,7 @@ import { ExpiryInstant } from "../shared/fields.ts";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
 import { durationMs, Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
+import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
 import { ADOPT, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, SCP_SETTINGS, ScpName, Status } from "./descriptor.ts";
@@ -80,10 +81,12 @@ export interface Connection {
     owner(login: string): ScpOwner;
     /** Who may list: `preferred` first when the stack has its credentials, then every other owner it has. */
     listers(preferred: string): ScpOwner[];
+    /** The probe's stack settings (rotation.verify). */
+    probe: { url?: string; expect: string };
 }
 
 function connect(settings: Settings, _key: ScpKeyInputs): Connection {
-    const [urlSpec, ownersSpec] = SCP_SETTINGS;
+    const [urlSpec, ownersSpec, probeUrl, probeExpect] = SCP_SETTINGS;
     const client = new SupportCenterClient(settings.require(urlSpec));
     const { owners, problems } = parseOwners(settings.require(ownersSpec));
     const owner = (login: string): ScpOwner => {
@@ -93,6 +96,7 @@ function connect(settings: Settings, _key: ScpKeyInputs): Connection {
     };
     return {
         client,
+        probe: { url: settings.get(probeUrl), expect: settings.require(probeExpect) },
         owner,
         listers: (preferred) => {
             const logins = [...new Set([preferred, ...owners.keys()])].filter((l) => owners.has(l));
@@ -329,6 +333,16 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
 
     resourceId(r) {
         return r.id;
+    },
+
+    async expire(c, { state, at }) {
+        // Only ever earlier: a key already expiring before the overlap ends keeps its own validity.
+        if (state.validUntil && Date.parse(state.validUntil) <= Date.parse(at)) return;
+        await writing(() => c.client.update(c.owner(state.owner), state.keyId, { validity: Date.parse(at) }));
+    },
+
+    async probe(c, { state }) {
+        return judge(await c.client.probe(state.apiKey, c.probe.url), c.probe.expect, state.apiKey);
     },
 
     async rename(c, r, name) {

@@ -1,7 +1,7 @@
 // The SupportCenter Plus integration key resource a Pulumi program declares, with the key value a
 // secret output and the record id as the resource id.
 import type * as pulumi from "@pulumi/pulumi";
-import { KeyResource, type CoreArgs } from "../shared/resource.ts";
+import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
 import { SCP_OUTPUT_NAMES, SCP_SECRET_OUTPUTS } from "./lifecycle.ts";
 
 /** See ScpKeyInputs (lifecycle.ts) for each field. */
@@ -42,10 +42,8 @@ export class SupportCenterIntegrationKey extends KeyResource {
             description: args.description ?? null,
             status: args.status ?? "active",
             owner: args.owner,
-            rotation: args.rotation ?? null,
+            ...coreInputs(args),
             adopt: args.adopt ?? null,
-            predecessor: args.predecessor ?? null,
-            rotationDue: args.rotationDue ?? null,
         };
         super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS }, opts);
     }

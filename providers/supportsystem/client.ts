@@ -28,6 +28,7 @@ import { callVendor, pacerFor } from "../shared/calls.ts";
 import { sleep } from "../shared/clock.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
 import { Snapshot } from "../shared/snapshot.ts";
+import { send } from "../shared/wire.ts";
 import type { TlsMode } from "./descriptor.ts";
 
 
@@ -93,6 +94,19 @@ export const statements = { select: 0, insert: 0, update: 0, delete: 0 };
 /** Every read of a process shares one SELECT of the table for a short while; any write forgets it. */
 const snapshot = new Snapshot<ApiKeyRow[]>();
 const pools = new Map<string, Pool>();
+
+/**
+ * Uses `apiKey` once on the help desk's API, for rotation.verify: POST `{}` to the ticket endpoint,
+ * which the help desk checks the key for and then refuses as empty, so no ticket is made. The help
+ * desk compares the request's source address with the key's, so this proves the key only when it
+ * runs from that address.
+ */
+export async function probeKey(apiUrl: string | undefined, apiKey: string, url?: string): Promise<{ probe: string; status: number; text: string }> {
+    if (!url && !apiUrl) throw new Error("keyfleet:supportsystem.apiUrl is not set (nor KEYFLEET_SUPPORTSYSTEM_API_URL); set it to the help desk's web address to verify keys");
+    const target = url ?? `${apiUrl!.replace(/\/+$/, "")}/api/tickets.json`;
+    const res = await send({ method: "POST", url: target, headers: { "x-api-key": apiKey, "content-type": "application/json" }, body: "{}" });
+    return { probe: `POST ${target} with an empty ticket`, status: res.status, text: res.text };
+}
 
 export class SupportSystemClient {
     readonly db: SupportSystemDatabase;

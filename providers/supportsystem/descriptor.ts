@@ -6,6 +6,7 @@ import net from "node:net";
 import { z } from "zod";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { keyName } from "../shared/fields.ts";
+import { probeSettings } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 
 /** TLS to the database, named after MySQL's own --ssl-mode values. */
@@ -129,6 +130,12 @@ export const SUPPORTSYSTEM_SETTINGS = [
         about: "PEM file of the CA that signed the server's certificate (verify-ca, verify-identity); default: the system's CAs",
     },
     { key: "supportsystemPassword", env: "KEYFLEET_MYSQL_PASSWORD", secret: true, default: "", about: "the database user's password (none by default)" },
+    { key: "supportsystem.apiUrl", env: "KEYFLEET_SUPPORTSYSTEM_API_URL", url: true, needed: () => false, about: "the help desk's web address (its API under /api), for verify: true" },
+    // verify: an empty ticket ({}) passes the key checks and is refused before anything is made
+    // (400 "No errors", osTicket's parser on an empty body); a key without the ticket right gets
+    // 401 "API key not authorized", also only after the key itself was accepted. Never /tasks/cron,
+    // which runs the cron.
+    ...probeSettings("supportsystem", "KEYFLEET_SUPPORTSYSTEM", { url: "<apiUrl>/api/tickets.json", expect: "400:No errors,401:API key not authorized" }),
 ] as const;
 
 type Path = (string | number)[];

@@ -26,9 +26,10 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import type { Settings } from "../shared/settings.ts";
-import { DuplicateApiKey, SupportSystemClient, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
+import { DuplicateApiKey, probeKey, SupportSystemClient, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
 import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode } from "./descriptor.ts";
 
 export interface SupportSystemKeyInputs extends CoreInputs {
@@ -120,10 +121,12 @@ const SupportSystemInputs = z.object({
 
 interface Connection {
     client: SupportSystemClient;
+    /** The probe's stack settings (rotation.verify). */
+    probe: { apiUrl?: string; url?: string; expect: string };
 }
 
 function connect(settings: Settings): Connection {
-    const [host, port, user, database, tablePrefix, tls, tlsCa, password] = SUPPORTSYSTEM_SETTINGS;
+    const [host, port, user, database, tablePrefix, tls, tlsCa, password, apiUrl, probeUrl, probeExpect] = SUPPORTSYSTEM_SETTINGS;
     const client = new SupportSystemClient({
         host: settings.require(host),
         port: Number(settings.require(port)),
@@ -134,7 +137,7 @@ function connect(settings: Settings): Connection {
         tlsCa: settings.get(tlsCa),
         password: settings.get(password) ?? "",
     });
-    return { client };
+    return { client, probe: { apiUrl: settings.get(apiUrl), url: settings.get(probeUrl), expect: settings.require(probeExpect) } };
 }
 
 /** The row's id from state (a key made before keyId was recorded has none). */
@@ -258,6 +261,10 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
     // `created` is the database server's NOW(): a lost create is matched against the server's clock.
     now({ client }) {
         return client.now();
+    },
+
+    async probe({ probe }, { state }) {
+        return judge(await probeKey(probe.apiUrl, state.apiKey, probe.url), probe.expect, state.apiKey);
     },
 
     fixes: {

@@ -1,6 +1,6 @@
 // The SupportSystem key resource a Pulumi program declares, with the key value a secret output.
 import type * as pulumi from "@pulumi/pulumi";
-import { KeyResource, type CoreArgs } from "../shared/resource.ts";
+import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
 import { SUPPORTSYSTEM_SECRET_OUTPUTS } from "./lifecycle.ts";
 
 /** See SupportSystemKeyInputs (lifecycle.ts) for each field. */
@@ -44,10 +44,8 @@ export class SupportSystemApiKey extends KeyResource {
             canCreateTickets: args.canCreateTickets ?? true,
             canExecCron: args.canExecCron ?? true,
             internalNote: args.internalNote ?? null,
-            rotation: args.rotation ?? null,
+            ...coreInputs(args),
             adopt: args.adopt ?? null,
-            predecessor: args.predecessor ?? null,
-            rotationDue: args.rotationDue ?? null,
         };
         super("supportsystem", "ApiKey", name, inputs, OUTPUTS, opts);
     }
