@@ -85,9 +85,11 @@ export default async function keyfleet() {
         if (!keys[name]) continue;
         keys[name] = { ...keys[name], currentId: k.currentId, nextRotation: k.nextRotation, previousValue: k.previousValue, previousRetireAt: k.previousRetireAt };
     }
+    /** Each key's consumer resources: the record of a key waits for them (see keyIds below). */
+    const delivered = new Map<string, pulumi.Resource[]>();
     for (const [name, deliveries] of consumers) {
         const key = KeyResource.declared.get(name);
-        if (key) await declareDeliveries(name, key, key.keyValue, deliveries);
+        if (key) delivered.set(name, Object.values(await declareDeliveries(name, key, key.keyValue, deliveries)));
     }
     // Keys of the last run that the YAML no longer declares are deleted by the engine; a vendor whose
     // delete cannot remove the key at the vendor says so here (a dynamic provider has no way to print).
@@ -103,7 +105,9 @@ export default async function keyfleet() {
             [...KeyResource.declared].map(([name, k]) => [
                 name,
                 pulumi
-                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null, k.previousRetireAt])
+                    // A key's record resolves only once every consumer has its current value: a failed
+                    // delivery leaves the last record (the key the consumers last all had) in place.
+                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null, k.previousRetireAt, pulumi.all((delivered.get(name) ?? []).map((c) => c.urn))])
                     .apply(([id, created, rotation, expires, previousRetireAt]) => ({ id, created, rotation, expires: expires ?? null, previousRetireAt: previousRetireAt ?? null })),
             ]),
         ),
