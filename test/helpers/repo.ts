@@ -28,6 +28,14 @@ export interface Run {
 const LINKED = ["node_modules", "providers", "toolchain", "sandbox", "tools", "scripts", "package.json", "package-lock.json", ".node-version"];
 
 export function scratchRepo(): ScratchRepo {
+    // scripts/keyfleet.sh reinstalls npm packages when package.json is newer than node_modules; through
+    // the link that would empty the checkout's node_modules mid-test. `npm test` installs first.
+    const stamp = path.join(ROOT, "node_modules", ".package-lock.json");
+    for (const f of ["package.json", "package-lock.json"]) {
+        if (!fs.existsSync(stamp) || fs.statSync(path.join(ROOT, f)).mtimeMs > fs.statSync(stamp).mtimeMs) {
+            throw new Error(`${f} is newer than node_modules: run \`npm ci\` (or npm test) in the checkout first`);
+        }
+    }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-repo-"));
     for (const f of LINKED) fs.symlinkSync(path.join(ROOT, f), path.join(dir, f));
     fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
@@ -55,7 +63,7 @@ export function scratchRepo(): ScratchRepo {
         exists: (file) => fs.existsSync(path.join(dir, file)),
         run: (command, args, opts = {}) =>
             new Promise((resolve, reject) => {
-                const merged = { ...env, ...opts.env };
+                const merged: Record<string, string | undefined> = { ...env, ...opts.env };
                 for (const k of Object.keys(merged)) if (merged[k] === undefined) delete merged[k];
                 const child = spawn(command, args, { cwd: dir, env: merged as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
                 let stdout = "";
