@@ -41,7 +41,7 @@ export interface StackSettings {
 export async function createTestStack(
     sandboxes: StackSettings | StackSettings[],
     yaml: string,
-    settings: { passphrase?: string; main?: string } = {},
+    settings: { passphrase?: string; main?: string; backendUrl?: string } = {},
 ): Promise<TestStack> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-e2e-"));
     const main = settings.main ?? "stacks/index.ts";
@@ -60,7 +60,8 @@ export async function createTestStack(
         {
             secretsProvider: "passphrase",
             envVars: {
-                PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`,
+                // Another backend (postgres://…) for tests of it; exportState and resources read the file backend only.
+                PULUMI_BACKEND_URL: settings.backendUrl ?? `file://${path.join(dir, "state")}`,
                 PULUMI_CONFIG_PASSPHRASE: settings.passphrase ?? "e2e-passphrase",
                 PULUMI_HOME: process.env.PULUMI_HOME ?? path.join(ROOT, ".keyfleet", "home"),
                 PULUMI_SKIP_UPDATE_CHECK: "true",

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# keyfleet's GitOps pipeline as plain shell, for any CI runner (the GitHub Actions workflow in
+# .github/workflows/keyfleet.yml calls exactly this). Every Pulumi call goes through
+# scripts/keyfleet.sh, so the toolchain is set up the same way as for `npm run up`.
+#
+#   gitops.sh changed <base-ref>        the environments a change touches since <base-ref> (one per line):
+#                                       config/<env>.yaml or stacks/Pulumi.<env>.yaml changed, or, for
+#                                       every environment, the program (stacks/index.ts, providers/, config/*.ts)
+#   gitops.sh envs                      every environment (config/<env>.yaml beside stacks/Pulumi.<env>.yaml)
+#   gitops.sh preview <stack>           pull request: `preview --refresh --diff`; output and a summary
+#                                       (created, updated, replaced and why, deleted) in $KEYFLEET_GITOPS_OUT
+#   gitops.sh apply <stack>             merge: `up --refresh` (scripts/keyfleet.sh up)
+#   gitops.sh drift <stack> [--within 7d]
+#                                       schedule: `preview --refresh --expect-no-changes`; exit 3 naming each
+#                                       key changed outside keyfleet or due to rotate or expire (within the
+#                                       horizon, when given), 0 when none, another status when the check failed
+#
+# Environment: KEYFLEET_GITOPS_OUT (default .keyfleet/gitops), KEYFLEET_GITOPS_EXCLUDE (stacks `changed`
+# and `envs` leave out, space separated; default "local", the sandbox stack), PULUMI_BACKEND_URL and
+# PULUMI_CONFIG_PASSPHRASE as for every stack.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KEYFLEET="$ROOT/scripts/keyfleet.sh"
+OUT="${KEYFLEET_GITOPS_OUT:-$ROOT/.keyfleet/gitops}"
+EXCLUDE=" ${KEYFLEET_GITOPS_EXCLUDE-local} "
+
+say() { printf '[gitops] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+excluded() { [[ "$EXCLUDE" == *" $1 "* ]]; }
+
+# Every environment: a keys file and a stack settings file of the same name.
+envs() {
+  local f env
+  for f in "$ROOT"/config/*.yaml; do
+    [ -e "$f" ] || continue
+    env="$(basename "$f" .yaml)"
+    [ -f "$ROOT/stacks/Pulumi.$env.yaml" ] && ! excluded "$env" && echo "$env"
+  done
+  return 0
+}
+
+changed() {
+  local base="$1" files
+  git -C "$ROOT" rev-parse --verify --quiet "$base^{commit}" >/dev/null || die "unknown git revision '$base' (fetch it first: git fetch origin <branch>)"
+  # Against the merge base, as a pull request's diff is: changes on the base branch since are not ours.
+  local since
+  since="$(git -C "$ROOT" merge-base "$base" HEAD 2>/dev/null || echo "$base")"
+  files="$(git -C "$ROOT" diff --name-only "$since" -- config stacks providers package-lock.json)"
+  # The program or a vendor changed: every environment previews, not only those whose files did.
+  if grep -qE '^(stacks/[^/]+\.ts|providers/|config/[^/]+\.ts|package-lock\.json)' <<<"$files"; then
+    envs
+    return
+  fi
+  local env
+  sed -nE 's#^config/([^/]+)\.yaml$#\1#p; s#^stacks/Pulumi\.([^/]+)\.yaml$#\1#p' <<<"$files" | sort -u |
+    while read -r env; do
+      # A deleted environment has nothing left to preview.
+      [ -f "$ROOT/config/$env.yaml" ] && [ -f "$ROOT/stacks/Pulumi.$env.yaml" ] && ! excluded "$env" && echo "$env"
+    done
+  return 0
+}
+
+# The stack exists in the backend (a new environment's first pull request creates it empty).
+select_stack() {
+  bash "$KEYFLEET" pulumi stack select --create --secrets-provider passphrase --stack "$1" >/dev/null
+}
+
+# preview_run STACK MODE [pulumi args…]: one preview with the engine's event log, summarised.
+preview_run() {
+  local stack="$1" mode="$2"
+  shift 2
+  mkdir -p "$OUT"
+  local events text status=0
+  events="$(mktemp "${TMPDIR:-/tmp}/keyfleet-events.XXXXXX")"
+  text="$OUT/$stack.$mode.txt"
+  # The event log (the Automation API's source too) is behind PULUMI_DEBUG_COMMANDS in the CLI.
+  # Secrets in it are masked by the engine; it is read and removed here, never kept.
+  PULUMI_DEBUG_COMMANDS=true bash "$KEYFLEET" pulumi preview --stack "$stack" --refresh --color never \
+      --event-log "$events" "$@" >"$text" 2>&1 || status=$?
+  cat "$text"
+  local summary_status=0
+  bash "$KEYFLEET" node "$ROOT/scripts/gitops-summary.ts" --mode "$mode" --stack "$stack" --events "$events" \
+      --status "$status" --out "$OUT/$stack.$mode.md" || summary_status=$?
+  rm -f "$events"
+  return "$summary_status"
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  changed)
+    [ $# -eq 1 ] || usage
+    changed "$1"
+    ;;
+  envs)
+    envs
+    ;;
+  preview)
+    [ $# -ge 1 ] || usage
+    stack="$1"
+    shift
+    select_stack "$stack"
+    preview_run "$stack" preview --diff "$@"
+    ;;
+  apply)
+    [ $# -ge 1 ] || usage
+    stack="$1"
+    shift
+    exec bash "$KEYFLEET" up "$stack" "$@"
+    ;;
+  drift)
+    [ $# -ge 1 ] || usage
+    stack="$1"
+    shift
+    if [ "${1:-}" = --within ]; then
+      [ -n "${2:-}" ] || die "--within takes a duration like 12h, 7d or 2w"
+      # Moves the run's clock (stacks' clock.ts), so what rotates or expires within the horizon shows now.
+      KEYFLEET_CLOCK_OFFSET_MS="$(node -e 'const m = /^(\d+)([hdw])$/.exec(process.argv[1]);
+        if (!m) { process.exit(1); } console.log(Number(m[1]) * { h: 3600e3, d: 86400e3, w: 604800e3 }[m[2]]);' "$2")" ||
+        die "--within takes a duration like 12h, 7d or 2w, not '$2'"
+      export KEYFLEET_CLOCK_OFFSET_MS
+      shift 2
+    fi
+    preview_run "$stack" drift --expect-no-changes "$@"
+    ;;
+  *)
+    usage
+    ;;
+esac

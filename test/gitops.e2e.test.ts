@@ -1,0 +1,119 @@
+// The GitOps pipeline's shell equivalent (scripts/gitops.sh), end to end: a scratch copy of the
+// repository (its own file backend) whose stack points at a Genesys sandbox of the test's own.
+// apply → drift passes → a key disabled in Nexus by hand → drift fails naming it → apply → drift
+// passes; a pull request's preview summarises created, replaced (and why) and deleted keys.
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CC, startSandbox, type TestSandbox } from "./helpers/sandbox.ts";
+import { scratchRepo, type Run, type ScratchRepo } from "./helpers/repo.ts";
+
+let t: TestSandbox;
+let repo: ScratchRepo;
+const runs: Run[] = [];
+
+const keys = (tenant: string) => `nexus:
+  contactCenter: ${CC}
+  tenantKeys:
+${tenant}
+`;
+
+async function gitops(...args: string[]): Promise<Run> {
+    const run = await repo.run("bash", ["scripts/gitops.sh", ...args], {
+        env: {
+            PULUMI_CONFIG_PASSPHRASE: "gitops-e2e",
+            // Credentials from the pipeline's environment, as a CI secret store would give them.
+            KEYFLEET_NEXUS_CLIENT_SECRET: t.creds.clientSecret,
+            KEYFLEET_NEXUS_TENANT_PASSWORD: t.creds.tenantPassword,
+            KEYFLEET_GITOPS_EXCLUDE: "",
+        },
+    });
+    runs.push(run);
+    return run;
+}
+
+const git = (...args: string[]) => repo.run("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", ...args]);
+
+async function remote() {
+    return new Map((await t.client.list(t.tenantLogin)).map((k) => [k.name, k]));
+}
+
+beforeAll(async () => {
+    t = await startSandbox();
+    repo = scratchRepo();
+    repo.write("config/e2e.yaml", keys("    - name: web chat\n    - name: ci"));
+    repo.write("stacks/Pulumi.e2e.yaml", `config:\n  keyfleet:nexus:\n    authUrl: ${t.url}\n    nexusUrl: ${t.url}\n`);
+});
+afterAll(async () => {
+    repo?.cleanup();
+    await t?.close();
+});
+
+describe("scripts/gitops.sh", () => {
+    it("changed: the environments whose keys or stack settings a commit touched; all of them when the program did", async () => {
+        await git("init", "-q", "-b", "main");
+        await git("add", "-A");
+        await git("commit", "-q", "-m", "one");
+        repo.write("config/qa.yaml", keys("    - name: qa"));
+        repo.write("stacks/Pulumi.qa.yaml", "config: {}\n");
+        await git("add", "-A");
+        await git("commit", "-q", "-m", "qa");
+        expect((await gitops("changed", "HEAD~1")).stdout.trim().split("\n")).toEqual(["qa"]);
+        fs.appendFileSync(path.join(repo.dir, "stacks", "index.ts"), "\n");
+        await git("commit", "-q", "-am", "program");
+        expect((await gitops("changed", "HEAD~1")).stdout.trim().split("\n")).toEqual(["e2e", "qa"]);
+        const bad = await gitops("changed", "no-such-ref");
+        expect(bad.status).not.toBe(0);
+        expect(bad.stderr).toContain("unknown git revision 'no-such-ref'");
+    });
+
+    it("apply, then drift: no change, although every preview reads the stack's own outputs", async () => {
+        const up = await gitops("apply", "e2e");
+        expect(up.status, up.stderr).toBe(0);
+        expect([...(await remote()).keys()].sort()).toEqual(["ci", "web chat"]);
+        const drift = await gitops("drift", "e2e");
+        expect(drift.status, drift.stdout + drift.stderr).toBe(0);
+        expect(drift.stderr).toContain("no drift in stack e2e");
+        // The StackReference's read shows in every preview, and the check still passed.
+        expect(repo.read(".keyfleet/gitops/e2e.drift.txt")).toMatch(/keyfleet-last-run/);
+    });
+
+    it("a key disabled in Nexus by hand: drift exits 3 naming the key and the field", async () => {
+        const ci = (await remote()).get("ci")!;
+        await t.client.update(t.tenantLogin, ci.id, { enabled: false });
+        const drift = await gitops("drift", "e2e");
+        expect(drift.status).toBe(3);
+        expect(drift.stderr).toContain("drift in stack e2e: 1 finding");
+        expect(drift.stderr).toContain("nexus/tenant/ci: changed outside keyfleet (enabled: false → true)");
+        expect(repo.read(".keyfleet/gitops/e2e.drift.md")).toContain("| updated | `nexus/tenant/ci` | enabled: false → true |");
+    });
+
+    it("apply puts it back; drift passes again", async () => {
+        expect((await gitops("apply", "e2e")).status).toBe(0);
+        expect((await remote()).get("ci")?.enabled).toBe(true);
+        const drift = await gitops("drift", "e2e");
+        expect(drift.status, drift.stderr).toBe(0);
+    });
+
+    it("preview of a pull request: the output kept, and a summary of created, replaced (why) and deleted keys", async () => {
+        repo.write("config/e2e.yaml", keys("    - name: web chat\n      rotation: { generation: 2 }\n    - name: chat2"));
+        const before = await remote();
+        const preview = await gitops("preview", "e2e");
+        expect(preview.status, preview.stderr).toBe(0);
+        const summary = repo.read(".keyfleet/gitops/e2e.preview.md");
+        expect(summary).toContain("1 created, 0 updated, 1 replaced, 1 deleted");
+        expect(summary).toContain("| replaced | `nexus/tenant/web chat` | rotation due: rotation generation 0 → 2 |");
+        expect(summary).toContain("| created | `nexus/tenant/chat2` | new in the YAML |");
+        expect(summary).toContain("| deleted | `nexus/tenant/ci` | no longer in the YAML |");
+        // The diff itself is the artifact.
+        expect(repo.read(".keyfleet/gitops/e2e.preview.txt")).toMatch(/\+\+nexus:tenant:TenantKey|\+-.*web chat|replace/);
+        // A preview changes nothing at the vendor.
+        expect([...(await remote()).values()].map((k) => k.id).sort()).toEqual([...before.values()].map((k) => k.id).sort());
+    });
+
+    it("no credential or key value in any output or kept file", async () => {
+        const kept = fs.readdirSync(path.join(repo.dir, ".keyfleet", "gitops")).map((f) => repo.read(path.join(".keyfleet", "gitops", f)));
+        const text = [...runs.map((r) => r.stdout + r.stderr), ...kept].join("\n");
+        for (const secret of t.secrets()) expect(text.includes(secret), "a secret leaked").toBe(false);
+    });
+});
