@@ -182,6 +182,17 @@ async function renewalOf(vendor: string): Promise<Renewal | undefined> {
     return lc?.renewal ? (s, i, now) => lc.renewal!(s, i, now) : undefined;
 }
 
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** State as `stack export --show-secrets` writes it, with each secret's plaintext in its place (for the provider only). */
+function unwrapSecrets(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (!v || typeof v !== "object") return v;
+    const o = v as Outputs;
+    if (o[SECRET_SIG] !== undefined && typeof o.plaintext === "string") return unwrapSecrets(JSON.parse(o.plaintext));
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+}
+
 function kindOf(r: StateResource): string {
     return r.type.split(":").pop() ?? "key";
 }
@@ -224,7 +235,7 @@ export async function inventory(stack: string, options: { dir: string; live?: bo
             continue;
         }
         try {
-            const read = await provider.read(r.id ?? "", { ...stateOutputs, vendor } as never);
+            const read = await provider.read(r.id ?? "", { ...(unwrapSecrets(stateOutputs) as Outputs), vendor } as never);
             if (!read.id) {
                 rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now), state: "missing", nextRotation: null, rotationWhy: null });
             } else {
