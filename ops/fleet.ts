@@ -151,7 +151,7 @@ async function main(): Promise<number> {
         console.error("keyfleet fleet: no stacks (the backend has none; name them with --stacks)");
         return 64;
     }
-    console.log(`[fleet] ${op} of ${stacks.length} stack${stacks.length === 1 ? "" : "s"}, ${Math.min(parallel, stacks.length)} at a time`);
+    console.log(`[fleet] ${stacks.length} stack${stacks.length === 1 ? "" : "s"}, ${Math.min(parallel, stacks.length)} at a time: ${op}`);
     const { results, wallMs } = await runFleet(op, stacks, { dir, parallel });
     const failed = results.filter((r) => r.result === "failed").length;
     console.log(`\n${summaryTable(results)}\n`);
