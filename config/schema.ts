@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { vendors } from "@keyfleet/providers/vendors";
 import { Rotation } from "@keyfleet/providers/shared/rotation";
+import { withDeliveries } from "@keyfleet/providers/shared/delivery";
 
 export const Defaults = z
     .strictObject({
@@ -13,7 +14,8 @@ export const Defaults = z
     })
     .describe("Settings every key inherits.");
 
-const sections: Record<string, z.ZodType> = Object.fromEntries(vendors.map((v) => [v.section, v.schema.optional()]));
+// Every key entry also takes the core's `deliver` (its consumers), added here for all vendors alike.
+const sections: Record<string, z.ZodType> = Object.fromEntries(vendors.map((v) => [v.section, withDeliveries(v.schema).optional()]));
 
 export const Environment = z
     .strictObject({ defaults: Defaults.optional(), ...sections })

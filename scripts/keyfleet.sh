@@ -109,6 +109,45 @@ EOF
     chmod +x "$BIN/$launcher.tmp" && mv -f "$BIN/$launcher.tmp" "$BIN/$launcher"
   done
   export PATH="$BIN:$PATH"
+  ensure_command_plugin
+}
+
+# The plugin of @pulumi/command (key deliveries). A real `pulumi-resource-command` wins: installed
+# with `pulumi plugin install` (PULUMI_HOME) or on PATH outside .keyfleet/bin, keyfleet uses it
+# unchanged. Otherwise the stand-in toolchain/command-provider.ts serves command:local:Command,
+# because the Go module proxy refuses github.com/pulumi/pulumi-command/provider at every version.
+# The engine looks for `pulumi-resource-command` on PATH before its plugin folder (unless
+# PULUMI_IGNORE_AMBIENT_PLUGINS is set), which is why the launcher must go when a real one exists.
+command_plugin_installed() {
+  local other
+  other="$(PATH="${PATH//$BIN:/}" command -v pulumi-resource-command 2>/dev/null || true)"
+  if [ -n "$other" ] && [ "$other" != "$BIN/pulumi-resource-command" ]; then
+    COMMAND_PLUGIN="$other"
+    return 0
+  fi
+  if pulumi plugin ls --json 2>/dev/null | node -e '
+      const list = JSON.parse(require("fs").readFileSync(0, "utf8") || "[]") ?? [];
+      process.exit(list.some((p) => p.name === "command" && p.kind === "resource") ? 0 : 1);' 2>/dev/null; then
+    COMMAND_PLUGIN="installed plugin command (pulumi plugin ls)"
+    return 0
+  fi
+  return 1
+}
+
+ensure_command_plugin() {
+  if command_plugin_installed; then
+    rm -f "$BIN/pulumi-resource-command"
+    KEYFLEET_COMMAND_PLUGIN="real: $COMMAND_PLUGIN"
+  else
+    cat >"$BIN/pulumi-resource-command.tmp" <<EOF
+#!/bin/sh
+# keyfleet's stand-in for pulumi-resource-command (see toolchain/command-provider.ts).
+exec node "$ROOT/toolchain/command-provider.ts" "\$@"
+EOF
+    chmod +x "$BIN/pulumi-resource-command.tmp" && mv -f "$BIN/pulumi-resource-command.tmp" "$BIN/pulumi-resource-command"
+    KEYFLEET_COMMAND_PLUGIN="stand-in: toolchain/command-provider.ts (no pulumi-resource-command installed)"
+  fi
+  export KEYFLEET_COMMAND_PLUGIN
 }
 
 setup_env() {
@@ -222,6 +261,7 @@ case "$cmd" in
   toolchain)
     toolchain
     say "node $(node --version), $(pulumi version) ($(command -v pulumi)), PULUMI_HOME=$PULUMI_HOME"
+    say "command plugin: $KEYFLEET_COMMAND_PLUGIN"
     ;;
   up)
     stack="${1:-local}"

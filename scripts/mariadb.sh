@@ -9,13 +9,14 @@
 # The configured server wins: KEYFLEET_MYSQL_HOST/PORT/USER/PASSWORD (default 127.0.0.1:3306, root,
 # no password). It "answers" when it accepts that login and runs `SELECT 1`. When it does not, a
 # project-local MariaDB is used instead: data in .keyfleet/mariadb, socket and pid file in
-# .keyfleet, loopback only, port KEYFLEET_MYSQL_LOCAL_PORT (default 3407), root without password.
+# .keyfleet (KEYFLEET_MARIADB_DIR moves all three: tests), loopback only, port
+# KEYFLEET_MYSQL_LOCAL_PORT (default 3407), root without password.
 # It is started once (in the background, surviving this script) and reused afterwards; Debian's
 # mariadb-server is installed first where mariadbd is absent and the script runs as root.
 # Afterwards KEYFLEET_MYSQL_HOST, _PORT, _USER and _PASSWORD name the server that answered.
 
 KEYFLEET_MARIADB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KEYFLEET_MARIADB_KF="$KEYFLEET_MARIADB_ROOT/.keyfleet"
+KEYFLEET_MARIADB_KF="${KEYFLEET_MARIADB_DIR:-$KEYFLEET_MARIADB_ROOT/.keyfleet}"
 
 _kf_mariadb_say() { printf '[keyfleet] %s\n' "$*" >&2; }
 
@@ -34,12 +35,14 @@ _kf_mariadb_answers() {
         return
     fi
     if command -v node >/dev/null && [ -d "$KEYFLEET_MARIADB_ROOT/node_modules/mysql2" ]; then
-        (cd "$KEYFLEET_MARIADB_ROOT" && node -e '
-            const [host, port, user, password] = process.argv.slice(1);
+        # The password goes in the environment, never on the command line (which `ps` shows to everyone).
+        (cd "$KEYFLEET_MARIADB_ROOT" && KEYFLEET_MYSQL_PROBE_PASSWORD="$password" node -e '
+            const [host, port, user] = process.argv.slice(1);
+            const password = process.env.KEYFLEET_MYSQL_PROBE_PASSWORD;
             require("mysql2/promise")
                 .createConnection({ host, port: Number(port), user, password, connectTimeout: 3000 })
                 .then(async (c) => { await c.query("SELECT 1"); await c.end(); })
-                .then(() => process.exit(0), () => process.exit(1));' "$host" "$port" "$user" "$password") >/dev/null 2>&1
+                .then(() => process.exit(0), () => process.exit(1));' "$host" "$port" "$user") >/dev/null 2>&1
         return
     fi
     # Neither: a bare TCP probe is the best that can be said.
@@ -95,12 +98,12 @@ _kf_mariadb_start_local() {
     [ "$(id -u)" -eq 0 ] && as_user=(--user=root)
 
     if [ ! -d "$data/mysql" ]; then
-        _kf_mariadb_say "initialising a project-local MariaDB data folder in .keyfleet/mariadb"
+        _kf_mariadb_say "initialising a project-local MariaDB data folder in $data"
         rm -rf "$data"
         mkdir -p "$data"
         if ! "$installdb" --no-defaults --datadir="$data" "${as_user[@]}" --auth-root-authentication-method=normal \
                 --skip-test-db >"$KEYFLEET_MARIADB_KF/mariadb-install.log" 2>&1; then
-            _kf_mariadb_say "error: mariadb-install-db failed; see .keyfleet/mariadb-install.log"
+            _kf_mariadb_say "error: mariadb-install-db failed; see $KEYFLEET_MARIADB_KF/mariadb-install.log"
             tail -n 20 "$KEYFLEET_MARIADB_KF/mariadb-install.log" >&2
             rm -rf "$data"
             return 1
@@ -110,7 +113,7 @@ _kf_mariadb_start_local() {
     # A server of ours that is running but no longer answers (stale pid file, wrong port) is stopped first.
     _kf_mariadb_stop_local quiet
 
-    _kf_mariadb_say "starting the project-local MariaDB on 127.0.0.1:$port (log: .keyfleet/mariadb.log)"
+    _kf_mariadb_say "starting the project-local MariaDB on 127.0.0.1:$port (log: $log)"
     # setsid + nohup: the server outlives this script, so later runs reuse it.
     setsid nohup "$mariadbd" --no-defaults "${as_user[@]}" --datadir="$data" --port="$port" --bind-address=127.0.0.1 \
         --socket="$sock" --pid-file="$pidfile" --log-error="$log" \
@@ -125,7 +128,7 @@ _kf_mariadb_start_local() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    _kf_mariadb_say "error: the project-local MariaDB did not start; the end of .keyfleet/mariadb.log:"
+    _kf_mariadb_say "error: the project-local MariaDB did not start; the end of $log:"
     tail -n 20 "$log" >&2
     return 1
 }

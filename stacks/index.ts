@@ -11,6 +11,7 @@ import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
 import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
 import { KeyResource } from "@keyfleet/providers/shared/resource";
+import { declareDeliveries, type Delivery } from "@keyfleet/providers/shared/delivery";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import type { Environment } from "../config/schema.ts";
 
@@ -48,8 +49,12 @@ export default async function keyfleet() {
     const lastRun = ((details.value ?? details.secretValue) as Record<string, LastRunKey> | undefined) ?? {};
     /** Names the declared keys had before (aliases): not removed keys. */
     const claimed = new Set<string>();
-    const core = (resourceName: string, own: RotationPolicy | null | undefined, previousNames: string[] = []) => {
+    /** Consumers of each key resource, from its entry's `deliver`. */
+    const consumers = new Map<string, Delivery[]>();
+    const core = (resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames: string[] = []) => {
+        const own = entry.rotation;
         for (const n of previousNames) claimed.add(n);
+        if (entry.deliver && entry.deliver.length > 0) consumers.set(resourceName, entry.deliver);
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
         const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) : undefined;
@@ -61,6 +66,10 @@ export default async function keyfleet() {
         const section = env[vendor.section];
         if (section === undefined || !vendor.declares(section)) continue;
         Object.assign(keys, await vendor.declare(section, ctx));
+    }
+    for (const [name, deliveries] of consumers) {
+        const key = KeyResource.declared.get(name);
+        if (key) await declareDeliveries(name, key, key.keyValue, deliveries);
     }
     // Keys of the last run that the YAML no longer declares are deleted by the engine; a vendor whose
     // delete cannot remove the key at the vendor says so here (a dynamic provider has no way to print).

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
+import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SUPPORTSYSTEM_MESSAGES as MSG } from "../sandbox/supportsystem.ts";
 import { insertApiKey } from "./helpers/mysql.ts";
@@ -15,7 +16,7 @@ const W = "supportsystem/web form";
 const C = "supportsystem/cron/127.0.0.2";
 const V6 = "supportsystem/cron/2001:db8::5";
 
-const keys = (web: string, extra = "") => `supportsystem:
+const keys = (web: string, extra = "", cron = "") => `supportsystem:
   apiKeys:
     - name: web form
 ${web}
@@ -23,7 +24,7 @@ ${web}
     - name: cron
       ips: [127.0.0.2, "2001:DB8:0::5"]
       canCreateTickets: false
-${extra}`;
+${cron}${extra}`;
 const WEB = "      ip: 127.0.0.1";
 
 let h: HelpDesk;
@@ -31,7 +32,7 @@ let s: TestStack;
 const states: string[] = [];
 const seen = new Set<string>();
 
-async function up(opts: { refresh?: boolean } = {}) {
+async function up(opts: { refresh?: boolean; onEvent?: (e: EngineEvent) => void } = {}) {
     const result = await s.stack.up({ ...captured(s), ...opts });
     states.push(await s.exportState());
     for (const v of Object.values(await s.apiKeys())) seen.add(v);
@@ -53,6 +54,8 @@ afterAll(async () => {
 describe("SupportSystem keys through pulumi up", () => {
     let first: Record<string, string>;
     let ids: Record<string, number>;
+    /** The YAML of the keys adopted in step 8. */
+    let adopted = "";
 
     async function outputs() {
         const outs = (await s.stack.outputs()).keys.value as Record<string, { id: string; keyId: number }>;
@@ -112,7 +115,9 @@ describe("SupportSystem keys through pulumi up", () => {
 
     it("step 6 changing the IP replaces the key: a new row first, the old one deleted, its value refused", async () => {
         s.writeKeys(keys("      ip: 127.0.0.3"));
-        expect(await up()).toMatchObject({ replace: 1, same: 3 });
+        const events: EngineEvent[] = [];
+        expect(await up({ onEvent: (e) => events.push(e) })).toMatchObject({ replace: 1, same: 3 });
+        expect(replacementOrder(events, W)).toEqual(["create-replacement started", "create-replacement done", "delete-replaced started", "delete-replaced done"]);
         const now = await s.apiKeys();
         const nowIds = await outputs();
         expect(now[W]).not.toBe(first[W]);
@@ -156,10 +161,7 @@ describe("SupportSystem keys through pulumi up", () => {
         const panel = await insertApiKey(h.db, { apikey: panelKey, ipaddr: "127.0.0.4", notes: "Legacy form", can_exec_cron: false });
         const marked = await insertApiKey(h.db, { apikey: markedKey, ipaddr: "127.0.0.5", notes: "[keyfleet:lost state]" });
         const before = (await h.rows()).length;
-        s.writeKeys(
-            keys(
-                "      ip: 127.0.0.3",
-                `    - name: legacy
+        adopted = `    - name: legacy
       ip: 127.0.0.4
       note: Legacy form
       canExecCron: false
@@ -167,9 +169,8 @@ describe("SupportSystem keys through pulumi up", () => {
     - name: lost state
       ip: 127.0.0.5
       adopt: true
-`,
-            ),
-        );
+`;
+        s.writeKeys(keys("      ip: 127.0.0.3", adopted));
         expect(await up()).toMatchObject({ create: 2, same: 4 });
         expect((await h.rows()).length).toBe(before);
         const now = await s.apiKeys();
@@ -185,7 +186,54 @@ describe("SupportSystem keys through pulumi up", () => {
         first = now;
     });
 
-    it("step 9 destroy leaves no row behind", async () => {
+    /** The rows keyfleet's marker `name` is on, by address. */
+    const marked = async (name: string) => (await h.rows()).filter((r) => r.notes?.endsWith(`[keyfleet:${name}]`)).map((r) => [r.ipaddr, r.id]);
+
+    it("step 9 rotation by generation: one new row at the same address, the old row deleted, no duplicate", async () => {
+        const before = (await h.rows()).length;
+        s.writeKeys(keys("      ip: 127.0.0.3\n      rotation: { generation: 1 }", adopted));
+        const events: EngineEvent[] = [];
+        expect(await up({ onEvent: (e) => events.push(e) })).toMatchObject({ replace: 1, same: 5 });
+        expect(replacementOrder(events, W)).toEqual(["create-replacement started", "create-replacement done", "delete-replaced started", "delete-replaced done"]);
+        const now = await s.apiKeys();
+        const nowIds = await outputs();
+        expect(now[W]).not.toBe(first[W]);
+        expect(nowIds[W]).toBeGreaterThan(ids[W]);
+        expect((await h.rows()).length).toBe(before);
+        expect(await marked("web form")).toEqual([["127.0.0.3", nowIds[W]]]);
+        expect(await ticket(now[W], "127.0.0.3")).toMatchObject({ status: 201 });
+        expect(await ticket(first[W], "127.0.0.3")).toEqual({ status: 401, text: MSG.keyRequired });
+        first = now;
+        ids = nowIds;
+    });
+
+    it("step 10 rotation by age: rows older than `every` (created backdated in the table) are replaced with no input change", async () => {
+        const web = "      ip: 127.0.0.3\n      rotation: { generation: 1 }";
+        const every = "      rotation: { every: 1d }\n";
+        // Only the policy changed and the keys are young: state is rewritten, the table is not touched.
+        const rows = await h.rows();
+        s.writeKeys(keys(web, adopted, every));
+        expect(await up()).toMatchObject({ update: 2, same: 4 });
+        expect(await h.rows()).toEqual(rows);
+        // Two days pass for the cron rows: the help desk's `created` says so, and up with a refresh rotates both.
+        await h.db.query(`UPDATE \`${h.db.table}\` SET created = created - INTERVAL 2 DAY WHERE id IN (?, ?)`, [ids[C], ids[V6]]);
+        expect(await up({ refresh: true })).toMatchObject({ replace: 2, same: 4 });
+        const now = await s.apiKeys();
+        const nowIds = await outputs();
+        expect(now[C]).not.toBe(first[C]);
+        expect(now[V6]).not.toBe(first[V6]);
+        expect(now[W]).toBe(first[W]);
+        expect((await h.rows()).length).toBe(rows.length);
+        expect((await marked("cron")).sort()).toEqual([["127.0.0.2", nowIds[C]], ["2001:db8::5", nowIds[V6]]].sort());
+        expect(await cron(now[C], "127.0.0.2")).toEqual({ status: 200, text: MSG.cronCompleted });
+        expect(await cron(first[C], "127.0.0.2")).toEqual({ status: 401, text: MSG.keyRequired });
+        // The new rows are young: nothing more rotates.
+        expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary);
+        first = now;
+        ids = nowIds;
+    });
+
+    it("step 11 destroy leaves no row behind", async () => {
         await s.stack.destroy(captured(s));
         states.push(await s.exportState());
         expect(await h.rows()).toEqual([]);
@@ -200,12 +248,25 @@ describe("SupportSystem keys through pulumi up", () => {
         expect(backend.length).toBeGreaterThan(5);
         const haystack = [...states, ...backend, ...s.output, fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8")].join("\n");
         const secrets = [h.password, ...seen, ...h.sandbox.issued.keys];
-        expect(seen.size).toBeGreaterThanOrEqual(7);
+        expect(seen.size).toBeGreaterThanOrEqual(10);
         expect(secrets.filter((secret) => haystack.includes(secret))).toEqual([]);
         // Not vacuous: the state holds the password, encrypted, in the stack config.
         expect(fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8")).toMatch(/supportsystemPassword:\s+secure: v1:/);
     });
 });
+
+/** The engine's steps on the resource `name` of a replacement, in the order they started and finished. */
+function replacementOrder(events: EngineEvent[], name: string): string[] {
+    const out: string[] = [];
+    for (const e of events) {
+        const pre = e.resourcePreEvent?.metadata;
+        const done = e.resOutputsEvent?.metadata;
+        const m = pre ?? done;
+        if (!m || !m.urn.endsWith(`::${name}`) || (m.op !== "create-replacement" && m.op !== "delete-replaced")) continue;
+        out.push(`${m.op} ${pre ? "started" : "done"}`);
+    }
+    return out;
+}
 
 /** Every file of a file backend, decompressed where gzipped. */
 function backendFiles(dir: string): string[] {

@@ -1,9 +1,11 @@
 // The SupportSystem provider against a real MariaDB database of the test's own: one query for a
-// refresh of every key, a connection lost after COMMIT recovered by the marker (never inserted
-// again), a connection lost before COMMIT repeated safely, a key collision drawn again, and the
+// refresh of every key, a connection lost after COMMIT recovered (never inserted again), a COMMIT
+// that lands 5/30/300 ms after its connection was lost leaving one row, a lost create matched
+// against the database server's clock, a connection lost before COMMIT repeated safely, a key collision drawn again, and the
 // server's errors as the core's kinds with clear words.
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setClock } from "../providers/shared/clock.ts";
 import { closeAll, statements } from "../providers/supportsystem/client.ts";
 import { keySource, provider } from "../providers/supportsystem/lifecycle.ts";
 import { insertApiKey } from "./helpers/mysql.ts";
@@ -26,10 +28,20 @@ async function inputs(name: string, ip: string, extra: Record<string, unknown> =
     return checked.inputs!;
 }
 
-/** A TCP proxy to the database that cuts the connection when armed: after forwarding COMMIT, or instead of forwarding an INSERT. */
+/**
+ * A TCP proxy to the database that cuts the connection when armed: after forwarding COMMIT, instead
+ * of forwarding an INSERT, or at COMMIT while forwarding the COMMIT itself `delayMs` later (a COMMIT
+ * that lands after keyfleet lost the connection). `refuse` new connections are closed at once
+ * (`refuseAfterCut` of them once the connection was cut).
+ */
 async function proxy() {
-    const state = { cut: undefined as undefined | "afterCommit" | "beforeInsert", cuts: 0 };
+    const state = { cut: undefined as undefined | "afterCommit" | "beforeInsert" | "lateCommit", delayMs: 0, cuts: 0, refuse: 0, refuseAfterCut: 0 };
     const server = net.createServer((client) => {
+        if (state.refuse > 0) {
+            state.refuse--;
+            client.destroy();
+            return;
+        }
         const upstream = net.connect(h.db.config.port, h.db.config.host);
         upstream.pipe(client);
         client.on("data", (chunk: Buffer) => {
@@ -42,12 +54,25 @@ async function proxy() {
                 upstream.destroy();
                 return;
             }
+            if (state.cut === "lateCommit" && command === 0x03 && text === "COMMIT") {
+                state.cut = undefined;
+                state.cuts++;
+                // keyfleet loses the connection now; the server gets COMMIT only later, if the session is still there.
+                upstream.unpipe(client);
+                client.destroy();
+                setTimeout(() => {
+                    if (!upstream.destroyed) upstream.write(chunk);
+                    setTimeout(() => upstream.destroy(), 500);
+                }, state.delayMs);
+                return;
+            }
             upstream.write(chunk);
             if (state.cut === "afterCommit" && command === 0x03 && text === "COMMIT") {
                 state.cut = undefined;
                 state.cuts++;
                 // The server gets COMMIT and commits; its answer never reaches keyfleet.
                 upstream.unpipe(client);
+                state.refuse = state.refuseAfterCut;
                 setTimeout(() => {
                     client.destroy();
                     upstream.destroy();
@@ -100,6 +125,55 @@ describe("SupportSystem provider on a real database", () => {
             expect(rows[0].notes).toBe("from a test\n[keyfleet:lost after commit]");
             await provider.delete!(made.id, made.outs!);
         } finally {
+            await closeAll();
+            await configure();
+            await p.close();
+        }
+    });
+
+    for (const delayMs of [5, 30, 300]) {
+        it(`a COMMIT that reaches the server ${delayMs} ms after the connection was lost leaves one row, the one in state`, async () => {
+            const p = await proxy();
+            try {
+                await configure({ port: p.port });
+                p.state.cut = "lateCommit";
+                p.state.delayMs = delayMs;
+                const made = await provider.create(await inputs(`late ${delayMs}`, "127.0.0.5"));
+                expect(p.state.cuts).toBe(1);
+                // Long enough for any late COMMIT to have landed.
+                await new Promise((r) => setTimeout(r, delayMs + 700));
+                const rows = await h.rows();
+                expect(rows.map((r) => r.id)).toEqual([Number(made.id)]);
+                expect(made.outs!.apiKey).toBe(rows[0].apikey);
+                expect(rows[0].notes).toBe(`from a test\n[keyfleet:late ${delayMs}]`);
+                await provider.delete!(made.id, made.outs!);
+            } finally {
+                await closeAll();
+                await configure();
+                await p.close();
+            }
+        });
+    }
+
+    it("matches a lost create against the database server's clock, not keyfleet's (keyfleet 10 minutes ahead)", async () => {
+        const p = await proxy();
+        const restore = setClock(() => Date.now() + 10 * 60_000);
+        try {
+            await configure({ port: p.port });
+            // The COMMIT lands but its answer is lost, and the session cannot be asked about at once:
+            // the core's recovery looks the key up by its marker and creation time.
+            p.state.cut = "afterCommit";
+            p.state.refuseAfterCut = 3;
+            const before = statements.insert;
+            const made = await provider.create(await inputs("skewed clock", "127.0.0.5"));
+            expect(p.state.cuts).toBe(1);
+            expect(statements.insert - before).toBe(1);
+            const rows = await h.rows();
+            expect(rows.map((r) => r.id)).toEqual([Number(made.id)]);
+            expect(made.outs!.apiKey).toBe(rows[0].apikey);
+            await provider.delete!(made.id, made.outs!);
+        } finally {
+            restore();
             await closeAll();
             await configure();
             await p.close();

@@ -87,6 +87,28 @@ describe("SupportSystem addresses", () => {
         ]);
     });
 
+    it("refuses one row id adopted by two entries, however it is written", () => {
+        const errors = errorsOf(
+            [
+                "supportsystem:",
+                "  apiKeys:",
+                "    - name: web form",
+                "      ip: 203.0.113.10",
+                "      adopt: 17",
+                "    - name: cron",
+                "      ip: 203.0.113.11",
+                '      adopt: "17"',
+                "    - name: other",
+                "      ip: 203.0.113.12",
+                "      adopt: 18",
+                "",
+            ].join("\n"),
+        );
+        expect(errors).toEqual([
+            "config/test.yaml:8:14 supportsystem.apiKeys[1].adopt: row 17 is adopted by another entry already: a row becomes one key; remove one of the adopt: 17; first at line 5",
+        ]);
+    });
+
     it("accepts the issue's example, and names one resource per address", () => {
         const result = parseEnvironment(
             [

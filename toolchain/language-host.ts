@@ -40,6 +40,9 @@ class ProjectLanguageServer extends LanguageServer {
         const dir = info?.getProgramDirectory() || req.getPwd();
         const entry = path.resolve(dir, info?.getEntryPoint() || req.getProgram() || ".");
         if (req.getPwd()) process.chdir(req.getPwd());
+        // As Pulumi's own host does (its --root-directory): the project's folder, where Pulumi.yaml is.
+        const root = (info as { getRootDirectory?(): string } | undefined)?.getRootDirectory?.();
+        if (root) process.env.PULUMI_NODEJS_ROOT_DIRECTORY = root;
         this.program = async () => {
             const mod = await import(pathToFileURL(entry).href);
             const exported = mod.default ?? mod;

@@ -149,7 +149,7 @@ export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
                     skills: e.skills ?? [],
                     urlHostname: e.urlHostname ?? null,
                     renewBefore: e.renewBefore ?? null,
-                    ...ctx.core(id, e.rotation),
+                    ...ctx.core(id, e),
                 },
                 ctx.options,
             );

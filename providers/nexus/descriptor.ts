@@ -130,7 +130,7 @@ export const nexus: VendorDescriptor<NexusSection> = {
             revoked: e.revoked,
             expires: e.expires ? expiryInstant(e.expires) : null,
             adopt: e.adopt ?? null,
-            ...ctx.core(`nexus/${kind}/${e.name}`, e.rotation, other[kind] ? [`nexus/${other[kind]}/${e.name}`] : []),
+            ...ctx.core(`nexus/${kind}/${e.name}`, e, other[kind] ? [`nexus/${other[kind]}/${e.name}`] : []),
         });
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
         const keep = (id: string, k: InstanceType<typeof NexusTenantKey | typeof NexusClusterKey | typeof NexusDesignerKey>) => {

@@ -5,6 +5,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { RotationPolicy } from "./rotation.ts";
+import type { Delivery } from "./delivery.ts";
 import type { SettingSpec } from "./settings.ts";
 
 /** A rule the schema cannot state (unique names per scope), found in the raw section. */
@@ -33,7 +34,7 @@ export interface DeclareContext {
      * last run (`predecessor`) and why this run rotates it (`rotationDue`), from the stack's own
      * outputs. `previousNames` are names the resource had before (aliases).
      */
-    core(resourceName: string, own: RotationPolicy | null | undefined, previousNames?: string[]): {
+    core(resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames?: string[]): {
         rotation: RotationPolicy | null;
         predecessor: string | null;
         /** Non-null when this run rotates the key by its policy (a protected key is then unprotected for the run). */

@@ -104,6 +104,12 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
     fixes?: Partial<Record<Operation, Fixes>>;
     /** Said when a create's answer is lost and the vendor has no way to look the key up. */
     lostCreate?: string;
+    /**
+     * The vendor's clock (ms since the epoch), where the creation times `outputs` gives come from
+     * the vendor's clock rather than keyfleet's: a lost create is then matched against it. Absent,
+     * or failing: keyfleet's clock.
+     */
+    now?(c: C): Promise<number>;
 }
 
 /** A failed create that made something: the engine records `id` and `properties` and the next up updates it. */
@@ -224,7 +230,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         /** When an earlier attempt of this create lost its answer: it may commit late. */
         let lostAt: number | undefined;
         for (let attempt = 1; !made; attempt++) {
-            const started = clock.now();
+            const started = lc.now ? await lc.now(c).catch(() => clock.now()) : clock.now();
             try {
                 made = await lc.create(c, { inputs });
             } catch (err) {

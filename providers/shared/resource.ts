@@ -46,6 +46,8 @@ export abstract class KeyResource extends pulumi.dynamic.Resource {
     declare readonly created: pulumi.Output<string>;
     /** What keyfleet did that the YAML did not spell out (adopt found nothing, say), or null. */
     declare readonly note: pulumi.Output<string | null>;
+    /** The key's value: its first secret output, what deliveries hand to consumers (see delivery.ts). */
+    declare readonly keyValue: pulumi.Output<unknown>;
 
     /**
      * `vendor` is the descriptor's section (and the type token's module); `inputs` the vendor's
@@ -62,6 +64,7 @@ export abstract class KeyResource extends pulumi.dynamic.Resource {
         const props: Record<string, unknown> = { vendor, ...inputs };
         for (const out of [...CORE_OUTPUTS, ...outputs.names]) if (!(out in props)) props[out] = undefined;
         super(provider(), name, props, { ...opts, additionalSecretOutputs: [...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] }, vendor, type);
+        Object.defineProperty(this, "keyValue", { value: (this as unknown as Record<string, pulumi.Output<unknown>>)[outputs.secrets[0]], enumerable: false });
         KeyResource.declared.set(name, this);
     }
 }

@@ -178,7 +178,7 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
                     status: e.status ?? "active",
                     owner: e.owner,
                     adopt: e.adopt ?? null,
-                    ...ctx.core(resourceName, e.rotation, previous),
+                    ...ctx.core(resourceName, e, previous),
                 },
                 // Pulumi's own protect: the engine refuses to delete the key, in up and destroy alike.
                 { ...ctx.options, protect: e.protect ?? prod, aliases: previous.map((name) => ({ name })) },

@@ -25,6 +25,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from "mysql2/promise";
 import { callVendor, pacerFor } from "../shared/calls.ts";
+import { sleep } from "../shared/clock.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import type { TlsMode } from "./descriptor.ts";
@@ -133,21 +134,76 @@ export class SupportSystemClient {
         return (await this.list()).find((r) => r.id === id);
     }
 
-    /** Inserts a row; a collision of `apikey` with another row is a DuplicateApiKey. Never repeated on a lost answer. */
+    /**
+     * Inserts a row; a collision of `apikey` with another row is a DuplicateApiKey. A connection lost
+     * while COMMIT was under way is settled here, by the session and the key value (see settle):
+     * the row is returned when it was committed, and the insert is safely repeated when it was not.
+     */
     async insert(row: NewApiKeyRow): Promise<ApiKeyRow> {
         return this.call(false, () =>
-            this.transaction([row.apikey], async (conn) => {
-                statements.insert++;
-                const [result] = await conn.execute<ResultSetHeader>(
-                    `INSERT INTO \`${this.table}\` (isactive, ipaddr, apikey, can_create_tickets, can_exec_cron, notes, updated, created)
-                     VALUES (?, ?, ?, ?, ?, ?, NOW(), NOW())`,
-                    [bit(row.isactive), row.ipaddr, row.apikey, bit(row.canCreateTickets), bit(row.canExecCron), row.notes],
-                );
-                const made = await this.select(conn, result.insertId);
-                if (!made) throw new VendorError("invalidAnswer", `the row just inserted into ${this.where} cannot be read back`);
-                return made;
-            }),
+            this.transaction(
+                [row.apikey],
+                async (conn) => {
+                    statements.insert++;
+                    const [result] = await conn.execute<ResultSetHeader>(
+                        `INSERT INTO \`${this.table}\` (isactive, ipaddr, apikey, can_create_tickets, can_exec_cron, notes, updated, created)
+                         VALUES (?, ?, ?, ?, ?, ?, NOW(), NOW())`,
+                        [bit(row.isactive), row.ipaddr, row.apikey, bit(row.canCreateTickets), bit(row.canExecCron), row.notes],
+                    );
+                    const made = await this.select(conn, result.insertId);
+                    if (!made) throw new VendorError("invalidAnswer", `the row just inserted into ${this.where} cannot be read back`);
+                    return made;
+                },
+                (session, lost) => this.settle(session, row.apikey, lost),
+            ),
         );
+    }
+
+    /**
+     * The outcome of an insert whose COMMIT lost its connection. The server may not have finished
+     * (or even received) that COMMIT yet: a lookup right away can miss a row that commits a moment
+     * later. So the lost session is ended first (KILL; a user may end its own sessions) and awaited
+     * until it is gone from the process list (a user sees its own sessions without PROCESS): from
+     * then on nothing of it can still commit. Then the row is looked up by the key value just
+     * written, unique in the table and unknown to anyone else, so no clock is involved. Found: it
+     * is the row. Absent: nothing was committed, and the insert may be repeated. When the server
+     * cannot be asked, the outcome stays unknown and the core's recovery takes over.
+     */
+    private async settle(session: number, apikey: string, lost: VendorError): Promise<ApiKeyRow> {
+        let conn: PoolConnection | undefined;
+        for (let attempt = 1; !conn; attempt++) {
+            try {
+                conn = await this.pool().getConnection();
+            } catch {
+                if (attempt >= SETTLE_CONNECTS) throw lost;
+                await sleep(200);
+            }
+        }
+        try {
+            // ER_NO_SUCH_THREAD: the session has already ended.
+            await conn.query("KILL CONNECTION ?", [session]).catch(() => undefined);
+            const deadline = Date.now() + SETTLE_WAIT_MS;
+            for (;;) {
+                const [alive] = await conn.execute<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?", [session]);
+                if (Number(alive[0]?.n) === 0) break;
+                if (Date.now() > deadline) throw lost;
+                await sleep(50);
+            }
+            statements.select++;
+            const [rows] = await conn.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM \`${this.table}\` WHERE apikey = ?`, [apikey]);
+            if (rows[0]) return this.row(rows[0]);
+            throw new VendorError("unavailable", `${lost.vendorMessage}; the insert was not committed (its session ended without it)`, {
+                code: lost.code,
+                notProcessed: true,
+            });
+        } catch (err) {
+            if (err === lost || (err instanceof VendorError && err.notProcessed)) throw err;
+            // The server cannot tell now: the outcome stays unknown.
+            if ((err as { fatal?: boolean }).fatal) conn.destroy();
+            throw lost;
+        } finally {
+            conn.release();
+        }
     }
 
     /** Changes the row's flags and notes and sets `updated`; notFound when the row is gone. */
@@ -200,22 +256,59 @@ export class SupportSystemClient {
         return rows[0] ? this.row(rows[0]) : undefined;
     }
 
-    /** Runs `work` in a transaction; `secrets` are values the server may echo in an error (a duplicate key). */
-    private async transaction<T>(secrets: string[], work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    /**
+     * Runs `work` in a transaction; `secrets` are values the server may echo in an error (a duplicate
+     * key). `settle`, when given, resolves a COMMIT whose outcome was lost, from the session's id.
+     */
+    private async transaction<T>(
+        secrets: string[],
+        work: (conn: PoolConnection) => Promise<T>,
+        settle?: (session: number, lost: VendorError) => Promise<T>,
+    ): Promise<T> {
         const conn = await this.connection();
         let phase: Phase = "beforeCommit";
+        let session: number | undefined;
+        let lost: VendorError | undefined;
         try {
-            await conn.beginTransaction();
-            const result = await work(conn);
-            phase = "commit";
-            await conn.commit();
-            return result;
-        } catch (err) {
-            if (phase === "beforeCommit") await conn.rollback().catch(() => undefined);
-            throw this.failure(err, phase, secrets, conn);
+            try {
+                await conn.beginTransaction();
+                if (settle) {
+                    const [ids] = await conn.query<RowDataPacket[]>("SELECT CONNECTION_ID() AS id");
+                    session = Number(ids[0]?.id);
+                }
+                const result = await work(conn);
+                phase = "commit";
+                await conn.commit();
+                return result;
+            } catch (err) {
+                if (phase === "beforeCommit") await conn.rollback().catch(() => undefined);
+                const failure = this.failure(err, phase, secrets, conn);
+                if (!settle || session === undefined || !Number.isInteger(session) || failure.kind !== "outcomeUnknown") throw failure;
+                lost = failure;
+            }
         } finally {
             // Whatever happened, the table may have changed: the next read asks the database again.
             snapshot.forget();
+            conn.release();
+        }
+        try {
+            return await settle(session, lost);
+        } finally {
+            snapshot.forget();
+        }
+    }
+
+    /** The server's clock in milliseconds: `created` comes from it, not from keyfleet's. One try, no retries: the caller falls back to its own clock. */
+    async now(): Promise<number> {
+        const conn = await this.connection();
+        try {
+            const [rows] = await conn.query<RowDataPacket[]>("SELECT UNIX_TIMESTAMP(NOW(3)) AS now");
+            const now = Number(rows[0]?.now) * 1000;
+            if (!Number.isFinite(now)) throw new VendorError("invalidAnswer", `${this.db.host}:${this.db.port} gave no UNIX_TIMESTAMP()`);
+            return now;
+        } catch (err) {
+            throw this.failure(err, "read", [], conn);
+        } finally {
             conn.release();
         }
     }
@@ -355,6 +448,10 @@ export class SupportSystemClient {
 }
 
 const bit = (b: boolean) => (b ? 1 : 0);
+
+/** Connections tried, and how long a lost session is awaited, to settle a lost COMMIT before its outcome is called unknown. */
+const SETTLE_CONNECTS = 3;
+const SETTLE_WAIT_MS = 10_000;
 
 function tlsOptions(db: SupportSystemDatabase): PoolOptions["ssl"] {
     if (db.tls === "disabled") return undefined;

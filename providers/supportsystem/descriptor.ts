@@ -146,6 +146,7 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
         const entries = Array.isArray(raw.apiKeys) ? (raw.apiKeys as unknown[]) : [];
         const keys = new Map<string, Path>();
         const resources = new Map<string, Path>();
+        const adopted = new Map<string, Path>();
         entries.forEach((value, i) => {
             if (!value || typeof value !== "object") return;
             const e = value as Record<string, unknown>;
@@ -156,6 +157,13 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
             const ips = Array.isArray(e.ips) ? e.ips : [];
             if (hasIps && !hasIp && ips.length > 1 && e.adopt !== undefined && e.adopt !== true) {
                 problems.push({ path: ["apiKeys", i, "adopt"], message: "a row id takes over one row, and ips makes one key per address: use adopt: true (by marker) or an entry with ip: for the adopted row" });
+            }
+            // One row can be taken over by one key only: a second would share its key value and delete it on its own destroy.
+            if ((typeof e.adopt === "number" || typeof e.adopt === "string") && ADOPT.safeParse(e.adopt).success) {
+                const id = String(e.adopt);
+                const first = adopted.get(id);
+                if (first) problems.push({ path: ["apiKeys", i, "adopt"], message: `row ${id} is adopted by another entry already: a row becomes one key; remove one of the adopt: ${id}`, firstAt: first });
+                else adopted.set(id, ["apiKeys", i, "adopt"]);
             }
             if (typeof e.name !== "string") return;
             const name = e.name;
@@ -201,7 +209,7 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
                         canExecCron: e.canExecCron,
                         internalNote: e.note ?? null,
                         adopt: e.adopt === undefined ? null : e.adopt === true ? true : String(e.adopt),
-                        ...ctx.core(resource, e.rotation),
+                        ...ctx.core(resource, e),
                     },
                     ctx.options,
                 );

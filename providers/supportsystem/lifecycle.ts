@@ -255,6 +255,11 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
         return String(r.id);
     },
 
+    // `created` is the database server's NOW(): a lost create is matched against the server's clock.
+    now({ client }) {
+        return client.now();
+    },
+
     fixes: {
         creating: {
             conflict: "the key value collided with other rows again and again; check the machine's random source",

@@ -1,0 +1,159 @@
+// Delivery of a key to its consumers, shared by every vendor: `deliver:` on any key entry lists
+// consumers; each becomes a `command.local.Command` of @pulumi/command (its own resource, so the
+// engine reports each consumer's success or failure) that runs when the key's value changes: when
+// the key is created and on every rotation. The key reaches the command only in the environment
+// variable KEYFLEET_KEY (and on standard input with `stdin: true`), as a secret input: never in the
+// command line, and encrypted in state like the key itself.
+//
+// A failed delivery keeps the previous key alive: a rotation replaces the key (new key first), the
+// deliveries depend on the new key, and the engine deletes the replaced key only at the end of a
+// deployment in which every step succeeded. A failed consumer fails the `up` and the old key stays
+// (recorded in state as pending deletion); the next `up` runs the consumer again.
+import path from "node:path";
+import { z } from "zod";
+import type * as pulumi from "@pulumi/pulumi";
+
+// Part of a resource name (Pulumi forbids "::"), so a file path can serve as one.
+const DELIVERY_NAME = /^[A-Za-z0-9._][A-Za-z0-9 ._/@+-]{0,199}$/;
+
+export const Delivery = z
+    .strictObject({
+        name: z
+            .string()
+            .regex(DELIVERY_NAME, { error: "must be 1 to 200 letters, digits, spaces or . _ / @ + - (not starting with a space, / or -)" })
+            .optional()
+            .describe("The consumer's name, unique per key; part of its resource name. Default: `file`."),
+        run: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("Shell command (/bin/sh -c) that hands the key over, with the key in $KEYFLEET_KEY; runs when the key is created and on every rotation. Never write the key itself here."),
+        file: z
+            .string()
+            .min(1)
+            .optional()
+            .describe("Instead of run: write the key to this file (mode 0600, replaced atomically), relative to the project directory; removed with the delivery."),
+        stdin: z.boolean().optional().describe("Also pass the key on the command's standard input (default false)."),
+        remove: z.string().min(1).optional().describe("Shell command run when the consumer or the key is removed from the YAML."),
+        dir: z.string().min(1).optional().describe("Working directory of the commands (default: the project directory)."),
+    })
+    .describe("A consumer of the key: a command that receives the key's current value.");
+
+export type Delivery = z.infer<typeof Delivery>;
+
+export const Deliveries = z
+    .array(Delivery)
+    .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((d, i) => {
+            if ((d.run === undefined) === (d.file === undefined)) {
+                ctx.addIssue({ code: "custom", path: [i], message: "needs exactly one of run (a command) or file (a path to write the key to)" });
+                return;
+            }
+            if (d.file !== undefined && d.remove !== undefined) ctx.addIssue({ code: "custom", path: [i, "remove"], message: "a file delivery removes its file itself; remove goes with run" });
+            const name = deliveryName(d);
+            if (d.name === undefined && !DELIVERY_NAME.test(name)) ctx.addIssue({ code: "custom", path: [i], message: `add a name: the file path "${name}" cannot be the consumer's name` });
+            if (seen.has(name)) ctx.addIssue({ code: "custom", path: [i, d.name === undefined ? "file" : "name"], message: `duplicate consumer "${name}" of this key` });
+            seen.add(name);
+        });
+    })
+    .describe("Consumers of the key, each delivered the key's current value on create and on every rotation (see README, Delivery).");
+
+export function deliveryName(d: Delivery): string {
+    return d.name ?? d.file ?? "";
+}
+
+/**
+ * `schema` with `deliver` added to every key entry in it: each object schema with a `rotation`
+ * field (the core's per-key field every vendor's entries carry). config/schema.ts applies it to
+ * each vendor's section, so no vendor has to declare the field.
+ */
+export function withDeliveries(schema: z.ZodType): z.ZodType {
+    const described = <T extends z.ZodType>(from: z.ZodType, to: T): T => (from.description ? to.describe(from.description) : to);
+    if (schema instanceof z.ZodOptional) return described(schema, withDeliveries(schema.unwrap() as z.ZodType).optional());
+    if (schema instanceof z.ZodArray) {
+        const element = withDeliveries(schema.element as z.ZodType);
+        if (element === schema.element) return schema;
+        // A clone keeps the list's own bounds (min/max) as written.
+        const out = schema.clone({ ...schema.def, element } as typeof schema.def);
+        return described(schema, out);
+    }
+    if (schema instanceof z.ZodObject) {
+        const shape = schema.shape as Record<string, z.ZodType>;
+        const changed: Record<string, z.ZodType> = {};
+        for (const [k, v] of Object.entries(shape)) {
+            const next = withDeliveries(v);
+            if (next !== v) changed[k] = next;
+        }
+        if ("rotation" in shape && !("deliver" in shape)) changed.deliver = Deliveries.optional();
+        if (Object.keys(changed).length === 0) return schema;
+        return described(schema, schema.extend(changed));
+    }
+    return schema;
+}
+
+// Writes the key to a temporary file made by mktemp (mode 0600 from the start), then renames it over
+// the target, so that no reader ever sees a partial key or a readable mode. The path comes in the
+// environment, never spliced into the command.
+const WRITE_FILE = [
+    "set -eu",
+    'target="$KEYFLEET_FILE"',
+    'mkdir -p "$(dirname "$target")"',
+    'tmp="$(mktemp "$(dirname "$target")/.keyfleet-delivery.XXXXXX")"',
+    "trap 'rm -f \"$tmp\"' EXIT",
+    'printf \'%s\' "$KEYFLEET_KEY" > "$tmp"',
+    'chmod 600 "$tmp"',
+    'mv -f "$tmp" "$target"',
+    "trap - EXIT",
+].join("\n");
+const REMOVE_FILE = 'rm -f "$KEYFLEET_FILE"';
+
+/**
+ * The project's folder (where Pulumi.yaml is), which relative paths of deliveries start from: the
+ * command plugin and the program both run in the program's folder (stacks/), so without this a
+ * relative path would land there. Pulumi's language host and keyfleet's both set the variable.
+ */
+function projectDir(): string {
+    return process.env.PULUMI_NODEJS_ROOT_DIRECTORY || process.cwd();
+}
+
+/** The resource name of a key's consumer. */
+export function deliveryResourceName(keyResource: string, d: Delivery): string {
+    return `${keyResource}/deliver/${deliveryName(d)}`;
+}
+
+/**
+ * Declares one command.local.Command per consumer of the key `keyResource` (its value: `value`, a
+ * secret output). The commands depend on the key, so they run after it is created or replaced and
+ * before the replaced key is deleted.
+ */
+export async function declareDeliveries(
+    keyResource: string,
+    key: pulumi.Resource,
+    value: pulumi.Output<unknown>,
+    deliveries: Delivery[],
+): Promise<Record<string, pulumi.Resource>> {
+    const pulumiSdk = await import("@pulumi/pulumi");
+    const command = await import("@pulumi/command");
+    const secretValue = pulumiSdk.secret(value.apply((v) => (v === undefined || v === null ? "" : String(v))));
+    const out: Record<string, pulumi.Resource> = {};
+    for (const d of deliveries) {
+        const environment: Record<string, pulumi.Input<string>> = { KEYFLEET_KEY: secretValue, KEYFLEET_KEY_NAME: keyResource };
+        if (d.file !== undefined) environment.KEYFLEET_FILE = path.normalize(d.file);
+        const name = deliveryResourceName(keyResource, d);
+        out[name] = new command.local.Command(
+            name,
+            {
+                create: d.file !== undefined ? WRITE_FILE : d.run,
+                delete: d.file !== undefined ? REMOVE_FILE : d.remove,
+                environment,
+                stdin: d.stdin ? secretValue : undefined,
+                dir: path.resolve(projectDir(), d.dir ?? "."),
+                // The outputs of the last run would otherwise be handed to the next one as plain environment.
+                addPreviousOutputInEnv: false,
+            },
+            { dependsOn: [key], additionalSecretOutputs: ["stdout", "stderr"] },
+        );
+    }
+    return out;
+}
