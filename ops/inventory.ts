@@ -50,6 +50,8 @@ interface StateResource {
     id?: string;
     outputs?: Outputs;
     delete?: boolean;
+    created?: string;
+    modified?: string;
 }
 
 const DAY = 86_400_000;
@@ -72,13 +74,18 @@ function vendorOf(r: StateResource): string {
     return str(r.outputs?.vendor) ?? r.type.slice("pulumi-nodejs:dynamic/".length).split(":")[0];
 }
 
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const isSecret = (v: unknown) => Boolean(v && typeof v === "object" && (v as Outputs)[SECRET_SIG] !== undefined);
+
 function previousSlot(o: Outputs): KeyRow["previous"] {
+    // The slot itself is a secret output (it holds the old key); its retire time is a plain one.
+    const retireAt = instant(o.previousRetireAt);
     const p = o.previous;
-    if (!p || typeof p !== "object" || Array.isArray(p)) return null;
+    if (!p || typeof p !== "object" || Array.isArray(p) || isSecret(p)) return retireAt ? { id: null, retireAt } : null;
     const slot = p as Outputs;
-    // Only ids that the vendors' own outputs already show (fingerprints, record ids), never a value.
+    // Only ids that the vendors' own outputs already show (resource ids, fingerprints), never a value.
     const id = str(slot.fingerprint) ?? str(slot.currentId) ?? str(slot.keyId) ?? str(slot.id);
-    return { id, retireAt: instant(slot.retireAt) ?? instant(o.retireAt) };
+    return { id, retireAt: instant(slot.retireAt) ?? retireAt };
 }
 
 function deliveryOf(o: Outputs): KeyRow["delivery"] {
@@ -143,7 +150,11 @@ export function keyRow(resource: string, vendor: string, id: string | null, o: O
 
     const rotation = (o.rotation && typeof o.rotation === "object" ? o.rotation : null) as RotationPolicy | null;
     const candidates: { at: number; why: string }[] = [];
-    if (rotation?.every && created) {
+    if ("nextRotation" in o) {
+        // The core's own schedule (pause and offset included), where this keyfleet records one.
+        const at = instant(o.nextRotation);
+        if (at) candidates.push({ at: Date.parse(at), why: rotation?.every ? `every ${rotation.every}` : "rotation schedule" });
+    } else if (rotation?.every && created) {
         try {
             candidates.push({ at: Date.parse(created) + durationMs(rotation.every), why: `older than ${rotation.every}` });
         } catch {
@@ -182,8 +193,6 @@ async function renewalOf(vendor: string): Promise<Renewal | undefined> {
     return lc?.renewal ? (s, i, now) => lc.renewal!(s, i, now) : undefined;
 }
 
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-
 /** State as `stack export --show-secrets` writes it, with each secret's plaintext in its place (for the provider only). */
 function unwrapSecrets(v: unknown): unknown {
     if (Array.isArray(v)) return v.map(unwrapSecrets);
@@ -191,6 +200,37 @@ function unwrapSecrets(v: unknown): unknown {
     const o = v as Outputs;
     if (o[SECRET_SIG] !== undefined && typeof o.plaintext === "string") return unwrapSecrets(JSON.parse(o.plaintext));
     return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+}
+
+/**
+ * The deliveries of each key, from state: every consumer is a command.local.Command named
+ * `<key>/deliver/<consumer>` (providers/shared/delivery.ts). The engine records no failed step, so a
+ * failure shows as its consequence: the replaced key still in state, pending deletion, because the
+ * engine deletes it only after an up in which every delivery succeeded.
+ */
+export function deliveriesFromState(resources: StateResource[]): Map<string, NonNullable<KeyRow["delivery"]>> {
+    const consumers = new Map<string, { names: string[]; at: number }>();
+    for (const r of resources) {
+        if (r.type !== "command:local:Command" || r.delete) continue;
+        const name = r.urn.split("::").pop()!;
+        const cut = name.lastIndexOf("/deliver/");
+        if (cut < 0) continue;
+        const key = name.slice(0, cut);
+        const entry = consumers.get(key) ?? { names: [], at: 0 };
+        entry.names.push(name.slice(cut + "/deliver/".length));
+        entry.at = Math.max(entry.at, Date.parse(r.modified ?? r.created ?? "") || 0);
+        consumers.set(key, entry);
+    }
+    const held = new Set(resources.filter((r) => r.delete && r.type.startsWith("pulumi-nodejs:dynamic/")).map((r) => r.urn.split("::").pop()!));
+    const out = new Map<string, NonNullable<KeyRow["delivery"]>>();
+    for (const [key, c] of consumers) {
+        out.set(key, {
+            result: held.has(key) ? "incomplete: the replaced key is kept until every consumer has the new one" : "ok",
+            at: c.at ? new Date(c.at).toISOString() : null,
+            target: c.names.sort().join(", "),
+        });
+    }
+    return out;
 }
 
 function kindOf(r: StateResource): string {
@@ -225,6 +265,7 @@ export async function inventory(stack: string, options: { dir: string; live?: bo
         provider = dispatch();
         await provider.configure({ config: { get: (k: string) => config[k]?.value } } as never);
     }
+    const delivered = deliveriesFromState(exported.deployment?.resources ?? []);
     for (const r of keyResources(exported)) {
         const vendor = vendorOf(r);
         if (!renewals.has(vendor)) renewals.set(vendor, await renewalOf(vendor).catch(() => undefined));
@@ -245,5 +286,6 @@ export async function inventory(stack: string, options: { dir: string; live?: bo
             rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now, renewals.get(vendor)), liveError: String((err as Error).message).split("\n")[0] });
         }
     }
+    for (const row of rows) row.delivery ??= delivered.get(row.resource) ?? null;
     return { stack, source, keys: rows };
 }

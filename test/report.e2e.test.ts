@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KeyRow, StackInventory } from "../ops/inventory.ts";
-import { keyRow } from "../ops/inventory.ts";
+import { deliveriesFromState, keyRow } from "../ops/inventory.ts";
 import { renderHtml, renderMarkdown, renderTable, urgency } from "../ops/render.ts";
 import { beyondtrust } from "../providers/beyondtrust/descriptor.ts";
 import { createFleetProject, type FleetProject } from "./helpers/fleet.ts";
@@ -197,6 +197,31 @@ describe("report rows from outputs other vendors and rotation add", () => {
         for (const text of [renderTable(r), renderMarkdown(r), renderHtml(r), JSON.stringify(k)]) expect(text).not.toContain("v1:");
         const retired = keyRow("x/y", "nexus", "nxk_0", { previous: { fingerprint: "nxk_1", retireAt: "2027-01-09T00:00:00Z" } }, now);
         expect(retired.state).toBe("active");
+    });
+
+    it("rotation's outputs as the core writes them: a secret previous slot, its plain retire time, the core's nextRotation", () => {
+        const secret = { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", ciphertext: "v1:aaaa:bbbb" };
+        const o = { name: "y", created: "2027-01-01T00:00:00Z", rotation: { every: "30d" }, previous: secret, previousValue: secret, previousRetireAt: "2027-01-20T00:00:00Z", nextRotation: "2027-02-03T00:00:00Z" };
+        expect(keyRow("x/y", "nexus", "nxk_0", o, now)).toMatchObject({ state: "overlapping", previous: { id: null, retireAt: "2027-01-20T00:00:00.000Z" }, nextRotation: "2027-02-03T00:00:00.000Z" });
+        // Paused: the core says no next rotation, though the policy has `every`.
+        expect(keyRow("x/y", "nexus", "nxk_0", { ...o, previous: secret, previousRetireAt: null, nextRotation: null }, now)).toMatchObject({ state: "active", previous: null, nextRotation: null });
+    });
+
+    it("deliveries from state: each key's consumers (command resources), and an incomplete one while the replaced key is kept", () => {
+        const urn = (type: string, name: string) => `urn:pulumi:s::keyfleet::${type}::${name}`;
+        const T = "pulumi-nodejs:dynamic/nexus:TenantKey";
+        const C = "command:local:Command";
+        const d = deliveriesFromState([
+            { urn: urn(T, "nexus/tenant/a"), type: T },
+            { urn: urn(C, "nexus/tenant/a/deliver/vault"), type: C, modified: "2027-01-02T00:00:00Z" },
+            { urn: urn(C, "nexus/tenant/a/deliver/.keyfleet/a.key"), type: C, modified: "2027-01-03T00:00:00Z" },
+            { urn: urn(T, "nexus/tenant/b"), type: T },
+            { urn: urn(T, "nexus/tenant/b"), type: T, delete: true },
+            { urn: urn(C, "nexus/tenant/b/deliver/gateway"), type: C, created: "2027-01-01T00:00:00Z" },
+        ]);
+        expect(d.get("nexus/tenant/a")).toEqual({ result: "ok", at: "2027-01-03T00:00:00.000Z", target: ".keyfleet/a.key, vault" });
+        expect(d.get("nexus/tenant/b")!.result).toMatch(/^incomplete/);
+        expect(d.has("nexus/tenant/c")).toBe(false);
     });
 
     it("the vendor's own renewal (its lifecycle's `renewal`) sets the next rotation: a session key a day before it expires", async () => {
