@@ -9,6 +9,8 @@
 #   keyfleet.sh test [args]        the test suite (vitest)
 #   keyfleet.sh sandbox            all vendor sandboxes in the foreground
 #   keyfleet.sh bench [args]       the benchmark
+#   keyfleet.sh report [args]      the inventory report (ops/report.ts)
+#   keyfleet.sh fleet [args]       preview|up|drift of many stacks at once (ops/fleet.ts)
 #   keyfleet.sh pulumi [args]      the Pulumi CLI with keyfleet's environment
 #   keyfleet.sh node|tsc [args]    Node 24 / the type checker with keyfleet's environment
 set -euo pipefail
@@ -207,11 +209,47 @@ ensure_mysql() {
   keyfleet_mariadb_ensure || die "no MySQL/MariaDB server for SupportSystem (see above)"
 }
 
+# Debian's chromium, for the report test (it renders the HTML report headless). No browser can be
+# downloaded here, so it comes from apt: installed when running as root and absent; otherwise the
+# test that needs it says how to get it.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then return; fi
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium (apt-get) for the HTML report test"
+    (apt-get install -y --no-install-recommends chromium >&2 || { apt-get update >&2 && apt-get install -y --no-install-recommends chromium >&2; }) ||
+      say "warning: chromium did not install; the HTML report test will be skipped"
+  else
+    say "warning: no chromium (apt-get install chromium as root); the HTML report test will be skipped"
+  fi
+}
+
 passphrase_for() {
   if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
     [ "$1" = local ] || die "stack '$1' needs PULUMI_CONFIG_PASSPHRASE (only the local stack has a default)"
     export PULUMI_CONFIG_PASSPHRASE="$LOCAL_PASSPHRASE"
   fi
+}
+
+# Whether a report or fleet run reaches the local stack's vendors: a report only with --live; both
+# when the local stack is named, or implied by --all / no --stacks (every stack of the backend).
+uses_local_stack() {
+  local cmd="$1" named="" live="" arg prev=""
+  shift
+  [ -n "${KEYFLEET_PROJECT_DIR:-}" ] && return 1
+  for arg in "$@"; do
+    case "$arg" in
+      --live) live=1 ;;
+      --all) named=all ;;
+      --stacks=*|--stack=*) named="${named:-,}${arg#*=}," ;;
+    esac
+    case "$prev" in --stacks|--stack) named="${named:-,}$arg," ;; esac
+    prev="$arg"
+  done
+  if [ "$cmd" = report ] && [ -z "$live" ]; then return 1; fi
+  if [ "$cmd" = fleet ] && [ -z "$named" ]; then named=all; fi
+  [ "$named" = all ] && [ -f "$ROOT/stacks/Pulumi.local.yaml" ] && return 0
+  case ",$named," in *,local,*) return 0 ;; esac
+  return 1
 }
 
 # shellcheck source=scripts/stack-of.sh
@@ -239,6 +277,7 @@ case "$cmd" in
   test)
     toolchain
     ensure_mysql
+    ensure_chromium
     cd "$ROOT"
     status=0
     npx vitest run --reporter=default --reporter=json --outputFile.json="$KF/test-report.json" "$@" || status=$?
@@ -255,6 +294,15 @@ case "$cmd" in
     mkdir -p "$KF"
     umask 077
     exec node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" "$@"
+    ;;
+  report|fleet)
+    toolchain
+    # The local stack reads its sandboxes and help desk database: live reads and runs of it start them.
+    if uses_local_stack "$cmd" "$@"; then ensure_mysql; ensure_sandbox; fi
+    cd "$ROOT"
+    status=0
+    node "ops/$cmd.ts" "$@" || status=$?
+    exit "$status"
     ;;
   bench)
     toolchain
@@ -278,7 +326,7 @@ case "$cmd" in
     exec npx tsc -p tsconfig.json "$@"
     ;;
   *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

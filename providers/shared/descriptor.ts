@@ -95,6 +95,12 @@ export interface VendorDescriptor<S = unknown> {
      */
     removed?(resourceName: string, last: LastRunKey): string | undefined;
     /** The dynamic provider of this vendor's keys (loaded when the provider process first needs it). */
-    provider(): Promise<pulumi.dynamic.ResourceProvider & { configure?(req: pulumi.dynamic.ConfigureRequest): Promise<void> }>;
+    provider(): Promise<
+        pulumi.dynamic.ResourceProvider & {
+            configure?(req: pulumi.dynamic.ConfigureRequest): Promise<void>;
+            /** The lifecycle behind a keyProvider (keys.ts): its `renewal` tells the report when a key is replaced. */
+            readonly lifecycle?: { renewal?(state: any, inputs: any, now: number): string | undefined };
+        }
+    >;
     sandbox: SandboxSpec;
 }

@@ -189,7 +189,7 @@ type Result<O> = { id: string; outs: O };
 
 export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, C>(
     lc: KeyLifecycle<I, O, R, C>,
-): pulumi.dynamic.ResourceProvider<I, O> & { configure(req: { config: RawConfig }): Promise<void> } {
+): pulumi.dynamic.ResourceProvider<I, O> & { configure(req: { config: RawConfig }): Promise<void>; readonly lifecycle: KeyLifecycle<I, O, R, C> } {
     const settings = new Settings();
     const fixes = (op: Operation) => lc.fixes?.[op] ?? {};
     const fail = (op: Operation, key: I, err: unknown) => operationFailed(op, lc.describe(key), err, fixes(op));
@@ -490,6 +490,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     }
 
     const provider = {
+        // For tools beside the engine (the inventory report): when the vendor's own renewal will replace a key.
+        lifecycle: lc,
         async configure(req: { config: RawConfig }) {
             settings.configure(req.config);
         },

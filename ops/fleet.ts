@@ -1,0 +1,163 @@
+// npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N]
+// Runs many stacks of the shared backend at once through the Automation API (the same CLI, language
+// host and provider process as `pulumi up`), at most N at a time. Each stack prints one line when it
+// ends; a summary table follows. A failing stack never stops the others.
+//   preview  what `up` would change            drift  `preview --refresh`: what changed out of band, and what is due
+//   up       applies each stack                 (no --stacks: every stack of the backend)
+// Exit status: 0 all ran (and, for drift, none drifted); 1 a stack failed; 2 drift found, none failed; 64 bad arguments.
+import { parseArgs } from "node:util";
+import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { backendStacks, passphraseFor, projectDir } from "./stacks.ts";
+
+export type FleetOp = "preview" | "up" | "drift";
+
+export interface StackResult {
+    stack: string;
+    result: "ok" | "changes" | "drift" | "failed";
+    /** Keys the run changed (up) or would change (preview, drift). */
+    keysChanged: number;
+    /** drift: keys whose refresh found them changed or gone at the vendor; null for preview and up. */
+    driftFound: number | null;
+    durationMs: number;
+    /** Why the stack failed (the engine's first error). */
+    error?: string;
+}
+
+const KEY_TYPE = "pulumi-nodejs:dynamic/";
+const UNCHANGED = new Set(["same", "read", "refresh", "discard", "read-discard"]);
+
+/** JSON with sorted keys, to compare two output objects. */
+function stable(v: unknown): string {
+    return JSON.stringify(v, (_k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+}
+
+/** Runs `fn` over `items` with at most `limit` at once, in order of the list. */
+async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+    const results: R[] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            const i = next++;
+            results[i] = await fn(items[i]);
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    return results;
+}
+
+/** The engine's own words for a failure: its first error diagnostic, else the CLI's last line. */
+function reason(errors: string[], err: unknown): string {
+    const text = errors.find((e) => e.trim()) ?? String((err as Error)?.message ?? err);
+    const lines = text
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l && !/^(error|stderr|stdout|code):?\s*$/i.test(l) && !l.startsWith("at "));
+    return (errors.length > 0 ? lines.slice(0, 3) : lines.slice(-2)).join(" ").replace(/\s+/g, " ").slice(0, 400);
+}
+
+export async function runStack(op: FleetOp, stackName: string, options: { dir: string; pulumi: PulumiCommand; select: <T>(fn: () => Promise<T>) => Promise<T> }): Promise<StackResult> {
+    const started = performance.now();
+    const changed = new Set<string>();
+    const drifted = new Set<string>();
+    const errors: string[] = [];
+    const onEvent = (e: EngineEvent) => {
+        const step = e.resourcePreEvent?.metadata ?? e.resOutputsEvent?.metadata;
+        if (step && step.type.startsWith(KEY_TYPE)) {
+            if (!UNCHANGED.has(step.op)) changed.add(step.urn);
+            // A refresh step whose outputs differ from state's (the engine sends no diff for these):
+            // the key changed, or went, at the vendor.
+            if (step.op === "refresh" && e.resOutputsEvent && (!step.new || stable(step.new.outputs) !== stable(step.old?.outputs))) drifted.add(step.urn);
+        }
+        if (e.diagnosticEvent?.severity === "error") errors.push(e.diagnosticEvent.message);
+    };
+    try {
+        const passphrase = passphraseFor(stackName);
+        const ws = await LocalWorkspace.create({
+            workDir: options.dir,
+            pulumiCommand: options.pulumi,
+            secretsProvider: "passphrase",
+            envVars: passphrase === undefined ? {} : { PULUMI_CONFIG_PASSPHRASE: passphrase },
+        });
+        // `stack select` writes the workspace's current stack: one at a time, the runs themselves in parallel.
+        const stack = await options.select(() => (op === "up" ? Stack.createOrSelect(stackName, ws) : Stack.select(stackName, ws)));
+        if (op === "up") await stack.up({ onEvent, color: "never" });
+        else await stack.preview({ onEvent, color: "never", refresh: op === "drift" });
+        const keysChanged = changed.size;
+        const driftFound = op === "drift" ? drifted.size : null;
+        const result = op === "drift" ? (keysChanged + drifted.size > 0 ? "drift" : "ok") : op === "preview" && keysChanged > 0 ? "changes" : "ok";
+        return { stack: stackName, result, keysChanged, driftFound, durationMs: performance.now() - started };
+    } catch (err) {
+        return { stack: stackName, result: "failed", keysChanged: changed.size, driftFound: op === "drift" ? drifted.size : null, durationMs: performance.now() - started, error: reason(errors, err) };
+    }
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+export function progressLine(op: FleetOp, r: StackResult, width: number): string {
+    const what =
+        r.result === "failed"
+            ? `FAILED: ${r.error}`
+            : `${r.result}, ${r.keysChanged} key${r.keysChanged === 1 ? "" : "s"} ${op === "up" ? "changed" : "to change"}${r.driftFound !== null ? `, ${r.driftFound} drifted` : ""}`;
+    return `[fleet] ${op} ${r.stack.padEnd(width)}  ${seconds(r.durationMs).padStart(7)}  ${what}`;
+}
+
+export function summaryTable(results: StackResult[]): string {
+    const rows = [
+        ["STACK", "RESULT", "KEYS CHANGED", "DRIFT FOUND", "DURATION"],
+        ...results.map((r) => [r.stack, r.result, String(r.keysChanged), r.driftFound === null ? "–" : String(r.driftFound), seconds(r.durationMs)]),
+    ];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+    return rows.map((row) => row.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd()).join("\n");
+}
+
+export async function runFleet(op: FleetOp, stacks: string[], options: { dir: string; parallel: number; log?: (line: string) => void }) {
+    const log = options.log ?? ((line: string) => console.log(line));
+    const pulumi = await PulumiCommand.get({ skipVersionCheck: true });
+    let queue: Promise<unknown> = Promise.resolve();
+    const select = <T>(fn: () => Promise<T>): Promise<T> => {
+        const run = queue.then(fn, fn);
+        queue = run.catch(() => undefined);
+        return run;
+    };
+    const width = Math.max(...stacks.map((s) => s.length));
+    const started = performance.now();
+    const results = await pool(stacks, options.parallel, async (name) => {
+        const r = await runStack(op, name, { dir: options.dir, pulumi, select });
+        log(progressLine(op, r, width));
+        return r;
+    });
+    return { results, wallMs: performance.now() - started };
+}
+
+const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N]";
+
+async function main(): Promise<number> {
+    let parsed;
+    try {
+        parsed = parseArgs({ allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" } } });
+    } catch (err) {
+        console.error(`${(err as Error).message}\n${USAGE}`);
+        return 64;
+    }
+    const op = parsed.positionals[0] as FleetOp;
+    const parallel = Number(parsed.values.parallel);
+    if (!["preview", "up", "drift"].includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
+        console.error(USAGE);
+        return 64;
+    }
+    const dir = projectDir(parsed.values.dir);
+    const stacks = parsed.values.stacks ? parsed.values.stacks.split(",").map((s) => s.trim()).filter(Boolean) : await backendStacks(dir);
+    if (stacks.length === 0) {
+        console.error("keyfleet fleet: no stacks (the backend has none; name them with --stacks)");
+        return 64;
+    }
+    console.log(`[fleet] ${stacks.length} stack${stacks.length === 1 ? "" : "s"}, ${Math.min(parallel, stacks.length)} at a time: ${op}`);
+    const { results, wallMs } = await runFleet(op, stacks, { dir, parallel });
+    const failed = results.filter((r) => r.result === "failed").length;
+    console.log(`\n${summaryTable(results)}\n`);
+    console.log(`[fleet] ${results.length - failed} of ${results.length} stacks ran, ${failed} failed; wall time ${seconds(wallMs)}`);
+    if (failed > 0) return 1;
+    return op === "drift" && results.some((r) => r.result === "drift") ? 2 : 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main();

@@ -1,0 +1,291 @@
+// The inventory of a stack's keys, one row per key: read from state (`pulumi stack export` without
+// --show-secrets: secret outputs stay ciphertext and are never looked at), or, with `live`, asked
+// of the vendors through each vendor's own provider (the dispatch the engine uses, configured with
+// the stack's config), so no wire code exists twice. Rows hold only non-secret fields picked by name:
+// whatever a vendor adds to its outputs, a key value cannot reach a report.
+import { dispatch } from "../providers/shared/dispatch.ts";
+import { durationMs, type RotationPolicy } from "../providers/shared/rotation.ts";
+import { vendors } from "../providers/vendors.ts";
+import { passphraseFor, pulumiCli } from "./stacks.ts";
+
+export type KeyState = "active" | "disabled" | "revoked" | "expired" | "overlapping" | "pending" | "missing";
+
+export interface KeyRow {
+    /** The resource name in the stack (`nexus/tenant/ci`). */
+    resource: string;
+    /** The vendor's section and product name. */
+    vendor: string;
+    system: string;
+    kind: string;
+    name: string;
+    /** The key's non-secret id (a fingerprint where the vendor's id is the key itself). */
+    id: string | null;
+    state: KeyState;
+    created: string | null;
+    ageDays: number | null;
+    expires: string | null;
+    /** When keyfleet next replaces the key (rotation.every from creation, or the vendor's renewal), and why. */
+    nextRotation: string | null;
+    rotationWhy: string | null;
+    /** The previous slot of a rotation that keeps the old key for a while, where the key has one. */
+    previous: { id: string | null; retireAt: string | null } | null;
+    /** The last delivery of the key value, where delivery outputs exist. */
+    delivery: { result: string; at: string | null; target: string | null } | null;
+    /** With --live: what the vendor said when it could not be read. */
+    liveError?: string;
+}
+
+export interface StackInventory {
+    stack: string;
+    source: "state" | "live";
+    keys: KeyRow[];
+    /** Why the stack could not be read. */
+    error?: string;
+}
+
+type Outputs = Record<string, unknown>;
+interface StateResource {
+    urn: string;
+    type: string;
+    id?: string;
+    outputs?: Outputs;
+    delete?: boolean;
+    created?: string;
+    modified?: string;
+}
+
+const DAY = 86_400_000;
+const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+
+/** An instant from an ISO string or epoch seconds/ms; null when unreadable. */
+function instant(v: unknown): string | null {
+    if (typeof v === "number" && Number.isFinite(v) && v > 0) return new Date(v > 1e12 ? v : v * 1000).toISOString();
+    const s = str(v);
+    if (!s || Number.isNaN(Date.parse(s))) return null;
+    return new Date(s).toISOString();
+}
+
+/** The key resources of an exported deployment (old halves of replacements pending deletion left out). */
+export function keyResources(exported: { deployment?: { resources?: StateResource[] } }): StateResource[] {
+    return (exported.deployment?.resources ?? []).filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/") && !r.delete);
+}
+
+function vendorOf(r: StateResource): string {
+    return str(r.outputs?.vendor) ?? r.type.slice("pulumi-nodejs:dynamic/".length).split(":")[0];
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const isSecret = (v: unknown) => Boolean(v && typeof v === "object" && (v as Outputs)[SECRET_SIG] !== undefined);
+
+function previousSlot(o: Outputs): KeyRow["previous"] {
+    // The slot itself is a secret output (it holds the old key); its retire time is a plain one.
+    const retireAt = instant(o.previousRetireAt);
+    const p = o.previous;
+    if (!p || typeof p !== "object" || Array.isArray(p) || isSecret(p)) return retireAt ? { id: null, retireAt } : null;
+    const slot = p as Outputs;
+    // Only ids that the vendors' own outputs already show (resource ids, fingerprints), never a value.
+    const id = str(slot.fingerprint) ?? str(slot.currentId) ?? str(slot.keyId) ?? str(slot.id);
+    return { id, retireAt: instant(slot.retireAt) ?? retireAt };
+}
+
+function deliveryOf(o: Outputs): KeyRow["delivery"] {
+    const one = (d: unknown, target: string | null = null): KeyRow["delivery"] => {
+        if (!d || typeof d !== "object") return null;
+        const x = d as Outputs;
+        const result = str(x.result) ?? str(x.status) ?? str(x.outcome) ?? (x.ok === true ? "ok" : x.ok === false ? "failed" : null);
+        if (!result) return null;
+        return { result, at: instant(x.at) ?? instant(x.time) ?? instant(x.deliveredAt) ?? instant(x.lastAt), target: str(x.target) ?? str(x.to) ?? target };
+    };
+    const raw = o.delivery ?? o.lastDelivery ?? o.deliveries;
+    const found: NonNullable<KeyRow["delivery"]>[] = [];
+    if (Array.isArray(raw)) for (const d of raw) found.push(one(d)!);
+    else if (raw && typeof raw === "object") {
+        const direct = one(raw);
+        if (direct) found.push(direct);
+        // A map of targets, each with its own last result.
+        else for (const [target, d] of Object.entries(raw)) found.push(one(d, target)!);
+    }
+    const all = found.filter(Boolean);
+    if (all.length === 0) return null;
+    // The latest; a failure among several targets shows before successes of the same time.
+    return all.sort((a, b) => (Date.parse(b.at ?? "") || 0) - (Date.parse(a.at ?? "") || 0))[0];
+}
+
+type Renewal = (state: unknown, inputs: unknown, now: number) => string | undefined;
+
+/** The first instant the vendor's renewal says "replace", searched between now and the horizon (to the minute). */
+function renewalAt(renewal: Renewal, o: Outputs, now: number, horizon: number): { at: number; why: string } | null {
+    const at = (t: number) => {
+        try {
+            return renewal(o, o, t);
+        } catch {
+            return undefined;
+        }
+    };
+    const dueNow = at(now);
+    if (dueNow) return { at: now, why: dueNow };
+    if (!at(horizon)) return null;
+    let lo = now;
+    let hi = horizon;
+    while (hi - lo > 60_000) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (at(mid)) hi = mid;
+        else lo = mid;
+    }
+    return { at: hi, why: at(hi)! };
+}
+
+/** One row from a key's outputs (state's, or the vendor's as read live). */
+export function keyRow(resource: string, vendor: string, id: string | null, o: Outputs, now: number, renewal?: Renewal): KeyRow {
+    const descriptor = vendors.find((v) => v.section === vendor);
+    const created = instant(o.created);
+    const expires = instant(o.expires) ?? instant(o.validUntil);
+    const previous = previousSlot(o);
+    let state: KeyState = "active";
+    if (o.pending) state = "pending";
+    else if (o.revoked === true) state = "revoked";
+    else if (o.enabled === false || o.active === false || o.status === "inactive") state = "disabled";
+    else if (expires && Date.parse(expires) <= now) state = "expired";
+    else if (previous && (!previous.retireAt || Date.parse(previous.retireAt) > now)) state = "overlapping";
+
+    const rotation = (o.rotation && typeof o.rotation === "object" ? o.rotation : null) as RotationPolicy | null;
+    const candidates: { at: number; why: string }[] = [];
+    if ("nextRotation" in o) {
+        // The core's own schedule (pause and offset included), where this keyfleet records one.
+        const at = instant(o.nextRotation);
+        if (at) candidates.push({ at: Date.parse(at), why: rotation?.every ? `every ${rotation.every}` : "rotation schedule" });
+    } else if (rotation?.every && created) {
+        try {
+            candidates.push({ at: Date.parse(created) + durationMs(rotation.every), why: `older than ${rotation.every}` });
+        } catch {
+            // A policy this keyfleet cannot read says nothing about the next rotation.
+        }
+    }
+    if (renewal && state !== "revoked") {
+        const horizon = Math.max(now, expires ? Date.parse(expires) : 0) + 5 * 365 * DAY;
+        const r = renewalAt(renewal, o, now, horizon);
+        if (r) candidates.push(r);
+    }
+    const next = candidates.sort((a, b) => a.at - b.at)[0];
+    return {
+        resource,
+        vendor,
+        system: descriptor?.title ?? vendor,
+        kind: str(o.kind) ?? "key",
+        name: str(o.name) ?? resource,
+        id: str(o.currentId) ?? str(o.fingerprint) ?? id,
+        state,
+        created,
+        ageDays: created ? Math.floor((now - Date.parse(created)) / DAY) : null,
+        expires,
+        nextRotation: next ? new Date(next.at).toISOString() : null,
+        rotationWhy: next ? next.why : null,
+        previous,
+        delivery: deliveryOf(o),
+    };
+}
+
+async function renewalOf(vendor: string): Promise<Renewal | undefined> {
+    const descriptor = vendors.find((v) => v.section === vendor);
+    if (!descriptor) return undefined;
+    const provider = await descriptor.provider();
+    const lc = provider.lifecycle;
+    return lc?.renewal ? (s, i, now) => lc.renewal!(s, i, now) : undefined;
+}
+
+/** State as `stack export --show-secrets` writes it, with each secret's plaintext in its place (for the provider only). */
+function unwrapSecrets(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (!v || typeof v !== "object") return v;
+    const o = v as Outputs;
+    if (o[SECRET_SIG] !== undefined && typeof o.plaintext === "string") return unwrapSecrets(JSON.parse(o.plaintext));
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+}
+
+/**
+ * The deliveries of each key, from state: every consumer is a command.local.Command named
+ * `<key>/deliver/<consumer>` (providers/shared/delivery.ts). The engine records no failed step, so a
+ * failure shows as its consequence: the replaced key still in state, pending deletion, because the
+ * engine deletes it only after an up in which every delivery succeeded.
+ */
+export function deliveriesFromState(resources: StateResource[]): Map<string, NonNullable<KeyRow["delivery"]>> {
+    const consumers = new Map<string, { names: string[]; at: number }>();
+    for (const r of resources) {
+        if (r.type !== "command:local:Command" || r.delete) continue;
+        const name = r.urn.split("::").pop()!;
+        const cut = name.lastIndexOf("/deliver/");
+        if (cut < 0) continue;
+        const key = name.slice(0, cut);
+        const entry = consumers.get(key) ?? { names: [], at: 0 };
+        entry.names.push(name.slice(cut + "/deliver/".length));
+        entry.at = Math.max(entry.at, Date.parse(r.modified ?? r.created ?? "") || 0);
+        consumers.set(key, entry);
+    }
+    const held = new Set(resources.filter((r) => r.delete && r.type.startsWith("pulumi-nodejs:dynamic/")).map((r) => r.urn.split("::").pop()!));
+    const out = new Map<string, NonNullable<KeyRow["delivery"]>>();
+    for (const [key, c] of consumers) {
+        out.set(key, {
+            result: held.has(key) ? "incomplete: the replaced key is kept until every consumer has the new one" : "ok",
+            at: c.at ? new Date(c.at).toISOString() : null,
+            target: c.names.sort().join(", "),
+        });
+    }
+    return out;
+}
+
+function kindOf(r: StateResource): string {
+    return r.type.split(":").pop() ?? "key";
+}
+
+/** The inventory of one stack; `dir` is the Pulumi project folder, the backend PULUMI_BACKEND_URL's. */
+export async function inventory(stack: string, options: { dir: string; live?: boolean; now?: number }): Promise<StackInventory> {
+    const now = options.now ?? Date.now();
+    const source = options.live ? "live" : "state";
+    const passphrase = passphraseFor(stack);
+    const env = passphrase === undefined ? {} : { PULUMI_CONFIG_PASSPHRASE: passphrase };
+    let exported: { deployment?: { resources?: StateResource[] } };
+    try {
+        // Live reads need the key values a vendor's read goes by (a Nexus key is its own id): they
+        // stay in this process's memory, handed to the provider, and never reach a row.
+        const args = ["stack", "export", "--stack", stack, ...(options.live ? ["--show-secrets"] : [])];
+        exported = JSON.parse(await pulumiCli(options.dir, args, env));
+    } catch (err) {
+        return { stack, source, keys: [], error: (err as Error).message };
+    }
+    const renewals = new Map<string, Renewal | undefined>();
+    const rows: KeyRow[] = [];
+    let provider: ReturnType<typeof dispatch> | undefined;
+    if (options.live) {
+        let config: Record<string, { value?: string }>;
+        try {
+            config = JSON.parse(await pulumiCli(options.dir, ["config", "--show-secrets", "--json", "--stack", stack], env));
+        } catch (err) {
+            return { stack, source, keys: [], error: (err as Error).message };
+        }
+        provider = dispatch();
+        await provider.configure({ config: { get: (k: string) => config[k]?.value } } as never);
+    }
+    const delivered = deliveriesFromState(exported.deployment?.resources ?? []);
+    for (const r of keyResources(exported)) {
+        const vendor = vendorOf(r);
+        if (!renewals.has(vendor)) renewals.set(vendor, await renewalOf(vendor).catch(() => undefined));
+        const resource = r.urn.split("::").pop()!;
+        const stateOutputs = { kind: kindOf(r), ...(r.outputs ?? {}) };
+        if (!provider) {
+            rows.push(keyRow(resource, vendor, r.id ?? null, stateOutputs, now, renewals.get(vendor)));
+            continue;
+        }
+        try {
+            const read = await provider.read(r.id ?? "", { ...(unwrapSecrets(stateOutputs) as Outputs), vendor } as never);
+            if (!read.id) {
+                rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now), state: "missing", nextRotation: null, rotationWhy: null });
+            } else {
+                rows.push(keyRow(resource, vendor, read.id, { kind: kindOf(r), ...(read.props as Outputs) }, now, renewals.get(vendor)));
+            }
+        } catch (err) {
+            rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now, renewals.get(vendor)), liveError: String((err as Error).message).split("\n")[0] });
+        }
+    }
+    for (const row of rows) row.delivery ??= delivered.get(row.resource) ?? null;
+    return { stack, source, keys: rows };
+}

@@ -1,0 +1,88 @@
+// The fleet command as a user runs it (scripts/keyfleet.sh fleet) on three stacks of one backend,
+// one of them with bad YAML: the others still run, each stack prints one line, the summary says
+// what happened per stack, and the exit status says that one failed; then a drift check finds the
+// key changed out of band in one stack only.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFleetProject, type FleetProject } from "./helpers/fleet.ts";
+import { CC, startSandbox, type TestSandbox } from "./helpers/sandbox.ts";
+import { ROOT } from "./helpers/stack.ts";
+
+const keys = (name: string) => `nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: ${name}\n`;
+
+let t: TestSandbox;
+let p: FleetProject;
+
+function fleet(...args: string[]): Promise<{ code: number; stdout: string }> {
+    return new Promise((resolve) => {
+        execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "fleet", ...args], { env: { ...process.env, ...p.env } }, (err, stdout) =>
+            resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout }),
+        );
+    });
+}
+
+/** The summary table's rows: stack → [result, keys changed, drift found]. */
+function summary(stdout: string): Map<string, string[]> {
+    const lines = stdout.split("\n");
+    const head = lines.findIndex((l) => /^STACK\s+RESULT\s+KEYS CHANGED\s+DRIFT FOUND\s+DURATION$/.test(l));
+    expect(head).toBeGreaterThan(0);
+    const rows = new Map<string, string[]>();
+    for (const l of lines.slice(head + 1)) {
+        if (!l.trim()) break;
+        const [stack, result, changed, drift, duration] = l.trim().split(/\s+/);
+        expect(duration).toMatch(/^\d+\.\ds$/);
+        rows.set(stack, [result, changed, drift]);
+    }
+    return rows;
+}
+
+beforeAll(async () => {
+    t = await startSandbox();
+    p = await createFleetProject([t], { alpha: keys("alpha key"), broken: "nexus:\n  tenantKeys:\n    - name: [unclosed\n", gamma: keys("gamma key") });
+});
+afterAll(async () => {
+    p?.cleanup();
+    await t?.close();
+});
+
+describe("npm run fleet", () => {
+    it("up of three stacks, two at a time: the bad YAML fails its stack only, and the exit status says so", async () => {
+        const r = await fleet("up", "--parallel", "2");
+        expect(r.code).toBe(1);
+        // One progress line per stack, the failure with the file's position.
+        const progress = r.stdout.split("\n").filter((l) => l.startsWith("[fleet] up "));
+        expect(progress).toHaveLength(3);
+        expect(progress.find((l) => l.includes(" broken "))).toMatch(/FAILED: 1 error in .*keys-broken\.yaml.*keys-broken\.yaml:4:1/);
+        expect(summary(r.stdout)).toEqual(
+            new Map([
+                ["alpha", ["ok", "1", "–"]],
+                ["broken", ["failed", "0", "–"]],
+                ["gamma", ["ok", "1", "–"]],
+            ]),
+        );
+        expect(r.stdout).toMatch(/2 of 3 stacks ran, 1 failed; wall time \d+\.\ds/);
+        // The two good stacks made their keys; the broken one reached no vendor.
+        expect((await t.client.list(t.tenantLogin)).map((k) => k.name).sort()).toEqual(["alpha key", "gamma key"]);
+    });
+
+    it("drift: a key disabled out of band is found in its stack only (exit 2: drift, no failure)", async () => {
+        const alpha = (await t.client.list(t.tenantLogin)).find((k) => k.name === "alpha key")!;
+        await t.client.update(t.tenantLogin, alpha.id, { enabled: false });
+        const r = await fleet("drift", "--stacks", "alpha,gamma", "--parallel", "2");
+        expect(summary(r.stdout)).toEqual(
+            new Map([
+                ["alpha", ["drift", "1", "1"]],
+                ["gamma", ["ok", "0", "0"]],
+            ]),
+        );
+        expect(r.code).toBe(2);
+        // A preview changes nothing at the vendor.
+        expect((await t.client.list(t.tenantLogin)).find((k) => k.id === alpha.id)!.enabled).toBe(false);
+    });
+
+    it("bad arguments are refused before any stack runs", async () => {
+        const r = await fleet("destroy");
+        expect(r.code).toBe(64);
+    });
+});
