@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { vendors } from "@keyfleet/providers/vendors";
-import { mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
+import { expiryReason, mergeRotation, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
 import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
@@ -58,8 +58,8 @@ export default async function keyfleet() {
         if (deliveries) consumers.set(resourceName, deliveries);
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
-        const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) : undefined;
-        return { rotation, predecessor: last?.id ?? null, rotationDue: due ? `rotation due: ${due}` : null };
+        const due = last ? (rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) ?? expiryReason(rotation, last.expires, clock.now())) : undefined;
+        return { rotation, predecessor: last?.id ?? null, rotationDue: due ? `rotation due: ${due}` : null, expires: last?.expires ?? null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
     const ctx = { core, options: {} };
@@ -86,7 +86,8 @@ export default async function keyfleet() {
             [...KeyResource.declared].map(([name, k]) => [
                 name,
                 pulumi
-                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null])
+                    // The key's actual expiry where the resource declares one, else its `expires` output.
+                    .all([k.currentId, k.created, k.rotation, k.expiresAt ?? (k as { expires?: pulumi.Output<string | null> }).expires ?? null])
                     .apply(([id, created, rotation, expires]) => ({ id, created, rotation, expires: expires ?? null })),
             ]),
         ),

@@ -36,8 +36,13 @@ export interface DeclareContext {
     core(resourceName: string, own: RotationPolicy | null | undefined, previousNames?: string[]): {
         rotation: RotationPolicy | null;
         predecessor: string | null;
-        /** Non-null when this run rotates the key by its policy (a protected key is then unprotected for the run). */
+        /**
+         * Non-null when this run rotates the key by its policy, or because the key's recorded expiry
+         * has passed and it has a policy (a protected key is then unprotected for the run).
+         */
         rotationDue: string | null;
+        /** When the key stops working, as the last run recorded it (LastRunKey.expires), or null. */
+        expires: string | null;
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
@@ -48,7 +53,10 @@ export interface LastRunKey {
     id: string;
     created: string;
     rotation: RotationPolicy | null;
-    /** When the key stops working (ISO 8601), for keys that export `expires`; else null. */
+    /**
+     * When the key stops working (ISO 8601): the resource's actual-expiry output where it declares
+     * one (KeyResource.expiresAt), else its `expires` output; else null.
+     */
     expires?: string | null;
 }
 
