@@ -47,6 +47,6 @@ export class SupportCenterIntegrationKey extends KeyResource {
             predecessor: args.predecessor ?? null,
             rotationDue: args.rotationDue ?? null,
         };
-        super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS }, opts);
+        super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS, expiresAt: "validUntil" }, opts);
     }
 }
