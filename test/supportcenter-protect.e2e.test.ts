@@ -81,7 +81,12 @@ describe("a protected SupportCenter Plus key rotates", () => {
         expect(changes).toEqual({ same: 2, read: 1 });
         expect(printed).not.toMatch(/expired/);
         expect(t.sandbox.stats.total).toBe(calls);
-        expect((await key()).protect).toBe(true);
+        const k = await key();
+        expect(k.protect).toBe(true);
+        // The exported expiry is the key's own, not the YAML's past date (the summary reads it).
+        const exported = ((await s.stack.outputs()).keys.value as Record<string, { expires: string }>)[V].expires;
+        expect(exported).toBe(k.recorded.expiresAt);
+        expect(Date.parse(exported)).toBeGreaterThan(t.sandbox.now());
     });
 
     it("step 4 a generation bump replaces the protected key too; the run after protects it again", async () => {

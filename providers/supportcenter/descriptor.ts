@@ -91,7 +91,7 @@ export function parseOwners(text: string): { owners: OwnerCredentials; problems:
 export function ownerMissing(login: string): string {
     return (
         `keyfleet:supportcenterOwners has no credentials for owner "${login}"; keyfleet acts as a key's owner (only the owner may edit, view, reassign or delete it): ` +
-        `add "${login}": {"technicianKey": …, "password": …} with \`pulumi config set --secret keyfleet:supportcenterOwners '<json>'\` (or KEYFLEET_SUPPORTCENTER_OWNERS)`
+        `add "${login}": {"technicianKey": …, "password": …} to the JSON map and set it from a file, \`pulumi config set --secret keyfleet:supportcenterOwners < owners.json\` (or KEYFLEET_SUPPORTCENTER_OWNERS)`
     );
 }
 
