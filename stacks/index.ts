@@ -59,7 +59,7 @@ export default async function keyfleet() {
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
         const due = last ? (rotationReason({ rotation: last.rotation }, last.created, { rotation }, clock.now()) ?? expiryReason(rotation, last.expires, clock.now())) : undefined;
-        return { rotation, predecessor: last?.id ?? null, rotationDue: due ? `rotation due: ${due}` : null, expires: last?.expires ?? null };
+        return { rotation, predecessor: last?.id ?? null, rotationDue: due ? `rotation due: ${due}` : null, lastExpires: last?.expires ?? null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
     const ctx = { core, options: {} };

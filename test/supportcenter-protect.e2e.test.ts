@@ -54,7 +54,7 @@ describe("a protected SupportCenter Plus key rotates", () => {
         expect((await up()).changes).toMatchObject({ create: 2 });
         before = await key();
         expect(before.protect).toBe(true);
-        expect(before.recorded).toMatchObject({ id: before.id, expiresAt: new Date(soon).toISOString() });
+        expect(before.recorded).toMatchObject({ id: before.id, expires: new Date(soon).toISOString() });
         expect(await useScpKey(t.url, before.apiKey)).toBe(200);
     });
 
@@ -71,7 +71,7 @@ describe("a protected SupportCenter Plus key rotates", () => {
         expect(t.sandbox.keys.get(after.id)).toMatchObject({ name: "vault", value: after.apiKey });
         expect(await useScpKey(t.url, after.apiKey)).toBe(200);
         // The record now holds the new key's own expiry, one rotation period ahead.
-        expect(Math.abs(Date.parse(String(after.recorded.expiresAt)) - (t.sandbox.now() + 30 * DAY))).toBeLessThan(120_000);
+        expect(Math.abs(Date.parse(String(after.recorded.expires)) - (t.sandbox.now() + 30 * DAY))).toBeLessThan(120_000);
         before = after;
     });
 
@@ -85,7 +85,7 @@ describe("a protected SupportCenter Plus key rotates", () => {
         expect(k.protect).toBe(true);
         // The exported expiry is the key's own, not the YAML's past date (the summary reads it).
         const exported = ((await s.stack.outputs()).keys.value as Record<string, { expires: string }>)[V].expires;
-        expect(exported).toBe(k.recorded.expiresAt);
+        expect(exported).toBe(k.recorded.expires);
         expect(Date.parse(exported)).toBeGreaterThan(t.sandbox.now());
     });
 

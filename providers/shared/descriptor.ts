@@ -41,8 +41,11 @@ export interface DeclareContext {
          * has passed and it has a policy (a protected key is then unprotected for the run).
          */
         rotationDue: string | null;
-        /** When the key stops working, as the last run recorded it (LastRunKey.expires), or null. */
-        expires: string | null;
+        /**
+         * When the key stops working, as the last run recorded it (LastRunKey.expires), or null.
+         * Not a resource input (vendors spread core()'s answer into their args; none takes it).
+         */
+        lastExpires: string | null;
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;

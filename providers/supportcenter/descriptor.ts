@@ -207,8 +207,8 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
             // Past the YAML's expiry, the key's own is the one the last run recorded (a rotation
             // renews a key for one period); warned here, where that record is known.
             if (e.expires && e.expires !== "never" && Date.parse(expiryInstant(e.expires)) <= clock.now()) {
-                const actual = core.expiresAt ?? expiryInstant(e.expires);
-                const message = expiryWarning(e, core.expiresAt ?? e.expires, Date.parse(actual), core.rotation, clock.now());
+                const actual = core.lastExpires ?? expiryInstant(e.expires);
+                const message = expiryWarning(e, core.lastExpires ?? e.expires, Date.parse(actual), core.rotation, clock.now());
                 if (message) void pulumi.log.warn(`supportcenter.integrationKeys[${i}].expires: ${message}`, k);
             }
             exports[resourceName] = {
