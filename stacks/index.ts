@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { vendors } from "@keyfleet/providers/vendors";
-import { mergeRotation, overlapMs, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
+import { expiryReason, mergeRotation, overlapMs, rotationReason, type RotationPolicy } from "@keyfleet/providers/shared/rotation";
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
 import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
@@ -58,7 +58,7 @@ export default async function keyfleet() {
         const rotation = mergeRotation(env.defaults?.rotation, own);
         const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
         const now = clock.now();
-        const due = last ? rotationReason({ rotation: last.rotation }, last.created, { rotation }, now) : undefined;
+        const due = last ? (rotationReason({ rotation: last.rotation }, last.created, { rotation }, now) ?? expiryReason(rotation, last.expires, now)) : undefined;
         let rotationDue: string | null = null;
         if (due) {
             const overlap = overlapMs(rotation);
@@ -71,7 +71,7 @@ export default async function keyfleet() {
         // A run records keyIds only when it succeeds, deliveries included: the id recorded is the key every
         // consumer last received. The previous slot is held while the current key is another one.
         const holdPrevious: string | null = consumers.has(resourceName) ? (last?.id ?? null) : null;
-        return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious };
+        return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious, lastExpires: last?.expires ?? null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
     const ctx = { core, options: {} };
@@ -106,8 +106,9 @@ export default async function keyfleet() {
                 name,
                 pulumi
                     // A key's record resolves only once every consumer has its current value: a failed
-                    // delivery leaves the last record (the key the consumers last all had) in place.
-                    .all([k.currentId, k.created, k.rotation, (k as { expires?: pulumi.Output<string | null> }).expires ?? null, k.previousRetireAt, pulumi.all((delivered.get(name) ?? []).map((c) => c.urn))])
+                    // delivery leaves the last record (the key the consumers last all had) in place. Its
+                    // expiry is the key's actual one where the resource declares it, else its `expires` output.
+                    .all([k.currentId, k.created, k.rotation, k.expiresAt ?? (k as { expires?: pulumi.Output<string | null> }).expires ?? null, k.previousRetireAt, pulumi.all((delivered.get(name) ?? []).map((c) => c.urn))])
                     .apply(([id, created, rotation, expires, previousRetireAt]) => ({ id, created, rotation, expires: expires ?? null, previousRetireAt: previousRetireAt ?? null })),
             ]),
         ),

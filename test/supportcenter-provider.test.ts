@@ -27,8 +27,61 @@ async function checked(news: Record<string, unknown>): Promise<ScpKeyInputs> {
 }
 const calls = () => t.sandbox.stats.total;
 
+// Before the tests that delete jane from the sandbox.
+describe("SupportCenter Plus provider, owner change with an edit", () => {
+    it("a refused edit leaves the key with its owner: edits run first as that owner, the reassignment last", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-move")));
+        await provider.create(await checked(raw("p-taken")));
+        const state = outs as ScpKeyOutputs;
+        const err = await provider.update!(id, state, await checked(raw("P-TAKEN", { owner: "jane" }))).catch((e: Error) => e);
+        // The operation's own hint for a taken name: an update has nothing to adopt.
+        expect((err as Error).message).toMatch(/^updating SupportCenter Plus integration key "P-TAKEN" failed: 4008 .*; SupportCenter Plus names are unique .*: choose another name$/);
+        expect((err as Error).message).not.toContain("adopt");
+        // Nothing half-applied: the key still belongs to admin, as state says, under its old name.
+        expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-move", ownerId: t.users.admin.id });
+        // So the next run, from the same state, applies both: the edit as admin, then the reassignment.
+        const { outs: after } = await provider.update!(id, state, await checked(raw("p-moved", { owner: "jane" })));
+        expect(after).toMatchObject({ keyId: id, name: "p-moved", owner: "jane", ownerId: t.users.jane.id, apiKey: state.apiKey });
+        expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-moved", ownerId: t.users.jane.id, value: state.apiKey });
+    });
+});
+
+describe("SupportCenter Plus provider, lost answers", () => {
+    it("a create whose answer is lost takes over the key it made, once", async () => {
+        t.sandbox.loseNext("POST /api/v3/integration_keys");
+        const { id, outs } = await provider.create(await checked(raw("p-lost-made")));
+        expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-lost-made", ownerId: t.users.admin.id, value: (outs as ScpKeyOutputs).apiKey });
+        expect([...t.sandbox.keys.values()].filter((k) => k.name === "p-lost-made")).toHaveLength(1);
+    });
+
+    it("a lost create never takes a key of a user keyfleet does not act as for its own (madeByUs)", async () => {
+        owners = t.owners(["admin"]);
+        await configure();
+        try {
+            // The lost attempt made nothing; meanwhile jane, whom this stack does not act as, made a key of that name.
+            const since = new Date(Date.now() - 1000).toISOString();
+            const theirs = await t.client.create(t.as("jane"), { name: "p-lost", roles: [{ id: "302", name: "Technician" }] });
+            const pendingState = { ...(await checked(raw("p-lost"))), pending: { since } } as unknown as ScpKeyOutputs;
+            const restore = setClock(() => Date.now() + 30_000);
+            try {
+                // Refresh: nothing of ours was made, so the pending resource is dropped (the next up creates it).
+                expect(await provider.read!("pending_x", pendingState)).toEqual({});
+                // Destroy of the pending resource deletes nothing of jane's.
+                await provider.delete!("pending_x", pendingState);
+            } finally {
+                restore();
+            }
+            expect(t.sandbox.keys.get(theirs.id)).toMatchObject({ name: "p-lost", ownerId: t.users.jane.id });
+        } finally {
+            owners = t.owners();
+            await configure();
+        }
+    });
+});
+
 describe("SupportCenter Plus provider", () => {
     it("creates a key whose value is read once through decrypt and whose id is the record id", async () => {
+        t.sandbox.stats.reset();
         const { id, outs } = await provider.create(await checked(raw("p-create", { roles: ["Technician", "SDAdmin"], description: "d", expires: "2099-01-31T23:59:59.000Z" })));
         const record = t.sandbox.keys.get(id)!;
         expect(record).toMatchObject({ name: "p-create", description: "d", validity: Date.parse("2099-01-31T23:59:59.000Z"), ownerId: t.users.admin.id });
@@ -107,8 +160,12 @@ describe("SupportCenter Plus provider", () => {
         await new Promise((r) => setTimeout(r, 0));
         const read = await provider.read!(id, outs as ScpKeyOutputs);
         expect(read.props).toMatchObject({ roles: ["Technician"], deletedRoles: ["Integration Auditor"], owner: "admin", ownerId: t.users.admin.id });
+        // A later refresh still reports it: state's roles are the record's now, the report is carried.
+        const restore = setClock(() => Date.now() + 30_000);
+        const again = await provider.read!(id, read.props as ScpKeyOutputs).finally(restore);
+        expect(again.props).toMatchObject({ roles: ["Technician"], deletedRoles: ["Integration Auditor"] });
         // The YAML still names jane: the reassignment is refused with what to do.
-        const state = read.props as ScpKeyOutputs;
+        const state = again.props as ScpKeyOutputs;
         const err = await provider.update!(id, state, { ...state, owner: "jane", roles: ["Technician"] }).catch((e: Error) => e);
         expect((err as Error).message).toMatch(/no user with the login "jane".*set owner: to that admin/);
     });
@@ -138,3 +195,4 @@ describe("SupportCenter Plus provider, rename", () => {
         expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-new-name", value: (outs as ScpKeyOutputs).apiKey });
     });
 });
+

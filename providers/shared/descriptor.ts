@@ -37,10 +37,19 @@ export interface DeclareContext {
     core(resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames?: string[]): {
         rotation: RotationPolicy | null;
         predecessor: string | null;
-        /** Non-null when this run rotates the key by its policy, or retires its previous slot: why. */
+        /**
+         * Non-null when this run rotates the key by its policy, or because the key's recorded expiry
+         * has passed and it has a policy (a protected key is then unprotected for the run), or retires
+         * its previous slot: why.
+         */
         rotationDue: string | null;
         /** Non-null (why) keeps the previous slot's key past its retireAt (CoreInputs.holdPrevious). */
         holdPrevious: string | null;
+        /**
+         * When the key stops working, as the last run recorded it (LastRunKey.expires), or null.
+         * Not a resource input (vendors spread core()'s answer into their args; none takes it).
+         */
+        lastExpires: string | null;
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
@@ -51,7 +60,10 @@ export interface LastRunKey {
     id: string;
     created: string;
     rotation: RotationPolicy | null;
-    /** When the key stops working (ISO 8601), for keys that export `expires`; else null. */
+    /**
+     * When the key stops working (ISO 8601): the resource's actual-expiry output where it declares
+     * one (KeyResource.expiresAt), else its `expires` output; else null.
+     */
     expires?: string | null;
     /** When the previous slot's key (kept for an overlap) is retired, or null. */
     previousRetireAt?: string | null;

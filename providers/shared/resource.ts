@@ -68,23 +68,30 @@ export abstract class KeyResource extends pulumi.dynamic.Resource {
     declare readonly previousRetireAt: pulumi.Output<string | null>;
     /** When the key is next due for rotation by age, or null. */
     declare readonly nextRotation: pulumi.Output<string | null>;
+    /**
+     * The key's actual expiry (ISO 8601, or null for never), for keys whose vendor has one: the
+     * output named by `outputs.expiresAt`. The program records it for the next run.
+     */
+    declare readonly expiresAt?: pulumi.Output<string | null>;
 
     /**
      * `vendor` is the descriptor's section (and the type token's module); `inputs` the vendor's
-     * inputs; `outputs` the names of its outputs, of which `secrets` hold key material.
+     * inputs; `outputs` the names of its outputs, of which `secrets` hold key material and
+     * `expiresAt` (if any) holds the key's actual expiry.
      */
     protected constructor(
         vendor: string,
         type: string,
         name: string,
         inputs: Record<string, pulumi.Input<unknown>>,
-        outputs: { names: readonly string[]; secrets: readonly string[] },
+        outputs: { names: readonly string[]; secrets: readonly string[]; expiresAt?: string },
         opts?: pulumi.CustomResourceOptions,
     ) {
         const props: Record<string, unknown> = { vendor, ...inputs };
         for (const out of [...CORE_OUTPUTS, ...outputs.names]) if (!(out in props)) props[out] = undefined;
         super(provider(), name, props, { ...opts, additionalSecretOutputs: [...CORE_SECRETS, ...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] }, vendor, type);
         Object.defineProperty(this, "keyValue", { value: (this as unknown as Record<string, pulumi.Output<unknown>>)[outputs.secrets[0]], enumerable: false });
+        if (outputs.expiresAt) Object.defineProperty(this, "expiresAt", { value: (this as unknown as Record<string, pulumi.Output<unknown>>)[outputs.expiresAt], enumerable: false });
         KeyResource.declared.set(name, this);
     }
 }

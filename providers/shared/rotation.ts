@@ -113,3 +113,13 @@ export function rotationReason(
     }
     return undefined;
 }
+
+/**
+ * Why a key with a rotation policy must be replaced for its expiry: the key's actual expiry
+ * (`expiresAt`, ISO 8601; null for never) has passed. Undefined without a policy or an expiry.
+ */
+export function expiryReason(rotation: RotationPolicy | null | undefined, expiresAt: string | null | undefined, now: number): string | undefined {
+    if (!rotation || !expiresAt) return undefined;
+    const at = Date.parse(expiresAt);
+    return !Number.isNaN(at) && at <= now ? `expired on ${expiresAt}` : undefined;
+}

@@ -91,15 +91,11 @@ export type ListFilter = "All" | "Active" | "Inactive" | "Expired";
 const KINDS: Record<number, { kind: ErrorKind; hint?: string }> = {
     4000: { kind: "rejected", hint: "SupportCenter Plus refused the request; check the key's entry in the YAML" },
     4001: { kind: "rejected" },
-    4002: {
-        kind: "forbidden",
-        hint:
-            "only a key's owner may act on it, and only SDAdmins manage keys: the key may have been reassigned (or its owner deleted) in the product; " +
-            "run `pulumi refresh`, set owner: to who holds it, and give that owner's technician key and password in keyfleet:supportcenterOwners",
-    },
+    // 4002 and 4008 carry no hint here: what to do depends on the operation (the lifecycle's fixes).
+    4002: { kind: "forbidden" },
     4004: { kind: "unavailable", hint: "SupportCenter Plus failed internally; try again later" },
     4007: { kind: "notFound", hint: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state" },
-    4008: { kind: "conflict", hint: "names are unique across the instance (in any case): rename the key or adopt the existing one (adopt: true)" },
+    4008: { kind: "conflict" },
     4009: { kind: "rejected", hint: "SupportCenter Plus does not let this field be edited" },
     4012: { kind: "rejected", hint: "a field SupportCenter Plus requires is missing (a key needs a name and at least one role)" },
     4015: { kind: "rateLimited" },

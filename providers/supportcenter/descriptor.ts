@@ -6,14 +6,19 @@ import { clock } from "../shared/clock.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
 import { probeSettings } from "../shared/probe.ts";
-import { Duration, durationMs, Rotation } from "../shared/rotation.ts";
+import { Duration, durationMs, Rotation, type RotationPolicy } from "../shared/rotation.ts";
 
 /** The product's limits (the UI's form; the sandbox enforces the same). */
 export const NAME_MAX = 50;
 export const DESCRIPTION_MAX = 250;
 export const DEFAULT_WARN_BEFORE = "3d";
 
-export const ScpName = keyName(NAME_MAX, "The key's name, unique across the instance (in any case).");
+const NAME_ABOUT = "The key's name, unique across the instance (in any case).";
+// The product trims names: a name with a leading or trailing space would be stored without it and
+// differ from the YAML at every run. (A blank name is keyName's error alone.)
+export const ScpName = keyName(NAME_MAX, NAME_ABOUT)
+    .regex(/^(?:\S(?:[\s\S]*\S)?|\s*)$/, { error: "must not start or end with a space (SupportCenter Plus trims names)" })
+    .describe(NAME_ABOUT);
 export const RoleName = z.string().regex(/\S/, { error: "must not be blank" }).describe("A role's name as SupportCenter Plus shows it (exact).");
 export const Login = z
     .string()
@@ -41,7 +46,10 @@ const IntegrationKey = z
         owner: Login,
         warnBefore: Duration.optional().describe(`Warn this long before the key expires (default ${DEFAULT_WARN_BEFORE}, as the product's own reminder).`),
         rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field; with rotation an expired key is replaced too."),
-        protect: z.boolean().optional().describe("true makes Pulumi refuse to delete the key (default: true in the prod stack, false elsewhere)."),
+        protect: z
+            .boolean()
+            .optional()
+            .describe("true makes Pulumi refuse to delete the key (default false); a rotation still replaces it (the key is unprotected for that run only)."),
         adopt: ADOPT.optional(),
     })
     .describe("A SupportCenter Plus integration key.");
@@ -84,8 +92,23 @@ export function parseOwners(text: string): { owners: OwnerCredentials; problems:
 export function ownerMissing(login: string): string {
     return (
         `keyfleet:supportcenterOwners has no credentials for owner "${login}"; keyfleet acts as a key's owner (only the owner may edit, view, reassign or delete it): ` +
-        `add "${login}": {"technicianKey": …, "password": …} with \`pulumi config set --secret keyfleet:supportcenterOwners '<json>'\` (or KEYFLEET_SUPPORTCENTER_OWNERS)`
+        `add "${login}": {"technicianKey": …, "password": …} to the JSON map and set it from a file, \`pulumi config set --secret keyfleet:supportcenterOwners < owners.json\` (or KEYFLEET_SUPPORTCENTER_OWNERS)`
     );
+}
+
+/**
+ * The warning for a key expired or expiring within its warnBefore at `at` (shown as `shown`), or
+ * undefined. `rotation` is the key's policy: with one, an expired key is replaced by this run.
+ */
+export function expiryWarning(e: IntegrationKeyEntry, shown: string, at: number, rotation: RotationPolicy | null, now: number): string | undefined {
+    const rotates = rotation
+        ? `; rotation replaces it with a new key${rotation.every ? ` valid for ${rotation.every}` : ""}`
+        : "; move expires forward (an edit revives the key and keeps its value) or add rotation";
+    if (at <= now) return `key "${e.name}" expired on ${shown}${rotates}`;
+    const warnBefore = e.warnBefore ?? DEFAULT_WARN_BEFORE;
+    if (at - now > durationMs(warnBefore)) return undefined;
+    const hours = Math.max(1, Math.round((at - now) / 3_600_000));
+    return `key "${e.name}" expires on ${shown}, in ${hours < 48 ? `${hours}h` : `${Math.round(hours / 24)}d`} (within warnBefore ${warnBefore})${rotates}`;
 }
 
 const declaresKeys = (s: SupportCenterSection) => (s.integrationKeys?.length ?? 0) > 0;
@@ -142,23 +165,17 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
 
     warnings(section) {
         // From the YAML's expiry and the run's clock (KEYFLEET_CLOCK_OFFSET_MS), in the engine's
-        // warning output, before any vendor call: the program runs before the engine.
+        // warning output, before any vendor call: the program runs before the engine. While the
+        // YAML's expiry is ahead it is the key's own (a rotation renews a key only past it); once
+        // it has passed, the key's actual expiry is the last run's record, and declare() warns.
         const out: SectionProblem[] = [];
         const now = clock.now();
         (section.integrationKeys ?? []).forEach((e, i) => {
             if (!e.expires || e.expires === "never") return;
             const at = Date.parse(expiryInstant(e.expires));
-            const path = ["integrationKeys", i, "expires"];
-            const rotates = e.rotation?.every ? `; rotation replaces it with a new key valid for ${e.rotation.every}` : "; move expires forward (an edit revives the key and keeps its value) or add rotation";
-            if (at <= now) {
-                out.push({ path, message: `key "${e.name}" expired on ${e.expires}${rotates}` });
-                return;
-            }
-            const warnBefore = e.warnBefore ?? DEFAULT_WARN_BEFORE;
-            if (at - now <= durationMs(warnBefore)) {
-                const hours = Math.max(1, Math.round((at - now) / 3_600_000));
-                out.push({ path, message: `key "${e.name}" expires on ${e.expires}, in ${hours < 48 ? `${hours}h` : `${Math.round(hours / 24)}d`} (within warnBefore ${warnBefore})${rotates}` });
-            }
+            if (at <= now) return;
+            const message = expiryWarning(e, e.expires, at, e.rotation?.every ? e.rotation : null, now);
+            if (message) out.push({ path: ["integrationKeys", i, "expires"], message });
         });
         return out;
     },
@@ -166,11 +183,11 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
     async declare(section, ctx) {
         const { SupportCenterIntegrationKey } = await import("./resource.ts");
         const pulumi = await import("@pulumi/pulumi");
-        const prod = pulumi.getStack() === "prod";
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
-        for (const e of section.integrationKeys ?? []) {
+        for (const [i, e] of (section.integrationKeys ?? []).entries()) {
             const resourceName = `supportcenter/${e.name}`;
             const previous = e.renamedFrom ? [`supportcenter/${e.renamedFrom}`] : [];
+            const core = ctx.core(resourceName, e, previous);
             const k = new SupportCenterIntegrationKey(
                 resourceName,
                 {
@@ -181,11 +198,23 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
                     status: e.status ?? "active",
                     owner: e.owner,
                     adopt: e.adopt ?? null,
-                    ...ctx.core(resourceName, e, previous),
+                    rotation: core.rotation,
+                    predecessor: core.predecessor,
+                    rotationDue: core.rotationDue,
+                    holdPrevious: core.holdPrevious,
                 },
                 // Pulumi's own protect: the engine refuses to delete the key, in up and destroy alike.
-                { ...ctx.options, protect: e.protect ?? prod, aliases: previous.map((name) => ({ name })) },
+                // It refuses a replacement too unless the same run lifts it, so a key this run rotates
+                // is unprotected for the run; the next run protects its successor again.
+                { ...ctx.options, protect: (e.protect ?? false) && core.rotationDue === null, aliases: previous.map((name) => ({ name })) },
             );
+            // Past the YAML's expiry, the key's own is the one the last run recorded (a rotation
+            // renews a key for one period); warned here, where that record is known.
+            if (e.expires && e.expires !== "never" && Date.parse(expiryInstant(e.expires)) <= clock.now()) {
+                const actual = core.lastExpires ?? expiryInstant(e.expires);
+                const message = expiryWarning(e, core.lastExpires ?? e.expires, Date.parse(actual), core.rotation, clock.now());
+                if (message) void pulumi.log.warn(`supportcenter.integrationKeys[${i}].expires: ${message}`, k);
+            }
             exports[resourceName] = {
                 id: k.id,
                 kind: pulumi.output("integration"),
@@ -194,7 +223,8 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
                 status: k.status,
                 enabled: k.status.apply((s) => s === "active"),
                 revoked: pulumi.output(false),
-                expires: k.expires,
+                // When the key stops working: the YAML's expiry, or a renewed key's own (validUntil).
+                expires: k.validUntil,
                 description: k.description,
                 owner: k.owner,
                 deletedRoles: k.deletedRoles,

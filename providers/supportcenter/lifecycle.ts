@@ -19,7 +19,7 @@ import { clock } from "../shared/clock.ts";
 import { isKind, VendorError } from "../shared/errors.ts";
 import { ExpiryInstant } from "../shared/fields.ts";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
-import { durationMs, Rotation } from "../shared/rotation.ts";
+import { durationMs, expiryReason, Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
@@ -83,6 +83,8 @@ export interface Connection {
     listers(preferred: string): ScpOwner[];
     /** The probe's stack settings (rotation.verify). */
     probe: { url?: string; expect: string };
+    /** Whether the stack has credentials for this login (keyfleet may act as that owner). */
+    actsAs(login: string): boolean;
 }
 
 function connect(settings: Settings, _key: ScpKeyInputs): Connection {
@@ -102,6 +104,7 @@ function connect(settings: Settings, _key: ScpKeyInputs): Connection {
             const logins = [...new Set([preferred, ...owners.keys()])].filter((l) => owners.has(l));
             return logins.length > 0 ? logins.map(owner) : [owner(preferred)];
         },
+        actsAs: (login) => owners.has(login),
     };
 }
 
@@ -205,6 +208,11 @@ function renewed(inputs: ScpKeyInputs, r: ScpKey): boolean {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** What to do when the product says the owner state names may not act on the key (4002). */
+const NOT_OWNER =
+    "only a key's owner may act on it, and only SDAdmins manage keys: the key may have been reassigned (or its owner deleted) in the product; " +
+    "run `pulumi refresh`, set owner: to who holds it, and give that owner's technician key and password in keyfleet:supportcenterOwners";
+
 export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, ScpFull, Connection> = {
     title: "SupportCenter Plus",
     fields: {
@@ -255,36 +263,41 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         const r = (await allKeys(c, state.owner)).get(state.keyId);
         if (!r) return undefined;
         const out = await full(c, r, { id: state.ownerId, login: state.owner }, state.owner, state.apiKey);
-        // A role the key had that the instance no longer has was deleted in the product.
+        // A role the key had that the instance no longer has was deleted in the product. The roles
+        // state knows are the record's after the first refresh, so one reported before is carried
+        // forward until keyfleet sets the key's roles again (an update starts from none).
         const have = new Set(r.roles.map((x) => x.name));
-        if (state.roles.some((n) => !have.has(n))) {
+        const missing = [...new Set([...(state.deletedRoles ?? []), ...state.roles])].filter((n) => !have.has(n));
+        if (missing.length > 0) {
             const all = await roles(c, state.owner);
-            out.deletedRoles = state.roles.filter((n) => !have.has(n) && !all.some((x) => x.name === n));
+            out.deletedRoles = missing.filter((n) => !all.some((x) => x.name === n)).sort();
         }
         return out;
     },
 
     async update(c, { state, inputs, changes }) {
-        // Every owner this change acts as must have credentials before the first call.
+        // Every owner this change acts as must have credentials before the first call: the current
+        // one now, the new one from the next run on.
         const current = c.owner(state.owner);
         const { owner: newOwner, ...edits } = changes;
-        const editing = Object.keys(edits).length > 0;
-        const actor = newOwner !== undefined && newOwner !== state.owner ? (editing ? c.owner(newOwner) : { login: newOwner } as ScpOwner) : current;
+        const moving = newOwner !== undefined && newOwner !== state.owner ? c.owner(newOwner) : undefined;
         const fields: ScpKeyFields = {};
         if (edits.name !== undefined) fields.name = edits.name;
         if (edits.roles !== undefined) fields.roles = await resolveRoles(c, edits.roles, state.owner);
         if ("expires" in edits) fields.validity = validityFor(inputs, clock.now());
         if (edits.status !== undefined) fields.status = edits.status;
         if ("description" in edits) fields.description = edits.description ?? null;
+        const to = moving ? await userId(c, moving.login, state.owner) : undefined;
         let record: ScpKey | undefined;
-        if (actor !== current) {
-            const to = await userId(c, actor.login, state.owner);
-            // After this the previous owner can do nothing more with the key: later edits act as the new one.
-            [record] = await writing(() => c.client.reassign(current, [state.keyId], to, `keyfleet: the YAML names ${actor.login} as the owner of "${inputs.name}"`));
+        // Edits first, as the owner state names; the reassignment last, since afterwards only the
+        // new owner may act on the key. An edit refused (a name taken) leaves the key with the owner
+        // state names, and the next run repeats both (repeating an edit changes nothing).
+        if (Object.keys(fields).length > 0) record = await writing(() => c.client.update(current, state.keyId, fields));
+        if (moving && to) {
+            [record] = await writing(() => c.client.reassign(current, [state.keyId], to, `keyfleet: the YAML names ${moving.login} as the owner of "${inputs.name}"`));
         }
-        if (editing) record = await writing(() => c.client.update(actor, state.keyId, fields));
         if (!record) throw new VendorError("invalidAnswer", "SupportCenter Plus answered the change without the key's record");
-        return { ...record, ownerLogin: actor.login, key: state.apiKey, deletedRoles: [] };
+        return { ...record, ownerLogin: moving?.login ?? state.owner, key: state.apiKey, deletedRoles: [] };
     },
 
     async delete(c, { state }) {
@@ -301,6 +314,11 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         // adopt: "<record id>"; the list holds every key of the instance.
         const k = (await allKeys(c, "")).get(id);
         return k ? full(c, k, {}, "") : undefined;
+    },
+
+    madeByUs(c, r) {
+        // A lost create was made as one of the owners keyfleet acts as, never as another user.
+        return c.actsAs(r.ownerLogin);
     },
 
     adopts(r, adopt) {
@@ -352,9 +370,9 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
     },
 
     renewal(state, inputs, now) {
-        // An expired key is replaced when the key rotates at all.
-        if (!inputs.rotation || !state.validUntil) return undefined;
-        return Date.parse(state.validUntil) <= now ? `expired on ${state.validUntil}` : undefined;
+        // An expired key is replaced when the key rotates at all; the program decides the same from
+        // the last run's record (KeyResource.expiresAt), to lift a protect for the run.
+        return expiryReason(inputs.rotation, state.validUntil, now);
     },
 
     fixes: {
@@ -362,8 +380,16 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
             conflict: "SupportCenter Plus names are unique across the instance (in any case): rename the key, or adopt the existing one (adopt: true)",
             forbidden: "the owner must be an SDAdmin: only SDAdmins manage integration keys",
         },
-        updating: { conflict: "SupportCenter Plus names are unique across the instance (in any case): choose another name" },
-        adopting: { conflict: "SupportCenter Plus names are unique across the instance (in any case)" },
+        updating: {
+            conflict: "SupportCenter Plus names are unique across the instance (in any case): choose another name",
+            forbidden: NOT_OWNER,
+        },
+        deleting: { forbidden: NOT_OWNER },
+        adopting: {
+            conflict: "SupportCenter Plus names are unique across the instance (in any case)",
+            forbidden: "only a key's owner may view its value: set owner: to the login that holds the key, with its credentials in keyfleet:supportcenterOwners",
+        },
+        reading: { forbidden: "keyfleet lists keys as the owners in keyfleet:supportcenterOwners: at least one must be an SDAdmin" },
     },
 };
 

@@ -45,6 +45,6 @@ export class SupportCenterIntegrationKey extends KeyResource {
             ...coreInputs(args),
             adopt: args.adopt ?? null,
         };
-        super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS }, opts);
+        super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS, expiresAt: "validUntil" }, opts);
     }
 }
