@@ -153,7 +153,9 @@ export function keyRow(resource: string, vendor: string, id: string | null, o: O
     if ("nextRotation" in o) {
         // The core's own schedule (pause and offset included), where this keyfleet records one.
         const at = instant(o.nextRotation);
-        if (at) candidates.push({ at: Date.parse(at), why: rotation?.every ? `every ${rotation.every}` : "rotation schedule" });
+        const offset = (rotation as { offset?: unknown } | null)?.offset;
+        const why = !rotation?.every ? "rotation schedule" : offset ? `every ${rotation.every}, offset ${String(offset)}` : `older than ${rotation.every}`;
+        if (at) candidates.push({ at: Date.parse(at), why });
     } else if (rotation?.every && created) {
         try {
             candidates.push({ at: Date.parse(created) + durationMs(rotation.every), why: `older than ${rotation.every}` });

@@ -66,22 +66,37 @@ describe("delivery holds the previous slot", () => {
     });
 
     it("step 3 past the overlap, still refusing: the previous key is held, not retired, and still works", async () => {
+        // Its vendor-side expiry was not set while the consumer lacks the new key: past retireAt,
+        // before any up, the vendor still accepts it.
         at(3 * DAY);
+        expect(await useKey(t.url, first)).toBe(200);
         expect(String(await failing())).toMatch(/app: refusing the new key/);
         expect(t.sandbox.keys.has(first)).toBe(true);
         expect(await useKey(t.url, first)).toBe(200);
     });
 
-    it("step 4 the consumer takes the new key: it is delivered, and the previous key is retired only after that", async () => {
+    it("step 3b a rotation due while the consumer still refuses waits: the key it uses is not retired", async () => {
+        s.writeKeys(keys(2));
+        expect(String(await failing())).toMatch(/app: refusing the new key/);
+        expect(t.sandbox.keys.has(first)).toBe(true);
+        expect(await useKey(t.url, first)).toBe(200);
+        expect([...t.sandbox.keys.values()].filter((k) => k.name.startsWith("portal"))).toHaveLength(2);
+    });
+
+    it("step 4 the consumer takes the new key: it is delivered, and only then do retiring and the waiting rotation go on", async () => {
         refuse(false);
         await s.stack.up(captured(s));
         expect(read()).toBe(second);
-        // This run delivered; the record of it lets the next run past retireAt retire the previous key.
+        // This run delivered; the next run past retireAt retires the first key and makes the rotation
+        // that waited (generation 2): the second key moves to the previous slot, the consumer gets the third.
         at(6 * DAY);
         await s.stack.up(captured(s));
         expect(t.sandbox.keys.has(first)).toBe(false);
         expect(await useKey(t.url, first)).toBe(401);
+        const third = read();
+        expect(third).not.toBe(second);
+        expect(await useKey(t.url, third)).toBe(200);
         expect(await useKey(t.url, second)).toBe(200);
-        expect((await outs()).previousRetireAt).toBeNull();
+        expect((await outs()).previousRetireAt).not.toBeNull();
     });
 });

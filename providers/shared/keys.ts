@@ -60,6 +60,11 @@ export interface PreviousSlot {
     retireAt: string;
     /** Its outputs when it was current (without a slot of its own): what `delete` and `expire` need. */
     state: Record<string, unknown>;
+    /**
+     * Whether its vendor-side expiry is set to retireAt. Not while consumers lack the current key:
+     * the old key must not die at the vendor before they have the new one. Absent (older state): set.
+     */
+    armed?: boolean;
 }
 
 /** What a probe of a key on the vendor's usage endpoint asked and got. */
@@ -415,7 +420,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     }
 
     /** The decision diff and update share: rotate in place (overlap), retire the previous slot, extend it (held). */
-    function twoSlotPlan(olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean } {
+    function twoSlotPlan(olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean; deferred: boolean; arm: boolean } {
         const before = canonical(olds as unknown as Record<string, unknown>);
         const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
@@ -423,7 +428,16 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         const previous = olds.previous;
         const over = Boolean(previous) && Date.parse(previous!.retireAt) <= now;
         const held = Boolean(news.holdPrevious) && news.holdPrevious !== olds.currentId;
-        return { rotate: inPlace ? due : undefined, retire: (over && !held) || (Boolean(previous) && inPlace), extend: over && held && !inPlace };
+        // While consumers lack the current key, a due rotation waits: rotating now would retire the
+        // key they still use (two slots, never three keys).
+        const rotate = inPlace && !held;
+        return {
+            rotate: rotate ? due : undefined,
+            retire: !rotate && over && !held,
+            extend: over && held,
+            deferred: inPlace && held,
+            arm: Boolean(previous) && previous!.armed === false && !held && !over && !rotate,
+        };
     }
 
     function pending(inputs: I, started: number, err: VendorError): PartialCreate {
@@ -543,7 +557,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const slots = twoSlotPlan(olds, news, now);
             // With overlap, a rotation with nothing else to replace is an update that keeps the old key.
             if (slots.rotate) return { ...plan, changes: true, replaces: [], stables: [...lc.fields.immutable] };
-            if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend)) return { ...plan, changes: true };
+            if (slots.deferred) {
+                // The rotation waits for the consumers; whatever else changed still applies.
+                const rest = planDiff(lc.fields, before, news);
+                if ((rest.replaces?.length ?? 0) === 0) return { ...rest, changes: Boolean(rest.changes) || slots.extend || slots.arm };
+            }
+            if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend || slots.arm)) return { ...plan, changes: true };
             // The program learns each key's predecessor from the last successful run's outputs. When
             // that record is missing or older than state (first run after an upgrade, a run that
             // partly failed), create could not tell the old key from a stranger's: delete it first.
@@ -607,8 +626,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             let state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
             const now = clock.now();
             const slots = twoSlotPlan(olds, news, now);
+            // A rotation that waits for the consumers stays due: state keeps the policy it is due under.
+            if (slots.deferred) news = { ...news, rotation: (olds as unknown as I).rotation };
             if (slots.retire && olds.previous) {
-                // Its overlap is over, or a new rotation supersedes it: two slots, never three keys.
+                // Its overlap is over.
                 await retire(c, news, olds.previous);
                 state = { ...state, ...slot(null) };
                 olds = { ...olds, ...slot(null) };
@@ -616,10 +637,23 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             if (slots.extend && olds.previous) {
                 // Held (its consumers lack the current key): one more overlap, at the vendor too.
                 const retireAt = new Date(now + Math.max(overlapMs(news.rotation), 3_600_000)).toISOString();
-                const previous = { ...olds.previous, retireAt };
+                const previous = { ...olds.previous, retireAt, armed: true };
                 if (lc.expire) {
                     try {
                         await lc.expire(c, { state: { ...previous.state, ...canonical(previous.state) } as unknown as O, at: retireAt });
+                    } catch (err) {
+                        throw fail("updating", news, err);
+                    }
+                }
+                state = { ...state, ...slot(previous) };
+                olds = { ...olds, ...slot(previous) };
+            }
+            if (slots.arm && olds.previous) {
+                // Its consumers have the current key now: the old key may die at the vendor at retireAt.
+                const previous = { ...olds.previous, armed: true };
+                if (lc.expire) {
+                    try {
+                        await lc.expire(c, { state: { ...previous.state, ...canonical(previous.state) } as unknown as O, at: previous.retireAt });
                     } catch (err) {
                         throw fail("updating", news, err);
                     }
@@ -633,12 +667,17 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                 delete old.nextRotation;
                 const retireAt = new Date(now + overlapMs(news.rotation)).toISOString();
                 const oldId = state.currentId ?? id;
+                // With consumers, the old key's vendor-side expiry waits until they have the new one.
+                const armed = !news.holdPrevious;
+                const superseded = olds.previous;
                 const fresh = await createNew(c, { ...news, predecessor: oldId }, null, async () => {
+                    // Only once the new key exists (and passed its probe): two slots, never three keys.
+                    if (superseded) await retire(c, news, superseded);
                     // The old key dies at the end of its overlap even if no up runs, where the vendor can say so.
-                    if (lc.expire) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt });
+                    if (lc.expire && armed) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt });
                 });
                 // predecessor as the engine gave it: the program's to say.
-                return { outs: { ...fresh.outs, ...slot({ id: oldId, retireAt, state: old }), predecessor: news.predecessor } as O };
+                return { outs: { ...fresh.outs, ...slot({ id: oldId, retireAt, state: old, armed }), predecessor: news.predecessor } as O };
             }
             const changes: Partial<I> = {};
             for (const f of changedFields(lc.fields.mutable, state as unknown as I, news)) changes[f] = news[f];
