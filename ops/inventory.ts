@@ -224,6 +224,18 @@ export function deliveriesFromState(resources: StateResource[]): Map<string, Non
         consumers.set(key, entry);
     }
     const held = new Set(resources.filter((r) => r.delete && r.type.startsWith("pulumi-nodejs:dynamic/")).map((r) => r.urn.split("::").pop()!));
+    // With an overlap the key is rotated in place (nothing pending deletion): the stack's keyIds
+    // output records the key every consumer last had, written only by a run whose deliveries all
+    // succeeded; a current key other than that one has not reached every consumer yet.
+    const stack = resources.find((r) => r.type === "pulumi:pulumi:Stack");
+    const recorded = (stack?.outputs?.keyIds ?? {}) as Record<string, { id?: string }>;
+    for (const r of resources) {
+        if (r.delete || !r.type.startsWith("pulumi-nodejs:dynamic/")) continue;
+        const name = r.urn.split("::").pop()!;
+        const current = str(r.outputs?.currentId);
+        const last = recorded[name]?.id;
+        if (current && last && current !== last) held.add(name);
+    }
     const out = new Map<string, NonNullable<KeyRow["delivery"]>>();
     for (const [key, c] of consumers) {
         out.set(key, {

@@ -128,7 +128,9 @@ describe("npm run report", () => {
 
     it("HTML: Chromium renders one timeline row per key, coloured by urgency, and a screenshot is kept", async (ctx) => {
         const bin = chromium();
-        if (!bin) ctx.skip(); // scripts/keyfleet.sh test installs Debian's chromium when it can
+        // scripts/keyfleet.sh test installs Debian's chromium when it can; in CI its absence is a failure.
+        if (!bin && process.env.CI) throw new Error("no chromium: scripts/keyfleet.sh test should have installed Debian's chromium");
+        if (!bin) ctx.skip();
         const dir = path.join(ROOT, ".keyfleet", "artifacts");
         fs.mkdirSync(dir, { recursive: true });
         const file = path.join(dir, "report.html");
@@ -222,6 +224,18 @@ describe("report rows from outputs other vendors and rotation add", () => {
         expect(d.get("nexus/tenant/a")).toEqual({ result: "ok", at: "2027-01-03T00:00:00.000Z", target: ".keyfleet/a.key, vault" });
         expect(d.get("nexus/tenant/b")!.result).toMatch(/^incomplete/);
         expect(d.has("nexus/tenant/c")).toBe(false);
+        // With an overlap the key rotates in place: incomplete while its current key is not the one
+        // the last fully delivered run recorded (keyIds).
+        const S = "pulumi:pulumi:Stack";
+        const overlap = deliveriesFromState([
+            { urn: urn(S, "keyfleet-s"), type: S, outputs: { keyIds: { "nexus/tenant/o": { id: "nxk_old" }, "nexus/tenant/p": { id: "nxk_same" } } } },
+            { urn: urn(T, "nexus/tenant/o"), type: T, outputs: { currentId: "nxk_new" } },
+            { urn: urn(C, "nexus/tenant/o/deliver/app"), type: C },
+            { urn: urn(T, "nexus/tenant/p"), type: T, outputs: { currentId: "nxk_same" } },
+            { urn: urn(C, "nexus/tenant/p/deliver/app"), type: C },
+        ]);
+        expect(overlap.get("nexus/tenant/o")!.result).toMatch(/^incomplete/);
+        expect(overlap.get("nexus/tenant/p")!.result).toBe("ok");
     });
 
     it("the vendor's own renewal (its lifecycle's `renewal`) sets the next rotation: a session key a day before it expires", async () => {
