@@ -5,12 +5,11 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import zlib from "node:zlib";
 import type { ConfigMap } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BeyondTrustSandbox, type BeyondTrustSandboxOptions, type SessionKeyRecord } from "../sandbox/beyondtrust.ts";
 import { listen, type Listening } from "../sandbox/http.ts";
-import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
+import { backendFiles, captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
 
 const GENERATE = "GET /api/command?action=generate_session_key";
 const HOUR = 3_600_000;
@@ -305,14 +304,3 @@ describe("50 session keys in one up", () => {
     });
 });
 
-/** Every file of a file backend, decompressed where gzipped. */
-function backendFiles(dir: string): string[] {
-    const out: string[] = [];
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-        if (!entry.isFile()) continue;
-        const file = path.join(entry.parentPath, entry.name);
-        const raw = fs.readFileSync(file);
-        out.push((file.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8"));
-    }
-    return out;
-}

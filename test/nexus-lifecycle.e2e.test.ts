@@ -6,7 +6,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
-import { captured, createTestStack, expectNoChanges, ROOT, type TestStack } from "./helpers/stack.ts";
+import { backendFiles, captured, createTestStack, expectNoChanges, ROOT, type TestStack } from "./helpers/stack.ts";
 
 const yaml = (body: string) => `# yaml-language-server: $schema=./schema.json\n${body}`;
 const keys = (parts: { tenant?: string; cluster?: string; designer?: string; extra?: string }) =>
@@ -260,14 +260,3 @@ ${TWO_PERMS}
     });
 });
 
-/** Every file of a file backend, decompressed where gzipped. */
-function backendFiles(dir: string): string[] {
-    const out: string[] = [];
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-        if (!entry.isFile()) continue;
-        const file = path.join(entry.parentPath, entry.name);
-        const raw = fs.readFileSync(file);
-        out.push((file.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8"));
-    }
-    return out;
-}

@@ -3,10 +3,9 @@
 // vendor side (the sandbox's records and its consumer API) whether it matches.
 import fs from "node:fs";
 import path from "node:path";
-import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startScp, useScpKey, type ScpTestSandbox } from "./helpers/supportcenter.ts";
-import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
+import { backendFiles, captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
 
 const DAY = 86_400_000;
 const J = "supportcenter/jira sync";
@@ -229,14 +228,3 @@ describe("SupportCenter Plus integration keys through pulumi up", () => {
     });
 });
 
-/** Every file of a file backend, decompressed where gzipped. */
-function backendFiles(dir: string): string[] {
-    const out: string[] = [];
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-        if (!entry.isFile()) continue;
-        const file = path.join(entry.parentPath, entry.name);
-        const raw = fs.readFileSync(file);
-        out.push((file.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8"));
-    }
-    return out;
-}

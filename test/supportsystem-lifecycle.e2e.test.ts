@@ -4,13 +4,12 @@
 // the table and sends requests from the loopback addresses the keys are bound to.
 import fs from "node:fs";
 import path from "node:path";
-import zlib from "node:zlib";
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SUPPORTSYSTEM_MESSAGES as MSG } from "../sandbox/supportsystem.ts";
 import { insertApiKey } from "./helpers/mysql.ts";
 import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
-import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
+import { backendFiles, captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
 
 const W = "supportsystem/web form";
 const C = "supportsystem/cron/127.0.0.2";
@@ -268,14 +267,3 @@ function replacementOrder(events: EngineEvent[], name: string): string[] {
     return out;
 }
 
-/** Every file of a file backend, decompressed where gzipped. */
-function backendFiles(dir: string): string[] {
-    const out: string[] = [];
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-        if (!entry.isFile()) continue;
-        const file = path.join(entry.parentPath, entry.name);
-        const raw = fs.readFileSync(file);
-        out.push((file.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8"));
-    }
-    return out;
-}

@@ -3,6 +3,7 @@
 // program (stacks/index.ts), in a scratch project folder with its own file backend, pointed at a
 // test sandbox. Everything the CLI prints is kept for leak scans.
 import fs from "node:fs";
+import zlib from "node:zlib";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -104,4 +105,16 @@ export function expectNoChanges(summary: Record<string, number> | undefined) {
 /** Options that make an engine call print into `output`, without colours. */
 export function captured(s: TestStack) {
     return { color: "never" as const, onOutput: (line: string) => s.output.push(line) };
+}
+
+/** Every file of a file backend (history and backups included), decompressed where gzipped: what a leak scan reads. */
+export function backendFiles(dir: string): string[] {
+    const out: string[] = [];
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+        if (!entry.isFile()) continue;
+        const file = path.join(entry.parentPath, entry.name);
+        const raw = fs.readFileSync(file);
+        out.push((file.endsWith(".gz") ? zlib.gunzipSync(raw) : raw).toString("utf8"));
+    }
+    return out;
 }
