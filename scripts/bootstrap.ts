@@ -96,6 +96,8 @@ function pulumi(args: string[], opts: { input?: string; show?: boolean; env?: No
         child.stderr.on("data", take);
         child.on("error", reject);
         child.on("close", (code) => resolve({ status: code ?? 1, output }));
+        // A command that exits before reading its stdin closes the pipe; its status says what happened.
+        child.stdin.on("error", () => undefined);
         child.stdin.end(opts.input ?? "");
     });
 }

@@ -102,6 +102,7 @@ describe("bootstrap at a terminal", () => {
         const status = await new Promise<number>((resolve, reject) => {
             // script gives the command a pseudo-terminal; what we write to its stdin is typed there.
             const child = spawn("script", ["-qfec", command, "/dev/null"], { cwd: repo.dir, env, stdio: ["pipe", "pipe", "pipe"] });
+            child.stdin.on("error", () => undefined);
             let next = 0;
             let seen = 0;
             const onData = (d: Buffer) => {

@@ -72,6 +72,8 @@ export function scratchRepo(): ScratchRepo {
                 child.stderr.on("data", (d) => (stderr += d));
                 child.on("error", reject);
                 child.on("close", (code) => resolve({ status: code ?? -1, stdout, stderr }));
+                // A command that exits before reading its stdin (a usage error, say) closes the pipe: not a test failure.
+                child.stdin.on("error", () => undefined);
                 child.stdin.end(opts.input ?? "");
             }),
         cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
