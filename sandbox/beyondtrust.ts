@@ -69,11 +69,10 @@
 // token and regenerated secret), clockOffsetMs / advance(ms), failNext / loseNextAnswer, liveKeys(),
 // useShortKey(), regenerateSecret(), expireTokens(); over HTTP GET /_sandbox/stats,
 // POST /_sandbox/stats/reset, POST /_sandbox/tokens/expire, POST /_sandbox/advance?ms=N.
-import fs from "node:fs";
 import crypto from "node:crypto";
 import type http from "node:http";
 import { XMLBuilder } from "fast-xml-parser";
-import { CallStats, HttpError, listen, readBody, sendJson, type Handler, type Listening } from "./http.ts";
+import { CallStats, HttpError, listen, readBody, records, sendJson, type Handler, type Listening } from "./http.ts";
 
 export const BEYONDTRUST_NAMESPACE = "https://www.beyondtrust.com/namespaces/API/command";
 export const BEYONDTRUST_LEGACY_NAMESPACE = "http://www.bomgar.com/namespaces/API/command";
@@ -283,8 +282,8 @@ export class BeyondTrustSandbox {
         this.skills = [...(options.skills ?? BEYONDTRUST_SEED.skills)];
         this.customFields = [...(options.customFields ?? BEYONDTRUST_SEED.customFields)];
         for (const r of this.reps) if (r.loggedIn) this.loggedInSince.set(r.id, this.now());
-        if (this.opts.dataFile && fs.existsSync(this.opts.dataFile)) {
-            const saved = JSON.parse(fs.readFileSync(this.opts.dataFile, "utf8")) as { sessionKeys?: SessionKeyRecord[] };
+        const saved = records.load<{ sessionKeys?: SessionKeyRecord[] }>(this.opts.dataFile);
+        if (saved) {
             for (const record of saved.sessionKeys ?? []) {
                 this.keys.set(record.accessKey, record);
                 this.issued.keys.add(record.shortKey).add(record.accessKey).add(record.keyUrl);
@@ -376,11 +375,7 @@ export class BeyondTrustSandbox {
     }
 
     private save() {
-        if (!this.opts.dataFile) return;
-        const tmp = `${this.opts.dataFile}.tmp`;
-        fs.writeFileSync(tmp, JSON.stringify({ sessionKeys: [...this.keys.values()] }, null, 1), { mode: 0o600 });
-        fs.chmodSync(tmp, 0o600);
-        fs.renameSync(tmp, this.opts.dataFile);
+        records.save(this.opts.dataFile, { sessionKeys: [...this.keys.values()] });
     }
 
     // ---- HTTP ------------------------------------------------------------------------------------

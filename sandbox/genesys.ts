@@ -14,10 +14,9 @@
 // be reinstated; error bodies in GWS's OAuth shape ({error, error_description}) for auth and
 // {status, message} for Nexus. GET /nexus/v3/whoami stands in for the consumer APIs: it takes
 // `x-api-key` and enforces enabled, revoked, expiry and capacity-per-frequency.
-import fs from "node:fs";
 import crypto from "node:crypto";
 import type http from "node:http";
-import { CallStats, HttpError, readBody, sendJson, type Handler } from "./http.ts";
+import { CallStats, HttpError, readBody, records, sendJson, type Handler } from "./http.ts";
 
 export interface NexusRecord {
     id: string;
@@ -105,12 +104,8 @@ export class GenesysSandbox {
             omitFields: options.omitFields ?? [],
             dataFile: options.dataFile,
         };
-        if (this.opts.dataFile && fs.existsSync(this.opts.dataFile)) {
-            // It holds key values: owner only, even when an older keyfleet wrote it readable.
-            fs.chmodSync(this.opts.dataFile, 0o600);
-            const saved = JSON.parse(fs.readFileSync(this.opts.dataFile, "utf8")) as { nexusKeys?: NexusRecord[] };
-            for (const record of saved.nexusKeys ?? []) this.keys.set(record.id, record);
-        }
+        const saved = records.load<{ nexusKeys?: NexusRecord[] }>(this.opts.dataFile);
+        for (const record of saved?.nexusKeys ?? []) this.keys.set(record.id, record);
     }
 
     /**
@@ -184,11 +179,7 @@ export class GenesysSandbox {
     }
 
     private save() {
-        if (!this.opts.dataFile) return;
-        const tmp = `${this.opts.dataFile}.tmp`;
-        fs.writeFileSync(tmp, JSON.stringify({ nexusKeys: [...this.keys.values()] }, null, 1), { mode: 0o600 });
-        fs.chmodSync(tmp, 0o600);
-        fs.renameSync(tmp, this.opts.dataFile);
+        records.save(this.opts.dataFile, { nexusKeys: [...this.keys.values()] });
     }
 
     readonly handler: Handler = async (req, res, url) => {

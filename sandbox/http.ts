@@ -1,5 +1,6 @@
 // Small pieces every vendor sandbox needs on top of node:http: bodies, replies, call counting and
 // a listener that reports its real address (tests listen on port 0).
+import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -91,3 +92,23 @@ export async function listen(handler: Handler, port: number, host = "127.0.0.1")
             }),
     };
 }
+
+/**
+ * A sandbox's records file (`--data`): it holds key values, so it is readable by its owner only,
+ * written whole through a temporary file so a crash never leaves half of it, and tightened to 0600
+ * when loaded, even if an older keyfleet wrote it readable.
+ */
+export const records = {
+    load<T>(file: string | undefined): T | undefined {
+        if (!file || !fs.existsSync(file)) return undefined;
+        fs.chmodSync(file, 0o600);
+        return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+    },
+    save(file: string | undefined, data: unknown) {
+        if (!file) return;
+        const tmp = `${file}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify(data, null, 1), { mode: 0o600 });
+        fs.chmodSync(tmp, 0o600);
+        fs.renameSync(tmp, file);
+    },
+};

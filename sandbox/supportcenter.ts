@@ -79,10 +79,9 @@
 //   admin  administrator  admin / admin_password   A1D5C0DE-0000-4000-8000-00000000AD01  SDAdmin
 //   jane   Jane Doe       jane  / jane_password    1A7E0000-0000-4000-8000-0000000A7E02  SDAdmin
 //   tech   Tom Tech       tech  / tech_password    7EC40000-0000-4000-8000-000000007EC3  Technician
-import fs from "node:fs";
 import crypto from "node:crypto";
 import type http from "node:http";
-import { CallStats, HttpError, listen, readBody, sendJson, type Handler, type Listening } from "./http.ts";
+import { CallStats, HttpError, listen, readBody, records, sendJson, type Handler, type Listening } from "./http.ts";
 
 export const SCP_ACCEPT = "application/vnd.manageengine.sdp.v3+json";
 
@@ -224,7 +223,7 @@ export class SupportCenterSandbox {
         for (const role of options.roles ?? SUPPORTCENTER_DEFAULTS.roles) this.roles.set(role.id, { ...role });
         const users = options.users ?? Object.values(SUPPORTCENTER_DEFAULTS.users);
         let saved: { keys?: IntegrationKeyRecord[]; roles?: SupportCenterRole[]; deletedLogins?: string[]; notifications?: SupportCenterNotification[]; nextId?: string } = {};
-        if (this.dataFile && fs.existsSync(this.dataFile)) saved = JSON.parse(fs.readFileSync(this.dataFile, "utf8"));
+        saved = records.load<typeof saved>(this.dataFile) ?? saved;
         if (saved.roles) {
             this.roles.clear();
             for (const role of saved.roles) this.roles.set(role.id, role);
@@ -280,7 +279,6 @@ export class SupportCenterSandbox {
 
     private save() {
         if (!this.dataFile) return;
-        const tmp = `${this.dataFile}.tmp`;
         const data = {
             keys: [...this.keys.values()],
             roles: [...this.roles.values()],
@@ -288,9 +286,7 @@ export class SupportCenterSandbox {
             notifications: this.notifications,
             nextId: String(this.nextId),
         };
-        fs.writeFileSync(tmp, JSON.stringify(data, null, 1), { mode: 0o600 });
-        fs.chmodSync(tmp, 0o600);
-        fs.renameSync(tmp, this.dataFile);
+        records.save(this.dataFile, data);
     }
 
     private newId(): string {

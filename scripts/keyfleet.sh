@@ -200,13 +200,13 @@ ensure_sandbox() {
   die "the sandbox did not start; see .keyfleet/sandbox.log"
 }
 
-# A MySQL/MariaDB for SupportSystem's key table (the tests' databases, the local stack's help desk):
+# A MySQL/MariaDB for the vendors whose keys live in a database table (the tests' databases, the local stack's):
 # the configured server when it answers, else a project-local one (scripts/mariadb.sh). Exports
 # KEYFLEET_MYSQL_HOST, _PORT, _USER and _PASSWORD for what follows.
 ensure_mysql() {
   # shellcheck source=scripts/mariadb.sh
   source "$ROOT/scripts/mariadb.sh"
-  keyfleet_mariadb_ensure || die "no MySQL/MariaDB server for SupportSystem (see above)"
+  keyfleet_mariadb_ensure || die "no MySQL/MariaDB server (see above)"
 }
 
 # Debian's chromium, for the report test (it renders the HTML report headless). No browser can be

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BeyondTrustSandbox, type BeyondTrustSandboxOptions, type SessionKeyRecord } from "../sandbox/beyondtrust.ts";
 import { listen, type Listening } from "../sandbox/http.ts";
 import { backendFiles, captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
+import type { SessionKeyOutputs } from "../providers/beyondtrust/lifecycle.ts";
 
 const GENERATE = "GET /api/command?action=generate_session_key";
 const HOUR = 3_600_000;
@@ -55,19 +56,8 @@ async function customer(t: BtTest, key: { shortKey: string; keyUrl: string }): P
     return [a.status, b.status];
 }
 
-interface KeyOut {
-    shortKey: string;
-    keyUrl: string;
-    mailBody: string;
-    mailSubject: string;
-    expires: string;
-    queue: string;
-    queueId: number | null;
-    available: boolean;
-    fingerprint: string;
-    id: string;
-    targetQueue: string;
-}
+/** A key as the stack exports it: the resource's outputs, and its id. */
+type KeyOut = Pick<SessionKeyOutputs, "shortKey" | "keyUrl" | "mailBody" | "mailSubject" | "expires" | "queue" | "queueId" | "available" | "fingerprint" | "targetQueue"> & { id: string };
 
 async function outputs(s: TestStack): Promise<Record<string, KeyOut>> {
     const outs = await s.stack.outputs();

@@ -69,7 +69,7 @@ export interface PreviousSlot {
 
 /** What a probe of a key on the vendor's usage endpoint asked and got. */
 export interface ProbeAnswer {
-    /** The request, for messages: "GET https://nexus.example.com/nexus/v3/whoami". Never a key value. */
+    /** The request, for messages: "GET https://vendor.example.com/api/whoami". Never a key value. */
     probe: string;
     /** Whether the answer means the vendor accepted the key. */
     accepted: boolean;
