@@ -35,9 +35,10 @@
 //     description (string or null), created_time: {value, display_value}, owned_by: {id, name,
 //     email_id}}. Never the key value.
 //   - Key values: upper-case UUIDs, 36 characters (SDP's technician API keys look like that).
-//   - Decrypt: POST .../{id}/decrypt with input_data {"password": "<owner's login password>"}
-//     answers {"integration_key": {...record, "key": "<value>"}}; a wrong password is 4001 with
-//     field "password" (HTTP 400).
+//   - Create answers {"integration_key": {...record, "key": "<value>"}} (the product's web client
+//     shows the value from there). Decrypt: POST .../{id}/decrypt with input_data
+//     {"login_password": "<owner's login password>"} answers {"decrypt": {"key": "<value>"}}; a wrong
+//     password is 4001 with field "login_password" (HTTP 400), as the web client expects.
 //   - Reassign: input_data {"owned_by": {"id"} or {"name"}, "comments"} at the top level; the
 //     target must be an active SDAdmin (else 4001, field owned_by); all ids are checked before any
 //     is moved (all or nothing); the answer (like the bulk delete's) has one response_status entry
@@ -620,7 +621,7 @@ export class SupportCenterSandbox {
         this.keys.set(key.id, key);
         this.issued.keys.add(key.value);
         this.save();
-        return this.ok({ integration_key: this.view(key) }, 201);
+        return this.ok({ integration_key: { ...this.view(key), key: key.value } }, 201);
     }
 
     private update(key: IntegrationKeyRecord, input: Json): Reply {
@@ -645,9 +646,9 @@ export class SupportCenterSandbox {
     }
 
     private decrypt(user: SupportCenterUser, key: IntegrationKeyRecord, input: Json): Reply {
-        if (input.password === undefined || input.password === "") throw scpError(4012, "password is mandatory", "password");
-        if (input.password !== user.password) throw scpError(4001, "The password does not match the password of the current session", "password");
-        return this.ok({ integration_key: { ...this.view(key), key: key.value } });
+        if (input.login_password === undefined || input.login_password === "") throw scpError(4012, "login_password is mandatory", "login_password");
+        if (input.login_password !== user.password) throw scpError(4001, "The password does not match the password of the current session", "login_password");
+        return this.ok({ decrypt: { key: key.value } });
     }
 
     /** ?ids=1,2: every id must exist (4001) and belong to `user` (4002) before anything happens. */

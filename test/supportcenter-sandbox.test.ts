@@ -77,11 +77,15 @@ afterAll(() => t.close());
 async function create(name: string, extra: Json = {}, token = admin.technicianKey): Promise<Json> {
     const r = await t.call("POST", "/api/v3/integration_keys", { token, input: keyInput(name, extra) });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
-    return r.body.integration_key;
+    // The create answer carries the value (the product's web client reads it there); the helper
+    // returns the record as list and GET show it.
+    const { key, ...record } = r.body.integration_key;
+    expect(key).toBe(t.sandbox.keys.get(record.id)?.value);
+    return record;
 }
 
 async function decrypt(id: string, password = admin.password, token = admin.technicianKey, on = t): Promise<Api> {
-    return on.call("POST", `/api/v3/integration_keys/${id}/decrypt`, { token, input: { password } });
+    return on.call("POST", `/api/v3/integration_keys/${id}/decrypt`, { token, input: { login_password: password } });
 }
 
 async function use(key: string, on = t): Promise<Api> {
@@ -89,7 +93,7 @@ async function use(key: string, on = t): Promise<Api> {
 }
 
 describe("integration keys: create, read, list, edit, delete", () => {
-    it("creates a key in the v3 envelope, without the key value", async () => {
+    it("creates a key in the v3 envelope, the answer carrying the key value", async () => {
         const expires = Date.UTC(2030, 0, 1, 18, 30);
         const r = await t.call("POST", "/api/v3/integration_keys", {
             input: {
@@ -116,10 +120,12 @@ describe("integration keys: create, read, list, edit, delete", () => {
             description: "CRM integration",
             created_time: { value: expect.stringMatching(/^\d{13}$/), display_value: expect.any(String) },
             owned_by: { id: admin.id, name: admin.name, email_id: admin.email },
+            key: expect.any(String),
         });
         const value = t.sandbox.keys.get(key.id)!.value;
         expect(value).toMatch(/^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/);
-        expect(JSON.stringify(r.body)).not.toContain(value);
+        // Evidence: the web client shows the value from the create answer.
+        expect(key.key).toBe(value);
         expect(t.sandbox.issued.keys.has(value)).toBe(true);
     });
 
@@ -141,13 +147,13 @@ describe("integration keys: create, read, list, edit, delete", () => {
         expect(list.body.integration_keys).toEqual([key]);
         expect(list.body.list_info).toMatchObject({ has_more_rows: false, start_index: 1, row_count: 1 });
 
-        const before = (await decrypt(key.id)).body.integration_key.key;
+        const before = (await decrypt(key.id)).body.decrypt.key;
         const put = await t.call("PUT", `/api/v3/integration_keys/${key.id}`, {
             input: { integration_key: { name: "lifecycle renamed", roles: [ROLE_AUDITOR], validity: { value: "0" }, status: "inactive", description: "after" } },
         });
         expect(put.status).toBe(200);
         expect(put.body.integration_key).toEqual({ ...key, name: "lifecycle renamed", roles: [ROLE_AUDITOR], status: "inactive", description: "after" });
-        expect((await decrypt(key.id)).body.integration_key.key).toBe(before);
+        expect((await decrypt(key.id)).body.decrypt.key).toBe(before);
 
         // A read record can be PUT back as is (its read-only fields unchanged).
         const back = await t.call("PUT", `/api/v3/integration_keys/${key.id}`, { input: { integration_key: put.body.integration_key } });
@@ -196,7 +202,7 @@ describe("errors", () => {
         expect(r.body).toEqual(failed(4002));
         expect((await t.call("GET", "/api/v3/integration_keys", { token: tech.technicianKey })).status).toBe(403);
         const key = await create("not a manager");
-        const value = (await decrypt(key.id)).body.integration_key.key;
+        const value = (await decrypt(key.id)).body.decrypt.key;
         const byKey = await t.call("GET", "/api/v3/integration_keys", { token: value });
         expect(byKey.status).toBe(403);
         expect(byKey.body).toEqual(failed(4002));
@@ -230,7 +236,7 @@ describe("errors", () => {
             expect(r.body.response_status.messages[0]).toMatchObject({ status_code: 4012, field });
         }
         const key = await create("mandatory decrypt");
-        expect((await t.call("POST", `/api/v3/integration_keys/${key.id}/decrypt`, { input: {} })).body).toEqual(failed(4012, "password"));
+        expect((await t.call("POST", `/api/v3/integration_keys/${key.id}/decrypt`, { input: {} })).body).toEqual(failed(4012, "login_password"));
         expect((await t.call("PUT", "/api/v3/integration_keys/reassign", { input: { owned_by: { id: jane.id } } })).body).toEqual(failed(4012, "ids"));
     });
 
@@ -407,10 +413,10 @@ describe("decrypt, reassign, ownership", () => {
         const ok = await decrypt(key.id);
         expect(ok.status).toBe(200);
         expect(ok.body.response_status).toEqual({ status_code: 2000, status: "success" });
-        expect(ok.body.integration_key).toEqual({ ...key, key: t.sandbox.keys.get(key.id)!.value });
+        expect(ok.body.decrypt).toEqual({ key: t.sandbox.keys.get(key.id)!.value });
         const wrong = await decrypt(key.id, "wrong password");
         expect(wrong.status).toBe(400);
-        expect(wrong.body).toEqual(failed(4001, "password"));
+        expect(wrong.body).toEqual(failed(4001, "login_password"));
         expect(JSON.stringify(wrong.body)).not.toContain(t.sandbox.keys.get(key.id)!.value);
         // Another admin's password, even with their own token, does not open a key they do not own.
         expect((await decrypt(key.id, jane.password, jane.technicianKey)).status).toBe(403);
@@ -418,7 +424,7 @@ describe("decrypt, reassign, ownership", () => {
 
     it("reassigns to an SDAdmin; the previous owner can do nothing more with the key", async () => {
         const key = await create("reassign me");
-        const value = (await decrypt(key.id)).body.integration_key.key;
+        const value = (await decrypt(key.id)).body.decrypt.key;
         const toTech = await t.call("PUT", "/api/v3/integration_keys/reassign", { query: { ids: key.id }, input: { owned_by: { id: tech.id }, comments: "x" } });
         expect(toTech.status).toBe(400);
         expect(toTech.body).toEqual(failed(4001, "owned_by"));
@@ -447,7 +453,7 @@ describe("decrypt, reassign, ownership", () => {
         const list = await t.call("GET", "/api/v3/integration_keys", { input: { list_info: { search_criteria: { field: "id", condition: "is", value: id } } } });
         expect(list.body.integration_keys[0].owned_by.id).toBe(jane.id);
         const mine = await decrypt(id, jane.password, jane.technicianKey);
-        expect(mine.body.integration_key.key).toBe(value);
+        expect(mine.body.decrypt.key).toBe(value);
         expect((await t.call("PUT", `/api/v3/integration_keys/${id}`, { token: jane.technicianKey, input: { integration_key: { description: "Jane's" } } })).status).toBe(200);
         expect((await use(value)).status).toBe(200);
     });
@@ -490,7 +496,7 @@ describe("out-of-band admin actions", () => {
             const mk = async (name: string, roles: Json[]) => (await o.call("POST", "/api/v3/integration_keys", { input: keyInput(name, { roles }) })).body.integration_key.id as string;
             const both = await mk("both roles", [{ id: "302" }, { id: "351" }]);
             const only = await mk("auditor only", [{ id: "351" }]);
-            const onlyValue = (await decrypt(only, admin.password, admin.technicianKey, o)).body.integration_key.key;
+            const onlyValue = (await decrypt(only, admin.password, admin.technicianKey, o)).body.decrypt.key;
             expect((await use(onlyValue, o)).status).toBe(200);
             o.sandbox.deleteRole("Integration Auditor");
             expect((await o.call("GET", `/api/v3/integration_keys/${both}`)).body.integration_key.roles).toEqual([ROLE_TECH]);
@@ -529,7 +535,7 @@ describe("consumer API: GET /api/v3/requests with the integration key", () => {
         try {
             const r = await o.call("POST", "/api/v3/integration_keys", { input: keyInput("consumer", { validity: { value: Date.now() + 86_400_000 } }) });
             const id = r.body.integration_key.id;
-            const value = (await decrypt(id, admin.password, admin.technicianKey, o)).body.integration_key.key;
+            const value = (await decrypt(id, admin.password, admin.technicianKey, o)).body.decrypt.key;
             const ok = await use(value, o);
             expect(ok.status).toBe(200);
             expect(ok.body).toMatchObject({ response_status: [{ status_code: 2000, status: "success" }], requests: [], list_info: { has_more_rows: false } });

@@ -13,13 +13,15 @@
 //   - request bodies as the form field `input_data=<json>` (POST, PUT); GET takes input_data as a
 //     query parameter (the list's list_info);
 //   - routes POST|GET /api/v3/integration_keys, GET|PUT|DELETE /api/v3/integration_keys/{id},
-//     POST /api/v3/integration_keys/{id}/decrypt {"password"} → {"integration_key": {…, "key"}},
+//     POST /api/v3/integration_keys/{id}/decrypt (EVIDENCE, the product's web-client script:
+//     {"login_password"} → {"decrypt": {"key"}}, a wrong password 4001 on field login_password),
 //     PUT /api/v3/integration_keys/reassign?ids=<id,…> with {"owned_by": {"id"}, "comments"} at
 //     the top level, GET /api/v3/roles, GET /api/v3/users (login_name), GET /api/v3/requests (any
 //     consumer API; not used here);
 //   - records {id (string), name, roles [{id, name}], validity {value: "<epoch ms>" | "0" for
 //     never}, status active|inactive, is_expired, description, created_time {value}, owned_by {id,
-//     name}}; the key value only in the decrypt answer;
+//     name}}; the key value in the create answer (EVIDENCE: {"integration_key": {…, "key"}}) and the
+//     decrypt answer, never in list, GET or PUT;
 //   - the envelope {"response_status": {"status_code": 2000, "status": "success"}, …}; list answers
 //     carry response_status as an ARRAY of such objects; failures {"response_status": {"status_code":
 //     4000, "status": "failed", "messages": [{"status_code", "type", "message", "field"}]}} with the
@@ -105,6 +107,7 @@ const KINDS: Record<number, { kind: ErrorKind; hint?: string }> = {
 
 /** What the one field of a 4001 means, for its hint. */
 const FIELD_HINTS: Record<string, string> = {
+    login_password: "decrypt refused the owner's login password; update that owner's password in keyfleet:supportcenterOwners",
     password: "decrypt refused the owner's login password; update that owner's password in keyfleet:supportcenterOwners",
     roles: "a role named in the YAML does not exist in SupportCenter Plus; check the roles: list",
     owned_by: "keys can be reassigned only to an active SDAdmin user; check owner: in the YAML",
@@ -208,17 +211,24 @@ export class SupportCenterClient {
         this.url = url.replace(/\/+$/, "");
     }
 
-    /** Creates a key as `owner` (the creator owns it). */
-    async create(owner: ScpOwner, fields: ScpKeyFields): Promise<ScpKey> {
+    /**
+     * Creates a key as `owner` (the creator owns it). The answer carries the value (evidence: the
+     * web client shows `integration_key.key` of the create answer); `key` is undefined when an
+     * answer lacks it (the caller may then fall back to decrypt).
+     */
+    async create(owner: ScpOwner, fields: ScpKeyFields): Promise<ScpKey & { key?: string }> {
         const body = await this.call(owner, "POST", "/api/v3/integration_keys", { input: { integration_key: wireFields(fields) }, idempotent: false });
-        return keyRecord(body.integration_key, "creating an integration key");
+        const record = keyRecord(body.integration_key, "creating an integration key");
+        const key = (body.integration_key as { key?: unknown }).key;
+        return typeof key === "string" && key !== "" ? { ...record, key } : record;
     }
 
     /** The key value: the product shows it only to its owner, against the owner's login password. */
     async decrypt(owner: ScpOwner, id: string): Promise<string> {
         // Reveals without changing anything: safe to repeat.
-        const body = await this.call(owner, "POST", `${keyPath(id)}/decrypt`, { input: { password: owner.password }, idempotent: true, secrets: [owner.password] });
-        const value = (body.integration_key as { key?: unknown } | undefined)?.key;
+        const body = await this.call(owner, "POST", `${keyPath(id)}/decrypt`, { input: { login_password: owner.password }, idempotent: true, secrets: [owner.password] });
+        // Evidence: {"decrypt": {"key"}}; the older inferred integration_key.key is still read.
+        const value = (body.decrypt as { key?: unknown } | undefined)?.key ?? (body.integration_key as { key?: unknown } | undefined)?.key;
         if (typeof value !== "string" || value === "") throw new VendorError("invalidAnswer", "SupportCenter Plus answered decrypt without the key");
         return value;
     }

@@ -5,8 +5,9 @@
 // - Only a key's owner may act on it (edit, view the value, reassign, delete), so every call is made
 //   as the owner the state knows, with that owner's technician key from keyfleet:supportcenterOwners;
 //   an owner without credentials fails before any call, naming the owner.
-// - The value is not in any record: it is read once, after create (or when a key is taken over),
-//   through decrypt with the owner's login password, and kept as the secret output `apiKey`. An
+// - The value comes in the create answer (evidence: the product's web-client script) and is kept as
+//   the secret output `apiKey`; decrypt, with the owner's login password, is only for a key taken
+//   over (adopt, a lost create answer) or a create answer without the value. An
 //   edit never alters it, so name, roles, expiry, status, description and owner change in place.
 //   The resource id is the record id, which is not secret.
 // - Reads go through one paged walk of the instance's key list shared by every key of the process
@@ -243,7 +244,10 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         const owner = c.owner(inputs.owner);
         const roles = await resolveRoles(c, inputs.roles, inputs.owner);
         const fields: ScpKeyFields = { name: inputs.name, roles, validity: validityFor(inputs, clock.now()), status: inputs.status, description: inputs.description };
-        const made = await writing(() => c.client.create(owner, fields));
+        const { key: answered, ...made } = await writing(() => c.client.create(owner, fields));
+        // The create answer carries the value (evidence); decrypt, which needs the owner's login
+        // password, only when an answer lacks it.
+        if (answered) return { ...made, ownerLogin: inputs.owner, key: answered, deletedRoles: [] };
         let key: string;
         try {
             key = await c.client.decrypt(owner, made.id);
