@@ -2,7 +2,7 @@
 // response_status), every failure code as the core's error kinds with a hint that says what to do,
 // and paging, against synthetic answers and the sandbox over HTTP.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PAGE_SIZE, readEnvelope } from "../providers/supportcenter/client.ts";
+import { keyRecord, liveKeys, PAGE_SIZE, readEnvelope } from "../providers/supportcenter/client.ts";
 import { VendorError } from "../providers/shared/errors.ts";
 import type { WireResponse } from "../providers/shared/wire.ts";
 import { startScp, type ScpTestSandbox } from "./helpers/supportcenter.ts";
@@ -51,6 +51,7 @@ describe("error codes as the core's kinds, each with what to do", () => {
         [400, 4000, undefined, "rejected", /check the key's entry/],
         [400, 4001, "ids", "notFound", /no such id/],
         [400, 4001, "password", "rejected", /password in keyfleet:supportcenterOwners/],
+        [400, 4001, "login_password", "rejected", /password in keyfleet:supportcenterOwners/],
         [400, 4001, "roles", "rejected", /role named in the YAML/],
         [400, 4001, "owned_by", "rejected", /active SDAdmin/],
         [403, 4002, undefined, "forbidden", undefined],
@@ -140,5 +141,16 @@ describe("against the sandbox", () => {
         } finally {
             t.sandbox.rateLimit = undefined;
         }
+    });
+});
+
+describe("deleted keys (evidence: status active|inactive|deleted, deleted keys stay listed, key masked)", () => {
+    const row = (status: string) => ({ id: "7", name: "n", roles: [{ id: "1", name: "SDAdmin" }], validity: { value: "0" }, created_time: { value: "1" }, status, owned_by: { id: "4" }, key: "*********" });
+    it("reads a deleted record without failing, and a list drops it (for keyfleet it is gone)", () => {
+        const deleted = keyRecord(row("deleted"), "listing");
+        expect(deleted.status).toBe("deleted");
+        const active = keyRecord({ ...row("active"), id: "8" }, "listing");
+        expect(liveKeys([deleted, active]).map((k) => k.id)).toEqual(["8"]);
+        expect(() => keyRecord(row("gone"), "listing")).toThrow(/neither active, inactive nor deleted/);
     });
 });

@@ -55,7 +55,8 @@ export interface ScpKey {
     roles: { id: string; name: string }[];
     /** Epoch ms; 0 = never expires. */
     validity: number;
-    status: "active" | "inactive";
+    /** Evidence: a deleted key stays in the list with status "deleted" (its key masked). */
+    status: "active" | "inactive" | "deleted";
     isExpired: boolean;
     description: string | null;
     /** Epoch ms. */
@@ -187,7 +188,7 @@ export function keyRecord(raw: unknown, what: string): ScpKey {
     if (!Number.isSafeInteger(validity) || validity < 0) throw bad("validity", "not {value: <epoch ms>}");
     const created = ms(r.created_time);
     if (!Number.isSafeInteger(created)) throw bad("created_time", "not {value: <epoch ms>}");
-    if (r.status !== "active" && r.status !== "inactive") throw bad("status", "neither active nor inactive");
+    if (r.status !== "active" && r.status !== "inactive" && r.status !== "deleted") throw bad("status", "neither active, inactive nor deleted");
     if (r.description !== null && r.description !== undefined && typeof r.description !== "string") throw bad("description", "not a string");
     const owner = r.owned_by as { id?: unknown; name?: unknown } | undefined;
     if (!owner || typeof owner !== "object" || (typeof owner.id !== "string" && typeof owner.id !== "number")) throw bad("owned_by", "missing its id");
@@ -202,6 +203,11 @@ export function keyRecord(raw: unknown, what: string): ScpKey {
         created,
         owner: { id: String(owner.id), name: typeof owner.name === "string" ? owner.name : null },
     };
+}
+
+/** The keys that exist for keyfleet: a "deleted" one (kept in the product's list) is gone. */
+export function liveKeys(keys: ScpKey[]): ScpKey[] {
+    return keys.filter((k) => k.status !== "deleted");
 }
 
 export class SupportCenterClient {
@@ -270,7 +276,8 @@ export class SupportCenterClient {
 
     /** Every key of the instance (an SDAdmin sees them all, with their owners), page by page. */
     async listKeys(as: ScpOwner, filter: ListFilter = "All"): Promise<ScpKey[]> {
-        return (await this.walk(as, "/api/v3/integration_keys", "integration_keys", { filter_by: { name: filter }, sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys"));
+        // A deleted key stays in the product's list (evidence); for keyfleet it is gone.
+        return liveKeys((await this.walk(as, "/api/v3/integration_keys", "integration_keys", { filter_by: { name: filter }, sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys")));
     }
 
     async listRoles(as: ScpOwner): Promise<ScpRole[]> {

@@ -342,7 +342,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
             expires: renewed(inputs, r) ? inputs.expires : r.validity === 0 ? null : iso(r.validity),
             validUntil: r.validity === 0 ? null : iso(r.validity),
             description: r.description,
-            status: r.status,
+            status: r.status as "active" | "inactive", // a deleted key never reaches outputs (listKeys drops it)
             owner: r.ownerLogin,
             ownerId: r.owner.id,
             isExpired: r.isExpired,
