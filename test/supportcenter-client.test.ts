@@ -3,7 +3,8 @@
 // and paging, against synthetic answers and the sandbox over HTTP.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyRecord, liveKeys, PAGE_SIZE, readEnvelope } from "../providers/supportcenter/client.ts";
-import { VendorError } from "../providers/shared/errors.ts";
+import { operationFailed, VendorError } from "../providers/shared/errors.ts";
+import { supportCenterLifecycle } from "../providers/supportcenter/lifecycle.ts";
 import type { WireResponse } from "../providers/shared/wire.ts";
 import { startScp, type ScpTestSandbox } from "./helpers/supportcenter.ts";
 
@@ -56,7 +57,7 @@ describe("error codes as the core's kinds, each with what to do", () => {
         [400, 4001, "owned_by", "rejected", /active SDAdmin/],
         [403, 4002, undefined, "forbidden", undefined],
         [500, 4004, undefined, "unavailable", /try again later/],
-        [404, 4007, "id", "notFound", /pulumi refresh/],
+        [404, 4007, "id", "notFound", undefined],
         [400, 4008, "name", "conflict", undefined],
         [400, 4009, "id", "rejected", /not let this field be edited/],
         [400, 4012, "roles", "rejected", /at least one role/],
@@ -152,5 +153,16 @@ describe("deleted keys (evidence: status active|inactive|deleted, deleted keys s
         const active = keyRecord({ ...row("active"), id: "8" }, "listing");
         expect(liveKeys([deleted, active]).map((k) => k.id)).toEqual(["8"]);
         expect(() => keyRecord(row("gone"), "listing")).toThrow(/neither active, inactive nor deleted/);
+    });
+});
+
+describe("hints fit the error kind and the operation", () => {
+    it("a create answered 4007 does not say the key is gone; an edit answered 4007 does", () => {
+        const gone = refusal(failure(404, 4007, "no such object", "id"));
+        const fixes = supportCenterLifecycle.fixes!;
+        const creating = operationFailed("creating", "key", gone, fixes.creating);
+        expect(creating.message).not.toMatch(/gone|pulumi refresh/);
+        expect(creating.message).toMatch(/check roles: and owner:/);
+        expect(operationFailed("updating", "key", gone, fixes.updating).message).toMatch(/gone from SupportCenter Plus; run `pulumi refresh`/);
     });
 });

@@ -97,7 +97,8 @@ const KINDS: Record<number, { kind: ErrorKind; hint?: string }> = {
     // 4002 and 4008 carry no hint here: what to do depends on the operation (the lifecycle's fixes).
     4002: { kind: "forbidden" },
     4004: { kind: "unavailable", hint: "SupportCenter Plus failed internally; try again later" },
-    4007: { kind: "notFound", hint: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state" },
+    // 4007 carries no hint here either: "the key is gone" fits a read or an edit, not a create (the lifecycle's fixes).
+    4007: { kind: "notFound" },
     4008: { kind: "conflict" },
     4009: { kind: "rejected", hint: "SupportCenter Plus does not let this field be edited" },
     4012: { kind: "rejected", hint: "a field SupportCenter Plus requires is missing (a key needs a name and at least one role)" },

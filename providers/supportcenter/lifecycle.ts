@@ -383,17 +383,22 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         creating: {
             conflict: "SupportCenter Plus names are unique across the instance (in any case): rename the key, or adopt the existing one (adopt: true)",
             forbidden: "the owner must be an SDAdmin: only SDAdmins manage integration keys",
+            notFound: "SupportCenter Plus found no such object for the new key (a role or user named in the YAML, or the create route itself): check roles: and owner:, and the instance's URL and version",
         },
         updating: {
             conflict: "SupportCenter Plus names are unique across the instance (in any case): choose another name",
             forbidden: NOT_OWNER,
+            notFound: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state (the next `up` recreates it)",
         },
         deleting: { forbidden: NOT_OWNER },
         adopting: {
             conflict: "SupportCenter Plus names are unique across the instance (in any case)",
             forbidden: "only a key's owner may view its value: set owner: to the login that holds the key, with its credentials in keyfleet:supportcenterOwners",
         },
-        reading: { forbidden: "keyfleet lists keys as the owners in keyfleet:supportcenterOwners: at least one must be an SDAdmin" },
+        reading: {
+            forbidden: "keyfleet lists keys as the owners in keyfleet:supportcenterOwners: at least one must be an SDAdmin",
+            notFound: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state",
+        },
     },
 };
 
