@@ -2,7 +2,7 @@
 // response_status), every failure code as the core's error kinds with a hint that says what to do,
 // and paging, against synthetic answers and the sandbox over HTTP.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { keyRecord, liveKeys, PAGE_SIZE, readEnvelope } from "../providers/supportcenter/client.ts";
+import { keyRecord, liveKeys, PAGE_SIZE, readEnvelope, searchCriteria } from "../providers/supportcenter/client.ts";
 import { operationFailed, VendorError } from "../providers/shared/errors.ts";
 import { supportCenterLifecycle } from "../providers/supportcenter/lifecycle.ts";
 import type { WireResponse } from "../providers/shared/wire.ts";
@@ -164,5 +164,13 @@ describe("hints fit the error kind and the operation", () => {
         expect(creating.message).not.toMatch(/gone|pulumi refresh/);
         expect(creating.message).toMatch(/check roles: and owner:/);
         expect(operationFailed("updating", "key", gone, fixes.updating).message).toMatch(/gone from SupportCenter Plus; run `pulumi refresh`/);
+    });
+});
+
+describe("list filters (evidence: list_info.search_criteria, not filter_by)", () => {
+    it("builds the web client's criteria", () => {
+        expect(searchCriteria("All", 5)).toBeUndefined();
+        expect(searchCriteria("Active", 5)).toMatchObject({ field: "status", value: "active", condition: "is", children: expect.arrayContaining([{ field: "validity", value: 5, condition: "GT", logical_operator: "AND" }]) });
+        expect(searchCriteria("Expired", 5)).toEqual({ field: "validity", value: 0, condition: "GT", logical_operator: "AND", children: [{ field: "validity", value: 5, condition: "LT", logical_operator: "AND" }] });
     });
 });

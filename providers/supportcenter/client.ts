@@ -206,6 +206,29 @@ export function keyRecord(raw: unknown, what: string): ScpKey {
     };
 }
 
+/**
+ * The list's filter as list_info.search_criteria, as the product's web client builds it (evidence):
+ * status `is` active|inactive with validity never (EQ 0) or GT now; expired: validity GT 0 and LT
+ * now; All: no criteria.
+ */
+export function searchCriteria(filter: ListFilter, now: number): Record<string, unknown> | undefined {
+    if (filter === "All") return undefined;
+    if (filter === "Expired") {
+        return { field: "validity", value: 0, condition: "GT", logical_operator: "AND", children: [{ field: "validity", value: now, condition: "LT", logical_operator: "AND" }] };
+    }
+    return {
+        field: "status",
+        value: filter.toLowerCase(),
+        condition: "is",
+        logical_operator: "AND",
+        children: [
+            { field: "validity", value: 0, condition: "GT", logical_operator: "AND" },
+            { field: "validity", value: now, condition: "GT", logical_operator: "AND" },
+            { field: "validity", value: 0, condition: "EQ", logical_operator: "OR" },
+        ],
+    };
+}
+
 /** The keys that exist for keyfleet: a "deleted" one (kept in the product's list) is gone. */
 export function liveKeys(keys: ScpKey[]): ScpKey[] {
     return keys.filter((k) => k.status !== "deleted");
@@ -278,7 +301,8 @@ export class SupportCenterClient {
     /** Every key of the instance (an SDAdmin sees them all, with their owners), page by page. */
     async listKeys(as: ScpOwner, filter: ListFilter = "All"): Promise<ScpKey[]> {
         // A deleted key stays in the product's list (evidence); for keyfleet it is gone.
-        return liveKeys((await this.walk(as, "/api/v3/integration_keys", "integration_keys", { filter_by: { name: filter }, sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys")));
+        const criteria = searchCriteria(filter, Date.now());
+        return liveKeys((await this.walk(as, "/api/v3/integration_keys", "integration_keys", { ...(criteria ? { search_criteria: criteria } : {}), sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys")));
     }
 
     async listRoles(as: ScpOwner): Promise<ScpRole[]> {
