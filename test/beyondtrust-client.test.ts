@@ -390,3 +390,26 @@ describe("client over HTTP", () => {
         expect([...tokens.logins.values()]).toEqual([1]);
     });
 });
+
+describe("no keep-alive to the appliance (Command API guide)", () => {
+    it("sends Connection: close and uses one connection per call", async () => {
+        const secret = "s3cret-keepalive";
+        const sandbox = new BeyondTrustSandbox({ client: { id: "client_ka", secret } });
+        const sockets = new Set<unknown>();
+        const headers: (string | undefined)[] = [];
+        const server = await listen(async (req, res, url) => {
+            sockets.add(req.socket);
+            headers.push(req.headers.connection);
+            await sandbox.handler(req, res, url);
+        }, 0);
+        try {
+            const client = new BeyondTrustClient({ url: server.url, clientId: "client_ka", clientSecret: secret });
+            for (let i = 0; i < 3; i++) await client.generateSessionKey({ queue: "general" });
+            expect(headers.length).toBe(4);
+            expect(headers.every((h) => h === "close")).toBe(true);
+            expect(sockets.size).toBe(headers.length);
+        } finally {
+            await server.close();
+        }
+    });
+});
