@@ -413,3 +413,18 @@ describe("no keep-alive to the appliance (Command API guide)", () => {
         }
     });
 });
+
+describe("a refused login names network prefixes", () => {
+    it("hints that the API account may be limited to network prefixes", async () => {
+        const sandbox = new BeyondTrustSandbox({ client: { id: "client_np", secret: "right-secret" } });
+        const server = await listen(sandbox.handler, 0);
+        try {
+            const client = new BeyondTrustClient({ url: server.url, clientId: "client_np", clientSecret: "wrong-secret" });
+            const err = await client.generateSessionKey({ queue: "general" }).catch((e: unknown) => e);
+            expect(err).toBeInstanceOf(VendorError);
+            expect((err as VendorError).hint).toMatch(/network prefixes/);
+        } finally {
+            await server.close();
+        }
+    });
+});

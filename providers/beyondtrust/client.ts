@@ -289,7 +289,7 @@ export class BeyondTrustClient {
             const words = typeof body?.error_description === "string" ? body.error_description : typeof body?.error === "string" ? body.error : res.text;
             throw new VendorError(res.status === 403 ? "forbidden" : "unauthorized", masked(words, [clientSecret]), {
                 code: res.status,
-                hint: `BeyondTrust refused the login of API account "${clientId}"; check keyfleet:beyondtrust.clientId and keyfleet:beyondtrustClientSecret (regenerating the secret on the appliance invalidates the old one)`,
+                hint: `BeyondTrust refused the login of API account "${clientId}"; check keyfleet:beyondtrust.clientId and keyfleet:beyondtrustClientSecret (regenerating the secret on the appliance invalidates the old one), and that the API account is not limited to network prefixes that exclude this machine`,
             });
         }
         const value = body?.access_token;
@@ -344,7 +344,7 @@ export class BeyondTrustClient {
             throw new VendorError(kind, masked(`${action}: ${words}`, secrets), {
                 code: res.status,
                 retryAfterMs: res.status === 429 ? (retryAfterMs(res.headers) ?? 1000) : undefined,
-                hint: kind === "unauthorized" ? "BeyondTrust refused a fresh access token; check that the API account is enabled and may use the command API" : undefined,
+                hint: kind === "unauthorized" ? "BeyondTrust refused a fresh access token; check that the API account is enabled, may use the command API, and is not limited to network prefixes that exclude this machine" : undefined,
             });
         }
         const answer = parseCommandAnswer(res.text, action);
