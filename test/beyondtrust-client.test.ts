@@ -390,3 +390,41 @@ describe("client over HTTP", () => {
         expect([...tokens.logins.values()]).toEqual([1]);
     });
 });
+
+describe("no keep-alive to the appliance (Command API guide)", () => {
+    it("sends Connection: close and uses one connection per call", async () => {
+        const secret = "s3cret-keepalive";
+        const sandbox = new BeyondTrustSandbox({ client: { id: "client_ka", secret } });
+        const sockets = new Set<unknown>();
+        const headers: (string | undefined)[] = [];
+        const server = await listen(async (req, res, url) => {
+            sockets.add(req.socket);
+            headers.push(req.headers.connection);
+            await sandbox.handler(req, res, url);
+        }, 0);
+        try {
+            const client = new BeyondTrustClient({ url: server.url, clientId: "client_ka", clientSecret: secret });
+            for (let i = 0; i < 3; i++) await client.generateSessionKey({ queue: "general" });
+            expect(headers.length).toBe(4);
+            expect(headers.every((h) => h === "close")).toBe(true);
+            expect(sockets.size).toBe(headers.length);
+        } finally {
+            await server.close();
+        }
+    });
+});
+
+describe("a refused login names network prefixes", () => {
+    it("hints that the API account may be limited to network prefixes", async () => {
+        const sandbox = new BeyondTrustSandbox({ client: { id: "client_np", secret: "right-secret" } });
+        const server = await listen(sandbox.handler, 0);
+        try {
+            const client = new BeyondTrustClient({ url: server.url, clientId: "client_np", clientSecret: "wrong-secret" });
+            const err = await client.generateSessionKey({ queue: "general" }).catch((e: unknown) => e);
+            expect(err).toBeInstanceOf(VendorError);
+            expect((err as VendorError).hint).toMatch(/network prefixes/);
+        } finally {
+            await server.close();
+        }
+    });
+});

@@ -16,6 +16,8 @@
 //     appliances http://www.bomgar.com/namespaces/API/command; children type, [ttl], expires (Unix
 //     seconds), queue (text general|rep|team, attribute available 0|1), [queue_id], [external_key],
 //     short_key (seven characters), key_url, mail_subject, mail_body (which holds the key URL).
+//   "When making consecutive API calls, you must close the connection after each API call":
+//     every call sends `Connection: close` (no keep-alive to the appliance).
 //   Rate limit: 20 requests per second and 15,000 per hour per API account.
 // Inferred (the vendor is silent), mirrored by sandbox/beyondtrust.ts:
 //   - a command error is HTTP 200 with a root <error> element holding a message, in the same
@@ -258,6 +260,7 @@ export class BeyondTrustClient {
                 url: `${url}/oauth2/token`,
                 headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
                 body: "grant_type=client_credentials",
+                close: true,
             });
             if (r.status === 429 || r.status >= 500) {
                 throw new VendorError(r.status === 429 ? "rateLimited" : "unavailable", `token request answered ${r.status}`, {
@@ -286,7 +289,7 @@ export class BeyondTrustClient {
             const words = typeof body?.error_description === "string" ? body.error_description : typeof body?.error === "string" ? body.error : res.text;
             throw new VendorError(res.status === 403 ? "forbidden" : "unauthorized", masked(words, [clientSecret]), {
                 code: res.status,
-                hint: `BeyondTrust refused the login of API account "${clientId}"; check keyfleet:beyondtrust.clientId and keyfleet:beyondtrustClientSecret (regenerating the secret on the appliance invalidates the old one)`,
+                hint: `BeyondTrust refused the login of API account "${clientId}"; check keyfleet:beyondtrust.clientId and keyfleet:beyondtrustClientSecret (regenerating the secret on the appliance invalidates the old one), and that the API account is not limited to network prefixes that exclude this machine`,
             });
         }
         const value = body?.access_token;
@@ -307,7 +310,7 @@ export class BeyondTrustClient {
                     if (!(err instanceof VendorError)) throw err;
                     throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
                 });
-                const res = await send({ method: "GET", url: `${this.endpoint.url}/api/command?${query}`, headers: { authorization: `Bearer ${token}`, accept: "text/xml" } });
+                const res = await send({ method: "GET", url: `${this.endpoint.url}/api/command?${query}`, headers: { authorization: `Bearer ${token}`, accept: "text/xml" }, close: true });
                 if (res.status === 401 && attempt === 1) {
                     // Invalidated before its time (a 31st token elsewhere, a regenerated secret): log in
                     // again, once, and take a place in the pace again so resends do not bunch up.
@@ -341,7 +344,7 @@ export class BeyondTrustClient {
             throw new VendorError(kind, masked(`${action}: ${words}`, secrets), {
                 code: res.status,
                 retryAfterMs: res.status === 429 ? (retryAfterMs(res.headers) ?? 1000) : undefined,
-                hint: kind === "unauthorized" ? "BeyondTrust refused a fresh access token; check that the API account is enabled and may use the command API" : undefined,
+                hint: kind === "unauthorized" ? "BeyondTrust refused a fresh access token; check that the API account is enabled, may use the command API, and is not limited to network prefixes that exclude this machine" : undefined,
             });
         }
         const answer = parseCommandAnswer(res.text, action);

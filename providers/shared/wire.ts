@@ -15,6 +15,8 @@ export interface WireRequest {
     headers?: Record<string, string>;
     body?: string;
     timeoutMs?: number;
+    /** Close the connection after the answer (`Connection: close`, no keep-alive). */
+    close?: boolean;
 }
 
 export interface WireResponse {
@@ -31,7 +33,8 @@ export async function send(req: WireRequest): Promise<WireResponse> {
     try {
         const res = await request(req.url, {
             method: req.method,
-            headers: req.headers,
+            headers: req.close ? { ...req.headers, connection: "close" } : req.headers,
+            reset: req.close === true,
             body: req.body,
             dispatcher: agent,
             headersTimeout: req.timeoutMs ?? 30_000,
