@@ -41,8 +41,11 @@ const ticket = (key: string, from: string) => h.post("/api/tickets.json", key, f
 const cron = (key: string, from: string) => h.post("/api/tasks/cron", key, from, "");
 const byId = async () => new Map((await h.rows()).map((r) => [r.id, r]));
 
+/** The transport under test: database by default; supportsystem-lifecycle-admin.e2e.test.ts runs the same steps over the admin panel. */
+const transport: "database" | "admin" = (globalThis as { __supportsystemTransport?: "admin" }).__supportsystemTransport ?? "database";
+
 beforeAll(async () => {
-    h = await startHelpDesk();
+    h = await startHelpDesk({ transport });
     s = await createTestStack(h, keys(WEB));
 });
 afterAll(async () => {
@@ -50,7 +53,7 @@ afterAll(async () => {
     await h?.close();
 });
 
-describe("SupportSystem keys through pulumi up", () => {
+describe(`SupportSystem keys through pulumi up (${transport} transport)`, () => {
     let first: Record<string, string>;
     let ids: Record<string, number>;
     /** The YAML of the keys adopted in step 8. */

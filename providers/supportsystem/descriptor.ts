@@ -2,6 +2,7 @@
 // an environment's YAML, its rules, its stack settings (the help desk's MySQL/MariaDB database), how
 // its keys are declared, and its sandbox.
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import net from "node:net";
 import { z } from "zod";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
@@ -102,12 +103,31 @@ export function resourceName(entry: { name: string; ip?: string }, ip: string): 
 
 const port = (v: string) => (/^[0-9]+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : `must be a TCP port (1-65535); it is "${v}"`);
 
+/** How keyfleet reaches the keys: the help desk's database, or its admin panel over HTTP(S). */
+export const TRANSPORTS = ["database", "admin"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+/** The stack's transport, for the pre-flight check (the program's config, else the environment). */
+export function configuredTransport(): string {
+    let raw: string | undefined;
+    try {
+        const { getConfig } = createRequire(import.meta.url)("@pulumi/pulumi/runtime/config") as { getConfig(k: string): string | undefined };
+        const text = getConfig("keyfleet:supportsystem");
+        raw = text ? (JSON.parse(text) as { transport?: string }).transport : undefined;
+    } catch {
+        raw = undefined;
+    }
+    return raw || process.env.KEYFLEET_SUPPORTSYSTEM_TRANSPORT || "database";
+}
+const database = () => configuredTransport() !== "admin";
+const admin = () => configuredTransport() === "admin";
+
 /** The order is the order lifecycle.ts's connect() reads them in. */
 export const SUPPORTSYSTEM_SETTINGS = [
-    { key: "supportsystem.host", env: "KEYFLEET_MYSQL_HOST", about: "host of the help desk's MySQL/MariaDB server" },
+    { key: "supportsystem.host", env: "KEYFLEET_MYSQL_HOST", needed: database, about: "host of the help desk's MySQL/MariaDB server" },
     { key: "supportsystem.port", env: "KEYFLEET_MYSQL_PORT", default: "3306", check: port, about: "its port" },
-    { key: "supportsystem.user", env: "KEYFLEET_MYSQL_USER", about: "database user; needs SELECT, INSERT, UPDATE and DELETE on the key table" },
-    { key: "supportsystem.database", env: "KEYFLEET_MYSQL_DATABASE", about: "the help desk's database" },
+    { key: "supportsystem.user", env: "KEYFLEET_MYSQL_USER", needed: database, about: "database user; needs SELECT, INSERT, UPDATE and DELETE on the key table" },
+    { key: "supportsystem.database", env: "KEYFLEET_MYSQL_DATABASE", needed: database, about: "the help desk's database" },
     {
         key: "supportsystem.tablePrefix",
         env: "KEYFLEET_MYSQL_TABLE_PREFIX",
@@ -135,6 +155,24 @@ export const SUPPORTSYSTEM_SETTINGS = [
     // (400 "No errors", osTicket's parser on an empty body); a key without the ticket right gets
     // 401 "API key not authorized", also only after the key itself was accepted. Never /tasks/cron,
     // which runs the cron.
+    {
+        key: "supportsystem.transport",
+        env: "KEYFLEET_SUPPORTSYSTEM_TRANSPORT",
+        default: "database",
+        check: (v: string) => ((TRANSPORTS as readonly string[]).includes(v) ? undefined : `must be one of ${TRANSPORTS.join(", ")}; it is "${v}"`),
+        about: "how keys are managed: database (the key table over MySQL) or admin (the staff admin panel over HTTP(S))",
+    },
+    { key: "supportsystem.url", env: "KEYFLEET_SUPPORTSYSTEM_URL", url: true, needed: admin, about: "admin transport: the help desk's web address (the staff panel is <url>/scp)" },
+    { key: "supportsystem.adminUser", env: "KEYFLEET_SUPPORTSYSTEM_ADMIN_USER", needed: admin, about: "admin transport: a staff administrator's user name (no two-factor login)" },
+    { key: "supportsystemAdminPassword", env: "KEYFLEET_SUPPORTSYSTEM_ADMIN_PASSWORD", secret: true, needed: admin, about: "admin transport: that administrator's password" },
+    {
+        key: "supportsystem.adminPaceMs",
+        env: "KEYFLEET_SUPPORTSYSTEM_ADMIN_PACE_MS",
+        default: "100",
+        needed: () => false,
+        check: (v: string) => (/^[0-9]+$/.test(v) ? undefined : `must be a number of milliseconds; it is "${v}"`),
+        about: "admin transport: milliseconds between two requests to the admin panel",
+    },
     ...probeSettings("supportsystem", "KEYFLEET_SUPPORTSYSTEM", { url: "<apiUrl>/api/tickets.json", expect: "400:No errors,401:API key not authorized" }),
 ] as const;
 

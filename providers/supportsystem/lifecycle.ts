@@ -29,6 +29,7 @@ import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } fro
 import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import type { Settings } from "../shared/settings.ts";
+import { SupportSystemAdminClient } from "./admin.ts";
 import { DuplicateApiKey, probeKey, SupportSystemClient, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
 import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode } from "./descriptor.ts";
 
@@ -120,13 +121,23 @@ const SupportSystemInputs = z.object({
 });
 
 interface Connection {
-    client: SupportSystemClient;
+    client: SupportSystemClient | SupportSystemAdminClient;
     /** The probe's stack settings (rotation.verify). */
     probe: { apiUrl?: string; url?: string; expect: string };
 }
 
 function connect(settings: Settings): Connection {
-    const [host, port, user, database, tablePrefix, tls, tlsCa, password, apiUrl, probeUrl, probeExpect] = SUPPORTSYSTEM_SETTINGS;
+    const [host, port, user, database, tablePrefix, tls, tlsCa, password, apiUrl, transport, url, adminUser, adminPassword, adminPace, probeUrl, probeExpect] = SUPPORTSYSTEM_SETTINGS;
+    const probe = { apiUrl: settings.get(apiUrl) ?? settings.get(url), url: settings.get(probeUrl), expect: settings.require(probeExpect) };
+    if (settings.require(transport) === "admin") {
+        const client = new SupportSystemAdminClient({
+            url: settings.require(url),
+            user: settings.require(adminUser),
+            password: settings.require(adminPassword),
+            paceMs: Number(settings.require(adminPace)),
+        });
+        return { client, probe };
+    }
     const client = new SupportSystemClient({
         host: settings.require(host),
         port: Number(settings.require(port)),

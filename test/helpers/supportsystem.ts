@@ -49,7 +49,7 @@ function from(localAddress: string): Agent {
     return agent;
 }
 
-export async function startHelpDesk(): Promise<HelpDesk> {
+export async function startHelpDesk(opts: { transport?: "database" | "admin" } = {}): Promise<HelpDesk> {
     const db = await createTestDatabase();
     const user = `kf_${crypto.randomBytes(4).toString("hex")}`;
     const password = `mysql-password-${crypto.randomUUID()}`;
@@ -63,7 +63,9 @@ export async function startHelpDesk(): Promise<HelpDesk> {
     }
     const { sandbox, server } = await start({ port: 0, host: "127.0.0.1", mysql: { ...db.config, prefix: db.prefix } });
     const listening: Listening = server;
+    const admin_ = opts.transport === "admin" ? { transport: "admin", url: listening.url, adminUser: sandbox.adminPanel.user } : {};
     const settings = {
+        ...admin_,
         host: db.config.host,
         port: String(db.config.port),
         user,
@@ -79,10 +81,12 @@ export async function startHelpDesk(): Promise<HelpDesk> {
         settings: {
             "keyfleet:supportsystem": JSON.stringify(settings),
             "keyfleet:supportsystemPassword": password,
+            ...(opts.transport === "admin" ? { "keyfleet:supportsystemAdminPassword": sandbox.adminPanel.password } : {}),
         },
         config: () => ({
             "keyfleet:supportsystem": { value: JSON.stringify(settings) },
             "keyfleet:supportsystemPassword": { value: password, secret: true },
+            ...(opts.transport === "admin" ? { "keyfleet:supportsystemAdminPassword": { value: sandbox.adminPanel.password, secret: true } } : {}),
         }),
         async post(path, key, source, body = TICKET) {
             const res = await request(`${listening.url}${path}`, { method: "POST", headers: { "X-API-Key": key }, body, dispatcher: from(source) });
