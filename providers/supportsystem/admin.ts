@@ -157,15 +157,19 @@ export class SupportSystemAdminClient {
         return callVendor({ idempotent, pacer: pacerFor(`supportsystem-admin-call\0${this.id}`) }, attempt);
     }
 
-    /** Every key: one walk of the list page, then each key's page (the list shows no rights or notes). */
+    /** The ids on the list page (one request; the page shows no rights or notes). */
+    private async ids(): Promise<number[]> {
+        adminCalls.list++;
+        const res = await this.request("GET", "apikeys.php");
+        return res.doc.querySelectorAll('table.list tbody input[name="ids[]"]').map((i) => Number(i.getAttribute("value")));
+    }
+
+    /** Every key: one walk of the list page, then each key's page. */
     async list(): Promise<ApiKeyRow[]> {
         return snapshot.get(this.id, () =>
             this.call(true, async () => {
-                adminCalls.list++;
-                const res = await this.request("GET", "apikeys.php");
-                const ids = res.doc.querySelectorAll('table.list tbody input[name="ids[]"]').map((i) => Number(i.getAttribute("value")));
                 const rows: ApiKeyRow[] = [];
-                for (const id of ids) {
+                for (const id of await this.ids()) {
                     const row = await this.fetchOne(id);
                     if (row) rows.push(row);
                 }
@@ -209,10 +213,12 @@ export class SupportSystemAdminClient {
      * before is the one made, so the add is never sent twice.
      */
     async insert(row: NewApiKeyRow): Promise<ApiKeyRow> {
-        const before = new Set((await this.list()).map((r) => r.id));
+        // The list page alone tells which ids are new: only their pages are read afterwards, so n adds
+        // cost n list pages, not n walks of every key's page.
+        const before = new Set(await this.call(true, () => this.ids()));
         // By the marker, which the help desk's sanitizer leaves alone (no markup characters in it), and the address.
         const tag = (notes: string | null) => (notes ?? "").match(/\[keyfleet:[^\]]*\]/g)?.pop();
-        const mine = (r: ApiKeyRow) => !before.has(r.id) && r.ipaddr === row.ipaddr && tag(r.notes) === tag(row.notes);
+        const mine = (r: ApiKeyRow) => r.ipaddr === row.ipaddr && tag(r.notes) === tag(row.notes);
         try {
             adminCalls.add++;
             const res = await this.request("POST", "apikeys.php?a=add", [
@@ -226,13 +232,16 @@ export class SupportSystemAdminClient {
             ]);
             this.refuse(res.doc, "add");
         } catch (err) {
-            snapshot.forget();
             if (!(err instanceof VendorError) || err.kind !== "outcomeUnknown") throw err;
+        } finally {
+            snapshot.forget();
         }
-        snapshot.forget();
-        const made = (await this.list()).filter(mine).sort((a, b) => b.id - a.id)[0];
-        if (!made) throw new VendorError("unavailable", `${this.where}: the key was not added`, { notProcessed: true });
-        return made;
+        const fresh = (await this.call(true, () => this.ids())).filter((id) => !before.has(id)).sort((a, b) => b - a);
+        for (const id of fresh) {
+            const made = await this.call(true, () => this.fetchOne(id));
+            if (made && mine(made)) return made;
+        }
+        throw new VendorError("unavailable", `${this.where}: the key was not added`, { notProcessed: true });
     }
 
     /** Field errors and error messages as the core's kinds. */
@@ -277,7 +286,10 @@ export class SupportSystemAdminClient {
         return true;
     }
 
-    /** The panel's clock is not exposed: keyfleet's own. */
+    /**
+     * The panel's clock is not exposed; lost creates are matched against the `created` it shows,
+     * which is real time, so this is the real time too (not the core's clock, which a run may offset).
+     */
     async now(): Promise<number> {
         return Date.now();
     }
