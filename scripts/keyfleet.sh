@@ -97,13 +97,11 @@ ensure_pulumi() {
 #!/bin/sh
 exec node "$ROOT/toolchain/language-host.ts" "\$@"
 EOF
-  # The dynamic-provider launcher, like the one Pulumi ships, except that it finds @pulumi/pulumi
-  # by Node's resolution from the folder the engine starts it in (the program's, stacks/), where
-  # Pulumi's looks in ./node_modules only.
-  cat >"$BIN/pulumi-resource-pulumi-nodejs.tmp" <<'EOF'
+  # The dynamic-provider plugin: @pulumi/pulumi's server plus the detailed diff it leaves out, so a
+  # plan names the fields that differ, drift included (toolchain/dynamic-provider.ts says why).
+  cat >"$BIN/pulumi-resource-pulumi-nodejs.tmp" <<EOF
 #!/bin/sh
-exec node -e 'process.argv.splice(1, 0, "pulumi-dynamic-provider");
-require(require.resolve("@pulumi/pulumi/cmd/dynamic-provider", { paths: [process.cwd()] }));' -- "$@"
+exec node "$ROOT/toolchain/dynamic-provider.ts" "\$@"
 EOF
   for launcher in pulumi-language-nodejs pulumi-resource-pulumi-nodejs; do
     chmod +x "$BIN/$launcher.tmp" && mv -f "$BIN/$launcher.tmp" "$BIN/$launcher"

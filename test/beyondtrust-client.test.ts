@@ -247,11 +247,18 @@ describe("renewal and read from state", () => {
         const olds = { ...inputs, created: new Date(now - 10 * H).toISOString(), expires: new Date(now + 5 * H).toISOString() };
         expect(await provider.diff("bts_x", olds as never, inputs as never)).toMatchObject({ changes: false, replaces: [] });
         const soon = { ...olds, expires: new Date(now + 0.5 * H).toISOString() };
-        expect(await provider.diff("bts_x", soon as never, inputs as never)).toMatchObject({ changes: true, replaces: ["rotation"] });
+        // The plan shows why (the program's rotationDue), not the pseudo-field "rotation" or bookkeeping.
+        expect(await provider.diff("bts_x", soon as never, { ...inputs, rotationDue: "rotation due: within renewBefore 1h" } as never)).toMatchObject({
+            changes: true,
+            replaces: ["rotation"],
+            detailedDiff: { rotationDue: "update-replace" },
+        });
         // An input change replaces too: the appliance cannot update a key.
-        expect(await provider.diff("bts_x", olds as never, { ...inputs, priority: 2 } as never)).toMatchObject({ changes: true, replaces: ["priority"] });
+        expect(await provider.diff("bts_x", olds as never, { ...inputs, priority: 2, predecessor: "bts_w" } as never)).toEqual(
+            expect.objectContaining({ changes: true, replaces: ["priority"], detailedDiff: { priority: "update-replace" } }),
+        );
         // renewBefore is keyfleet's own: a change rewrites state only.
-        expect(await provider.diff("bts_x", olds as never, { ...inputs, renewBefore: "2h" } as never)).toMatchObject({ changes: true, replaces: [] });
+        expect(await provider.diff("bts_x", olds as never, { ...inputs, renewBefore: "2h" } as never)).toMatchObject({ changes: true, replaces: [], detailedDiff: { renewBefore: "update" } });
     });
 
     it("read keeps a live key as state has it and drops an expired one; delete calls no vendor and needs no credentials", async () => {

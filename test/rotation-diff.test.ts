@@ -59,6 +59,13 @@ describe("planDiff", () => {
         expect(planDiff(FIELDS, state(), { ...base, revoked: true }).replaces).toEqual([]);
     });
 
+    it("names each differing field for the plan, replacing or in place, and never the pseudo-field rotation", () => {
+        const next = { ...base, enabled: false, permissions: ["nexus:consumer:chat", "nexus:designer:chat"] };
+        expect(planDiff(FIELDS, state(), next, "older than 7d").detailedDiff).toEqual({ enabled: "update", permissions: "update-replace" });
+        expect(planDiff(FIELDS, state({ revoked: true }), base).detailedDiff).toEqual({ revoked: "update-replace" });
+        expect(planDiff(FIELDS, state(), base).detailedDiff).toEqual({});
+    });
+
     it("replaces with no input change when a rotation is due", () => {
         expect(planDiff(FIELDS, state(), base, "older than 7d")).toMatchObject({ changes: true, replaces: ["rotation"], rotation: "older than 7d" });
     });

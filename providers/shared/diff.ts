@@ -14,9 +14,23 @@ export interface FieldSpec<I> {
     oneWay?: readonly (keyof I & string)[];
 }
 
+/**
+ * How one property differs, in the engine's terms (pulumirpc.PropertyDiff.Kind). `replace` kinds
+ * make the step a replacement; the engine shows old outputs against new inputs for each.
+ */
+export type FieldChange = "update" | "update-replace";
+
 export interface KeyDiff extends pulumi.dynamic.DiffResult {
     /** Why the key rotates, when it does. */
     rotation?: string;
+    /**
+     * The fields that differ, for the plan: the vendor's and the YAML's fields, never the core's
+     * bookkeeping. @pulumi/pulumi's dynamic-provider server drops this field; keyfleet's launcher
+     * (toolchain/dynamic-provider.ts) sends it to the engine as the detailed diff. Without it the
+     * engine compares old and new *inputs*, so drift (an output) is invisible and a bookkeeping input
+     * (`predecessor`) shows as the change.
+     */
+    detailedDiff?: Record<string, FieldChange>;
 }
 
 export function same(a: unknown, b: unknown): boolean {
@@ -36,11 +50,33 @@ export function planDiff<I extends object>(spec: FieldSpec<I>, olds: I, news: I,
     if (rotation && !replaces.includes("rotation")) replaces.push("rotation");
     const updated = [...changedFields(spec.mutable, olds, news), ...changedFields(spec.local, olds, news)];
     const changes = replaces.length > 0 || updated.length > 0;
+    const detailedDiff: Record<string, FieldChange> = {};
+    for (const f of updated) detailedDiff[f] = "update";
+    for (const f of replaces) if (f !== "rotation") detailedDiff[f] = "update-replace";
     return {
         changes,
         replaces,
         stables: spec.immutable.filter((f) => !replaces.includes(f)),
         deleteBeforeReplace: false,
         rotation,
+        detailedDiff,
     };
+}
+
+/**
+ * Where the dynamic-provider plugin collects the fields of the Diff call in progress
+ * (toolchain/dynamic-provider.ts puts an AsyncLocalStorage there). A global symbol, because the
+ * plugin and the providers it loads from state are separate module graphs in one process.
+ */
+export const DETAILED_DIFF_SINK = Symbol.for("keyfleet.detailedDiff");
+
+export interface DetailedDiffStore {
+    detailedDiff?: Record<string, FieldChange>;
+}
+
+/** Hands a diff's field list to the plugin serving this call; with Pulumi's own plugin, a no-op. */
+export function reportDetailedDiff(diff: pulumi.dynamic.DiffResult & Pick<KeyDiff, "detailedDiff">): void {
+    const sink = (globalThis as Record<symbol, { getStore(): DetailedDiffStore | undefined } | undefined>)[DETAILED_DIFF_SINK];
+    const store = sink?.getStore();
+    if (store && diff.detailedDiff) store.detailedDiff = diff.detailedDiff;
 }

@@ -3,6 +3,7 @@
 // stack config the engine hands over) is passed to each vendor's provider as it loads.
 import type * as pulumi from "@pulumi/pulumi";
 import { vendors } from "../vendors.ts";
+import { reportDetailedDiff } from "./diff.ts";
 
 type Provider = Awaited<ReturnType<(typeof vendors)[number]["provider"]>>;
 
@@ -44,7 +45,11 @@ export function dispatch(fixed?: string): Required<Pick<pulumi.dynamic.ResourceP
             const p = await forVendor(v);
             return p.check ? p.check(olds, { ...news, vendor: v }) : { inputs: news };
         },
-        diff: async (id, olds, news) => (await forVendor(vendorOf(fixed, news, olds))).diff!(id, olds, news),
+        diff: async (id, olds, news) => {
+            const result = await (await forVendor(vendorOf(fixed, news, olds))).diff!(id, olds, news);
+            reportDetailedDiff(result);
+            return result;
+        },
         create: async (inputs) => (await forVendor(vendorOf(fixed, inputs))).create(inputs),
         read: async (id, props) => (await forVendor(vendorOf(fixed, props))).read!(id, props),
         update: async (id, olds, news) => (await forVendor(vendorOf(fixed, news, olds))).update!(id, olds, news),

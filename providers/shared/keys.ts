@@ -24,7 +24,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import { clock } from "./clock.ts";
-import { changedFields, planDiff, type FieldSpec } from "./diff.ts";
+import { changedFields, planDiff, type FieldSpec, type KeyDiff } from "./diff.ts";
 import { isKind, operationFailed, VendorError, type Fixes } from "./errors.ts";
 import { nextRotationAt, overlapMs, rotationReason, type RotationPolicy } from "./rotation.ts";
 import { fingerprint, Settings, type RawConfig } from "./settings.ts";
@@ -419,6 +419,51 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         }
     }
 
+    /** The plan of one key: replace, update in place or nothing, and which fields differ. */
+    function decide(id: string, olds: O, news: I): KeyDiff {
+        const before = canonical(olds as unknown as Record<string, unknown>);
+        if (olds.pending) {
+            // A lost create: the next update reconciles it, unless the key must move (then the
+            // delete of the pending resource removes what the lost create made, in the old scope).
+            const moved = planDiff(lc.fields, before, news).replaces ?? [];
+            return { changes: true, replaces: moved.filter((f) => f !== "rotation"), deleteBeforeReplace: moved.length > 0 };
+        }
+        const now = clock.now();
+        // Decided from state (the vendor's creation time), whatever the program showed.
+        const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
+        const plan = planDiff(lc.fields, before, news, due);
+        const slots = twoSlotPlan(olds, news, now);
+        // With overlap, a rotation with nothing else to replace is an update that keeps the old key.
+        if (slots.rotate) return { ...plan, changes: true, replaces: [], stables: [...lc.fields.immutable] };
+        if (slots.deferred) {
+            // The rotation waits for the consumers; whatever else changed still applies.
+            const rest = planDiff(lc.fields, before, news);
+            if ((rest.replaces?.length ?? 0) === 0) return { ...rest, changes: Boolean(rest.changes) || slots.extend || slots.arm };
+        }
+        if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend || slots.arm)) return { ...plan, changes: true };
+        // The program learns each key's predecessor from the last successful run's outputs. When
+        // that record is missing or older than state (first run after an upgrade, a run that
+        // partly failed), create could not tell the old key from a stranger's: delete it first.
+        // Only where it matters: a vendor whose names are unique (the new key needs the old one's
+        // name) or an entry with adopt (it would take over the very key being replaced).
+        const current = olds.currentId ?? id;
+        const ambiguous = Boolean(lc.rename) || Boolean(news.adopt);
+        if ((plan.replaces?.length ?? 0) > 0 && ambiguous && news.predecessor !== current) return { ...plan, deleteBeforeReplace: true };
+        return plan;
+    }
+
+    /**
+     * The fields the plan shows for this step. The reason a key rotates with no field changed is the
+     * `rotationDue` the program computed (the operator's "why"); bookkeeping inputs never show. A
+     * lost create has no outputs to compare with, so it keeps the engine's own input comparison.
+     */
+    function explain(plan: KeyDiff, olds: O, news: I): KeyDiff {
+        if (olds.pending || !plan.changes) return { ...plan, detailedDiff: olds.pending ? undefined : {} };
+        const detailedDiff = { ...plan.detailedDiff };
+        if (plan.rotation || news.rotationDue) detailedDiff.rotationDue = (plan.replaces?.length ?? 0) > 0 ? "update-replace" : "update";
+        return { ...plan, detailedDiff };
+    }
+
     /** The decision diff and update share: rotate in place (overlap), retire the previous slot, extend it (held). */
     function twoSlotPlan(olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean; deferred: boolean; arm: boolean } {
         const before = canonical(olds as unknown as Record<string, unknown>);
@@ -542,36 +587,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             return { inputs };
         },
 
-        async diff(id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult> {
-            const before = canonical(olds as unknown as Record<string, unknown>);
-            if (olds.pending) {
-                // A lost create: the next update reconciles it, unless the key must move (then the
-                // delete of the pending resource removes what the lost create made, in the old scope).
-                const moved = planDiff(lc.fields, before, news).replaces ?? [];
-                return { changes: true, replaces: moved.filter((f) => f !== "rotation"), deleteBeforeReplace: moved.length > 0 };
-            }
-            const now = clock.now();
-            // Decided from state (the vendor's creation time), whatever the program showed.
-            const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
-            const plan = planDiff(lc.fields, before, news, due);
-            const slots = twoSlotPlan(olds, news, now);
-            // With overlap, a rotation with nothing else to replace is an update that keeps the old key.
-            if (slots.rotate) return { ...plan, changes: true, replaces: [], stables: [...lc.fields.immutable] };
-            if (slots.deferred) {
-                // The rotation waits for the consumers; whatever else changed still applies.
-                const rest = planDiff(lc.fields, before, news);
-                if ((rest.replaces?.length ?? 0) === 0) return { ...rest, changes: Boolean(rest.changes) || slots.extend || slots.arm };
-            }
-            if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend || slots.arm)) return { ...plan, changes: true };
-            // The program learns each key's predecessor from the last successful run's outputs. When
-            // that record is missing or older than state (first run after an upgrade, a run that
-            // partly failed), create could not tell the old key from a stranger's: delete it first.
-            // Only where it matters: a vendor whose names are unique (the new key needs the old one's
-            // name) or an entry with adopt (it would take over the very key being replaced).
-            const current = olds.currentId ?? id;
-            const ambiguous = Boolean(lc.rename) || Boolean(news.adopt);
-            if ((plan.replaces?.length ?? 0) > 0 && ambiguous && news.predecessor !== current) return { ...plan, deleteBeforeReplace: true };
-            return plan;
+        async diff(id: string, olds: O, news: I): Promise<KeyDiff> {
+            return explain(decide(id, olds, news), olds, news);
         },
 
         async create(inputs: I): Promise<pulumi.dynamic.CreateResult<O>> {
