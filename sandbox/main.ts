@@ -1,22 +1,22 @@
 // `npm run sandbox`: every vendor's sandbox in the foreground, on fixed loopback ports (each
-// descriptor's sandbox: port and the environment variable that moves it, see providers/vendors.ts).
+// sandbox's port and the environment variable that moves it, see sandbox/index.ts).
 // --data FILE keeps the vendors' records across restarts (the local stack's sandbox does), one file
 // per vendor beside it, readable by the owner only (they hold key values).
 import { parseArgs } from "node:util";
-import { vendors } from "../providers/vendors.ts";
+import { sandboxes } from "./index.ts";
 
 const { values } = parseArgs({ options: { data: { type: "string" }, only: { type: "string" } } });
 const host = process.env.KEYFLEET_SANDBOX_HOST ?? "127.0.0.1";
 const only = values.only?.split(",");
 
 const servers: { close(): Promise<void> }[] = [];
-for (const v of vendors) {
-    if (only && !only.includes(v.section)) continue;
-    const port = Number(process.env[v.sandbox.portEnv] ?? v.sandbox.port);
-    const dataFile = values.data ? `${values.data.replace(/\.json$/, "")}-${v.section}.json` : undefined;
-    const server = await v.sandbox.start({ port, host, dataFile });
+for (const sb of sandboxes) {
+    if (only && !only.includes(sb.section)) continue;
+    const port = Number(process.env[sb.portEnv] ?? sb.port);
+    const dataFile = values.data ? `${values.data.replace(/\.json$/, "")}-${sb.section}.json` : undefined;
+    const server = await sb.start({ port, host, dataFile });
     servers.push(server);
-    console.log(`sandbox: ${v.sandbox.title} on ${server.url}`);
+    console.log(`sandbox: ${sb.title} on ${server.url}`);
 }
 
 const stop = async () => {

@@ -169,7 +169,7 @@ toolchain() {
   setup_env
 }
 
-# The sandboxes' ports, one "section port" line per vendor, from the descriptors (providers/vendors.ts).
+# The sandboxes, one "section port needs" line per vendor, from sandbox/index.ts.
 sandbox_ports() { node "$ROOT/scripts/sandbox-ports.ts"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -177,11 +177,15 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # The local stack points at the sandboxes; start those not listening yet (with their records kept
 # on disk, so that the vendor side survives between runs just as a real one would).
 ensure_sandbox() {
-  local missing=() section port
-  while read -r section port; do
-    port_open "$port" || missing+=("$section")
+  local missing=() section port needs mysql=0
+  while read -r section port needs; do
+    if ! port_open "$port"; then
+      missing+=("$section")
+      case ",$needs," in *,mysql,*) mysql=1 ;; esac
+    fi
   done < <(sandbox_ports)
   [ ${#missing[@]} -eq 0 ] && return
+  [ $mysql -eq 1 ] && ensure_mysql
   local only
   only="$(IFS=,; echo "${missing[*]}")"
   say "starting the sandbox for $only (log: .keyfleet/sandbox.log)"
@@ -190,7 +194,7 @@ ensure_sandbox() {
   trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do
     local all=1
-    while read -r section port; do port_open "$port" || all=0; done < <(sandbox_ports)
+    while read -r section port needs; do port_open "$port" || all=0; done < <(sandbox_ports)
     [ $all -eq 1 ] && return
     kill -0 "$SANDBOX_PID" 2>/dev/null || break
     sleep 0.1

@@ -14,6 +14,7 @@ import { isKind, VendorError } from "../providers/shared/errors.ts";
 import { tokens } from "../providers/shared/tokens.ts";
 import { BEYONDTRUST_ERRORS, BeyondTrustSandbox, type BeyondTrustSandboxOptions } from "../sandbox/beyondtrust.ts";
 import { listen } from "../sandbox/http.ts";
+import { sandboxes } from "../sandbox/index.ts";
 
 /** The dynamic provider with every method present (keyProvider defines them all). */
 const provider = lcProvider as Required<typeof lcProvider>;
@@ -388,9 +389,9 @@ describe("client over HTTP", () => {
         expect(t.sandbox.keys.size).toBe(2);
     });
 
-    it("the descriptor's sandbox starts the sandbox, and the token cache counts one login per account", async () => {
+    it("the listed sandbox starts, and the token cache counts one login per account", async () => {
         tokens.clear();
-        const server = await beyondtrust.sandbox.start({ port: 0, host: "127.0.0.1" });
+        const server = await sandboxes.find((sb) => sb.section === beyondtrust.section)!.start({ port: 0, host: "127.0.0.1" });
         open.push(server);
         const c = new BeyondTrustClient({ url: server.url, clientId: "keyfleet_local_api_account", clientSecret: "keyfleet_local_api_secret" });
         await Promise.all([c.query("get_api_info"), c.query("get_support_teams"), c.query("get_logged_in_reps")]);

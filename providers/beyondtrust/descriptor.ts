@@ -174,14 +174,4 @@ export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
     async provider() {
         return (await import("./lifecycle.ts")).provider;
     },
-
-    sandbox: {
-        port: 4402,
-        portEnv: "KEYFLEET_SANDBOX_BEYONDTRUST_PORT",
-        title: "BeyondTrust Remote Support",
-        async start(o) {
-            const { start } = await import("../../sandbox/beyondtrust.ts");
-            return (await start(o)).server;
-        },
-    },
 };

@@ -151,16 +151,4 @@ export const nexus: VendorDescriptor<NexusSection> = {
     async provider() {
         return (await import("./lifecycle.ts")).provider;
     },
-
-    sandbox: {
-        port: 4401,
-        portEnv: "KEYFLEET_SANDBOX_GENESYS_PORT",
-        title: "Genesys (GWS auth + Nexus)",
-        async start({ port, host, dataFile }) {
-            const { GenesysSandbox } = await import("../../sandbox/genesys.ts");
-            const { listen } = await import("../../sandbox/http.ts");
-            const sandbox = new GenesysSandbox({ dataFile });
-            return listen(sandbox.handler, port, host);
-        },
-    },
 };

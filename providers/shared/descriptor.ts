@@ -1,7 +1,7 @@
 // What a vendor tells the rest of keyfleet about itself: one descriptor per vendor folder, listed in
 // providers/vendors.ts. The YAML schema and loader, the program, the settings pre-flight, the
-// provider dispatch, the sandbox launcher, the scripts, the test helpers and the benchmark all loop
-// over that list, so adding a vendor is one folder, one sandbox and one line.
+// provider dispatch, the scripts, the test helpers and the benchmark all loop over that list, so
+// adding a vendor is one folder, one line here and its sandbox's line in sandbox/index.ts.
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { RotationPolicy } from "./rotation.ts";
@@ -72,17 +72,6 @@ export interface LastRunKey {
 /** What the stack exports per key: never a key value in plain text (values are secret outputs). */
 export type KeyExports = Record<string, Record<string, pulumi.Output<unknown>>>;
 
-export interface SandboxSpec {
-    /** Loopback port of the local stack's sandbox. */
-    port: number;
-    /** Environment variable that moves it. */
-    portEnv: string;
-    /** What it stands in for, for the launcher's log. */
-    title: string;
-    /** Starts the sandbox; `dataFile` keeps its records across restarts (written 0600). */
-    start(options: { port: number; host: string; dataFile?: string }): Promise<{ url: string; close(): Promise<void> }>;
-}
-
 export interface VendorDescriptor<S = unknown> {
     /** The YAML section, and the vendor's id in inputs and type tokens. */
     section: string;
@@ -114,5 +103,4 @@ export interface VendorDescriptor<S = unknown> {
             readonly lifecycle?: { renewal?(state: any, inputs: any, now: number): string | undefined };
         }
     >;
-    sandbox: SandboxSpec;
 }

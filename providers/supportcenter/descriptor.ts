@@ -241,14 +241,4 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
     async provider() {
         return (await import("./lifecycle.ts")).provider;
     },
-
-    sandbox: {
-        port: 4403,
-        portEnv: "KEYFLEET_SANDBOX_SUPPORTCENTER_PORT",
-        title: "ManageEngine SupportCenter Plus",
-        async start({ port, host, dataFile }) {
-            const { start } = await import("../../sandbox/supportcenter.ts");
-            return (await start({ port, host, dataFile })).server;
-        },
-    },
 };

@@ -268,14 +268,4 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     async provider() {
         return (await import("./lifecycle.ts")).provider;
     },
-
-    sandbox: {
-        port: 4404,
-        portEnv: "KEYFLEET_SANDBOX_SUPPORTSYSTEM_PORT",
-        title: "SupportSystem (help desk API; keys in MySQL database keyfleet_helpdesk)",
-        async start({ port, host }) {
-            const { start } = await import("../../sandbox/supportsystem.ts");
-            return (await start({ port, host })).server;
-        },
-    },
 };

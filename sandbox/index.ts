@@ -1,0 +1,67 @@
+// Every vendor's sandbox, listed here in sandbox/ and not in the vendors' descriptors: the shipped
+// providers never load fakes with fault injection, and only the launchers (sandbox/main.ts,
+// scripts/sandbox-ports.ts) and tests read this list. `section` is the vendor's YAML section
+// (providers/vendors.ts); a test checks that every vendor has exactly one sandbox here.
+export interface SandboxSpec {
+    /** The vendor's YAML section. */
+    section: string;
+    /** Loopback port of the local stack's sandbox (stacks/Pulumi.local.yaml points there). */
+    port: number;
+    /** Environment variable that moves it. */
+    portEnv: string;
+    /** What it stands in for, for the launcher's log. */
+    title: string;
+    /** Services outside keyfleet the sandbox needs running (scripts start them first). */
+    needs: readonly "mysql"[];
+    /** Starts the sandbox; `dataFile` keeps its records across restarts (written 0600). */
+    start(options: { port: number; host: string; dataFile?: string }): Promise<{ url: string; close(): Promise<void> }>;
+}
+
+export const sandboxes: readonly SandboxSpec[] = [
+    {
+        section: "nexus",
+        port: 4401,
+        portEnv: "KEYFLEET_SANDBOX_GENESYS_PORT",
+        title: "Genesys (GWS auth + Nexus)",
+        needs: [],
+        async start({ port, host, dataFile }) {
+            const { GenesysSandbox } = await import("./genesys.ts");
+            const { listen } = await import("./http.ts");
+            const sandbox = new GenesysSandbox({ dataFile });
+            return listen(sandbox.handler, port, host);
+        },
+    },
+    {
+        section: "beyondtrust",
+        port: 4402,
+        portEnv: "KEYFLEET_SANDBOX_BEYONDTRUST_PORT",
+        title: "BeyondTrust Remote Support",
+        needs: [],
+        async start(o) {
+            const { start } = await import("./beyondtrust.ts");
+            return (await start(o)).server;
+        },
+    },
+    {
+        section: "supportcenter",
+        port: 4403,
+        portEnv: "KEYFLEET_SANDBOX_SUPPORTCENTER_PORT",
+        title: "ManageEngine SupportCenter Plus",
+        needs: [],
+        async start({ port, host, dataFile }) {
+            const { start } = await import("./supportcenter.ts");
+            return (await start({ port, host, dataFile })).server;
+        },
+    },
+    {
+        section: "supportsystem",
+        port: 4404,
+        portEnv: "KEYFLEET_SANDBOX_SUPPORTSYSTEM_PORT",
+        title: "SupportSystem (help desk API and admin panel; keys in MySQL database keyfleet_helpdesk)",
+        needs: ["mysql"],
+        async start({ port, host }) {
+            const { start } = await import("./supportsystem.ts");
+            return (await start({ port, host })).server;
+        },
+    },
+];
