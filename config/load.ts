@@ -52,6 +52,13 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
             errors: doc.errors.map((e) => ({ file: shown, ...at(e.pos[0]), path: "", message: e.message.split("\n")[0] })),
         };
     }
+    if (doc.contents === null) {
+        // A blank or truncated file must not read as "no keys": the next up would delete them all.
+        return {
+            ok: false,
+            errors: [{ file: shown, ...at(0), path: "", message: "the file holds no YAML document (it is empty or only comments); an environment with no keys is written `{}`" }],
+        };
+    }
     let data: unknown;
     try {
         data = doc.toJS({ maxAliasCount: MAX_ALIASES }) ?? {};

@@ -100,6 +100,12 @@ export default async function keyfleet() {
             if (message) void pulumi.log.warn(message);
         }
     }
+    // A YAML that drops every key the last run had (an emptied `{}`, every section removed) is a plan
+    // the operator must not miss: say it as a warning that leads the preview's diagnostics.
+    const removedAll = Object.keys(lastRun).filter((name) => !(name in keys) && !claimed.has(name));
+    if (Object.keys(keys).length === 0 && removedAll.length > 0) {
+        void pulumi.log.warn(`this run deletes EVERY key of stack ${pulumi.getStack()} (${removedAll.length}: ${removedAll.join(", ")}): config declares none; if that is not meant, stop and restore the YAML`);
+    }
     const keyIds = pulumi.all(
         Object.fromEntries(
             [...KeyResource.declared].map(([name, k]) => [

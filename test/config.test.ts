@@ -115,6 +115,13 @@ describe("environment YAML", () => {
         expect(errorsOf("nexus: [\n")[0]).toMatch(/^config\/test\.yaml:2:1 /);
     });
 
+    it("refuses an empty file or one of only comments (it would delete every key), and takes {}", () => {
+        for (const text of ["", "\n\n", "# all keys were here\n# and now are gone\n"]) {
+            expect(errorsOf(text)).toEqual(["config/test.yaml:1:1 the file holds no YAML document (it is empty or only comments); an environment with no keys is written `{}`"]);
+        }
+        expect(parseEnvironment("# nothing yet\n{}\n", "config/test.yaml")).toMatchObject({ ok: true });
+    });
+
     it("names a missing file", () => {
         const result = loadEnvironment("/nonexistent/keys.yaml", "config/missing.yaml");
         expect(result.ok ? [] : result.errors.map(formatError)).toEqual(["config/missing.yaml:1:1 cannot read the file: ENOENT"]);

@@ -120,4 +120,16 @@ describe("preview --diff names the vendor fields that differ", () => {
         await s.stack.up({ ...captured(s), refresh: true });
         expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary);
     });
+
+    it("a YAML that drops every key says so loudly; an empty file is refused before any vendor call", async () => {
+        s.writeKeys("{}\n");
+        const lines: string[] = [];
+        const preview = await s.stack.preview({ ...captured(s), onOutput: (l) => (lines.push(l), s.output.push(l)) });
+        expect(preview.changeSummary).toMatchObject({ delete: 4 });
+        expect(lines.join("")).toMatch(/this run deletes EVERY key of stack e2e \(4: .*supportsystem\/web form.*\): config declares none/);
+        s.writeKeys("# truncated by a bad merge\n");
+        const calls = scp.sandbox.stats.total;
+        await expect(s.stack.preview(captured(s))).rejects.toThrow(/keys\.yaml:1:1 the file holds no YAML document/);
+        expect(scp.sandbox.stats.total).toBe(calls);
+    });
 });
