@@ -7,16 +7,67 @@ import type { VendorDescriptor } from "./descriptor.ts";
 import { configKey, invalid, missing, Settings } from "./settings.ts";
 
 // Internal to @pulumi/pulumi but stable for years: whether a config key was set with --secret.
-const { isConfigSecret, getConfig } = createRequire(import.meta.url)("@pulumi/pulumi/runtime/config") as {
+const { isConfigSecret, getConfig, allConfig } = createRequire(import.meta.url)("@pulumi/pulumi/runtime/config") as {
     isConfigSecret(key: string): boolean;
     getConfig(key: string): string | undefined;
+    allConfig(): Record<string, string>;
 };
 
+/** Names that say "credential": such a value must never sit in the stack file in plain text. */
+const LOOKS_SECRET = /pass(word|wd)?|secret|token|credential|private|api.?key/i;
+
+/**
+ * Keys in the `keyfleet:` namespace that no setting declares. A misspelt or invented key is ignored
+ * by every reader, so without this check `keyfleet:supportsystem.password` would sit in plain text in
+ * the stack file while the run silently used something else. Values are never quoted.
+ */
+export function unknownSettings(vendors: readonly VendorDescriptor<any>[], config: Record<string, string>, programKeys: readonly string[], secret: (key: string) => boolean): string[] {
+    const top = new Set(programKeys.map((k) => `keyfleet:${k}`));
+    const fields = new Map<string, Set<string>>();
+    for (const vendor of vendors) {
+        for (const spec of vendor.settings) {
+            const dot = spec.key.indexOf(".");
+            if (dot < 0) top.add(configKey(spec));
+            else {
+                const name = `keyfleet:${spec.key.slice(0, dot)}`;
+                if (!fields.has(name)) fields.set(name, new Set());
+                fields.get(name)!.add(spec.key.slice(dot + 1));
+            }
+        }
+    }
+    const problems: string[] = [];
+    const credential = (key: string, plain: boolean) =>
+        LOOKS_SECRET.test(key) && plain ? `; its name says credential and it is in plain text in the stack file: remove it with \`pulumi config rm ${key.includes(".") ? "--path " : ""}${key}\`` : `; remove it with \`pulumi config rm ${key.includes(".") ? "--path " : ""}${key}\``;
+    for (const key of Object.keys(config).sort()) {
+        if (!key.startsWith("keyfleet:")) continue;
+        const known = fields.get(key);
+        if (known) {
+            let value: unknown;
+            try {
+                value = JSON.parse(config[key]!);
+            } catch {
+                value = undefined;
+            }
+            if (!value || typeof value !== "object" || Array.isArray(value)) {
+                problems.push(`${key} must be an object of settings (${[...known].sort().join(", ")}); set its fields with \`pulumi config set --path ${key}.<field> <value>\``);
+                continue;
+            }
+            for (const field of Object.keys(value).sort()) {
+                if (known.has(field)) continue;
+                problems.push(`${key}.${field} is not a setting keyfleet knows (${key} takes ${[...known].sort().join(", ")})${credential(`${key}.${field}`, !secret(key))}`);
+            }
+        } else if (!top.has(key)) {
+            problems.push(`${key} is not a setting keyfleet knows${credential(key, !secret(key))}`);
+        }
+    }
+    return problems;
+}
+
 /** Every problem with the settings of `vendors` for the environment `env`; empty when all is well. */
-export function checkSettings(vendors: readonly VendorDescriptor<any>[], env: Record<string, unknown>): string[] {
+export function checkSettings(vendors: readonly VendorDescriptor<any>[], env: Record<string, unknown>, programKeys: readonly string[] = ["keysFile"]): string[] {
     const settings = new Settings();
     settings.configure({ get: getConfig });
-    const problems: string[] = [];
+    const problems: string[] = unknownSettings(vendors, allConfig(), programKeys, isConfigSecret);
     for (const vendor of vendors) {
         const section = env[vendor.section];
         const used = section !== undefined && vendor.declares(section);
