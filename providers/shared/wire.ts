@@ -9,6 +9,13 @@ import { VendorError } from "./errors.ts";
 
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
 
+/**
+ * The largest answer read, unless a request says otherwise. A key API answers a few kilobytes and an
+ * admin panel page of thousands of keys a few megabytes; a body past this is a broken or hostile
+ * endpoint, and reading it whole (and then retrying) once took 2.4 GB for a 700 MB answer.
+ */
+export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
 export interface WireRequest {
     method: "GET" | "POST" | "PUT" | "DELETE";
     url: string;
@@ -17,6 +24,8 @@ export interface WireRequest {
     timeoutMs?: number;
     /** Close the connection after the answer (`Connection: close`, no keep-alive). */
     close?: boolean;
+    /** The largest answer body read (bytes); default MAX_ANSWER_BYTES. */
+    maxBytes?: number;
 }
 
 export interface WireResponse {
@@ -40,13 +49,31 @@ export async function send(req: WireRequest): Promise<WireResponse> {
             headersTimeout: req.timeoutMs ?? 30_000,
             bodyTimeout: req.timeoutMs ?? 30_000,
         });
-        return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+        return { status: res.statusCode, headers: res.headers, text: await readCapped(res.body, req.maxBytes ?? MAX_ANSWER_BYTES, origin) };
     } catch (err) {
+        if (err instanceof VendorError) throw err;
         const code = (err as { code?: string }).code ?? (err as Error).name;
         // The origin only: the path may carry a key id, which for some vendors is the key.
         const sent = !NOT_SENT.has(code);
         throw new VendorError(sent ? "outcomeUnknown" : "unavailable", sent ? `no answer from ${origin} (${code})` : `cannot reach ${origin} (${code})`, { notProcessed: !sent });
     }
+}
+
+/** The body as text, refused (and the connection dropped) as soon as it passes `max` bytes. */
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(err?: Error): void }, max: number, origin: string): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+        size += chunk.length;
+        if (size > max) {
+            body.destroy();
+            throw new VendorError("invalidAnswer", `the answer from ${origin} is larger than ${Math.round(max / 1024 / 1024)} MiB, more than any answer of this API; keyfleet stopped reading it`, {
+                hint: "check that the URL points at the product's API and not at another service (a proxy or a file server)",
+            });
+        }
+        chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Retry-After in milliseconds (seconds or an HTTP date), or undefined. */
