@@ -254,6 +254,27 @@ uses_local_stack() {
   return 1
 }
 
+# The engine's verbose logging writes every configured credential and key value in plain text
+# (58 hits at -v=9 in one run), to the terminal with --logtostderr and otherwise to files in /tmp
+# that others may read. So the flags that turn it on are refused unless the operator says
+# --unsafe-verbose; the cleaned arguments are left in ARGS.
+guard_verbose() {
+  ARGS=()
+  local unsafe=0 found="" arg
+  for arg in "$@"; do
+    case "$arg" in
+      --unsafe-verbose) unsafe=1; continue ;;
+      -v|-v=*|-v[0-9]*|--verbose|--verbose=*|--logtostderr|--logtostderr=*|--debug|--debug=*|--logflow|--logflow=*) found="${found:+$found }$arg" ;;
+    esac
+    ARGS+=("$arg")
+  done
+  if [ -n "$found" ] && [ $unsafe -eq 0 ]; then
+    die "refusing $found: the engine's verbose logs carry every credential and key value in plain text (on the terminal, or in /tmp/pulumi.*.log files others may read). Add --unsafe-verbose to run it anyway, on a machine and terminal no one else reads, and delete the logs after"
+  fi
+  if [ -n "$found" ]; then say "warning: --unsafe-verbose: $found writes credentials and key values in plain text; delete /tmp/pulumi.* logs after"; fi
+  return 0
+}
+
 # shellcheck source=scripts/stack-of.sh
 source "$ROOT/scripts/stack-of.sh"
 
@@ -266,6 +287,8 @@ case "$cmd" in
     say "command plugin: $KEYFLEET_COMMAND_PLUGIN"
     ;;
   up)
+    guard_verbose "$@"
+    set -- ${ARGS[@]+"${ARGS[@]}"}
     stack="${1:-local}"
     [ $# -gt 0 ] && shift
     toolchain
@@ -312,6 +335,8 @@ case "$cmd" in
     exec node bench/bench.ts "$@"
     ;;
   pulumi)
+    guard_verbose "$@"
+    set -- ${ARGS[@]+"${ARGS[@]}"}
     toolchain
     # The local stack's public passphrase only when the command acts on the local stack.
     if [ "$(stack_of "$@")" = local ]; then passphrase_for local; ensure_mysql; fi
