@@ -43,9 +43,58 @@ export function loadEnvironment(file: string, shown = file): LoadResult {
 }
 
 export function parseEnvironment(text: string, shown: string): LoadResult {
+    try {
+        return parseChecked(text, shown);
+    } catch (err) {
+        // The YAML parser and the schema recurse per level: thousands of levels exhaust the stack.
+        if (!(err instanceof RangeError)) throw err;
+        return tooDeep(text, shown);
+    }
+}
+
+function tooDeep(text: string, shown: string): LoadResult {
+    return { ok: false, errors: [{ file: shown, ...deepest(text), path: "", message: `the file nests deeper than keyfleet reads (no environment needs more than ${MAX_DEPTH} levels); write it flatter` }] };
+}
+
+/** yaml turns its own stack overflow into parse errors ("Maximum call stack size exceeded", "…Stack overflow"). */
+const OVERFLOW = /call stack|stack overflow/i;
+
+/** Levels of nesting an environment may use; a real one uses six or seven. */
+const MAX_DEPTH = 64;
+
+/** Where flow nesting (`[`, `{`) or indentation first passes MAX_DEPTH levels, else 1:1. */
+function deepest(text: string): { line: number; col: number } {
+    let depth = 0;
+    let line = 1;
+    let col = 0;
+    let lineStart = true;
+    let indent = 0;
+    for (const ch of text) {
+        col++;
+        if (ch === "\n") {
+            line++;
+            col = 0;
+            lineStart = true;
+            indent = 0;
+            continue;
+        }
+        if (lineStart && ch === " ") {
+            if (++indent > MAX_DEPTH * 2) return { line, col };
+            continue;
+        }
+        lineStart = false;
+        if (ch === "[" || ch === "{") {
+            if (++depth > MAX_DEPTH) return { line, col };
+        } else if (ch === "]" || ch === "}") depth--;
+    }
+    return { line: 1, col: 1 };
+}
+
+function parseChecked(text: string, shown: string): LoadResult {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const at = (offset: number | undefined) => lines.linePos(offset ?? 0);
+    if (doc.errors.some((e) => OVERFLOW.test(e.message))) return tooDeep(text, shown);
     if (doc.errors.length > 0) {
         return {
             ok: false,
@@ -63,6 +112,10 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
     try {
         data = doc.toJS({ maxAliasCount: MAX_ALIASES }) ?? {};
     } catch (err) {
+        const unresolved = firstUnresolvedAlias(doc);
+        if (unresolved) {
+            return { ok: false, errors: [{ file: shown, ...at(unresolved.offset), path: "", message: `the alias *${unresolved.name} refers to no anchor: define &${unresolved.name} before it, or write the value out` }] };
+        }
         // yaml refuses a file that expands too many aliases; point at the alias past the limit.
         let seen = 0;
         let where: number | undefined;
@@ -100,6 +153,19 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
         }
     }
     return { ok: true, env, warnings };
+}
+
+/** The first `*name` with no `&name` before it, which yaml reports only as it converts. */
+function firstUnresolvedAlias(doc: Document): { name: string; offset: number | undefined } | undefined {
+    let found: { name: string; offset: number | undefined } | undefined;
+    visit(doc, {
+        Alias: (_k, node) => {
+            if (found || node.resolve(doc) !== undefined) return;
+            found = { name: node.source, offset: node.range?.[0] };
+            return visit.BREAK;
+        },
+    });
+    return found;
 }
 
 type At = (offset: number | undefined) => { line: number; col: number };

@@ -129,6 +129,17 @@ describe("environment YAML", () => {
 });
 
 describe("input edges (defect 13)", () => {
+    it("5,000 levels of nesting is a plain error at the level past the limit, not a regex or stack message (issue 17, defect 14)", () => {
+        const flow = errorsOf(`nexus: ${"[".repeat(5000)}${"]".repeat(5000)}\n`);
+        expect(flow).toEqual(["config/test.yaml:1:72 the file nests deeper than keyfleet reads (no environment needs more than 64 levels); write it flatter"]);
+        const block = errorsOf(`a:\n${Array.from({ length: 3000 }, (_, i) => `${" ".repeat(i + 1)}b:`).join("\n")} 1\n`);
+        expect(block).toEqual(["config/test.yaml:130:129 the file nests deeper than keyfleet reads (no environment needs more than 64 levels); write it flatter"]);
+    });
+
+    it("an alias with no anchor is named as such, at the alias (issue 17, defect 14)", () => {
+        expect(errorsOf("nexus:\n  clusterKeys:\n    - name: *nope\n")).toEqual(["config/test.yaml:3:13 the alias *nope refers to no anchor: define &nope before it, or write the value out"]);
+    });
+
     it("more than 100 alias uses is an error with a position, not a stack trace", () => {
         const refs = Array.from({ length: 101 }, (_, i) => `    - name: k${i}\n      rotation: *r`).join("\n");
         const errors = errorsOf(`defaults:\n  rotation: &r {every: 90d}\nnexus:\n  clusterKeys:\n${refs}\n`);
