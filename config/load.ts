@@ -3,6 +3,7 @@
 //   config/prod.yaml:14:7 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer:chta"; …
 // It runs before the program declares any resource, so bad input never reaches a vendor.
 import fs from "node:fs";
+import { isUtf8 } from "node:buffer";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { vendors } from "@keyfleet/providers/vendors";
@@ -33,11 +34,16 @@ export function formatPath(path: readonly PropertyKey[]): string {
 
 /** Loads `file`; `shown` is how messages name it (a path relative to the project, say). */
 export function loadEnvironment(file: string, shown = file): LoadResult {
-    let text: string;
+    let bytes: Buffer;
     try {
-        text = fs.readFileSync(file, "utf8");
+        bytes = fs.readFileSync(file);
     } catch (err) {
         return { ok: false, errors: [{ file: shown, line: 1, col: 1, path: "", message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? err}` }] };
+    }
+    const text = bytes.toString("utf8");
+    if (!isUtf8(bytes)) {
+        // Decoding would turn the bad bytes into U+FFFD and send that to a vendor as part of a name.
+        return { ok: false, errors: [{ file: shown, ...firstInvalidByte(text, bytes), path: "", message: "the file is not UTF-8 text (a byte here is not valid UTF-8); save it as UTF-8" }] };
     }
     return parseEnvironment(text, shown);
 }
@@ -58,6 +64,23 @@ function tooDeep(text: string, shown: string): LoadResult {
 
 /** yaml turns its own stack overflow into parse errors ("Maximum call stack size exceeded", "…Stack overflow"). */
 const OVERFLOW = /call stack|stack overflow/i;
+
+/** Line and column of the first replacement character that stands for invalid bytes, not for a real U+FFFD. */
+function firstInvalidByte(text: string, bytes: Buffer): { line: number; col: number } {
+    let offset = 0;
+    let line = 1;
+    let col = 1;
+    for (const ch of text) {
+        if (ch === "\uFFFD" && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return { line, col };
+        // A replacement stands for one bad byte (WHATWG decoding of stray bytes); a real character for its own length.
+        offset += ch === "\uFFFD" ? 1 : Buffer.byteLength(ch);
+        if (ch === "\n") {
+            line++;
+            col = 1;
+        } else col++;
+    }
+    return { line: 1, col: 1 };
+}
 
 /** Levels of nesting an environment may use; a real one uses six or seven. */
 const MAX_DEPTH = 64;
@@ -95,6 +118,15 @@ function parseChecked(text: string, shown: string): LoadResult {
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const at = (offset: number | undefined) => lines.linePos(offset ?? 0);
     if (doc.errors.some((e) => OVERFLOW.test(e.message))) return tooDeep(text, shown);
+    // yaml only warns about a tag it cannot resolve (`!!js/function`) and keeps the plain value:
+    // keyfleet reads plain YAML, so a tag that means something elsewhere is refused, not dropped.
+    const tags = doc.warnings.filter((w) => w.code === "TAG_RESOLVE_FAILED");
+    if (tags.length > 0) {
+        return {
+            ok: false,
+            errors: tags.map((w) => ({ file: shown, ...at(w.pos[0]), path: "", message: `the tag ${text.slice(w.pos[0], w.pos[1])} is not plain YAML, which is all keyfleet reads; remove it` })),
+        };
+    }
     if (doc.errors.length > 0) {
         return {
             ok: false,

@@ -1,4 +1,7 @@
 // config/<environment>.yaml: every error placed at file:line:col and named by path, all at once.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatError, loadEnvironment, parseEnvironment } from "../config/load.ts";
 
@@ -134,6 +137,30 @@ describe("input edges (defect 13)", () => {
         expect(flow).toEqual(["config/test.yaml:1:72 the file nests deeper than keyfleet reads (no environment needs more than 64 levels); write it flatter"]);
         const block = errorsOf(`a:\n${Array.from({ length: 3000 }, (_, i) => `${" ".repeat(i + 1)}b:`).join("\n")} 1\n`);
         expect(block).toEqual(["config/test.yaml:130:129 the file nests deeper than keyfleet reads (no environment needs more than 64 levels); write it flatter"]);
+    });
+
+    it("refuses a tag that is not plain YAML instead of dropping it (issue 17, defect 12)", () => {
+        expect(errorsOf("nexus: !!js/function 'function () {}'\n")).toEqual(["config/test.yaml:1:8 the tag !!js/function is not plain YAML, which is all keyfleet reads; remove it"]);
+    });
+
+    it("refuses a key name with a newline or NUL (issue 17, defect 12)", () => {
+        const errors = errorsOf('nexus:\n  clusterKeys:\n    - name: "ops\\nconsole"\n    - name: "a\\0b"\n');
+        expect(errors).toEqual([
+            "config/test.yaml:3:13 nexus.clusterKeys[0].name: must not contain control characters (a newline, a tab, NUL)",
+            "config/test.yaml:4:13 nexus.clusterKeys[1].name: must not contain control characters (a newline, a tab, NUL)",
+        ]);
+    });
+
+    it("refuses a file that is not UTF-8 at the bad byte, not a U+FFFD sent as a name (issue 17, defect 12)", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-utf8-"));
+        const file = path.join(dir, "latin1.yaml");
+        fs.writeFileSync(file, Buffer.concat([Buffer.from("nexus:\n  clusterKeys:\n    - name: caf"), Buffer.from([0xe9]), Buffer.from("\n")]));
+        const result = loadEnvironment(file, "config/latin1.yaml");
+        expect(result.ok ? [] : result.errors.map(formatError)).toEqual(["config/latin1.yaml:3:16 the file is not UTF-8 text (a byte here is not valid UTF-8); save it as UTF-8"]);
+        // A real U+FFFD in UTF-8 is just text.
+        fs.writeFileSync(file, "nexus:\n  clusterKeys:\n    - name: \uFFFD ok\n");
+        expect(loadEnvironment(file, "config/x.yaml")).toMatchObject({ ok: true });
+        fs.rmSync(dir, { recursive: true });
     });
 
     it("an alias with no anchor is named as such, at the alias (issue 17, defect 14)", () => {

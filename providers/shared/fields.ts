@@ -9,6 +9,8 @@ export function keyName(max: number, about: string) {
         .string()
         .max(max, { error: `must be at most ${max} characters` })
         .regex(/\S/, { error: "must not be blank" })
+        // A newline or NUL reaches the vendor's UI, logs and SQL as is; no product's names hold them.
+        .regex(/^[^\u0000-\u001f\u007f]*$/, { error: "must not contain control characters (a newline, a tab, NUL)" })
         .describe(about);
 }
 
