@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { inventory, type StackInventory } from "./inventory.ts";
 import { renderHtml, renderJson, renderMarkdown, renderTable, type Report } from "./render.ts";
 import { backendStacks, projectDir } from "./stacks.ts";
+import { closeConnections } from "../providers/shared/shutdown.ts";
 
 const FORMATS = { table: renderTable, markdown: renderMarkdown, md: renderMarkdown, json: renderJson, html: renderHtml } as const;
 const USAGE = "usage: npm run report -- (--stack <name> | --all) [--format table|markdown|json|html] [--out <file>] [--live]";
@@ -47,4 +48,9 @@ async function main(): Promise<number> {
     return stacks.some((s) => s.error) ? 1 : 0;
 }
 
-process.exitCode = await main();
+try {
+    process.exitCode = await main();
+} finally {
+    // A live read leaves keep-alive and MySQL pools open, which would keep the process running.
+    await closeConnections();
+}

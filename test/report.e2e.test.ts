@@ -14,6 +14,8 @@ import { beyondtrust } from "../providers/beyondtrust/descriptor.ts";
 import { createFleetProject, type FleetProject } from "./helpers/fleet.ts";
 import { CC, startSandbox, type TestSandbox } from "./helpers/sandbox.ts";
 import { ROOT } from "./helpers/stack.ts";
+import { startScp, type ScpTestSandbox } from "./helpers/supportcenter.ts";
+import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
 
 const DAY = 86_400_000;
 const date = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -247,4 +249,46 @@ describe("report rows from outputs other vendors and rotation add", () => {
         expect(k.rotationWhy).toContain("renewBefore 1d");
         expect(k.system).toBe("BeyondTrust Remote Support");
     });
+});
+
+// Issue 18, finding 6: with SupportCenter Plus or SupportSystem keys, `report --live` never exited
+// (a MySQL pool and undici's keep-alive sockets kept the process alive).
+describe("npm run report --live with every vendor that keeps connections", () => {
+    let nexus: TestSandbox;
+    let scp: ScpTestSandbox;
+    let desk: HelpDesk;
+    let q: FleetProject;
+
+    beforeAll(async () => {
+        [nexus, scp, desk] = await Promise.all([startSandbox(), startScp(), startHelpDesk({ transport: "database" })]);
+        q = await createFleetProject([nexus, scp, desk], {
+            live: `nexus:\n  contactCenter: ${CC}\n  clusterKeys:\n    - name: ops\nsupportcenter:\n  integrationKeys:\n    - name: jira\n      roles: [Technician]\n      owner: admin\nsupportsystem:\n  apiKeys:\n    - name: web\n      ip: 127.0.0.1\n`,
+        });
+        const code = await new Promise<number>((resolve) =>
+            execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "fleet", "up", "--stacks", "live"], { env: { ...process.env, ...q.env } }, (err, stdout, stderr) => {
+                outputs.push(stdout, stderr);
+                resolve(err ? 1 : 0);
+            }),
+        );
+        expect(code).toBe(0);
+    }, 180_000);
+    afterAll(async () => {
+        q?.cleanup();
+        await Promise.all([nexus?.close(), scp?.close(), desk?.close()]);
+    });
+
+    it("ends by itself, well before any keep-alive would have timed out", async () => {
+        const started = Date.now();
+        const result = await new Promise<{ code: number | null; stdout: string; killed: boolean }>((resolve) => {
+            const child = execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "report", "--stack", "live", "--format", "json", "--live"], { env: { ...process.env, ...q.env }, timeout: 25_000, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
+                outputs.push(stdout, stderr);
+                resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, killed: child.killed });
+            });
+        });
+        expect(result.killed).toBe(false);
+        expect(result.code).toBe(0);
+        expect(Date.now() - started).toBeLessThan(20_000);
+        const rows = (JSON.parse(result.stdout).stacks[0] as StackInventory).keys;
+        expect(rows.map((k) => k.state).sort()).toEqual(["active", "active", "active"]);
+    }, 60_000);
 });

@@ -6,8 +6,22 @@
 // lost answer may have been, which matters for a POST that creates a key.
 import { Agent, request } from "undici";
 import { VendorError } from "./errors.ts";
+import { atShutdown } from "./shutdown.ts";
 
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+let agent: Agent | undefined;
+
+/** The process's keep-alive pool, made on first use; closeConnections() ends it (the next call makes another). */
+function dispatcher(): Agent {
+    if (!agent) {
+        const made = (agent = new Agent({ keepAliveTimeout: 30_000, connections: 16 }));
+        const unregister = atShutdown(async () => {
+            unregister();
+            if (agent === made) agent = undefined;
+            await made.close();
+        });
+    }
+    return agent;
+}
 
 /**
  * The largest answer read, unless a request says otherwise. A key API answers a few kilobytes and an
@@ -45,7 +59,7 @@ export async function send(req: WireRequest): Promise<WireResponse> {
             headers: req.close ? { ...req.headers, connection: "close" } : req.headers,
             reset: req.close === true,
             body: req.body,
-            dispatcher: agent,
+            dispatcher: dispatcher(),
             headersTimeout: req.timeoutMs ?? 30_000,
             bodyTimeout: req.timeoutMs ?? 30_000,
         });

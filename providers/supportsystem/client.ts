@@ -25,6 +25,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from "mysql2/promise";
 import { callVendor, pacerFor } from "../shared/calls.ts";
+import { atShutdown } from "../shared/shutdown.ts";
 import { sleep } from "../shared/clock.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
 import { Snapshot } from "../shared/snapshot.ts";
@@ -94,6 +95,7 @@ export const statements = { select: 0, insert: 0, update: 0, delete: 0 };
 /** Every read of a process shares one SELECT of the table for a short while; any write forgets it. */
 const snapshot = new Snapshot<ApiKeyRow[]>();
 const pools = new Map<string, Pool>();
+atShutdown(closeAll);
 
 /**
  * Uses `apiKey` once on the help desk's API, for rotation.verify: POST `{}` to the ticket endpoint,
@@ -474,7 +476,7 @@ function tlsOptions(db: SupportSystemDatabase): PoolOptions["ssl"] {
     return { rejectUnauthorized: true, ...(ca ? { ca } : {}), ...(db.tls === "verify-ca" ? { checkServerIdentity: () => undefined } : {}) };
 }
 
-/** Ends every pool of the process (tests; a provider process simply exits). */
+/** Ends every pool of the process (tests, and commands that end with closeConnections; a provider process simply exits). */
 export async function closeAll(): Promise<void> {
     const all = [...pools.values()];
     pools.clear();
