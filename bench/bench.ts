@@ -3,11 +3,13 @@
 // N keys), a no-change preview, a refresh, and a destroy while tokens expire every 2 s.
 // Prints figures; asserts nothing.
 import fs from "node:fs";
-import { parseArgs } from "node:util";
+import { parseCli } from "../scripts/cli.ts";
 import { CC, startSandbox, type TestSandbox } from "../test/helpers/sandbox.ts";
 import { createTestStack, type TestStack } from "../test/helpers/stack.ts";
 
-const { values } = parseArgs({ options: { keys: { type: "string", default: "200" } } });
+const { values } = parseCli("usage: npm run bench [-- --keys N]\n  keyfleet against the sandbox through the real engine, next to the engine's floor; prints figures.", {
+    options: { keys: { type: "string", default: "200" } },
+});
 const N = Number(values.keys);
 if (!Number.isInteger(N) || N < 5) throw new Error("--keys takes a whole number of at least 5");
 

@@ -5,7 +5,7 @@
 //   preview  what `up` would change            drift  `preview --refresh`: what changed out of band, and what is due
 //   up       applies each stack                 (no --stacks: every stack of the backend)
 // Exit status: 0 all ran (and, for drift, none drifted); 1 a stack failed; 2 drift found, none failed; 64 bad arguments.
-import { parseArgs } from "node:util";
+import { parseCli } from "../scripts/cli.ts";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { backendStacks, passphraseFor, projectDir } from "./stacks.ts";
 
@@ -132,24 +132,18 @@ export async function runFleet(op: FleetOp, stacks: string[], options: { dir: st
 const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N]";
 
 async function main(): Promise<number> {
-    let parsed;
-    try {
-        parsed = parseArgs({ allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" } } });
-    } catch (err) {
-        console.error(`${(err as Error).message}\n${USAGE}`);
-        return 64;
-    }
+    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" } } });
     const op = parsed.positionals[0] as FleetOp;
     const parallel = Number(parsed.values.parallel);
     if (!["preview", "up", "drift"].includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
         console.error(USAGE);
-        return 64;
+        return 2;
     }
     const dir = projectDir(parsed.values.dir);
     const stacks = parsed.values.stacks ? parsed.values.stacks.split(",").map((s) => s.trim()).filter(Boolean) : await backendStacks(dir);
     if (stacks.length === 0) {
         console.error("keyfleet fleet: no stacks (the backend has none; name them with --stacks)");
-        return 64;
+        return 2;
     }
     console.log(`[fleet] ${stacks.length} stack${stacks.length === 1 ? "" : "s"}, ${Math.min(parallel, stacks.length)} at a time: ${op}`);
     const { results, wallMs } = await runFleet(op, stacks, { dir, parallel });

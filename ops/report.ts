@@ -2,7 +2,7 @@
 // The inventory of the keys of one stack or of every stack of the backend (see inventory.ts and
 // render.ts). Exit status 1 when a stack could not be read, 2 on bad arguments.
 import fs from "node:fs";
-import { parseArgs } from "node:util";
+import { parseCli } from "../scripts/cli.ts";
 import { inventory, type StackInventory } from "./inventory.ts";
 import { renderHtml, renderJson, renderMarkdown, renderTable, type Report } from "./render.ts";
 import { backendStacks, projectDir } from "./stacks.ts";
@@ -12,22 +12,16 @@ const FORMATS = { table: renderTable, markdown: renderMarkdown, md: renderMarkdo
 const USAGE = "usage: npm run report -- (--stack <name> | --all) [--format table|markdown|json|html] [--out <file>] [--live]";
 
 async function main(): Promise<number> {
-    let values;
-    try {
-        ({ values } = parseArgs({
-            options: {
-                stack: { type: "string", multiple: true },
-                all: { type: "boolean" },
-                format: { type: "string", default: "table" },
-                out: { type: "string" },
-                live: { type: "boolean" },
-                dir: { type: "string" },
-            },
-        }));
-    } catch (err) {
-        console.error(`${(err as Error).message}\n${USAGE}`);
-        return 2;
-    }
+    const { values } = parseCli(USAGE, {
+        options: {
+            stack: { type: "string", multiple: true },
+            all: { type: "boolean" },
+            format: { type: "string", default: "table" },
+            out: { type: "string" },
+            live: { type: "boolean" },
+            dir: { type: "string" },
+        },
+    });
     const render = (FORMATS as Record<string, ((r: Report) => string) | undefined>)[values.format!];
     if (!render || (!values.all && !values.stack?.length)) {
         console.error(render ? USAGE : `unknown format "${values.format}"\n${USAGE}`);

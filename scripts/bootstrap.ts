@@ -20,7 +20,7 @@ import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCli } from "./cli.ts";
 import { parseDocument } from "yaml";
 import { vendors } from "../providers/vendors.ts";
 import { configKey, invalid, type SettingSpec } from "../providers/shared/settings.ts";
@@ -33,7 +33,8 @@ const fail = (message: string): never => {
     throw new Stop(message);
 };
 
-const { values: flags, positionals } = parseArgs({
+const USAGE = "usage: npm run bootstrap -- <env> [--vendors a,b] [--var name=value] [--set key=value] [--yes|--no-apply] [--non-interactive] [--template file]";
+const { values: flags, positionals } = parseCli(USAGE, {
     allowPositionals: true,
     options: {
         vendors: { type: "string" },
@@ -104,7 +105,7 @@ function pulumi(args: string[], opts: { input?: string; show?: boolean; env?: No
 
 async function main() {
     const env = positionals[0];
-    if (!env || positionals.length > 1) fail("usage: npm run bootstrap -- <env> [--vendors a,b] [--var name=value] [--set key=value] [--yes|--no-apply] [--non-interactive]");
+    if (!env || positionals.length > 1) fail(USAGE);
     if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(env)) fail(`an environment's name is lower-case letters, digits, - and _ (it names config/<env>.yaml and the stack): "${env}"`);
     const keysFile = path.join(ROOT, "config", `${env}.yaml`);
     const stackFile = path.join(ROOT, "stacks", `Pulumi.${env}.yaml`);

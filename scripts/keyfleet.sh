@@ -278,8 +278,47 @@ guard_verbose() {
 # shellcheck source=scripts/stack-of.sh
 source "$ROOT/scripts/stack-of.sh"
 
+# `--help` (or -h) before any `--` answers with the command's usage and exit 0, and changes nothing:
+# no install beyond what running a TypeScript entry point needs, no sandbox, no database.
+wants_help() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in --) return 1 ;; -h|--help) return 0 ;; esac
+  done
+  return 1
+}
+
+usage_of() {
+  case "$1" in
+    up) echo "usage: npm run up [-- <stack> [pulumi up options]]
+  Starts the sandboxes (local stack only), then pulumi up --refresh of <stack> (default local) and
+  prints what it manages. Options after the stack go to pulumi up." ;;
+    test) echo "usage: npm test [-- <test files or vitest options>]
+  Sets up everything (Node 24, npm packages, the Pulumi CLI, MySQL/MariaDB, PostgreSQL, Chromium)
+  and runs the suite with vitest; a plain 'tests: N passed, N failed, N skipped' line closes it." ;;
+    toolchain) echo "usage: npm run toolchain
+  Sets up Node 24, the npm packages and the Pulumi CLI (built from Go modules) and prints versions." ;;
+    pulumi) echo "usage: npm run pulumi -- <pulumi arguments>
+  The Pulumi CLI with keyfleet's environment (PULUMI_HOME, backend, the local stack's passphrase
+  when the command acts on the local stack). Verbose engine logging needs --unsafe-verbose." ;;
+    tsc) echo "usage: npm run typecheck [-- <tsc options>]" ;;
+    *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' ;;
+  esac
+}
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
+if [ "$cmd" = "-h" ] || [ "$cmd" = "--help" ]; then usage_of ""; exit 0; fi
+if wants_help "$@"; then
+  case "$cmd" in
+    up|test|toolchain|tsc) usage_of "$cmd"; exit 0 ;;
+    report|fleet) ensure_node; ensure_npm_packages; cd "$ROOT"; exec node "ops/$cmd.ts" --help ;;
+    sandbox) ensure_node; ensure_npm_packages; exec node "$ROOT/sandbox/main.ts" --help ;;
+    bench) ensure_node; ensure_npm_packages; cd "$ROOT"; exec node bench/bench.ts --help ;;
+    # `node <script> --help` (npm run bootstrap -- --help): the script answers; nothing is built for it.
+    node) ensure_node; ensure_npm_packages; exec node "$@" ;;
+  esac
+fi
 case "$cmd" in
   toolchain)
     toolchain
@@ -353,7 +392,8 @@ case "$cmd" in
     exec npx tsc -p tsconfig.json "$@"
     ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    [ -n "$cmd" ] && say "unknown command \"$cmd\""
+    usage_of "" >&2
     exit 2
     ;;
 esac

@@ -1,6 +1,7 @@
 // scripts/keyfleet.sh gives the local stack's public passphrase only to commands on the local stack
 // (defect 14): which stack a command acts on is read from its arguments as the CLI would.
 import { execFileSync } from "node:child_process";
+import net from "node:net";
 import { describe, expect, it } from "vitest";
 
 const stackOf = (...args: string[]) =>
@@ -47,5 +48,51 @@ describe("verbose engine logging", () => {
         const r = run("pulumi", "version", "--unsafe-verbose", "-v=1");
         expect(r.status).toBe(0);
         expect(r.out).toMatch(/v3\.\d+\.\d+/);
+    });
+});
+
+// Issue 18, finding 9: every command answers --help with its usage and exit 0, with no side effect.
+describe("--help", () => {
+    const env = (ports: number[]) => ({
+        ...process.env,
+        KEYFLEET_SANDBOX_GENESYS_PORT: String(ports[0]),
+        KEYFLEET_SANDBOX_BEYONDTRUST_PORT: String(ports[1]),
+        KEYFLEET_SANDBOX_SUPPORTCENTER_PORT: String(ports[2]),
+        KEYFLEET_SANDBOX_SUPPORTSYSTEM_PORT: String(ports[3]),
+    });
+    const listening = (port: number) =>
+        new Promise<boolean>((resolve) => {
+            const socket = net.connect(port, "127.0.0.1");
+            socket.once("connect", () => (socket.destroy(), resolve(true)));
+            socket.once("error", () => resolve(false));
+        });
+    const run = (args: string[], e: NodeJS.ProcessEnv) => {
+        try {
+            return { status: 0, stdout: execFileSync("bash", ["scripts/keyfleet.sh", ...args], { encoding: "utf8", env: e, stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 }), stderr: "" };
+        } catch (err) {
+            const x = err as { status: number; stdout: string; stderr: string };
+            return { status: x.status, stdout: x.stdout, stderr: x.stderr };
+        }
+    };
+
+    it("prints the usage and exits 0 for every command, starting no sandbox", async () => {
+        const ports = [0, 1, 2, 3].map(() => 20000 + Math.floor(Math.random() * 20000));
+        const e = env(ports);
+        for (const args of [["--help"], ["up", "--help"], ["up", "prod", "-h"], ["test", "--help"], ["toolchain", "--help"], ["report", "--live", "--stack", "local", "--help"], ["fleet", "up", "--help"], ["sandbox", "--help"], ["bench", "--help"], ["node", "scripts/bootstrap.ts", "--help"]]) {
+            const r = run(args, e);
+            expect(r.status, args.join(" ")).toBe(0);
+            expect(r.stdout, args.join(" ")).toMatch(/usage|keyfleet\.sh toolchain/);
+            expect(r.stderr, args.join(" ")).not.toMatch(/at .*\.ts:\d+|TypeError|starting the sandbox|stack '--help'/);
+        }
+        for (const port of ports) expect(await listening(port)).toBe(false);
+    }, 180_000);
+
+    it("an unknown option is a usage error (exit 2), not a stack trace", () => {
+        for (const args of [["report", "--bogus"], ["fleet", "up", "--bogus"], ["sandbox", "--bogus"], ["node", "scripts/bootstrap.ts", "--bogus"]]) {
+            const r = run(args, process.env);
+            expect(r.status, args.join(" ")).toBe(2);
+            expect(r.stderr).toMatch(/Unknown option '--bogus'\nusage: npm run/);
+            expect(r.stderr).not.toMatch(/\n\s+at /);
+        }
     });
 });
