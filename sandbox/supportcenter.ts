@@ -138,6 +138,11 @@ export interface SupportCenterSandboxOptions {
     requireAccept?: boolean;
     /** JSON file (mode 0600) that keeps keys, roles, deleted users and notifications across restarts. */
     dataFile?: string;
+    /**
+     * A deleted key keeps its name: a create or rename to it is 4008 (field name). Off by default:
+     * the product's script shows deleted keys kept in the list, not whether their names stay taken.
+     */
+    deletedKeysHoldNames?: boolean;
 }
 
 export const SUPPORTCENTER_DEFAULTS = {
@@ -171,6 +176,8 @@ export function scpError(code: number, message: string, field?: string, status =
 }
 
 const SUCCESS = { status_code: 2000, status: "success" };
+/** What the product's list shows for a key (its web-client script, integKeyConstructTechKey). */
+const MASKED = "*********";
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** SDP's display format, in UTC: "Dec 6, 2017 06:06 PM". */
@@ -203,6 +210,8 @@ const ROUTES: { pattern: RegExp; template: string; methods: string[] }[] = [
 export class SupportCenterSandbox {
     readonly stats = new CallStats();
     readonly keys = new Map<string, IntegrationKeyRecord>();
+    /** Deleted keys: the product keeps them in the list with status deleted and the key masked (its web-client script). */
+    readonly deleted = new Map<string, IntegrationKeyRecord>();
     readonly users = new Map<string, SupportCenterUser>();
     readonly roles = new Map<string, SupportCenterRole>();
     readonly notifications: SupportCenterNotification[] = [];
@@ -215,15 +224,18 @@ export class SupportCenterSandbox {
     private readonly windows = new Map<string, { start: number; used: number }>();
     private readonly faults: { route: string; kind: "fail" | "lose"; status: number; code: number; message: string; skip: number }[] = [];
     private readonly requireAccept: boolean;
+    /** See SupportCenterSandboxOptions.deletedKeysHoldNames; a test may switch it. */
+    deletedKeysHoldNames: boolean;
     private readonly dataFile: string | undefined;
 
     constructor(options: SupportCenterSandboxOptions = {}) {
         this.requireAccept = options.requireAccept ?? true;
+        this.deletedKeysHoldNames = options.deletedKeysHoldNames ?? false;
         this.rateLimit = options.rateLimit;
         this.dataFile = options.dataFile;
         for (const role of options.roles ?? SUPPORTCENTER_DEFAULTS.roles) this.roles.set(role.id, { ...role });
         const users = options.users ?? Object.values(SUPPORTCENTER_DEFAULTS.users);
-        let saved: { keys?: IntegrationKeyRecord[]; roles?: SupportCenterRole[]; deletedLogins?: string[]; notifications?: SupportCenterNotification[]; nextId?: string } = {};
+        let saved: { keys?: IntegrationKeyRecord[]; deleted?: IntegrationKeyRecord[]; roles?: SupportCenterRole[]; deletedLogins?: string[]; notifications?: SupportCenterNotification[]; nextId?: string } = {};
         saved = records.load<typeof saved>(this.dataFile) ?? saved;
         if (saved.roles) {
             this.roles.clear();
@@ -239,6 +251,7 @@ export class SupportCenterSandbox {
             this.keys.set(key.id, key);
             this.issued.keys.add(key.value);
         }
+        for (const key of saved.deleted ?? []) this.deleted.set(key.id, key);
         this.notifications.push(...(saved.notifications ?? []));
         if (saved.nextId) this.nextId = BigInt(saved.nextId);
     }
@@ -282,6 +295,7 @@ export class SupportCenterSandbox {
         if (!this.dataFile) return;
         const data = {
             keys: [...this.keys.values()],
+            deleted: [...this.deleted.values()],
             roles: [...this.roles.values()],
             deletedLogins: [...this.deletedLogins],
             notifications: this.notifications,
@@ -374,8 +388,17 @@ export class SupportCenterSandbox {
     }
 
     deleteKey(id: string) {
-        if (!this.keys.delete(id)) throw new Error(`no key ${id}`);
+        if (!this.keys.has(id)) throw new Error(`no key ${id}`);
+        this.remove(id);
         this.save();
+    }
+
+    /** A deleted key stops working forever but stays in the list as deleted. */
+    private remove(id: string) {
+        const key = this.keys.get(id);
+        if (!key) return;
+        this.keys.delete(id);
+        this.deleted.set(id, key);
     }
 
     private notify(userId: string, event: SupportCenterNotification["event"], key: IntegrationKeyRecord, message: string) {
@@ -445,13 +468,17 @@ export class SupportCenterSandbox {
                 return this.bulkDelete(user, url);
             case "PUT /api/v3/integration_keys/reassign":
                 return this.reassign(user, url, await this.input(req));
-            case "GET /api/v3/integration_keys/{id}":
+            case "GET /api/v3/integration_keys/{id}": {
+                // Inferred: a deleted key is still read, as the list still shows it.
+                const gone = this.deleted.get(id!);
+                if (gone && gone.ownerId === user.id) return this.ok({ integration_key: this.view(gone, true) });
                 return this.ok({ integration_key: this.view(this.owned(user, id!)) });
+            }
             case "PUT /api/v3/integration_keys/{id}":
                 return this.update(this.owned(user, id!), await this.input(req));
             case "DELETE /api/v3/integration_keys/{id}": {
                 const key = this.owned(user, id!);
-                this.keys.delete(key.id);
+                this.remove(key.id);
                 this.save();
                 return this.ok({});
             }
@@ -519,14 +546,14 @@ export class SupportCenterSandbox {
         return key.validity !== 0 && key.validity <= this.now();
     }
 
-    private view(key: IntegrationKeyRecord): Json {
+    private view(key: IntegrationKeyRecord, deleted = false): Json {
         const owner = this.users.get(key.ownerId);
         return {
             id: key.id,
             name: key.name,
             roles: key.roles.map((r) => ({ ...r })),
             validity: key.validity === 0 ? { value: "0", display_value: "Never expires" } : { value: String(key.validity), display_value: displayTime(key.validity) },
-            status: key.status,
+            status: deleted ? "deleted" : key.status,
             is_expired: this.expired(key),
             description: key.description,
             created_time: { value: String(key.created), display_value: displayTime(key.created) },
@@ -555,7 +582,8 @@ export class SupportCenterSandbox {
         const name = value.trim();
         if (name === "") throw scpError(4012, "name is mandatory", "name");
         if (name.length > MAX_NAME) throw scpError(4000, `name exceeds the maximum length of ${MAX_NAME}`, "name");
-        for (const k of this.keys.values()) {
+        const holders = this.deletedKeysHoldNames ? [...this.keys.values(), ...this.deleted.values()] : this.keys.values();
+        for (const k of holders) {
             if (k.id !== exceptId && k.name.toLowerCase() === name.toLowerCase()) throw scpError(4008, `An integration key named ${name} already exists`, "name");
         }
         return name;
@@ -691,7 +719,7 @@ export class SupportCenterSandbox {
 
     private bulkDelete(user: SupportCenterUser, url: URL): Reply {
         const keys = this.idsOf(user, url);
-        for (const key of keys) this.keys.delete(key.id);
+        for (const key of keys) this.remove(key.id);
         this.save();
         return { status: 200, body: { response_status: keys.map((k) => ({ ...SUCCESS, id: k.id })) } };
     }
@@ -699,7 +727,7 @@ export class SupportCenterSandbox {
     private listKeys(url: URL): Reply {
         const info = this.listInfo(url, ["name", "created_time", "id"], "created_time");
         const filter = info.filter ?? "All";
-        const records = [...this.keys.values()]
+        const live = [...this.keys.values()]
             .filter((k) => {
                 if (filter === "Active") return k.status === "active" && !this.expired(k);
                 if (filter === "Inactive") return k.status === "inactive";
@@ -707,6 +735,10 @@ export class SupportCenterSandbox {
                 return true;
             })
             .map((k) => this.view(k));
+        // The rows carry `key` masked (the script shows "*********" and opens the value only through
+        // decrypt); deleted keys stay listed as status deleted (filter_by All only, inferred).
+        const gone = filter === undefined || filter === "All" ? [...this.deleted.values()].map((k) => this.view(k, true)) : [];
+        const records = [...live, ...gone].map((r) => ({ ...r, key: MASKED }));
         return this.page("integration_keys", records, info);
     }
 
@@ -804,43 +836,80 @@ export class SupportCenterSandbox {
         return { status: 200, body: { response_status: [SUCCESS], list_info: listInfo, [entity]: rows } };
     }
 
+    /**
+     * SDP's search_criteria as the product's web client sends it: {field, condition, value | values,
+     * logical_operator, children}. Criteria (an array, or one) join left to right by each one's
+     * logical_operator; a criterion's children form a group, evaluated left to right the same way,
+     * joined to the criterion by the first child's operator. So the script's Active filter, status
+     * is active AND (validity GT 0 AND validity GT now OR validity EQ 0), means what it shows.
+     */
     private matches(record: Json, criteria: unknown[]): boolean {
+        return this.fold(record, criteria);
+    }
+
+    private fold(record: Json, criteria: unknown[]): boolean {
         let result = true;
         criteria.forEach((c, i) => {
-            if (!c || typeof c !== "object") throw scpError(4000, "search_criteria must be an object or an array of objects", "list_info.search_criteria");
-            const { field, condition, value, values, logical_operator } = c as Json;
-            if (typeof field !== "string") throw scpError(4012, "search_criteria.field is mandatory", "list_info.search_criteria");
-            const wanted = (values ?? [value]) as unknown[];
-            if (!Array.isArray(wanted) || wanted[0] === undefined) throw scpError(4012, "search_criteria.value is mandatory", "list_info.search_criteria");
-            const test = this.condition(String(condition ?? "is").toLowerCase());
-            const actual = get(record, field);
-            const hit = wanted.some((w) => test(actual, w));
-            const op = String(logical_operator ?? "AND").toUpperCase();
-            result = i === 0 ? hit : op === "OR" ? result || hit : result && hit;
+            if (!c || typeof c !== "object" || Array.isArray(c)) throw scpError(4000, "search_criteria must be an object or an array of objects", "list_info.search_criteria");
+            const hit = this.criterion(record, c as Json);
+            result = i === 0 ? hit : this.join(c as Json) === "OR" ? result || hit : result && hit;
         });
         return result;
+    }
+
+    private join(c: Json): "AND" | "OR" {
+        const op = String(c.logical_operator ?? "AND").toUpperCase();
+        if (op !== "AND" && op !== "OR") throw scpError(4001, `logical_operator must be AND or OR, not ${op}`, "list_info.search_criteria");
+        return op;
+    }
+
+    private criterion(record: Json, c: Json): boolean {
+        const { field, condition, value, values, children } = c;
+        if (typeof field !== "string") throw scpError(4012, "search_criteria.field is mandatory", "list_info.search_criteria");
+        const wanted = (values ?? [value]) as unknown[];
+        if (!Array.isArray(wanted) || wanted[0] === undefined) throw scpError(4012, "search_criteria.value is mandatory", "list_info.search_criteria");
+        const test = this.condition(String(condition ?? "is"));
+        // A field through a list (associated_roles.name) matches when any element does.
+        const actual = get(record, field);
+        const all = Array.isArray(actual) ? actual : [actual];
+        const hit = wanted.some((w) => all.some((a) => test(a, w)));
+        if (children === undefined) return hit;
+        if (!Array.isArray(children) || children.length === 0) throw scpError(4000, "search_criteria.children must be a non-empty array", "list_info.search_criteria");
+        const group = this.fold(record, children);
+        return this.join(children[0] as Json) === "OR" ? hit || group : hit && group;
     }
 
     private condition(name: string): (actual: unknown, wanted: unknown) => boolean {
         const text = (v: unknown) => (v && typeof v === "object" && "value" in v ? String((v as Json).value) : String(v ?? "")).toLowerCase();
         const num = (v: unknown) => Number(text(v));
-        switch (name) {
+        const like = (a: unknown, w: unknown) => text(a).includes(text(w).replace(/^%|%$/g, ""));
+        switch (name.toLowerCase()) {
             case "is":
+            case "eq":
                 return (a, w) => text(a) === text(w);
             case "is not":
+            case "neq":
                 return (a, w) => text(a) !== text(w);
             case "contains":
-                return (a, w) => text(a).includes(text(w));
+            case "like":
+                return like;
             case "not contains":
-                return (a, w) => !text(a).includes(text(w));
+            case "not like":
+                return (a, w) => !like(a, w);
             case "starts with":
                 return (a, w) => text(a).startsWith(text(w));
             case "ends with":
                 return (a, w) => text(a).endsWith(text(w));
             case "greater than":
+            case "gt":
                 return (a, w) => num(a) > num(w);
+            case "gte":
+                return (a, w) => num(a) >= num(w);
             case "lesser than":
+            case "lt":
                 return (a, w) => num(a) < num(w);
+            case "lte":
+                return (a, w) => num(a) <= num(w);
         }
         throw scpError(4001, `Unknown search condition ${name}`, "list_info.search_criteria");
     }
@@ -848,7 +917,9 @@ export class SupportCenterSandbox {
 
 function get(record: Json, path: string): unknown {
     let v: unknown = record;
-    for (const part of path.split(".")) v = v && typeof v === "object" ? (v as Json)[part] : undefined;
+    for (const part of path.split(".")) {
+        v = Array.isArray(v) ? v.map((x) => (x && typeof x === "object" ? (x as Json)[part] : undefined)) : v && typeof v === "object" ? (v as Json)[part] : undefined;
+    }
     return v;
 }
 

@@ -183,6 +183,26 @@ describe("SupportCenter Plus provider, keys gone", () => {
     });
 });
 
+describe("SupportCenter Plus provider, a name only a deleted key holds", () => {
+    it("a 4008 for it says the deleted key holds the name and that another name is the way on", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-held")));
+        await provider.delete!(id, outs as ScpKeyOutputs);
+        // Deleted keys stay in the product's list; whether they keep their names no source shows.
+        t.sandbox.deletedKeysHoldNames = true;
+        try {
+            const err = (await provider.create(await checked(raw("P-Held"))).catch((e: Error) => e)) as Error;
+            expect(err.message).toMatch(new RegExp(`held only by the deleted key ${id}.*give this key another name in the YAML`));
+        } finally {
+            t.sandbox.deletedKeysHoldNames = false;
+        }
+        // A name a live key holds still gets the usual advice (adopt or rename).
+        await provider.create(await checked(raw("p-live")));
+        const live = (await provider.create(await checked(raw("p-live"))).catch((e: Error) => e)) as Error;
+        expect(live.message).toMatch(/adopt the existing one/);
+        expect(live.message).not.toMatch(/deleted key/);
+    });
+});
+
 describe("SupportCenter Plus provider, rename", () => {
     it("a new name (renamedFrom in the YAML) is an in-place edit: same record, same value", async () => {
         const { id, outs } = await provider.create(await checked(raw("p-old-name")));

@@ -144,7 +144,7 @@ describe("integration keys: create, read, list, edit, delete", () => {
 
         const list = await t.call("GET", "/api/v3/integration_keys", { input: { list_info: { row_count: 100, search_criteria: { field: "name", condition: "is", value: "lifecycle" } } } });
         expect(list.body.response_status).toEqual([{ status_code: 2000, status: "success" }]);
-        expect(list.body.integration_keys).toEqual([key]);
+        expect(list.body.integration_keys).toEqual([{ ...key, key: "*********" }]);
         expect(list.body.list_info).toMatchObject({ has_more_rows: false, start_index: 1, row_count: 1 });
 
         const before = (await decrypt(key.id)).body.decrypt.key;
@@ -163,8 +163,9 @@ describe("integration keys: create, read, list, edit, delete", () => {
         expect(del.status).toBe(200);
         expect(del.body).toEqual({ response_status: { status_code: 2000, status: "success" } });
         const gone = await t.call("GET", `/api/v3/integration_keys/${key.id}`);
-        expect(gone.status).toBe(404);
-        expect(gone.body).toEqual(failed(4007, "id"));
+        expect(gone.status).toBe(200);
+        expect(gone.body.integration_key).toMatchObject({ id: key.id, status: "deleted" });
+        expect((await t.call("DELETE", `/api/v3/integration_keys/${key.id}`)).body).toEqual(failed(4007, "id"));
         expect((await use(before)).status).toBe(401);
     });
 
@@ -386,6 +387,64 @@ describe("paging and filters", () => {
         }
     });
 
+    it("reads the web client's search_criteria (children, is / GT / LT / EQ / contains) as the script means them", async () => {
+        const f = await open();
+        try {
+            const mk = async (name: string, extra: Json = {}) => (await f.call("POST", "/api/v3/integration_keys", { input: keyInput(name, extra) })).body.integration_key.id as string;
+            const hour = 3_600_000;
+            const never = await mk("never");
+            const inactiveNever = await mk("inactive never", { status: "inactive" });
+            const soon = await mk("soon", { validity: { value: Date.now() + hour } });
+            const later = await mk("later", { validity: { value: Date.now() + 100 * hour } });
+            f.sandbox.advance(2 * hour);
+            const now = f.sandbox.now();
+            const ids = async (criteria: unknown) =>
+                (await f.call("GET", "/api/v3/integration_keys", { input: { list_info: { row_count: 100, search_criteria: criteria } } })).body.integration_keys.map((k: Json) => k.id).sort();
+            // The script's Active filter: status is active AND (validity GT 0 AND GT now OR EQ 0); an
+            // inactive never-expiring key must not slip in through the OR.
+            const validNow = [
+                { field: "validity", value: 0, condition: "GT", logical_operator: "AND" },
+                { field: "validity", value: now, condition: "GT", logical_operator: "AND" },
+                { field: "validity", value: 0, condition: "EQ", logical_operator: "OR" },
+            ];
+            expect(await ids({ field: "status", value: "active", condition: "is", logical_operator: "AND", children: validNow })).toEqual([never, later].sort());
+            expect(await ids({ field: "status", value: "inactive", condition: "is", logical_operator: "AND", children: validNow })).toEqual([inactiveNever]);
+            expect(await ids({ field: "validity", value: 0, condition: "GT", logical_operator: "AND", children: [{ field: "validity", value: now, condition: "LT", logical_operator: "AND" }] })).toEqual([soon]);
+            expect(await ids({ field: "name", value: "NEVER", condition: "contains", logical_operator: "AND" })).toEqual([never, inactiveNever].sort());
+            expect((await f.call("GET", "/api/v3/integration_keys", { input: { list_info: { search_criteria: { field: "name", value: "x", condition: "SOUNDS LIKE" } } } })).body).toEqual(failed(4001, "list_info.search_criteria"));
+        } finally {
+            await f.close();
+        }
+    });
+
+    it("keeps a deleted key in the list, status deleted, key masked; it no longer works", async () => {
+        const f = await open();
+        try {
+            const made = (await f.call("POST", "/api/v3/integration_keys", { input: keyInput("to delete") })).body.integration_key;
+            expect((await f.call("DELETE", `/api/v3/integration_keys/${made.id}`)).status).toBe(200);
+            const list = (await f.call("GET", "/api/v3/integration_keys", { input: { list_info: { row_count: 100 } } })).body.integration_keys as Json[];
+            expect(list).toEqual([expect.objectContaining({ id: made.id, name: "to delete", status: "deleted", key: "*********" })]);
+            expect(JSON.stringify(list)).not.toContain(made.key);
+            // The script's Deleted filter.
+            const deleted = await f.call("GET", "/api/v3/integration_keys", { input: { list_info: { search_criteria: { field: "status", value: "deleted", condition: "is", logical_operator: "AND" } } } });
+            expect(deleted.body.integration_keys.map((k: Json) => k.id)).toEqual([made.id]);
+            const res = await fetch(`${f.url}/api/v3/requests`, { headers: { authtoken: made.key, accept: SCP_ACCEPT } });
+            expect(res.status).toBe(401);
+            // By default its name is free again; behind deletedKeysHoldNames it stays taken (4008).
+            expect((await f.call("POST", "/api/v3/integration_keys", { input: keyInput("to delete") })).status).toBe(201);
+        } finally {
+            await f.close();
+        }
+        const h = await open({ deletedKeysHoldNames: true });
+        try {
+            const made = (await h.call("POST", "/api/v3/integration_keys", { input: keyInput("held") })).body.integration_key;
+            await h.call("DELETE", `/api/v3/integration_keys/${made.id}`);
+            expect((await h.call("POST", "/api/v3/integration_keys", { input: keyInput("HELD") })).body).toEqual(failed(4008, "name"));
+        } finally {
+            await h.close();
+        }
+    });
+
     it("lists roles and users with list_info too", async () => {
         const roles = await p.call("GET", "/api/v3/roles", { input: { list_info: { row_count: 2, get_total_count: true } } });
         expect(roles.body.response_status).toEqual([{ status_code: 2000, status: "success" }]);
@@ -525,7 +584,9 @@ describe("out-of-band admin actions", () => {
         t.sandbox.deactivate(key.id);
         expect((await t.call("GET", `/api/v3/integration_keys/${key.id}`)).body.integration_key.status).toBe("inactive");
         t.sandbox.deleteKey(key.id);
-        expect((await t.call("GET", `/api/v3/integration_keys/${key.id}`)).status).toBe(404);
+        // Gone for every use, but still read (as the list still shows it), as deleted; edits are 4007.
+        expect((await t.call("GET", `/api/v3/integration_keys/${key.id}`)).body.integration_key.status).toBe("deleted");
+        expect((await t.call("PUT", `/api/v3/integration_keys/${key.id}`, { input: { integration_key: { description: "x" } } })).status).toBe(404);
     });
 });
 

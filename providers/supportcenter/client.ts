@@ -299,10 +299,12 @@ export class SupportCenterClient {
     }
 
     /** Every key of the instance (an SDAdmin sees them all, with their owners), page by page. */
-    async listKeys(as: ScpOwner, filter: ListFilter = "All"): Promise<ScpKey[]> {
-        // A deleted key stays in the product's list (evidence); for keyfleet it is gone.
+    async listKeys(as: ScpOwner, filter: ListFilter = "All", opts: { deleted?: boolean } = {}): Promise<ScpKey[]> {
+        // A deleted key stays in the product's list (evidence); for keyfleet it is gone, unless the
+        // caller asks for them (to explain a name refused as taken).
         const criteria = searchCriteria(filter, Date.now());
-        return liveKeys((await this.walk(as, "/api/v3/integration_keys", "integration_keys", { ...(criteria ? { search_criteria: criteria } : {}), sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys")));
+        const keys = (await this.walk(as, "/api/v3/integration_keys", "integration_keys", { ...(criteria ? { search_criteria: criteria } : {}), sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys"));
+        return opts.deleted ? keys : liveKeys(keys);
     }
 
     async listRoles(as: ScpOwner): Promise<ScpRole[]> {

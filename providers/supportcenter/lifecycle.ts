@@ -202,6 +202,27 @@ function validityFor(inputs: ScpKeyInputs, now: number): number {
     throw new VendorError("rejected", `expires ${inputs.expires} has passed`, { hint: "a new key cannot be made expired: move expires: forward, set never, or add rotation: { every: … }" });
 }
 
+/**
+ * A create refused because the name is taken (4008) when only a deleted key holds it: the product
+ * keeps deleted keys in its list (evidence), and may keep their names taken (not shown by any
+ * source: inferred). Such a key cannot be edited, renamed or restored, so the only way on is another
+ * name. Any other refusal is rethrown as it came.
+ */
+async function nameHeldByDeleted(c: Connection, owner: ScpOwner, name: string, err: unknown): Promise<never> {
+    if (!isKind(err, "conflict")) throw err;
+    const wanted = name.trim().toLowerCase();
+    const holders = await c.client.listKeys(owner, "All", { deleted: true }).then(
+        (keys) => keys.filter((k) => k.name.toLowerCase() === wanted),
+        () => undefined,
+    );
+    if (!holders || holders.length === 0 || holders.some((k) => k.status !== "deleted")) throw err;
+    const e = err as VendorError;
+    throw new VendorError("conflict", `${e.vendorMessage}; the name is held only by the deleted key ${holders.map((k) => k.id).join(", ")}, which SupportCenter Plus keeps in its list as deleted`, {
+        code: e.code,
+        hint: `a deleted key cannot be renamed or restored: give this key another name in the YAML (name:), or ask ManageEngine support to purge the deleted key; then run \`pulumi up\` again`,
+    });
+}
+
 /** Whether the key was made past the YAML's expiry by a rotation (its validity is then one rotation period). */
 function renewed(inputs: ScpKeyInputs, r: ScpKey): boolean {
     return Boolean(inputs.rotation?.every && inputs.expires && r.validity !== 0 && Date.parse(inputs.expires) <= r.created && r.validity > Date.parse(inputs.expires));
@@ -244,7 +265,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         const owner = c.owner(inputs.owner);
         const roles = await resolveRoles(c, inputs.roles, inputs.owner);
         const fields: ScpKeyFields = { name: inputs.name, roles, validity: validityFor(inputs, clock.now()), status: inputs.status, description: inputs.description };
-        const { key: answered, ...made } = await writing(() => c.client.create(owner, fields));
+        const { key: answered, ...made } = await writing(() => c.client.create(owner, fields)).catch((err: unknown) => nameHeldByDeleted(c, owner, inputs.name, err));
         // The create answer carries the value (evidence); decrypt, which needs the owner's login
         // password, only when an answer lacks it.
         if (answered) return { ...made, ownerLogin: inputs.owner, key: answered, deletedRoles: [] };
