@@ -143,6 +143,13 @@ export interface SupportCenterSandboxOptions {
      * the product's script shows deleted keys kept in the list, not whether their names stay taken.
      */
     deletedKeysHoldNames?: boolean;
+    /**
+     * Keep a validity as 23:59 of its day (UTC), as the product's form does (it sends only dates, at
+     * 23:59). Off by default: whether the API itself keeps another instant no source shows.
+     */
+    validityPerDay?: boolean;
+    /** Answer 4007 (Invalid URL) on /technicians and /technicians/associated_roles, as a build without them would. */
+    withoutTechnicianRoutes?: boolean;
 }
 
 export const SUPPORTCENTER_DEFAULTS = {
@@ -150,6 +157,9 @@ export const SUPPORTCENTER_DEFAULTS = {
     roles: [
         { id: "301", name: "SDAdmin", description: "Full access to the application", custom: false },
         { id: "302", name: "Technician", description: "Works on requests", custom: false },
+        { id: "303", name: "SDSiteAdmin", description: "Administers the sites given to the user", custom: false },
+        { id: "304", name: "SDReport", description: "Runs reports (depends on a module role)", custom: false },
+        { id: "305", name: "AERemoteControl", description: "Remote control (depends on a module role)", custom: false },
         { id: "351", name: "Integration Auditor", description: "Custom role: read-only access for integrations", custom: true },
     ] as SupportCenterRole[],
     users: {
@@ -203,6 +213,8 @@ const ROUTES: { pattern: RegExp; template: string; methods: string[] }[] = [
     { pattern: /^\/api\/v3\/integration_keys\/([^/]+)\/decrypt$/, template: "/api/v3/integration_keys/{id}/decrypt", methods: ["POST"] },
     { pattern: /^\/api\/v3\/integration_keys\/([^/]+)$/, template: "/api/v3/integration_keys/{id}", methods: ["GET", "PUT", "DELETE"] },
     { pattern: /^\/api\/v3\/roles$/, template: "/api/v3/roles", methods: ["GET"] },
+    { pattern: /^\/api\/v3\/technicians\/associated_roles$/, template: "/api/v3/technicians/associated_roles", methods: ["GET"] },
+    { pattern: /^\/api\/v3\/technicians$/, template: "/api/v3/technicians", methods: ["GET"] },
     { pattern: /^\/api\/v3\/users$/, template: "/api/v3/users", methods: ["GET"] },
     { pattern: /^\/api\/v3\/requests$/, template: "/api/v3/requests", methods: ["GET"] },
 ];
@@ -226,11 +238,16 @@ export class SupportCenterSandbox {
     private readonly requireAccept: boolean;
     /** See SupportCenterSandboxOptions.deletedKeysHoldNames; a test may switch it. */
     deletedKeysHoldNames: boolean;
+    private readonly withoutTechnicianRoutes: boolean;
+    /** See SupportCenterSandboxOptions.validityPerDay; a test may switch it. */
+    validityPerDay: boolean;
     private readonly dataFile: string | undefined;
 
     constructor(options: SupportCenterSandboxOptions = {}) {
         this.requireAccept = options.requireAccept ?? true;
         this.deletedKeysHoldNames = options.deletedKeysHoldNames ?? false;
+        this.validityPerDay = options.validityPerDay ?? false;
+        this.withoutTechnicianRoutes = options.withoutTechnicianRoutes ?? false;
         this.rateLimit = options.rateLimit;
         this.dataFile = options.dataFile;
         for (const role of options.roles ?? SUPPORTCENTER_DEFAULTS.roles) this.roles.set(role.id, { ...role });
@@ -458,6 +475,10 @@ export class SupportCenterSandbox {
         const user = caller.user;
         if (template === "GET /api/v3/roles") return this.listRoles(url);
         if (template === "GET /api/v3/users") return this.listUsers(url);
+        if (template === "GET /api/v3/technicians/associated_roles" || template === "GET /api/v3/technicians") {
+            if (this.withoutTechnicianRoutes) throw scpError(4007, "Invalid URL");
+            return template === "GET /api/v3/technicians" ? this.listTechnicians(url) : this.listAssociatedRoles(url);
+        }
         if (!user.roles.includes("SDAdmin")) throw scpError(4002, "Only SDAdmin users can manage integration keys");
         switch (template) {
             case "POST /api/v3/integration_keys":
@@ -602,6 +623,10 @@ export class SupportCenterSandbox {
             if (!role) throw scpError(4001, `No such role ${String(id ?? name)}`, "roles");
             out.set(role.id, { id: role.id, name: role.name });
         }
+        // The web client's own checks (validateIntegKeyConfig), here as the server's refusal.
+        const names = [...out.values()].map((r) => r.name);
+        if (names.includes("SDAdmin") && names.includes("SDSiteAdmin")) throw scpError(4000, "SDAdmin and SDSiteAdmin roles cannot be associated together", "roles");
+        if (names.every((n) => n === "SDReport" || n === "AERemoteControl")) throw scpError(4000, "SDReport and AERemoteControl roles depend on a module role", "roles");
         return [...out.values()];
     }
 
@@ -609,8 +634,10 @@ export class SupportCenterSandbox {
         const raw = value && typeof value === "object" && !Array.isArray(value) ? (value as Json).value : undefined;
         const ms = typeof raw === "number" ? raw : typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : NaN;
         if (!Number.isSafeInteger(ms) || ms < 0) throw scpError(4001, "validity.value must be epoch milliseconds, or 0 for never", "validity");
-        if (ms !== 0 && ms <= this.now()) throw scpError(4016, "The expiry date must be in the future", "validity");
-        return ms;
+        if (ms === 0) return 0;
+        const kept = this.validityPerDay ? Math.floor(ms / 86_400_000) * 86_400_000 + (23 * 60 + 59) * 60_000 : ms;
+        if (kept <= this.now()) throw scpError(4016, "The expiry date must be in the future", "validity");
+        return kept;
     }
 
     private checkStatus(value: unknown): "active" | "inactive" {
@@ -765,6 +792,28 @@ export class SupportCenterSandbox {
             }),
         }));
         return this.page("users", records, info);
+    }
+
+    /** The web client's role picker (evidence): entity associated_roles, {id, name}. */
+    private listAssociatedRoles(url: URL): Reply {
+        const info = this.listInfo(url, ["name", "id"], "name");
+        return this.page("associated_roles", [...this.roles.values()].map((r) => ({ id: r.id, name: r.name, description: r.description })), info);
+    }
+
+    /**
+     * The web client's technician picker (evidence: search_criteria on associated_roles.name).
+     * The record's fields past id and name are inferred (SDP's technician: login_name, email_id).
+     */
+    private listTechnicians(url: URL): Reply {
+        const info = this.listInfo(url, ["name", "id"], "name");
+        const records = [...this.users.values()].map((u) => ({
+            id: u.id,
+            name: u.name,
+            login_name: u.login,
+            email_id: u.email,
+            associated_roles: u.roles.map((n) => ({ id: [...this.roles.values()].find((r) => r.name === n)?.id ?? "", name: n })),
+        }));
+        return this.page("technicians", records, info);
     }
 
     private useKey(caller: Caller, url: URL): Reply {

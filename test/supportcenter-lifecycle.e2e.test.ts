@@ -73,7 +73,7 @@ describe("SupportCenter Plus integration keys through pulumi up", () => {
         expect(record(ids[J])).toMatchObject({
             name: "jira sync",
             roles: expect.arrayContaining([expect.objectContaining({ name: "Technician" }), expect.objectContaining({ name: "Integration Auditor" })]),
-            validity: Date.parse("2099-06-30T23:59:59Z"), // a bare date is the end of that day, UTC
+            validity: Date.parse("2099-06-30T23:59:00Z"), // a bare date is 23:59 of that day (UTC), as the product keeps it
             description: "Jira integration",
             status: "active",
             ownerId: t.users.admin.id,

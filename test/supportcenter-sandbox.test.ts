@@ -445,10 +445,20 @@ describe("paging and filters", () => {
         }
     });
 
+    it("serves the web client's pickers: /technicians/associated_roles and /technicians searched on associated_roles.name", async () => {
+        const roles = await p.call("GET", "/api/v3/technicians/associated_roles", { input: { list_info: { row_count: 100 } } });
+        expect(roles.body.associated_roles).toEqual(expect.arrayContaining([expect.objectContaining({ id: "301", name: "SDAdmin" })]));
+        const admins = await p.call("GET", "/api/v3/technicians", {
+            input: { list_info: { sort_field: "name", sort_order: "asc", search_criteria: { field: "associated_roles.name", value: "SDAdmin", condition: "contains", logical_operator: "AND" } } },
+        });
+        expect(admins.body.technicians.map((u: Json) => u.login_name)).toEqual(["admin", "jane"]);
+        expect(admins.body.technicians[0]).toMatchObject({ id: admin.id, name: admin.name, associated_roles: [{ id: "301", name: "SDAdmin" }] });
+    });
+
     it("lists roles and users with list_info too", async () => {
         const roles = await p.call("GET", "/api/v3/roles", { input: { list_info: { row_count: 2, get_total_count: true } } });
         expect(roles.body.response_status).toEqual([{ status_code: 2000, status: "success" }]);
-        expect(roles.body.list_info).toMatchObject({ has_more_rows: true, row_count: 2, total_count: 3 });
+        expect(roles.body.list_info).toMatchObject({ has_more_rows: true, row_count: 2, total_count: 6 });
         const all = await p.call("GET", "/api/v3/roles", { input: { list_info: { row_count: 100 } } });
         expect(all.body.roles).toEqual(
             expect.arrayContaining([
@@ -709,7 +719,7 @@ describe("rate limit, stats, faults, persistence", () => {
                 const got = await again("GET", `/api/v3/integration_keys/${id}`);
                 expect(got.body.integration_key).toMatchObject({ name: "persisted", roles: [], owned_by: { id: admin.id } });
                 expect((await again("GET", "/api/v3/integration_keys", { token: jane.technicianKey })).status).toBe(401);
-                expect((await again("GET", "/api/v3/roles")).body.roles.map((x: Json) => x.name).sort()).toEqual(["SDAdmin", "Technician", "Temporary"]);
+                expect((await again("GET", "/api/v3/roles")).body.roles.map((x: Json) => x.name).sort()).toEqual(["AERemoteControl", "SDAdmin", "SDReport", "SDSiteAdmin", "Technician", "Temporary"]);
                 expect(second.sandbox.issued.keys.has(value)).toBe(true);
                 expect(second.sandbox.notifications.map((n) => n.event)).toEqual(["role_deleted", "auto_assigned"]);
                 const next = await again("POST", "/api/v3/integration_keys", { input: keyInput("after restart") });

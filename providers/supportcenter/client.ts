@@ -307,20 +307,51 @@ export class SupportCenterClient {
         return opts.deleted ? keys : liveKeys(keys);
     }
 
+    /**
+     * The roles a key may be given. Evidence (the web client's role picker): GET
+     * /api/v3/technicians/associated_roles, entity associated_roles. GET /api/v3/roles is INFERRED
+     * (SDP's own route) and asked only when the first answers 404 (an older build without it).
+     */
     async listRoles(as: ScpOwner): Promise<ScpRole[]> {
-        return (await this.walk(as, "/api/v3/roles", "roles", { sort_field: "id" })).map((r) => {
+        const rows = await this.fallback(
+            () => this.walk(as, "/api/v3/technicians/associated_roles", "associated_roles"),
+            () => this.walk(as, "/api/v3/roles", "roles", { sort_field: "id" }),
+        );
+        return rows.map((r) => {
             const x = r as { id?: unknown; name?: unknown };
             if (typeof x.name !== "string") throw new VendorError("invalidAnswer", "SupportCenter Plus listed a role without a name");
             return { id: String(x.id), name: x.name };
         });
     }
 
+    /**
+     * The users a key may belong to or be reassigned to: SDAdmins. Evidence (the web client's
+     * reassignment picker): GET /api/v3/technicians with search_criteria associated_roles.name
+     * contains SDAdmin, sorted by name. A technician's login is INFERRED: login_name, else
+     * user.login_name (SDP's shapes); GET /api/v3/users (inferred) only when /technicians answers 404.
+     */
     async listUsers(as: ScpOwner): Promise<ScpUser[]> {
-        return (await this.walk(as, "/api/v3/users", "users", { sort_field: "id" })).map((u) => {
-            const x = u as { id?: unknown; name?: unknown; login_name?: unknown };
-            if (typeof x.login_name !== "string") throw new VendorError("invalidAnswer", "SupportCenter Plus listed a user without a login_name");
-            return { id: String(x.id), name: String(x.name ?? x.login_name), login: x.login_name };
+        const admins = { field: "associated_roles.name", value: "SDAdmin", condition: "contains", logical_operator: "AND" };
+        const rows = await this.fallback(
+            () => this.walk(as, "/api/v3/technicians", "technicians", { sort_field: "name", sort_order: "asc", search_criteria: admins }),
+            () => this.walk(as, "/api/v3/users", "users", { sort_field: "id" }),
+        );
+        return rows.map((u) => {
+            const x = u as { id?: unknown; name?: unknown; login_name?: unknown; user?: { login_name?: unknown } };
+            const login = typeof x.login_name === "string" ? x.login_name : x.user?.login_name;
+            if (typeof login !== "string") throw new VendorError("invalidAnswer", "SupportCenter Plus listed a technician without a login_name");
+            return { id: String(x.id), name: String(x.name ?? login), login };
         });
+    }
+
+    /** The evidenced route, and the inferred one only when the first is not there (404 / 4007). */
+    private async fallback<T>(evidenced: () => Promise<T>, inferred: () => Promise<T>): Promise<T> {
+        try {
+            return await evidenced();
+        } catch (err) {
+            if (err instanceof VendorError && err.kind === "notFound") return inferred();
+            throw err;
+        }
     }
 
     /**

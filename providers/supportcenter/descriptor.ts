@@ -12,6 +12,30 @@ import { Duration, durationMs, Rotation, type RotationPolicy } from "../shared/r
 export const NAME_MAX = 50;
 export const DESCRIPTION_MAX = 250;
 export const DEFAULT_WARN_BEFORE = "3d";
+/** The reassignment comment's limit (the web client refuses more, common.comments.maxlength). */
+export const COMMENT_MAX = 250;
+
+/**
+ * The product's role rules, as its web client checks them before a create or an edit (evidence:
+ * validateIntegKeyConfig): SDAdmin and SDSiteAdmin not together, and not only roles that grant no
+ * module (SDReport, AERemoteControl). Undefined when `roles` passes.
+ */
+export function rolesProblem(roles: readonly string[]): string | undefined {
+    if (roles.includes("SDAdmin") && roles.includes("SDSiteAdmin")) return "SDAdmin and SDSiteAdmin cannot be given together (SupportCenter Plus refuses it): keep one";
+    if (roles.length > 0 && roles.every((r) => r === "SDReport" || r === "AERemoteControl")) {
+        return "SDReport and AERemoteControl depend on a module role (SupportCenter Plus refuses a key with only these): add a role such as SDAdmin or Technician";
+    }
+    return undefined;
+}
+
+/**
+ * A bare date as the product keeps it: 23:59 of that day (the web client sends
+ * getLongDate(date, 23, 59), to the minute); UTC here, since the product's zone is the browser's
+ * (inferred). A date and time is kept as written.
+ */
+export function scpExpiry(value: string): string {
+    return /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T23:59:00.000Z` : expiryInstant(value);
+}
 
 const NAME_ABOUT = "The key's name, unique across the instance (in any case).";
 // The product trims names: a name with a leading or trailing space would be stored without it and
@@ -40,10 +64,15 @@ const IntegrationKey = z
         expires: z
             .union([z.literal("never"), ExpiryDate], { error: "must be never, a date (2027-06-30) or a date and time (2027-06-30T12:00:00Z)" })
             .optional()
-            .describe("never (the default), or when the key stops working; a date means the end of that day, UTC. Changed in place."),
+            .describe("never (the default), or when the key stops working; a date means 23:59 of that day, UTC, as the product keeps it. Changed in place."),
         description: Description.optional().describe(`Notes on the key, at most ${DESCRIPTION_MAX} characters.`),
         status: Status.optional().describe("active (default) or inactive; an inactive key is refused by the product but kept."),
         owner: Login,
+        reassignComment: z
+            .string()
+            .max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters (SupportCenter Plus refuses longer comments)` })
+            .optional()
+            .describe("The comment SupportCenter Plus records when keyfleet reassigns the key to a new owner: (default: one naming the YAML)."),
         warnBefore: Duration.optional().describe(`Warn this long before the key expires (default ${DEFAULT_WARN_BEFORE}, as the product's own reminder).`),
         rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field; with rotation an expired key is replaced too."),
         protect: z
@@ -155,6 +184,12 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
             else seen.set(name.trim().toLowerCase(), ["integrationKeys", i, "name"]);
         });
         list.forEach((entry, i) => {
+            const roles = (entry as { roles?: unknown })?.roles;
+            if (!Array.isArray(roles) || !roles.every((r) => typeof r === "string")) return;
+            const problem = rolesProblem(roles);
+            if (problem) problems.push({ path: ["integrationKeys", i, "roles"], message: problem });
+        });
+        list.forEach((entry, i) => {
             const from = (entry as { renamedFrom?: unknown })?.renamedFrom;
             if (typeof from === "string" && seen.has(from.trim().toLowerCase())) {
                 problems.push({ path: ["integrationKeys", i, "renamedFrom"], message: `"${from}" is the name of another entry; renamedFrom names this key's previous name` });
@@ -172,7 +207,7 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
         const now = clock.now();
         (section.integrationKeys ?? []).forEach((e, i) => {
             if (!e.expires || e.expires === "never") return;
-            const at = Date.parse(expiryInstant(e.expires));
+            const at = Date.parse(scpExpiry(e.expires));
             if (at <= now) return;
             const message = expiryWarning(e, e.expires, at, e.rotation?.every ? e.rotation : null, now);
             if (message) out.push({ path: ["integrationKeys", i, "expires"], message });
@@ -193,10 +228,11 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
                 {
                     name: e.name,
                     roles: e.roles,
-                    expires: e.expires && e.expires !== "never" ? expiryInstant(e.expires) : null,
+                    expires: e.expires && e.expires !== "never" ? scpExpiry(e.expires) : null,
                     description: e.description ?? null,
                     status: e.status ?? "active",
                     owner: e.owner,
+                    reassignComment: e.reassignComment ?? null,
                     adopt: e.adopt ?? null,
                     rotation: core.rotation,
                     predecessor: core.predecessor,
@@ -210,8 +246,8 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
             );
             // Past the YAML's expiry, the key's own is the one the last run recorded (a rotation
             // renews a key for one period); warned here, where that record is known.
-            if (e.expires && e.expires !== "never" && Date.parse(expiryInstant(e.expires)) <= clock.now()) {
-                const actual = core.lastExpires ?? expiryInstant(e.expires);
+            if (e.expires && e.expires !== "never" && Date.parse(scpExpiry(e.expires)) <= clock.now()) {
+                const actual = core.lastExpires ?? scpExpiry(e.expires);
                 const message = expiryWarning(e, core.lastExpires ?? e.expires, Date.parse(actual), core.rotation, clock.now());
                 if (message) void pulumi.log.warn(`supportcenter.integrationKeys[${i}].expires: ${message}`, k);
             }

@@ -25,7 +25,7 @@ import { fingerprint, type Settings } from "../shared/settings.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
-import { ADOPT, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, SCP_SETTINGS, ScpName, Status } from "./descriptor.ts";
+import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status } from "./descriptor.ts";
 
 export interface ScpKeyInputs extends CoreInputs {
     /** Role names, sorted. */
@@ -36,6 +36,8 @@ export interface ScpKeyInputs extends CoreInputs {
     status: "active" | "inactive";
     /** Login name of the SDAdmin who owns the key. */
     owner: string;
+    /** The comment of a reassignment keyfleet makes; null for keyfleet's own. Not a vendor field: never diffed. */
+    reassignComment?: string | null;
 }
 
 export interface ScpKeyOutputs extends ScpKeyInputs, CoreOutputs {
@@ -67,11 +69,18 @@ export interface ScpFull extends ScpKey {
 
 const ScpInputs = z.object({
     name: ScpName,
-    roles: z.array(RoleName).min(1, { error: "a key needs at least one role" }),
+    roles: z
+        .array(RoleName)
+        .min(1, { error: "a key needs at least one role" })
+        .superRefine((roles, ctx) => {
+            const problem = rolesProblem(roles);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
     expires: ExpiryInstant.optional(),
     description: Description.nullish(),
     status: Status.nullish(),
     owner: Login,
+    reassignComment: z.string().max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters` }).nullish(),
     rotation: Rotation.nullish(),
     adopt: ADOPT.nullish(),
 });
@@ -230,6 +239,20 @@ function renewed(inputs: ScpKeyInputs, r: ScpKey): boolean {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * Whether the product's validity is the YAML's expiry as the product keeps a day: 23:59 of the
+ * same (UTC) day, to any second of that minute (the web client sends 23:59:00; an instance that
+ * keeps whole days could answer a date and time the YAML names that way too). Not a drift.
+ */
+function sameDayEnd(expires: string | null, validity: number): boolean {
+    if (!expires || validity === 0) return false;
+    const at = Date.parse(expires);
+    if (at === validity) return true;
+    const day = Math.floor(at / 86_400_000) * 86_400_000;
+    const end = day + (23 * 60 + 59) * 60_000;
+    return at <= end + 59_999 && validity >= end && validity <= end + 59_999;
+}
+
 /** What to do when the product says the owner state names may not act on the key (4002). */
 const NOT_OWNER =
     "only a key's owner may act on it, and only SDAdmins manage keys: the key may have been reassigned (or its owner deleted) in the product; " +
@@ -240,7 +263,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
     fields: {
         immutable: [],
         mutable: ["name", "roles", "expires", "description", "status", "owner"],
-        local: ["rotation", "adopt"],
+        local: ["rotation", "adopt", "reassignComment"],
     },
     schema: ScpInputs,
     nameMax: NAME_MAX,
@@ -252,6 +275,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
             description: (news.description as string | null | undefined) ?? null,
             status: (news.status as "active" | "inactive" | null | undefined) ?? "active",
             owner: String(news.owner ?? ""),
+            reassignComment: (news.reassignComment as string | null | undefined) ?? null,
         };
     },
 
@@ -319,7 +343,9 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         // state names, and the next run repeats both (repeating an edit changes nothing).
         if (Object.keys(fields).length > 0) record = await writing(() => c.client.update(current, state.keyId, fields));
         if (moving && to) {
-            [record] = await writing(() => c.client.reassign(current, [state.keyId], to, `keyfleet: the YAML names ${moving.login} as the owner of "${inputs.name}"`));
+            const comment = inputs.reassignComment ?? `keyfleet: the YAML names ${moving.login} as the owner of "${inputs.name}"`;
+            // The product refuses a comment over COMMENT_MAX; keyfleet's own is cut to fit (a login may be long).
+            [record] = await writing(() => c.client.reassign(current, [state.keyId], to, comment.slice(0, COMMENT_MAX)));
         }
         if (!record) throw new VendorError("invalidAnswer", "SupportCenter Plus answered the change without the key's record");
         return { ...record, ownerLogin: moving?.login ?? state.owner, key: state.apiKey, deletedRoles: [] };
@@ -360,7 +386,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
             keyId: r.id,
             name: r.name,
             roles: r.roles.map((x) => x.name).sort(),
-            expires: renewed(inputs, r) ? inputs.expires : r.validity === 0 ? null : iso(r.validity),
+            expires: renewed(inputs, r) || sameDayEnd(inputs.expires, r.validity) ? inputs.expires : r.validity === 0 ? null : iso(r.validity),
             validUntil: r.validity === 0 ? null : iso(r.validity),
             description: r.description,
             status: r.status as "active" | "inactive", // a deleted key never reaches outputs (listKeys drops it)
