@@ -75,7 +75,18 @@
 //     HTTP 429 with Retry-After; windows run on real time, not on the advance() clock. Checked after
 //     authentication and the Accept header, on every /api/v3 route.
 //
-// Seeded data (SUPPORTCENTER_DEFAULTS): roles SDAdmin (301), Technician (302), Integration Auditor
+// From the product's web-client script (EVIDENCE, over the inferences above where they differ):
+// deleted keys stay listed as status deleted with the key masked (a read by id answers them too,
+// inferred); search_criteria with children and the conditions is / GT / LT / EQ / NEQ / contains /
+// like; GET /api/v3/technicians/associated_roles and GET /api/v3/technicians (records with
+// associated_roles; login_name inferred); the role rules (SDAdmin with SDSiteAdmin, only SDReport /
+// AERemoteControl: 4000 on roles, the code inferred); GET …/_get_notification_settings and PUT
+// …/_update_notification_settings (top-level body; refusals, bounds and the default inferred).
+// Options for what no source settles: deletedKeysHoldNames (a deleted key's name stays taken),
+// validityPerDay (a validity kept as 23:59 of its UTC day), withoutTechnicianRoutes (an older build).
+//
+// Seeded data (SUPPORTCENTER_DEFAULTS): roles SDAdmin (301), Technician (302), SDSiteAdmin (303),
+// SDReport (304), AERemoteControl (305), Integration Auditor
 // (351, custom); users, with login / password / technician key:
 //   admin  administrator  admin / admin_password   A1D5C0DE-0000-4000-8000-00000000AD01  SDAdmin
 //   jane   Jane Doe       jane  / jane_password    1A7E0000-0000-4000-8000-0000000A7E02  SDAdmin
@@ -210,6 +221,8 @@ type Json = Record<string, unknown>;
 const ROUTES: { pattern: RegExp; template: string; methods: string[] }[] = [
     { pattern: /^\/api\/v3\/integration_keys$/, template: "/api/v3/integration_keys", methods: ["GET", "POST", "DELETE"] },
     { pattern: /^\/api\/v3\/integration_keys\/reassign$/, template: "/api/v3/integration_keys/reassign", methods: ["PUT"] },
+    { pattern: /^\/api\/v3\/integration_keys\/_get_notification_settings$/, template: "/api/v3/integration_keys/_get_notification_settings", methods: ["GET"] },
+    { pattern: /^\/api\/v3\/integration_keys\/_update_notification_settings$/, template: "/api/v3/integration_keys/_update_notification_settings", methods: ["PUT"] },
     { pattern: /^\/api\/v3\/integration_keys\/([^/]+)\/decrypt$/, template: "/api/v3/integration_keys/{id}/decrypt", methods: ["POST"] },
     { pattern: /^\/api\/v3\/integration_keys\/([^/]+)$/, template: "/api/v3/integration_keys/{id}", methods: ["GET", "PUT", "DELETE"] },
     { pattern: /^\/api\/v3\/roles$/, template: "/api/v3/roles", methods: ["GET"] },
@@ -219,6 +232,20 @@ const ROUTES: { pattern: RegExp; template: string; methods: string[] }[] = [
     { pattern: /^\/api\/v3\/requests$/, template: "/api/v3/requests", methods: ["GET"] },
 ];
 
+/** The instance's expiry-notification setting (Admin > Integration Key > notification settings). */
+export interface NotificationSettings {
+    isEnabled: boolean;
+    days: number;
+    /** User ids. */
+    technicians: string[];
+    notifyOwner: boolean;
+}
+
+/** Inferred: no source shows the product's default; off, 3 days (the seed's reminder), the owner only. */
+export const NOTIFICATION_DEFAULTS: NotificationSettings = { isEnabled: false, days: 3, technicians: [], notifyOwner: true };
+/** Inferred bounds of no_of_days (the form's field is a number; no source gives its range). */
+const MAX_NOTIFY_DAYS = 365;
+
 export class SupportCenterSandbox {
     readonly stats = new CallStats();
     readonly keys = new Map<string, IntegrationKeyRecord>();
@@ -227,6 +254,7 @@ export class SupportCenterSandbox {
     readonly users = new Map<string, SupportCenterUser>();
     readonly roles = new Map<string, SupportCenterRole>();
     readonly notifications: SupportCenterNotification[] = [];
+    notificationSettings: NotificationSettings = { ...NOTIFICATION_DEFAULTS, technicians: [] };
     /** Every key value, technician key and password this sandbox knows, for leak scans. */
     readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
     rateLimit: { requests: number; windowSeconds: number } | undefined;
@@ -252,7 +280,7 @@ export class SupportCenterSandbox {
         this.dataFile = options.dataFile;
         for (const role of options.roles ?? SUPPORTCENTER_DEFAULTS.roles) this.roles.set(role.id, { ...role });
         const users = options.users ?? Object.values(SUPPORTCENTER_DEFAULTS.users);
-        let saved: { keys?: IntegrationKeyRecord[]; deleted?: IntegrationKeyRecord[]; roles?: SupportCenterRole[]; deletedLogins?: string[]; notifications?: SupportCenterNotification[]; nextId?: string } = {};
+        let saved: { notificationSettings?: NotificationSettings; keys?: IntegrationKeyRecord[]; deleted?: IntegrationKeyRecord[]; roles?: SupportCenterRole[]; deletedLogins?: string[]; notifications?: SupportCenterNotification[]; nextId?: string } = {};
         saved = records.load<typeof saved>(this.dataFile) ?? saved;
         if (saved.roles) {
             this.roles.clear();
@@ -269,6 +297,7 @@ export class SupportCenterSandbox {
             this.issued.keys.add(key.value);
         }
         for (const key of saved.deleted ?? []) this.deleted.set(key.id, key);
+        if (saved.notificationSettings) this.notificationSettings = saved.notificationSettings;
         this.notifications.push(...(saved.notifications ?? []));
         if (saved.nextId) this.nextId = BigInt(saved.nextId);
     }
@@ -313,6 +342,7 @@ export class SupportCenterSandbox {
         const data = {
             keys: [...this.keys.values()],
             deleted: [...this.deleted.values()],
+            notificationSettings: this.notificationSettings,
             roles: [...this.roles.values()],
             deletedLogins: [...this.deletedLogins],
             notifications: this.notifications,
@@ -397,6 +427,17 @@ export class SupportCenterSandbox {
         if (patch.validity !== undefined) key.validity = patch.validity;
         if (patch.status !== undefined) key.status = patch.status;
         if (patch.description !== undefined) key.description = patch.description;
+        this.save();
+    }
+
+    /** Changes the expiry-notification setting as an admin would in the UI (technicians by login). */
+    setNotificationSettings(patch: Partial<Omit<NotificationSettings, "technicians">> & { technicians?: string[] }) {
+        const technicians = patch.technicians?.map((login) => {
+            const u = this.userByLogin(login);
+            if (!u) throw new Error(`no user ${login}`);
+            return u.id;
+        });
+        this.notificationSettings = { ...this.notificationSettings, ...patch, technicians: technicians ?? this.notificationSettings.technicians };
         this.save();
     }
 
@@ -503,6 +544,10 @@ export class SupportCenterSandbox {
                 this.save();
                 return this.ok({});
             }
+            case "GET /api/v3/integration_keys/_get_notification_settings":
+                return this.ok({ get_notification_settings: this.notificationView() });
+            case "PUT /api/v3/integration_keys/_update_notification_settings":
+                return this.updateNotificationSettings(await this.input(req));
             case "POST /api/v3/integration_keys/{id}/decrypt":
                 return this.decrypt(user, this.owned(user, id!), await this.input(req));
         }
@@ -698,6 +743,56 @@ export class SupportCenterSandbox {
         this.keys.set(key.id, next);
         this.save();
         return this.ok({ integration_key: this.view(next) });
+    }
+
+    private notificationView(): Json {
+        const n = this.notificationSettings;
+        return {
+            is_enabled: n.isEnabled,
+            no_of_days: n.days,
+            // A technician deleted since is dropped, as a deleted user cannot be mailed.
+            notify_technicians: n.technicians.flatMap((id) => {
+                const u = this.users.get(id);
+                return u ? [{ id: u.id, name: u.name }] : [];
+            }),
+            is_notify_to_owner: n.notifyOwner,
+        };
+    }
+
+    /**
+     * The web client's body (constructNotificationSettingsInputData): the fields at the top level of
+     * input_data; disabling sends the settings it read with is_enabled false. Refusals are inferred.
+     */
+    private updateNotificationSettings(input: Json): Reply {
+        const FIELDS = ["is_enabled", "no_of_days", "notify_technicians", "is_notify_to_owner"];
+        for (const field of Object.keys(input)) if (!FIELDS.includes(field)) throw scpError(4000, `No such field ${field}`, field);
+        if (typeof input.is_enabled !== "boolean") throw scpError(4012, "is_enabled is mandatory (true or false)", "is_enabled");
+        const next: NotificationSettings = { ...this.notificationSettings, isEnabled: input.is_enabled };
+        if (input.no_of_days !== undefined) {
+            const days = input.no_of_days;
+            if (typeof days !== "number" || !Number.isInteger(days) || days < 1 || days > MAX_NOTIFY_DAYS) throw scpError(4001, `no_of_days must be a whole number from 1 to ${MAX_NOTIFY_DAYS}`, "no_of_days");
+            next.days = days;
+        }
+        if (input.is_notify_to_owner !== undefined) {
+            if (typeof input.is_notify_to_owner !== "boolean") throw scpError(4000, "is_notify_to_owner must be true or false", "is_notify_to_owner");
+            next.notifyOwner = input.is_notify_to_owner;
+        }
+        if (input.notify_technicians !== undefined) {
+            if (!Array.isArray(input.notify_technicians)) throw scpError(4000, "notify_technicians must be an array", "notify_technicians");
+            next.technicians = input.notify_technicians.map((t) => {
+                const id = t && typeof t === "object" ? (t as Json).id : undefined;
+                const user = id === undefined ? undefined : this.users.get(String(id));
+                // The web client offers SDAdmins with an email address only.
+                if (!user || !user.roles.includes("SDAdmin") || !user.email) throw scpError(4001, `No SDAdmin technician with an email address and id ${String(id)}`, "notify_technicians");
+                return user.id;
+            });
+            next.technicians = [...new Set(next.technicians)];
+        }
+        // The form requires a recipient (the owner counts as one) while notifications are on.
+        if (next.isEnabled && next.technicians.length === 0 && !next.notifyOwner) throw scpError(4012, "notify_technicians is mandatory", "notify_technicians");
+        this.notificationSettings = next;
+        this.save();
+        return this.ok({ update_notification_settings: this.notificationView() });
     }
 
     private decrypt(user: SupportCenterUser, key: IntegrationKeyRecord, input: Json): Reply {

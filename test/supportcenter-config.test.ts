@@ -36,4 +36,14 @@ describe("SupportCenter Plus YAML", () => {
         expect(errorsOf(key(`      reassignComment: ${"c".repeat(251)}\n`))).toEqual([expect.stringMatching(/^config\/test\.yaml:6:24 supportcenter\.integrationKeys\[0\]\.reassignComment: must be at most 250/)]);
         expect(errorsOf(key(`      reassignComment: ${"c".repeat(250)}\n`))).toEqual([]);
     });
+
+    it("notifications: one block, a recipient while enabled, days within bounds", () => {
+        const block = (body: string) => `supportcenter:\n  notifications:\n${body}`;
+        expect(errorsOf(block("    enabled: true\n    days: 7\n    technicians: [jane]\n    owner: true\n"))).toEqual([]);
+        expect(errorsOf(block("    enabled: true\n    technicians: []\n"))).toEqual([
+            "config/test.yaml:4:18 supportcenter.notifications.technicians: notifications that are enabled need a recipient: name an SDAdmin here or set owner: true",
+        ]);
+        expect(errorsOf(block("    enabled: true\n    days: 0\n    owner: true\n"))).toEqual([expect.stringMatching(/^config\/test\.yaml:4:11 supportcenter\.notifications\.days: must be at least 1/)]);
+        expect(errorsOf(block("    enabled: true\n    recipients: [jane]\n"))).toEqual([expect.stringMatching(/^config\/test\.yaml:\d+:\d+ supportcenter\.notifications.*recipients/)]);
+    });
 });

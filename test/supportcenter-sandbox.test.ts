@@ -540,6 +540,33 @@ describe("decrypt, reassign, ownership", () => {
     });
 });
 
+describe("expiry-notification settings (the web client's _get_ and _update_notification_settings)", () => {
+    it("answers get_notification_settings and takes the form's top-level body; refuses what the form refuses", async () => {
+        const f = await open();
+        try {
+            const get = async () => (await f.call("GET", "/api/v3/integration_keys/_get_notification_settings")).body;
+            expect(await get()).toEqual({
+                response_status: { status_code: 2000, status: "success" },
+                get_notification_settings: { is_enabled: false, no_of_days: 3, notify_technicians: [], is_notify_to_owner: true },
+            });
+            const put = (input: unknown, token?: string) => f.call("PUT", "/api/v3/integration_keys/_update_notification_settings", { input, token });
+            const on = { is_enabled: true, no_of_days: 7, is_notify_to_owner: false, notify_technicians: [{ id: jane.id, name: jane.name }] };
+            expect((await put(on)).status).toBe(200);
+            expect((await get()).get_notification_settings).toEqual({ is_enabled: true, no_of_days: 7, notify_technicians: [{ id: jane.id, name: jane.name }], is_notify_to_owner: false });
+            // Disabling as the form does: the read setting with is_enabled false; the rest is kept.
+            expect((await put({ ...(await get()).get_notification_settings, is_enabled: false })).status).toBe(200);
+            expect((await get()).get_notification_settings).toMatchObject({ is_enabled: false, no_of_days: 7, notify_technicians: [{ id: jane.id }] });
+            expect((await put({ ...on, notify_technicians: [], is_notify_to_owner: false })).body).toEqual(failed(4012, "notify_technicians"));
+            expect((await put({ ...on, notify_technicians: [{ id: tech.id }] })).body).toEqual(failed(4001, "notify_technicians"));
+            expect((await put({ ...on, no_of_days: 0 })).body).toEqual(failed(4001, "no_of_days"));
+            expect((await put({ get_notification_settings: on })).body).toEqual(failed(4000, "get_notification_settings"));
+            expect((await put(on, tech.technicianKey)).status).toBe(403);
+        } finally {
+            await f.close();
+        }
+    });
+});
+
 describe("out-of-band admin actions", () => {
     it("deleteUser hands the user's keys to the deleting admin and voids the user's technician key", async () => {
         const o = await open();

@@ -14,6 +14,8 @@ export const DESCRIPTION_MAX = 250;
 export const DEFAULT_WARN_BEFORE = "3d";
 /** The reassignment comment's limit (the web client refuses more, common.comments.maxlength). */
 export const COMMENT_MAX = 250;
+/** Inferred: the notification form's days field shows no bound in any source; the sandbox takes 1 to this. */
+export const NOTIFY_DAYS_MAX = 365;
 
 /**
  * The product's role rules, as its web client checks them before a create or an edit (evidence:
@@ -83,9 +85,25 @@ const IntegrationKey = z
     })
     .describe("A SupportCenter Plus integration key.");
 
+const Notifications = z
+    .strictObject({
+        enabled: z.boolean().describe("Whether SupportCenter Plus mails before an integration key expires."),
+        days: z
+            .number()
+            .int({ error: "must be a whole number of days" })
+            .min(1, { error: "must be at least 1" })
+            .max(NOTIFY_DAYS_MAX, { error: `must be at most ${NOTIFY_DAYS_MAX}` })
+            .optional()
+            .describe("How many days before the expiry; left out, as the product has it."),
+        technicians: z.array(Login).optional().describe("SDAdmins to notify, by login (they need an email address); left out, as the product has them."),
+        owner: z.boolean().optional().describe("Notify each key's owner too ($IntegrationKeyOwner in the product); left out, as the product has it."),
+    })
+    .describe("The instance's expiry-notification setting (one resource; `pulumi destroy` or removing the block restores the setting as keyfleet found it).");
+
 export const SupportCenterSection = z
     .strictObject({
         integrationKeys: z.array(IntegrationKey).optional(),
+        notifications: Notifications.optional(),
     })
     .describe("ManageEngine SupportCenter Plus integration keys (Admin > Developer Space > Integration Key).");
 
@@ -140,7 +158,7 @@ export function expiryWarning(e: IntegrationKeyEntry, shown: string, at: number,
     return `key "${e.name}" expires on ${shown}, in ${hours < 48 ? `${hours}h` : `${Math.round(hours / 24)}d`} (within warnBefore ${warnBefore})${rotates}`;
 }
 
-const declaresKeys = (s: SupportCenterSection) => (s.integrationKeys?.length ?? 0) > 0;
+const declaresKeys = (s: SupportCenterSection) => (s.integrationKeys?.length ?? 0) > 0 || s.notifications !== undefined;
 
 /** The order is the order lifecycle.ts's connect() reads them in. */
 export const SCP_SETTINGS = [
@@ -156,6 +174,7 @@ export const SCP_SETTINGS = [
             const { owners, problems } = parseOwners(value);
             const named = new Set((section.integrationKeys ?? []).map((e) => e.owner));
             for (const login of named) if (!owners.has(login)) problems.push(ownerMissing(login));
+            if (section.notifications && owners.size === 0) problems.push("keyfleet:supportcenterOwners names no owner: supportcenter.notifications needs an SDAdmin's technician key to act as");
             return problems;
         },
     },
@@ -183,6 +202,14 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
             if (first) problems.push({ path: ["integrationKeys", i, "name"], message: `duplicate key name "${name}" (SupportCenter Plus names are unique in any case)`, firstAt: first });
             else seen.set(name.trim().toLowerCase(), ["integrationKeys", i, "name"]);
         });
+        const n = raw.notifications as { enabled?: unknown; days?: unknown; technicians?: unknown; owner?: unknown } | undefined;
+        // The product's form requires a recipient while notifications are on (the owner counts).
+        if (n && n.enabled === true && n.owner !== true && Array.isArray(n.technicians) && n.technicians.length === 0) {
+            problems.push({ path: ["notifications", "technicians"], message: "notifications that are enabled need a recipient: name an SDAdmin here or set owner: true" });
+        }
+        if (n && n.enabled === true && n.technicians === undefined && n.owner === false) {
+            problems.push({ path: ["notifications", "owner"], message: "notifications that are enabled need a recipient: set technicians: or owner: true" });
+        }
         list.forEach((entry, i) => {
             const roles = (entry as { roles?: unknown })?.roles;
             if (!Array.isArray(roles) || !roles.every((r) => typeof r === "string")) return;
@@ -219,6 +246,12 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
         const { SupportCenterIntegrationKey } = await import("./resource.ts");
         const pulumi = await import("@pulumi/pulumi");
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
+        if (section.notifications) {
+            // One setting per instance, its own resource (not a key: no rotation, no value).
+            const { SupportCenterNotificationSettings } = await import("./notifications.ts");
+            const n = section.notifications;
+            new SupportCenterNotificationSettings("supportcenter/notifications", { enabled: n.enabled, days: n.days, technicians: n.technicians, owner: n.owner }, ctx.options);
+        }
         for (const [i, e] of (section.integrationKeys ?? []).entries()) {
             const resourceName = `supportcenter/${e.name}`;
             const previous = e.renamedFrom ? [`supportcenter/${e.renamedFrom}`] : [];
@@ -275,7 +308,8 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
     },
 
     async provider() {
-        return (await import("./lifecycle.ts")).provider;
+        const { withNotifications } = await import("./notifications.ts");
+        return withNotifications((await import("./lifecycle.ts")).provider);
     },
 
     sandbox: {
