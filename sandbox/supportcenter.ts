@@ -75,7 +75,18 @@
 //     HTTP 429 with Retry-After; windows run on real time, not on the advance() clock. Checked after
 //     authentication and the Accept header, on every /api/v3 route.
 //
-// Seeded data (SUPPORTCENTER_DEFAULTS): roles SDAdmin (301), Technician (302), Integration Auditor
+// From the product's web-client script (EVIDENCE, over the inferences above where they differ):
+// deleted keys stay listed as status deleted with the key masked (a read by id answers them too,
+// inferred); search_criteria with children and the conditions is / GT / LT / EQ / NEQ / contains /
+// like; GET /api/v3/technicians/associated_roles and GET /api/v3/technicians (records with
+// associated_roles; login_name inferred); the role rules (SDAdmin with SDSiteAdmin, only SDReport /
+// AERemoteControl: 4000 on roles, the code inferred); GET …/_get_notification_settings and PUT
+// …/_update_notification_settings (top-level body; refusals, bounds and the default inferred).
+// Options for what no source settles: deletedKeysHoldNames (a deleted key's name stays taken),
+// validityPerDay (a validity kept as 23:59 of its UTC day), withoutTechnicianRoutes (an older build).
+//
+// Seeded data (SUPPORTCENTER_DEFAULTS): roles SDAdmin (301), Technician (302), SDSiteAdmin (303),
+// SDReport (304), AERemoteControl (305), Integration Auditor
 // (351, custom); users, with login / password / technician key:
 //   admin  administrator  admin / admin_password   A1D5C0DE-0000-4000-8000-00000000AD01  SDAdmin
 //   jane   Jane Doe       jane  / jane_password    1A7E0000-0000-4000-8000-0000000A7E02  SDAdmin
@@ -138,6 +149,18 @@ export interface SupportCenterSandboxOptions {
     requireAccept?: boolean;
     /** JSON file (mode 0600) that keeps keys, roles, deleted users and notifications across restarts. */
     dataFile?: string;
+    /**
+     * A deleted key keeps its name: a create or rename to it is 4008 (field name). Off by default:
+     * the product's script shows deleted keys kept in the list, not whether their names stay taken.
+     */
+    deletedKeysHoldNames?: boolean;
+    /**
+     * Keep a validity as 23:59 of its day (UTC), as the product's form does (it sends only dates, at
+     * 23:59). Off by default: whether the API itself keeps another instant no source shows.
+     */
+    validityPerDay?: boolean;
+    /** Answer 4007 (Invalid URL) on /technicians and /technicians/associated_roles, as a build without them would. */
+    withoutTechnicianRoutes?: boolean;
 }
 
 export const SUPPORTCENTER_DEFAULTS = {
@@ -145,6 +168,9 @@ export const SUPPORTCENTER_DEFAULTS = {
     roles: [
         { id: "301", name: "SDAdmin", description: "Full access to the application", custom: false },
         { id: "302", name: "Technician", description: "Works on requests", custom: false },
+        { id: "303", name: "SDSiteAdmin", description: "Administers the sites given to the user", custom: false },
+        { id: "304", name: "SDReport", description: "Runs reports (depends on a module role)", custom: false },
+        { id: "305", name: "AERemoteControl", description: "Remote control (depends on a module role)", custom: false },
         { id: "351", name: "Integration Auditor", description: "Custom role: read-only access for integrations", custom: true },
     ] as SupportCenterRole[],
     users: {
@@ -171,6 +197,8 @@ export function scpError(code: number, message: string, field?: string, status =
 }
 
 const SUCCESS = { status_code: 2000, status: "success" };
+/** What the product's list shows for a key (its web-client script, integKeyConstructTechKey). */
+const MASKED = "*********";
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** SDP's display format, in UTC: "Dec 6, 2017 06:06 PM". */
@@ -193,19 +221,40 @@ type Json = Record<string, unknown>;
 const ROUTES: { pattern: RegExp; template: string; methods: string[] }[] = [
     { pattern: /^\/api\/v3\/integration_keys$/, template: "/api/v3/integration_keys", methods: ["GET", "POST", "DELETE"] },
     { pattern: /^\/api\/v3\/integration_keys\/reassign$/, template: "/api/v3/integration_keys/reassign", methods: ["PUT"] },
+    { pattern: /^\/api\/v3\/integration_keys\/_get_notification_settings$/, template: "/api/v3/integration_keys/_get_notification_settings", methods: ["GET"] },
+    { pattern: /^\/api\/v3\/integration_keys\/_update_notification_settings$/, template: "/api/v3/integration_keys/_update_notification_settings", methods: ["PUT"] },
     { pattern: /^\/api\/v3\/integration_keys\/([^/]+)\/decrypt$/, template: "/api/v3/integration_keys/{id}/decrypt", methods: ["POST"] },
     { pattern: /^\/api\/v3\/integration_keys\/([^/]+)$/, template: "/api/v3/integration_keys/{id}", methods: ["GET", "PUT", "DELETE"] },
     { pattern: /^\/api\/v3\/roles$/, template: "/api/v3/roles", methods: ["GET"] },
+    { pattern: /^\/api\/v3\/technicians\/associated_roles$/, template: "/api/v3/technicians/associated_roles", methods: ["GET"] },
+    { pattern: /^\/api\/v3\/technicians$/, template: "/api/v3/technicians", methods: ["GET"] },
     { pattern: /^\/api\/v3\/users$/, template: "/api/v3/users", methods: ["GET"] },
     { pattern: /^\/api\/v3\/requests$/, template: "/api/v3/requests", methods: ["GET"] },
 ];
 
+/** The instance's expiry-notification setting (Admin > Integration Key > notification settings). */
+export interface NotificationSettings {
+    isEnabled: boolean;
+    days: number;
+    /** User ids. */
+    technicians: string[];
+    notifyOwner: boolean;
+}
+
+/** Inferred: no source shows the product's default; off, 3 days (the seed's reminder), the owner only. */
+export const NOTIFICATION_DEFAULTS: NotificationSettings = { isEnabled: false, days: 3, technicians: [], notifyOwner: true };
+/** Inferred bounds of no_of_days (the form's field is a number; no source gives its range). */
+const MAX_NOTIFY_DAYS = 365;
+
 export class SupportCenterSandbox {
     readonly stats = new CallStats();
     readonly keys = new Map<string, IntegrationKeyRecord>();
+    /** Deleted keys: the product keeps them in the list with status deleted and the key masked (its web-client script). */
+    readonly deleted = new Map<string, IntegrationKeyRecord>();
     readonly users = new Map<string, SupportCenterUser>();
     readonly roles = new Map<string, SupportCenterRole>();
     readonly notifications: SupportCenterNotification[] = [];
+    notificationSettings: NotificationSettings = { ...NOTIFICATION_DEFAULTS, technicians: [] };
     /** Every key value, technician key and password this sandbox knows, for leak scans. */
     readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
     rateLimit: { requests: number; windowSeconds: number } | undefined;
@@ -215,15 +264,23 @@ export class SupportCenterSandbox {
     private readonly windows = new Map<string, { start: number; used: number }>();
     private readonly faults: { route: string; kind: "fail" | "lose"; status: number; code: number; message: string; skip: number }[] = [];
     private readonly requireAccept: boolean;
+    /** See SupportCenterSandboxOptions.deletedKeysHoldNames; a test may switch it. */
+    deletedKeysHoldNames: boolean;
+    private readonly withoutTechnicianRoutes: boolean;
+    /** See SupportCenterSandboxOptions.validityPerDay; a test may switch it. */
+    validityPerDay: boolean;
     private readonly dataFile: string | undefined;
 
     constructor(options: SupportCenterSandboxOptions = {}) {
         this.requireAccept = options.requireAccept ?? true;
+        this.deletedKeysHoldNames = options.deletedKeysHoldNames ?? false;
+        this.validityPerDay = options.validityPerDay ?? false;
+        this.withoutTechnicianRoutes = options.withoutTechnicianRoutes ?? false;
         this.rateLimit = options.rateLimit;
         this.dataFile = options.dataFile;
         for (const role of options.roles ?? SUPPORTCENTER_DEFAULTS.roles) this.roles.set(role.id, { ...role });
         const users = options.users ?? Object.values(SUPPORTCENTER_DEFAULTS.users);
-        let saved: { keys?: IntegrationKeyRecord[]; roles?: SupportCenterRole[]; deletedLogins?: string[]; notifications?: SupportCenterNotification[]; nextId?: string } = {};
+        let saved: { notificationSettings?: NotificationSettings; keys?: IntegrationKeyRecord[]; deleted?: IntegrationKeyRecord[]; roles?: SupportCenterRole[]; deletedLogins?: string[]; notifications?: SupportCenterNotification[]; nextId?: string } = {};
         saved = records.load<typeof saved>(this.dataFile) ?? saved;
         if (saved.roles) {
             this.roles.clear();
@@ -239,6 +296,8 @@ export class SupportCenterSandbox {
             this.keys.set(key.id, key);
             this.issued.keys.add(key.value);
         }
+        for (const key of saved.deleted ?? []) this.deleted.set(key.id, key);
+        if (saved.notificationSettings) this.notificationSettings = saved.notificationSettings;
         this.notifications.push(...(saved.notifications ?? []));
         if (saved.nextId) this.nextId = BigInt(saved.nextId);
     }
@@ -282,6 +341,8 @@ export class SupportCenterSandbox {
         if (!this.dataFile) return;
         const data = {
             keys: [...this.keys.values()],
+            deleted: [...this.deleted.values()],
+            notificationSettings: this.notificationSettings,
             roles: [...this.roles.values()],
             deletedLogins: [...this.deletedLogins],
             notifications: this.notifications,
@@ -369,13 +430,33 @@ export class SupportCenterSandbox {
         this.save();
     }
 
+    /** Changes the expiry-notification setting as an admin would in the UI (technicians by login). */
+    setNotificationSettings(patch: Partial<Omit<NotificationSettings, "technicians">> & { technicians?: string[] }) {
+        const technicians = patch.technicians?.map((login) => {
+            const u = this.userByLogin(login);
+            if (!u) throw new Error(`no user ${login}`);
+            return u.id;
+        });
+        this.notificationSettings = { ...this.notificationSettings, ...patch, technicians: technicians ?? this.notificationSettings.technicians };
+        this.save();
+    }
+
     deactivate(id: string) {
         this.editKey(id, { status: "inactive" });
     }
 
     deleteKey(id: string) {
-        if (!this.keys.delete(id)) throw new Error(`no key ${id}`);
+        if (!this.keys.has(id)) throw new Error(`no key ${id}`);
+        this.remove(id);
         this.save();
+    }
+
+    /** A deleted key stops working forever but stays in the list as deleted. */
+    private remove(id: string) {
+        const key = this.keys.get(id);
+        if (!key) return;
+        this.keys.delete(id);
+        this.deleted.set(id, key);
     }
 
     private notify(userId: string, event: SupportCenterNotification["event"], key: IntegrationKeyRecord, message: string) {
@@ -435,6 +516,10 @@ export class SupportCenterSandbox {
         const user = caller.user;
         if (template === "GET /api/v3/roles") return this.listRoles(url);
         if (template === "GET /api/v3/users") return this.listUsers(url);
+        if (template === "GET /api/v3/technicians/associated_roles" || template === "GET /api/v3/technicians") {
+            if (this.withoutTechnicianRoutes) throw scpError(4007, "Invalid URL");
+            return template === "GET /api/v3/technicians" ? this.listTechnicians(url) : this.listAssociatedRoles(url);
+        }
         if (!user.roles.includes("SDAdmin")) throw scpError(4002, "Only SDAdmin users can manage integration keys");
         switch (template) {
             case "POST /api/v3/integration_keys":
@@ -445,16 +530,24 @@ export class SupportCenterSandbox {
                 return this.bulkDelete(user, url);
             case "PUT /api/v3/integration_keys/reassign":
                 return this.reassign(user, url, await this.input(req));
-            case "GET /api/v3/integration_keys/{id}":
+            case "GET /api/v3/integration_keys/{id}": {
+                // Inferred: a deleted key is still read, as the list still shows it.
+                const gone = this.deleted.get(id!);
+                if (gone && gone.ownerId === user.id) return this.ok({ integration_key: this.view(gone, true) });
                 return this.ok({ integration_key: this.view(this.owned(user, id!)) });
+            }
             case "PUT /api/v3/integration_keys/{id}":
                 return this.update(this.owned(user, id!), await this.input(req));
             case "DELETE /api/v3/integration_keys/{id}": {
                 const key = this.owned(user, id!);
-                this.keys.delete(key.id);
+                this.remove(key.id);
                 this.save();
                 return this.ok({});
             }
+            case "GET /api/v3/integration_keys/_get_notification_settings":
+                return this.ok({ get_notification_settings: this.notificationView() });
+            case "PUT /api/v3/integration_keys/_update_notification_settings":
+                return this.updateNotificationSettings(await this.input(req));
             case "POST /api/v3/integration_keys/{id}/decrypt":
                 return this.decrypt(user, this.owned(user, id!), await this.input(req));
         }
@@ -519,14 +612,14 @@ export class SupportCenterSandbox {
         return key.validity !== 0 && key.validity <= this.now();
     }
 
-    private view(key: IntegrationKeyRecord): Json {
+    private view(key: IntegrationKeyRecord, deleted = false): Json {
         const owner = this.users.get(key.ownerId);
         return {
             id: key.id,
             name: key.name,
             roles: key.roles.map((r) => ({ ...r })),
             validity: key.validity === 0 ? { value: "0", display_value: "Never expires" } : { value: String(key.validity), display_value: displayTime(key.validity) },
-            status: key.status,
+            status: deleted ? "deleted" : key.status,
             is_expired: this.expired(key),
             description: key.description,
             created_time: { value: String(key.created), display_value: displayTime(key.created) },
@@ -555,7 +648,8 @@ export class SupportCenterSandbox {
         const name = value.trim();
         if (name === "") throw scpError(4012, "name is mandatory", "name");
         if (name.length > MAX_NAME) throw scpError(4000, `name exceeds the maximum length of ${MAX_NAME}`, "name");
-        for (const k of this.keys.values()) {
+        const holders = this.deletedKeysHoldNames ? [...this.keys.values(), ...this.deleted.values()] : this.keys.values();
+        for (const k of holders) {
             if (k.id !== exceptId && k.name.toLowerCase() === name.toLowerCase()) throw scpError(4008, `An integration key named ${name} already exists`, "name");
         }
         return name;
@@ -574,6 +668,10 @@ export class SupportCenterSandbox {
             if (!role) throw scpError(4001, `No such role ${String(id ?? name)}`, "roles");
             out.set(role.id, { id: role.id, name: role.name });
         }
+        // The web client's own checks (validateIntegKeyConfig), here as the server's refusal.
+        const names = [...out.values()].map((r) => r.name);
+        if (names.includes("SDAdmin") && names.includes("SDSiteAdmin")) throw scpError(4000, "SDAdmin and SDSiteAdmin roles cannot be associated together", "roles");
+        if (names.every((n) => n === "SDReport" || n === "AERemoteControl")) throw scpError(4000, "SDReport and AERemoteControl roles depend on a module role", "roles");
         return [...out.values()];
     }
 
@@ -581,8 +679,10 @@ export class SupportCenterSandbox {
         const raw = value && typeof value === "object" && !Array.isArray(value) ? (value as Json).value : undefined;
         const ms = typeof raw === "number" ? raw : typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : NaN;
         if (!Number.isSafeInteger(ms) || ms < 0) throw scpError(4001, "validity.value must be epoch milliseconds, or 0 for never", "validity");
-        if (ms !== 0 && ms <= this.now()) throw scpError(4016, "The expiry date must be in the future", "validity");
-        return ms;
+        if (ms === 0) return 0;
+        const kept = this.validityPerDay ? Math.floor(ms / 86_400_000) * 86_400_000 + (23 * 60 + 59) * 60_000 : ms;
+        if (kept <= this.now()) throw scpError(4016, "The expiry date must be in the future", "validity");
+        return kept;
     }
 
     private checkStatus(value: unknown): "active" | "inactive" {
@@ -645,6 +745,56 @@ export class SupportCenterSandbox {
         return this.ok({ integration_key: this.view(next) });
     }
 
+    private notificationView(): Json {
+        const n = this.notificationSettings;
+        return {
+            is_enabled: n.isEnabled,
+            no_of_days: n.days,
+            // A technician deleted since is dropped, as a deleted user cannot be mailed.
+            notify_technicians: n.technicians.flatMap((id) => {
+                const u = this.users.get(id);
+                return u ? [{ id: u.id, name: u.name }] : [];
+            }),
+            is_notify_to_owner: n.notifyOwner,
+        };
+    }
+
+    /**
+     * The web client's body (constructNotificationSettingsInputData): the fields at the top level of
+     * input_data; disabling sends the settings it read with is_enabled false. Refusals are inferred.
+     */
+    private updateNotificationSettings(input: Json): Reply {
+        const FIELDS = ["is_enabled", "no_of_days", "notify_technicians", "is_notify_to_owner"];
+        for (const field of Object.keys(input)) if (!FIELDS.includes(field)) throw scpError(4000, `No such field ${field}`, field);
+        if (typeof input.is_enabled !== "boolean") throw scpError(4012, "is_enabled is mandatory (true or false)", "is_enabled");
+        const next: NotificationSettings = { ...this.notificationSettings, isEnabled: input.is_enabled };
+        if (input.no_of_days !== undefined) {
+            const days = input.no_of_days;
+            if (typeof days !== "number" || !Number.isInteger(days) || days < 1 || days > MAX_NOTIFY_DAYS) throw scpError(4001, `no_of_days must be a whole number from 1 to ${MAX_NOTIFY_DAYS}`, "no_of_days");
+            next.days = days;
+        }
+        if (input.is_notify_to_owner !== undefined) {
+            if (typeof input.is_notify_to_owner !== "boolean") throw scpError(4000, "is_notify_to_owner must be true or false", "is_notify_to_owner");
+            next.notifyOwner = input.is_notify_to_owner;
+        }
+        if (input.notify_technicians !== undefined) {
+            if (!Array.isArray(input.notify_technicians)) throw scpError(4000, "notify_technicians must be an array", "notify_technicians");
+            next.technicians = input.notify_technicians.map((t) => {
+                const id = t && typeof t === "object" ? (t as Json).id : undefined;
+                const user = id === undefined ? undefined : this.users.get(String(id));
+                // The web client offers SDAdmins with an email address only.
+                if (!user || !user.roles.includes("SDAdmin") || !user.email) throw scpError(4001, `No SDAdmin technician with an email address and id ${String(id)}`, "notify_technicians");
+                return user.id;
+            });
+            next.technicians = [...new Set(next.technicians)];
+        }
+        // The form requires a recipient (the owner counts as one) while notifications are on.
+        if (next.isEnabled && next.technicians.length === 0 && !next.notifyOwner) throw scpError(4012, "notify_technicians is mandatory", "notify_technicians");
+        this.notificationSettings = next;
+        this.save();
+        return this.ok({ update_notification_settings: this.notificationView() });
+    }
+
     private decrypt(user: SupportCenterUser, key: IntegrationKeyRecord, input: Json): Reply {
         if (input.login_password === undefined || input.login_password === "") throw scpError(4012, "login_password is mandatory", "login_password");
         if (input.login_password !== user.password) throw scpError(4001, "The password does not match the password of the current session", "login_password");
@@ -691,7 +841,7 @@ export class SupportCenterSandbox {
 
     private bulkDelete(user: SupportCenterUser, url: URL): Reply {
         const keys = this.idsOf(user, url);
-        for (const key of keys) this.keys.delete(key.id);
+        for (const key of keys) this.remove(key.id);
         this.save();
         return { status: 200, body: { response_status: keys.map((k) => ({ ...SUCCESS, id: k.id })) } };
     }
@@ -699,7 +849,7 @@ export class SupportCenterSandbox {
     private listKeys(url: URL): Reply {
         const info = this.listInfo(url, ["name", "created_time", "id"], "created_time");
         const filter = info.filter ?? "All";
-        const records = [...this.keys.values()]
+        const live = [...this.keys.values()]
             .filter((k) => {
                 if (filter === "Active") return k.status === "active" && !this.expired(k);
                 if (filter === "Inactive") return k.status === "inactive";
@@ -707,6 +857,10 @@ export class SupportCenterSandbox {
                 return true;
             })
             .map((k) => this.view(k));
+        // The rows carry `key` masked (the script shows "*********" and opens the value only through
+        // decrypt); deleted keys stay listed as status deleted (filter_by All only, inferred).
+        const gone = filter === undefined || filter === "All" ? [...this.deleted.values()].map((k) => this.view(k, true)) : [];
+        const records = [...live, ...gone].map((r) => ({ ...r, key: MASKED }));
         return this.page("integration_keys", records, info);
     }
 
@@ -733,6 +887,28 @@ export class SupportCenterSandbox {
             }),
         }));
         return this.page("users", records, info);
+    }
+
+    /** The web client's role picker (evidence): entity associated_roles, {id, name}. */
+    private listAssociatedRoles(url: URL): Reply {
+        const info = this.listInfo(url, ["name", "id"], "name");
+        return this.page("associated_roles", [...this.roles.values()].map((r) => ({ id: r.id, name: r.name, description: r.description })), info);
+    }
+
+    /**
+     * The web client's technician picker (evidence: search_criteria on associated_roles.name).
+     * The record's fields past id and name are inferred (SDP's technician: login_name, email_id).
+     */
+    private listTechnicians(url: URL): Reply {
+        const info = this.listInfo(url, ["name", "id"], "name");
+        const records = [...this.users.values()].map((u) => ({
+            id: u.id,
+            name: u.name,
+            login_name: u.login,
+            email_id: u.email,
+            associated_roles: u.roles.map((n) => ({ id: [...this.roles.values()].find((r) => r.name === n)?.id ?? "", name: n })),
+        }));
+        return this.page("technicians", records, info);
     }
 
     private useKey(caller: Caller, url: URL): Reply {
@@ -804,43 +980,80 @@ export class SupportCenterSandbox {
         return { status: 200, body: { response_status: [SUCCESS], list_info: listInfo, [entity]: rows } };
     }
 
+    /**
+     * SDP's search_criteria as the product's web client sends it: {field, condition, value | values,
+     * logical_operator, children}. Criteria (an array, or one) join left to right by each one's
+     * logical_operator; a criterion's children form a group, evaluated left to right the same way,
+     * joined to the criterion by the first child's operator. So the script's Active filter, status
+     * is active AND (validity GT 0 AND validity GT now OR validity EQ 0), means what it shows.
+     */
     private matches(record: Json, criteria: unknown[]): boolean {
+        return this.fold(record, criteria);
+    }
+
+    private fold(record: Json, criteria: unknown[]): boolean {
         let result = true;
         criteria.forEach((c, i) => {
-            if (!c || typeof c !== "object") throw scpError(4000, "search_criteria must be an object or an array of objects", "list_info.search_criteria");
-            const { field, condition, value, values, logical_operator } = c as Json;
-            if (typeof field !== "string") throw scpError(4012, "search_criteria.field is mandatory", "list_info.search_criteria");
-            const wanted = (values ?? [value]) as unknown[];
-            if (!Array.isArray(wanted) || wanted[0] === undefined) throw scpError(4012, "search_criteria.value is mandatory", "list_info.search_criteria");
-            const test = this.condition(String(condition ?? "is").toLowerCase());
-            const actual = get(record, field);
-            const hit = wanted.some((w) => test(actual, w));
-            const op = String(logical_operator ?? "AND").toUpperCase();
-            result = i === 0 ? hit : op === "OR" ? result || hit : result && hit;
+            if (!c || typeof c !== "object" || Array.isArray(c)) throw scpError(4000, "search_criteria must be an object or an array of objects", "list_info.search_criteria");
+            const hit = this.criterion(record, c as Json);
+            result = i === 0 ? hit : this.join(c as Json) === "OR" ? result || hit : result && hit;
         });
         return result;
+    }
+
+    private join(c: Json): "AND" | "OR" {
+        const op = String(c.logical_operator ?? "AND").toUpperCase();
+        if (op !== "AND" && op !== "OR") throw scpError(4001, `logical_operator must be AND or OR, not ${op}`, "list_info.search_criteria");
+        return op;
+    }
+
+    private criterion(record: Json, c: Json): boolean {
+        const { field, condition, value, values, children } = c;
+        if (typeof field !== "string") throw scpError(4012, "search_criteria.field is mandatory", "list_info.search_criteria");
+        const wanted = (values ?? [value]) as unknown[];
+        if (!Array.isArray(wanted) || wanted[0] === undefined) throw scpError(4012, "search_criteria.value is mandatory", "list_info.search_criteria");
+        const test = this.condition(String(condition ?? "is"));
+        // A field through a list (associated_roles.name) matches when any element does.
+        const actual = get(record, field);
+        const all = Array.isArray(actual) ? actual : [actual];
+        const hit = wanted.some((w) => all.some((a) => test(a, w)));
+        if (children === undefined) return hit;
+        if (!Array.isArray(children) || children.length === 0) throw scpError(4000, "search_criteria.children must be a non-empty array", "list_info.search_criteria");
+        const group = this.fold(record, children);
+        return this.join(children[0] as Json) === "OR" ? hit || group : hit && group;
     }
 
     private condition(name: string): (actual: unknown, wanted: unknown) => boolean {
         const text = (v: unknown) => (v && typeof v === "object" && "value" in v ? String((v as Json).value) : String(v ?? "")).toLowerCase();
         const num = (v: unknown) => Number(text(v));
-        switch (name) {
+        const like = (a: unknown, w: unknown) => text(a).includes(text(w).replace(/^%|%$/g, ""));
+        switch (name.toLowerCase()) {
             case "is":
+            case "eq":
                 return (a, w) => text(a) === text(w);
             case "is not":
+            case "neq":
                 return (a, w) => text(a) !== text(w);
             case "contains":
-                return (a, w) => text(a).includes(text(w));
+            case "like":
+                return like;
             case "not contains":
-                return (a, w) => !text(a).includes(text(w));
+            case "not like":
+                return (a, w) => !like(a, w);
             case "starts with":
                 return (a, w) => text(a).startsWith(text(w));
             case "ends with":
                 return (a, w) => text(a).endsWith(text(w));
             case "greater than":
+            case "gt":
                 return (a, w) => num(a) > num(w);
+            case "gte":
+                return (a, w) => num(a) >= num(w);
             case "lesser than":
+            case "lt":
                 return (a, w) => num(a) < num(w);
+            case "lte":
+                return (a, w) => num(a) <= num(w);
         }
         throw scpError(4001, `Unknown search condition ${name}`, "list_info.search_criteria");
     }
@@ -848,7 +1061,9 @@ export class SupportCenterSandbox {
 
 function get(record: Json, path: string): unknown {
     let v: unknown = record;
-    for (const part of path.split(".")) v = v && typeof v === "object" ? (v as Json)[part] : undefined;
+    for (const part of path.split(".")) {
+        v = Array.isArray(v) ? v.map((x) => (x && typeof x === "object" ? (x as Json)[part] : undefined)) : v && typeof v === "object" ? (v as Json)[part] : undefined;
+    }
     return v;
 }
 

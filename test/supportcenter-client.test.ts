@@ -122,6 +122,42 @@ describe("against the sandbox", () => {
         expect(keys.find((k) => k.name === "bulk 1")).toMatchObject({ owner: { id: t.users.admin.id }, status: "active", validity: 0, roles: [{ id: "302", name: "Technician" }] });
     });
 
+    it("a client that skipped keyfleet's checks is refused by the sandbox as the product refuses it", async () => {
+        const admin = t.as("admin");
+        const refused = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as VendorError);
+        const both = await refused(t.client.create(admin, { name: "both admins", roles: [{ id: "301", name: "SDAdmin" }, { id: "303", name: "SDSiteAdmin" }] }));
+        expect(both).toMatchObject({ kind: "rejected", code: "4000" });
+        expect(both!.message).toMatch(/SDAdmin and SDSiteAdmin .*\(field roles\)/);
+        const only = await refused(t.client.create(admin, { name: "report only", roles: [{ id: "304", name: "SDReport" }, { id: "305", name: "AERemoteControl" }] }));
+        expect(only!.message).toMatch(/depend on a module role \(field roles\)/);
+        expect((await refused(t.client.create(admin, { name: "n".repeat(51), roles: [{ id: "302", name: "Technician" }] })))!.message).toMatch(/\(field name\)/);
+        expect((await refused(t.client.create(admin, { name: "long notes", roles: [{ id: "302", name: "Technician" }], description: "d".repeat(251) })))!.message).toMatch(/\(field description\)/);
+        const made = await t.client.create(admin, { name: "to reassign", roles: [{ id: "302", name: "Technician" }] });
+        expect((await refused(t.client.reassign(admin, [made.id], t.users.jane.id, "c".repeat(251))))!.message).toMatch(/\(field comments\)/);
+        expect(t.sandbox.keys.get(made.id)!.ownerId).toBe(t.users.admin.id);
+        t.sandbox.deleteKey(made.id);
+    });
+
+    it("roles from /technicians/associated_roles and SDAdmins from /technicians (the web client's routes); /roles and /users only on a 404", async () => {
+        t.sandbox.stats.reset();
+        const roles = await t.client.listRoles(t.as("admin"));
+        expect(roles).toEqual(expect.arrayContaining([{ id: "301", name: "SDAdmin" }, { id: "351", name: "Integration Auditor" }]));
+        const users = await t.client.listUsers(t.as("admin"));
+        expect(users.map((u) => u.login).sort()).toEqual(["admin", "jane"]);
+        expect(t.sandbox.stats.byRoute).toMatchObject({ "GET /api/v3/technicians/associated_roles": 1, "GET /api/v3/technicians": 1 });
+        expect(t.sandbox.stats.byRoute["GET /api/v3/roles"]).toBeUndefined();
+        expect(t.sandbox.stats.byRoute["GET /api/v3/users"]).toBeUndefined();
+
+        const old = await startScp({ withoutTechnicianRoutes: true });
+        try {
+            expect((await old.client.listRoles(old.as("admin"))).map((r) => r.name)).toContain("SDAdmin");
+            expect((await old.client.listUsers(old.as("admin"))).map((u) => u.login)).toContain("jane");
+            expect(old.sandbox.stats.byRoute).toMatchObject({ "GET /api/v3/roles": 1, "GET /api/v3/users": 1 });
+        } finally {
+            await old.close();
+        }
+    });
+
     it("filters with list_info.filter_by", async () => {
         expect(await t.client.listKeys(t.as("jane"), "Inactive")).toHaveLength(50);
     });

@@ -19,4 +19,31 @@ describe("SupportCenter Plus YAML", () => {
         // A blank name is one error, not two.
         expect(errorsOf(entry('"   "'))).toEqual(["config/test.yaml:3:13 supportcenter.integrationKeys[0].name: must not be blank"]);
     });
+
+    it("refuses what the product refuses, at the field: role combinations, lengths of name, description and reassignment comment", () => {
+        const key = (extra: string, roles = "[SDAdmin]", name = "k") => `supportcenter:\n  integrationKeys:\n    - name: ${name}\n      roles: ${roles}\n      owner: admin\n${extra}`;
+        expect(errorsOf(key("", "[SDAdmin, SDSiteAdmin]"))).toEqual([
+            "config/test.yaml:4:14 supportcenter.integrationKeys[0].roles: SDAdmin and SDSiteAdmin cannot be given together (SupportCenter Plus refuses it): keep one",
+        ]);
+        expect(errorsOf(key("", "[SDReport, AERemoteControl]"))).toEqual([
+            expect.stringMatching(/^config\/test\.yaml:4:14 supportcenter\.integrationKeys\[0\]\.roles: SDReport and AERemoteControl depend on a module role.*add a role/),
+        ]);
+        expect(errorsOf(key("", "[SDReport]"))).toHaveLength(1);
+        expect(errorsOf(key("", "[SDReport, Technician]"))).toEqual([]);
+        expect(errorsOf(key("", "[SDAdmin]", "n".repeat(51)))).toEqual([expect.stringMatching(/^config\/test\.yaml:3:13 supportcenter\.integrationKeys\[0\]\.name: .*50/)]);
+        expect(errorsOf(key("", "[SDAdmin]", "n".repeat(50)))).toEqual([]);
+        expect(errorsOf(key(`      description: ${"d".repeat(251)}\n`))).toEqual([expect.stringMatching(/^config\/test\.yaml:6:20 supportcenter\.integrationKeys\[0\]\.description: .*250/)]);
+        expect(errorsOf(key(`      reassignComment: ${"c".repeat(251)}\n`))).toEqual([expect.stringMatching(/^config\/test\.yaml:6:24 supportcenter\.integrationKeys\[0\]\.reassignComment: must be at most 250/)]);
+        expect(errorsOf(key(`      reassignComment: ${"c".repeat(250)}\n`))).toEqual([]);
+    });
+
+    it("notifications: one block, a recipient while enabled, days within bounds", () => {
+        const block = (body: string) => `supportcenter:\n  notifications:\n${body}`;
+        expect(errorsOf(block("    enabled: true\n    days: 7\n    technicians: [jane]\n    owner: true\n"))).toEqual([]);
+        expect(errorsOf(block("    enabled: true\n    technicians: []\n"))).toEqual([
+            "config/test.yaml:4:18 supportcenter.notifications.technicians: notifications that are enabled need a recipient: name an SDAdmin here or set owner: true",
+        ]);
+        expect(errorsOf(block("    enabled: true\n    days: 0\n    owner: true\n"))).toEqual([expect.stringMatching(/^config\/test\.yaml:4:11 supportcenter\.notifications\.days: must be at least 1/)]);
+        expect(errorsOf(block("    enabled: true\n    recipients: [jane]\n"))).toEqual([expect.stringMatching(/^config\/test\.yaml:\d+:\d+ supportcenter\.notifications.*recipients/)]);
+    });
 });

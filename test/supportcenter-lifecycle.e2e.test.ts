@@ -73,7 +73,7 @@ describe("SupportCenter Plus integration keys through pulumi up", () => {
         expect(record(ids[J])).toMatchObject({
             name: "jira sync",
             roles: expect.arrayContaining([expect.objectContaining({ name: "Technician" }), expect.objectContaining({ name: "Integration Auditor" })]),
-            validity: Date.parse("2099-06-30T23:59:59Z"), // a bare date is the end of that day, UTC
+            validity: Date.parse("2099-06-30T23:59:00Z"), // a bare date is 23:59 of that day (UTC), as the product keeps it
             description: "Jira integration",
             status: "active",
             ownerId: t.users.admin.id,
@@ -228,3 +228,45 @@ describe("SupportCenter Plus integration keys through pulumi up", () => {
     });
 });
 
+
+describe("SupportCenter Plus expiry notifications through pulumi up (one resource of its own)", () => {
+    let n: ScpTestSandbox;
+    let ns: TestStack;
+    const settingsYaml = (days: number) =>
+        `supportcenter:\n  notifications:\n    enabled: true\n    days: ${days}\n    technicians: [jane]\n    owner: true\n`;
+    const setting = () => n.sandbox.notificationSettings;
+    beforeAll(async () => {
+        n = await startScp();
+        // As found: what destroy restores.
+        n.sandbox.setNotificationSettings({ isEnabled: false, days: 5, technicians: ["admin"], notifyOwner: false });
+        ns = await createTestStack(n, settingsYaml(7));
+    });
+    afterAll(async () => {
+        await ns?.cleanup();
+        await n?.close();
+    });
+
+    it("create, an empty plan, an out-of-band change seen as drift on refresh, an update, and destroy restoring the setting as found", async () => {
+        expect((await ns.stack.up(captured(ns))).summary.resourceChanges).toMatchObject({ create: 2 });
+        expect(setting()).toEqual({ isEnabled: true, days: 7, technicians: [n.users.jane.id], notifyOwner: true });
+        expectNoChanges((await ns.stack.preview({ ...captured(ns), refresh: true })).changeSummary);
+
+        // Out of band, in the product's form: fewer days, another technician, no owner.
+        n.sandbox.setNotificationSettings({ days: 2, technicians: ["admin"], notifyOwner: false });
+        await ns.stack.refresh(captured(ns));
+        const state = JSON.parse(await ns.exportState());
+        const outs = state.checkpoint.latest.resources.find((r: { urn: string }) => r.urn.endsWith("::supportcenter/notifications")).outputs;
+        expect(outs).toMatchObject({ enabled: true, days: 2, technicians: ["admin"], owner: false });
+        expect((await ns.stack.preview(captured(ns))).changeSummary).toMatchObject({ update: 1 });
+        expect((await ns.stack.up(captured(ns))).summary.resourceChanges).toMatchObject({ update: 1 });
+        expect(setting()).toEqual({ isEnabled: true, days: 7, technicians: [n.users.jane.id], notifyOwner: true });
+
+        ns.writeKeys(settingsYaml(10));
+        expect((await ns.stack.up(captured(ns))).summary.resourceChanges).toMatchObject({ update: 1 });
+        expect(setting().days).toBe(10);
+        expectNoChanges((await ns.stack.preview({ ...captured(ns), refresh: true })).changeSummary);
+
+        await ns.stack.destroy(captured(ns));
+        expect(setting()).toEqual({ isEnabled: false, days: 5, technicians: [n.users.admin.id], notifyOwner: false });
+    });
+});

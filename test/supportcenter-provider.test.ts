@@ -93,7 +93,7 @@ describe("SupportCenter Plus provider", () => {
     it("refuses an unknown role by name before creating anything, listing the instance's roles", async () => {
         const before = t.sandbox.keys.size;
         const err = await provider.create(await checked(raw("p-role", { roles: ["SDadmin"] }))).catch((e: Error) => e);
-        expect((err as Error).message).toMatch(/creating SupportCenter Plus integration key "p-role" failed: SupportCenter Plus has no role named "SDadmin" \(it has "SDAdmin", .*fix roles:/);
+        expect((err as Error).message).toMatch(/creating SupportCenter Plus integration key "p-role" failed: SupportCenter Plus has no role named "SDadmin" \(it has .*"SDAdmin".*fix roles:/);
         expect(t.sandbox.keys.size).toBe(before);
     });
 
@@ -180,6 +180,44 @@ describe("SupportCenter Plus provider, keys gone", () => {
             restore();
         }
         await provider.delete!(id, outs as ScpKeyOutputs);
+    });
+});
+
+describe("SupportCenter Plus provider, a name only a deleted key holds", () => {
+    it("a 4008 for it says the deleted key holds the name and that another name is the way on", async () => {
+        const { id, outs } = await provider.create(await checked(raw("p-held")));
+        await provider.delete!(id, outs as ScpKeyOutputs);
+        // Deleted keys stay in the product's list; whether they keep their names no source shows.
+        t.sandbox.deletedKeysHoldNames = true;
+        try {
+            const err = (await provider.create(await checked(raw("P-Held"))).catch((e: Error) => e)) as Error;
+            expect(err.message).toMatch(new RegExp(`held only by the deleted key ${id}.*give this key another name in the YAML`));
+        } finally {
+            t.sandbox.deletedKeysHoldNames = false;
+        }
+        // A name a live key holds still gets the usual advice (adopt or rename).
+        await provider.create(await checked(raw("p-live")));
+        const live = (await provider.create(await checked(raw("p-live"))).catch((e: Error) => e)) as Error;
+        expect(live.message).toMatch(/adopt the existing one/);
+        expect(live.message).not.toMatch(/deleted key/);
+    });
+});
+
+describe("SupportCenter Plus provider, expiry kept as 23:59 of the day", () => {
+    it("a product that keeps whole days (23:59) is no drift for the YAML's date, nor for a time on that day", async () => {
+        t.sandbox.validityPerDay = true;
+        try {
+            for (const expires of ["2099-03-01T23:59:00.000Z", "2099-03-01T12:00:00.000Z"]) {
+                const inputs = await checked(raw(`p-day ${expires.slice(11, 13)}`, { expires }));
+                const { id, outs } = await provider.create(inputs);
+                expect(t.sandbox.keys.get(id)!.validity).toBe(Date.parse("2099-03-01T23:59:00.000Z"));
+                const read = await provider.read!(id, outs as ScpKeyOutputs);
+                expect(read.props).toMatchObject({ expires, validUntil: "2099-03-01T23:59:00.000Z" });
+                expect(await provider.diff!(id, read.props as ScpKeyOutputs, inputs)).toMatchObject({ changes: false });
+            }
+        } finally {
+            t.sandbox.validityPerDay = false;
+        }
     });
 });
 

@@ -144,7 +144,7 @@ describe("integration keys: create, read, list, edit, delete", () => {
 
         const list = await t.call("GET", "/api/v3/integration_keys", { input: { list_info: { row_count: 100, search_criteria: { field: "name", condition: "is", value: "lifecycle" } } } });
         expect(list.body.response_status).toEqual([{ status_code: 2000, status: "success" }]);
-        expect(list.body.integration_keys).toEqual([key]);
+        expect(list.body.integration_keys).toEqual([{ ...key, key: "*********" }]);
         expect(list.body.list_info).toMatchObject({ has_more_rows: false, start_index: 1, row_count: 1 });
 
         const before = (await decrypt(key.id)).body.decrypt.key;
@@ -163,8 +163,9 @@ describe("integration keys: create, read, list, edit, delete", () => {
         expect(del.status).toBe(200);
         expect(del.body).toEqual({ response_status: { status_code: 2000, status: "success" } });
         const gone = await t.call("GET", `/api/v3/integration_keys/${key.id}`);
-        expect(gone.status).toBe(404);
-        expect(gone.body).toEqual(failed(4007, "id"));
+        expect(gone.status).toBe(200);
+        expect(gone.body.integration_key).toMatchObject({ id: key.id, status: "deleted" });
+        expect((await t.call("DELETE", `/api/v3/integration_keys/${key.id}`)).body).toEqual(failed(4007, "id"));
         expect((await use(before)).status).toBe(401);
     });
 
@@ -386,10 +387,78 @@ describe("paging and filters", () => {
         }
     });
 
+    it("reads the web client's search_criteria (children, is / GT / LT / EQ / contains) as the script means them", async () => {
+        const f = await open();
+        try {
+            const mk = async (name: string, extra: Json = {}) => (await f.call("POST", "/api/v3/integration_keys", { input: keyInput(name, extra) })).body.integration_key.id as string;
+            const hour = 3_600_000;
+            const never = await mk("never");
+            const inactiveNever = await mk("inactive never", { status: "inactive" });
+            const soon = await mk("soon", { validity: { value: Date.now() + hour } });
+            const later = await mk("later", { validity: { value: Date.now() + 100 * hour } });
+            f.sandbox.advance(2 * hour);
+            const now = f.sandbox.now();
+            const ids = async (criteria: unknown) =>
+                (await f.call("GET", "/api/v3/integration_keys", { input: { list_info: { row_count: 100, search_criteria: criteria } } })).body.integration_keys.map((k: Json) => k.id).sort();
+            // The script's Active filter: status is active AND (validity GT 0 AND GT now OR EQ 0); an
+            // inactive never-expiring key must not slip in through the OR.
+            const validNow = [
+                { field: "validity", value: 0, condition: "GT", logical_operator: "AND" },
+                { field: "validity", value: now, condition: "GT", logical_operator: "AND" },
+                { field: "validity", value: 0, condition: "EQ", logical_operator: "OR" },
+            ];
+            expect(await ids({ field: "status", value: "active", condition: "is", logical_operator: "AND", children: validNow })).toEqual([never, later].sort());
+            expect(await ids({ field: "status", value: "inactive", condition: "is", logical_operator: "AND", children: validNow })).toEqual([inactiveNever]);
+            expect(await ids({ field: "validity", value: 0, condition: "GT", logical_operator: "AND", children: [{ field: "validity", value: now, condition: "LT", logical_operator: "AND" }] })).toEqual([soon]);
+            expect(await ids({ field: "name", value: "NEVER", condition: "contains", logical_operator: "AND" })).toEqual([never, inactiveNever].sort());
+            expect((await f.call("GET", "/api/v3/integration_keys", { input: { list_info: { search_criteria: { field: "name", value: "x", condition: "SOUNDS LIKE" } } } })).body).toEqual(failed(4001, "list_info.search_criteria"));
+        } finally {
+            await f.close();
+        }
+    });
+
+    it("keeps a deleted key in the list, status deleted, key masked; it no longer works", async () => {
+        const f = await open();
+        try {
+            const made = (await f.call("POST", "/api/v3/integration_keys", { input: keyInput("to delete") })).body.integration_key;
+            expect((await f.call("DELETE", `/api/v3/integration_keys/${made.id}`)).status).toBe(200);
+            const list = (await f.call("GET", "/api/v3/integration_keys", { input: { list_info: { row_count: 100 } } })).body.integration_keys as Json[];
+            expect(list).toEqual([expect.objectContaining({ id: made.id, name: "to delete", status: "deleted", key: "*********" })]);
+            expect(JSON.stringify(list)).not.toContain(made.key);
+            // The script's Deleted filter.
+            const deleted = await f.call("GET", "/api/v3/integration_keys", { input: { list_info: { search_criteria: { field: "status", value: "deleted", condition: "is", logical_operator: "AND" } } } });
+            expect(deleted.body.integration_keys.map((k: Json) => k.id)).toEqual([made.id]);
+            const res = await fetch(`${f.url}/api/v3/requests`, { headers: { authtoken: made.key, accept: SCP_ACCEPT } });
+            expect(res.status).toBe(401);
+            // By default its name is free again; behind deletedKeysHoldNames it stays taken (4008).
+            expect((await f.call("POST", "/api/v3/integration_keys", { input: keyInput("to delete") })).status).toBe(201);
+        } finally {
+            await f.close();
+        }
+        const h = await open({ deletedKeysHoldNames: true });
+        try {
+            const made = (await h.call("POST", "/api/v3/integration_keys", { input: keyInput("held") })).body.integration_key;
+            await h.call("DELETE", `/api/v3/integration_keys/${made.id}`);
+            expect((await h.call("POST", "/api/v3/integration_keys", { input: keyInput("HELD") })).body).toEqual(failed(4008, "name"));
+        } finally {
+            await h.close();
+        }
+    });
+
+    it("serves the web client's pickers: /technicians/associated_roles and /technicians searched on associated_roles.name", async () => {
+        const roles = await p.call("GET", "/api/v3/technicians/associated_roles", { input: { list_info: { row_count: 100 } } });
+        expect(roles.body.associated_roles).toEqual(expect.arrayContaining([expect.objectContaining({ id: "301", name: "SDAdmin" })]));
+        const admins = await p.call("GET", "/api/v3/technicians", {
+            input: { list_info: { sort_field: "name", sort_order: "asc", search_criteria: { field: "associated_roles.name", value: "SDAdmin", condition: "contains", logical_operator: "AND" } } },
+        });
+        expect(admins.body.technicians.map((u: Json) => u.login_name)).toEqual(["admin", "jane"]);
+        expect(admins.body.technicians[0]).toMatchObject({ id: admin.id, name: admin.name, associated_roles: [{ id: "301", name: "SDAdmin" }] });
+    });
+
     it("lists roles and users with list_info too", async () => {
         const roles = await p.call("GET", "/api/v3/roles", { input: { list_info: { row_count: 2, get_total_count: true } } });
         expect(roles.body.response_status).toEqual([{ status_code: 2000, status: "success" }]);
-        expect(roles.body.list_info).toMatchObject({ has_more_rows: true, row_count: 2, total_count: 3 });
+        expect(roles.body.list_info).toMatchObject({ has_more_rows: true, row_count: 2, total_count: 6 });
         const all = await p.call("GET", "/api/v3/roles", { input: { list_info: { row_count: 100 } } });
         expect(all.body.roles).toEqual(
             expect.arrayContaining([
@@ -471,6 +540,33 @@ describe("decrypt, reassign, ownership", () => {
     });
 });
 
+describe("expiry-notification settings (the web client's _get_ and _update_notification_settings)", () => {
+    it("answers get_notification_settings and takes the form's top-level body; refuses what the form refuses", async () => {
+        const f = await open();
+        try {
+            const get = async () => (await f.call("GET", "/api/v3/integration_keys/_get_notification_settings")).body;
+            expect(await get()).toEqual({
+                response_status: { status_code: 2000, status: "success" },
+                get_notification_settings: { is_enabled: false, no_of_days: 3, notify_technicians: [], is_notify_to_owner: true },
+            });
+            const put = (input: unknown, token?: string) => f.call("PUT", "/api/v3/integration_keys/_update_notification_settings", { input, token });
+            const on = { is_enabled: true, no_of_days: 7, is_notify_to_owner: false, notify_technicians: [{ id: jane.id, name: jane.name }] };
+            expect((await put(on)).status).toBe(200);
+            expect((await get()).get_notification_settings).toEqual({ is_enabled: true, no_of_days: 7, notify_technicians: [{ id: jane.id, name: jane.name }], is_notify_to_owner: false });
+            // Disabling as the form does: the read setting with is_enabled false; the rest is kept.
+            expect((await put({ ...(await get()).get_notification_settings, is_enabled: false })).status).toBe(200);
+            expect((await get()).get_notification_settings).toMatchObject({ is_enabled: false, no_of_days: 7, notify_technicians: [{ id: jane.id }] });
+            expect((await put({ ...on, notify_technicians: [], is_notify_to_owner: false })).body).toEqual(failed(4012, "notify_technicians"));
+            expect((await put({ ...on, notify_technicians: [{ id: tech.id }] })).body).toEqual(failed(4001, "notify_technicians"));
+            expect((await put({ ...on, no_of_days: 0 })).body).toEqual(failed(4001, "no_of_days"));
+            expect((await put({ get_notification_settings: on })).body).toEqual(failed(4000, "get_notification_settings"));
+            expect((await put(on, tech.technicianKey)).status).toBe(403);
+        } finally {
+            await f.close();
+        }
+    });
+});
+
 describe("out-of-band admin actions", () => {
     it("deleteUser hands the user's keys to the deleting admin and voids the user's technician key", async () => {
         const o = await open();
@@ -525,7 +621,9 @@ describe("out-of-band admin actions", () => {
         t.sandbox.deactivate(key.id);
         expect((await t.call("GET", `/api/v3/integration_keys/${key.id}`)).body.integration_key.status).toBe("inactive");
         t.sandbox.deleteKey(key.id);
-        expect((await t.call("GET", `/api/v3/integration_keys/${key.id}`)).status).toBe(404);
+        // Gone for every use, but still read (as the list still shows it), as deleted; edits are 4007.
+        expect((await t.call("GET", `/api/v3/integration_keys/${key.id}`)).body.integration_key.status).toBe("deleted");
+        expect((await t.call("PUT", `/api/v3/integration_keys/${key.id}`, { input: { integration_key: { description: "x" } } })).status).toBe(404);
     });
 });
 
@@ -648,7 +746,7 @@ describe("rate limit, stats, faults, persistence", () => {
                 const got = await again("GET", `/api/v3/integration_keys/${id}`);
                 expect(got.body.integration_key).toMatchObject({ name: "persisted", roles: [], owned_by: { id: admin.id } });
                 expect((await again("GET", "/api/v3/integration_keys", { token: jane.technicianKey })).status).toBe(401);
-                expect((await again("GET", "/api/v3/roles")).body.roles.map((x: Json) => x.name).sort()).toEqual(["SDAdmin", "Technician", "Temporary"]);
+                expect((await again("GET", "/api/v3/roles")).body.roles.map((x: Json) => x.name).sort()).toEqual(["AERemoteControl", "SDAdmin", "SDReport", "SDSiteAdmin", "Technician", "Temporary"]);
                 expect(second.sandbox.issued.keys.has(value)).toBe(true);
                 expect(second.sandbox.notifications.map((n) => n.event)).toEqual(["role_deleted", "auto_assigned"]);
                 const next = await again("POST", "/api/v3/integration_keys", { input: keyInput("after restart") });

@@ -7,31 +7,37 @@
 // the owner may act on a key; keys are reassigned to SDAdmin users with a comment; the list filters
 // by All, Active, Inactive and Expired.
 //
-// Everything below is INFERRED (the product's web client uses an undocumented API); it follows
-// ServiceDesk Plus's public v3 API conventions, which SupportCenter Plus shares:
+// EVIDENCE (the product's web-client script for Admin > Integration Key, its integKey module): the
+// create answer {"integration_key": {…, "key"}}; decrypt {"login_password"} → {"decrypt": {"key"}},
+// a wrong password 4001 on login_password; status active|inactive|deleted, deleted keys kept in the
+// list with the key masked; 4008 on name for a taken name; the list's list_info.search_criteria
+// {field, value, condition, logical_operator, children}; PUT /api/v3/integration_keys/reassign?ids=
+// with {"owned_by": {"id"}, "comments"} (comments at most 250); roles from GET
+// /api/v3/technicians/associated_roles (entity associated_roles); SDAdmins from GET
+// /api/v3/technicians with search_criteria associated_roles.name contains SDAdmin; the expiry sent
+// as 23:59 of a day; GET …/_get_notification_settings and PUT …/_update_notification_settings.
+//
+// INFERRED (no source settles it; what the client also accepts is said with each):
 //   - headers `authtoken: <technician key>` and `Accept: application/vnd.manageengine.sdp.v3+json`;
-//   - request bodies as the form field `input_data=<json>` (POST, PUT); GET takes input_data as a
-//     query parameter (the list's list_info);
-//   - routes POST|GET /api/v3/integration_keys, GET|PUT|DELETE /api/v3/integration_keys/{id},
-//     POST /api/v3/integration_keys/{id}/decrypt (EVIDENCE, the product's web-client script:
-//     {"login_password"} → {"decrypt": {"key"}}, a wrong password 4001 on field login_password),
-//     PUT /api/v3/integration_keys/reassign?ids=<id,…> with {"owned_by": {"id"}, "comments"} at
-//     the top level, GET /api/v3/roles, GET /api/v3/users (login_name), GET /api/v3/requests (any
-//     consumer API; not used here);
-//   - records {id (string), name, roles [{id, name}], validity {value: "<epoch ms>" | "0" for
-//     never}, status active|inactive, is_expired, description, created_time {value}, owned_by {id,
-//     name}}; the key value in the create answer (EVIDENCE: {"integration_key": {…, "key"}}) and the
-//     decrypt answer, never in list, GET or PUT;
-//   - the envelope {"response_status": {"status_code": 2000, "status": "success"}, …}; list answers
-//     carry response_status as an ARRAY of such objects; failures {"response_status": {"status_code":
-//     4000, "status": "failed", "messages": [{"status_code", "type", "message", "field"}]}} with the
-//     codes in KINDS below and SDP's HTTP statuses (4002 403, 4007 404, 4015 429, 4022 401, …);
-//   - paging: list_info {row_count (default 10, at most 100), start_index (1-based),
-//     get_total_count, sort_field, sort_order, filter_by {name: All|Active|Inactive|Expired}}; the
-//     answer's list_info has has_more_rows, row_count (rows returned) and total_count;
+//     bodies as the form field `input_data=<json>` (GET: a query parameter) — ServiceDesk Plus's
+//     public v3 conventions, which SupportCenter Plus shares;
+//   - the envelope {"response_status": {"status_code": 2000, "status": "success"}, …} (an ARRAY for
+//     lists and bulk answers); failures {"response_status": {"status_code": 4000, "status": "failed",
+//     "messages": [{"status_code", "type", "message", "field"}]}} with the codes in KINDS below and
+//     SDP's HTTP statuses; an answer without the envelope is read by its HTTP status;
+//   - records {id, name, roles [{id, name}], validity {value: "<epoch ms>" | "0"}, status,
+//     is_expired, description, created_time {value}, owned_by {id, name}}, never the value outside
+//     create and decrypt (the list's `key` is masked and never read);
+//   - GET /api/v3/roles and GET /api/v3/users (login_name): asked only when the evidenced routes
+//     answer 404; a technician's login is login_name, else user.login_name;
+//   - the time zone of 23:59 (UTC here); an answer at 23:59 of the YAML's day, to any second, is no drift;
+//   - whether a deleted key keeps its name (a 4008 it causes is explained, see the lifecycle);
+//   - paging: list_info {row_count (at most 100), start_index (1-based), get_total_count}; the
+//     answer's list_info.has_more_rows;
+//   - what _update_notification_settings answers (the setting is read back instead);
 //   - 4015 with Retry-After (seconds) for the rate limit, counted per authtoken.
-// The sandbox (sandbox/supportcenter.ts) implements the same inference; check it against a real
-// instance with `pulumi preview --refresh` before the first `up`.
+// The sandbox (sandbox/supportcenter.ts) implements the same; check it against a real instance
+// with `pulumi preview --refresh` before the first `up`.
 import { callVendor, pacerFor } from "../shared/calls.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
 import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
@@ -83,6 +89,15 @@ export interface ScpKeyFields {
     validity?: number;
     status?: "active" | "inactive";
     description?: string | null;
+}
+
+/** The instance's expiry-notification setting (evidence: the web client's notification settings form). */
+export interface ScpNotificationSettings {
+    enabled: boolean;
+    days: number;
+    technicians: { id: string; name: string }[];
+    /** Notify each key's owner too ($IntegrationKeyOwner in the form). */
+    owner: boolean;
 }
 
 export type ListFilter = "All" | "Active" | "Inactive" | "Expired";
@@ -299,26 +314,80 @@ export class SupportCenterClient {
     }
 
     /** Every key of the instance (an SDAdmin sees them all, with their owners), page by page. */
-    async listKeys(as: ScpOwner, filter: ListFilter = "All"): Promise<ScpKey[]> {
-        // A deleted key stays in the product's list (evidence); for keyfleet it is gone.
+    async listKeys(as: ScpOwner, filter: ListFilter = "All", opts: { deleted?: boolean } = {}): Promise<ScpKey[]> {
+        // A deleted key stays in the product's list (evidence); for keyfleet it is gone, unless the
+        // caller asks for them (to explain a name refused as taken).
         const criteria = searchCriteria(filter, Date.now());
-        return liveKeys((await this.walk(as, "/api/v3/integration_keys", "integration_keys", { ...(criteria ? { search_criteria: criteria } : {}), sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys")));
+        const keys = (await this.walk(as, "/api/v3/integration_keys", "integration_keys", { ...(criteria ? { search_criteria: criteria } : {}), sort_field: "id" })).map((k) => keyRecord(k, "listing integration keys"));
+        return opts.deleted ? keys : liveKeys(keys);
     }
 
+    /**
+     * The roles a key may be given. Evidence (the web client's role picker): GET
+     * /api/v3/technicians/associated_roles, entity associated_roles. GET /api/v3/roles is INFERRED
+     * (SDP's own route) and asked only when the first answers 404 (an older build without it).
+     */
     async listRoles(as: ScpOwner): Promise<ScpRole[]> {
-        return (await this.walk(as, "/api/v3/roles", "roles", { sort_field: "id" })).map((r) => {
+        const rows = await this.fallback(
+            () => this.walk(as, "/api/v3/technicians/associated_roles", "associated_roles"),
+            () => this.walk(as, "/api/v3/roles", "roles", { sort_field: "id" }),
+        );
+        return rows.map((r) => {
             const x = r as { id?: unknown; name?: unknown };
             if (typeof x.name !== "string") throw new VendorError("invalidAnswer", "SupportCenter Plus listed a role without a name");
             return { id: String(x.id), name: x.name };
         });
     }
 
+    /**
+     * The users a key may belong to or be reassigned to: SDAdmins. Evidence (the web client's
+     * reassignment picker): GET /api/v3/technicians with search_criteria associated_roles.name
+     * contains SDAdmin, sorted by name. A technician's login is INFERRED: login_name, else
+     * user.login_name (SDP's shapes); GET /api/v3/users (inferred) only when /technicians answers 404.
+     */
     async listUsers(as: ScpOwner): Promise<ScpUser[]> {
-        return (await this.walk(as, "/api/v3/users", "users", { sort_field: "id" })).map((u) => {
-            const x = u as { id?: unknown; name?: unknown; login_name?: unknown };
-            if (typeof x.login_name !== "string") throw new VendorError("invalidAnswer", "SupportCenter Plus listed a user without a login_name");
-            return { id: String(x.id), name: String(x.name ?? x.login_name), login: x.login_name };
+        const admins = { field: "associated_roles.name", value: "SDAdmin", condition: "contains", logical_operator: "AND" };
+        const rows = await this.fallback(
+            () => this.walk(as, "/api/v3/technicians", "technicians", { sort_field: "name", sort_order: "asc", search_criteria: admins }),
+            () => this.walk(as, "/api/v3/users", "users", { sort_field: "id" }),
+        );
+        return rows.map((u) => {
+            const x = u as { id?: unknown; name?: unknown; login_name?: unknown; user?: { login_name?: unknown } };
+            const login = typeof x.login_name === "string" ? x.login_name : x.user?.login_name;
+            if (typeof login !== "string") throw new VendorError("invalidAnswer", "SupportCenter Plus listed a technician without a login_name");
+            return { id: String(x.id), name: String(x.name ?? login), login };
         });
+    }
+
+    /**
+     * Evidence: GET /api/v3/integration_keys/_get_notification_settings answers
+     * {get_notification_settings: {is_enabled, no_of_days, notify_technicians: [{id, name}], is_notify_to_owner}}.
+     */
+    async getNotificationSettings(as: ScpOwner): Promise<ScpNotificationSettings> {
+        const body = await this.call(as, "GET", "/api/v3/integration_keys/_get_notification_settings", { idempotent: true });
+        return notificationRecord(body.get_notification_settings);
+    }
+
+    /**
+     * Evidence: PUT .../_update_notification_settings with input_data {is_enabled, no_of_days,
+     * is_notify_to_owner, notify_technicians: [{id, name}]} at the top level (the web client's
+     * constructNotificationSettingsInputData; disabling sends the settings it read, is_enabled false).
+     * What it answers is not shown, so the setting is read back.
+     */
+    async updateNotificationSettings(as: ScpOwner, wanted: ScpNotificationSettings): Promise<ScpNotificationSettings> {
+        const input = { is_enabled: wanted.enabled, no_of_days: wanted.days, is_notify_to_owner: wanted.owner, notify_technicians: wanted.technicians.map((t) => ({ id: t.id, name: t.name })) };
+        await this.call(as, "PUT", "/api/v3/integration_keys/_update_notification_settings", { input, idempotent: true });
+        return this.getNotificationSettings(as);
+    }
+
+    /** The evidenced route, and the inferred one only when the first is not there (404 / 4007). */
+    private async fallback<T>(evidenced: () => Promise<T>, inferred: () => Promise<T>): Promise<T> {
+        try {
+            return await evidenced();
+        } catch (err) {
+            if (err instanceof VendorError && err.kind === "notFound") return inferred();
+            throw err;
+        }
     }
 
     /**
@@ -380,6 +449,23 @@ export class SupportCenterClient {
             throw err;
         });
     }
+}
+
+/** The notification setting, read strictly: a missing field is an error naming it. */
+export function notificationRecord(raw: unknown): ScpNotificationSettings {
+    const bad = (field: string) => new VendorError("invalidAnswer", `SupportCenter Plus answered the notification settings without a usable "${field}"`);
+    if (!raw || typeof raw !== "object") throw bad("get_notification_settings");
+    const r = raw as Record<string, unknown>;
+    if (typeof r.is_enabled !== "boolean") throw bad("is_enabled");
+    const days = Number(r.no_of_days);
+    if (!Number.isInteger(days)) throw bad("no_of_days");
+    if (!Array.isArray(r.notify_technicians)) throw bad("notify_technicians");
+    return {
+        enabled: r.is_enabled,
+        days,
+        technicians: (r.notify_technicians as { id?: unknown; name?: unknown }[]).map((t) => ({ id: String(t?.id), name: String(t?.name ?? "") })),
+        owner: r.is_notify_to_owner === true,
+    };
 }
 
 /** The inferred body of create and edit: validity as {"value": <epoch ms>}, 0 for never. */

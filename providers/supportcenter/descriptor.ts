@@ -12,6 +12,32 @@ import { Duration, durationMs, Rotation, type RotationPolicy } from "../shared/r
 export const NAME_MAX = 50;
 export const DESCRIPTION_MAX = 250;
 export const DEFAULT_WARN_BEFORE = "3d";
+/** The reassignment comment's limit (the web client refuses more, common.comments.maxlength). */
+export const COMMENT_MAX = 250;
+/** Inferred: the notification form's days field shows no bound in any source; the sandbox takes 1 to this. */
+export const NOTIFY_DAYS_MAX = 365;
+
+/**
+ * The product's role rules, as its web client checks them before a create or an edit (evidence:
+ * validateIntegKeyConfig): SDAdmin and SDSiteAdmin not together, and not only roles that grant no
+ * module (SDReport, AERemoteControl). Undefined when `roles` passes.
+ */
+export function rolesProblem(roles: readonly string[]): string | undefined {
+    if (roles.includes("SDAdmin") && roles.includes("SDSiteAdmin")) return "SDAdmin and SDSiteAdmin cannot be given together (SupportCenter Plus refuses it): keep one";
+    if (roles.length > 0 && roles.every((r) => r === "SDReport" || r === "AERemoteControl")) {
+        return "SDReport and AERemoteControl depend on a module role (SupportCenter Plus refuses a key with only these): add a role such as SDAdmin or Technician";
+    }
+    return undefined;
+}
+
+/**
+ * A bare date as the product keeps it: 23:59 of that day (the web client sends
+ * getLongDate(date, 23, 59), to the minute); UTC here, since the product's zone is the browser's
+ * (inferred). A date and time is kept as written.
+ */
+export function scpExpiry(value: string): string {
+    return /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T23:59:00.000Z` : expiryInstant(value);
+}
 
 const NAME_ABOUT = "The key's name, unique across the instance (in any case).";
 // The product trims names: a name with a leading or trailing space would be stored without it and
@@ -40,10 +66,15 @@ const IntegrationKey = z
         expires: z
             .union([z.literal("never"), ExpiryDate], { error: "must be never, a date (2027-06-30) or a date and time (2027-06-30T12:00:00Z)" })
             .optional()
-            .describe("never (the default), or when the key stops working; a date means the end of that day, UTC. Changed in place."),
+            .describe("never (the default), or when the key stops working; a date means 23:59 of that day, UTC, as the product keeps it. Changed in place."),
         description: Description.optional().describe(`Notes on the key, at most ${DESCRIPTION_MAX} characters.`),
         status: Status.optional().describe("active (default) or inactive; an inactive key is refused by the product but kept."),
         owner: Login,
+        reassignComment: z
+            .string()
+            .max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters (SupportCenter Plus refuses longer comments)` })
+            .optional()
+            .describe("The comment SupportCenter Plus records when keyfleet reassigns the key to a new owner: (default: one naming the YAML)."),
         warnBefore: Duration.optional().describe(`Warn this long before the key expires (default ${DEFAULT_WARN_BEFORE}, as the product's own reminder).`),
         rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field; with rotation an expired key is replaced too."),
         protect: z
@@ -54,9 +85,25 @@ const IntegrationKey = z
     })
     .describe("A SupportCenter Plus integration key.");
 
+const Notifications = z
+    .strictObject({
+        enabled: z.boolean().describe("Whether SupportCenter Plus mails before an integration key expires."),
+        days: z
+            .number()
+            .int({ error: "must be a whole number of days" })
+            .min(1, { error: "must be at least 1" })
+            .max(NOTIFY_DAYS_MAX, { error: `must be at most ${NOTIFY_DAYS_MAX}` })
+            .optional()
+            .describe("How many days before the expiry; left out, as the product has it."),
+        technicians: z.array(Login).optional().describe("SDAdmins to notify, by login (they need an email address); left out, as the product has them."),
+        owner: z.boolean().optional().describe("Notify each key's owner too ($IntegrationKeyOwner in the product); left out, as the product has it."),
+    })
+    .describe("The instance's expiry-notification setting (one resource; `pulumi destroy` or removing the block restores the setting as keyfleet found it).");
+
 export const SupportCenterSection = z
     .strictObject({
         integrationKeys: z.array(IntegrationKey).optional(),
+        notifications: Notifications.optional(),
     })
     .describe("ManageEngine SupportCenter Plus integration keys (Admin > Developer Space > Integration Key).");
 
@@ -111,7 +158,7 @@ export function expiryWarning(e: IntegrationKeyEntry, shown: string, at: number,
     return `key "${e.name}" expires on ${shown}, in ${hours < 48 ? `${hours}h` : `${Math.round(hours / 24)}d`} (within warnBefore ${warnBefore})${rotates}`;
 }
 
-const declaresKeys = (s: SupportCenterSection) => (s.integrationKeys?.length ?? 0) > 0;
+const declaresKeys = (s: SupportCenterSection) => (s.integrationKeys?.length ?? 0) > 0 || s.notifications !== undefined;
 
 /** The order is the order lifecycle.ts's connect() reads them in. */
 export const SCP_SETTINGS = [
@@ -127,6 +174,7 @@ export const SCP_SETTINGS = [
             const { owners, problems } = parseOwners(value);
             const named = new Set((section.integrationKeys ?? []).map((e) => e.owner));
             for (const login of named) if (!owners.has(login)) problems.push(ownerMissing(login));
+            if (section.notifications && owners.size === 0) problems.push("keyfleet:supportcenterOwners names no owner: supportcenter.notifications needs an SDAdmin's technician key to act as");
             return problems;
         },
     },
@@ -154,6 +202,20 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
             if (first) problems.push({ path: ["integrationKeys", i, "name"], message: `duplicate key name "${name}" (SupportCenter Plus names are unique in any case)`, firstAt: first });
             else seen.set(name.trim().toLowerCase(), ["integrationKeys", i, "name"]);
         });
+        const n = raw.notifications as { enabled?: unknown; days?: unknown; technicians?: unknown; owner?: unknown } | undefined;
+        // The product's form requires a recipient while notifications are on (the owner counts).
+        if (n && n.enabled === true && n.owner !== true && Array.isArray(n.technicians) && n.technicians.length === 0) {
+            problems.push({ path: ["notifications", "technicians"], message: "notifications that are enabled need a recipient: name an SDAdmin here or set owner: true" });
+        }
+        if (n && n.enabled === true && n.technicians === undefined && n.owner === false) {
+            problems.push({ path: ["notifications", "owner"], message: "notifications that are enabled need a recipient: set technicians: or owner: true" });
+        }
+        list.forEach((entry, i) => {
+            const roles = (entry as { roles?: unknown })?.roles;
+            if (!Array.isArray(roles) || !roles.every((r) => typeof r === "string")) return;
+            const problem = rolesProblem(roles);
+            if (problem) problems.push({ path: ["integrationKeys", i, "roles"], message: problem });
+        });
         list.forEach((entry, i) => {
             const from = (entry as { renamedFrom?: unknown })?.renamedFrom;
             if (typeof from === "string" && seen.has(from.trim().toLowerCase())) {
@@ -172,7 +234,7 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
         const now = clock.now();
         (section.integrationKeys ?? []).forEach((e, i) => {
             if (!e.expires || e.expires === "never") return;
-            const at = Date.parse(expiryInstant(e.expires));
+            const at = Date.parse(scpExpiry(e.expires));
             if (at <= now) return;
             const message = expiryWarning(e, e.expires, at, e.rotation?.every ? e.rotation : null, now);
             if (message) out.push({ path: ["integrationKeys", i, "expires"], message });
@@ -184,6 +246,12 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
         const { SupportCenterIntegrationKey } = await import("./resource.ts");
         const pulumi = await import("@pulumi/pulumi");
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
+        if (section.notifications) {
+            // One setting per instance, its own resource (not a key: no rotation, no value).
+            const { SupportCenterNotificationSettings } = await import("./notifications.ts");
+            const n = section.notifications;
+            new SupportCenterNotificationSettings("supportcenter/notifications", { enabled: n.enabled, days: n.days, technicians: n.technicians, owner: n.owner }, ctx.options);
+        }
         for (const [i, e] of (section.integrationKeys ?? []).entries()) {
             const resourceName = `supportcenter/${e.name}`;
             const previous = e.renamedFrom ? [`supportcenter/${e.renamedFrom}`] : [];
@@ -193,10 +261,11 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
                 {
                     name: e.name,
                     roles: e.roles,
-                    expires: e.expires && e.expires !== "never" ? expiryInstant(e.expires) : null,
+                    expires: e.expires && e.expires !== "never" ? scpExpiry(e.expires) : null,
                     description: e.description ?? null,
                     status: e.status ?? "active",
                     owner: e.owner,
+                    reassignComment: e.reassignComment ?? null,
                     adopt: e.adopt ?? null,
                     rotation: core.rotation,
                     predecessor: core.predecessor,
@@ -210,8 +279,8 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
             );
             // Past the YAML's expiry, the key's own is the one the last run recorded (a rotation
             // renews a key for one period); warned here, where that record is known.
-            if (e.expires && e.expires !== "never" && Date.parse(expiryInstant(e.expires)) <= clock.now()) {
-                const actual = core.lastExpires ?? expiryInstant(e.expires);
+            if (e.expires && e.expires !== "never" && Date.parse(scpExpiry(e.expires)) <= clock.now()) {
+                const actual = core.lastExpires ?? scpExpiry(e.expires);
                 const message = expiryWarning(e, core.lastExpires ?? e.expires, Date.parse(actual), core.rotation, clock.now());
                 if (message) void pulumi.log.warn(`supportcenter.integrationKeys[${i}].expires: ${message}`, k);
             }
@@ -239,6 +308,7 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
     },
 
     async provider() {
-        return (await import("./lifecycle.ts")).provider;
+        const { withNotifications } = await import("./notifications.ts");
+        return withNotifications((await import("./lifecycle.ts")).provider);
     },
 };

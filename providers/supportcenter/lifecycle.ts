@@ -25,7 +25,7 @@ import { fingerprint, type Settings } from "../shared/settings.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
-import { ADOPT, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, SCP_SETTINGS, ScpName, Status } from "./descriptor.ts";
+import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status } from "./descriptor.ts";
 
 export interface ScpKeyInputs extends CoreInputs {
     /** Role names, sorted. */
@@ -36,6 +36,8 @@ export interface ScpKeyInputs extends CoreInputs {
     status: "active" | "inactive";
     /** Login name of the SDAdmin who owns the key. */
     owner: string;
+    /** The comment of a reassignment keyfleet makes; null for keyfleet's own. Not a vendor field: never diffed. */
+    reassignComment?: string | null;
 }
 
 export interface ScpKeyOutputs extends ScpKeyInputs, CoreOutputs {
@@ -67,11 +69,18 @@ export interface ScpFull extends ScpKey {
 
 const ScpInputs = z.object({
     name: ScpName,
-    roles: z.array(RoleName).min(1, { error: "a key needs at least one role" }),
+    roles: z
+        .array(RoleName)
+        .min(1, { error: "a key needs at least one role" })
+        .superRefine((roles, ctx) => {
+            const problem = rolesProblem(roles);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
     expires: ExpiryInstant.optional(),
     description: Description.nullish(),
     status: Status.nullish(),
     owner: Login,
+    reassignComment: z.string().max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters` }).nullish(),
     rotation: Rotation.nullish(),
     adopt: ADOPT.nullish(),
 });
@@ -202,12 +211,47 @@ function validityFor(inputs: ScpKeyInputs, now: number): number {
     throw new VendorError("rejected", `expires ${inputs.expires} has passed`, { hint: "a new key cannot be made expired: move expires: forward, set never, or add rotation: { every: … }" });
 }
 
+/**
+ * A create refused because the name is taken (4008) when only a deleted key holds it: the product
+ * keeps deleted keys in its list (evidence), and may keep their names taken (not shown by any
+ * source: inferred). Such a key cannot be edited, renamed or restored, so the only way on is another
+ * name. Any other refusal is rethrown as it came.
+ */
+async function nameHeldByDeleted(c: Connection, owner: ScpOwner, name: string, err: unknown): Promise<never> {
+    if (!isKind(err, "conflict")) throw err;
+    const wanted = name.trim().toLowerCase();
+    const holders = await c.client.listKeys(owner, "All", { deleted: true }).then(
+        (keys) => keys.filter((k) => k.name.toLowerCase() === wanted),
+        () => undefined,
+    );
+    if (!holders || holders.length === 0 || holders.some((k) => k.status !== "deleted")) throw err;
+    const e = err as VendorError;
+    throw new VendorError("conflict", `${e.vendorMessage}; the name is held only by the deleted key ${holders.map((k) => k.id).join(", ")}, which SupportCenter Plus keeps in its list as deleted`, {
+        code: e.code,
+        hint: `a deleted key cannot be renamed or restored: give this key another name in the YAML (name:), or ask ManageEngine support to purge the deleted key; then run \`pulumi up\` again`,
+    });
+}
+
 /** Whether the key was made past the YAML's expiry by a rotation (its validity is then one rotation period). */
 function renewed(inputs: ScpKeyInputs, r: ScpKey): boolean {
     return Boolean(inputs.rotation?.every && inputs.expires && r.validity !== 0 && Date.parse(inputs.expires) <= r.created && r.validity > Date.parse(inputs.expires));
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Whether the product's validity is the YAML's expiry as the product keeps a day: 23:59 of the
+ * same (UTC) day, to any second of that minute (the web client sends 23:59:00; an instance that
+ * keeps whole days could answer a date and time the YAML names that way too). Not a drift.
+ */
+function sameDayEnd(expires: string | null, validity: number): boolean {
+    if (!expires || validity === 0) return false;
+    const at = Date.parse(expires);
+    if (at === validity) return true;
+    const day = Math.floor(at / 86_400_000) * 86_400_000;
+    const end = day + (23 * 60 + 59) * 60_000;
+    return at <= end + 59_999 && validity >= end && validity <= end + 59_999;
+}
 
 /** What to do when the product says the owner state names may not act on the key (4002). */
 const NOT_OWNER =
@@ -219,7 +263,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
     fields: {
         immutable: [],
         mutable: ["name", "roles", "expires", "description", "status", "owner"],
-        local: ["rotation", "adopt"],
+        local: ["rotation", "adopt", "reassignComment"],
     },
     schema: ScpInputs,
     nameMax: NAME_MAX,
@@ -231,6 +275,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
             description: (news.description as string | null | undefined) ?? null,
             status: (news.status as "active" | "inactive" | null | undefined) ?? "active",
             owner: String(news.owner ?? ""),
+            reassignComment: (news.reassignComment as string | null | undefined) ?? null,
         };
     },
 
@@ -244,7 +289,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         const owner = c.owner(inputs.owner);
         const roles = await resolveRoles(c, inputs.roles, inputs.owner);
         const fields: ScpKeyFields = { name: inputs.name, roles, validity: validityFor(inputs, clock.now()), status: inputs.status, description: inputs.description };
-        const { key: answered, ...made } = await writing(() => c.client.create(owner, fields));
+        const { key: answered, ...made } = await writing(() => c.client.create(owner, fields)).catch((err: unknown) => nameHeldByDeleted(c, owner, inputs.name, err));
         // The create answer carries the value (evidence); decrypt, which needs the owner's login
         // password, only when an answer lacks it.
         if (answered) return { ...made, ownerLogin: inputs.owner, key: answered, deletedRoles: [] };
@@ -298,7 +343,9 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         // state names, and the next run repeats both (repeating an edit changes nothing).
         if (Object.keys(fields).length > 0) record = await writing(() => c.client.update(current, state.keyId, fields));
         if (moving && to) {
-            [record] = await writing(() => c.client.reassign(current, [state.keyId], to, `keyfleet: the YAML names ${moving.login} as the owner of "${inputs.name}"`));
+            const comment = inputs.reassignComment ?? `keyfleet: the YAML names ${moving.login} as the owner of "${inputs.name}"`;
+            // The product refuses a comment over COMMENT_MAX; keyfleet's own is cut to fit (a login may be long).
+            [record] = await writing(() => c.client.reassign(current, [state.keyId], to, comment.slice(0, COMMENT_MAX)));
         }
         if (!record) throw new VendorError("invalidAnswer", "SupportCenter Plus answered the change without the key's record");
         return { ...record, ownerLogin: moving?.login ?? state.owner, key: state.apiKey, deletedRoles: [] };
@@ -339,7 +386,7 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
             keyId: r.id,
             name: r.name,
             roles: r.roles.map((x) => x.name).sort(),
-            expires: renewed(inputs, r) ? inputs.expires : r.validity === 0 ? null : iso(r.validity),
+            expires: renewed(inputs, r) || sameDayEnd(inputs.expires, r.validity) ? inputs.expires : r.validity === 0 ? null : iso(r.validity),
             validUntil: r.validity === 0 ? null : iso(r.validity),
             description: r.description,
             status: r.status as "active" | "inactive", // a deleted key never reaches outputs (listKeys drops it)

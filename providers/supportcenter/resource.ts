@@ -13,6 +13,8 @@ export interface IntegrationKeyArgs extends CoreArgs {
     status?: pulumi.Input<"active" | "inactive">;
     /** Login name of the SDAdmin who owns the key. */
     owner: pulumi.Input<string>;
+    /** The comment of a reassignment keyfleet makes (default: one naming the YAML). */
+    reassignComment?: pulumi.Input<string | null>;
     adopt?: pulumi.Input<true | string | null>;
 }
 
@@ -43,6 +45,7 @@ export class SupportCenterIntegrationKey extends KeyResource {
             status: args.status ?? "active",
             owner: args.owner,
             ...coreInputs(args),
+            reassignComment: args.reassignComment ?? null,
             adopt: args.adopt ?? null,
         };
         super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS, expiresAt: "validUntil" }, opts);
