@@ -257,7 +257,12 @@ describe("SupportCenter Plus expiry notifications through pulumi up (one resourc
         const state = JSON.parse(await ns.exportState());
         const outs = state.checkpoint.latest.resources.find((r: { urn: string }) => r.urn.endsWith("::supportcenter/notifications")).outputs;
         expect(outs).toMatchObject({ enabled: true, days: 2, technicians: ["admin"], owner: false });
-        expect((await ns.stack.preview(captured(ns))).changeSummary).toMatchObject({ update: 1 });
+        const lines: string[] = [];
+        expect((await ns.stack.preview({ ...captured(ns), diff: true, onOutput: (l) => (lines.push(l), ns.output.push(l)) })).changeSummary).toMatchObject({ update: 1 });
+        // The plan names the fields, the product's value against the YAML's.
+        const shown = lines.join("");
+        expect(shown).toMatch(/~\s*days\s*: 2 => 7/);
+        expect(shown).toMatch(/~\s*owner\s*: false => true/);
         expect((await ns.stack.up(captured(ns))).summary.resourceChanges).toMatchObject({ update: 1 });
         expect(setting()).toEqual({ isEnabled: true, days: 7, technicians: [n.users.jane.id], notifyOwner: true });
 

@@ -161,7 +161,9 @@ export const notificationsProvider = {
 
     async diff(_id: string, olds: NotificationOutputs, news: NotificationInputs) {
         const changed = changedFields(olds, canonical(news as unknown as Record<string, unknown>));
-        return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false };
+        // The fields by name, so the plan shows the product's value against the YAML's.
+        const detailedDiff = Object.fromEntries(changed.map((f) => [f, "update" as const]));
+        return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false, detailedDiff };
     },
 
     async create(raw: NotificationInputs) {
