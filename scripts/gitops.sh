@@ -109,7 +109,8 @@ case "$cmd" in
     [ $# -ge 1 ] || usage
     stack="$1"
     shift
-    exec bash "$KEYFLEET" up "$stack" "$@"
+    # The merge is the approval: the pipeline applies without a prompt.
+    exec bash "$KEYFLEET" up "$stack" --yes "$@"
     ;;
   drift)
     [ $# -ge 1 ] || usage

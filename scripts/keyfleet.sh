@@ -292,7 +292,8 @@ usage_of() {
   case "$1" in
     up) echo "usage: npm run up [-- <stack> [pulumi up options]]
   Starts the sandboxes (local stack only), then pulumi up --refresh of <stack> (default local) and
-  prints what it manages. Options after the stack go to pulumi up." ;;
+  prints what it manages. The local stack applies at once; any other stack shows its plan and asks
+  first, unless --yes (needed where there is no terminal). Options after the stack go to pulumi up." ;;
     test) echo "usage: npm test [-- <test files or vitest options>]
   Sets up everything (Node 24, npm packages, the Pulumi CLI, MySQL/MariaDB, PostgreSQL, Chromium)
   and runs the suite with vitest; a plain 'tests: N passed, N failed, N skipped' line closes it." ;;
@@ -330,12 +331,20 @@ case "$cmd" in
     set -- ${ARGS[@]+"${ARGS[@]}"}
     stack="${1:-local}"
     [ $# -gt 0 ] && shift
+    # As `terraform apply`: only the local stack (sandboxes) applies at once. Any other stack shows
+    # its plan and asks (Pulumi's own prompt) unless --yes; with no terminal to ask on, --yes is needed.
+    yes=""
+    for arg in "$@"; do case "$arg" in --yes|-y|--yes=true) yes=1 ;; esac; done
+    [ "$stack" = local ] && yes=1
+    if [ -z "$yes" ] && [ ! -t 0 ]; then
+      die "up of stack $stack asks for confirmation and there is no terminal to ask on; look at the plan (npm run pulumi -- preview --diff --stack $stack) and run again with --yes"
+    fi
     toolchain
     passphrase_for "$stack"
     if [ "$stack" = local ]; then ensure_mysql; ensure_sandbox; fi
     cd "$ROOT"
     pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
-    pulumi up --yes --refresh --stack "$stack" "$@"
+    pulumi up ${yes:+--yes} --refresh --stack "$stack" "$@"
     node "$ROOT/stacks/summary.ts" "$stack"
     ;;
   test)

@@ -96,3 +96,20 @@ describe("--help", () => {
         }
     });
 });
+
+// Issue 18, finding 2: `npm run up -- prod` applied at once.
+describe("up of a stack other than local", () => {
+    it("asks first; with no terminal it refuses without --yes, before anything runs", () => {
+        let r: { status: number; stderr: string };
+        try {
+            execFileSync("bash", ["scripts/keyfleet.sh", "up", "prod"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "x" } });
+            r = { status: 0, stderr: "" };
+        } catch (err) {
+            r = err as { status: number; stderr: string };
+        }
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("up of stack prod asks for confirmation and there is no terminal to ask on");
+        expect(r.stderr).toContain("run again with --yes");
+        expect(r.stderr).not.toMatch(/Previewing|Updating|MySQL|sandbox/);
+    });
+});
