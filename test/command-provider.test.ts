@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkInputs, commandProvider, INPUT_PROPERTIES, LOGGING, OUTPUT_PROPERTIES, runCommand, SCHEMA, TYPE, VERSION } from "../toolchain/command-provider.ts";
+import { cancelAll, checkInputs, commandProvider, INPUT_PROPERTIES, LOGGING, OUTPUT_PROPERTIES, runCommand, SCHEMA, TYPE, VERSION, withTimeout } from "../toolchain/command-provider.ts";
 import { ROOT } from "./helpers/stack.ts";
 
 const PKG = path.join(ROOT, "node_modules", "@pulumi", "command");
@@ -124,6 +124,30 @@ describe("stand-in command plugin: behaviour", () => {
         const failed = (await p.create(urn, { create: "exit 1", environment: { KEY: secret(KEY) } }).catch((e) => e)) as { id: string; properties: Record<string, unknown> };
         expect(failed.id).toMatch(/^consumer/);
         expect(failed.properties.environment).toEqual(secret({ KEY: secret(KEY) }));
+    });
+
+    it("the call's timeout stops the command and what it started, and fails naming it (issue 17, defect 11)", async () => {
+        const pidFile = path.join(fs.mkdtempSync(path.join(ROOT, ".keyfleet", "cmd-")), "pid");
+        const started = Date.now();
+        const err = await withTimeout(1, () => runCommand(`sleep 3600 & echo $! > ${pidFile}; wait`, {}, {}, () => undefined)).catch((e: Error) => e);
+        expect(Date.now() - started).toBeLessThan(8_000);
+        expect((err as Error).message).toMatch(/^timed out after 1s: running "sleep 3600 &/);
+        // The shell's child is gone too, not only the shell.
+        const child = Number(fs.readFileSync(pidFile, "utf8"));
+        await new Promise((r) => setTimeout(r, 200));
+        // Gone, or a zombie waiting for a reaper (a container's init may not reap at once).
+        const state = fs.existsSync(`/proc/${child}/stat`) ? fs.readFileSync(`/proc/${child}/stat`, "utf8").split(") ")[1]?.[0] : "gone";
+        expect(["gone", "Z", "X"]).toContain(state);
+        fs.rmSync(path.dirname(pidFile), { recursive: true });
+        // No timeout (0): a quick command is unaffected.
+        expect((await withTimeout(0, () => runCommand("echo ok", {}, {}, () => undefined))).stdout).toBe("ok");
+    });
+
+    it("cancel stops every running command", async () => {
+        const running = runCommand("sleep 3600", {}, {}, () => undefined).catch((e: Error) => e);
+        await new Promise((r) => setTimeout(r, 200));
+        cancelAll();
+        expect(((await running) as Error).message).toMatch(/^cancelled: running "sleep 3600"/);
     });
 
     it("logging none logs nothing, and delete runs delete with the last stdout", async () => {

@@ -135,4 +135,15 @@ describe("delivery of keys to consumers", () => {
         expect(fs.existsSync(path.join(dir, "delivered", "flaky.key"))).toBe(false);
         expect((await s.resources()).some((u) => u.includes("command:local:Command"))).toBe(false);
     });
+
+    it("step 7 a consumer that hangs is stopped at its timeout: the up fails naming it instead of running forever (issue 17, defect 11)", async () => {
+        s.writeKeys(`${keys(1).replace(/      deliver:[\s\S]*$/, "")}      deliver:\n        - name: hangs\n          run: sleep 3600\n          timeout: 2s\n`);
+        const started = Date.now();
+        const err = await s.stack.up(captured(s)).catch((e: Error) => e);
+        expect(Date.now() - started).toBeLessThan(45_000);
+        expect(String((err as Error).message)).toMatch(/timed out after 2s: running "sleep 3600"/);
+        // Fixed in the YAML, the next up delivers.
+        s.writeKeys(`${keys(1).replace(/      deliver:[\s\S]*$/, "")}      deliver:\n        - name: hangs\n          run: "true"\n          timeout: 2s\n`);
+        expect(await up()).toMatchObject({ update: 1 });
+    });
 });

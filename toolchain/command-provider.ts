@@ -23,8 +23,13 @@
 //   real provider does, filtered by `logging` (stdout | stderr | stdoutAndStderr | none).
 // Stricter than the real one: values of secret environment variables and a secret stdin are
 // replaced by [secret] in every line it logs and in every error it returns.
+// - The step's custom timeout (the engine sends it with each Create/Update/Delete; the real provider
+//   runs the command under a context with that deadline) stops the command: its whole process group
+//   gets SIGTERM, then SIGKILL 5 s later, and the step fails `timed out after Ns: running "<command>"`.
+//   Cancel (Ctrl-C on `pulumi up`) stops every running command the same way.
 // Not implemented: `assetPaths` and `archivePaths` (check refuses them, naming the real plugin).
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { AsyncLocalStorage } from "node:async_hooks";
 import crypto from "node:crypto";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -157,6 +162,21 @@ export function changedInputs(olds: Record<string, unknown>, news: Record<string
     return Object.keys(INPUT_PROPERTIES).filter((k) => hasUnknown(news[k]) || !same(olds[k], news[k]));
 }
 
+/** The timeout of the engine call in progress (seconds; 0 = none), from the request itself. */
+const callTimeout = new AsyncLocalStorage<number>();
+/** Commands running now, so that Cancel can stop them. */
+const running = new Set<() => void>();
+
+/** Stops every running command (the engine's Cancel). */
+export function cancelAll(): void {
+    for (const stop of [...running]) stop();
+}
+
+/** Runs `work` as if the engine had sent `seconds` as the call's timeout (tests; the server does it per call). */
+export function withTimeout<T>(seconds: number, work: () => Promise<T>): Promise<T> {
+    return callTimeout.run(seconds, work);
+}
+
 export interface Logger {
     (line: string, stream: "stdout" | "stderr"): void;
 }
@@ -175,8 +195,20 @@ export async function runCommand(command: string, inputs: Record<string, unknown
     const logs = { stdout: logging === "stdout" || logging === "stdoutAndStderr", stderr: logging === "stderr" || logging === "stdoutAndStderr" };
     const dir = plain(inputs.dir) as string | undefined;
     const stdin = plain(inputs.stdin) as string | undefined;
+    const timeoutS = callTimeout.getStore() ?? 0;
     return new Promise((resolve, reject) => {
-        const child = spawn(args[0], args.slice(1), { cwd: dir || process.cwd(), env, stdio: ["pipe", "pipe", "pipe"] });
+        // Its own process group, so that stopping it stops what the shell started too (`sleep`, say).
+        const child = spawn(args[0], args.slice(1), { cwd: dir || process.cwd(), env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+        let stopped: string | undefined;
+        const stop = (why: string) => {
+            if (stopped || child.exitCode !== null) return;
+            stopped = why;
+            signalGroup(child, "SIGTERM");
+            setTimeout(() => signalGroup(child, "SIGKILL"), 5_000).unref();
+        };
+        const cancel = () => stop("cancelled");
+        running.add(cancel);
+        const timer = timeoutS > 0 ? setTimeout(() => stop(`timed out after ${timeoutS}s`), timeoutS * 1000) : undefined;
         const buf = { stdout: "", stderr: "" };
         let both = "";
         const pending = { stdout: "", stderr: "" };
@@ -194,15 +226,25 @@ export async function runCommand(command: string, inputs: Record<string, unknown
         child.stdin.end(stdin ?? "");
         child.on("error", (err) => reject(new Error(redact(`${err.message}: running ${JSON.stringify(command)}`, secrets))));
         child.on("close", (code, signal) => {
+            running.delete(cancel);
+            if (timer) clearTimeout(timer);
             for (const stream of ["stdout", "stderr"] as const) if (pending[stream] && logs[stream]) log(redact(pending[stream], secrets), stream);
             if (code !== 0) {
-                const status = signal ? `signal: ${signal}` : `exit status ${code}`;
+                const status = stopped ?? (signal ? `signal: ${signal}` : `exit status ${code}`);
                 reject(new Error(redact(`${status}: running ${JSON.stringify(command)}:\n${both}`, secrets)));
                 return;
             }
             resolve({ stdout: buf.stdout.replace(/\n$/, ""), stderr: buf.stderr.replace(/\n$/, "") });
         });
     });
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+    try {
+        if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+        // Already gone.
+    }
 }
 
 /** The outputs of a run: inputs plus stdout/stderr; all secret when any input is. */
@@ -290,5 +332,19 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const { main } = require("@pulumi/pulumi/provider");
     // The engine passes its address as the first argument that is not a flag.
     const engineAddr = args.find((a) => !a.startsWith("-"));
-    main(commandProvider(engineAddr), args);
+    // @pulumi/pulumi's provider server does not hand the request's timeout to the provider: read it
+    // from each Create/Update/Delete request as it arrives, for the command that call runs.
+    const grpc = createRequire(require.resolve("@pulumi/pulumi"))("@grpc/grpc-js") as { Server: { prototype: { addService(service: unknown, impl: Record<string, unknown>): void } } };
+    const addService = grpc.Server.prototype.addService;
+    grpc.Server.prototype.addService = function (service, impl) {
+        for (const method of ["create", "update", "delete"]) {
+            const handler = impl[method] as ((call: { request: { getTimeout?(): number } }, cb: unknown) => unknown) | undefined;
+            if (typeof handler !== "function") continue;
+            impl[method] = (call: { request: { getTimeout?(): number } }, cb: unknown) => callTimeout.run(call.request.getTimeout?.() ?? 0, () => handler.call(impl, call, cb));
+        }
+        return addService.call(this, service, impl);
+    };
+    // A command must not outlive the plugin that ran it (it runs in a process group of its own).
+    process.on("exit", cancelAll);
+    main({ ...commandProvider(engineAddr), cancel: async () => cancelAll() }, args);
 }

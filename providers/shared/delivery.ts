@@ -13,6 +13,15 @@ import path from "node:path";
 import { z } from "zod";
 import type * as pulumi from "@pulumi/pulumi";
 
+/** A consumer that hangs would hang the whole `up`: every command is stopped after this long. */
+export const DEFAULT_DELIVERY_TIMEOUT = "5m";
+const DURATION = /^\d+(s|m|h)$/;
+
+/** The engine's form of a timeout (Go duration): 30s, 5m, 1h are already in it. */
+function engineTimeout(d: Delivery): string {
+    return d.timeout ?? DEFAULT_DELIVERY_TIMEOUT;
+}
+
 // Part of a resource name (Pulumi forbids "::"), so a file path can serve as one.
 const DELIVERY_NAME = /^[A-Za-z0-9._][A-Za-z0-9 ._/@+-]{0,199}$/;
 
@@ -36,6 +45,11 @@ export const Delivery = z
         stdin: z.boolean().optional().describe("Also pass the key on the command's standard input (default false)."),
         remove: z.string().min(1).optional().describe("Shell command run when the consumer or the key is removed from the YAML."),
         dir: z.string().min(1).optional().describe("Working directory of the commands (default: the project directory)."),
+        timeout: z
+            .string()
+            .regex(DURATION, { error: "must be a duration such as 30s, 5m or 1h" })
+            .optional()
+            .describe(`How long the consumer's command may run before it is stopped and the delivery fails (default ${DEFAULT_DELIVERY_TIMEOUT}).`),
     })
     .describe("A consumer of the key: a command that receives the key's current value.");
 
@@ -152,7 +166,9 @@ export async function declareDeliveries(
                 // The outputs of the last run would otherwise be handed to the next one as plain environment.
                 addPreviousOutputInEnv: false,
             },
-            { dependsOn: [key], additionalSecretOutputs: ["stdout", "stderr"] },
+            // A resource option, not an input: changing it re-runs no consumer. The engine sends it
+            // with each call, and the command plugin stops the command when it runs out.
+            { dependsOn: [key], additionalSecretOutputs: ["stdout", "stderr"], customTimeouts: { create: engineTimeout(d), update: engineTimeout(d), delete: engineTimeout(d) } },
         );
     }
     return out;
