@@ -87,4 +87,30 @@ supportsystem:
             ]),
         );
     });
+
+    it("a file delivery writes inside the project only (issue 17, defect 12)", () => {
+        const result = parseEnvironment(
+            `nexus:
+  contactCenter: ${CC}
+  tenantKeys:
+    - name: web chat
+      deliver:
+        - { name: a, file: /etc/passwd }
+        - { name: b, file: ../outside/key }
+        - { name: c, file: ok/../../up.key }
+        - { name: d, file: keys/web.key, dir: /tmp }
+        - { name: e, file: keys/web.key }
+`,
+            "keys.yaml",
+        );
+        expect(result.ok).toBe(false);
+        if (result.ok) return;
+        const inside = "must be a path inside the project (relative, without ..); to put the key elsewhere, use run: with a command of your own";
+        expect(result.errors.map(formatError)).toEqual([
+            `keys.yaml:6:28 nexus.tenantKeys[0].deliver[0].file: ${inside}`,
+            `keys.yaml:7:28 nexus.tenantKeys[0].deliver[1].file: ${inside}`,
+            `keys.yaml:8:28 nexus.tenantKeys[0].deliver[2].file: ${inside}`,
+            "keys.yaml:9:47 nexus.tenantKeys[0].deliver[3].dir: a file delivery's path is relative to the project; dir goes with run",
+        ]);
+    });
 });

@@ -136,6 +136,23 @@ describe("delivery of keys to consumers", () => {
         expect((await s.resources()).some((u) => u.includes("command:local:Command"))).toBe(false);
     });
 
+    it("step 6b a file delivery never overwrites or deletes a file keyfleet did not write (issue 17, defect 12)", async () => {
+        const base = keys(1).replace(/      deliver:[\s\S]*$/, "");
+        fs.writeFileSync(path.join(dir, "delivered", "theirs.conf"), "someone else's settings\n");
+        s.writeKeys(`${base}      deliver:\n        - file: delivered/theirs.conf\n`);
+        const err = await s.stack.up(captured(s)).catch((e: Error) => e);
+        expect(String((err as Error).message)).toMatch(/delivered\/theirs\.conf exists and keyfleet did not write it; move it away or choose another file: path/);
+        expect(read("theirs.conf")).toBe("someone else's settings\n");
+        // Its own file: written, then changed by hand, then the consumer removed: the file stays.
+        s.writeKeys(`${base}      deliver:\n        - file: delivered/mine.key\n`);
+        await up();
+        expect(read("mine.key")).toBe((await s.apiKeys())[KEY]);
+        fs.writeFileSync(path.join(dir, "delivered", "mine.key"), "edited by hand");
+        s.writeKeys(base);
+        await up();
+        expect(read("mine.key")).toBe("edited by hand");
+    });
+
     it("step 7 a consumer that hangs is stopped at its timeout: the up fails naming it instead of running forever (issue 17, defect 11)", async () => {
         s.writeKeys(`${keys(1).replace(/      deliver:[\s\S]*$/, "")}      deliver:\n        - name: hangs\n          run: sleep 3600\n          timeout: 2s\n`);
         const started = Date.now();

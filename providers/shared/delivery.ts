@@ -40,6 +40,11 @@ export const Delivery = z
         file: z
             .string()
             .min(1)
+            // Inside the project only: a path outside it (absolute, or climbing with ..) would let a
+            // YAML change write, and on removal delete, any file the user running up can reach.
+            .refine((p) => !path.isAbsolute(p) && !path.normalize(p).split(/[\\/]/).includes(".."), {
+                error: "must be a path inside the project (relative, without ..); to put the key elsewhere, use run: with a command of your own",
+            })
             .optional()
             .describe("Instead of run: write the key to this file (mode 0600, replaced atomically), relative to the project directory; removed with the delivery."),
         stdin: z.boolean().optional().describe("Also pass the key on the command's standard input (default false)."),
@@ -65,6 +70,7 @@ export const Deliveries = z
                 return;
             }
             if (d.file !== undefined && d.remove !== undefined) ctx.addIssue({ code: "custom", path: [i, "remove"], message: "a file delivery removes its file itself; remove goes with run" });
+            if (d.file !== undefined && d.dir !== undefined) ctx.addIssue({ code: "custom", path: [i, "dir"], message: "a file delivery's path is relative to the project; dir goes with run" });
             const name = deliveryName(d);
             if (d.name === undefined && !DELIVERY_NAME.test(name)) ctx.addIssue({ code: "custom", path: [i], message: `add a name: the file path "${name}" cannot be the consumer's name` });
             if (seen.has(name)) ctx.addIssue({ code: "custom", path: [i, d.name === undefined ? "file" : "name"], message: `duplicate consumer "${name}" of this key` });
@@ -109,9 +115,23 @@ export function withDeliveries(schema: z.ZodType): z.ZodType {
 // Writes the key to a temporary file made by mktemp (mode 0600 from the start), then renames it over
 // the target, so that no reader ever sees a partial key or a readable mode. The path comes in the
 // environment, never spliced into the command.
-const WRITE_FILE = [
+/**
+ * A file delivery writes only files it owns. The first write (create) refuses a file that exists
+ * with other content (someone else's file: a path typed wrong, or moved onto another file); a file
+ * holding this very key was written by keyfleet (no one else has it), as when a consumer is renamed.
+ * Later writes (rotations) replace keyfleet's own file. Removal deletes the file only while it still
+ * holds the key keyfleet last wrote there.
+ */
+const OWN_CHECK = [
+    'if [ -e "$target" ] && [ "$(cat "$target" 2>/dev/null)" != "$KEYFLEET_KEY" ]; then',
+    '  echo "keyfleet: $target exists and keyfleet did not write it; move it away or choose another file: path" >&2',
+    "  exit 17",
+    "fi",
+];
+const WRITE = (first: boolean) => [
     "set -eu",
     'target="$KEYFLEET_FILE"',
+    ...(first ? OWN_CHECK : []),
     'mkdir -p "$(dirname "$target")"',
     'tmp="$(mktemp "$(dirname "$target")/.keyfleet-delivery.XXXXXX")"',
     "trap 'rm -f \"$tmp\"' EXIT",
@@ -120,7 +140,9 @@ const WRITE_FILE = [
     'mv -f "$tmp" "$target"',
     "trap - EXIT",
 ].join("\n");
-const REMOVE_FILE = 'rm -f "$KEYFLEET_FILE"';
+const WRITE_FILE = WRITE(true);
+const REWRITE_FILE = WRITE(false);
+const REMOVE_FILE = 'if [ "$(cat "$KEYFLEET_FILE" 2>/dev/null)" = "$KEYFLEET_KEY" ]; then rm -f "$KEYFLEET_FILE"; else echo "keyfleet: $KEYFLEET_FILE no longer holds the key keyfleet wrote; left in place" >&2; fi';
 
 /**
  * The project's folder (where Pulumi.yaml is), which relative paths of deliveries start from: the
@@ -159,6 +181,7 @@ export async function declareDeliveries(
             name,
             {
                 create: d.file !== undefined ? WRITE_FILE : d.run,
+                update: d.file !== undefined ? REWRITE_FILE : undefined,
                 delete: d.file !== undefined ? REMOVE_FILE : d.remove,
                 environment,
                 stdin: d.stdin ? secretValue : undefined,
