@@ -132,18 +132,19 @@ export async function runFleet(op: FleetOp, stacks: string[], options: { dir: st
 const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N]";
 
 async function main(): Promise<number> {
-    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" } } });
+    // 64 (EX_USAGE) for usage errors: 2 means "drift found" to a scheduled `fleet drift`.
+    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" } } }, 64);
     const op = parsed.positionals[0] as FleetOp;
     const parallel = Number(parsed.values.parallel);
     if (!["preview", "up", "drift"].includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
         console.error(USAGE);
-        return 2;
+        return 64;
     }
     const dir = projectDir(parsed.values.dir);
     const stacks = parsed.values.stacks ? parsed.values.stacks.split(",").map((s) => s.trim()).filter(Boolean) : await backendStacks(dir);
     if (stacks.length === 0) {
         console.error("keyfleet fleet: no stacks (the backend has none; name them with --stacks)");
-        return 2;
+        return 64;
     }
     console.log(`[fleet] ${stacks.length} stack${stacks.length === 1 ? "" : "s"}, ${Math.min(parallel, stacks.length)} at a time: ${op}`);
     const { results, wallMs } = await runFleet(op, stacks, { dir, parallel });

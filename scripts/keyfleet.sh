@@ -157,6 +157,8 @@ setup_env() {
   fi
   export PULUMI_SKIP_UPDATE_CHECK=true
   export PULUMI_SKIP_CONFIRMATIONS=true
+  # --tracing records gRPC payloads (stack config, key values) unless told not to.
+  export PULUMI_TRACING_NO_PAYLOADS=1
   export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
   export KEYFLEET_ROOT="$ROOT"
   mkdir -p "$PULUMI_HOME"
@@ -264,10 +266,13 @@ guard_verbose() {
   for arg in "$@"; do
     case "$arg" in
       --unsafe-verbose) unsafe=1; continue ;;
-      -v|-v=*|-v[0-9]*|--verbose|--verbose=*|--logtostderr|--logtostderr=*|--debug|--debug=*|--logflow|--logflow=*) found="${found:+$found }$arg" ;;
+      -v|-v=*|-v[0-9]*|--verbose|--verbose=*|--logtostderr|--logtostderr=*|-d|--debug|--debug=*|--logflow|--logflow=*|--tracing|--tracing=*|--tracing-header|--tracing-header=*) found="${found:+$found }$arg" ;;
     esac
+    # Short flags run together (-yv9, -fd): v or d after boolean flags only (-sdev is -s dev).
+    if [[ "$arg" =~ ^-[yfjre]+[vd] ]]; then found="${found:+$found }$arg"; fi
     ARGS+=("$arg")
   done
+  if [ -n "${PULUMI_DEBUG_GRPC:-}" ]; then found="${found:+$found }PULUMI_DEBUG_GRPC"; fi
   if [ -n "$found" ] && [ $unsafe -eq 0 ]; then
     die "refusing $found: the engine's verbose logs carry every credential and key value in plain text (on the terminal, or in /tmp/pulumi.*.log files others may read). Add --unsafe-verbose to run it anyway, on a machine and terminal no one else reads, and delete the logs after"
   fi
@@ -334,9 +339,10 @@ case "$cmd" in
     # As `terraform apply`: only the local stack (sandboxes) applies at once. Any other stack shows
     # its plan and asks (Pulumi's own prompt) unless --yes; with no terminal to ask on, --yes is needed.
     yes=""
-    for arg in "$@"; do case "$arg" in --yes|-y|--yes=true) yes=1 ;; esac; done
+    for arg in "$@"; do case "$arg" in --yes|-y|--yes=true|--skip-preview|-f) yes=1 ;; esac; done
     [ "$stack" = local ] && yes=1
-    if [ -z "$yes" ] && [ ! -t 0 ]; then
+    # Pulumi asks only where stdin and stdout are both terminals.
+    if [ -z "$yes" ] && { [ ! -t 0 ] || [ ! -t 1 ]; }; then
       die "up of stack $stack asks for confirmation and there is no terminal to ask on; look at the plan (npm run pulumi -- preview --diff --stack $stack) and run again with --yes"
     fi
     toolchain
@@ -344,7 +350,9 @@ case "$cmd" in
     if [ "$stack" = local ]; then ensure_mysql; ensure_sandbox; fi
     cd "$ROOT"
     pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
-    pulumi up ${yes:+--yes} --refresh --stack "$stack" "$@"
+    # setup_env's PULUMI_SKIP_CONFIRMATIONS would answer Pulumi's question itself (it means --yes).
+    if [ -n "$yes" ]; then pulumi up --yes --refresh --stack "$stack" "$@"
+    else env -u PULUMI_SKIP_CONFIRMATIONS pulumi up --refresh --stack "$stack" "$@"; fi
     node "$ROOT/stacks/summary.ts" "$stack"
     ;;
   test)

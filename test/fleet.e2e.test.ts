@@ -83,6 +83,6 @@ describe("npm run fleet", () => {
 
     it("bad arguments are refused before any stack runs", async () => {
         const r = await fleet("destroy");
-        expect(r.code).toBe(2);
+        expect(r.code).toBe(64);
     });
 });

@@ -1,7 +1,10 @@
 // scripts/keyfleet.sh gives the local stack's public passphrase only to commands on the local stack
 // (defect 14): which stack a command acts on is read from its arguments as the CLI would.
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 
 const stackOf = (...args: string[]) =>
@@ -35,10 +38,10 @@ describe("verbose engine logging", () => {
     };
 
     it("is refused for pulumi and up unless --unsafe-verbose, before anything runs", () => {
-        for (const args of [["pulumi", "preview", "--stack", "prod", "-v=9"], ["pulumi", "up", "--logtostderr"], ["up", "prod", "--debug"], ["pulumi", "preview", "-v", "3"]]) {
+        for (const args of [["pulumi", "preview", "--stack", "prod", "-v=9"], ["pulumi", "up", "--logtostderr"], ["up", "prod", "--debug"], ["pulumi", "preview", "-v", "3"], ["pulumi", "up", "-d"], ["pulumi", "up", "-yv9"], ["pulumi", "preview", "--tracing", "file:/tmp/t.json"]]) {
             const r = run(...args);
             expect(r.status, args.join(" ")).toBe(1);
-            expect(r.out).toMatch(/refusing (-v=9|--logtostderr|--debug|-v): the engine's verbose logs carry every credential and key value in plain text/);
+            expect(r.out).toMatch(/refusing (-v=9|--logtostderr|--debug|-v|-d|-yv9|--tracing): the engine's verbose logs carry every credential and key value in plain text/);
             expect(r.out).toContain("--unsafe-verbose");
             expect(r.out).not.toMatch(/Previewing|Updating/);
         }
@@ -87,10 +90,11 @@ describe("--help", () => {
         for (const port of ports) expect(await listening(port)).toBe(false);
     }, 180_000);
 
-    it("an unknown option is a usage error (exit 2), not a stack trace", () => {
-        for (const args of [["report", "--bogus"], ["fleet", "up", "--bogus"], ["sandbox", "--bogus"], ["node", "scripts/bootstrap.ts", "--bogus"]]) {
-            const r = run(args, process.env);
-            expect(r.status, args.join(" ")).toBe(2);
+    it("an unknown option is a usage error (exit 2, fleet 64), not a stack trace", () => {
+        for (const [args, code] of [[["report", "--bogus"], 2], [["fleet", "up", "--bogus"], 64], [["sandbox", "--bogus"], 2], [["node", "scripts/bootstrap.ts", "--bogus"], 2]] as const) {
+            const r = run([...args], process.env);
+            // fleet keeps 64 (EX_USAGE): its 2 means "drift found".
+            expect(r.status, args.join(" ")).toBe(code);
             expect(r.stderr).toMatch(/Unknown option '--bogus'\nusage: npm run/);
             expect(r.stderr).not.toMatch(/\n\s+at /);
         }
@@ -112,4 +116,30 @@ describe("up of a stack other than local", () => {
         expect(r.stderr).toContain("run again with --yes");
         expect(r.stderr).not.toMatch(/Previewing|Updating|MySQL|sandbox/);
     });
+});
+
+describe("up of a stack other than local, on a terminal", () => {
+    it("shows the plan and asks, instead of applying at once (PULUMI_SKIP_CONFIRMATIONS is not passed on)", () => {
+        const stack = `prompt${process.pid}`;
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-prompt-"));
+        const keys = path.join(tmp, "keys.yaml");
+        fs.writeFileSync(keys, "{}\n");
+        const stackFile = path.join("stacks", `Pulumi.${stack}.yaml`);
+        const env = { ...process.env, PULUMI_BACKEND_URL: `file://${tmp}`, PULUMI_CONFIG_PASSPHRASE: "prompt-test" };
+        try {
+            fs.writeFileSync(stackFile, `config:\n  keyfleet:keysFile: ${keys}\n`);
+            // A pseudo-terminal for stdin and stdout (script); answer nothing and stop after 90 s at most.
+            let out = "";
+            try {
+                out = execFileSync("timeout", ["-k", "5", "90", "script", "-qec", `bash scripts/keyfleet.sh up ${stack}`, "/dev/null"], { encoding: "utf8", env, input: "", stdio: ["pipe", "pipe", "pipe"] });
+            } catch (err) {
+                out = `${(err as { stdout?: string }).stdout ?? ""}`;
+            }
+            expect(out).toMatch(/Do you want to perform this update\?/);
+            expect(out).not.toMatch(/Resources:\s*\n\s*\+ \d+ created/);
+        } finally {
+            fs.rmSync(stackFile, { force: true });
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    }, 120_000);
 });
