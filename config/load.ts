@@ -53,7 +53,7 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
         return parseChecked(text, shown);
     } catch (err) {
         // The YAML parser and the schema recurse per level: thousands of levels exhaust the stack.
-        if (!(err instanceof RangeError)) throw err;
+        if (!(err instanceof RangeError) || !OVERFLOW.test(err.message)) throw err;
         return tooDeep(text, shown);
     }
 }
@@ -65,15 +65,20 @@ function tooDeep(text: string, shown: string): LoadResult {
 /** yaml turns its own stack overflow into parse errors ("Maximum call stack size exceeded", "…Stack overflow"). */
 const OVERFLOW = /call stack|stack overflow/i;
 
-/** Line and column of the first replacement character that stands for invalid bytes, not for a real U+FFFD. */
+/**
+ * Line and column of the first byte that is not UTF-8. Decoding turns it into U+FFFD; a U+FFFD that
+ * stands for its own three bytes (EF BF BD) is a real one, so the walk keeps the byte offset exact
+ * up to the first replacement that is not.
+ */
 function firstInvalidByte(text: string, bytes: Buffer): { line: number; col: number } {
     let offset = 0;
     let line = 1;
     let col = 1;
     for (const ch of text) {
-        if (ch === "\uFFFD" && !(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return { line, col };
-        // A replacement stands for one bad byte (WHATWG decoding of stray bytes); a real character for its own length.
-        offset += ch === "\uFFFD" ? 1 : Buffer.byteLength(ch);
+        if (ch === "\uFFFD") {
+            if (!(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return { line, col };
+            offset += 3;
+        } else offset += Buffer.byteLength(ch);
         if (ch === "\n") {
             line++;
             col = 1;
@@ -133,7 +138,8 @@ function parseChecked(text: string, shown: string): LoadResult {
             errors: doc.errors.map((e) => ({ file: shown, ...at(e.pos[0]), path: "", message: e.message.split("\n")[0] })),
         };
     }
-    if (doc.contents === null) {
+    // `---` alone, `~` or `null` is a document whose value is nothing: the same as an empty file.
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
         // A blank or truncated file must not read as "no keys": the next up would delete them all.
         return {
             ok: false,

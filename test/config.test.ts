@@ -119,7 +119,7 @@ describe("environment YAML", () => {
     });
 
     it("refuses an empty file or one of only comments (it would delete every key), and takes {}", () => {
-        for (const text of ["", "\n\n", "# all keys were here\n# and now are gone\n"]) {
+        for (const text of ["", "\n\n", "# all keys were here\n# and now are gone\n", "---\n", "--- # cut here\n...\n", "~\n", "null\n"]) {
             expect(errorsOf(text)).toEqual(["config/test.yaml:1:1 the file holds no YAML document (it is empty or only comments); an environment with no keys is written `{}`"]);
         }
         expect(parseEnvironment("# nothing yet\n{}\n", "config/test.yaml")).toMatchObject({ ok: true });
@@ -157,6 +157,10 @@ describe("input edges (defect 13)", () => {
         fs.writeFileSync(file, Buffer.concat([Buffer.from("nexus:\n  clusterKeys:\n    - name: caf"), Buffer.from([0xe9]), Buffer.from("\n")]));
         const result = loadEnvironment(file, "config/latin1.yaml");
         expect(result.ok ? [] : result.errors.map(formatError)).toEqual(["config/latin1.yaml:3:16 the file is not UTF-8 text (a byte here is not valid UTF-8); save it as UTF-8"]);
+        // After real U+FFFD characters (three bytes each) the position is still exact.
+        fs.writeFileSync(file, Buffer.concat([Buffer.from("nexus:\n  # \uFFFD\uFFFD here\n  clusterKeys:\n    - name: caf"), Buffer.from([0xe9]), Buffer.from("\n")]));
+        const after = loadEnvironment(file, "config/latin1.yaml");
+        expect(after.ok ? [] : after.errors.map(formatError)).toEqual(["config/latin1.yaml:4:16 the file is not UTF-8 text (a byte here is not valid UTF-8); save it as UTF-8"]);
         // A real U+FFFD in UTF-8 is just text.
         fs.writeFileSync(file, "nexus:\n  clusterKeys:\n    - name: \uFFFD ok\n");
         expect(loadEnvironment(file, "config/x.yaml")).toMatchObject({ ok: true });
