@@ -12,6 +12,11 @@ let streamed = 0;
 beforeAll(async () => {
     server = http.createServer((req, res) => {
         if (req.url === "/small") return void res.end('{"ok":true}');
+        if (req.url === "/bom") return void res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"ok":"bom"}')]));
+        if (req.url === "/declared") {
+            res.writeHead(200, { "content-length": String(512 * 1024) });
+            return void res.write(Buffer.alloc(1024, 0x61));
+        }
         // 64 KiB chunks until the client hangs up (or 64 MiB, a bound for the test itself).
         res.writeHead(200, { "content-type": "application/json" });
         const chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -31,8 +36,15 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 describe("answer size cap", () => {
-    it("reads an ordinary answer", async () => {
+    it("reads an ordinary answer, a leading BOM dropped as undici's text() does", async () => {
         expect((await send({ method: "GET", url: `${url}/small` })).text).toBe('{"ok":true}');
+        expect(JSON.parse((await send({ method: "GET", url: `${url}/bom` })).text)).toEqual({ ok: "bom" });
+    });
+
+    it("refuses at once an answer whose Content-Length is over the cap", async () => {
+        const err = await send({ method: "GET", url: `${url}/declared`, maxBytes: 64 * 1024 }).catch((e) => e);
+        expect(err).toMatchObject({ kind: "invalidAnswer" });
+        expect(err.message).toContain("larger than 64 KiB");
     });
 
     it("stops reading past the cap with an invalid-answer error that names the origin only", async () => {

@@ -63,7 +63,7 @@ export async function send(req: WireRequest): Promise<WireResponse> {
             headersTimeout: req.timeoutMs ?? 30_000,
             bodyTimeout: req.timeoutMs ?? 30_000,
         });
-        return { status: res.statusCode, headers: res.headers, text: await readCapped(res.body, req.maxBytes ?? MAX_ANSWER_BYTES, origin) };
+        return { status: res.statusCode, headers: res.headers, text: await readCapped(res.body, res.headers, req.maxBytes ?? MAX_ANSWER_BYTES, origin) };
     } catch (err) {
         if (err instanceof VendorError) throw err;
         const code = (err as { code?: string }).code ?? (err as Error).name;
@@ -73,21 +73,35 @@ export async function send(req: WireRequest): Promise<WireResponse> {
     }
 }
 
-/** The body as text, refused (and the connection dropped) as soon as it passes `max` bytes. */
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(err?: Error): void }, max: number, origin: string): Promise<string> {
+function tooLarge(origin: string, max: number): VendorError {
+    const size = max >= 1024 * 1024 ? `${Math.round(max / 1024 / 1024)} MiB` : `${Math.round(max / 1024)} KiB`;
+    return new VendorError("invalidAnswer", `the answer from ${origin} is larger than ${size}, more than any answer of this API; keyfleet stopped reading it`, {
+        hint: "check that the URL points at the product's API and not at another service (a proxy or a file server)",
+    });
+}
+
+/**
+ * The body as text, refused (and the connection dropped) once it passes `max` bytes, or at once when
+ * its Content-Length says it will. Decoded as undici's text() does (UTF-8, a leading BOM dropped:
+ * PHP and IIS front ends send one).
+ */
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(err?: Error): void }, headers: WireResponse["headers"], max: number, origin: string): Promise<string> {
+    const declared = Number(headers["content-length"]);
+    if (Number.isFinite(declared) && declared > max) {
+        body.destroy();
+        throw tooLarge(origin, max);
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of body) {
         size += chunk.length;
         if (size > max) {
             body.destroy();
-            throw new VendorError("invalidAnswer", `the answer from ${origin} is larger than ${Math.round(max / 1024 / 1024)} MiB, more than any answer of this API; keyfleet stopped reading it`, {
-                hint: "check that the URL points at the product's API and not at another service (a proxy or a file server)",
-            });
+            throw tooLarge(origin, max);
         }
         chunks.push(chunk);
     }
-    return Buffer.concat(chunks).toString("utf8");
+    return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 /** Retry-After in milliseconds (seconds or an HTTP date), or undefined. */
