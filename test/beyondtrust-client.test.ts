@@ -248,12 +248,17 @@ describe("renewal and read from state", () => {
         const olds = { ...inputs, created: new Date(now - 10 * H).toISOString(), expires: new Date(now + 5 * H).toISOString() };
         expect(await provider.diff("bts_x", olds as never, inputs as never)).toMatchObject({ changes: false, replaces: [] });
         const soon = { ...olds, expires: new Date(now + 0.5 * H).toISOString() };
-        // The plan shows why (the program's rotationDue), not the pseudo-field "rotation" or bookkeeping.
-        expect(await provider.diff("bts_x", soon as never, { ...inputs, rotationDue: "rotation due: within renewBefore 1h" } as never)).toMatchObject({
+        // The plan names no field for a renewal the program does not see (only the provider reads
+        // the appliance's expiry): no pseudo-field "rotation", no bookkeeping input.
+        expect(await provider.diff("bts_x", soon as never, inputs as never)).toMatchObject({ replaces: ["rotation"], detailedDiff: {} });
+        // Where the program names a reason (a rotation by age or generation), the plan shows it.
+        expect(await provider.diff("bts_x", soon as never, { ...inputs, rotationDue: "rotation due: older than 30d" } as never)).toMatchObject({
             changes: true,
             replaces: ["rotation"],
             detailedDiff: { rotationDue: "update-replace" },
         });
+        // The same reason as the last run's is not news.
+        expect(await provider.diff("bts_x", { ...soon, rotationDue: "rotation due: older than 30d" } as never, { ...inputs, rotationDue: "rotation due: older than 30d" } as never)).toMatchObject({ detailedDiff: {} });
         // An input change replaces too: the appliance cannot update a key.
         expect(await provider.diff("bts_x", olds as never, { ...inputs, priority: 2, predecessor: "bts_w" } as never)).toEqual(
             expect.objectContaining({ changes: true, replaces: ["priority"], detailedDiff: { priority: "update-replace" } }),

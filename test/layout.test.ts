@@ -11,8 +11,8 @@ import { ROOT } from "./helpers/stack.ts";
 function imports(file: string): string[] {
     const text = fs.readFileSync(file, "utf8");
     const found: string[] = [];
-    for (const m of text.matchAll(/(?:^|\s)(?:import|export)\s[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|require\(\s*["']([^"']+)["']\s*\)/g)) {
-        found.push(m[1] ?? m[2] ?? m[3]!);
+    for (const m of text.matchAll(/(?:^|\s)(?:import|export)\s[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|require\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s+["']([^"']+)["']/g)) {
+        found.push(m[1] ?? m[2] ?? m[3] ?? m[4]!);
     }
     return found;
 }
@@ -42,6 +42,13 @@ describe("layout", () => {
     it("finds imports of each form (the check above is not vacuous)", () => {
         const probe = path.join(ROOT, "test", "layout.test.ts");
         expect(imports(probe)).toEqual(expect.arrayContaining(["../sandbox/index.ts", "node:fs"]));
+        const tmp = path.join(ROOT, ".keyfleet", `layout-probe-${process.pid}.ts`);
+        fs.writeFileSync(tmp, 'import "../sandbox/http.ts";\nconst m = await import("../sandbox/genesys.ts");\n');
+        try {
+            expect(imports(tmp)).toEqual(["../sandbox/http.ts", "../sandbox/genesys.ts"]);
+        } finally {
+            fs.rmSync(tmp);
+        }
     });
 
     it("every vendor has exactly one sandbox, on a port of its own", () => {

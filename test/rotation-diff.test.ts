@@ -62,6 +62,9 @@ describe("planDiff", () => {
     it("names each differing field for the plan, replacing or in place, and never the pseudo-field rotation", () => {
         const next = { ...base, enabled: false, permissions: ["nexus:consumer:chat", "nexus:designer:chat"] };
         expect(planDiff(FIELDS, state(), next, "older than 7d").detailedDiff).toEqual({ enabled: "update", permissions: "update-replace" });
+        // Set on one side only: added or removed, not `null => value`.
+        expect(planDiff(FIELDS, state(), { ...base, expires: "2030-01-01T00:00:00.000Z" }).detailedDiff).toEqual({ expires: "add" });
+        expect(planDiff(FIELDS, state({ expires: "2030-01-01T00:00:00.000Z" }), { ...base, expires: null }).detailedDiff).toEqual({ expires: "delete" });
         expect(planDiff(FIELDS, state({ revoked: true }), base).detailedDiff).toEqual({ revoked: "update-replace" });
         expect(planDiff(FIELDS, state(), base).detailedDiff).toEqual({});
     });

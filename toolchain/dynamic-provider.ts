@@ -31,6 +31,8 @@ const grpc = fromPulumi("@grpc/grpc-js") as { Server: { prototype: { addService(
 const provproto = fromPulumi(path.join(pulumiRoot, "proto/provider_pb"));
 
 const KIND: Record<FieldChange, number> = {
+    add: provproto.PropertyDiff.Kind.ADD,
+    delete: provproto.PropertyDiff.Kind.DELETE,
     update: provproto.PropertyDiff.Kind.UPDATE,
     "update-replace": provproto.PropertyDiff.Kind.UPDATE_REPLACE,
 };
@@ -47,9 +49,9 @@ const sink = new AsyncLocalStorage<DetailedDiffStore>();
 
 function complete(resp: DiffResponse, fields: Record<string, FieldChange>): void {
     const names = Object.keys(fields);
-    // An empty list would tell the engine "nothing differs" while `changes` says otherwise; leave
-    // such a step to the engine's own comparison.
-    if (names.length === 0) return;
+    // Sent even when empty: the engine takes the step (update, replace) from `changes` and
+    // `replaces`, and the detailed diff only for what it shows, so an empty one shows no field
+    // rather than the engine's own input comparison (which names bookkeeping inputs).
     const map = resp.getDetaileddiffMap();
     for (const name of names) {
         const diff = new provproto.PropertyDiff();

@@ -18,7 +18,7 @@ export interface FieldSpec<I> {
  * How one property differs, in the engine's terms (pulumirpc.PropertyDiff.Kind). `replace` kinds
  * make the step a replacement; the engine shows old outputs against new inputs for each.
  */
-export type FieldChange = "update" | "update-replace";
+export type FieldChange = "add" | "delete" | "update" | "update-replace";
 
 export interface KeyDiff extends pulumi.dynamic.DiffResult {
     /** Why the key rotates, when it does. */
@@ -51,7 +51,9 @@ export function planDiff<I extends object>(spec: FieldSpec<I>, olds: I, news: I,
     const updated = [...changedFields(spec.mutable, olds, news), ...changedFields(spec.local, olds, news)];
     const changes = replaces.length > 0 || updated.length > 0;
     const detailedDiff: Record<string, FieldChange> = {};
-    for (const f of updated) detailedDiff[f] = "update";
+    const absent = (v: unknown) => v === undefined || v === null;
+    // A field only one side has shows as added or removed (`+ expires`), not as `null => value`.
+    for (const f of updated) detailedDiff[f] = absent(olds[f]) ? "add" : absent(news[f]) ? "delete" : "update";
     for (const f of replaces) if (f !== "rotation") detailedDiff[f] = "update-replace";
     return {
         changes,

@@ -433,14 +433,19 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
         const slots = twoSlotPlan(olds, news, now);
+        // The program's reason (rotation due, previous key retiring) is what the plan shows for a
+        // step that changes no field, when this run's reason is new.
+        const why = (d: KeyDiff, kind: "update" | "update-replace"): KeyDiff =>
+            news.rotationDue && news.rotationDue !== olds.rotationDue ? { ...d, detailedDiff: { ...d.detailedDiff, rotationDue: kind } } : d;
         // With overlap, a rotation with nothing else to replace is an update that keeps the old key.
-        if (slots.rotate) return { ...plan, changes: true, replaces: [], stables: [...lc.fields.immutable] };
+        if (slots.rotate) return why({ ...plan, changes: true, replaces: [], stables: [...lc.fields.immutable] }, "update");
         if (slots.deferred) {
-            // The rotation waits for the consumers; whatever else changed still applies.
+            // The rotation waits for the consumers; whatever else changed still applies (and the
+            // program's "rotation due" is not shown: nothing rotates in this step).
             const rest = planDiff(lc.fields, before, news);
             if ((rest.replaces?.length ?? 0) === 0) return { ...rest, changes: Boolean(rest.changes) || slots.extend || slots.arm };
         }
-        if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend || slots.arm)) return { ...plan, changes: true };
+        if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend || slots.arm)) return why({ ...plan, changes: true }, "update");
         // The program learns each key's predecessor from the last successful run's outputs. When
         // that record is missing or older than state (first run after an upgrade, a run that
         // partly failed), create could not tell the old key from a stranger's: delete it first.
@@ -448,20 +453,18 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         // name) or an entry with adopt (it would take over the very key being replaced).
         const current = olds.currentId ?? id;
         const ambiguous = Boolean(lc.rename) || Boolean(news.adopt);
-        if ((plan.replaces?.length ?? 0) > 0 && ambiguous && news.predecessor !== current) return { ...plan, deleteBeforeReplace: true };
-        return plan;
+        const replaced = plan.rotation ? why(plan, "update-replace") : plan;
+        if ((plan.replaces?.length ?? 0) > 0 && ambiguous && news.predecessor !== current) return { ...replaced, deleteBeforeReplace: true };
+        return replaced;
     }
 
     /**
-     * The fields the plan shows for this step. The reason a key rotates with no field changed is the
-     * `rotationDue` the program computed (the operator's "why"); bookkeeping inputs never show. A
+     * The fields the plan shows for this step (decide names them; bookkeeping inputs never show). A
      * lost create has no outputs to compare with, so it keeps the engine's own input comparison.
      */
-    function explain(plan: KeyDiff, olds: O, news: I): KeyDiff {
-        if (olds.pending || !plan.changes) return { ...plan, detailedDiff: olds.pending ? undefined : {} };
-        const detailedDiff = { ...plan.detailedDiff };
-        if (plan.rotation || news.rotationDue) detailedDiff.rotationDue = (plan.replaces?.length ?? 0) > 0 ? "update-replace" : "update";
-        return { ...plan, detailedDiff };
+    function explain(plan: KeyDiff, olds: O): KeyDiff {
+        if (olds.pending) return { ...plan, detailedDiff: undefined };
+        return { ...plan, detailedDiff: plan.detailedDiff ?? {} };
     }
 
     /** The decision diff and update share: rotate in place (overlap), retire the previous slot, extend it (held). */
@@ -588,7 +591,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         },
 
         async diff(id: string, olds: O, news: I): Promise<KeyDiff> {
-            return explain(decide(id, olds, news), olds, news);
+            return explain(decide(id, olds, news), olds);
         },
 
         async create(inputs: I): Promise<pulumi.dynamic.CreateResult<O>> {
