@@ -16,7 +16,15 @@ export interface ConfigError {
     message: string;
 }
 
-export type LoadResult = { ok: true; env: Environment; warnings: ConfigError[] } | { ok: false; errors: ConfigError[] };
+export type LoadResult =
+    | {
+          ok: true;
+          env: Environment;
+          warnings: ConfigError[];
+          /** Where `path` is in the file, as errors start: "config/prod.yaml:7:15 supportsystem.apiKeys[0].note". */
+          at(path: (string | number)[]): string;
+      }
+    | { ok: false; errors: ConfigError[] };
 
 /** Uses of YAML aliases allowed in one file (yaml's own guard against alias bombs). */
 const MAX_ALIASES = 100;
@@ -99,7 +107,11 @@ export function parseEnvironment(text: string, shown: string): LoadResult {
             warnings.push({ file: shown, ...at(locate(doc, path).node?.range?.[0]), path: formatPath(path), message: w.message });
         }
     }
-    return { ok: true, env, warnings };
+    const place = (path: Path) => {
+        const { line, col } = at(locate(doc, path).node?.range?.[0]);
+        return `${shown}:${line}:${col} ${formatPath(path)}`;
+    };
+    return { ok: true, env, warnings, at: place };
 }
 
 type At = (offset: number | undefined) => { line: number; col: number };

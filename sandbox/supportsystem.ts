@@ -27,7 +27,8 @@
 //      the lookup already matched the IP, up to the database's case-insensitive collation).
 //   3. tickets need can_create_tickets, cron needs can_exec_cron, else 401 `API key not authorized`.
 //   The lookup is the database's own comparison, so it follows the table's collation (the default
-//   utf8mb4 collation is case-insensitive and ignores trailing spaces), as osTicket's SQL does.
+//   utf8mb3_general_ci of osTicket's utf8 tables is case-insensitive and ignores trailing spaces), as
+//   osTicket's SQL does.
 // - Only then the body: the format of the URL picks the parser; the body is parsed; an empty result
 //   (`{}`, `[]`, a JSON scalar) or a parse error → 400 with the parser's last error: for JSON
 //   `Syntax error, malformed JSON`, or `No errors` when the JSON was valid but empty (so the seed's
@@ -116,24 +117,28 @@ export function apiKeyTable(prefix: string = SUPPORTSYSTEM_DEFAULTS.prefix): str
 }
 
 /**
- * The help desk's API key table, as the help desk creates it (osTicket's install schema). The one
- * definition the sandbox, the local stack and the tests share; keyfleet's provider never creates it.
+ * The help desk's API key table, as osTicket's installer creates it: the column definitions and the
+ * table's `DEFAULT CHARSET=utf8` (MySQL's 3-byte utf8mb3) of setup/inc/streams/core/install-mysql.sql
+ * (osTicket 1.18), `%TABLE_PREFIX%` being `prefix`. Written out here as a schema, not copied code;
+ * `IF NOT EXISTS` added so that the local stack keeps its table across restarts. The installer names
+ * no engine: the server's default (InnoDB) holds it, as on a stock install. The one definition the
+ * sandbox, the local stack and the tests share; keyfleet's provider never creates it.
  */
 export function apiKeyTableDdl(prefix: string = SUPPORTSYSTEM_DEFAULTS.prefix): string {
     return `CREATE TABLE IF NOT EXISTS \`${apiKeyTable(prefix)}\` (
-  \`id\` int unsigned NOT NULL AUTO_INCREMENT,
-  \`isactive\` tinyint(1) NOT NULL DEFAULT 1,
+  \`id\` int(10) unsigned NOT NULL auto_increment,
+  \`isactive\` tinyint(1) NOT NULL default '1',
   \`ipaddr\` varchar(64) NOT NULL,
   \`apikey\` varchar(255) NOT NULL,
-  \`can_create_tickets\` tinyint(1) unsigned NOT NULL DEFAULT 1,
-  \`can_exec_cron\` tinyint(1) unsigned NOT NULL DEFAULT 1,
+  \`can_create_tickets\` TINYINT( 1 ) UNSIGNED NOT NULL DEFAULT  '1',
+  \`can_exec_cron\` TINYINT( 1 ) UNSIGNED NOT NULL DEFAULT  '1',
   \`notes\` text,
   \`updated\` datetime NOT NULL,
   \`created\` datetime NOT NULL,
-  PRIMARY KEY (\`id\`),
+  PRIMARY KEY  (\`id\`),
   KEY \`ipaddr\` (\`ipaddr\`),
   UNIQUE KEY \`apikey\` (\`apikey\`)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+) DEFAULT CHARSET=utf8`;
 }
 
 /** The server named by KEYFLEET_MYSQL_HOST/PORT/USER/PASSWORD (set by scripts/mariadb.sh), with `database`. */

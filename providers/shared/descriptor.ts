@@ -53,6 +53,13 @@ export interface DeclareContext {
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
+    /**
+     * Where `path` (from the environment's root: ["supportsystem", "apiKeys", 0, "note"]) is in the
+     * keys file, as config errors start: "config/prod.yaml:7:15 supportsystem.apiKeys[0].note". For a
+     * refusal only the vendor can decide (a database's character set), which the provider reports at
+     * the YAML's place like a config error.
+     */
+    at?(path: (string | number)[]): string;
 }
 
 /** What the last run recorded of one key (the stack output keyIds). */

@@ -3,18 +3,25 @@
 // MySQL/MariaDB database, so keyfleet manages them there. This is the only code in keyfleet that
 // knows the table, its columns and the server's error codes.
 //
-// The table, as the help desk creates it (`<prefix>api_key`, default prefix `ost_`):
-//   id int unsigned auto_increment primary key, isactive tinyint(1) not null default 1,
+// The table, as osTicket's installer creates it (setup/inc/streams/core/install-mysql.sql,
+// `%TABLE_PREFIX%api_key`; the sandbox's apiKeyTableDdl is the same definition):
+//   id int(10) unsigned auto_increment primary key, isactive tinyint(1) not null default 1,
 //   ipaddr varchar(64) not null, apikey varchar(255) not null,
 //   can_create_tickets tinyint(1) unsigned not null default 1,
 //   can_exec_cron tinyint(1) unsigned not null default 1, notes text,
-//   updated datetime not null, created datetime not null, key ipaddr (not unique), unique key apikey.
+//   updated datetime not null, created datetime not null, key ipaddr (not unique), unique key apikey,
+//   DEFAULT CHARSET=utf8.
 // keyfleet never creates or alters it: the help desk owns the schema.
 //
-// Inferred from osTicket's admin panel (class.api.php): a row is written with `updated` and
-// `created` set to NOW() in the server's session time zone, and every edit sets `updated = NOW()`;
-// keyfleet does the same, and reads both back as UNIX_TIMESTAMP() so that the zone they were written
-// in never matters.
+// `utf8` is MySQL's utf8mb3: no character outside Unicode's Basic Multilingual Plane (an emoji is
+// one) fits in `notes`. keyfleet reads the column's character set from information_schema once per
+// process and refuses such text before it writes anything (refuseUnstorable), naming where the text
+// is in the YAML; a strict server would refuse the statement with a misleading "Incorrect string
+// value", and a non-strict one (osTicket's own sessions run with an empty SQL_MODE) would store `?`.
+//
+// From osTicket's class.api.php (API::save): a row is written with `updated` and `created` set to
+// NOW() in the server's session time zone, and every edit sets `updated = NOW()`; keyfleet does the
+// same, and reads both back as UNIX_TIMESTAMP() so that the zone they were written in never matters.
 //
 // Every statement is parameterised; the table name, the only identifier that varies, comes from a
 // prefix checked to be letters, digits and underscores. Every write runs in a transaction, which
@@ -94,6 +101,15 @@ export const statements = { select: 0, insert: 0, update: 0, delete: 0 };
 /** Every read of a process shares one SELECT of the table for a short while; any write forgets it. */
 const snapshot = new Snapshot<ApiKeyRow[]>();
 const pools = new Map<string, Pool>();
+/** Character set of each text column keyfleet writes, per database and table: read once per process. */
+const charsets = new Map<string, Promise<Map<string, string | null>>>();
+
+/** Text for a column, with where it comes from: "config/prod.yaml:7:15 supportsystem.apiKeys[0].note". */
+export interface StoredText {
+    column: "notes";
+    text: string;
+    field: string;
+}
 
 /**
  * Uses `apiKey` once on the help desk's API, for rotation.verify: POST `{}` to the ticket endpoint,
@@ -123,6 +139,60 @@ export class SupportSystemClient {
     /** "table `ost_api_key` in database `helpdesk` on db.example.com:3306", for messages. */
     get where(): string {
         return `table \`${this.table}\` in database \`${this.db.database}\` on ${this.db.host}:${this.db.port}`;
+    }
+
+    /** The character set of each text column of the key table (null for a column without one), read once per process. */
+    columnCharsets(): Promise<Map<string, string | null>> {
+        const cacheKey = `${this.id}\0${this.table}`;
+        let known = charsets.get(cacheKey);
+        if (!known) {
+            known = this.call(true, async () => {
+                const conn = await this.connection();
+                try {
+                    // A user with rights on the table alone sees its columns here too.
+                    const [rows] = await conn.execute<RowDataPacket[]>(
+                        "SELECT COLUMN_NAME AS name, CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                        [this.db.database, this.table],
+                    );
+                    return new Map(rows.map((r) => [String(r.name), r.charset === null ? null : String(r.charset)]));
+                } catch (err) {
+                    throw this.failure(err, "read", [], conn);
+                } finally {
+                    conn.release();
+                }
+            });
+            charsets.set(cacheKey, known);
+            known.catch(() => charsets.delete(cacheKey));
+        }
+        return known;
+    }
+
+    /**
+     * Refuses, before anything is written, text that the column's character set cannot hold: a
+     * `rejected` error naming the field (its place in the YAML), the character and the charset.
+     */
+    async refuseUnstorable(texts: readonly StoredText[]): Promise<void> {
+        if (texts.every((t) => !t.text)) return;
+        const columns = await this.columnCharsets();
+        for (const t of texts) {
+            const charset = columns.get(t.column) ?? null;
+            const bad = charset ? firstUnstorable(t.text, charset) : undefined;
+            if (bad === undefined) continue;
+            const point = `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+            const mb3 = /^(utf8|utf8mb3)$/i.test(charset!);
+            throw new VendorError(
+                "rejected",
+                `${t.field}: has ${JSON.stringify(bad)} (${point}), which column \`${t.column}\` of ${this.where} cannot hold: its character set is ${charset}` +
+                    (mb3 ? " (MySQL's 3-byte utf8, as osTicket's installer makes its tables), which has no 4-byte characters such as emoji" : "") +
+                    "; nothing was written",
+                {
+                    code: charset!,
+                    hint:
+                        `remove that character from the YAML, or have the table converted (ALTER TABLE \`${this.table}\` CONVERT TO CHARACTER SET utf8mb4)` +
+                        (mb3 ? "; note that osTicket itself talks utf8mb3 to its database, so its admin panel may still not show such a character" : ""),
+                },
+            );
+        }
     }
 
     /** Every row of the key table, from one SELECT shared by all reads of the process. */
@@ -439,9 +509,18 @@ export class SupportSystemClient {
                 // The transaction was rolled back: nothing of it was committed.
                 return make("unavailable", `${said}`, undefined, { notProcessed: phase !== "commit" && phase !== "autocommit" });
             case "ER_DATA_TOO_LONG":
+                return make("rejected", `${this.where} refused the values (${said})`, "shorten the note: the help desk's column is TEXT (65,535 bytes)");
             case "ER_TRUNCATED_WRONG_VALUE_FOR_FIELD":
+            case "ER_CANNOT_CONVERT_STRING":
+                // "Incorrect string value: '\xF0\x9F…' for column `notes`": a character outside the
+                // column's character set, which refuseUnstorable did not know of (the table changed meanwhile).
+                return make(
+                    "rejected",
+                    `${this.where} refused a character its column's character set cannot hold (${said})`,
+                    "remove characters outside that character set (with osTicket's utf8mb3 tables: emoji and other 4-byte characters) from the note and the name",
+                );
             case "ER_WRONG_VALUE_COUNT_ON_ROW":
-                return make("rejected", `${this.where} refused the values (${said})`, "shorten the note: the help desk's column is TEXT (64 KB)");
+                return make("rejected", `${this.where} refused the values (${said})`, "the table is not the help desk's API key table of the expected version; check keyfleet:supportsystem.tablePrefix");
             case "ER_OPTION_PREVENTS_STATEMENT":
                 return make("forbidden", `${server} refused the write (${said})`, "the server is read-only (a replica?); point keyfleet:supportsystem.host at the primary");
         }
@@ -463,6 +542,26 @@ export class SupportSystemClient {
 
 const bit = (b: boolean) => (b ? 1 : 0);
 
+/** Characters windows-1252 has, which is what MySQL calls latin1. */
+const LATIN1 = new Set(new TextDecoder("windows-1252").decode(Uint8Array.from({ length: 256 }, (_, i) => i)));
+
+/**
+ * The first character of `text` that a column of character set `charset` cannot hold, or undefined
+ * (also for a character set keyfleet does not know: then the server decides, and its refusal is mapped).
+ */
+export function firstUnstorable(text: string, charset: string): string | undefined {
+    const fits: ((ch: string) => boolean) | undefined = {
+        utf8: (ch: string) => ch.codePointAt(0)! <= 0xffff,
+        utf8mb3: (ch: string) => ch.codePointAt(0)! <= 0xffff,
+        ucs2: (ch: string) => ch.codePointAt(0)! <= 0xffff,
+        ascii: (ch: string) => ch.codePointAt(0)! <= 0x7f,
+        latin1: (ch: string) => LATIN1.has(ch),
+    }[charset.toLowerCase()];
+    if (!fits) return undefined;
+    for (const ch of text) if (!fits(ch)) return ch;
+    return undefined;
+}
+
 /** Connections tried, and how long a lost session is awaited, to settle a lost COMMIT before its outcome is called unknown. */
 const SETTLE_CONNECTS = 3;
 const SETTLE_WAIT_MS = 10_000;
@@ -478,6 +577,7 @@ function tlsOptions(db: SupportSystemDatabase): PoolOptions["ssl"] {
 export async function closeAll(): Promise<void> {
     const all = [...pools.values()];
     pools.clear();
+    charsets.clear();
     snapshot.forget();
     await Promise.all(all.map((p) => p.end().catch(() => undefined)));
 }

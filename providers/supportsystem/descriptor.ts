@@ -240,7 +240,9 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     async declare(section, ctx) {
         const { SupportSystemApiKey } = await import("./resource.ts");
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
-        for (const e of section.apiKeys ?? []) {
+        for (const [i, e] of (section.apiKeys ?? []).entries()) {
+            const at = (field: string) => ctx.at?.(["supportsystem", "apiKeys", i, field]);
+            const yamlAt = ctx.at ? { name: at("name"), ...(e.note !== undefined ? { note: at("note") } : {}) } : null;
             for (const written of e.ip !== undefined ? [e.ip] : (e.ips ?? [])) {
                 const ip = canonicalAddress(written);
                 const resource = resourceName(e, ip);
@@ -254,6 +256,7 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
                         canExecCron: e.canExecCron,
                         internalNote: e.note ?? null,
                         adopt: e.adopt === undefined ? null : e.adopt === true ? true : String(e.adopt),
+                        yamlAt,
                         ...ctx.core(resource, e),
                     },
                     ctx.options,

@@ -44,6 +44,12 @@ export interface SupportSystemKeyInputs extends CoreInputs {
     internalNote: string | null;
     /** The whole `notes` column keyfleet writes: the internal note and the marker. Derived. */
     notes: string;
+    /**
+     * Where the entry's name and note are in the YAML ("config/prod.yaml:7:15
+     * supportsystem.apiKeys[0].note"), for refusals that only the database can decide (its character
+     * set). In no field list: a moved line is no change.
+     */
+    yamlAt: { name?: string; note?: string } | null;
 }
 
 export interface SupportSystemKeyOutputs extends SupportSystemKeyInputs, CoreOutputs {
@@ -151,6 +157,19 @@ function connect(settings: Settings): Connection {
     return { client, probe: { apiUrl: settings.get(apiUrl), url: settings.get(probeUrl), expect: settings.require(probeExpect) } };
 }
 
+/**
+ * The name and the note go into `notes`, whose character set (utf8mb3 in osTicket's schema) may not
+ * hold every character the YAML does: refused here, before any write, at their place in the YAML.
+ */
+async function refuseUnstorable(client: Connection["client"], inputs: SupportSystemKeyInputs): Promise<void> {
+    if (!(client instanceof SupportSystemClient)) return;
+    const fallback = (field: string) => `${supportSystemLifecycle.describe(inputs)}: ${field}`;
+    await client.refuseUnstorable([
+        { column: "notes", text: inputs.name, field: inputs.yamlAt?.name ?? fallback("name") },
+        { column: "notes", text: inputs.internalNote ?? "", field: inputs.yamlAt?.note ?? fallback("note") },
+    ]);
+}
+
 /** The row's id from state (a key made before keyId was recorded has none). */
 const rowId = (state: Partial<SupportSystemKeyOutputs>) => (typeof state.keyId === "number" ? state.keyId : undefined);
 
@@ -173,6 +192,7 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
             canExecCron: (news.canExecCron as boolean | null | undefined) ?? true,
             internalNote,
             notes: composeNotes(String(news.name ?? ""), internalNote),
+            yamlAt: (news.yamlAt as SupportSystemKeyInputs["yamlAt"] | undefined) ?? null,
         };
     },
 
@@ -183,6 +203,7 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
     connect,
 
     async create({ client }, { inputs }) {
+        await refuseUnstorable(client, inputs);
         for (let attempt = 1; ; attempt++) {
             try {
                 return await client.insert({
@@ -213,7 +234,10 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
         if (changes.active !== undefined) body.isactive = changes.active;
         if (changes.canCreateTickets !== undefined) body.canCreateTickets = changes.canCreateTickets;
         if (changes.canExecCron !== undefined) body.canExecCron = changes.canExecCron;
-        if ("internalNote" in changes || "notes" in changes) body.notes = inputs.notes;
+        if ("internalNote" in changes || "notes" in changes) {
+            await refuseUnstorable(client, inputs);
+            body.notes = inputs.notes;
+        }
         return client.update(id, body);
     },
 
