@@ -303,6 +303,11 @@ export class SupportSystemSandbox {
             connectionLimit: 4,
             waitForConnections: true,
         });
+        // The help desk's own sessions (include/mysqli.php, db_connect): NOW() in the server host's
+        // zone, whatever the global default, and no strict mode. Queued before any statement of the connection.
+        this.pool.on("connection", (conn) => {
+            (conn as unknown as { query(sql: string, cb: () => void): void }).query("SET time_zone = 'SYSTEM', sql_mode = ''", () => undefined);
+        });
     }
 
     /**

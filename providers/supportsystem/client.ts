@@ -20,8 +20,15 @@
 // value", and a non-strict one (osTicket's own sessions run with an empty SQL_MODE) would store `?`.
 //
 // From osTicket's class.api.php (API::save): a row is written with `updated` and `created` set to
-// NOW() in the server's session time zone, and every edit sets `updated = NOW()`; keyfleet does the
-// same, and reads both back as UNIX_TIMESTAMP() so that the zone they were written in never matters.
+// NOW(), and every edit sets `updated = NOW()`. NOW() is wall-clock time in the session's zone, and
+// osTicket's sessions set `TIME_ZONE = 'SYSTEM'` (db_connect in include/mysqli.php), the server
+// host's zone, whatever the server's global default (a DBA's `default-time-zone = '+00:00'` is
+// common). So every connection of keyfleet sets the same before its first statement: keyfleet's
+// rows then carry the same wall-clock times as the admin panel's, and UNIX_TIMESTAMP() reads both
+// back as instants. osTicket also sets an empty SQL_MODE; keyfleet keeps the server's (strict by
+// default), so that a value a column cannot hold is refused rather than silently cut. For what
+// keyfleet writes (0/1 flags, a checked address, a 32-character key, a note checked against the
+// column's charset and size, NOW()) both modes store the same.
 //
 // Every statement is parameterised; the table name, the only identifier that varies, comes from a
 // prefix checked to be letters, digits and underscores. Every write runs in a transaction, which
@@ -94,6 +101,9 @@ type Phase = "connect" | "read" | "beforeCommit" | "commit" | "autocommit";
 
 const COLUMNS =
     "id, isactive, ipaddr, apikey, can_create_tickets, can_exec_cron, notes, UNIX_TIMESTAMP(updated) AS updated_ts, UNIX_TIMESTAMP(created) AS created_ts";
+
+/** Pool connections whose session is set up as osTicket's (see sessionOf). */
+const prepared = new WeakSet<object>();
 
 /** Statements sent by this process, for tests and the benchmark (a refresh of N keys is one `select`). */
 export const statements = { select: 0, insert: 0, update: 0, delete: 0 };
@@ -258,6 +268,11 @@ export class SupportSystemClient {
         for (let attempt = 1; !conn; attempt++) {
             try {
                 conn = await this.pool().getConnection();
+                await sessionOf(conn).catch((err) => {
+                    conn!.destroy();
+                    conn = undefined;
+                    throw err;
+                });
             } catch {
                 if (attempt >= SETTLE_CONNECTS) throw lost;
                 await sleep(200);
@@ -398,10 +413,19 @@ export class SupportSystemClient {
     }
 
     private async connection(): Promise<PoolConnection> {
+        let conn: PoolConnection;
         try {
-            return await this.pool().getConnection();
+            conn = await this.pool().getConnection();
         } catch (err) {
             throw this.failure(err, "connect");
+        }
+        try {
+            return await sessionOf(conn);
+        } catch (err) {
+            // failure() destroys a connection that broke for good; release() after that is a no-op.
+            const failed = this.failure(err, "connect", [], conn);
+            conn.release();
+            throw failed;
         }
     }
 
@@ -560,6 +584,19 @@ export function firstUnstorable(text: string, charset: string): string | undefin
     if (!fits) return undefined;
     for (const ch of text) if (!fits(ch)) return ch;
     return undefined;
+}
+
+/**
+ * The connection with its session set as osTicket's db_connect sets its own: `time_zone = 'SYSTEM'`,
+ * so that NOW() is the server host's wall-clock time, as in the rows the admin panel writes. Once
+ * per pooled connection (a session keeps it); on failure the caller still holds the connection.
+ */
+async function sessionOf(conn: PoolConnection): Promise<PoolConnection> {
+    const raw = (conn as unknown as { connection?: object }).connection ?? conn;
+    if (prepared.has(raw)) return conn;
+    await conn.query("SET time_zone = 'SYSTEM'");
+    prepared.add(raw);
+    return conn;
 }
 
 /** Connections tried, and how long a lost session is awaited, to settle a lost COMMIT before its outcome is called unknown. */
