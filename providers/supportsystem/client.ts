@@ -126,12 +126,37 @@ export interface StoredText {
  * which the help desk checks the key for and then refuses as empty, so no ticket is made. The help
  * desk compares the request's source address with the key's, so this proves the key only when it
  * runs from that address.
+ *
+ * What osTicket answers (include/api.tickets.php, include/class.api.php, class.dispatcher.php),
+ * and what each means for the key:
+ *   400 `No errors`                      json_decode("{}") is an empty array, refused as no data:
+ *                                        the key passed every check (the seed's own curl example).
+ *   401 `API key not authorized`         a valid key without "Can Create Tickets": accepted too.
+ *   500 `Unable to create new ticket :…` a body that reached Ticket::create (fields missing): only
+ *                                        after the key checks, so accepted by default as well, for
+ *                                        a probeUrl or a desk that passes `{}` on.
+ *   401 `Valid API key required`         no key with this value for the probe's source address.
+ *   401 `API key not found/active …`     the key is disabled.
+ *   400 `URL not supported`              the URL is not a ticket route (tickets.xml|json|email).
  */
 export async function probeKey(apiUrl: string | undefined, apiKey: string, url?: string): Promise<{ probe: string; status: number; text: string }> {
     if (!url && !apiUrl) throw new Error("keyfleet:supportsystem.apiUrl is not set (nor KEYFLEET_SUPPORTSYSTEM_API_URL); set it to the help desk's web address to verify keys");
     const target = url ?? `${apiUrl!.replace(/\/+$/, "")}/api/tickets.json`;
     const res = await send({ method: "POST", url: target, headers: { "x-api-key": apiKey, "content-type": "application/json" }, body: "{}" });
     return { probe: `POST ${target} with an empty ticket`, status: res.status, text: res.text };
+}
+
+/** Why the help desk refused the probe, from its answer; undefined for an answer it does not explain. */
+export function probeRefusal(status: number, text: string): string | undefined {
+    if (status === 401 && text.includes("Valid API key required")) {
+        return "the help desk knows no key with this value for the address the probe came from: it binds each key to one address, so run verify from the key's own ip (or point probeUrl at the help desk as that host reaches it)";
+    }
+    if (status === 401 && text.includes("not found/active")) return "the help desk has the key but it is disabled (isactive = 0)";
+    if (status === 400 && text.includes("URL not supported")) {
+        return "the URL is not one of the help desk's API routes; keyfleet:supportsystem.apiUrl is the help desk's web address (the API is <apiUrl>/api/tickets.json), probeUrl a full URL ending in /api/tickets.json or .xml";
+    }
+    if (status >= 500) return "the help desk failed; see its system logs (Admin Panel > Dashboard > System Logs)";
+    return undefined;
 }
 
 export class SupportSystemClient {

@@ -153,8 +153,9 @@ export const SUPPORTSYSTEM_SETTINGS = [
     { key: "supportsystem.apiUrl", env: "KEYFLEET_SUPPORTSYSTEM_API_URL", url: true, needed: () => false, about: "the help desk's web address (its API under /api), for verify: true" },
     // verify: an empty ticket ({}) passes the key checks and is refused before anything is made
     // (400 "No errors", osTicket's parser on an empty body); a key without the ticket right gets
-    // 401 "API key not authorized", also only after the key itself was accepted. Never /tasks/cron,
-    // which runs the cron.
+    // 401 "API key not authorized", and a body that reached ticket creation 500 "Unable to create
+    // new ticket", both also only after the key itself was accepted (see probeKey in client.ts).
+    // Never /tasks/cron, which runs the cron.
     {
         key: "supportsystem.transport",
         env: "KEYFLEET_SUPPORTSYSTEM_TRANSPORT",
@@ -173,7 +174,7 @@ export const SUPPORTSYSTEM_SETTINGS = [
         check: (v: string) => (/^[0-9]+$/.test(v) ? undefined : `must be a number of milliseconds; it is "${v}"`),
         about: "admin transport: milliseconds between two requests to the admin panel",
     },
-    ...probeSettings("supportsystem", "KEYFLEET_SUPPORTSYSTEM", { url: "<apiUrl>/api/tickets.json", expect: "400:No errors,401:API key not authorized" }),
+    ...probeSettings("supportsystem", "KEYFLEET_SUPPORTSYSTEM", { url: "<apiUrl>/api/tickets.json", expect: "400:No errors,401:API key not authorized,500:Unable to create new ticket" }),
 ] as const;
 
 type Path = (string | number)[];

@@ -30,7 +30,7 @@ import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import type { Settings } from "../shared/settings.ts";
 import { SupportSystemAdminClient } from "./admin.ts";
-import { DuplicateApiKey, probeKey, SupportSystemClient, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
+import { DuplicateApiKey, probeKey, probeRefusal, SupportSystemClient, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
 import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode } from "./descriptor.ts";
 
 export interface SupportSystemKeyInputs extends CoreInputs {
@@ -299,7 +299,10 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
     },
 
     async probe({ probe }, { state }) {
-        return judge(await probeKey(probe.apiUrl, state.apiKey, probe.url), probe.expect, state.apiKey);
+        const answer = await probeKey(probe.apiUrl, state.apiKey, probe.url);
+        const verdict = judge(answer, probe.expect, state.apiKey);
+        const why = verdict.accepted ? undefined : probeRefusal(answer.status, answer.text);
+        return why ? { ...verdict, answer: `${verdict.answer} (${why})` } : verdict;
     },
 
     fixes: {
