@@ -30,6 +30,13 @@
 // keyfleet writes (0/1 flags, a checked address, a 32-character key, a note checked against the
 // column's charset and size, NOW()) both modes store the same.
 //
+// INFERRED (no source settles it; README lists the same): that the help desk's PHP sessions keep
+// osTicket's `TIME_ZONE = 'SYSTEM'` (a fork with another session zone would see keyfleet's `created`
+// shifted; keyfleet's outputs are instants either way); that the probe's `{}` never reaches ticket
+// creation (its 500 `Unable to create new ticket` is accepted too, whatever field ids follow); and
+// how a column character set other than utf8/utf8mb3/utf8mb4/latin1/ascii/ucs2 behaves (left to
+// the server, whose refusal is mapped).
+//
 // Every statement is parameterised; the table name, the only identifier that varies, comes from a
 // prefix checked to be letters, digits and underscores. Every write runs in a transaction, which
 // lets the error mapping tell "surely not committed" (anything before COMMIT was sent: the server
