@@ -38,6 +38,14 @@ export default async function keyfleet() {
     if (problems.length > 0) {
         throw new pulumi.RunError(`stack ${pulumi.getStack()}: settings are not usable; nothing was changed:\n  ${problems.join("\n  ")}`);
     }
+    const refused: string[] = [];
+    for (const vendor of vendors) {
+        const section = env[vendor.section];
+        if (section !== undefined && vendor.preflight && vendor.declares(section)) refused.push(...(await vendor.preflight(section, desired.at)));
+    }
+    if (refused.length > 0) {
+        throw new pulumi.RunError(`${refused.length} value${refused.length === 1 ? "" : "s"} the vendor cannot store; nothing was changed:\n${refused.join("\n")}`);
+    }
     // The stack's own outputs of the last run: which key each resource had, when it was made and
     // under which rotation. The engine re-checks a replacement without the old inputs and creates
     // without a diff on --replace, so this is how a create knows the key it replaces, and how the

@@ -187,6 +187,22 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
 
     declares: (s) => (s.apiKeys?.length ?? 0) > 0,
 
+    // Names and notes go into the `notes` column, whose character set (utf8mb3 in osTicket's schema)
+    // only the database knows. Asked only when some text is not ASCII, which every charset holds.
+    async preflight(section, at) {
+        if (configuredTransport() === "admin") return [];
+        const texts: { column: "notes"; text: string; field: string }[] = [];
+        for (const [i, e] of (section.apiKeys ?? []).entries()) {
+            for (const [field, text] of [["name", e.name], ["note", e.note ?? ""]] as const) {
+                if (/[^\x00-\x7f]/.test(text)) texts.push({ column: "notes", text, field: at(["supportsystem", "apiKeys", i, field]) });
+            }
+        }
+        if (texts.length === 0) return [];
+        const { unstorable } = await import("./lifecycle.ts");
+        const { getConfig } = createRequire(import.meta.url)("@pulumi/pulumi/runtime/config") as { getConfig(k: string): string | undefined };
+        return unstorable(texts, { get: getConfig });
+    },
+
     rules(raw) {
         const problems: SectionProblem[] = [];
         const entries = Array.isArray(raw.apiKeys) ? (raw.apiKeys as unknown[]) : [];

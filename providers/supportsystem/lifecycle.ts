@@ -28,9 +28,10 @@ import { z } from "zod";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
 import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
-import type { Settings } from "../shared/settings.ts";
+import { Settings, type RawConfig } from "../shared/settings.ts";
+import { VendorError } from "../shared/errors.ts";
 import { SupportSystemAdminClient } from "./admin.ts";
-import { DuplicateApiKey, probeKey, probeRefusal, SupportSystemClient, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
+import { closeAll, DuplicateApiKey, probeKey, probeRefusal, SupportSystemClient, type StoredText, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
 import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode } from "./descriptor.ts";
 
 export interface SupportSystemKeyInputs extends CoreInputs {
@@ -168,6 +169,37 @@ async function refuseUnstorable(client: Connection["client"], inputs: SupportSys
         { column: "notes", text: inputs.name, field: inputs.yamlAt?.name ?? fallback("name") },
         { column: "notes", text: inputs.internalNote ?? "", field: inputs.yamlAt?.note ?? fallback("note") },
     ]);
+}
+
+/**
+ * The program's pre-flight (descriptor.preflight): each text the key table cannot store, as its
+ * refusal with the fix. An unreachable database refuses nothing here: the provider's own check
+ * before each write still applies, and reports the database's failure with its hint.
+ */
+export async function unstorable(texts: readonly StoredText[], raw: RawConfig): Promise<string[]> {
+    const settings = new Settings();
+    settings.configure(raw);
+    let client: Connection["client"];
+    try {
+        client = connect(settings).client;
+    } catch {
+        return [];
+    }
+    if (!(client instanceof SupportSystemClient)) return [];
+    const problems: string[] = [];
+    try {
+        for (const t of texts) {
+            try {
+                await client.refuseUnstorable([t]);
+            } catch (err) {
+                if (!(err instanceof VendorError) || err.kind !== "rejected") return [];
+                problems.push(`${err.vendorMessage}; ${err.hint}`);
+            }
+        }
+    } finally {
+        await closeAll();
+    }
+    return problems;
 }
 
 /** The row's id from state (a key made before keyId was recorded has none). */
