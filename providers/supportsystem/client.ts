@@ -228,7 +228,6 @@ export class SupportSystemClient {
                     (mb3 ? " (MySQL's 3-byte utf8, as osTicket's installer makes its tables), which has no 4-byte characters such as emoji" : "") +
                     "; nothing was written",
                 {
-                    code: charset!,
                     hint:
                         `remove that character from the YAML, or have the table converted (ALTER TABLE \`${this.table}\` CONVERT TO CHARACTER SET utf8mb4)` +
                         (mb3 ? "; note that osTicket itself talks utf8mb3 to its database, so its admin panel may still not show such a character" : ""),
