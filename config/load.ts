@@ -17,7 +17,15 @@ export interface ConfigError {
     message: string;
 }
 
-export type LoadResult = { ok: true; env: Environment; warnings: ConfigError[] } | { ok: false; errors: ConfigError[] };
+export type LoadResult =
+    | {
+          ok: true;
+          env: Environment;
+          warnings: ConfigError[];
+          /** Where `path` is in the file, as errors start: "config/prod.yaml:7:15 supportsystem.apiKeys[0].note". */
+          at(path: (string | number)[]): string;
+      }
+    | { ok: false; errors: ConfigError[] };
 
 /** Uses of YAML aliases allowed in one file (yaml's own guard against alias bombs). */
 const MAX_ALIASES = 100;
@@ -190,7 +198,11 @@ function parseChecked(text: string, shown: string): LoadResult {
             warnings.push({ file: shown, ...at(locate(doc, path).node?.range?.[0]), path: formatPath(path), message: w.message });
         }
     }
-    return { ok: true, env, warnings };
+    const place = (path: Path) => {
+        const { line, col } = at(locate(doc, path).node?.range?.[0]);
+        return `${shown}:${line}:${col} ${formatPath(path)}`;
+    };
+    return { ok: true, env, warnings, at: place };
 }
 
 /** The first `*name` with no `&name` before it, which yaml reports only as it converts. */

@@ -14,9 +14,10 @@
 // What is inferred from osTicket, the product SupportSystem's documentation is a copy of (its
 // api/http.php, include/class.api.php, api.tickets.php, api.cron.php, class.http.php; read, not
 // copied):
-// - Routes: POST /api/tickets.<format> and POST /api/tasks/cron (also under /api/http.php/, the
-//   path without URL rewriting). Any other method or path under /api answers 400 `URL not supported`,
-//   before any key check, as osTicket's dispatcher does.
+// - Routes (api/http.php): POST /api/tickets.xml, .json and .email, and POST /api/tasks/cron (also
+//   under /api/http.php/, the path without URL rewriting). Any other method or path under /api, such
+//   as POST /api/tickets.txt, answers 400 `URL not supported`, before any key check, as osTicket's
+//   dispatcher (class.dispatcher.php) does; the match is case-sensitive, like its preg_match.
 // - Key checks, in osTicket's order (ApiController::requireApiKey, then the endpoint's right):
 //   1. the key is looked up by key AND remote IP (API::lookupByKey(key, ip): `SELECT … WHERE
 //      apikey = ? AND ipaddr = ?`). No header, an empty or "0" header (PHP treats "0" as false),
@@ -27,22 +28,27 @@
 //      the lookup already matched the IP, up to the database's case-insensitive collation).
 //   3. tickets need can_create_tickets, cron needs can_exec_cron, else 401 `API key not authorized`.
 //   The lookup is the database's own comparison, so it follows the table's collation (the default
-//   utf8mb4 collation is case-insensitive and ignores trailing spaces), as osTicket's SQL does.
+//   utf8mb3_general_ci of osTicket's utf8 tables is case-insensitive and ignores trailing spaces), as
+//   osTicket's SQL does.
 // - Only then the body: the format of the URL picks the parser; the body is parsed; an empty result
 //   (`{}`, `[]`, a JSON scalar) or a parse error → 400 with the parser's last error: for JSON
 //   `Syntax error, malformed JSON`, or `No errors` when the JSON was valid but empty (so the seed's
 //   own `-d "{}"` example, with a valid key, answers 400 `No errors`); for XML
 //   `XML error: <reason> at line L:C` (the reason worded by fast-xml-parser, not by PHP's expat).
-// - Fields the help desk does not know → 400 `<field>: Unexpected data received in API request`
-//   (nested fields as `attachments/0/x`). Known: alert, autorespond, source, topicId, attachments
-//   (name, type, data, encoding, size), message, ip, priorityId, system_emails,
-//   thread_entry_recipients, and the stock forms' fields email, name, phone, notes, subject,
-//   priority. NOTE: osTicket ≥ 1.8.3 only logs this and goes on (commit "api: Don't crash on
-//   unexpected data, just warn"); older releases refused. keyfleet's brief asks for the refusal, so
-//   it is the default; `unexpectedData: "log"` gives the newer behaviour.
-// - Required fields email, name, subject, message (the stock forms' required fields) → 400
-//   `Unable to create new ticket: validation errors:` followed by one `field: <Label> is a required
-//   field` line each (the exact lines of a real desk depend on its forms: approximate).
+// - Fields the help desk does not know are logged (`<field>: Unexpected data received in API
+//   request`, nested fields as `attachments/0/x`, in `warnings`) and the request goes on: osTicket
+//   1.18's TicketApiController::validate calls the structure check non-strict, so onError only logs.
+//   Known: alert, autorespond, source, topicId, attachments (name, type, data, encoding, size),
+//   message, ip, priorityId, system_emails, thread_entry_recipients, and the stock forms' fields
+//   email, name, phone, notes, subject, priority. `unexpectedData: "reject"` is the stricter mode of
+//   releases before 1.8.3: 400 with that line.
+// - A ticket the help desk cannot make → 500 `Unable to create new ticket :<errors>`
+//   (TicketApiController::createTicket: sprintf('%s :%s'), the errors of Ticket::create joined by
+//   Format::array_implode("\n", "\n"), so each as its key, a newline, its message). With the stock
+//   forms (include/i18n/en_US/form.yaml): no or an invalid email, or no name → `user` /
+//   `Incomplete client information` (the user form fails as a whole); no subject → `20` / `Issue
+//   Summary is a required field`; no message → `21` / `Issue Details is a required field` (20 and
+//   21 are the stock ticket form's field ids; another desk's ids and forms differ).
 // - Success → 201 with the ticket number as the whole body. Numbers are 6 digits (osTicket's
 //   default format `######`), counted up from `firstTicketNumber` (osTicket's default draws them at
 //   random; counting makes tests predictable). Tickets are kept in memory only.
@@ -55,10 +61,8 @@
 //   `{ "<name>": "data:<type>[;base64],<data>" }`.
 //
 // Deliberate differences from osTicket, for a sandbox's purposes:
-// - Formats other than xml and json (osTicket also takes `email`, raw MIME) → 415
-//   `Unsupported data format`, after the key checks. Real osTicket routes only xml|json|email, so
-//   another extension gets 400 `URL not supported` there; and its Http helper has no status line
-//   for 415 (it would send 500). The sandbox answers the 415 its controller means.
+// - The `email` format (raw MIME, osTicket's mail piping) is routed and its key checked, then
+//   answered 415 `Unsupported data format`: the sandbox parses no MIME.
 // - The remote IP is the TCP peer (`req.socket.remoteAddress`, `::ffff:a.b.c.d` read as a.b.c.d);
 //   X-Forwarded-For is not honoured (osTicket can, behind a configured proxy).
 // - Hostname, wildcard and regex `ipaddr` values (some osTicket forks) are not supported: exact IPs.
@@ -85,7 +89,7 @@ export interface SupportSystemSandboxOptions {
     prefix?: string;
     /** Number of the first ticket (default 1, answered as "000001"). */
     firstTicketNumber?: number;
-    /** Fields the help desk does not know: "reject" (400, the default) or "log" (osTicket ≥ 1.8.3). */
+    /** Fields the help desk does not know: "log" (osTicket ≥ 1.8.3, the default) or "reject" (400, older releases). */
     unexpectedData?: "reject" | "log";
 }
 
@@ -104,6 +108,7 @@ export const SUPPORTSYSTEM_MESSAGES = {
     unsupportedFormat: "Unsupported data format",
     unexpectedData: "Unexpected data received in API request",
     urlNotSupported: "URL not supported",
+    ticketFailed: "Unable to create new ticket",
     cronCompleted: "Completed",
 } as const;
 
@@ -116,24 +121,28 @@ export function apiKeyTable(prefix: string = SUPPORTSYSTEM_DEFAULTS.prefix): str
 }
 
 /**
- * The help desk's API key table, as the help desk creates it (osTicket's install schema). The one
- * definition the sandbox, the local stack and the tests share; keyfleet's provider never creates it.
+ * The help desk's API key table, as osTicket's installer creates it: the column definitions and the
+ * table's `DEFAULT CHARSET=utf8` (MySQL's 3-byte utf8mb3) of setup/inc/streams/core/install-mysql.sql
+ * (osTicket 1.18), `%TABLE_PREFIX%` being `prefix`. Written out here as a schema, not copied code;
+ * `IF NOT EXISTS` added so that the local stack keeps its table across restarts. The installer names
+ * no engine: the server's default (InnoDB) holds it, as on a stock install. The one definition the
+ * sandbox, the local stack and the tests share; keyfleet's provider never creates it.
  */
 export function apiKeyTableDdl(prefix: string = SUPPORTSYSTEM_DEFAULTS.prefix): string {
     return `CREATE TABLE IF NOT EXISTS \`${apiKeyTable(prefix)}\` (
-  \`id\` int unsigned NOT NULL AUTO_INCREMENT,
-  \`isactive\` tinyint(1) NOT NULL DEFAULT 1,
+  \`id\` int(10) unsigned NOT NULL auto_increment,
+  \`isactive\` tinyint(1) NOT NULL default '1',
   \`ipaddr\` varchar(64) NOT NULL,
   \`apikey\` varchar(255) NOT NULL,
-  \`can_create_tickets\` tinyint(1) unsigned NOT NULL DEFAULT 1,
-  \`can_exec_cron\` tinyint(1) unsigned NOT NULL DEFAULT 1,
+  \`can_create_tickets\` TINYINT( 1 ) UNSIGNED NOT NULL DEFAULT  '1',
+  \`can_exec_cron\` TINYINT( 1 ) UNSIGNED NOT NULL DEFAULT  '1',
   \`notes\` text,
   \`updated\` datetime NOT NULL,
   \`created\` datetime NOT NULL,
-  PRIMARY KEY (\`id\`),
+  PRIMARY KEY  (\`id\`),
   KEY \`ipaddr\` (\`ipaddr\`),
   UNIQUE KEY \`apikey\` (\`apikey\`)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+) DEFAULT CHARSET=utf8`;
 }
 
 /** The server named by KEYFLEET_MYSQL_HOST/PORT/USER/PASSWORD (set by scripts/mariadb.sh), with `database`. */
@@ -233,11 +242,10 @@ const TICKET_STRUCTURE: Structure = {
     priority: true,
 };
 
-const REQUIRED: [field: string, label: string][] = [
-    ["email", "Email Address"],
-    ["name", "Full Name"],
-    ["subject", "Issue Summary"],
-    ["message", "Issue Details"],
+/** The stock ticket form's required fields: field id (include/i18n/en_US/form.yaml), name, label. */
+const TICKET_FORM_REQUIRED: [id: string, field: string, label: string][] = [
+    ["20", "subject", "Issue Summary"],
+    ["21", "message", "Issue Details"],
 ];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
@@ -286,7 +294,7 @@ export class SupportSystemSandbox {
     constructor(options: SupportSystemSandboxOptions) {
         this.adminPanel = new AdminPanel(() => this.pool, () => this.table);
         this.table = apiKeyTable(options.prefix ?? SUPPORTSYSTEM_DEFAULTS.prefix);
-        this.unexpectedData = options.unexpectedData ?? "reject";
+        this.unexpectedData = options.unexpectedData ?? "log";
         this.nextNumber = options.firstTicketNumber ?? 1;
         const db = options.database;
         this.pool = createPool({
@@ -297,6 +305,11 @@ export class SupportSystemSandbox {
             database: db.database,
             connectionLimit: 4,
             waitForConnections: true,
+        });
+        // The help desk's own sessions (include/mysqli.php, db_connect): NOW() in the server host's
+        // zone, whatever the global default, and no strict mode. Queued before any statement of the connection.
+        this.pool.on("connection", (conn) => {
+            (conn as unknown as { query(sql: string, cb: () => void): void }).query("SET time_zone = 'SYSTEM', sql_mode = ''", () => undefined);
         });
     }
 
@@ -344,7 +357,7 @@ export class SupportSystemSandbox {
             throw new ApiAnswer(404, "Not Found");
         }
         const path = m[1];
-        const tickets = /^\/tickets\.([^/]+)$/.exec(path);
+        const tickets = /^\/tickets\.(xml|json|email)$/.exec(path);
         if (tickets && method === "POST") {
             this.count("POST /api/tickets.{format}");
             const key = await this.requireApiKey(req);
@@ -390,15 +403,18 @@ export class SupportSystemSandbox {
     }
 
     private createTicket(format: string, body: string, key: KeyRow, req: http.IncomingMessage, res: http.ServerResponse) {
-        const kind = format.toLowerCase();
+        const kind = format;
         if (kind !== "json" && kind !== "xml") throw new ApiAnswer(415, SUPPORTSYSTEM_MESSAGES.unsupportedFormat);
         const { data, messageType } = kind === "json" ? this.parseJson(body) : this.parseXml(body);
         this.validateStructure(data, TICKET_STRUCTURE, "");
 
         const text = (field: string) => (data[field] === undefined || data[field] === null ? "" : String(data[field]).trim());
-        const missing = REQUIRED.filter(([field]) => text(field) === "");
-        if (missing.length > 0) {
-            throw new ApiAnswer(400, `Unable to create new ticket: validation errors:\n${missing.map(([f, label]) => `${f}: ${label} is a required field`).join("\n")}`);
+        // Ticket::create's errors, in its order: the user form first, then the ticket form's fields.
+        const errors: [key: string, message: string][] = [];
+        if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(text("email")) || text("name") === "") errors.push(["user", "Incomplete client information"]);
+        for (const [id, field, label] of TICKET_FORM_REQUIRED) if (text(field) === "") errors.push([id, `${label} is a required field`]);
+        if (errors.length > 0) {
+            throw new ApiAnswer(500, `${SUPPORTSYSTEM_MESSAGES.ticketFailed} :${errors.map(([k, m]) => `${k}\n${m}`).join("\n")}`);
         }
         const ticket: SupportSystemTicket = {
             number: String(this.nextNumber++).padStart(6, "0"),

@@ -13,11 +13,10 @@ import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
 import { KeyResource } from "@keyfleet/providers/shared/resource";
 import { declareDeliveries, type Delivery } from "@keyfleet/providers/shared/delivery";
 import { formatError, loadEnvironment } from "../config/load.ts";
-import type { Environment } from "../config/schema.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-function loadDesired(config: pulumi.Config): Environment {
+function loadDesired(config: pulumi.Config): Extract<ReturnType<typeof loadEnvironment>, { ok: true }> {
     const file = path.resolve(ROOT, config.get("keysFile") ?? path.join("config", `${pulumi.getStack()}.yaml`));
     const shown = file.startsWith(ROOT + path.sep) ? path.relative(ROOT, file) : file;
     const result = loadEnvironment(file, shown);
@@ -26,17 +25,26 @@ function loadDesired(config: pulumi.Config): Environment {
         throw new pulumi.RunError(`${n} error${n === 1 ? "" : "s"} in ${shown}; nothing was changed:\n${result.errors.map(formatError).join("\n")}`);
     }
     for (const w of result.warnings) pulumi.log.warn(formatError(w));
-    return result.env;
+    return result;
 }
 
 export default async function keyfleet() {
     const config = new pulumi.Config("keyfleet");
-    const env = loadDesired(config);
+    const desired = loadDesired(config);
+    const env = desired.env;
     // Every vendor's settings, declared or not: a credential in plain text would reach state anyway,
     // because the engine hands the whole stack config to dynamic providers.
     const problems = checkSettings(vendors, env);
     if (problems.length > 0) {
         throw new pulumi.RunError(`stack ${pulumi.getStack()}: settings are not usable; nothing was changed:\n  ${problems.join("\n  ")}`);
+    }
+    const refused: string[] = [];
+    for (const vendor of vendors) {
+        const section = env[vendor.section];
+        if (section !== undefined && vendor.preflight && vendor.declares(section)) refused.push(...(await vendor.preflight(section, desired.at)));
+    }
+    if (refused.length > 0) {
+        throw new pulumi.RunError(`${refused.length} value${refused.length === 1 ? "" : "s"} the vendor cannot store; nothing was changed:\n${refused.join("\n")}`);
     }
     // The stack's own outputs of the last run: which key each resource had, when it was made and
     // under which rotation. The engine re-checks a replacement without the old inputs and creates
@@ -74,7 +82,7 @@ export default async function keyfleet() {
         return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious, lastExpires: last?.expires ?? null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
-    const ctx = { core, options: {} };
+    const ctx = { core, options: {}, at: desired.at };
     for (const vendor of vendors) {
         const section = env[vendor.section];
         if (section === undefined || !vendor.declares(section)) continue;

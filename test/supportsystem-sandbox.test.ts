@@ -73,7 +73,8 @@ beforeAll(async () => {
     await insertApiKey(db, { apikey: keys.inactive, ipaddr: "127.0.0.1", isactive: false });
     await insertApiKey(db, { apikey: keys.cronOnly, ipaddr: "127.0.0.1", can_create_tickets: false });
     await insertApiKey(db, { apikey: keys.ticketsOnly, ipaddr: "127.0.0.1", can_exec_cron: false });
-    sandbox = new SupportSystemSandbox({ database: db.config, prefix: db.prefix });
+    // The stricter mode (unknown fields refused) for most tests; "log", osTicket 1.18's, is the default.
+    sandbox = new SupportSystemSandbox({ database: db.config, prefix: db.prefix, unexpectedData: "reject" });
     server = await listen(sandbox.handler, 0);
 });
 
@@ -112,6 +113,16 @@ describe("the key table", () => {
             { name: "apikey", nonUnique: 0, col: "apikey" },
             { name: "ipaddr", nonUnique: 1, col: "ipaddr" },
             { name: "PRIMARY", nonUnique: 0, col: "id" },
+        ]);
+        // osTicket's `DEFAULT CHARSET=utf8`, which MariaDB names utf8mb3.
+        const charsets = await db.query<RowDataPacket[]>(
+            "SELECT COLUMN_NAME AS name, CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CHARACTER_SET_NAME IS NOT NULL ORDER BY ORDINAL_POSITION",
+            [db.name, "ost_api_key"],
+        );
+        expect(charsets.map((c) => ({ ...c }))).toEqual([
+            { name: "ipaddr", charset: "utf8mb3" },
+            { name: "apikey", charset: "utf8mb3" },
+            { name: "notes", charset: "utf8mb3" },
         ]);
         // The unique key: the same key twice is refused by the database.
         await expect(insertApiKey(db, { apikey: keys.local, ipaddr: "127.0.0.9" })).rejects.toThrow(/Duplicate entry/);
@@ -195,7 +206,7 @@ describe("API keys", () => {
     });
 
     it("checks the key before the format and the body", async () => {
-        expect(await post("/api/tickets.yaml", { key: newKey(), body: "x: 1" })).toMatchObject({ status: 401, text: MSG.keyRequired });
+        expect(await post("/api/tickets.xml", { key: newKey(), body: "<x/>" })).toMatchObject({ status: 401, text: MSG.keyRequired });
         expect(await post("/api/tickets.json", { key: keys.cronOnly, body: "not json" })).toMatchObject({ status: 401, text: MSG.notAuthorized });
     });
 });
@@ -242,11 +253,16 @@ describe("tickets", () => {
         expect(await post("/api/tickets.xml", { key: keys.local, body: "<ticket><name>x</name><colour>red</colour></ticket>" })).toMatchObject({ status: 400, text: `colour: ${MSG.unexpectedData}` });
     });
 
-    it("answers 415 for a format the help desk does not parse", async () => {
-        expect(await post("/api/tickets.yaml", { key: keys.local, body: "email: a@b.c" })).toEqual({ status: 415, text: MSG.unsupportedFormat, contentType: "text/html; charset=UTF-8" });
+    it("answers URL not supported to a format the help desk does not route, before the key check", async () => {
+        for (const path of ["/api/tickets.txt", "/api/tickets.yaml", "/api/tickets.JSON", "/api/http.php/tickets.txt"]) {
+            expect(await post(path, { key: newKey(), body: ticket() })).toEqual({ status: 400, text: MSG.urlNotSupported, contentType: "text/html; charset=UTF-8" });
+        }
+        // The email format is routed and its key checked; the sandbox parses no MIME.
+        expect(await post("/api/tickets.email", { key: newKey(), body: "From: a@b.c" })).toMatchObject({ status: 401, text: MSG.keyRequired });
+        expect(await post("/api/tickets.email", { key: keys.local, body: "From: a@b.c" })).toMatchObject({ status: 415, text: MSG.unsupportedFormat });
     });
 
-    it("refuses fields it does not know with 400", async () => {
+    it("refuses fields it does not know with 400 in the stricter mode", async () => {
         expect(await post("/api/tickets.json", { key: keys.local, body: ticket({ colour: "red" }) })).toMatchObject({ status: 400, text: `colour: ${MSG.unexpectedData}` });
         expect(await post("/api/tickets.json", { key: keys.local, body: ticket({ attachments: [{ "a.txt": "data:text/plain,hi" }], thread_entry_recipients: { x: { bcc: "a" } } }) })).toMatchObject({
             status: 400,
@@ -254,8 +270,8 @@ describe("tickets", () => {
         });
     });
 
-    it("only logs unknown fields in osTicket ≥ 1.8.3's mode", async () => {
-        const lax = new SupportSystemSandbox({ database: db.config, unexpectedData: "log" });
+    it("only logs unknown fields by default, as osTicket 1.18 does", async () => {
+        const lax = new SupportSystemSandbox({ database: db.config });
         const s = await listen(lax.handler, 0);
         try {
             const res = await request(`${s.url}/api/tickets.json`, { method: "POST", headers: { "x-api-key": keys.local }, body: ticket({ colour: "red" }), dispatcher: from("127.0.0.1") });
@@ -268,12 +284,16 @@ describe("tickets", () => {
         }
     });
 
-    it("requires email, name, subject and message, and a body that parses to something", async () => {
+    it("answers 500 Unable to create new ticket for missing fields, and 400 for a body that parses to nothing", async () => {
         const res = await post("/api/tickets.json", { key: keys.local, body: JSON.stringify({ email: "a@b.c", name: " " }) });
-        expect(res).toMatchObject({
-            status: 400,
-            text: "Unable to create new ticket: validation errors:\nname: Full Name is a required field\nsubject: Issue Summary is a required field\nmessage: Issue Details is a required field",
+        // Ticket::create's errors through Format::array_implode("\n", "\n"): key, newline, message.
+        expect(res).toEqual({
+            status: 500,
+            text: "Unable to create new ticket :user\nIncomplete client information\n20\nIssue Summary is a required field\n21\nIssue Details is a required field",
+            contentType: "text/html; charset=UTF-8",
         });
+        expect(await post("/api/tickets.json", { key: keys.local, body: ticket({ subject: "" }) })).toMatchObject({ status: 500, text: "Unable to create new ticket :20\nIssue Summary is a required field" });
+        expect(await post("/api/tickets.json", { key: keys.local, body: ticket({ email: "not an address" }) })).toMatchObject({ status: 500, text: "Unable to create new ticket :user\nIncomplete client information" });
         expect(await post("/api/tickets.json", { key: keys.local, body: "{" })).toMatchObject({ status: 400, text: "Syntax error, malformed JSON" });
         expect(await post("/api/tickets.json", { key: keys.local, body: "{}" })).toMatchObject({ status: 400, text: "No errors" });
     });

@@ -53,6 +53,13 @@ export interface DeclareContext {
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
+    /**
+     * Where `path` (from the environment's root: ["supportsystem", "apiKeys", 0, "note"]) is in the
+     * keys file, as config errors start: "config/prod.yaml:7:15 supportsystem.apiKeys[0].note". For a
+     * refusal only the vendor can decide (a database's character set), which the provider reports at
+     * the YAML's place like a config error.
+     */
+    at?(path: (string | number)[]): string;
 }
 
 /** What the last run recorded of one key (the stack output keyIds). */
@@ -83,6 +90,12 @@ export interface VendorDescriptor<S = unknown> {
     declares(section: S): boolean;
     /** Rules across fields and entries, run on the raw section even when the schema fails. */
     rules?(raw: Record<string, unknown>): SectionProblem[];
+    /**
+     * Refusals only the vendor can decide (a database column's character set), run by the program
+     * after the settings pre-flight and before any resource is declared, so that nothing is
+     * written; each starts with the YAML's place from `at`. Only reads, and only when needed.
+     */
+    preflight?(section: S, at: (path: (string | number)[]) => string): Promise<string[]>;
     /** Warnings about valid input (an expiry already past), with positions. */
     warnings?(section: S): SectionProblem[];
     /** Endpoints and credentials: one table for the program's pre-flight check and the provider's connection. */

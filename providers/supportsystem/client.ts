@@ -3,18 +3,39 @@
 // MySQL/MariaDB database, so keyfleet manages them there. This is the only code in keyfleet that
 // knows the table, its columns and the server's error codes.
 //
-// The table, as the help desk creates it (`<prefix>api_key`, default prefix `ost_`):
-//   id int unsigned auto_increment primary key, isactive tinyint(1) not null default 1,
+// The table, as osTicket's installer creates it (setup/inc/streams/core/install-mysql.sql,
+// `%TABLE_PREFIX%api_key`; the sandbox's apiKeyTableDdl is the same definition):
+//   id int(10) unsigned auto_increment primary key, isactive tinyint(1) not null default 1,
 //   ipaddr varchar(64) not null, apikey varchar(255) not null,
 //   can_create_tickets tinyint(1) unsigned not null default 1,
 //   can_exec_cron tinyint(1) unsigned not null default 1, notes text,
-//   updated datetime not null, created datetime not null, key ipaddr (not unique), unique key apikey.
+//   updated datetime not null, created datetime not null, key ipaddr (not unique), unique key apikey,
+//   DEFAULT CHARSET=utf8.
 // keyfleet never creates or alters it: the help desk owns the schema.
 //
-// Inferred from osTicket's admin panel (class.api.php): a row is written with `updated` and
-// `created` set to NOW() in the server's session time zone, and every edit sets `updated = NOW()`;
-// keyfleet does the same, and reads both back as UNIX_TIMESTAMP() so that the zone they were written
-// in never matters.
+// `utf8` is MySQL's utf8mb3: no character outside Unicode's Basic Multilingual Plane (an emoji is
+// one) fits in `notes`. keyfleet reads the column's character set from information_schema once per
+// process and refuses such text before it writes anything (refuseUnstorable), naming where the text
+// is in the YAML; a strict server would refuse the statement with a misleading "Incorrect string
+// value", and a non-strict one (osTicket's own sessions run with an empty SQL_MODE) would store `?`.
+//
+// From osTicket's class.api.php (API::save): a row is written with `updated` and `created` set to
+// NOW(), and every edit sets `updated = NOW()`. NOW() is wall-clock time in the session's zone, and
+// osTicket's sessions set `TIME_ZONE = 'SYSTEM'` (db_connect in include/mysqli.php), the server
+// host's zone, whatever the server's global default (a DBA's `default-time-zone = '+00:00'` is
+// common). So every connection of keyfleet sets the same before its first statement: keyfleet's
+// rows then carry the same wall-clock times as the admin panel's, and UNIX_TIMESTAMP() reads both
+// back as instants. osTicket also sets an empty SQL_MODE; keyfleet keeps the server's (strict by
+// default), so that a value a column cannot hold is refused rather than silently cut. For what
+// keyfleet writes (0/1 flags, a checked address, a 32-character key, a note checked against the
+// column's charset and size, NOW()) both modes store the same.
+//
+// INFERRED (no source settles it; README lists the same): that the help desk's PHP sessions keep
+// osTicket's `TIME_ZONE = 'SYSTEM'` (a fork with another session zone would see keyfleet's `created`
+// shifted; keyfleet's outputs are instants either way); that the probe's `{}` never reaches ticket
+// creation (its 500 `Unable to create new ticket` is accepted too, whatever field ids follow); and
+// how a column character set other than utf8/utf8mb3/utf8mb4/latin1/ascii/ucs2 behaves (left to
+// the server, whose refusal is mapped).
 //
 // Every statement is parameterised; the table name, the only identifier that varies, comes from a
 // prefix checked to be letters, digits and underscores. Every write runs in a transaction, which
@@ -89,6 +110,9 @@ type Phase = "connect" | "read" | "beforeCommit" | "commit" | "autocommit";
 const COLUMNS =
     "id, isactive, ipaddr, apikey, can_create_tickets, can_exec_cron, notes, UNIX_TIMESTAMP(updated) AS updated_ts, UNIX_TIMESTAMP(created) AS created_ts";
 
+/** Pool connections whose session is set up as osTicket's (see sessionOf). */
+const prepared = new WeakSet<object>();
+
 /** Statements sent by this process, for tests and the benchmark (a refresh of N keys is one `select`). */
 export const statements = { select: 0, insert: 0, update: 0, delete: 0 };
 
@@ -96,18 +120,52 @@ export const statements = { select: 0, insert: 0, update: 0, delete: 0 };
 const snapshot = new Snapshot<ApiKeyRow[]>();
 const pools = new Map<string, Pool>();
 atShutdown(closeAll);
+/** Character set of each text column keyfleet writes, per database and table: read once per process. */
+const charsets = new Map<string, Promise<Map<string, string | null>>>();
+
+/** Text for a column, with where it comes from: "config/prod.yaml:7:15 supportsystem.apiKeys[0].note". */
+export interface StoredText {
+    column: "notes";
+    text: string;
+    field: string;
+}
 
 /**
  * Uses `apiKey` once on the help desk's API, for rotation.verify: POST `{}` to the ticket endpoint,
  * which the help desk checks the key for and then refuses as empty, so no ticket is made. The help
  * desk compares the request's source address with the key's, so this proves the key only when it
  * runs from that address.
+ *
+ * What osTicket answers (include/api.tickets.php, include/class.api.php, class.dispatcher.php),
+ * and what each means for the key:
+ *   400 `No errors`                      json_decode("{}") is an empty array, refused as no data:
+ *                                        the key passed every check (the seed's own curl example).
+ *   401 `API key not authorized`         a valid key without "Can Create Tickets": accepted too.
+ *   500 `Unable to create new ticket :…` a body that reached Ticket::create (fields missing): only
+ *                                        after the key checks, so accepted by default as well, for
+ *                                        a probeUrl or a desk that passes `{}` on.
+ *   401 `Valid API key required`         no key with this value for the probe's source address.
+ *   401 `API key not found/active …`     the key is disabled.
+ *   400 `URL not supported`              the URL is not a ticket route (tickets.xml|json|email).
  */
 export async function probeKey(apiUrl: string | undefined, apiKey: string, url?: string): Promise<{ probe: string; status: number; text: string }> {
     if (!url && !apiUrl) throw new Error("keyfleet:supportsystem.apiUrl is not set (nor KEYFLEET_SUPPORTSYSTEM_API_URL); set it to the help desk's web address to verify keys");
     const target = url ?? `${apiUrl!.replace(/\/+$/, "")}/api/tickets.json`;
     const res = await send({ method: "POST", url: target, headers: { "x-api-key": apiKey, "content-type": "application/json" }, body: "{}" });
     return { probe: `POST ${target} with an empty ticket`, status: res.status, text: res.text };
+}
+
+/** Why the help desk refused the probe, from its answer; undefined for an answer it does not explain. */
+export function probeRefusal(status: number, text: string): string | undefined {
+    if (status === 401 && text.includes("Valid API key required")) {
+        return "the help desk knows no key with this value for the address the probe came from: it binds each key to one address, so run verify from the key's own ip (or point probeUrl at the help desk as that host reaches it)";
+    }
+    if (status === 401 && text.includes("not found/active")) return "the help desk has the key but it is disabled (isactive = 0)";
+    if (status === 400 && text.includes("URL not supported")) {
+        return "the URL is not one of the help desk's API routes; keyfleet:supportsystem.apiUrl is the help desk's web address (the API is <apiUrl>/api/tickets.json), probeUrl a full URL ending in /api/tickets.json or .xml";
+    }
+    if (status >= 500) return "the help desk failed; see its system logs (Admin Panel > Dashboard > System Logs)";
+    return undefined;
 }
 
 export class SupportSystemClient {
@@ -125,6 +183,60 @@ export class SupportSystemClient {
     /** "table `ost_api_key` in database `helpdesk` on db.example.com:3306", for messages. */
     get where(): string {
         return `table \`${this.table}\` in database \`${this.db.database}\` on ${this.db.host}:${this.db.port}`;
+    }
+
+    /** The character set of each text column of the key table (null for a column without one), read once per process. */
+    columnCharsets(): Promise<Map<string, string | null>> {
+        const cacheKey = `${this.id}\0${this.table}`;
+        let known = charsets.get(cacheKey);
+        if (!known) {
+            known = this.call(true, async () => {
+                const conn = await this.connection();
+                try {
+                    // A user with rights on the table alone sees its columns here too.
+                    const [rows] = await conn.execute<RowDataPacket[]>(
+                        "SELECT COLUMN_NAME AS name, CHARACTER_SET_NAME AS charset FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                        [this.db.database, this.table],
+                    );
+                    return new Map(rows.map((r) => [String(r.name), r.charset === null ? null : String(r.charset)]));
+                } catch (err) {
+                    throw this.failure(err, "read", [], conn);
+                } finally {
+                    conn.release();
+                }
+            });
+            charsets.set(cacheKey, known);
+            known.catch(() => charsets.delete(cacheKey));
+        }
+        return known;
+    }
+
+    /**
+     * Refuses, before anything is written, text that the column's character set cannot hold: a
+     * `rejected` error naming the field (its place in the YAML), the character and the charset.
+     */
+    async refuseUnstorable(texts: readonly StoredText[]): Promise<void> {
+        // Every character set a help desk table has holds ASCII: the common case asks nothing.
+        if (texts.every((t) => !/[^\x00-\x7f]/.test(t.text))) return;
+        const columns = await this.columnCharsets();
+        for (const t of texts) {
+            const charset = columns.get(t.column) ?? null;
+            const bad = charset ? firstUnstorable(t.text, charset) : undefined;
+            if (bad === undefined) continue;
+            const point = `U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+            const mb3 = /^(utf8|utf8mb3)$/i.test(charset!);
+            throw new VendorError(
+                "rejected",
+                `${t.field}: has ${JSON.stringify(bad)} (${point}), which column \`${t.column}\` of ${this.where} cannot hold: its character set is ${charset}` +
+                    (mb3 ? " (MySQL's 3-byte utf8, as osTicket's installer makes its tables), which has no 4-byte characters such as emoji" : "") +
+                    "; nothing was written",
+                {
+                    hint:
+                        `remove that character from the YAML, or have the table converted (ALTER TABLE \`${this.table}\` CONVERT TO CHARACTER SET utf8mb4)` +
+                        (mb3 ? "; note that osTicket itself talks utf8mb3 to its database, so its admin panel may still not show such a character" : ""),
+                },
+            );
+        }
     }
 
     /** Every row of the key table, from one SELECT shared by all reads of the process. */
@@ -190,6 +302,11 @@ export class SupportSystemClient {
         for (let attempt = 1; !conn; attempt++) {
             try {
                 conn = await this.pool().getConnection();
+                await sessionOf(conn).catch((err) => {
+                    conn!.destroy();
+                    conn = undefined;
+                    throw err;
+                });
             } catch {
                 if (attempt >= SETTLE_CONNECTS) throw lost;
                 await sleep(200);
@@ -330,10 +447,19 @@ export class SupportSystemClient {
     }
 
     private async connection(): Promise<PoolConnection> {
+        let conn: PoolConnection;
         try {
-            return await this.pool().getConnection();
+            conn = await this.pool().getConnection();
         } catch (err) {
             throw this.failure(err, "connect");
+        }
+        try {
+            return await sessionOf(conn);
+        } catch (err) {
+            // failure() destroys a connection that broke for good; release() after that is a no-op.
+            const failed = this.failure(err, "connect", [], conn);
+            conn.release();
+            throw failed;
         }
     }
 
@@ -441,9 +567,18 @@ export class SupportSystemClient {
                 // The transaction was rolled back: nothing of it was committed.
                 return make("unavailable", `${said}`, undefined, { notProcessed: phase !== "commit" && phase !== "autocommit" });
             case "ER_DATA_TOO_LONG":
+                return make("rejected", `${this.where} refused the values (${said})`, "shorten the note: the help desk's column is TEXT (65,535 bytes)");
             case "ER_TRUNCATED_WRONG_VALUE_FOR_FIELD":
+            case "ER_CANNOT_CONVERT_STRING":
+                // "Incorrect string value: '\xF0\x9F…' for column `notes`": a character outside the
+                // column's character set, which refuseUnstorable did not know of (the table changed meanwhile).
+                return make(
+                    "rejected",
+                    `${this.where} refused a character its column's character set cannot hold (${said})`,
+                    "remove characters outside that character set (with osTicket's utf8mb3 tables: emoji and other 4-byte characters) from the note and the name",
+                );
             case "ER_WRONG_VALUE_COUNT_ON_ROW":
-                return make("rejected", `${this.where} refused the values (${said})`, "shorten the note: the help desk's column is TEXT (64 KB)");
+                return make("rejected", `${this.where} refused the values (${said})`, "the table is not the help desk's API key table of the expected version; check keyfleet:supportsystem.tablePrefix");
             case "ER_OPTION_PREVENTS_STATEMENT":
                 return make("forbidden", `${server} refused the write (${said})`, "the server is read-only (a replica?); point keyfleet:supportsystem.host at the primary");
         }
@@ -465,6 +600,39 @@ export class SupportSystemClient {
 
 const bit = (b: boolean) => (b ? 1 : 0);
 
+/** Characters windows-1252 has, which is what MySQL calls latin1. */
+const LATIN1 = new Set(new TextDecoder("windows-1252").decode(Uint8Array.from({ length: 256 }, (_, i) => i)));
+
+/**
+ * The first character of `text` that a column of character set `charset` cannot hold, or undefined
+ * (also for a character set keyfleet does not know: then the server decides, and its refusal is mapped).
+ */
+export function firstUnstorable(text: string, charset: string): string | undefined {
+    const fits: ((ch: string) => boolean) | undefined = {
+        utf8: (ch: string) => ch.codePointAt(0)! <= 0xffff,
+        utf8mb3: (ch: string) => ch.codePointAt(0)! <= 0xffff,
+        ucs2: (ch: string) => ch.codePointAt(0)! <= 0xffff,
+        ascii: (ch: string) => ch.codePointAt(0)! <= 0x7f,
+        latin1: (ch: string) => LATIN1.has(ch),
+    }[charset.toLowerCase()];
+    if (!fits) return undefined;
+    for (const ch of text) if (!fits(ch)) return ch;
+    return undefined;
+}
+
+/**
+ * The connection with its session set as osTicket's db_connect sets its own: `time_zone = 'SYSTEM'`,
+ * so that NOW() is the server host's wall-clock time, as in the rows the admin panel writes. Once
+ * per pooled connection (a session keeps it); on failure the caller still holds the connection.
+ */
+async function sessionOf(conn: PoolConnection): Promise<PoolConnection> {
+    const raw = (conn as unknown as { connection?: object }).connection ?? conn;
+    if (prepared.has(raw)) return conn;
+    await conn.query("SET time_zone = 'SYSTEM'");
+    prepared.add(raw);
+    return conn;
+}
+
 /** Connections tried, and how long a lost session is awaited, to settle a lost COMMIT before its outcome is called unknown. */
 const SETTLE_CONNECTS = 3;
 const SETTLE_WAIT_MS = 10_000;
@@ -480,6 +648,7 @@ function tlsOptions(db: SupportSystemDatabase): PoolOptions["ssl"] {
 export async function closeAll(): Promise<void> {
     const all = [...pools.values()];
     pools.clear();
+    charsets.clear();
     snapshot.forget();
     await Promise.all(all.map((p) => p.end().catch(() => undefined)));
 }

@@ -153,8 +153,9 @@ export const SUPPORTSYSTEM_SETTINGS = [
     { key: "supportsystem.apiUrl", env: "KEYFLEET_SUPPORTSYSTEM_API_URL", url: true, needed: () => false, about: "the help desk's web address (its API under /api), for verify: true" },
     // verify: an empty ticket ({}) passes the key checks and is refused before anything is made
     // (400 "No errors", osTicket's parser on an empty body); a key without the ticket right gets
-    // 401 "API key not authorized", also only after the key itself was accepted. Never /tasks/cron,
-    // which runs the cron.
+    // 401 "API key not authorized", and a body that reached ticket creation 500 "Unable to create
+    // new ticket", both also only after the key itself was accepted (see probeKey in client.ts).
+    // Never /tasks/cron, which runs the cron.
     {
         key: "supportsystem.transport",
         env: "KEYFLEET_SUPPORTSYSTEM_TRANSPORT",
@@ -173,7 +174,7 @@ export const SUPPORTSYSTEM_SETTINGS = [
         check: (v: string) => (/^[0-9]+$/.test(v) ? undefined : `must be a number of milliseconds; it is "${v}"`),
         about: "admin transport: milliseconds between two requests to the admin panel",
     },
-    ...probeSettings("supportsystem", "KEYFLEET_SUPPORTSYSTEM", { url: "<apiUrl>/api/tickets.json", expect: "400:No errors,401:API key not authorized" }),
+    ...probeSettings("supportsystem", "KEYFLEET_SUPPORTSYSTEM", { url: "<apiUrl>/api/tickets.json", expect: "400:No errors,401:API key not authorized,500:Unable to create new ticket" }),
 ] as const;
 
 type Path = (string | number)[];
@@ -185,6 +186,22 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     settings: SUPPORTSYSTEM_SETTINGS,
 
     declares: (s) => (s.apiKeys?.length ?? 0) > 0,
+
+    // Names and notes go into the `notes` column, whose character set (utf8mb3 in osTicket's schema)
+    // only the database knows. Asked only when some text is not ASCII, which every charset holds.
+    async preflight(section, at) {
+        if (configuredTransport() === "admin") return [];
+        const texts: { column: "notes"; text: string; field: string }[] = [];
+        for (const [i, e] of (section.apiKeys ?? []).entries()) {
+            for (const [field, text] of [["name", e.name], ["note", e.note ?? ""]] as const) {
+                if (/[^\x00-\x7f]/.test(text)) texts.push({ column: "notes", text, field: at(["supportsystem", "apiKeys", i, field]) });
+            }
+        }
+        if (texts.length === 0) return [];
+        const { unstorable } = await import("./lifecycle.ts");
+        const { getConfig } = createRequire(import.meta.url)("@pulumi/pulumi/runtime/config") as { getConfig(k: string): string | undefined };
+        return unstorable(texts, { get: getConfig });
+    },
 
     rules(raw) {
         const problems: SectionProblem[] = [];
@@ -240,7 +257,9 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     async declare(section, ctx) {
         const { SupportSystemApiKey } = await import("./resource.ts");
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
-        for (const e of section.apiKeys ?? []) {
+        for (const [i, e] of (section.apiKeys ?? []).entries()) {
+            const at = (field: string) => ctx.at?.(["supportsystem", "apiKeys", i, field]);
+            const yamlAt = ctx.at ? { name: at("name"), ...(e.note !== undefined ? { note: at("note") } : {}) } : null;
             for (const written of e.ip !== undefined ? [e.ip] : (e.ips ?? [])) {
                 const ip = canonicalAddress(written);
                 const resource = resourceName(e, ip);
@@ -254,6 +273,7 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
                         canExecCron: e.canExecCron,
                         internalNote: e.note ?? null,
                         adopt: e.adopt === undefined ? null : e.adopt === true ? true : String(e.adopt),
+                        yamlAt,
                         ...ctx.core(resource, e),
                     },
                     ctx.options,

@@ -28,9 +28,10 @@ import { z } from "zod";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
 import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
-import type { Settings } from "../shared/settings.ts";
+import { Settings, type RawConfig } from "../shared/settings.ts";
+import { VendorError } from "../shared/errors.ts";
 import { SupportSystemAdminClient } from "./admin.ts";
-import { DuplicateApiKey, probeKey, SupportSystemClient, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
+import { closeAll, DuplicateApiKey, probeKey, probeRefusal, SupportSystemClient, type StoredText, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
 import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode } from "./descriptor.ts";
 
 export interface SupportSystemKeyInputs extends CoreInputs {
@@ -44,6 +45,12 @@ export interface SupportSystemKeyInputs extends CoreInputs {
     internalNote: string | null;
     /** The whole `notes` column keyfleet writes: the internal note and the marker. Derived. */
     notes: string;
+    /**
+     * Where the entry's name and note are in the YAML ("config/prod.yaml:7:15
+     * supportsystem.apiKeys[0].note"), for refusals that only the database can decide (its character
+     * set). In no field list: a moved line is no change.
+     */
+    yamlAt: { name?: string; note?: string } | null;
 }
 
 export interface SupportSystemKeyOutputs extends SupportSystemKeyInputs, CoreOutputs {
@@ -151,6 +158,50 @@ function connect(settings: Settings): Connection {
     return { client, probe: { apiUrl: settings.get(apiUrl), url: settings.get(probeUrl), expect: settings.require(probeExpect) } };
 }
 
+/**
+ * The name and the note go into `notes`, whose character set (utf8mb3 in osTicket's schema) may not
+ * hold every character the YAML does: refused here, before any write, at their place in the YAML.
+ */
+async function refuseUnstorable(client: Connection["client"], inputs: SupportSystemKeyInputs): Promise<void> {
+    if (!(client instanceof SupportSystemClient)) return;
+    const fallback = (field: string) => `${supportSystemLifecycle.describe(inputs)}: ${field}`;
+    await client.refuseUnstorable([
+        { column: "notes", text: inputs.name, field: inputs.yamlAt?.name ?? fallback("name") },
+        { column: "notes", text: inputs.internalNote ?? "", field: inputs.yamlAt?.note ?? fallback("note") },
+    ]);
+}
+
+/**
+ * The program's pre-flight (descriptor.preflight): each text the key table cannot store, as its
+ * refusal with the fix. An unreachable database refuses nothing here: the provider's own check
+ * before each write still applies, and reports the database's failure with its hint.
+ */
+export async function unstorable(texts: readonly StoredText[], raw: RawConfig): Promise<string[]> {
+    const settings = new Settings();
+    settings.configure(raw);
+    let client: Connection["client"];
+    try {
+        client = connect(settings).client;
+    } catch {
+        return [];
+    }
+    if (!(client instanceof SupportSystemClient)) return [];
+    const problems: string[] = [];
+    try {
+        for (const t of texts) {
+            try {
+                await client.refuseUnstorable([t]);
+            } catch (err) {
+                if (!(err instanceof VendorError) || err.kind !== "rejected") return [];
+                problems.push(`${err.vendorMessage}; ${err.hint}`);
+            }
+        }
+    } finally {
+        await closeAll();
+    }
+    return problems;
+}
+
 /** The row's id from state (a key made before keyId was recorded has none). */
 const rowId = (state: Partial<SupportSystemKeyOutputs>) => (typeof state.keyId === "number" ? state.keyId : undefined);
 
@@ -173,6 +224,7 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
             canExecCron: (news.canExecCron as boolean | null | undefined) ?? true,
             internalNote,
             notes: composeNotes(String(news.name ?? ""), internalNote),
+            yamlAt: (news.yamlAt as SupportSystemKeyInputs["yamlAt"] | undefined) ?? null,
         };
     },
 
@@ -183,6 +235,7 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
     connect,
 
     async create({ client }, { inputs }) {
+        await refuseUnstorable(client, inputs);
         for (let attempt = 1; ; attempt++) {
             try {
                 return await client.insert({
@@ -213,7 +266,10 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
         if (changes.active !== undefined) body.isactive = changes.active;
         if (changes.canCreateTickets !== undefined) body.canCreateTickets = changes.canCreateTickets;
         if (changes.canExecCron !== undefined) body.canExecCron = changes.canExecCron;
-        if ("internalNote" in changes || "notes" in changes) body.notes = inputs.notes;
+        if ("internalNote" in changes || "notes" in changes) {
+            await refuseUnstorable(client, inputs);
+            body.notes = inputs.notes;
+        }
         return client.update(id, body);
     },
 
@@ -275,7 +331,10 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
     },
 
     async probe({ probe }, { state }) {
-        return judge(await probeKey(probe.apiUrl, state.apiKey, probe.url), probe.expect, state.apiKey);
+        const answer = await probeKey(probe.apiUrl, state.apiKey, probe.url);
+        const verdict = judge(answer, probe.expect, state.apiKey);
+        const why = verdict.accepted ? undefined : probeRefusal(answer.status, answer.text);
+        return why ? { ...verdict, answer: `${verdict.answer} (${why})` } : verdict;
     },
 
     fixes: {

@@ -14,6 +14,8 @@ export interface SupportSystemApiKeyArgs extends CoreArgs {
     canExecCron?: pulumi.Input<boolean>;
     internalNote?: pulumi.Input<string | null>;
     adopt?: pulumi.Input<true | string | null>;
+    /** Where the entry's name and note are in the YAML, for messages (SupportSystemKeyInputs.yamlAt). */
+    yamlAt?: { name?: string; note?: string } | null;
 }
 
 const OUTPUTS = { names: ["apiKey", "keyId", "updated", "notes"], secrets: SUPPORTSYSTEM_SECRET_OUTPUTS };
@@ -46,6 +48,7 @@ export class SupportSystemApiKey extends KeyResource {
             internalNote: args.internalNote ?? null,
             ...coreInputs(args),
             adopt: args.adopt ?? null,
+            yamlAt: args.yamlAt ?? null,
         };
         super("supportsystem", "ApiKey", name, inputs, OUTPUTS, opts);
     }
