@@ -11,8 +11,9 @@
 // update and delete at GET|PUT|DELETE /nexus/v3/apikeys[/{id}], following the product's admin
 // rights (view, read, create, update, delete) and UI actions (enable/disable, expire, revoke,
 // delete); names unique per tenant (409); permissions and tenant immutable; a revoked key cannot
-// be reinstated; error bodies in GWS's OAuth shape ({error, error_description}) for auth and
-// {status, message} for Nexus. GET /nexus/v3/whoami stands in for the consumer APIs: it takes
+// be reinstated. Error bodies: GWS's OAuth shape ({error, error_description}) for auth; for Nexus
+// the shape of the Digital Channels Web API reference, {"status": {"code", "message", "detail"}}
+// (option errorShape "flat" answers {status, message}, the shape keyfleet first assumed). GET /nexus/v3/whoami stands in for the consumer APIs: it takes
 // `x-api-key` and enforces enabled, revoked, expiry and capacity-per-frequency.
 import crypto from "node:crypto";
 import type http from "node:http";
@@ -50,6 +51,11 @@ export interface GenesysSandboxOptions {
     omitFields?: string[];
     /** Rate limit of the key API (/nexus/v3/apikeys…) per login: at most `requests` per `windowMs`; 429 with Retry-After beyond. */
     keyApiLimit?: { requests: number; windowMs: number } | null;
+    /**
+     * Shape of Nexus error bodies: "status" is the documented `{"status": {"code", "message",
+     * "detail"}}`; "flat" is `{status, message}`, the shape keyfleet first assumed (the client reads both).
+     */
+    errorShape?: "status" | "flat";
 }
 
 export const GENESYS_DEFAULTS = {
@@ -102,6 +108,7 @@ export class GenesysSandbox {
             envelope: options.envelope ?? false,
             keyApiLimit: options.keyApiLimit ?? null,
             omitFields: options.omitFields ?? [],
+            errorShape: options.errorShape ?? "status",
             dataFile: options.dataFile,
         };
         const saved = records.load<{ nexusKeys?: NexusRecord[] }>(this.opts.dataFile);
@@ -150,8 +157,14 @@ export class GenesysSandbox {
                 this.lost.add(req);
                 return;
             }
-            throw new HttpError(status, { status, message });
+            throw this.fail(status, message);
         }
+    }
+
+    /** A Nexus error in the configured shape; `detail` says more than `message`, as Nexus's own errors do. */
+    private fail(code: number, message: string, extra: { detail?: string; headers?: Record<string, string> } = {}): HttpError {
+        const body = this.opts.errorShape === "flat" ? { status: code, message, ...(extra.detail ? { detail: extra.detail } : {}) } : { status: { code, message, detail: extra.detail ?? "" } };
+        return new HttpError(code, body, extra.headers);
     }
 
     /** The key API's rate limit, per login (the session's user). */
@@ -163,7 +176,7 @@ export class GenesysSandbox {
         if (!w || now - w.start >= limit.windowMs) this.keyApiWindows.set(session.username, (w = { start: now, used: 0 }));
         if (w.used >= limit.requests) {
             const retry = Math.max(1, Math.ceil((w.start + limit.windowMs - now) / 1000));
-            throw new HttpError(429, { status: 429, message: "too many requests" }, { "retry-after": String(retry) });
+            throw this.fail(429, "too many requests", { headers: { "retry-after": String(retry) } });
         }
         w.used++;
     }
@@ -205,7 +218,7 @@ export class GenesysSandbox {
             this.pace(session);
             if (method === "POST") return this.create(session, req, res);
             if (method === "GET") return this.reply(res, 200, this.page(this.visible(session), url));
-            throw new HttpError(405, { status: 405, message: `method ${method} not allowed` });
+            throw this.fail(405, `method ${method} not allowed`);
         }
         const match = /^\/nexus\/v3\/apikeys\/([^/]+)$/.exec(path);
         if (match) {
@@ -222,10 +235,10 @@ export class GenesysSandbox {
                 res.writeHead(204).end();
                 return;
             }
-            throw new HttpError(405, { status: 405, message: `method ${method} not allowed` });
+            throw this.fail(405, `method ${method} not allowed`);
         }
         this.stats.count("unknown");
-        throw new HttpError(404, { status: 404, message: "not found" });
+        throw this.fail(404, "not found");
     };
 
     private control(method: string, path: string, res: http.ServerResponse) {
@@ -238,7 +251,7 @@ export class GenesysSandbox {
             this.expireTokens();
             return sendJson(res, 200, {});
         }
-        throw new HttpError(404, { status: 404, message: "not found" });
+        throw this.fail(404, "not found");
     }
 
     private reply(res: http.ServerResponse, status: number, body: unknown) {
@@ -264,7 +277,7 @@ export class GenesysSandbox {
         const n = Number(limit);
         const offset = Number(url.searchParams.get("offset") ?? 0);
         if (!Number.isInteger(n) || n < 1 || n > 100 || !Number.isInteger(offset) || offset < 0) {
-            throw new HttpError(400, { status: 400, message: "limit must be 1 to 100 and offset 0 or more" });
+            throw this.fail(400, "limit must be 1 to 100 and offset 0 or more");
         }
         return items.slice(offset, offset + n);
     }
@@ -339,7 +352,7 @@ export class GenesysSandbox {
     private find(session: Session, id: string): NexusRecord {
         const record = this.keys.get(id);
         if (!record || (session.ccId !== null && record.tenant !== session.ccId)) {
-            throw new HttpError(404, { status: 404, message: "API key not found" });
+            throw this.fail(404, "API key not found", { detail: "no API key with this id in the tenant" });
         }
         return record;
     }
@@ -349,21 +362,21 @@ export class GenesysSandbox {
         try {
             body = JSON.parse(await readBody(req));
         } catch {
-            throw new HttpError(400, { status: 400, message: "request body is not valid JSON" });
+            throw this.fail(400, "request body is not valid JSON");
         }
         if (!body || typeof body !== "object" || Array.isArray(body)) {
-            throw new HttpError(400, { status: 400, message: "request body must be a JSON object" });
+            throw this.fail(400, "request body must be a JSON object");
         }
         return body as Record<string, unknown>;
     }
 
     private checkName(name: unknown, tenant: string, exceptId?: string): string {
         if (typeof name !== "string" || name.trim() === "" || name.length > 255) {
-            throw new HttpError(400, { status: 400, message: "name must be a non-empty string of at most 255 characters" });
+            throw this.fail(400, "name must be a non-empty string of at most 255 characters");
         }
         for (const k of this.keys.values()) {
             if (k.tenant === tenant && k.name === name && k.id !== exceptId) {
-                throw new HttpError(409, { status: 409, message: "name exists" });
+                throw this.fail(409, "name exists", { detail: `an API key named "${name}" already exists in tenant ${tenant}` });
             }
         }
         return name;
@@ -372,21 +385,21 @@ export class GenesysSandbox {
     private async create(session: Session, req: http.IncomingMessage, res: http.ServerResponse) {
         const body = await this.json(req);
         const tenant = body.tenant;
-        if (typeof tenant !== "string" || tenant === "") throw new HttpError(400, { status: 400, message: "tenant is required" });
+        if (typeof tenant !== "string" || tenant === "") throw this.fail(400, "tenant is required");
         const cluster = tenant === "*";
-        if (!cluster && !this.opts.contactCenters.includes(tenant)) throw new HttpError(400, { status: 400, message: `unknown tenant ${tenant}` });
+        if (!cluster && !this.opts.contactCenters.includes(tenant)) throw this.fail(400, `unknown tenant ${tenant}`);
         if (session.ccId !== null && session.ccId !== tenant) {
-            throw new HttpError(403, { status: 403, message: "not allowed to create API keys for another tenant" });
+            throw this.fail(403, "not allowed to create API keys for another tenant");
         }
         const allowed: readonly string[] = cluster ? NEXUS_PERMISSIONS.cluster : NEXUS_PERMISSIONS.tenant;
         const permissions = body.permissions;
         if (!Array.isArray(permissions) || permissions.length === 0 || !permissions.every((p) => typeof p === "string")) {
-            throw new HttpError(400, { status: 400, message: "permissions must be a non-empty array of strings" });
+            throw this.fail(400, "permissions must be a non-empty array of strings");
         }
         for (const p of permissions as string[]) {
-            if (!allowed.includes(p)) throw new HttpError(400, { status: 400, message: `permission ${p} is not valid for tenant ${tenant}` });
+            if (!allowed.includes(p)) throw this.fail(400, `permission ${p} is not valid for tenant ${tenant}`);
         }
-        if (body.enabled !== undefined && typeof body.enabled !== "boolean") throw new HttpError(400, { status: 400, message: "enabled must be a boolean" });
+        if (body.enabled !== undefined && typeof body.enabled !== "boolean") throw this.fail(400, "enabled must be a boolean");
         const name = this.checkName(body.name, tenant);
         const record: NexusRecord = {
             id: crypto.randomUUID(),
@@ -420,24 +433,24 @@ export class GenesysSandbox {
         const body = await this.json(req);
         for (const field of ["id", "tenant", "permissions", "created", "createdby", "capacity", "frequency"]) {
             if (field in body && JSON.stringify(body[field]) !== JSON.stringify(record[field as keyof NexusRecord])) {
-                throw new HttpError(400, { status: 400, message: `${field} cannot be changed` });
+                throw this.fail(400, `${field} cannot be changed`);
             }
         }
         const next = { ...record };
         if ("name" in body) next.name = this.checkName(body.name, record.tenant, record.id);
         if ("enabled" in body) {
-            if (typeof body.enabled !== "boolean") throw new HttpError(400, { status: 400, message: "enabled must be a boolean" });
+            if (typeof body.enabled !== "boolean") throw this.fail(400, "enabled must be a boolean");
             next.enabled = body.enabled;
         }
         if ("expires" in body) {
             const e = body.expires;
             if (e === false || e === null) next.expires = false;
             else if (typeof e === "string" && !Number.isNaN(Date.parse(e))) next.expires = new Date(e).toISOString();
-            else throw new HttpError(400, { status: 400, message: "expires must be an ISO 8601 date or false" });
+            else throw this.fail(400, "expires must be an ISO 8601 date or false");
         }
         if ("revoked" in body) {
-            if (typeof body.revoked !== "boolean") throw new HttpError(400, { status: 400, message: "revoked must be a boolean" });
-            if (record.revoked && !body.revoked) throw new HttpError(409, { status: 409, message: "a revoked API key cannot be reinstated" });
+            if (typeof body.revoked !== "boolean") throw this.fail(400, "revoked must be a boolean");
+            if (record.revoked && !body.revoked) throw this.fail(409, "a revoked API key cannot be reinstated");
             next.revoked = body.revoked;
         }
         this.keys.set(record.id, next);
@@ -448,10 +461,10 @@ export class GenesysSandbox {
     private whoami(req: http.IncomingMessage, res: http.ServerResponse) {
         const key = String(req.headers["x-api-key"] ?? "");
         const record = this.keys.get(key);
-        if (!record) throw new HttpError(401, { status: 401, message: "invalid API key" });
-        if (record.revoked) throw new HttpError(403, { status: 403, message: "API key revoked" });
-        if (!record.enabled) throw new HttpError(403, { status: 403, message: "API key disabled" });
-        if (record.expires !== false && Date.parse(record.expires) <= this.now()) throw new HttpError(403, { status: 403, message: "API key expired" });
+        if (!record) throw this.fail(401, "invalid API key");
+        if (record.revoked) throw this.fail(403, "API key revoked");
+        if (!record.enabled) throw this.fail(403, "API key disabled");
+        if (record.expires !== false && Date.parse(record.expires) <= this.now()) throw this.fail(403, "API key expired");
         const now = Date.now();
         let window = this.windows.get(record.id);
         if (!window || now - window.start >= record.frequency * 1000) {
@@ -460,7 +473,7 @@ export class GenesysSandbox {
         }
         if (window.used >= record.capacity) {
             const retry = Math.ceil((window.start + record.frequency * 1000 - now) / 1000);
-            throw new HttpError(429, { status: 429, message: "rate limit exceeded" }, { "retry-after": String(retry) });
+            throw this.fail(429, "rate limit exceeded", { headers: { "retry-after": String(retry) } });
         }
         window.used++;
         sendJson(res, 200, {

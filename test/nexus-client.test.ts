@@ -59,11 +59,25 @@ describe("Nexus client", () => {
         await t.client.create(t.tenantLogin, { tenant: CC, name: "client-dup", permissions: ["nexus:consumer:chat"], enabled: true });
         const err = await t.client.create(t.tenantLogin, { tenant: CC, name: "client-dup", permissions: ["nexus:consumer:chat"], enabled: true }).catch((e) => e);
         expect(err).toBeInstanceOf(VendorError);
-        expect(err.message).toBe("409 name exists");
+        // The Web API reference's {"status": {"code", "message", "detail"}}: message and detail both shown.
+        expect(err.message).toBe(`409 name exists: an API key named "client-dup" already exists in tenant ${CC}`);
         const denied = await t.client.create(t.tenantLogin, { tenant: "*", name: "client-cluster", permissions: ["nexus:cluster:*"], enabled: true }).catch((e) => e);
         expect(denied).toMatchObject({ kind: "forbidden", code: "403" });
         const badLogin = await t.client.list({ username: "ops", password: "wrong" }).catch((e) => e);
         expect(badLogin.message).toBe("400 Bad credentials");
+    });
+
+    it("still reads the flat {status, message} error shape", async () => {
+        const flat = await startSandbox({ errorShape: "flat" });
+        try {
+            await flat.client.create(flat.tenantLogin, { tenant: CC, name: "flat-dup", permissions: ["nexus:consumer:chat"], enabled: true });
+            const err = await flat.client.create(flat.tenantLogin, { tenant: CC, name: "flat-dup", permissions: ["nexus:consumer:chat"], enabled: true }).catch((e) => e);
+            expect(err.message).toBe(`409 name exists: an API key named "flat-dup" already exists in tenant ${CC}`);
+            flat.sandbox.failNext("GET /nexus/v3/apikeys", 400, "plain words");
+            expect((await flat.client.list(flat.tenantLogin).catch((e) => e)).message).toBe("400 plain words");
+        } finally {
+            await flat.close();
+        }
     });
 
     it("masks a key value the vendor echoes in an error", async () => {

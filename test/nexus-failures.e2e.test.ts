@@ -82,7 +82,7 @@ describe("failed runs", () => {
             () => undefined,
             (e: Error) => e,
         );
-        expect(String(err)).toContain('creating Nexus cluster key "ops console" failed: 409 name exists; rename it or adopt it (adopt: true in the YAML)');
+        expect(String(err)).toContain('creating Nexus cluster key "ops console" failed: 409 name exists: an API key named "ops console" already exists in tenant *; rename it or adopt it (adopt: true in the YAML)');
         // Nothing half-applied: the vendor has the hand-made key once, and state has no entry for it.
         const cluster = (await t.client.list(t.opsLogin)).filter((k) => k.name === "ops console");
         expect(cluster.map((k) => k.id)).toEqual([handMade.id]);

@@ -60,7 +60,7 @@ describe("Nexus provider", () => {
     it("names the operation, the key, the vendor's answer and a fix when the name is taken", async () => {
         await t.client.create(t.tenantLogin, { tenant: CC, name: "ci", permissions: ["nexus:consumer:chat"], enabled: true });
         await expect(provider.create(await checked(raw("ci")))).rejects.toThrow(
-            'creating Nexus tenant key "ci" for tenant 578e… failed: 409 name exists; rename it or adopt it (adopt: true in the YAML)',
+            'creating Nexus tenant key "ci" for tenant 578e… failed: 409 name exists: an API key named "ci" already exists in tenant 578ec98e-f07c-46ad-9675-f36c22f3ba9f; rename it or adopt it (adopt: true in the YAML)',
         );
         expect(byName("ci")).toHaveLength(1);
     });
@@ -120,7 +120,7 @@ describe("Nexus provider", () => {
 
     it("a replacement never moves aside a key it does not own", async () => {
         const stranger = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-stranger", permissions: ["nexus:consumer:chat"], enabled: true });
-        await expect(provider.create(await checked(raw("p-stranger", { predecessor: "nxk_0000000000000000" })))).rejects.toThrow(/409 name exists; rename it or adopt it/);
+        await expect(provider.create(await checked(raw("p-stranger", { predecessor: "nxk_0000000000000000" })))).rejects.toThrow(/409 name exists: an API key named "p-stranger" already exists in tenant [0-9a-f-]+; rename it or adopt it/);
         expect(t.sandbox.keys.get(stranger.id)!.name).toBe("p-stranger");
     });
 

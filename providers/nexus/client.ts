@@ -11,7 +11,8 @@
 // GET|PUT|DELETE /nexus/v3/apikeys/{id} (PUT takes name, enabled, expires, revoked), following
 // the product's admin rights (view, read, create, update, delete) and UI actions (enable/disable,
 // expire, revoke, delete); 404 for a key that is gone, 409 for a name already used in the tenant;
-// responses either bare or wrapped as {"data": …}; 429 with Retry-After when the key API's rate
+// responses either bare or wrapped as {"data": …}; errors as the Web API reference shows them,
+// {"status": {"code", "message", "detail"}}, or flat {status, message} (both read); 429 with Retry-After when the key API's rate
 // limit is hit; the list pages with `limit` and `offset` query parameters (a page shorter than
 // `limit` is the last one; a server that ignores them answers everything at once, which the client
 // also accepts). Every field of a key record is required: an answer without one is refused rather
@@ -257,7 +258,12 @@ function vendorMessage(body: unknown, text: string, secrets: string[]): string {
     let words = "";
     if (body && typeof body === "object") {
         const b = body as Record<string, unknown>;
-        for (const field of ["message", "error_description", "error"]) {
+        // The Digital Channels Web API reference's shape: {"status": {"code", "message", "detail"}};
+        // detail is where Nexus says what was wrong, so both are shown.
+        const status = b.status && typeof b.status === "object" ? (b.status as Record<string, unknown>) : undefined;
+        if (status) words = [status.message, status.detail].filter((v): v is string => typeof v === "string" && v.trim() !== "").join(": ");
+        if (!words && typeof b.message === "string" && typeof b.detail === "string" && b.detail) words = `${b.message}: ${b.detail}`;
+        if (!words) for (const field of ["message", "error_description", "error"]) {
             const v = b[field];
             if (typeof v === "string" && v) words = v;
             else if (v && typeof v === "object" && typeof (v as { message?: unknown }).message === "string") words = (v as { message: string }).message;
