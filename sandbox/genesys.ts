@@ -56,6 +56,13 @@ export interface GenesysSandboxOptions {
      * "detail"}}`; "flat" is `{status, message}`, the shape keyfleet first assumed (the client reads both).
      */
     errorShape?: "status" | "flat";
+    /**
+     * How the key list pages (undocumented): "limit" (default) honours `limit`/`offset`; "index"
+     * ignores them and pages as Nexus's documented lists do, 10 at a time from the item offset
+     * `index`; "first" ignores all paging and answers the first 10 (a cut the client must not
+     * read as the whole list).
+     */
+    paging?: "limit" | "index" | "first";
 }
 
 export const GENESYS_DEFAULTS = {
@@ -109,6 +116,7 @@ export class GenesysSandbox {
             keyApiLimit: options.keyApiLimit ?? null,
             omitFields: options.omitFields ?? [],
             errorShape: options.errorShape ?? "status",
+            paging: options.paging ?? "limit",
             dataFile: options.dataFile,
         };
         const saved = records.load<{ nexusKeys?: NexusRecord[] }>(this.opts.dataFile);
@@ -272,6 +280,12 @@ export class GenesysSandbox {
 
     /** One page of a list (inferred paging: `limit` up to 100, `offset` from 0); no `limit` answers everything. */
     private page<T>(items: T[], url: URL): T[] {
+        if (this.opts.paging === "first") return items.slice(0, 10);
+        if (this.opts.paging === "index") {
+            const index = Number(url.searchParams.get("index") ?? 0);
+            if (!Number.isInteger(index) || index < 0) throw this.fail(400, "index must be 0 or more");
+            return items.slice(index, index + 10);
+        }
         const limit = url.searchParams.get("limit");
         if (limit === null) return items;
         const n = Number(limit);

@@ -3,7 +3,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { VendorError } from "../providers/shared/errors.ts";
 import { setClock } from "../providers/shared/clock.ts";
 import { NexusClient, PAGE_SIZE } from "../providers/nexus/client.ts";
+import { nexusLifecycle } from "../providers/nexus/lifecycle.ts";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
+
+const conn = (box: TestSandbox) => ({ client: box.client, login: box.tenantLogin, probe: { expect: "200" } }) as never;
 
 let t: TestSandbox;
 beforeAll(async () => {
@@ -178,9 +181,50 @@ describe("Nexus client", () => {
             const all = await box.client.list(box.opsLogin);
             expect(all).toHaveLength(250);
             expect(new Set(all.map((k) => k.id)).size).toBe(250);
-            expect(box.sandbox.stats.byRoute["GET /nexus/v3/apikeys"]).toBe(Math.ceil(251 / PAGE_SIZE));
+            // Three full or short pages, then the empty one that ends the list (a short page is never taken for the last).
+            expect(box.sandbox.stats.byRoute["GET /nexus/v3/apikeys"]).toBe(Math.ceil(250 / PAGE_SIZE) + 1);
         } finally {
             await box.close();
+        }
+    });
+
+    it("follows a list that ignores limit and pages by 10 with index, as Nexus's documented lists do", async () => {
+        const box = await startSandbox({ paging: "index" });
+        try {
+            for (let i = 0; i < 25; i++) await box.client.create(box.tenantLogin, { tenant: CC, name: `idx-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
+            const all = await box.client.list(box.tenantLogin);
+            expect(all.map((k) => k.name).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `idx-${i}`).sort());
+            // The lifecycle's lookup by name (lost creates, adopt) finds a key past the first page.
+            const found = await nexusLifecycle.find!(conn(box), { inputs: { tenant: CC, name: "idx-23" } as never });
+            expect(found.map((k) => k.name)).toEqual(["idx-23"]);
+        } finally {
+            await box.close();
+        }
+    });
+
+    it("never reads a key's absence from a list that may be cut (a page of 10 answered again)", async () => {
+        const box = await startSandbox({ paging: "first" });
+        try {
+            for (let i = 0; i < 15; i++) await box.client.create(box.tenantLogin, { tenant: CC, name: `cut-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
+            const listing = await box.client.listPages(box.tenantLogin);
+            expect(listing).toMatchObject({ complete: false });
+            expect(listing.keys).toHaveLength(10);
+            const c = conn(box);
+            expect((await nexusLifecycle.find!(c, { inputs: { tenant: CC, name: "cut-3" } as never })).map((k) => k.name)).toEqual(["cut-3"]);
+            const err = (await nexusLifecycle.find!(c, { inputs: { tenant: CC, name: "cut-12" } as never }).catch((e) => e)) as VendorError;
+            expect(err).toBeInstanceOf(VendorError);
+            expect(err.message).toContain('Nexus listed 10 keys and ignored paging, so the list may be cut; a key named "cut-12" is not in it');
+            expect(err.hint).toMatch(/will not take a key missing from a possibly cut list as gone/);
+        } finally {
+            await box.close();
+        }
+        // A server that ignores paging but answers a list that cannot be a cut: absence is absence.
+        const small = await startSandbox({ paging: "first" });
+        try {
+            for (let i = 0; i < 4; i++) await small.client.create(small.tenantLogin, { tenant: CC, name: `small-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
+            expect(await nexusLifecycle.find!(conn(small), { inputs: { tenant: CC, name: "absent" } as never })).toEqual([]);
+        } finally {
+            await small.close();
         }
     });
 

@@ -13,9 +13,10 @@
 // expire, revoke, delete); 404 for a key that is gone, 409 for a name already used in the tenant;
 // responses either bare or wrapped as {"data": …}; errors as the Web API reference shows them,
 // {"status": {"code", "message", "detail"}}, or flat {status, message} (both read); 429 with Retry-After when the key API's rate
-// limit is hit; the list pages with `limit` and `offset` query parameters (a page shorter than
-// `limit` is the last one; a server that ignores them answers everything at once, which the client
-// also accepts). Every field of a key record is required: an answer without one is refused rather
+// limit is hit; the list's paging (undocumented for keys): the client sends both `limit`/`offset`
+// and the `index`/`count` of Nexus's documented lists (index read as an item offset, also inferred),
+// follows pages until an empty one or one with nothing new, and also accepts a server that ignores
+// both and answers everything at once. Every field of a key record is required: an answer without one is refused rather
 // than read as a default. The sandbox (sandbox/genesys.ts) implements the same inference; check it
 // against a real deployment before relying on it.
 import { createHash } from "node:crypto";
@@ -73,8 +74,10 @@ export interface NexusKeyChanges {
     revoked?: boolean;
 }
 
-/** Keys listed per page. */
+/** Keys asked for per page. */
 export const PAGE_SIZE = 100;
+/** The page size of Nexus's documented lists when `count` is not honoured. */
+const DOCUMENTED_COUNT = 10;
 
 export class NexusClient {
     private readonly endpoints: NexusEndpoints;
@@ -91,15 +94,31 @@ export class NexusClient {
         return record(await this.call(login, "POST", "/nexus/v3/apikeys", key), "creating a key");
     }
 
-    /** Every key the login may see, page by page. */
-    async list(login: NexusLogin): Promise<NexusKey[]> {
-        const keys: NexusKey[] = [];
-        for (let offset = 0; ; offset += PAGE_SIZE) {
-            const body = await this.call(login, "GET", `/nexus/v3/apikeys?limit=${PAGE_SIZE}&offset=${offset}`);
+    /**
+     * Every key the login may see, page by page. Key-list paging is undocumented, and Nexus's
+     * documented lists page with `index`/`count` (default 10), so both forms are sent and a short
+     * page is never taken for the last one: pages are followed until one is empty or brings no key
+     * not yet seen (a server that ignores both answers the same page again). `complete` is false
+     * when that repeated page is exactly 10 or PAGE_SIZE long: it may be a cut, not the whole list,
+     * and a caller must not read a key's absence from it as the key being gone.
+     */
+    async listPages(login: NexusLogin): Promise<{ keys: NexusKey[]; complete: boolean }> {
+        const seen = new Map<string, NexusKey>();
+        for (;;) {
+            const at = seen.size;
+            const query = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(at), index: String(at), count: String(PAGE_SIZE) });
+            const body = await this.call(login, "GET", `/nexus/v3/apikeys?${query}`);
             if (!Array.isArray(body)) throw new VendorError("invalidAnswer", "Nexus answered the key list (GET /nexus/v3/apikeys) with a body that is not a list");
-            keys.push(...body.map((b) => record(b, "listing keys")));
-            if (body.length !== PAGE_SIZE) return keys;
+            const page = body.map((b) => record(b, "listing keys"));
+            for (const k of page) if (!seen.has(k.id)) seen.set(k.id, k);
+            if (page.length === 0) return { keys: [...seen.values()], complete: true };
+            if (seen.size === at) return { keys: [...seen.values()], complete: page.length !== DOCUMENTED_COUNT && page.length !== PAGE_SIZE };
         }
+    }
+
+    /** Every key the login may see (see listPages). */
+    async list(login: NexusLogin): Promise<NexusKey[]> {
+        return (await this.listPages(login)).keys;
     }
 
     /** The key, or undefined when Nexus no longer has it. */

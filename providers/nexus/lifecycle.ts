@@ -6,7 +6,7 @@
 // The key value is the record's id. Pulumi keeps resource ids in plain text, so the resource id is
 // a fingerprint of the key (`nxk_…`) and the key itself is the secret output `apiKey`.
 import { z } from "zod";
-import { short } from "../shared/errors.ts";
+import { short, VendorError } from "../shared/errors.ts";
 import { ExpiryInstant } from "../shared/fields.ts";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
 import { judge } from "../shared/probe.ts";
@@ -95,6 +95,21 @@ function connect(settings: Settings, key: NexusKeyInputs): Connection {
 
 const iso = (value: string) => new Date(value).toISOString();
 
+/**
+ * The keys of a listing that match. A listing that may be cut (Nexus answered the same page of 10
+ * or 100 again, ignoring paging) cannot prove a key absent: the core would take a lost create for
+ * never made, or a pending key for gone, so "not there" is refused instead of answered.
+ */
+function seen(listing: { keys: NexusKey[]; complete: boolean }, match: (k: NexusKey) => boolean, what: string): NexusKey[] {
+    const found = listing.keys.filter(match);
+    if (found.length === 0 && !listing.complete) {
+        throw new VendorError("invalidAnswer", `Nexus listed ${listing.keys.length} keys and ignored paging, so the list may be cut; ${what} is not in it`, {
+            hint: "keyfleet will not take a key missing from a possibly cut list as gone; check the key in Nexus's admin UI, or raise the list's page size there, and run again",
+        });
+    }
+    return found;
+}
+
 export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, NexusKey, Connection> = {
     title: "Nexus",
     fields: {
@@ -148,12 +163,12 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
     },
 
     async find({ client, login }, { inputs }) {
-        return (await client.list(login)).filter((k) => k.tenant === inputs.tenant && k.name === inputs.name);
+        return seen(await client.listPages(login), (k) => k.tenant === inputs.tenant && k.name === inputs.name, `a key named "${inputs.name}"`);
     },
 
     async findById({ client, login }, adopt) {
         // adopt takes a fingerprint only: for Nexus the id is the key, which never belongs in the YAML.
-        return (await client.list(login)).find((k) => fingerprint(FINGERPRINT_PREFIX, k.id) === adopt);
+        return seen(await client.listPages(login), (k) => fingerprint(FINGERPRINT_PREFIX, k.id) === adopt, `key ${adopt}`)[0];
     },
 
     madeByUs({ login }, r) {
