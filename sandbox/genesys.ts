@@ -63,6 +63,8 @@ export interface GenesysSandboxOptions {
      * read as the whole list).
      */
     paging?: "limit" | "index" | "first";
+    /** The wire string of the Secure Mail permission this deployment uses (undocumented; default SANDBOX_SECUREMAIL_PERMISSION). */
+    securemailPermission?: string;
 }
 
 export const GENESYS_DEFAULTS = {
@@ -72,11 +74,18 @@ export const GENESYS_DEFAULTS = {
     client: { id: "nexus_client", secret: "nexus_client_secret" },
 } as const;
 
-/** Permissions the sandbox knows: the three the vendor documents. */
+/**
+ * Permissions the sandbox knows: those of the Provision API keys guide, `nexus:consumer:*` as
+ * Genesys's provisioning scripts create (genesys/multicloud-services, services/iwdem/README.md),
+ * and the Secure Mail permission, whose wire string no source shows (option securemailPermission).
+ */
 export const NEXUS_PERMISSIONS = {
-    tenant: ["nexus:consumer:chat", "nexus:designer:chat"],
+    tenant: ["nexus:consumer:chat", "nexus:consumer:*", "nexus:designer:chat"],
     cluster: ["nexus:cluster:*"],
 } as const;
+
+/** The sandbox's Secure Mail permission: an inference (the Administrator's Guide names the permission, not its string). */
+export const SANDBOX_SECUREMAIL_PERMISSION = "nexus:consumer:securemail";
 
 interface Session {
     username: string;
@@ -117,6 +126,7 @@ export class GenesysSandbox {
             omitFields: options.omitFields ?? [],
             errorShape: options.errorShape ?? "status",
             paging: options.paging ?? "limit",
+            securemailPermission: options.securemailPermission ?? SANDBOX_SECUREMAIL_PERMISSION,
             dataFile: options.dataFile,
         };
         const saved = records.load<{ nexusKeys?: NexusRecord[] }>(this.opts.dataFile);
@@ -405,7 +415,7 @@ export class GenesysSandbox {
         if (session.ccId !== null && session.ccId !== tenant) {
             throw this.fail(403, "not allowed to create API keys for another tenant");
         }
-        const allowed: readonly string[] = cluster ? NEXUS_PERMISSIONS.cluster : NEXUS_PERMISSIONS.tenant;
+        const allowed: readonly string[] = cluster ? NEXUS_PERMISSIONS.cluster : [...NEXUS_PERMISSIONS.tenant, this.opts.securemailPermission];
         const permissions = body.permissions;
         if (!Array.isArray(permissions) || permissions.length === 0 || !permissions.every((p) => typeof p === "string")) {
             throw this.fail(400, "permissions must be a non-empty array of strings");

@@ -19,8 +19,45 @@ describe("environment YAML", () => {
         const text = new URL("./fixtures/config/invalid-permission.yaml", import.meta.url).pathname;
         const result = loadEnvironment(text, "config/prod.yaml");
         expect(result.ok ? [] : result.errors.map(formatError)).toEqual([
-            'config/prod.yaml:8:11 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer:chta"; a tenant key takes nexus:consumer:chat or nexus:designer:chat',
+            'config/prod.yaml:8:11 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer/chat"; a tenant key takes nexus:consumer:chat, nexus:consumer:* or nexus:designer:chat (more with the stack setting keyfleet:nexus.permissions, e.g. the Secure Mail permission)',
         ]);
+    });
+
+    describe("Nexus permissions", () => {
+        const yaml = (permission: string) =>
+            `nexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  tenantKeys:\n    - name: mail\n      permissions: [nexus:consumer:chat, ${permission}]\n`;
+        const stack = (permissions: string) => ({ get: (k: string) => (k === "keyfleet:nexus" ? JSON.stringify({ permissions }) : undefined) });
+        const errors = (text: string, config?: { get(k: string): string | undefined }) => {
+            const r = parseEnvironment(text, "config/test.yaml", config);
+            return r.ok ? [] : r.errors.map(formatError);
+        };
+
+        it("accepts nexus:consumer:* as Genesys's provisioning scripts create it", () => {
+            expect(errors(yaml('"nexus:consumer:*"'))).toEqual([]);
+        });
+
+        it("refuses an undocumented permission at its line and column, naming the setting that adds one", () => {
+            expect(errors(yaml("nexus:consumer:securemail"))).toEqual([
+                'config/test.yaml:5:42 nexus.tenantKeys[0].permissions[1]: unknown permission "nexus:consumer:securemail"; a tenant key takes nexus:consumer:chat, nexus:consumer:* or nexus:designer:chat (more with the stack setting keyfleet:nexus.permissions, e.g. the Secure Mail permission)',
+            ]);
+        });
+
+        it("takes the permissions the stack setting nexus.permissions adds, from the stack config or the environment", () => {
+            expect(errors(yaml("nexus:consumer:securemail"), stack("nexus:consumer:securemail, nexus:consumer:other"))).toEqual([]);
+            expect(errors(yaml("nexus:consumer:other"), stack("nexus:consumer:securemail"))[0]).toContain(
+                'unknown permission "nexus:consumer:other"; a tenant key takes nexus:consumer:chat, nexus:consumer:*, nexus:designer:chat or nexus:consumer:securemail',
+            );
+            process.env.KEYFLEET_NEXUS_PERMISSIONS = "nexus:consumer:securemail";
+            try {
+                expect(errors(yaml("nexus:consumer:securemail"))).toEqual([]);
+            } finally {
+                delete process.env.KEYFLEET_NEXUS_PERMISSIONS;
+            }
+            // Only tenant keys: a Designer or cluster key keeps its documented permission.
+            expect(errors("nexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  designerKeys:\n    - name: d\n      permissions: [nexus:consumer:securemail]\n", stack("nexus:consumer:securemail"))[0]).toMatch(
+                /^config\/test\.yaml:5:21 nexus\.designerKeys\[0\]\.permissions\[0\]: unknown permission "nexus:consumer:securemail"; a designer key takes nexus:designer:chat$/,
+            );
+        });
     });
 
     it("points at an unknown field itself", () => {

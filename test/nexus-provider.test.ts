@@ -52,6 +52,16 @@ describe("Nexus provider", () => {
         expect(outs).toMatchObject({ fingerprint: id, capacity: 120, frequency: 60, createdBy: `${CC}\\nexus`, predecessor: null, note: null });
     });
 
+    it("creates tenant keys with nexus:consumer:* and with a Secure Mail permission the deployment names", async () => {
+        const star = await provider.create(await checked(raw("p-star", { permissions: ["nexus:consumer:*"] })));
+        expect(t.sandbox.keys.get(star.outs!.apiKey)!.permissions).toEqual(["nexus:consumer:*"]);
+        // The YAML's rules checked it against keyfleet:nexus.permissions; check accepts its form.
+        const mail = await provider.create(await checked(raw("p-mail", { permissions: ["nexus:consumer:securemail"] })));
+        expect(t.sandbox.keys.get(mail.outs!.apiKey)!.permissions).toEqual(["nexus:consumer:securemail"]);
+        const bad = await provider.check!({} as NexusKeyInputs, raw("p-bad", { permissions: ["consumer chat"] }) as never);
+        expect(bad.failures).toEqual([{ property: "permissions", reason: 'permissions: unknown permission "consumer chat" for a tenant key; expected nexus:consumer:chat or nexus:consumer:* or nexus:designer:chat' }]);
+    });
+
     it("sends an upper-case contact center id in lower case (defect 13)", async () => {
         const { outs } = await provider.create(await checked(raw("p-upper", { tenant: CC.toUpperCase() })));
         expect(t.sandbox.keys.get(outs!.apiKey)!.tenant).toBe(CC);

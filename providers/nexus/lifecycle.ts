@@ -13,7 +13,7 @@ import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin } from "./client.ts";
-import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_SETTINGS, NexusName, type NexusKeyKind } from "./descriptor.ts";
+import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind } from "./descriptor.ts";
 
 export interface NexusKeyInputs extends CoreInputs {
     /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
@@ -67,7 +67,10 @@ const NexusInputs = z
         }
         for (const p of v.permissions) {
             const allowed = NEXUS_KIND_PERMISSIONS[v.kind];
-            if (!allowed.includes(p)) ctx.addIssue({ code: "custom", path: ["permissions"], message: `unknown permission "${p}" for a ${v.kind} key; expected ${allowed.join(" or ")}` });
+            // A tenant key may hold what the stack setting nexus.permissions adds; the program checked
+            // those against the setting before any call, so here only their form is.
+            if (v.kind === "tenant" ? NEXUS_PERMISSION_FORM.test(p) : allowed.includes(p)) continue;
+            ctx.addIssue({ code: "custom", path: ["permissions"], message: `unknown permission "${p}" for a ${v.kind} key; expected ${allowed.join(" or ")}` });
         }
     });
 
@@ -79,7 +82,7 @@ interface Connection {
 }
 
 function connect(settings: Settings, key: NexusKeyInputs): Connection {
-    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword, probeUrl, probeExpect] = NEXUS_SETTINGS;
+    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword, , probeUrl, probeExpect] = NEXUS_SETTINGS;
     const client = new NexusClient({
         authUrl: settings.require(authUrl),
         nexusUrl: settings.require(nexusUrl),

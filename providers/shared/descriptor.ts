@@ -6,7 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { RotationPolicy } from "./rotation.ts";
 import type { Delivery } from "./delivery.ts";
-import type { SettingSpec } from "./settings.ts";
+import type { Settings, SettingSpec } from "./settings.ts";
 
 /** A rule the schema cannot state (unique names per scope), found in the raw section. */
 export interface SectionProblem {
@@ -92,8 +92,11 @@ export interface VendorDescriptor<S = unknown> {
     schema: z.ZodType<S>;
     /** Whether the section declares any key. */
     declares(section: S): boolean;
-    /** Rules across fields and entries, run on the raw section even when the schema fails. */
-    rules?(raw: Record<string, unknown>): SectionProblem[];
+    /**
+     * Rules across fields and entries, run on the raw section even when the schema fails;
+     * `settings` are the stack's (config, else environment), for rules a deployment extends.
+     */
+    rules?(raw: Record<string, unknown>, settings: Settings): SectionProblem[];
     /** Warnings about valid input (an expiry already past), with positions. */
     warnings?(section: S): SectionProblem[];
     /** Endpoints and credentials: one table for the program's pre-flight check and the provider's connection. */
