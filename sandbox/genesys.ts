@@ -3,7 +3,9 @@
 // What is documented (shared/seeds/genesys-digital-channels-api-keys.txt) and reproduced as is:
 // the password grant at POST /auth/v3/oauth/token with HTTP basic `nexus_client:<secret>` and a
 // form body; tenant users log in as `<ccId>\<user>`, the GWS ops admin by plain name; the token
-// goes in `Authorization` as the bare token; POST /nexus/v3/apikeys with
+// goes in `Authorization` as the bare token (the guide) or as `Bearer <token>` with the body in
+// {"data": …} (Genesys's provisioning scripts, genesys/multicloud-services services/iwdem/README.md;
+// both are accepted, a wrapped request is answered wrapped, option requireStyle refuses one); POST /nexus/v3/apikeys with
 // {enabled, tenant, name, permissions} answers the record with id, created, revoked,
 // expires:false, createdby, capacity:120, frequency:60.
 //
@@ -63,6 +65,11 @@ export interface GenesysSandboxOptions {
      * read as the whole list).
      */
     paging?: "limit" | "index" | "first";
+    /**
+     * Refuse key-API requests not written this way: "seed" (bare token, bare body, the guide's) or
+     * "scripts" (Bearer token, body in {"data": …}, Genesys's provisioning scripts). Unset accepts both.
+     */
+    requireStyle?: "seed" | "scripts" | null;
     /** The wire string of the Secure Mail permission this deployment uses (undocumented; default SANDBOX_SECUREMAIL_PERMISSION). */
     securemailPermission?: string;
 }
@@ -126,6 +133,7 @@ export class GenesysSandbox {
             omitFields: options.omitFields ?? [],
             errorShape: options.errorShape ?? "status",
             paging: options.paging ?? "limit",
+            requireStyle: options.requireStyle ?? null,
             securemailPermission: options.securemailPermission ?? SANDBOX_SECUREMAIL_PERMISSION,
             dataFile: options.dataFile,
         };
@@ -162,6 +170,9 @@ export class GenesysSandbox {
     clearFaults() {
         this.faults.length = 0;
     }
+
+    /** Requests whose body came in {"data": …}. */
+    private wrappedReq = new WeakSet<http.IncomingMessage>();
 
     /** Whether the answer of this request must be lost (after the work is done). */
     private lost = new WeakSet<http.IncomingMessage>();
@@ -285,7 +296,9 @@ export class GenesysSandbox {
             return copy;
         };
         const shaped = Array.isArray(body) ? body.map(omit) : omit(body);
-        sendJson(res, status, this.opts.envelope ? { data: shaped } : shaped);
+        // A request in {"data": …} is answered in kind (the client reads both).
+        const wrap = this.opts.envelope || (res.req !== undefined && this.wrappedReq.has(res.req));
+        sendJson(res, status, wrap ? { data: shaped } : shaped);
     }
 
     /** One page of a list (inferred paging: `limit` up to 100, `offset` from 0); no `limit` answers everything. */
@@ -358,9 +371,18 @@ export class GenesysSandbox {
         return { username, ccId };
     }
 
+    /** How key-API requests were written: the Authorization header's form and the body's. */
+    readonly styles = { bareToken: 0, bearerToken: 0, bareBody: 0, dataBody: 0 };
+
     private authenticate(req: http.IncomingMessage): Session {
-        // The doc sends the bare token; "Bearer <token>" is accepted too.
-        const header = (req.headers.authorization ?? "").replace(/^Bearer\s+/i, "").trim();
+        // The guide sends the bare token, Genesys's provisioning scripts "Bearer <token>": both are taken.
+        const raw = req.headers.authorization ?? "";
+        const bearer = /^Bearer\s+/i.test(raw);
+        this.styles[bearer ? "bearerToken" : "bareToken"]++;
+        if (this.opts.requireStyle && bearer !== (this.opts.requireStyle === "scripts")) {
+            throw new HttpError(401, { error: "invalid_token", error_description: bearer ? "Invalid access token" : "Full authentication is required to access this resource" });
+        }
+        const header = raw.replace(/^Bearer\s+/i, "").trim();
         const session = this.tokens.get(header);
         if (!session || session.expiresAt <= this.now()) {
             if (session) this.tokens.delete(header);
@@ -391,7 +413,16 @@ export class GenesysSandbox {
         if (!body || typeof body !== "object" || Array.isArray(body)) {
             throw this.fail(400, "request body must be a JSON object");
         }
-        return body as Record<string, unknown>;
+        // Genesys's provisioning scripts wrap the body as {"data": {...}}; the guide sends it bare.
+        const keys = Object.keys(body);
+        const data = (body as { data?: unknown }).data;
+        const wrapped = keys.length === 1 && keys[0] === "data" && !!data && typeof data === "object" && !Array.isArray(data);
+        this.styles[wrapped ? "dataBody" : "bareBody"]++;
+        if (this.opts.requireStyle && wrapped !== (this.opts.requireStyle === "scripts")) {
+            throw this.fail(400, "request body is not in the expected form", { detail: this.opts.requireStyle === "scripts" ? 'expected {"data": {...}}' : "expected the fields at the top level" });
+        }
+        if (wrapped) this.wrappedReq.add(req);
+        return (wrapped ? data : body) as Record<string, unknown>;
     }
 
     private checkName(name: unknown, tenant: string, exceptId?: string): string {

@@ -228,6 +228,24 @@ describe("Nexus client", () => {
         }
     });
 
+    it("writes key-API requests as the guide does by default, and as Genesys's scripts do with style scripts", async () => {
+        for (const style of ["seed", "scripts"] as const) {
+            // The sandbox refuses the other form, so a client that writes the wrong one fails here.
+            const box = await startSandbox({ requireStyle: style });
+            try {
+                const client = new NexusClient({ authUrl: box.url, nexusUrl: box.url, clientId: "nexus_client", clientSecret: box.creds.clientSecret, ...(style === "scripts" ? { style } : {}) });
+                const key = await client.create(box.tenantLogin, { tenant: CC, name: `style-${style}`, permissions: ["nexus:consumer:chat"], enabled: true });
+                await client.update(box.tenantLogin, key.id, { enabled: false });
+                expect((await client.get(box.tenantLogin, key.id))?.enabled).toBe(false);
+                expect(box.sandbox.styles).toEqual(
+                    style === "seed" ? { bareToken: 3, bearerToken: 0, bareBody: 2, dataBody: 0 } : { bareToken: 0, bearerToken: 3, bareBody: 0, dataBody: 2 },
+                );
+            } finally {
+                await box.close();
+            }
+        }
+    });
+
     it("names an unreachable endpoint by origin only", async () => {
         process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
         const dead = new NexusClient({ authUrl: "http://127.0.0.1:9", nexusUrl: "http://127.0.0.1:9", clientId: "nexus_client", clientSecret: "x" });

@@ -62,6 +62,20 @@ describe("Nexus provider", () => {
         expect(bad.failures).toEqual([{ property: "permissions", reason: 'permissions: unknown permission "consumer chat" for a tenant key; expected nexus:consumer:chat or nexus:consumer:* or nexus:designer:chat' }]);
     });
 
+    it("the stack setting nexus.requestStyle scripts sends Bearer and {\"data\": …} bodies", async () => {
+        const box = await startSandbox({ requireStyle: "scripts" });
+        try {
+            const nexus = JSON.stringify({ authUrl: box.url, nexusUrl: box.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops", requestStyle: "scripts" });
+            await configure({ "keyfleet:nexus": nexus, "keyfleet:nexusClientSecret": box.creds.clientSecret, "keyfleet:nexusTenantPassword": box.creds.tenantPassword });
+            const { outs } = await provider.create(await checked(raw("p-style")));
+            expect(box.sandbox.keys.get(outs!.apiKey)!.name).toBe("p-style");
+            expect(box.sandbox.styles).toMatchObject({ bareToken: 0, bareBody: 0 });
+        } finally {
+            await configure();
+            await box.close();
+        }
+    });
+
     it("sends an upper-case contact center id in lower case (defect 13)", async () => {
         const { outs } = await provider.create(await checked(raw("p-upper", { tenant: CC.toUpperCase() })));
         expect(t.sandbox.keys.get(outs!.apiKey)!.tenant).toBe(CC);

@@ -7,6 +7,8 @@
 //     keys), client_id, grant_type=password, password → {access_token, expires_in, …}
 //   POST <nexusURL>/nexus/v3/apikeys, `Authorization: <access token>` (the bare token),
 //     body {enabled, tenant, name, permissions} → the key record; its `id` is the API key.
+//     Genesys's provisioning scripts (genesys/multicloud-services, services/iwdem/README.md) send
+//     `Authorization: Bearer <token>` and the body as {"data": {...}}: setting nexus.requestStyle.
 // Inferred, because the public doc shows only POST: GET /nexus/v3/apikeys (list),
 // GET|PUT|DELETE /nexus/v3/apikeys/{id} (PUT takes name, enabled, expires, revoked), following
 // the product's admin rights (view, read, create, update, delete) and UI actions (enable/disable,
@@ -33,7 +35,16 @@ export interface NexusEndpoints {
     /** OAuth client; the doc uses nexus_client. */
     clientId: string;
     clientSecret: string;
+    /**
+     * How requests to the key API are written. "seed" (default): the Provision API keys guide's,
+     * `Authorization: <token>` and a bare JSON body. "scripts": Genesys's provisioning scripts'
+     * (genesys/multicloud-services, services/iwdem/README.md), `Authorization: Bearer <token>` and
+     * the body wrapped as {"data": {...}}; that they wrap PUT as they wrap POST is inferred.
+     */
+    style?: NexusRequestStyle;
 }
+
+export type NexusRequestStyle = "seed" | "scripts";
 
 /** A GWS password-grant login: `<ccId>\<user>` for a tenant user, the bare name for the ops admin. */
 export interface NexusLogin {
@@ -212,6 +223,7 @@ export class NexusClient {
 
     /** `secrets` are values the vendor might echo in an error (the key id is the key); they are masked. */
     private async call(login: NexusLogin, method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown, secrets: string[] = []): Promise<unknown> {
+        const scripts = this.endpoints.style === "scripts";
         // A POST creates a key: never repeated on a lost answer (the core looks the key up instead).
         return callVendor({ idempotent: method !== "POST", pacer: this.pacer(login) }, async () => {
             for (let attempt = 1; ; attempt++) {
@@ -223,9 +235,8 @@ export class NexusClient {
                 const res = await send({
                     method,
                     url: `${this.endpoints.nexusUrl}${path}`,
-                    // The doc sends the bare token, not "Bearer <token>".
-                    headers: { authorization: token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-                    body: body === undefined ? undefined : JSON.stringify(body),
+                    headers: { authorization: scripts ? `Bearer ${token}` : token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+                    body: body === undefined ? undefined : JSON.stringify(scripts ? { data: body } : body),
                 });
                 if (res.status === 401 && attempt === 1) {
                     // Expired or revoked before its time (a GWS restart): log in again, once.

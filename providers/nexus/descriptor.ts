@@ -27,11 +27,10 @@ export const NEXUS_KIND_PERMISSIONS: Record<NexusKeyKind, readonly string[]> = {
 export const NEXUS_PERMISSION_FORM = /^nexus:[A-Za-z0-9_-]+(:[A-Za-z0-9_*-]+)+$/;
 
 /** Tenant-key permissions a deployment adds (comma-separated), e.g. the Secure Mail permission. */
-export const NEXUS_EXTRA_PERMISSIONS: SettingSpec & { needed(): boolean } = {
+export const NEXUS_EXTRA_PERMISSIONS: SettingSpec = {
     key: "nexus.permissions",
     env: "KEYFLEET_NEXUS_PERMISSIONS",
     default: "",
-    needed: () => false,
     check: (v) => {
         const bad = splitPermissions(v).filter((p) => !NEXUS_PERMISSION_FORM.test(p));
         return bad.length === 0 ? undefined : `must be a comma-separated list of permissions like nexus:consumer:chat; ${bad.map((p) => JSON.stringify(p)).join(", ")} ${bad.length === 1 ? "is" : "are"} not`;
@@ -123,6 +122,13 @@ export const NEXUS_SETTINGS = [
     { key: "nexusOpsPassword", env: "KEYFLEET_NEXUS_OPS_PASSWORD", secret: true, about: "password of the ops admin", needed: (s: NexusSection) => (s.clusterKeys?.length ?? 0) > 0 },
     // verify: GET whoami with the key reads who the key is and changes nothing (inferred: the
     // sandbox's stand-in for the consumer APIs; point probeUrl at a read-only consumer endpoint of yours).
+    {
+        key: "nexus.requestStyle",
+        env: "KEYFLEET_NEXUS_REQUEST_STYLE",
+        default: "seed",
+        check: (v: string) => (v === "seed" || v === "scripts" ? undefined : `must be seed (Authorization: <token>, bare body: the Provision API keys guide) or scripts (Authorization: Bearer <token>, body {"data": …}: Genesys's provisioning scripts); it is "${v}"`),
+        about: "how key-API requests are written: seed (bare token and body, the guide's) or scripts (Bearer token, body in {\"data\": …}, Genesys's provisioning scripts)",
+    },
     NEXUS_EXTRA_PERMISSIONS,
     ...probeSettings("nexus", "KEYFLEET_NEXUS", { url: "<nexusUrl>/nexus/v3/whoami", expect: "200" }),
 ] as const;

@@ -12,7 +12,7 @@ import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } fro
 import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
-import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin } from "./client.ts";
+import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin, type NexusRequestStyle } from "./client.ts";
 import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind } from "./descriptor.ts";
 
 export interface NexusKeyInputs extends CoreInputs {
@@ -82,12 +82,13 @@ interface Connection {
 }
 
 function connect(settings: Settings, key: NexusKeyInputs): Connection {
-    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword, , probeUrl, probeExpect] = NEXUS_SETTINGS;
+    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword, requestStyle, , probeUrl, probeExpect] = NEXUS_SETTINGS;
     const client = new NexusClient({
         authUrl: settings.require(authUrl),
         nexusUrl: settings.require(nexusUrl),
         clientId: settings.require(clientId),
         clientSecret: settings.require(clientSecret),
+        style: settings.require(requestStyle) as NexusRequestStyle,
     });
     const login =
         key.kind === "cluster"
