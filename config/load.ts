@@ -151,7 +151,7 @@ function semanticErrors(data: unknown, doc: Document, file: string, at: At, sett
     for (const v of vendors) {
         const raw = (data as Record<string, unknown>)[v.section];
         if (!raw || typeof raw !== "object" || !v.rules) continue;
-        for (const problem of v.rules(raw as Record<string, unknown>, settings)) {
+        for (const problem of v.rules(raw as Record<string, unknown>, settings, data as Record<string, unknown>)) {
             const path = [v.section, ...problem.path];
             const first = problem.firstAt ? `; first at line ${at(locate(doc, [v.section, ...problem.firstAt]).node?.range?.[0]).line}` : "";
             errors.push({ file, ...at(locate(doc, path).node?.range?.[0]), path: formatPath(path), message: problem.message + first });

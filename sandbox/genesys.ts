@@ -15,8 +15,11 @@
 // delete); names unique per tenant (409); permissions and tenant immutable; a revoked key cannot
 // be reinstated. Error bodies: GWS's OAuth shape ({error, error_description}) for auth; for Nexus
 // the shape of the Digital Channels Web API reference, {"status": {"code", "message", "detail"}}
-// (option errorShape "flat" answers {status, message}, the shape keyfleet first assumed). GET /nexus/v3/whoami stands in for the consumer APIs: it takes
-// `x-api-key` and enforces enabled, revoked, expiry and capacity-per-frequency.
+// (option errorShape "flat" answers {status, message}, the shape keyfleet first assumed).
+// Consumer calls take `x-api-key` and enforce enabled, revoked, expiry and capacity per frequency:
+// GET /nexus/v3/securemail?address=… (the Web API reference's Secure Mail read; its answer body is
+// a stand-in) for keys with the Secure Mail permission; GET /nexus/v3/whoami is NOT a Genesys
+// endpoint, only a test convenience that any live key may call.
 import crypto from "node:crypto";
 import type http from "node:http";
 import { CallStats, HttpError, readBody, records, sendJson, type Handler } from "./http.ts";
@@ -232,6 +235,10 @@ export class GenesysSandbox {
         if (path === "/auth/v3/oauth/token" && method === "POST") {
             this.count("POST /auth/v3/oauth/token", req);
             return this.issueToken(req, res);
+        }
+        if (path === "/nexus/v3/securemail" && method === "GET") {
+            this.count("GET /nexus/v3/securemail");
+            return this.securemail(req, res, url);
         }
         if (path === "/nexus/v3/whoami" && method === "GET") {
             this.count("GET /nexus/v3/whoami");
@@ -513,7 +520,38 @@ export class GenesysSandbox {
         this.reply(res, 200, next);
     }
 
+    /**
+     * The documented Secure Mail read, GET /nexus/v3/securemail?address=… with `x-api-key`: a key
+     * that holds the Secure Mail permission (or nexus:consumer:*) is answered; a chat key is refused
+     * 403. What the real answer holds is not shown by any source; this one is a stand-in.
+     */
+    private securemail(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+        const record = this.consumer(req);
+        if (!record.permissions.some((p) => p === this.opts.securemailPermission || p === "nexus:consumer:*")) {
+            throw this.fail(403, "API key not allowed", { detail: "the key has no Secure Mail permission" });
+        }
+        const address = url.searchParams.get("address");
+        if (!address) throw this.fail(400, "address is required", { detail: "GET /nexus/v3/securemail needs ?address=" });
+        sendJson(res, 200, { data: { address, tenant: record.tenant, messages: [] } });
+    }
+
+    /**
+     * A test convenience, not a Genesys endpoint (no source has a whoami): any live key may call it;
+     * the tests and the local stack's probeUrl use it to see whether a key is accepted.
+     */
     private whoami(req: http.IncomingMessage, res: http.ServerResponse) {
+        const record = this.consumer(req);
+        const window = this.windows.get(record.id)!;
+        sendJson(res, 200, {
+            tenant: record.tenant,
+            name: record.name,
+            permissions: record.permissions,
+            remaining: record.capacity - window.used,
+        });
+    }
+
+    /** The key of a consumer call (`x-api-key`), checked as Nexus would: enabled, not revoked, not expired, within capacity per frequency. */
+    private consumer(req: http.IncomingMessage): NexusRecord {
         const key = String(req.headers["x-api-key"] ?? "");
         const record = this.keys.get(key);
         if (!record) throw this.fail(401, "invalid API key");
@@ -531,11 +569,6 @@ export class GenesysSandbox {
             throw this.fail(429, "rate limit exceeded", { headers: { "retry-after": String(retry) } });
         }
         window.used++;
-        sendJson(res, 200, {
-            tenant: record.tenant,
-            name: record.name,
-            permissions: record.permissions,
-            remaining: record.capacity - window.used,
-        });
+        return record;
     }
 }

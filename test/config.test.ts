@@ -1,5 +1,7 @@
 // config/<environment>.yaml: every error placed at file:line:col and named by path, all at once.
+import fs from "node:fs";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { formatError, loadEnvironment, parseEnvironment } from "../config/load.ts";
 
 function errorsOf(text: string, file = "config/test.yaml"): string[] {
@@ -8,9 +10,12 @@ function errorsOf(text: string, file = "config/test.yaml"): string[] {
 }
 
 describe("environment YAML", () => {
-    it("accepts the committed environments", () => {
+    it("accepts the committed environments, with their stacks' settings", () => {
         for (const env of ["local", "staging", "prod"]) {
-            const result = loadEnvironment(new URL(`../config/${env}.yaml`, import.meta.url).pathname, `config/${env}.yaml`);
+            // The stack's own settings (local's probeUrl, say), as the program hands them to the rules.
+            const stack = (parse(fs.readFileSync(new URL(`../stacks/Pulumi.${env}.yaml`, import.meta.url), "utf8"))?.config ?? {}) as Record<string, unknown>;
+            const config = { get: (k: string) => (typeof stack[k] === "object" ? JSON.stringify(stack[k]) : (stack[k] as string | undefined)) };
+            const result = loadEnvironment(new URL(`../config/${env}.yaml`, import.meta.url).pathname, `config/${env}.yaml`, config);
             expect(result.ok ? [] : result.errors.map(formatError), env).toEqual([]);
         }
     });
@@ -21,6 +26,37 @@ describe("environment YAML", () => {
         expect(result.ok ? [] : result.errors.map(formatError)).toEqual([
             'config/prod.yaml:8:11 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer/chat"; a tenant key takes nexus:consumer:chat, nexus:consumer:* or nexus:designer:chat (more with the stack setting keyfleet:nexus.permissions, e.g. the Secure Mail permission)',
         ]);
+    });
+
+    describe("Nexus verify", () => {
+        const yaml = (own: string, defaults = "") =>
+            `${defaults}nexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  tenantKeys:\n    - name: mail\n${own}    - name: quiet\n      rotation: { verify: false }\n`;
+        const probe = { get: (k: string) => (k === "keyfleet:nexus" ? JSON.stringify({ probeUrl: "https://nexus.example.com/nexus/v3/securemail?address=probe@example.com" }) : undefined) };
+        const errors = (text: string, config?: { get(k: string): string | undefined }) => {
+            const r = parseEnvironment(text, "config/test.yaml", config);
+            return r.ok ? [] : r.errors.map(formatError);
+        };
+        const hint =
+            "needs the stack setting keyfleet:nexus.probeUrl: Nexus has no side-effect-free call every key may make, so name a read-only call this key's permission allows " +
+            "(for a Secure Mail key, GET <nexusUrl>/nexus/v3/securemail?address=<a mailbox address>, sent with x-api-key), or set verify: false";
+
+        it("refuses verify: true without nexus.probeUrl at the key's verify, before any call", () => {
+            expect(errors(yaml("      rotation: { verify: true }\n"))).toEqual([`config/test.yaml:5:27 nexus.tenantKeys[0].rotation.verify: verify: true ${hint}`]);
+        });
+
+        it("refuses verify: true from defaults.rotation at each key that inherits it", () => {
+            expect(errors(yaml("", "defaults:\n  rotation: { verify: true }\n"))).toEqual([`config/test.yaml:6:7 nexus.tenantKeys[0]: verify: true (from defaults.rotation) ${hint}`]);
+        });
+
+        it("accepts verify: true once the stack names a probeUrl (config or environment)", () => {
+            expect(errors(yaml("      rotation: { verify: true }\n"), probe)).toEqual([]);
+            process.env.KEYFLEET_NEXUS_PROBE_URL = "https://nexus.example.com/nexus/v3/securemail?address=probe@example.com";
+            try {
+                expect(errors(yaml("", "defaults:\n  rotation: { verify: true }\n"))).toEqual([]);
+            } finally {
+                delete process.env.KEYFLEET_NEXUS_PROBE_URL;
+            }
+        });
     });
 
     describe("Nexus permissions", () => {

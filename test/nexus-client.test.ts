@@ -286,6 +286,23 @@ describe("Genesys sandbox usage endpoint", () => {
         expect(await useKey(t.url, deleted.id)).toBe(401);
     });
 
+    it("serves the documented Secure Mail read to Secure Mail keys only, and the verify probe uses it", async () => {
+        const mail = await t.client.create(t.tenantLogin, { tenant: CC, name: "use-mail", permissions: ["nexus:consumer:securemail"], enabled: true });
+        const chat = await t.client.create(t.tenantLogin, { tenant: CC, name: "use-mail-chat", permissions: ["nexus:consumer:chat"], enabled: true });
+        const probeUrl = `${t.url}/nexus/v3/securemail?address=probe%40example.com`;
+        const c = { client: t.client, login: t.tenantLogin, probe: { url: probeUrl, expect: "200" } } as never;
+        const outs = (k: { id: string }) => ({ state: { apiKey: k.id } }) as never;
+        expect(await nexusLifecycle.probe!(c, outs(mail))).toMatchObject({ accepted: true, probe: `GET ${t.url}/nexus/v3/securemail` });
+        const refused = await nexusLifecycle.probe!(c, outs(chat));
+        expect(refused.accepted).toBe(false);
+        expect(JSON.stringify(refused)).toContain("403");
+        expect(JSON.stringify(refused)).not.toContain("probe%40example.com");
+        // Without a probeUrl there is no default to fall back on (no Genesys source has a whoami).
+        await expect(nexusLifecycle.probe!({ ...(c as object), probe: { expect: "200" } } as never, outs(mail))).rejects.toThrow(/keyfleet:nexus.probeUrl is not set/);
+        const res = await fetch(`${t.url}/nexus/v3/securemail`, { headers: { "x-api-key": mail.id } });
+        expect([res.status, ((await res.json()) as { status: { message: string } }).status.message]).toEqual([400, "address is required"]);
+    });
+
     it("enforces capacity per frequency", async () => {
         const key = await t.client.create(t.tenantLogin, { tenant: CC, name: "use-rate", permissions: ["nexus:consumer:chat"], enabled: true });
         const statuses = [];

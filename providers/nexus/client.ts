@@ -158,13 +158,15 @@ export class NexusClient {
     }
 
     /**
-     * Uses `apiKey` once, as a consumer would, on `url` (default: whoami, which only reads): for
-     * rotation.verify. One request, no retry: the answer is the verdict.
+     * Uses `apiKey` once, as a consumer would, on `url` (the stack's probeUrl: a read-only call the
+     * key's permission allows, e.g. the documented GET /nexus/v3/securemail?address=… for Secure Mail
+     * keys), for rotation.verify. One request, no retry: the answer is the verdict.
      */
-    async probe(apiKey: string, url?: string): Promise<{ probe: string; status: number; text: string }> {
-        const target = url ?? `${this.endpoints.nexusUrl}/nexus/v3/whoami`;
-        const res = await send({ method: "GET", url: target, headers: { "x-api-key": apiKey, accept: "application/json" } });
-        return { probe: `GET ${target}`, status: res.status, text: res.text };
+    async probe(apiKey: string, url: string): Promise<{ probe: string; status: number; text: string }> {
+        const res = await send({ method: "GET", url, headers: { "x-api-key": apiKey, accept: "application/json" } });
+        // The probe names the call without its query: a mailbox address is nobody's business in a log.
+        const shown = url.split("?")[0];
+        return { probe: `GET ${shown}`, status: res.status, text: res.text };
     }
 
     /** A valid access token for `login`, from the process-wide cache (one login per credential, shared by every waiter). */

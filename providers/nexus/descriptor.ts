@@ -111,6 +111,12 @@ const LISTS = { tenant: "tenantKeys", cluster: "clusterKeys", designer: "designe
 const tenantScoped = (s: NexusSection) => (s.tenantKeys?.length ?? 0) + (s.designerKeys?.length ?? 0) > 0;
 
 /** The order is the order lifecycle.ts's connect() reads them in. */
+/** rotation.verify's value in a raw rotation block: true, false, or undefined when it says nothing. */
+function verifies(rotation: unknown): boolean | undefined {
+    const v = rotation && typeof rotation === "object" ? (rotation as { verify?: unknown }).verify : undefined;
+    return typeof v === "boolean" ? v : undefined;
+}
+
 export const NEXUS_SETTINGS = [
     { key: "nexus.authUrl", env: "KEYFLEET_NEXUS_AUTH_URL", url: true, about: "GWS Auth Services URL, e.g. https://gauth.example.com" },
     { key: "nexus.nexusUrl", env: "KEYFLEET_NEXUS_URL", url: true, about: "Digital Channels URL, e.g. https://nexus.example.com" },
@@ -120,8 +126,6 @@ export const NEXUS_SETTINGS = [
     { key: "nexusClientSecret", env: "KEYFLEET_NEXUS_CLIENT_SECRET", secret: true, about: "secret of the OAuth client" },
     { key: "nexusTenantPassword", env: "KEYFLEET_NEXUS_TENANT_PASSWORD", secret: true, about: "password of the tenant user", needed: tenantScoped },
     { key: "nexusOpsPassword", env: "KEYFLEET_NEXUS_OPS_PASSWORD", secret: true, about: "password of the ops admin", needed: (s: NexusSection) => (s.clusterKeys?.length ?? 0) > 0 },
-    // verify: GET whoami with the key reads who the key is and changes nothing (inferred: the
-    // sandbox's stand-in for the consumer APIs; point probeUrl at a read-only consumer endpoint of yours).
     {
         key: "nexus.requestStyle",
         env: "KEYFLEET_NEXUS_REQUEST_STYLE",
@@ -130,8 +134,12 @@ export const NEXUS_SETTINGS = [
         about: "how key-API requests are written: seed (bare token and body, the guide's) or scripts (Bearer token, body in {\"data\": …}, Genesys's provisioning scripts)",
     },
     NEXUS_EXTRA_PERMISSIONS,
-    ...probeSettings("nexus", "KEYFLEET_NEXUS", { url: "<nexusUrl>/nexus/v3/whoami", expect: "200" }),
+    // verify: no Genesys source has a side-effect-free call every key may make (there is no whoami),
+    // so the probe has no default: verify: true needs probeUrl (the rules refuse the YAML without it).
+    ...probeSettings("nexus", "KEYFLEET_NEXUS", { url: "none: required by verify: true", expect: "200" }),
 ] as const;
+
+const NEXUS_PROBE_URL = NEXUS_SETTINGS[NEXUS_SETTINGS.length - 2];
 
 export const nexus: VendorDescriptor<NexusSection> = {
     section: "nexus",
@@ -141,9 +149,26 @@ export const nexus: VendorDescriptor<NexusSection> = {
 
     declares: (s) => Object.values(LISTS).some((list) => (s[list]?.length ?? 0) > 0),
 
-    rules(raw, settings) {
+    rules(raw, settings, root) {
         const problems: SectionProblem[] = [];
         const list = (name: string): unknown[] => (Array.isArray(raw[name]) ? (raw[name] as unknown[]) : []);
+        // verify: true probes a new key on probeUrl, which has no default (see NEXUS_SETTINGS).
+        if (!settings.get(NEXUS_PROBE_URL)) {
+            const byDefault = verifies((root?.defaults as { rotation?: unknown } | undefined)?.rotation);
+            for (const name of Object.values(LISTS)) {
+                list(name).forEach((entry, i) => {
+                    const own = verifies((entry as { rotation?: unknown })?.rotation);
+                    if (!(own ?? byDefault)) return;
+                    problems.push({
+                        path: own === undefined ? [name, i] : [name, i, "rotation", "verify"],
+                        message:
+                            `${own === undefined ? "verify: true (from defaults.rotation)" : "verify: true"} needs the stack setting keyfleet:nexus.probeUrl: ` +
+                            "Nexus has no side-effect-free call every key may make, so name a read-only call this key's permission allows " +
+                            "(for a Secure Mail key, GET <nexusUrl>/nexus/v3/securemail?address=<a mailbox address>, sent with x-api-key), or set verify: false",
+                    });
+                });
+            }
+        }
         // A tenant key's permission of the right form must still be documented or added by the stack.
         const allowed = allowedPermissions("tenant", settings);
         list("tenantKeys").forEach((entry, i) => {

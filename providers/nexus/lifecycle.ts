@@ -224,6 +224,8 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
     },
 
     async probe({ client, probe }, { state }) {
+        // The YAML's rules refuse verify: true without probeUrl; a provider run outside the program is told the same.
+        if (!probe.url) throw new Error("keyfleet:nexus.probeUrl is not set (nor KEYFLEET_NEXUS_PROBE_URL): verify: true needs a read-only call this key's permission allows");
         return judge(await client.probe(state.apiKey, probe.url), probe.expect, state.apiKey);
     },
 

@@ -94,9 +94,10 @@ export interface VendorDescriptor<S = unknown> {
     declares(section: S): boolean;
     /**
      * Rules across fields and entries, run on the raw section even when the schema fails;
-     * `settings` are the stack's (config, else environment), for rules a deployment extends.
+     * `settings` are the stack's (config, else environment), for rules a deployment extends;
+     * `root` is the whole raw file, for rules that depend on `defaults`.
      */
-    rules?(raw: Record<string, unknown>, settings: Settings): SectionProblem[];
+    rules?(raw: Record<string, unknown>, settings: Settings, root: Record<string, unknown>): SectionProblem[];
     /** Warnings about valid input (an expiry already past), with positions. */
     warnings?(section: S): SectionProblem[];
     /** Endpoints and credentials: one table for the program's pre-flight check and the provider's connection. */
