@@ -20,8 +20,9 @@
 // - BeyondTrust's "Authenticate to the API" page: POST /oauth2/token, HTTP basic client_id:secret,
 //   body grant_type=client_credentials, answer {"access_token","token_type":"Bearer","expires_in":3600};
 //   at most 30 valid tokens per API account, a 31st invalidates the oldest; regenerating the client
-//   secret invalidates every token of the account. Command API: GET or POST (form-encoded) to
-//   /api/command; namespaces https://www.beyondtrust.com/namespaces/API/command (current) and
+//   secret invalidates every token of the account. Command API: GET or POST to /api/command; a POST
+//   carries its parameters url-encoded with Content-Type application/x-www-form-urlencoded
+//   (multipart is not supported; another body type is refused, HTTP 400 with an <error>: inferred); namespaces https://www.beyondtrust.com/namespaces/API/command (current) and
 //   http://www.bomgar.com/namespaces/API/command (older appliances, option legacyNamespace).
 // - get_api_info: <api_information> with api_version, timestamp, permissions/permission[@name]
 //   (perm_command = full_access | read_only | deny; the others 1 or 0), as a recorded answer shows;
@@ -110,6 +111,7 @@ export const BEYONDTRUST_ERRORS = {
     invalidCharacters: (param: string) => `The value of ${param} contains characters that are not allowed.`,
     invalidToken: "Invalid or expired access token.",
     rateLimited: "Rate limit exceeded for this API account.",
+    postContentType: "POST parameters must be sent as application/x-www-form-urlencoded.",
 } as const;
 
 export type CommandAccess = "full_access" | "read_only" | "deny";
@@ -230,6 +232,8 @@ const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "
 
 export class BeyondTrustSandbox {
     readonly stats = new CallStats();
+    /** The request target (path and query) of every /api/command call, for tests that check what reaches a URL. */
+    readonly commandTargets: string[] = [];
     /** Every session key ever generated (live or not), by access key. */
     readonly keys = new Map<string, SessionKeyRecord>();
     /** Every key value and credential this sandbox handed out, for tests that scan output for leaks. */
@@ -394,8 +398,16 @@ export class BeyondTrustSandbox {
             }
             if (path === "/api/command") {
                 if (method !== "GET" && method !== "POST") throw new BtError(405, "Use GET or POST.", { allow: "GET, POST" });
+                this.commandTargets.push(req.url ?? "");
                 const params = new URLSearchParams(url.search);
-                if (method === "POST") for (const [k, v] of new URLSearchParams(await readBody(req))) params.append(k, v);
+                if (method === "POST") {
+                    const body = await readBody(req);
+                    // The guide: POST parameters come url-encoded with this content type; multipart is not supported.
+                    if (body && !/^application\/x-www-form-urlencoded\b/i.test(String(req.headers["content-type"] ?? ""))) {
+                        throw new BtError(400, BEYONDTRUST_ERRORS.postContentType);
+                    }
+                    for (const [k, v] of new URLSearchParams(body)) params.append(k, v);
+                }
                 const action = params.get("action");
                 const known = action !== null && (COMMANDS as readonly string[]).includes(action);
                 this.count(known ? `${method} /api/command?action=${action}` : `${method} /api/command`, req);

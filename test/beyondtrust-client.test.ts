@@ -314,7 +314,7 @@ describe("client over HTTP", () => {
         t.sandbox.expireTokens();
         await t.client.generateSessionKey({ queue: "general" });
         expect(t.sandbox.stats.tokensIssued).toBe(2);
-        expect(t.sandbox.stats.byRoute["GET /api/command?action=generate_session_key"]).toBe(3);
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBe(3);
         // A regenerated secret: the fresh login is refused, and the error says what to check, never the secret.
         t.sandbox.regenerateSecret();
         const err = await failure(t.client.generateSessionKey({ queue: "general" }));
@@ -349,21 +349,21 @@ describe("client over HTTP", () => {
         const keys = await Promise.all(Array.from({ length: 6 }, () => t.client.generateSessionKey({ queue: "general" })));
         expect(new Set(keys.map((k) => k.shortKey)).size).toBe(6);
         expect(t.sandbox.keys.size).toBe(6);
-        expect(t.sandbox.stats.byRoute["GET /api/command?action=generate_session_key"]).toBeGreaterThan(6);
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBeGreaterThan(6);
     });
 
     it("never repeats a generate_session_key whose answer was lost: outcome unknown, one call", async () => {
         const t = await boot();
         await t.client.token();
-        t.sandbox.loseNextAnswer("GET /api/command?action=generate_session_key");
+        t.sandbox.loseNextAnswer("POST /api/command?action=generate_session_key");
         const err = await failure(t.client.generateSessionKey({ queue: "general" }));
         expect(err.kind).toBe("outcomeUnknown");
-        expect(t.sandbox.stats.byRoute["GET /api/command?action=generate_session_key"]).toBe(1);
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBe(1);
         expect(t.sandbox.keys.size).toBe(1);
         // Through the lifecycle: the error names the key and says an unused key expires by itself.
         const made = await failure(
             (async () => {
-                t.sandbox.loseNextAnswer("GET /api/command?action=generate_session_key");
+                t.sandbox.loseNextAnswer("POST /api/command?action=generate_session_key");
                 process.env.KEYFLEET_BEYONDTRUST_URL = t.url;
                 process.env.KEYFLEET_BEYONDTRUST_CLIENT_ID = "client_test";
                 process.env.KEYFLEET_BEYONDTRUST_CLIENT_SECRET = t.secret;
@@ -377,7 +377,7 @@ describe("client over HTTP", () => {
             })(),
         );
         expect(made.message).toMatch(/^creating BeyondTrust session key "lost" \(queue general\) failed: no answer from http:\/\/127\.0\.0\.1:\d+ \(.*\); keyfleet does not repeat it: .* made a key nobody received, which expires by itself/);
-        expect(t.sandbox.stats.byRoute["GET /api/command?action=generate_session_key"]).toBe(2);
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBe(2);
         expect(t.sandbox.keys.size).toBe(2);
     });
 
@@ -411,6 +411,40 @@ describe("no keep-alive to the appliance (Command API guide)", () => {
         } finally {
             await server.close();
         }
+    });
+});
+
+describe("generate_session_key goes as a form POST", () => {
+    it("keeps custom fields and the external key out of the URL; the appliance reads them from the body", async () => {
+        const t = await boot();
+        const external = `EXT-${crypto.randomUUID()}`;
+        const field = `secret-field-${crypto.randomUUID()}`;
+        const k = await t.client.generateSessionKey({ queue: "team:1", externalKey: external, custom: { custom_field1: field }, priority: 2 });
+        const record = t.sandbox.keys.get(new URL(k.keyUrl).searchParams.get("ak")!)!;
+        expect(record).toMatchObject({ externalKey: external, custom: { custom_field1: field }, priority: 2 });
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBe(1);
+        expect(t.sandbox.commandTargets).toEqual(["/api/command"]);
+        for (const target of t.sandbox.commandTargets) {
+            expect(target).not.toContain(external);
+            expect(target).not.toContain(field);
+            expect(target).not.toContain("custom");
+            expect(target).not.toContain("queue_id");
+        }
+    });
+
+    it("the sandbox takes GET (the seed's query) and form POST, and refuses a POST body of another type", async () => {
+        const t = await boot();
+        const { access_token: bearer } = (await (
+            await fetch(`${t.url}/oauth2/token`, { method: "POST", headers: { authorization: `Basic ${Buffer.from(`client_test:${t.secret}`).toString("base64")}`, "content-type": "application/x-www-form-urlencoded" }, body: "grant_type=client_credentials" })
+        ).json()) as { access_token: string };
+        const auth = { authorization: `Bearer ${bearer}` };
+        const get = await fetch(`${t.url}/api/command?action=generate_session_key&type=support&queue_id=general`, { headers: auth });
+        expect(await get.text()).toContain("<short_key>");
+        const form = await fetch(`${t.url}/api/command`, { method: "POST", headers: { ...auth, "content-type": "application/x-www-form-urlencoded" }, body: "action=generate_session_key&type=support&queue_id=general" });
+        expect(await form.text()).toContain("<short_key>");
+        const json = await fetch(`${t.url}/api/command`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ action: "generate_session_key" }) });
+        expect([json.status, await json.text()]).toEqual([400, expect.stringContaining(BEYONDTRUST_ERRORS.postContentType)]);
+        expect(t.sandbox.liveKeys()).toHaveLength(2);
     });
 });
 

@@ -8,10 +8,13 @@
 //     → {"access_token","token_type":"Bearer","expires_in":3600}; then `Authorization: Bearer <token>`.
 //     An API account holds at most 30 live tokens and a 31st invalidates the oldest: hence one token
 //     per account per process (the core's token cache), whatever the number of keys.
-//   GET <url>/api/command?action=generate_session_key&type=support&queue_id=<queue>
+//   <url>/api/command with action=generate_session_key&type=support&queue_id=<queue>
 //     [&session.custom.external_key=…][&session.custom.<field>=…][&session.priority=1..3]
 //     [&session.skills=a,b][&ttl=<s>][&url_hostname=<host>], in that order and encoded as the seed
-//     writes them (`queue_id=rep:1`, `Custom%20Value`, `codename1,codename2`).
+//     writes them (`queue_id=rep:1`, `Custom%20Value`, `codename1,codename2`). The seed shows GET
+//     with a query; the Command API guide allows POST with the same parameters url-encoded in an
+//     `application/x-www-form-urlencoded` body (multipart is not supported): every command is sent
+//     that way, so that custom fields and the external key never appear in a URL.
 //   The answer: root <session_key> in https://www.beyondtrust.com/namespaces/API/command, or on older
 //     appliances http://www.bomgar.com/namespaces/API/command; children type, [ttl], expires (Unix
 //     seconds), queue (text general|rep|team, attribute available 0|1), [queue_id], [external_key],
@@ -88,7 +91,7 @@ function encode(value: string): string {
     return encodeURIComponent(value).replace(/%3A/gi, ":").replace(/%2C/gi, ",");
 }
 
-/** The generate_session_key query string, parameter by parameter as the seed writes them. */
+/** The generate_session_key parameters (the POST body), parameter by parameter as the seed writes them. */
 export function sessionKeyQuery(req: SessionKeyRequest): string {
     const params: [string, string][] = [
         ["action", "generate_session_key"],
@@ -310,7 +313,15 @@ export class BeyondTrustClient {
                     if (!(err instanceof VendorError)) throw err;
                     throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
                 });
-                const res = await send({ method: "GET", url: `${this.endpoint.url}/api/command?${query}`, headers: { authorization: `Bearer ${token}`, accept: "text/xml" }, close: true });
+                // POST with a form body, as the Command API guide allows: custom fields (up to 10 KB)
+                // and the external key stay out of URLs, so out of proxy and access logs.
+                const res = await send({
+                    method: "POST",
+                    url: `${this.endpoint.url}/api/command`,
+                    headers: { authorization: `Bearer ${token}`, accept: "text/xml", "content-type": "application/x-www-form-urlencoded" },
+                    body: query,
+                    close: true,
+                });
                 if (res.status === 401 && attempt === 1) {
                     // Invalidated before its time (a 31st token elsewhere, a regenerated secret): log in
                     // again, once, and take a place in the pace again so resends do not bunch up.
