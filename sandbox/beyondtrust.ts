@@ -173,6 +173,12 @@ export interface BeyondTrustSandboxOptions {
     maxSessionKeyTtlSeconds?: number;
     /** Per API account; null switches the limit off. */
     rateLimit?: { perSecond: number; perHour: number } | null;
+    /**
+     * Answer /api/command with X-RateLimit-Limit (the per-second limit) and X-RateLimit-Remaining
+     * (left in the current second), as the issue says some appliances do; which window they count
+     * is not documented (the per-second one here).
+     */
+    rateLimitHeaders?: boolean;
     /** Answer in http://www.bomgar.com/namespaces/API/command, as older appliances do. */
     legacyNamespace?: boolean;
     /** JSON file keeping the session keys across restarts (written 0600: it holds key values). */
@@ -259,6 +265,7 @@ export class BeyondTrustSandbox {
         maxTokensPerAccount: number;
         maxSessionKeyTtlSeconds: number;
         rateLimit: { perSecond: number; perHour: number } | null;
+        rateLimitHeaders: boolean;
         legacyNamespace: boolean;
         dataFile?: string;
         clock: () => number;
@@ -276,6 +283,7 @@ export class BeyondTrustSandbox {
             maxTokensPerAccount: options.maxTokensPerAccount ?? BEYONDTRUST_DEFAULTS.maxTokensPerAccount,
             maxSessionKeyTtlSeconds: options.maxSessionKeyTtlSeconds ?? BEYONDTRUST_DEFAULTS.maxSessionKeyTtlSeconds,
             rateLimit: options.rateLimit === undefined ? { ...BEYONDTRUST_DEFAULTS.rateLimit } : options.rateLimit,
+            rateLimitHeaders: options.rateLimitHeaders ?? false,
             legacyNamespace: options.legacyNamespace ?? false,
             dataFile: options.dataFile,
             clock: options.clock ?? Date.now,
@@ -412,7 +420,7 @@ export class BeyondTrustSandbox {
                 const known = action !== null && (COMMANDS as readonly string[]).includes(action);
                 this.count(known ? `${method} /api/command?action=${action}` : `${method} /api/command`, req);
                 const account = this.authenticate(req);
-                this.pace(account);
+                for (const [name, value] of Object.entries(this.pace(account))) res.setHeader(name, value);
                 if (account.commandAccess === "deny") throw new BtError(200, BEYONDTRUST_ERRORS.noCommandAccess);
                 if (action === null || action === "") throw new BtError(200, BEYONDTRUST_ERRORS.missingAction);
                 if (!known) throw new BtError(200, BEYONDTRUST_ERRORS.unknownAction);
@@ -540,9 +548,10 @@ export class BeyondTrustSandbox {
         return account;
     }
 
-    private pace(account: BtApiAccount) {
+    /** Counts the call against the account's windows; the X-RateLimit-* headers to answer with (option rateLimitHeaders). */
+    private pace(account: BtApiAccount): Record<string, string> {
         const limit = this.opts.rateLimit;
-        if (!limit) return;
+        if (!limit) return {};
         const now = this.now();
         let w = this.windows.get(account.clientId);
         if (!w) this.windows.set(account.clientId, (w = { second: { start: now, used: 0 }, hour: { start: now, used: 0 } }));
@@ -551,9 +560,11 @@ export class BeyondTrustSandbox {
         let retryMs = 0;
         if (w.hour.used >= limit.perHour) retryMs = w.hour.start + 3_600_000 - now;
         else if (w.second.used >= limit.perSecond) retryMs = w.second.start + 1000 - now;
-        if (retryMs > 0) throw new BtError(429, BEYONDTRUST_ERRORS.rateLimited, { "retry-after": String(Math.max(1, Math.ceil(retryMs / 1000))) });
+        const announce = (used: number): Record<string, string> => (this.opts.rateLimitHeaders ? { "x-ratelimit-limit": String(limit.perSecond), "x-ratelimit-remaining": String(Math.max(0, limit.perSecond - used)) } : {});
+        if (retryMs > 0) throw new BtError(429, BEYONDTRUST_ERRORS.rateLimited, { "retry-after": String(Math.max(1, Math.ceil(retryMs / 1000))), ...announce(w.second.used) });
         w.second.used++;
         w.hour.used++;
+        return announce(w.second.used);
     }
 
     private customer(res: http.ServerResponse, record: SessionKeyRecord | null) {

@@ -12,6 +12,7 @@ import { renewalMarginMs, sessionKeyLifecycle, provider as lcProvider, type Sess
 import { beyondtrust } from "../providers/beyondtrust/descriptor.ts";
 import { isKind, VendorError } from "../providers/shared/errors.ts";
 import { tokens } from "../providers/shared/tokens.ts";
+import { rateLimitFrom } from "../providers/shared/calls.ts";
 import { BEYONDTRUST_ERRORS, BeyondTrustSandbox, type BeyondTrustSandboxOptions } from "../sandbox/beyondtrust.ts";
 import { listen } from "../sandbox/http.ts";
 
@@ -445,6 +446,31 @@ describe("generate_session_key goes as a form POST", () => {
         const json = await fetch(`${t.url}/api/command`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ action: "generate_session_key" }) });
         expect([json.status, await json.text()]).toEqual([400, expect.stringContaining(BEYONDTRUST_ERRORS.postContentType)]);
         expect(t.sandbox.liveKeys()).toHaveLength(2);
+    });
+});
+
+describe("pacing from X-RateLimit-* headers", () => {
+    // An appliance allowing 5 a second, below the documented 20 the client paces for by default.
+    const tight = { rateLimit: { perSecond: 5, perHour: 10_000 } };
+    const run = async (options: BeyondTrustSandboxOptions) => {
+        const t = await boot(options);
+        for (let i = 0; i < 12; i++) await t.client.generateSessionKey({ queue: "general" });
+        return { calls: t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"], keys: t.sandbox.liveKeys().length };
+    };
+
+    it("follows the appliance's announced limit and remaining count: no 429 at all", { timeout: 20_000 }, async () => {
+        const withHeaders = await run({ ...tight, rateLimitHeaders: true });
+        expect(withHeaders).toEqual({ calls: 12, keys: 12 });
+        // Not vacuous: the same appliance without the headers refuses some (the client waits them out).
+        const without = await run(tight);
+        expect(without.keys).toBe(12);
+        expect(without.calls).toBeGreaterThan(12);
+    });
+
+    it("reads the headers as whole numbers only, and ignores an answer without them", () => {
+        expect(rateLimitFrom({ "x-ratelimit-limit": "20", "x-ratelimit-remaining": "0" })).toEqual({ limit: 20, remaining: 0 });
+        expect(rateLimitFrom({ "x-ratelimit-limit": "lots" })).toBeUndefined();
+        expect(rateLimitFrom({})).toBeUndefined();
     });
 });
 

@@ -21,7 +21,9 @@
 //     short_key (seven characters), key_url, mail_subject, mail_body (which holds the key URL).
 //   "When making consecutive API calls, you must close the connection after each API call":
 //     every call sends `Connection: close` (no keep-alive to the appliance).
-//   Rate limit: 20 requests per second and 15,000 per hour per API account.
+//   Rate limit: 20 requests per second and 15,000 per hour per API account; when the appliance
+//     sends X-RateLimit-Limit / X-RateLimit-Remaining, the core's pacer follows them
+//     (providers/shared/calls.ts; their window is inferred, see RATE_WINDOW_MS).
 // Inferred (the vendor is silent), mirrored by sandbox/beyondtrust.ts:
 //   - a command error is HTTP 200 with a root <error> element holding a message, in the same
 //     namespace; nothing is made when one is answered;
@@ -35,7 +37,7 @@
 // only known from the answer that made it, and stays usable until it expires.
 import { createHash } from "node:crypto";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { callVendor, pacerFor, type Limits, type Pacer } from "../shared/calls.ts";
+import { callVendor, pacerFor, rateLimitFrom, type Limits, type Pacer } from "../shared/calls.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
 import { tokens } from "../shared/tokens.ts";
 import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
@@ -47,6 +49,13 @@ export const BEYONDTRUST_NAMESPACES = ["https://www.beyondtrust.com/namespaces/A
  * appliance counts arrivals and a request on a fresh connection arrives later than the next ones.
  */
 export const BEYONDTRUST_LIMITS: Limits = { perSecond: 20, perHour: 15000, headroom: 0.1 };
+
+/**
+ * The window X-RateLimit-Limit / -Remaining count, when the appliance sends them: inferred as the
+ * per-second one (no source says which, nor sends a reset time). An hourly count read this way only
+ * pauses a second too early; the 429 with Retry-After that follows is still waited out.
+ */
+const RATE_WINDOW_MS = 1000;
 
 export interface BeyondTrustEndpoint {
     /** The appliance's base URL, e.g. https://support.example.com. */
@@ -322,6 +331,9 @@ export class BeyondTrustClient {
                     body: query,
                     close: true,
                 });
+                // The appliance's own count of the account's budget, when it sends one, paces the next calls.
+                const budget = rateLimitFrom(res.headers);
+                if (budget) this.pacer().observe({ ...budget, windowMs: RATE_WINDOW_MS });
                 if (res.status === 401 && attempt === 1) {
                     // Invalidated before its time (a 31st token elsewhere, a regenerated secret): log in
                     // again, once, and take a place in the pace again so resends do not bunch up.
