@@ -27,6 +27,9 @@
 // - get_api_info: <api_information> with api_version, timestamp, permissions/permission[@name]
 //   (perm_command = full_access | read_only | deny; the others 1 or 0), as a recorded answer shows;
 //   company_name only in legacy mode (removed in API 1.24.1). generate_session_key needs full access.
+// - check_health (Command API guide): <appliance> with hostname, version, success (1|0),
+//   error_message and failover_role; the element names follow the guide, the values are the sandbox's
+//   (option: the `unhealthy` field makes it answer success 0 with that message). Read-only access suffices.
 // - get_logged_in_reps: <logged_in_reps> with one <rep id> per logged-in representative: display_name,
 //   public_display_name, private_display_name, type, direct_link (an HTML anchor, as text),
 //   logged_in_since, presentation_count, support_session_count, showing_on_rep_list.
@@ -579,6 +582,8 @@ export class BeyondTrustSandbox {
         switch (action) {
             case "get_api_info":
                 return this.sendXml(res, 200, { api_information: this.apiInfo(account) });
+            case "check_health":
+                return this.sendXml(res, 200, { appliance: this.health(host) });
             case "get_logged_in_reps":
                 return this.sendXml(res, 200, { logged_in_reps: { rep: this.reps.filter((r) => r.loggedIn).map((r) => this.repElement(r, host)) } });
             case "get_support_teams":
@@ -589,6 +594,21 @@ export class BeyondTrustSandbox {
                 return this.sendXml(res, 200, { session_key: this.sessionKeyElement(record) });
             }
         }
+    }
+
+    /** Set by tests: what check_health reports as wrong (success 0 and this error_message), or null when healthy. */
+    unhealthy: string | null = null;
+
+    /** check_health's <appliance>: hostname, version, success, error_message, failover_role (the guide's fields; values are the sandbox's). */
+    private health(host: string) {
+        return {
+            "@_id": "keyfleet-sandbox",
+            hostname: host.replace(/:\d+$/, ""),
+            version: this.opts.legacyNamespace ? "19.1.1" : "24.1.1",
+            success: this.unhealthy === null ? "1" : "0",
+            ...(this.unhealthy === null ? {} : { error_message: this.unhealthy }),
+            failover_role: "none",
+        };
     }
 
     private apiInfo(account: BtApiAccount) {
@@ -782,7 +802,7 @@ export class BeyondTrustSandbox {
     }
 }
 
-const COMMANDS = ["generate_session_key", "get_logged_in_reps", "get_support_teams", "get_api_info"] as const;
+const COMMANDS = ["generate_session_key", "get_logged_in_reps", "get_support_teams", "get_api_info", "check_health"] as const;
 type Command = (typeof COMMANDS)[number];
 
 const TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

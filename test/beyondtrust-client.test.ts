@@ -13,6 +13,7 @@ import { beyondtrust } from "../providers/beyondtrust/descriptor.ts";
 import { isKind, VendorError } from "../providers/shared/errors.ts";
 import { tokens } from "../providers/shared/tokens.ts";
 import { rateLimitFrom } from "../providers/shared/calls.ts";
+import { Settings } from "../providers/shared/settings.ts";
 import { BEYONDTRUST_ERRORS, BeyondTrustSandbox, type BeyondTrustSandboxOptions } from "../sandbox/beyondtrust.ts";
 import { listen } from "../sandbox/http.ts";
 
@@ -471,6 +472,40 @@ describe("pacing from X-RateLimit-* headers", () => {
         expect(rateLimitFrom({ "x-ratelimit-limit": "20", "x-ratelimit-remaining": "0" })).toEqual({ limit: 20, remaining: 0 });
         expect(rateLimitFrom({ "x-ratelimit-limit": "lots" })).toBeUndefined();
         expect(rateLimitFrom({})).toBeUndefined();
+    });
+});
+
+describe("check_health", () => {
+    it("the sandbox answers the guide's <appliance>, and the client reads it", async () => {
+        const t = await boot();
+        expect(await t.client.checkHealth()).toEqual({ healthy: true, hostname: "127.0.0.1", version: "24.1.1", failoverRole: "none", error: null });
+        t.sandbox.unhealthy = "database replication stalled";
+        expect(await t.client.checkHealth()).toMatchObject({ healthy: false, error: "database replication stalled" });
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=check_health"]).toBe(2);
+        // Read-only command access suffices for it.
+        const ro = await boot({ commandAccess: "read_only" });
+        expect((await ro.client.checkHealth()).healthy).toBe(true);
+    });
+
+    it("is what report --live asks a BeyondTrust appliance (the descriptor's health): healthy, unhealthy, unreachable", async () => {
+        const t = await boot();
+        const settings = (url: string, secret = t.secret) => {
+            const s = new Settings();
+            s.configure({ get: (k) => ({ "keyfleet:beyondtrust": JSON.stringify({ url, clientId: "client_test" }), "keyfleet:beyondtrustClientSecret": secret })[k] });
+            return s;
+        };
+        expect(await beyondtrust.health!(settings(t.url))).toBeUndefined();
+        t.sandbox.unhealthy = "disk full";
+        expect(await beyondtrust.health!(settings(t.url))).toBe("check_health: the appliance 127.0.0.1 reports a problem: disk full");
+        const wrong = await beyondtrust.health!(settings(t.url, "wrong-secret"));
+        expect(wrong).toMatch(/^check_health failed: /);
+        expect(wrong).not.toContain("wrong-secret");
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        try {
+            expect(await beyondtrust.health!(settings("http://127.0.0.1:9"))).toMatch(/^check_health failed: BeyondTrust at http:\/\/127\.0\.0\.1:9 did not answer/);
+        } finally {
+            delete process.env.KEYFLEET_RETRY_BUDGET_MS;
+        }
     });
 });
 

@@ -95,6 +95,16 @@ export interface SessionKey {
     mailBody: string;
 }
 
+/** A check_health answer. */
+export interface ApplianceHealth {
+    healthy: boolean;
+    hostname: string | null;
+    version: string | null;
+    /** none, primary or backup. */
+    failoverRole: string | null;
+    error: string | null;
+}
+
 /** Characters the seed leaves as they are inside a value: `queue_id=rep:1`, `session.skills=codename1,codename2`. */
 function encode(value: string): string {
     return encodeURIComponent(value).replace(/%3A/gi, ":").replace(/%2C/gi, ",");
@@ -239,6 +249,26 @@ export class BeyondTrustClient {
     /** Makes a session key. Never repeated on a lost answer: the key may have been made. */
     async generateSessionKey(req: SessionKeyRequest): Promise<SessionKey> {
         return sessionKeyFrom(await this.command("generate_session_key", sessionKeyQuery(req), false));
+    }
+
+    /**
+     * The appliance's own health (check_health, Command API guide): reachability, login and the
+     * command API in one read-only call. The answer's <appliance> holds <hostname>, <version>,
+     * <success> (1 or 0), <error_message> and <failover_role>; only <success> is relied on, and an
+     * answer without it counts as healthy (inferred tolerance: its other fields vary by version).
+     */
+    async checkHealth(): Promise<ApplianceHealth> {
+        const answer = await this.query("check_health");
+        if (answer.root !== "appliance") throw new VendorError("invalidAnswer", `BeyondTrust answered check_health with a <${answer.root}> element, not an <appliance>`);
+        const c = answer.content;
+        const success = text(c.success)?.trim();
+        return {
+            healthy: success === undefined || success === "1",
+            hostname: text(c.hostname) ?? null,
+            version: text(c.version) ?? null,
+            failoverRole: text(c.failover_role) ?? null,
+            error: text(c.error_message)?.trim() || null,
+        };
     }
 
     /** Any read-only command (get_api_info, get_support_teams, …), parsed. */

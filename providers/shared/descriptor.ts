@@ -98,6 +98,11 @@ export interface VendorDescriptor<S = unknown> {
      * `root` is the whole raw file, for rules that depend on `defaults`.
      */
     rules?(raw: Record<string, unknown>, settings: Settings, root: Record<string, unknown>): SectionProblem[];
+    /**
+     * The vendor's own health check, for `report --live` where reading keys says nothing about the
+     * vendor (BeyondTrust keys are read from state): a problem to show, or undefined when healthy.
+     */
+    health?(settings: Settings): Promise<string | undefined>;
     /** Warnings about valid input (an expiry already past), with positions. */
     warnings?(section: S): SectionProblem[];
     /** Endpoints and credentials: one table for the program's pre-flight check and the provider's connection. */
