@@ -1,26 +1,34 @@
 // Wire client for Genesys Web Services auth and the Digital Channels ("Nexus") API-key API. It is
 // the only code in keyfleet that knows Nexus URLs, auth and status codes.
 //
-// Documented (Digital Channels Private Edition Guide, "Provision API keys"):
-//   POST <authURL>/auth/v3/oauth/token, HTTP basic nexus_client:<client secret>, form body
+// Documented:
+//   - the Provision API keys guide (shared/seeds/genesys-digital-channels-api-keys.txt):
+//     POST <authURL>/auth/v3/oauth/token, HTTP basic nexus_client:<client secret>, form body
 //     username (<ccId>\<tenant user> for tenant and Designer keys, the GWS ops admin for cluster
-//     keys), client_id, grant_type=password, password → {access_token, expires_in, …}
-//   POST <nexusURL>/nexus/v3/apikeys, `Authorization: <access token>` (the bare token),
-//     body {enabled, tenant, name, permissions} → the key record; its `id` is the API key.
-//     Genesys's provisioning scripts (genesys/multicloud-services, services/iwdem/README.md) send
-//     `Authorization: Bearer <token>` and the body as {"data": {...}}: setting nexus.requestStyle.
-// Inferred, because the public doc shows only POST: GET /nexus/v3/apikeys (list),
-// GET|PUT|DELETE /nexus/v3/apikeys/{id} (PUT takes name, enabled, expires, revoked), following
-// the product's admin rights (view, read, create, update, delete) and UI actions (enable/disable,
-// expire, revoke, delete); 404 for a key that is gone, 409 for a name already used in the tenant;
-// responses either bare or wrapped as {"data": …}; errors as the Web API reference shows them,
-// {"status": {"code", "message", "detail"}}, or flat {status, message} (both read); 429 with Retry-After when the key API's rate
-// limit is hit; the list's paging (undocumented for keys): the client sends both `limit`/`offset`
-// and the `index`/`count` of Nexus's documented lists (index read as an item offset, also inferred),
-// follows pages until an empty one or one with nothing new, and also accepts a server that ignores
-// both and answers everything at once. Every field of a key record is required: an answer without one is refused rather
-// than read as a default. The sandbox (sandbox/genesys.ts) implements the same inference; check it
-// against a real deployment before relying on it.
+//     keys), client_id, grant_type=password, password → {access_token, expires_in, …};
+//     POST <nexusURL>/nexus/v3/apikeys, `Authorization: <access token>` (the bare token), body
+//     {enabled, tenant, name, permissions} → the key record; its `id` is the API key.
+//   - Genesys's provisioning scripts (genesys/multicloud-services, services/iwdem/README.md): the
+//     same POST with `Authorization: Bearer <token>`, the body as {"data": {...}}, and the
+//     permission nexus:consumer:* (setting nexus.requestStyle chooses the form; default the guide's).
+//   - the Web API reference: errors as {"status": {"code", "message", "detail"}} (message and detail
+//     are shown); lists page with index/count (default 10); GET /nexus/v3/securemail?address=… with
+//     x-api-key (a probeUrl for Secure Mail keys). No source has a whoami.
+// Inferred, because no source settles it (and what is also accepted):
+//   - GET /nexus/v3/apikeys (list), GET|PUT|DELETE /nexus/v3/apikeys/{id} (PUT takes name, enabled,
+//     expires, revoked), from the product's admin rights (view, read, create, update, delete) and UI
+//     actions; 404 for a key that is gone, 409 for a name already used in the tenant;
+//   - the scripts' {"data": …} wrapping applies to PUT as to POST; answers are read bare or wrapped;
+//   - errors in the flat {status, message} and GWS's {error, error_description} shapes are read too;
+//   - 429 with Retry-After when the key API's rate limit is hit (a second's wait without it);
+//   - the key list's paging: both limit/offset and index/count are sent (index as an item offset),
+//     pages are followed until an empty one or one with nothing new, and a server that ignores
+//     both and answers everything at once is accepted; a repeated page of 10 or 100 may be a cut
+//     (listPages says so, and the lifecycle refuses to read absence from it);
+//   - every field of a key record is required: an answer without one is refused rather than read
+//     as a default.
+// The sandbox (sandbox/genesys.ts) implements the same; check it against a real deployment before
+// relying on it.
 import { createHash } from "node:crypto";
 import { callVendor, pacerFor, type Pacer } from "../shared/calls.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
