@@ -205,6 +205,31 @@ describe("Nexus provider", () => {
         expect(named("p-pending")).toHaveLength(1);
     });
 
+    it("a pending key is never dropped on the word of a list that may be cut (Nexus answering only its first 10)", async () => {
+        const box = await startSandbox({ paging: "first" });
+        try {
+            const nexus = JSON.stringify({ authUrl: box.url, nexusUrl: box.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" });
+            await configure({ "keyfleet:nexus": nexus, "keyfleet:nexusClientSecret": box.creds.clientSecret, "keyfleet:nexusTenantPassword": box.creds.tenantPassword });
+            for (let i = 0; i < 10; i++) await box.client.create(box.tenantLogin, { tenant: CC, name: `filler-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+            // The create is committed but its answer lost, and the lookup cannot run: the resource is pending.
+            box.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+            for (let i = 0; i < 4; i++) box.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable");
+            const err = (await provider.create(await checked(raw("p-cut"))).catch((e) => e)) as Error & { id?: string; properties?: NexusKeyOutputs };
+            expect(err.id).toMatch(/^pending_/);
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+            const made = [...box.sandbox.keys.values()].filter((k) => k.name === "p-cut");
+            expect(made).toHaveLength(1);
+            // refresh: the list shows the first 10 keys only; the made key is not among them.
+            const refreshed = await provider.read!(err.id!, err.properties!).catch((e: Error) => e);
+            expect(refreshed).toBeInstanceOf(Error);
+            expect((refreshed as Error).message).toContain("ignored paging, so the list may be cut");
+        } finally {
+            await configure();
+            await box.close();
+        }
+    });
+
     it("a lost create that commits late (after the lookup found nothing) is taken over, not duplicated", async () => {
         t.sandbox.loseNextCreateCommitLate();
         const { outs } = await provider.create(await checked(raw("p-late")));
