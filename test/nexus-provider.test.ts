@@ -70,6 +70,11 @@ describe("Nexus provider", () => {
             const { outs } = await provider.create(await checked(raw("p-style")));
             expect(box.sandbox.keys.get(outs!.apiKey)!.name).toBe("p-style");
             expect(box.sandbox.styles).toMatchObject({ bareToken: 0, bareBody: 0 });
+            // An unknown style is refused, naming the setting, before any request.
+            const calls = box.sandbox.stats.total;
+            await configure({ "keyfleet:nexus": nexus.replace('"scripts"', '"bearer"'), "keyfleet:nexusClientSecret": box.creds.clientSecret, "keyfleet:nexusTenantPassword": box.creds.tenantPassword });
+            await expect(provider.create(await checked(raw("p-style-bad")))).rejects.toThrow(/keyfleet:nexus.requestStyle must be seed .* or scripts .*; it is "bearer"/);
+            expect(box.sandbox.stats.total).toBe(calls);
         } finally {
             await configure();
             await box.close();

@@ -27,10 +27,12 @@ export const NEXUS_KIND_PERMISSIONS: Record<NexusKeyKind, readonly string[]> = {
 export const NEXUS_PERMISSION_FORM = /^nexus:[A-Za-z0-9_-]+(:[A-Za-z0-9_*-]+)+$/;
 
 /** Tenant-key permissions a deployment adds (comma-separated), e.g. the Secure Mail permission. */
-export const NEXUS_EXTRA_PERMISSIONS: SettingSpec = {
+export const NEXUS_EXTRA_PERMISSIONS: SettingSpec & { needed(): boolean } = {
     key: "nexus.permissions",
     env: "KEYFLEET_NEXUS_PERMISSIONS",
     default: "",
+    // A deployment's tuning, not asked by bootstrap; the YAML's rules read it.
+    needed: () => false,
     check: (v) => {
         const bad = splitPermissions(v).filter((p) => !NEXUS_PERMISSION_FORM.test(p));
         return bad.length === 0 ? undefined : `must be a comma-separated list of permissions like nexus:consumer:chat; ${bad.map((p) => JSON.stringify(p)).join(", ")} ${bad.length === 1 ? "is" : "are"} not`;
@@ -130,6 +132,8 @@ export const NEXUS_SETTINGS = [
         key: "nexus.requestStyle",
         env: "KEYFLEET_NEXUS_REQUEST_STYLE",
         default: "seed",
+        // A deployment's tuning, not asked by bootstrap; a bad value is refused when the provider connects, before any request.
+        needed: () => false,
         check: (v: string) => (v === "seed" || v === "scripts" ? undefined : `must be seed (Authorization: <token>, bare body: the Provision API keys guide) or scripts (Authorization: Bearer <token>, body {"data": …}: Genesys's provisioning scripts); it is "${v}"`),
         about: "how key-API requests are written: seed (bare token and body, the guide's) or scripts (Bearer token, body in {\"data\": …}, Genesys's provisioning scripts)",
     },
