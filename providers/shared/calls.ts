@@ -48,12 +48,15 @@ export class Pacer {
     /**
      * What the vendor said of this account's budget in an answer (see rateLimitFrom): a lower limit
      * than the declared one slows the pace to it (with the same headroom), and nothing remaining
-     * pauses every caller for the window, so the next request does not meet a 429. Headers never
-     * make the pace faster than the declared limits.
+     * pauses every caller, so the next request does not meet a 429: for one interval of the
+     * announced limit when there is one (the pace already spreads the window; a whole window would
+     * idle past its reset, which no header tells), else for the whole window. Headers never make
+     * the pace faster than the declared limits.
      */
     observe(budget: { limit?: number; remaining?: number; windowMs: number }) {
-        if (budget.limit && budget.limit > 0) this.interval = Math.max(this.declared, budget.windowMs / (budget.limit * (1 - this.headroom)));
-        if (budget.remaining === 0) this.pause(budget.windowMs);
+        const limit = budget.limit && budget.limit > 0 ? budget.limit : undefined;
+        if (limit) this.interval = Math.max(this.declared, budget.windowMs / (limit * (1 - this.headroom)));
+        if (budget.remaining === 0) this.pause(limit ? budget.windowMs / limit : budget.windowMs);
     }
 
     /**
