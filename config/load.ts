@@ -7,6 +7,7 @@ import { isUtf8 } from "node:buffer";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { vendors } from "@keyfleet/providers/vendors";
+import { Settings, type RawConfig } from "@keyfleet/providers/shared/settings";
 import { Environment } from "./schema.ts";
 
 export interface ConfigError {
@@ -40,8 +41,12 @@ export function formatPath(path: readonly PropertyKey[]): string {
     return out;
 }
 
-/** Loads `file`; `shown` is how messages name it (a path relative to the project, say). */
-export function loadEnvironment(file: string, shown = file): LoadResult {
+/**
+ * Loads `file`; `shown` is how messages name it (a path relative to the project, say). `config` is
+ * the stack config (`keyfleet:…` keys), for rules a deployment's settings extend (Nexus
+ * permissions); without it those settings come from the environment or their defaults.
+ */
+export function loadEnvironment(file: string, shown = file, config?: RawConfig): LoadResult {
     let bytes: Buffer;
     try {
         bytes = fs.readFileSync(file);
@@ -53,12 +58,12 @@ export function loadEnvironment(file: string, shown = file): LoadResult {
         // Decoding would turn the bad bytes into U+FFFD and send that to a vendor as part of a name.
         return { ok: false, errors: [{ file: shown, ...firstInvalidByte(text, bytes), path: "", message: "the file is not UTF-8 text (a byte here is not valid UTF-8); save it as UTF-8" }] };
     }
-    return parseEnvironment(text, shown);
+    return parseEnvironment(text, shown, config);
 }
 
-export function parseEnvironment(text: string, shown: string): LoadResult {
+export function parseEnvironment(text: string, shown: string, config?: RawConfig): LoadResult {
     try {
-        return parseChecked(text, shown);
+        return parseChecked(text, shown, config);
     } catch (err) {
         // The YAML parser and the schema recurse per level: thousands of levels exhaust the stack.
         if (!(err instanceof RangeError) || !OVERFLOW.test(err.message)) throw err;
@@ -126,7 +131,9 @@ function deepest(text: string): { line: number; col: number } {
     return { line: 1, col: 1 };
 }
 
-function parseChecked(text: string, shown: string): LoadResult {
+function parseChecked(text: string, shown: string, config?: RawConfig): LoadResult {
+    const settings = new Settings();
+    if (config) settings.configure(config);
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const at = (offset: number | undefined) => lines.linePos(offset ?? 0);
@@ -185,7 +192,7 @@ function parseChecked(text: string, shown: string): LoadResult {
         for (const issue of parsed.error.issues) errors.push(...issueErrors(issue, doc, shown, at));
     }
     // Rules the schema cannot state run on the raw data too, so that one run reports everything.
-    errors.push(...semanticErrors(data, doc, shown, at));
+    errors.push(...semanticErrors(data, doc, shown, at, settings));
     errors.sort((a, b) => a.line - b.line || a.col - b.col);
     if (errors.length > 0 || !parsed.success) return { ok: false, errors };
     const env = parsed.data as Environment;
@@ -261,13 +268,13 @@ function issueErrors(issue: z.core.$ZodIssue, doc: Document, file: string, at: A
 }
 
 /** Each vendor's rules across fields and entries, on the raw data, placed at their nodes. */
-function semanticErrors(data: unknown, doc: Document, file: string, at: At): ConfigError[] {
+function semanticErrors(data: unknown, doc: Document, file: string, at: At, settings: Settings): ConfigError[] {
     const errors: ConfigError[] = [];
     if (!data || typeof data !== "object") return errors;
     for (const v of vendors) {
         const raw = (data as Record<string, unknown>)[v.section];
         if (!raw || typeof raw !== "object" || !v.rules) continue;
-        for (const problem of v.rules(raw as Record<string, unknown>)) {
+        for (const problem of v.rules(raw as Record<string, unknown>, settings, data as Record<string, unknown>)) {
             const path = [v.section, ...problem.path];
             const first = problem.firstAt ? `; first at line ${at(locate(doc, [v.section, ...problem.firstAt]).node?.range?.[0]).line}` : "";
             errors.push({ file, ...at(locate(doc, path).node?.range?.[0]), path: formatPath(path), message: problem.message + first });

@@ -5,6 +5,7 @@
 // whatever a vendor adds to its outputs, a key value cannot reach a report.
 import { dispatch } from "../providers/shared/dispatch.ts";
 import { durationMs, type RotationPolicy } from "../providers/shared/rotation.ts";
+import { Settings } from "../providers/shared/settings.ts";
 import { vendors } from "../providers/vendors.ts";
 import { passphraseFor, pulumiCli } from "./stacks.ts";
 
@@ -269,6 +270,7 @@ export async function inventory(stack: string, options: { dir: string; live?: bo
     const renewals = new Map<string, Renewal | undefined>();
     const rows: KeyRow[] = [];
     let provider: ReturnType<typeof dispatch> | undefined;
+    let liveConfig: Record<string, { value?: string }> | undefined;
     if (options.live) {
         let config: Record<string, { value?: string }>;
         try {
@@ -278,6 +280,7 @@ export async function inventory(stack: string, options: { dir: string; live?: bo
         }
         provider = dispatch();
         await provider.configure({ config: { get: (k: string) => config[k]?.value } } as never);
+        liveConfig = config;
     }
     const delivered = deliveriesFromState(exported.deployment?.resources ?? []);
     for (const r of keyResources(exported)) {
@@ -298,6 +301,16 @@ export async function inventory(stack: string, options: { dir: string; live?: bo
             }
         } catch (err) {
             rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now, renewals.get(vendor)), liveError: String((err as Error).message).split("\n")[0] });
+        }
+    }
+    if (options.live && liveConfig) {
+        // A vendor whose keys are read from state (BeyondTrust) is asked its own health, once per stack.
+        const settings = new Settings();
+        settings.configure({ get: (k: string) => liveConfig![k]?.value });
+        for (const v of vendors) {
+            if (!v.health || !rows.some((row) => row.vendor === v.section && !row.liveError)) continue;
+            const problem = await v.health(settings);
+            if (problem) for (const row of rows) if (row.vendor === v.section && !row.liveError) row.liveError = problem;
         }
     }
     for (const row of rows) row.delivery ??= delivered.get(row.resource) ?? null;

@@ -20,12 +20,16 @@
 // - BeyondTrust's "Authenticate to the API" page: POST /oauth2/token, HTTP basic client_id:secret,
 //   body grant_type=client_credentials, answer {"access_token","token_type":"Bearer","expires_in":3600};
 //   at most 30 valid tokens per API account, a 31st invalidates the oldest; regenerating the client
-//   secret invalidates every token of the account. Command API: GET or POST (form-encoded) to
-//   /api/command; namespaces https://www.beyondtrust.com/namespaces/API/command (current) and
+//   secret invalidates every token of the account. Command API: GET or POST to /api/command; a POST
+//   carries its parameters url-encoded with Content-Type application/x-www-form-urlencoded
+//   (multipart is not supported; another body type is refused, HTTP 400 with an <error>: inferred); namespaces https://www.beyondtrust.com/namespaces/API/command (current) and
 //   http://www.bomgar.com/namespaces/API/command (older appliances, option legacyNamespace).
 // - get_api_info: <api_information> with api_version, timestamp, permissions/permission[@name]
 //   (perm_command = full_access | read_only | deny; the others 1 or 0), as a recorded answer shows;
 //   company_name only in legacy mode (removed in API 1.24.1). generate_session_key needs full access.
+// - check_health (Command API guide): <appliance> with hostname, version, success (1|0),
+//   error_message and failover_role; the element names follow the guide, the values are the sandbox's
+//   (option: the `unhealthy` field makes it answer success 0 with that message). Read-only access suffices.
 // - get_logged_in_reps: <logged_in_reps> with one <rep id> per logged-in representative: display_name,
 //   public_display_name, private_display_name, type, direct_link (an HTML anchor, as text),
 //   logged_in_since, presentation_count, support_session_count, showing_on_rep_list.
@@ -110,6 +114,7 @@ export const BEYONDTRUST_ERRORS = {
     invalidCharacters: (param: string) => `The value of ${param} contains characters that are not allowed.`,
     invalidToken: "Invalid or expired access token.",
     rateLimited: "Rate limit exceeded for this API account.",
+    postContentType: "POST parameters must be sent as application/x-www-form-urlencoded.",
 } as const;
 
 export type CommandAccess = "full_access" | "read_only" | "deny";
@@ -171,6 +176,12 @@ export interface BeyondTrustSandboxOptions {
     maxSessionKeyTtlSeconds?: number;
     /** Per API account; null switches the limit off. */
     rateLimit?: { perSecond: number; perHour: number } | null;
+    /**
+     * Answer /api/command with X-RateLimit-Limit (the per-second limit) and X-RateLimit-Remaining
+     * (left in the current second), as the issue says some appliances do; which window they count
+     * is not documented (the per-second one here).
+     */
+    rateLimitHeaders?: boolean;
     /** Answer in http://www.bomgar.com/namespaces/API/command, as older appliances do. */
     legacyNamespace?: boolean;
     /** JSON file keeping the session keys across restarts (written 0600: it holds key values). */
@@ -230,6 +241,8 @@ const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "
 
 export class BeyondTrustSandbox {
     readonly stats = new CallStats();
+    /** The request target (path and query) of every /api/command call, for tests that check what reaches a URL. */
+    readonly commandTargets: string[] = [];
     /** Every session key ever generated (live or not), by access key. */
     readonly keys = new Map<string, SessionKeyRecord>();
     /** Every key value and credential this sandbox handed out, for tests that scan output for leaks. */
@@ -255,6 +268,7 @@ export class BeyondTrustSandbox {
         maxTokensPerAccount: number;
         maxSessionKeyTtlSeconds: number;
         rateLimit: { perSecond: number; perHour: number } | null;
+        rateLimitHeaders: boolean;
         legacyNamespace: boolean;
         dataFile?: string;
         clock: () => number;
@@ -272,6 +286,7 @@ export class BeyondTrustSandbox {
             maxTokensPerAccount: options.maxTokensPerAccount ?? BEYONDTRUST_DEFAULTS.maxTokensPerAccount,
             maxSessionKeyTtlSeconds: options.maxSessionKeyTtlSeconds ?? BEYONDTRUST_DEFAULTS.maxSessionKeyTtlSeconds,
             rateLimit: options.rateLimit === undefined ? { ...BEYONDTRUST_DEFAULTS.rateLimit } : options.rateLimit,
+            rateLimitHeaders: options.rateLimitHeaders ?? false,
             legacyNamespace: options.legacyNamespace ?? false,
             dataFile: options.dataFile,
             clock: options.clock ?? Date.now,
@@ -394,13 +409,21 @@ export class BeyondTrustSandbox {
             }
             if (path === "/api/command") {
                 if (method !== "GET" && method !== "POST") throw new BtError(405, "Use GET or POST.", { allow: "GET, POST" });
+                this.commandTargets.push(req.url ?? "");
                 const params = new URLSearchParams(url.search);
-                if (method === "POST") for (const [k, v] of new URLSearchParams(await readBody(req))) params.append(k, v);
+                if (method === "POST") {
+                    const body = await readBody(req);
+                    // The guide: POST parameters come url-encoded with this content type; multipart is not supported.
+                    if (body && !/^application\/x-www-form-urlencoded\b/i.test(String(req.headers["content-type"] ?? ""))) {
+                        throw new BtError(400, BEYONDTRUST_ERRORS.postContentType);
+                    }
+                    for (const [k, v] of new URLSearchParams(body)) params.append(k, v);
+                }
                 const action = params.get("action");
                 const known = action !== null && (COMMANDS as readonly string[]).includes(action);
                 this.count(known ? `${method} /api/command?action=${action}` : `${method} /api/command`, req);
                 const account = this.authenticate(req);
-                this.pace(account);
+                for (const [name, value] of Object.entries(this.pace(account))) res.setHeader(name, value);
                 if (account.commandAccess === "deny") throw new BtError(200, BEYONDTRUST_ERRORS.noCommandAccess);
                 if (action === null || action === "") throw new BtError(200, BEYONDTRUST_ERRORS.missingAction);
                 if (!known) throw new BtError(200, BEYONDTRUST_ERRORS.unknownAction);
@@ -528,9 +551,10 @@ export class BeyondTrustSandbox {
         return account;
     }
 
-    private pace(account: BtApiAccount) {
+    /** Counts the call against the account's windows; the X-RateLimit-* headers to answer with (option rateLimitHeaders). */
+    private pace(account: BtApiAccount): Record<string, string> {
         const limit = this.opts.rateLimit;
-        if (!limit) return;
+        if (!limit) return {};
         const now = this.now();
         let w = this.windows.get(account.clientId);
         if (!w) this.windows.set(account.clientId, (w = { second: { start: now, used: 0 }, hour: { start: now, used: 0 } }));
@@ -539,9 +563,11 @@ export class BeyondTrustSandbox {
         let retryMs = 0;
         if (w.hour.used >= limit.perHour) retryMs = w.hour.start + 3_600_000 - now;
         else if (w.second.used >= limit.perSecond) retryMs = w.second.start + 1000 - now;
-        if (retryMs > 0) throw new BtError(429, BEYONDTRUST_ERRORS.rateLimited, { "retry-after": String(Math.max(1, Math.ceil(retryMs / 1000))) });
+        const announce = (used: number): Record<string, string> => (this.opts.rateLimitHeaders ? { "x-ratelimit-limit": String(limit.perSecond), "x-ratelimit-remaining": String(Math.max(0, limit.perSecond - used)) } : {});
+        if (retryMs > 0) throw new BtError(429, BEYONDTRUST_ERRORS.rateLimited, { "retry-after": String(Math.max(1, Math.ceil(retryMs / 1000))), ...announce(w.second.used) });
         w.second.used++;
         w.hour.used++;
+        return announce(w.second.used);
     }
 
     private customer(res: http.ServerResponse, record: SessionKeyRecord | null) {
@@ -556,6 +582,8 @@ export class BeyondTrustSandbox {
         switch (action) {
             case "get_api_info":
                 return this.sendXml(res, 200, { api_information: this.apiInfo(account) });
+            case "check_health":
+                return this.sendXml(res, 200, { appliance: this.health(host) });
             case "get_logged_in_reps":
                 return this.sendXml(res, 200, { logged_in_reps: { rep: this.reps.filter((r) => r.loggedIn).map((r) => this.repElement(r, host)) } });
             case "get_support_teams":
@@ -566,6 +594,21 @@ export class BeyondTrustSandbox {
                 return this.sendXml(res, 200, { session_key: this.sessionKeyElement(record) });
             }
         }
+    }
+
+    /** Set by tests: what check_health reports as wrong (success 0 and this error_message), or null when healthy. */
+    unhealthy: string | null = null;
+
+    /** check_health's <appliance>: hostname, version, success, error_message, failover_role (the guide's fields; values are the sandbox's). */
+    private health(host: string) {
+        return {
+            "@_id": "keyfleet-sandbox",
+            hostname: host.replace(/:\d+$/, ""),
+            version: this.opts.legacyNamespace ? "19.1.1" : "24.1.1",
+            success: this.unhealthy === null ? "1" : "0",
+            ...(this.unhealthy === null ? {} : { error_message: this.unhealthy }),
+            failover_role: "none",
+        };
     }
 
     private apiInfo(account: BtApiAccount) {
@@ -759,7 +802,7 @@ export class BeyondTrustSandbox {
     }
 }
 
-const COMMANDS = ["generate_session_key", "get_logged_in_reps", "get_support_teams", "get_api_info"] as const;
+const COMMANDS = ["generate_session_key", "get_logged_in_reps", "get_support_teams", "get_api_info", "check_health"] as const;
 type Command = (typeof COMMANDS)[number];
 
 const TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -3,7 +3,9 @@
 // What is documented (shared/seeds/genesys-digital-channels-api-keys.txt) and reproduced as is:
 // the password grant at POST /auth/v3/oauth/token with HTTP basic `nexus_client:<secret>` and a
 // form body; tenant users log in as `<ccId>\<user>`, the GWS ops admin by plain name; the token
-// goes in `Authorization` as the bare token; POST /nexus/v3/apikeys with
+// goes in `Authorization` as the bare token (the guide) or as `Bearer <token>` with the body in
+// {"data": …} (Genesys's provisioning scripts, genesys/multicloud-services services/iwdem/README.md;
+// both are accepted, a wrapped request is answered wrapped, option requireStyle refuses one); POST /nexus/v3/apikeys with
 // {enabled, tenant, name, permissions} answers the record with id, created, revoked,
 // expires:false, createdby, capacity:120, frequency:60.
 //
@@ -11,9 +13,13 @@
 // update and delete at GET|PUT|DELETE /nexus/v3/apikeys[/{id}], following the product's admin
 // rights (view, read, create, update, delete) and UI actions (enable/disable, expire, revoke,
 // delete); names unique per tenant (409); permissions and tenant immutable; a revoked key cannot
-// be reinstated; error bodies in GWS's OAuth shape ({error, error_description}) for auth and
-// {status, message} for Nexus. GET /nexus/v3/whoami stands in for the consumer APIs: it takes
-// `x-api-key` and enforces enabled, revoked, expiry and capacity-per-frequency.
+// be reinstated. Error bodies: GWS's OAuth shape ({error, error_description}) for auth; for Nexus
+// the shape of the Digital Channels Web API reference, {"status": {"code", "message", "detail"}}
+// (option errorShape "flat" answers {status, message}, the shape keyfleet first assumed).
+// Consumer calls take `x-api-key` and enforce enabled, revoked, expiry and capacity per frequency:
+// GET /nexus/v3/securemail?address=… (the Web API reference's Secure Mail read; its answer body is
+// a stand-in) for keys with the Secure Mail permission; GET /nexus/v3/whoami is NOT a Genesys
+// endpoint, only a test convenience that any live key may call.
 import crypto from "node:crypto";
 import type http from "node:http";
 import { CallStats, HttpError, readBody, records, sendJson, type Handler } from "./http.ts";
@@ -50,6 +56,25 @@ export interface GenesysSandboxOptions {
     omitFields?: string[];
     /** Rate limit of the key API (/nexus/v3/apikeys…) per login: at most `requests` per `windowMs`; 429 with Retry-After beyond. */
     keyApiLimit?: { requests: number; windowMs: number } | null;
+    /**
+     * Shape of Nexus error bodies: "status" is the documented `{"status": {"code", "message",
+     * "detail"}}`; "flat" is `{status, message}`, the shape keyfleet first assumed (the client reads both).
+     */
+    errorShape?: "status" | "flat";
+    /**
+     * How the key list pages (undocumented): "limit" (default) honours `limit`/`offset`; "index"
+     * ignores them and pages as Nexus's documented lists do, 10 at a time from the item offset
+     * `index`; "first" ignores all paging and answers the first 10 (a cut the client must not
+     * read as the whole list).
+     */
+    paging?: "limit" | "index" | "first";
+    /**
+     * Refuse key-API requests not written this way: "seed" (bare token, bare body, the guide's) or
+     * "scripts" (Bearer token, body in {"data": …}, Genesys's provisioning scripts). Unset accepts both.
+     */
+    requireStyle?: "seed" | "scripts" | null;
+    /** The wire string of the Secure Mail permission this deployment uses (undocumented; default SANDBOX_SECUREMAIL_PERMISSION). */
+    securemailPermission?: string;
 }
 
 export const GENESYS_DEFAULTS = {
@@ -59,11 +84,18 @@ export const GENESYS_DEFAULTS = {
     client: { id: "nexus_client", secret: "nexus_client_secret" },
 } as const;
 
-/** Permissions the sandbox knows: the three the vendor documents. */
+/**
+ * Permissions the sandbox knows: those of the Provision API keys guide, `nexus:consumer:*` as
+ * Genesys's provisioning scripts create (genesys/multicloud-services, services/iwdem/README.md),
+ * and the Secure Mail permission, whose wire string no source shows (option securemailPermission).
+ */
 export const NEXUS_PERMISSIONS = {
-    tenant: ["nexus:consumer:chat", "nexus:designer:chat"],
+    tenant: ["nexus:consumer:chat", "nexus:consumer:*", "nexus:designer:chat"],
     cluster: ["nexus:cluster:*"],
 } as const;
+
+/** The sandbox's Secure Mail permission: an inference (the Administrator's Guide names the permission, not its string). */
+export const SANDBOX_SECUREMAIL_PERMISSION = "nexus:consumer:securemail";
 
 interface Session {
     username: string;
@@ -102,6 +134,10 @@ export class GenesysSandbox {
             envelope: options.envelope ?? false,
             keyApiLimit: options.keyApiLimit ?? null,
             omitFields: options.omitFields ?? [],
+            errorShape: options.errorShape ?? "status",
+            paging: options.paging ?? "limit",
+            requireStyle: options.requireStyle ?? null,
+            securemailPermission: options.securemailPermission ?? SANDBOX_SECUREMAIL_PERMISSION,
             dataFile: options.dataFile,
         };
         const saved = records.load<{ nexusKeys?: NexusRecord[] }>(this.opts.dataFile);
@@ -138,6 +174,9 @@ export class GenesysSandbox {
         this.faults.length = 0;
     }
 
+    /** Requests whose body came in {"data": …}. */
+    private wrappedReq = new WeakSet<http.IncomingMessage>();
+
     /** Whether the answer of this request must be lost (after the work is done). */
     private lost = new WeakSet<http.IncomingMessage>();
 
@@ -150,8 +189,14 @@ export class GenesysSandbox {
                 this.lost.add(req);
                 return;
             }
-            throw new HttpError(status, { status, message });
+            throw this.fail(status, message);
         }
+    }
+
+    /** A Nexus error in the configured shape; `detail` says more than `message`, as Nexus's own errors do. */
+    private fail(code: number, message: string, extra: { detail?: string; headers?: Record<string, string> } = {}): HttpError {
+        const body = this.opts.errorShape === "flat" ? { status: code, message, ...(extra.detail ? { detail: extra.detail } : {}) } : { status: { code, message, detail: extra.detail ?? "" } };
+        return new HttpError(code, body, extra.headers);
     }
 
     /** The key API's rate limit, per login (the session's user). */
@@ -163,7 +208,7 @@ export class GenesysSandbox {
         if (!w || now - w.start >= limit.windowMs) this.keyApiWindows.set(session.username, (w = { start: now, used: 0 }));
         if (w.used >= limit.requests) {
             const retry = Math.max(1, Math.ceil((w.start + limit.windowMs - now) / 1000));
-            throw new HttpError(429, { status: 429, message: "too many requests" }, { "retry-after": String(retry) });
+            throw this.fail(429, "too many requests", { headers: { "retry-after": String(retry) } });
         }
         w.used++;
     }
@@ -191,6 +236,10 @@ export class GenesysSandbox {
             this.count("POST /auth/v3/oauth/token", req);
             return this.issueToken(req, res);
         }
+        if (path === "/nexus/v3/securemail" && method === "GET") {
+            this.count("GET /nexus/v3/securemail");
+            return this.securemail(req, res, url);
+        }
         if (path === "/nexus/v3/whoami" && method === "GET") {
             this.count("GET /nexus/v3/whoami");
             return this.whoami(req, res);
@@ -205,7 +254,7 @@ export class GenesysSandbox {
             this.pace(session);
             if (method === "POST") return this.create(session, req, res);
             if (method === "GET") return this.reply(res, 200, this.page(this.visible(session), url));
-            throw new HttpError(405, { status: 405, message: `method ${method} not allowed` });
+            throw this.fail(405, `method ${method} not allowed`);
         }
         const match = /^\/nexus\/v3\/apikeys\/([^/]+)$/.exec(path);
         if (match) {
@@ -222,10 +271,10 @@ export class GenesysSandbox {
                 res.writeHead(204).end();
                 return;
             }
-            throw new HttpError(405, { status: 405, message: `method ${method} not allowed` });
+            throw this.fail(405, `method ${method} not allowed`);
         }
         this.stats.count("unknown");
-        throw new HttpError(404, { status: 404, message: "not found" });
+        throw this.fail(404, "not found");
     };
 
     private control(method: string, path: string, res: http.ServerResponse) {
@@ -238,7 +287,7 @@ export class GenesysSandbox {
             this.expireTokens();
             return sendJson(res, 200, {});
         }
-        throw new HttpError(404, { status: 404, message: "not found" });
+        throw this.fail(404, "not found");
     }
 
     private reply(res: http.ServerResponse, status: number, body: unknown) {
@@ -254,17 +303,25 @@ export class GenesysSandbox {
             return copy;
         };
         const shaped = Array.isArray(body) ? body.map(omit) : omit(body);
-        sendJson(res, status, this.opts.envelope ? { data: shaped } : shaped);
+        // A request in {"data": …} is answered in kind (the client reads both).
+        const wrap = this.opts.envelope || (res.req !== undefined && this.wrappedReq.has(res.req));
+        sendJson(res, status, wrap ? { data: shaped } : shaped);
     }
 
     /** One page of a list (inferred paging: `limit` up to 100, `offset` from 0); no `limit` answers everything. */
     private page<T>(items: T[], url: URL): T[] {
+        if (this.opts.paging === "first") return items.slice(0, 10);
+        if (this.opts.paging === "index") {
+            const index = Number(url.searchParams.get("index") ?? 0);
+            if (!Number.isInteger(index) || index < 0) throw this.fail(400, "index must be 0 or more");
+            return items.slice(index, index + 10);
+        }
         const limit = url.searchParams.get("limit");
         if (limit === null) return items;
         const n = Number(limit);
         const offset = Number(url.searchParams.get("offset") ?? 0);
         if (!Number.isInteger(n) || n < 1 || n > 100 || !Number.isInteger(offset) || offset < 0) {
-            throw new HttpError(400, { status: 400, message: "limit must be 1 to 100 and offset 0 or more" });
+            throw this.fail(400, "limit must be 1 to 100 and offset 0 or more");
         }
         return items.slice(offset, offset + n);
     }
@@ -321,9 +378,18 @@ export class GenesysSandbox {
         return { username, ccId };
     }
 
+    /** How key-API requests were written: the Authorization header's form and the body's. */
+    readonly styles = { bareToken: 0, bearerToken: 0, bareBody: 0, dataBody: 0 };
+
     private authenticate(req: http.IncomingMessage): Session {
-        // The doc sends the bare token; "Bearer <token>" is accepted too.
-        const header = (req.headers.authorization ?? "").replace(/^Bearer\s+/i, "").trim();
+        // The guide sends the bare token, Genesys's provisioning scripts "Bearer <token>": both are taken.
+        const raw = req.headers.authorization ?? "";
+        const bearer = /^Bearer\s+/i.test(raw);
+        this.styles[bearer ? "bearerToken" : "bareToken"]++;
+        if (this.opts.requireStyle && bearer !== (this.opts.requireStyle === "scripts")) {
+            throw new HttpError(401, { error: "invalid_token", error_description: bearer ? "Invalid access token" : "Full authentication is required to access this resource" });
+        }
+        const header = raw.replace(/^Bearer\s+/i, "").trim();
         const session = this.tokens.get(header);
         if (!session || session.expiresAt <= this.now()) {
             if (session) this.tokens.delete(header);
@@ -339,7 +405,7 @@ export class GenesysSandbox {
     private find(session: Session, id: string): NexusRecord {
         const record = this.keys.get(id);
         if (!record || (session.ccId !== null && record.tenant !== session.ccId)) {
-            throw new HttpError(404, { status: 404, message: "API key not found" });
+            throw this.fail(404, "API key not found", { detail: "no API key with this id in the tenant" });
         }
         return record;
     }
@@ -349,21 +415,30 @@ export class GenesysSandbox {
         try {
             body = JSON.parse(await readBody(req));
         } catch {
-            throw new HttpError(400, { status: 400, message: "request body is not valid JSON" });
+            throw this.fail(400, "request body is not valid JSON");
         }
         if (!body || typeof body !== "object" || Array.isArray(body)) {
-            throw new HttpError(400, { status: 400, message: "request body must be a JSON object" });
+            throw this.fail(400, "request body must be a JSON object");
         }
-        return body as Record<string, unknown>;
+        // Genesys's provisioning scripts wrap the body as {"data": {...}}; the guide sends it bare.
+        const keys = Object.keys(body);
+        const data = (body as { data?: unknown }).data;
+        const wrapped = keys.length === 1 && keys[0] === "data" && !!data && typeof data === "object" && !Array.isArray(data);
+        this.styles[wrapped ? "dataBody" : "bareBody"]++;
+        if (this.opts.requireStyle && wrapped !== (this.opts.requireStyle === "scripts")) {
+            throw this.fail(400, "request body is not in the expected form", { detail: this.opts.requireStyle === "scripts" ? 'expected {"data": {...}}' : "expected the fields at the top level" });
+        }
+        if (wrapped) this.wrappedReq.add(req);
+        return (wrapped ? data : body) as Record<string, unknown>;
     }
 
     private checkName(name: unknown, tenant: string, exceptId?: string): string {
         if (typeof name !== "string" || name.trim() === "" || name.length > 255) {
-            throw new HttpError(400, { status: 400, message: "name must be a non-empty string of at most 255 characters" });
+            throw this.fail(400, "name must be a non-empty string of at most 255 characters");
         }
         for (const k of this.keys.values()) {
             if (k.tenant === tenant && k.name === name && k.id !== exceptId) {
-                throw new HttpError(409, { status: 409, message: "name exists" });
+                throw this.fail(409, "name exists", { detail: `an API key named "${name}" already exists in tenant ${tenant}` });
             }
         }
         return name;
@@ -372,21 +447,21 @@ export class GenesysSandbox {
     private async create(session: Session, req: http.IncomingMessage, res: http.ServerResponse) {
         const body = await this.json(req);
         const tenant = body.tenant;
-        if (typeof tenant !== "string" || tenant === "") throw new HttpError(400, { status: 400, message: "tenant is required" });
+        if (typeof tenant !== "string" || tenant === "") throw this.fail(400, "tenant is required");
         const cluster = tenant === "*";
-        if (!cluster && !this.opts.contactCenters.includes(tenant)) throw new HttpError(400, { status: 400, message: `unknown tenant ${tenant}` });
+        if (!cluster && !this.opts.contactCenters.includes(tenant)) throw this.fail(400, `unknown tenant ${tenant}`);
         if (session.ccId !== null && session.ccId !== tenant) {
-            throw new HttpError(403, { status: 403, message: "not allowed to create API keys for another tenant" });
+            throw this.fail(403, "not allowed to create API keys for another tenant");
         }
-        const allowed: readonly string[] = cluster ? NEXUS_PERMISSIONS.cluster : NEXUS_PERMISSIONS.tenant;
+        const allowed: readonly string[] = cluster ? NEXUS_PERMISSIONS.cluster : [...NEXUS_PERMISSIONS.tenant, this.opts.securemailPermission];
         const permissions = body.permissions;
         if (!Array.isArray(permissions) || permissions.length === 0 || !permissions.every((p) => typeof p === "string")) {
-            throw new HttpError(400, { status: 400, message: "permissions must be a non-empty array of strings" });
+            throw this.fail(400, "permissions must be a non-empty array of strings");
         }
         for (const p of permissions as string[]) {
-            if (!allowed.includes(p)) throw new HttpError(400, { status: 400, message: `permission ${p} is not valid for tenant ${tenant}` });
+            if (!allowed.includes(p)) throw this.fail(400, `permission ${p} is not valid for tenant ${tenant}`);
         }
-        if (body.enabled !== undefined && typeof body.enabled !== "boolean") throw new HttpError(400, { status: 400, message: "enabled must be a boolean" });
+        if (body.enabled !== undefined && typeof body.enabled !== "boolean") throw this.fail(400, "enabled must be a boolean");
         const name = this.checkName(body.name, tenant);
         const record: NexusRecord = {
             id: crypto.randomUUID(),
@@ -420,24 +495,24 @@ export class GenesysSandbox {
         const body = await this.json(req);
         for (const field of ["id", "tenant", "permissions", "created", "createdby", "capacity", "frequency"]) {
             if (field in body && JSON.stringify(body[field]) !== JSON.stringify(record[field as keyof NexusRecord])) {
-                throw new HttpError(400, { status: 400, message: `${field} cannot be changed` });
+                throw this.fail(400, `${field} cannot be changed`);
             }
         }
         const next = { ...record };
         if ("name" in body) next.name = this.checkName(body.name, record.tenant, record.id);
         if ("enabled" in body) {
-            if (typeof body.enabled !== "boolean") throw new HttpError(400, { status: 400, message: "enabled must be a boolean" });
+            if (typeof body.enabled !== "boolean") throw this.fail(400, "enabled must be a boolean");
             next.enabled = body.enabled;
         }
         if ("expires" in body) {
             const e = body.expires;
             if (e === false || e === null) next.expires = false;
             else if (typeof e === "string" && !Number.isNaN(Date.parse(e))) next.expires = new Date(e).toISOString();
-            else throw new HttpError(400, { status: 400, message: "expires must be an ISO 8601 date or false" });
+            else throw this.fail(400, "expires must be an ISO 8601 date or false");
         }
         if ("revoked" in body) {
-            if (typeof body.revoked !== "boolean") throw new HttpError(400, { status: 400, message: "revoked must be a boolean" });
-            if (record.revoked && !body.revoked) throw new HttpError(409, { status: 409, message: "a revoked API key cannot be reinstated" });
+            if (typeof body.revoked !== "boolean") throw this.fail(400, "revoked must be a boolean");
+            if (record.revoked && !body.revoked) throw this.fail(409, "a revoked API key cannot be reinstated");
             next.revoked = body.revoked;
         }
         this.keys.set(record.id, next);
@@ -445,13 +520,44 @@ export class GenesysSandbox {
         this.reply(res, 200, next);
     }
 
+    /**
+     * The documented Secure Mail read, GET /nexus/v3/securemail?address=… with `x-api-key`: a key
+     * that holds the Secure Mail permission (or nexus:consumer:*) is answered; a chat key is refused
+     * 403. What the real answer holds is not shown by any source; this one is a stand-in.
+     */
+    private securemail(req: http.IncomingMessage, res: http.ServerResponse, url: URL) {
+        const record = this.consumer(req);
+        if (!record.permissions.some((p) => p === this.opts.securemailPermission || p === "nexus:consumer:*")) {
+            throw this.fail(403, "API key not allowed", { detail: "the key has no Secure Mail permission" });
+        }
+        const address = url.searchParams.get("address");
+        if (!address) throw this.fail(400, "address is required", { detail: "GET /nexus/v3/securemail needs ?address=" });
+        sendJson(res, 200, { data: { address, tenant: record.tenant, messages: [] } });
+    }
+
+    /**
+     * A test convenience, not a Genesys endpoint (no source has a whoami): any live key may call it;
+     * the tests and the local stack's probeUrl use it to see whether a key is accepted.
+     */
     private whoami(req: http.IncomingMessage, res: http.ServerResponse) {
+        const record = this.consumer(req);
+        const window = this.windows.get(record.id)!;
+        sendJson(res, 200, {
+            tenant: record.tenant,
+            name: record.name,
+            permissions: record.permissions,
+            remaining: record.capacity - window.used,
+        });
+    }
+
+    /** The key of a consumer call (`x-api-key`), checked as Nexus would: enabled, not revoked, not expired, within capacity per frequency. */
+    private consumer(req: http.IncomingMessage): NexusRecord {
         const key = String(req.headers["x-api-key"] ?? "");
         const record = this.keys.get(key);
-        if (!record) throw new HttpError(401, { status: 401, message: "invalid API key" });
-        if (record.revoked) throw new HttpError(403, { status: 403, message: "API key revoked" });
-        if (!record.enabled) throw new HttpError(403, { status: 403, message: "API key disabled" });
-        if (record.expires !== false && Date.parse(record.expires) <= this.now()) throw new HttpError(403, { status: 403, message: "API key expired" });
+        if (!record) throw this.fail(401, "invalid API key");
+        if (record.revoked) throw this.fail(403, "API key revoked");
+        if (!record.enabled) throw this.fail(403, "API key disabled");
+        if (record.expires !== false && Date.parse(record.expires) <= this.now()) throw this.fail(403, "API key expired");
         const now = Date.now();
         let window = this.windows.get(record.id);
         if (!window || now - window.start >= record.frequency * 1000) {
@@ -460,14 +566,9 @@ export class GenesysSandbox {
         }
         if (window.used >= record.capacity) {
             const retry = Math.ceil((window.start + record.frequency * 1000 - now) / 1000);
-            throw new HttpError(429, { status: 429, message: "rate limit exceeded" }, { "retry-after": String(retry) });
+            throw this.fail(429, "rate limit exceeded", { headers: { "retry-after": String(retry) } });
         }
         window.used++;
-        sendJson(res, 200, {
-            tenant: record.tenant,
-            name: record.name,
-            permissions: record.permissions,
-            remaining: record.capacity - window.used,
-        });
+        return record;
     }
 }

@@ -23,7 +23,7 @@ import { fileURLToPath } from "node:url";
 import { parseCli } from "./cli.ts";
 import { parseDocument } from "yaml";
 import { vendors } from "../providers/vendors.ts";
-import { configKey, invalid, type SettingSpec } from "../providers/shared/settings.ts";
+import { configKey, invalid, type RawConfig, type SettingSpec } from "../providers/shared/settings.ts";
 import { formatError, loadEnvironment } from "../config/load.ts";
 
 const ROOT = process.env.KEYFLEET_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -103,6 +103,24 @@ function pulumi(args: string[], opts: { input?: string; show?: boolean; env?: No
     });
 }
 
+/** `--set` pairs as the stack config the program will have: `a.b` in the structured `keyfleet:a`, `c` as `keyfleet:c`. */
+function asConfig(sets: Map<string, string>): RawConfig {
+    const structured = new Map<string, Record<string, string>>();
+    const top = new Map<string, string>();
+    for (const [key, value] of sets) {
+        const dot = key.indexOf(".");
+        if (dot < 0) top.set(`keyfleet:${key}`, value);
+        else structured.set(key.slice(0, dot), { ...structured.get(key.slice(0, dot)), [key.slice(dot + 1)]: value });
+    }
+    return {
+        get: (key) => {
+            if (top.has(key)) return top.get(key);
+            const section = key.startsWith("keyfleet:") ? structured.get(key.slice("keyfleet:".length)) : undefined;
+            return section ? JSON.stringify(section) : undefined;
+        },
+    };
+}
+
 async function main() {
     const env = positionals[0];
     if (!env || positionals.length > 1) fail(USAGE);
@@ -140,7 +158,8 @@ async function main() {
         const scratch = `${keysFile}.bootstrap-${process.pid}`;
         fs.writeFileSync(scratch, text);
         try {
-            return loadEnvironment(scratch, `config/${env}.yaml`);
+            // The --set settings reach the YAML's rules as the stack's would (nexus.permissions, nexus.probeUrl).
+            return loadEnvironment(scratch, `config/${env}.yaml`, asConfig(sets));
         } finally {
             fs.rmSync(scratch, { force: true });
         }

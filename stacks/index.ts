@@ -19,7 +19,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 function loadDesired(config: pulumi.Config): Extract<ReturnType<typeof loadEnvironment>, { ok: true }> {
     const file = path.resolve(ROOT, config.get("keysFile") ?? path.join("config", `${pulumi.getStack()}.yaml`));
     const shown = file.startsWith(ROOT + path.sep) ? path.relative(ROOT, file) : file;
-    const result = loadEnvironment(file, shown);
+    // The stack's settings reach the YAML's rules (a deployment's extra Nexus permissions, say).
+    const result = loadEnvironment(file, shown, { get: (key) => (key.startsWith("keyfleet:") ? config.get(key.slice("keyfleet:".length)) : undefined) });
     if (!result.ok) {
         const n = result.errors.length;
         throw new pulumi.RunError(`${n} error${n === 1 ? "" : "s"} in ${shown}; nothing was changed:\n${result.errors.map(formatError).join("\n")}`);

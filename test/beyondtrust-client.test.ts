@@ -12,6 +12,8 @@ import { renewalMarginMs, sessionKeyLifecycle, provider as lcProvider, type Sess
 import { beyondtrust } from "../providers/beyondtrust/descriptor.ts";
 import { isKind, VendorError } from "../providers/shared/errors.ts";
 import { tokens } from "../providers/shared/tokens.ts";
+import { rateLimitFrom } from "../providers/shared/calls.ts";
+import { Settings } from "../providers/shared/settings.ts";
 import { BEYONDTRUST_ERRORS, BeyondTrustSandbox, type BeyondTrustSandboxOptions } from "../sandbox/beyondtrust.ts";
 import { listen } from "../sandbox/http.ts";
 import { sandboxes } from "../sandbox/index.ts";
@@ -327,7 +329,7 @@ describe("client over HTTP", () => {
         t.sandbox.expireTokens();
         await t.client.generateSessionKey({ queue: "general" });
         expect(t.sandbox.stats.tokensIssued).toBe(2);
-        expect(t.sandbox.stats.byRoute["GET /api/command?action=generate_session_key"]).toBe(3);
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBe(3);
         // A regenerated secret: the fresh login is refused, and the error says what to check, never the secret.
         t.sandbox.regenerateSecret();
         const err = await failure(t.client.generateSessionKey({ queue: "general" }));
@@ -362,21 +364,21 @@ describe("client over HTTP", () => {
         const keys = await Promise.all(Array.from({ length: 6 }, () => t.client.generateSessionKey({ queue: "general" })));
         expect(new Set(keys.map((k) => k.shortKey)).size).toBe(6);
         expect(t.sandbox.keys.size).toBe(6);
-        expect(t.sandbox.stats.byRoute["GET /api/command?action=generate_session_key"]).toBeGreaterThan(6);
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBeGreaterThan(6);
     });
 
     it("never repeats a generate_session_key whose answer was lost: outcome unknown, one call", async () => {
         const t = await boot();
         await t.client.token();
-        t.sandbox.loseNextAnswer("GET /api/command?action=generate_session_key");
+        t.sandbox.loseNextAnswer("POST /api/command?action=generate_session_key");
         const err = await failure(t.client.generateSessionKey({ queue: "general" }));
         expect(err.kind).toBe("outcomeUnknown");
-        expect(t.sandbox.stats.byRoute["GET /api/command?action=generate_session_key"]).toBe(1);
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBe(1);
         expect(t.sandbox.keys.size).toBe(1);
         // Through the lifecycle: the error names the key and says an unused key expires by itself.
         const made = await failure(
             (async () => {
-                t.sandbox.loseNextAnswer("GET /api/command?action=generate_session_key");
+                t.sandbox.loseNextAnswer("POST /api/command?action=generate_session_key");
                 process.env.KEYFLEET_BEYONDTRUST_URL = t.url;
                 process.env.KEYFLEET_BEYONDTRUST_CLIENT_ID = "client_test";
                 process.env.KEYFLEET_BEYONDTRUST_CLIENT_SECRET = t.secret;
@@ -390,7 +392,7 @@ describe("client over HTTP", () => {
             })(),
         );
         expect(made.message).toMatch(/^creating BeyondTrust session key "lost" \(queue general\) failed: no answer from http:\/\/127\.0\.0\.1:\d+ \(.*\); keyfleet does not repeat it: .* made a key nobody received, which expires by itself/);
-        expect(t.sandbox.stats.byRoute["GET /api/command?action=generate_session_key"]).toBe(2);
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBe(2);
         expect(t.sandbox.keys.size).toBe(2);
     });
 
@@ -423,6 +425,99 @@ describe("no keep-alive to the appliance (Command API guide)", () => {
             expect(sockets.size).toBe(headers.length);
         } finally {
             await server.close();
+        }
+    });
+});
+
+describe("generate_session_key goes as a form POST", () => {
+    it("keeps custom fields and the external key out of the URL; the appliance reads them from the body", async () => {
+        const t = await boot();
+        const external = `EXT-${crypto.randomUUID()}`;
+        const field = `secret-field-${crypto.randomUUID()}`;
+        const k = await t.client.generateSessionKey({ queue: "team:1", externalKey: external, custom: { custom_field1: field }, priority: 2 });
+        const record = t.sandbox.keys.get(new URL(k.keyUrl).searchParams.get("ak")!)!;
+        expect(record).toMatchObject({ externalKey: external, custom: { custom_field1: field }, priority: 2 });
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"]).toBe(1);
+        expect(t.sandbox.commandTargets).toEqual(["/api/command"]);
+        for (const target of t.sandbox.commandTargets) {
+            expect(target).not.toContain(external);
+            expect(target).not.toContain(field);
+            expect(target).not.toContain("custom");
+            expect(target).not.toContain("queue_id");
+        }
+    });
+
+    it("the sandbox takes GET (the seed's query) and form POST, and refuses a POST body of another type", async () => {
+        const t = await boot();
+        const { access_token: bearer } = (await (
+            await fetch(`${t.url}/oauth2/token`, { method: "POST", headers: { authorization: `Basic ${Buffer.from(`client_test:${t.secret}`).toString("base64")}`, "content-type": "application/x-www-form-urlencoded" }, body: "grant_type=client_credentials" })
+        ).json()) as { access_token: string };
+        const auth = { authorization: `Bearer ${bearer}` };
+        const get = await fetch(`${t.url}/api/command?action=generate_session_key&type=support&queue_id=general`, { headers: auth });
+        expect(await get.text()).toContain("<short_key>");
+        const form = await fetch(`${t.url}/api/command`, { method: "POST", headers: { ...auth, "content-type": "application/x-www-form-urlencoded" }, body: "action=generate_session_key&type=support&queue_id=general" });
+        expect(await form.text()).toContain("<short_key>");
+        const json = await fetch(`${t.url}/api/command`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ action: "generate_session_key" }) });
+        expect([json.status, await json.text()]).toEqual([400, expect.stringContaining(BEYONDTRUST_ERRORS.postContentType)]);
+        expect(t.sandbox.liveKeys()).toHaveLength(2);
+    });
+});
+
+describe("pacing from X-RateLimit-* headers", () => {
+    // An appliance allowing 5 a second, below the documented 20 the client paces for by default.
+    const tight = { rateLimit: { perSecond: 5, perHour: 10_000 } };
+    const run = async (options: BeyondTrustSandboxOptions) => {
+        const t = await boot(options);
+        for (let i = 0; i < 12; i++) await t.client.generateSessionKey({ queue: "general" });
+        return { calls: t.sandbox.stats.byRoute["POST /api/command?action=generate_session_key"], keys: t.sandbox.liveKeys().length };
+    };
+
+    it("follows the appliance's announced limit and remaining count: no 429 at all", { timeout: 20_000 }, async () => {
+        const withHeaders = await run({ ...tight, rateLimitHeaders: true });
+        expect(withHeaders).toEqual({ calls: 12, keys: 12 });
+        // Not vacuous: the same appliance without the headers refuses some (the client waits them out).
+        const without = await run(tight);
+        expect(without.keys).toBe(12);
+        expect(without.calls).toBeGreaterThan(12);
+    });
+
+    it("reads the headers as whole numbers only, and ignores an answer without them", () => {
+        expect(rateLimitFrom({ "x-ratelimit-limit": "20", "x-ratelimit-remaining": "0" })).toEqual({ limit: 20, remaining: 0 });
+        expect(rateLimitFrom({ "x-ratelimit-limit": "lots" })).toBeUndefined();
+        expect(rateLimitFrom({})).toBeUndefined();
+    });
+});
+
+describe("check_health", () => {
+    it("the sandbox answers the guide's <appliance>, and the client reads it", async () => {
+        const t = await boot();
+        expect(await t.client.checkHealth()).toEqual({ healthy: true, hostname: "127.0.0.1", version: "24.1.1", failoverRole: "none", error: null });
+        t.sandbox.unhealthy = "database replication stalled";
+        expect(await t.client.checkHealth()).toMatchObject({ healthy: false, error: "database replication stalled" });
+        expect(t.sandbox.stats.byRoute["POST /api/command?action=check_health"]).toBe(2);
+        // Read-only command access suffices for it.
+        const ro = await boot({ commandAccess: "read_only" });
+        expect((await ro.client.checkHealth()).healthy).toBe(true);
+    });
+
+    it("is what report --live asks a BeyondTrust appliance (the descriptor's health): healthy, unhealthy, unreachable", async () => {
+        const t = await boot();
+        const settings = (url: string, secret = t.secret) => {
+            const s = new Settings();
+            s.configure({ get: (k) => ({ "keyfleet:beyondtrust": JSON.stringify({ url, clientId: "client_test" }), "keyfleet:beyondtrustClientSecret": secret })[k] });
+            return s;
+        };
+        expect(await beyondtrust.health!(settings(t.url))).toBeUndefined();
+        t.sandbox.unhealthy = "disk full";
+        expect(await beyondtrust.health!(settings(t.url))).toBe("check_health: the appliance 127.0.0.1 reports a problem: disk full");
+        const wrong = await beyondtrust.health!(settings(t.url, "wrong-secret"));
+        expect(wrong).toMatch(/^check_health failed: /);
+        expect(wrong).not.toContain("wrong-secret");
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        try {
+            expect(await beyondtrust.health!(settings("http://127.0.0.1:9"))).toMatch(/^check_health failed: BeyondTrust at http:\/\/127\.0\.0\.1:9 did not answer/);
+        } finally {
+            delete process.env.KEYFLEET_RETRY_BUDGET_MS;
         }
     });
 });

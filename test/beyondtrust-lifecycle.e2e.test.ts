@@ -12,7 +12,7 @@ import { listen, type Listening } from "../sandbox/http.ts";
 import { backendFiles, captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
 import type { SessionKeyOutputs } from "../providers/beyondtrust/lifecycle.ts";
 
-const GENERATE = "GET /api/command?action=generate_session_key";
+const GENERATE = "POST /api/command?action=generate_session_key";
 const HOUR = 3_600_000;
 
 interface BtTest {
@@ -31,7 +31,8 @@ async function startBt(options: BeyondTrustSandboxOptions = {}): Promise<BtTest>
     const sandbox = new BeyondTrustSandbox({ client: { id: clientId, secret }, ...options });
     const arrivals: number[] = [];
     const server: Listening = await listen((req, res, url) => {
-        if (url.pathname === "/api/command" && url.searchParams.get("action") === "generate_session_key") arrivals.push(performance.now());
+        // keyfleet sends commands as form POSTs (the action is in the body); every command here is generate_session_key.
+        if (url.pathname === "/api/command" && (req.method === "POST" || url.searchParams.get("action") === "generate_session_key")) arrivals.push(performance.now());
         return sandbox.handler(req, res, url);
     }, 0);
     return {

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { formatError, loadEnvironment, parseEnvironment } from "../config/load.ts";
 
 function errorsOf(text: string, file = "config/test.yaml"): string[] {
@@ -11,9 +12,12 @@ function errorsOf(text: string, file = "config/test.yaml"): string[] {
 }
 
 describe("environment YAML", () => {
-    it("accepts the committed environments", () => {
+    it("accepts the committed environments, with their stacks' settings", () => {
         for (const env of ["local", "staging", "prod"]) {
-            const result = loadEnvironment(new URL(`../config/${env}.yaml`, import.meta.url).pathname, `config/${env}.yaml`);
+            // The stack's own settings (local's probeUrl, say), as the program hands them to the rules.
+            const stack = (parse(fs.readFileSync(new URL(`../stacks/Pulumi.${env}.yaml`, import.meta.url), "utf8"))?.config ?? {}) as Record<string, unknown>;
+            const config = { get: (k: string) => (typeof stack[k] === "object" ? JSON.stringify(stack[k]) : (stack[k] as string | undefined)) };
+            const result = loadEnvironment(new URL(`../config/${env}.yaml`, import.meta.url).pathname, `config/${env}.yaml`, config);
             expect(result.ok ? [] : result.errors.map(formatError), env).toEqual([]);
         }
     });
@@ -22,8 +26,76 @@ describe("environment YAML", () => {
         const text = new URL("./fixtures/config/invalid-permission.yaml", import.meta.url).pathname;
         const result = loadEnvironment(text, "config/prod.yaml");
         expect(result.ok ? [] : result.errors.map(formatError)).toEqual([
-            'config/prod.yaml:8:11 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer:chta"; a tenant key takes nexus:consumer:chat or nexus:designer:chat',
+            'config/prod.yaml:8:11 nexus.tenantKeys[2].permissions[0]: unknown permission "nexus:consumer/chat"; a tenant key takes nexus:consumer:chat, nexus:consumer:* or nexus:designer:chat (more with the stack setting keyfleet:nexus.permissions, e.g. the Secure Mail permission)',
         ]);
+    });
+
+    describe("Nexus verify", () => {
+        const yaml = (own: string, defaults = "") =>
+            `${defaults}nexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  tenantKeys:\n    - name: mail\n${own}    - name: quiet\n      rotation: { verify: false }\n`;
+        const probe = { get: (k: string) => (k === "keyfleet:nexus" ? JSON.stringify({ probeUrl: "https://nexus.example.com/nexus/v3/securemail?address=probe@example.com" }) : undefined) };
+        const errors = (text: string, config?: { get(k: string): string | undefined }) => {
+            const r = parseEnvironment(text, "config/test.yaml", config);
+            return r.ok ? [] : r.errors.map(formatError);
+        };
+        const hint =
+            "needs the stack setting keyfleet:nexus.probeUrl: Nexus has no side-effect-free call every key may make, so name a read-only call this key's permission allows " +
+            "(for a Secure Mail key, GET <nexusUrl>/nexus/v3/securemail?address=<a mailbox address>, sent with x-api-key), or set verify: false";
+
+        it("refuses verify: true without nexus.probeUrl at the key's verify, before any call", () => {
+            expect(errors(yaml("      rotation: { verify: true }\n"))).toEqual([`config/test.yaml:5:27 nexus.tenantKeys[0].rotation.verify: verify: true ${hint}`]);
+        });
+
+        it("refuses verify: true from defaults.rotation at each key that inherits it", () => {
+            expect(errors(yaml("", "defaults:\n  rotation: { verify: true }\n"))).toEqual([`config/test.yaml:6:7 nexus.tenantKeys[0]: verify: true (from defaults.rotation) ${hint}`]);
+        });
+
+        it("accepts verify: true once the stack names a probeUrl (config or environment)", () => {
+            expect(errors(yaml("      rotation: { verify: true }\n"), probe)).toEqual([]);
+            process.env.KEYFLEET_NEXUS_PROBE_URL = "https://nexus.example.com/nexus/v3/securemail?address=probe@example.com";
+            try {
+                expect(errors(yaml("", "defaults:\n  rotation: { verify: true }\n"))).toEqual([]);
+            } finally {
+                delete process.env.KEYFLEET_NEXUS_PROBE_URL;
+            }
+        });
+    });
+
+    describe("Nexus permissions", () => {
+        const yaml = (permission: string) =>
+            `nexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  tenantKeys:\n    - name: mail\n      permissions: [nexus:consumer:chat, ${permission}]\n`;
+        const stack = (permissions: string) => ({ get: (k: string) => (k === "keyfleet:nexus" ? JSON.stringify({ permissions }) : undefined) });
+        const errors = (text: string, config?: { get(k: string): string | undefined }) => {
+            const r = parseEnvironment(text, "config/test.yaml", config);
+            return r.ok ? [] : r.errors.map(formatError);
+        };
+
+        it("accepts nexus:consumer:* as Genesys's provisioning scripts create it", () => {
+            expect(errors(yaml('"nexus:consumer:*"'))).toEqual([]);
+        });
+
+        it("refuses an undocumented permission at its line and column, naming the setting that adds one", () => {
+            expect(errors(yaml("nexus:consumer:securemail"))).toEqual([
+                'config/test.yaml:5:42 nexus.tenantKeys[0].permissions[1]: unknown permission "nexus:consumer:securemail"; a tenant key takes nexus:consumer:chat, nexus:consumer:* or nexus:designer:chat (more with the stack setting keyfleet:nexus.permissions, e.g. the Secure Mail permission)',
+            ]);
+        });
+
+        it("takes the permissions the stack setting nexus.permissions adds, from the stack config or the environment", () => {
+            expect(errors(yaml("nexus:consumer:securemail"), stack("nexus:consumer:securemail, nexus:consumer:other"))).toEqual([]);
+            expect(errors(yaml("nexus:consumer:other"), stack("nexus:consumer:securemail"))[0]).toContain(
+                'unknown permission "nexus:consumer:other"; a tenant key takes nexus:consumer:chat, nexus:consumer:*, nexus:designer:chat or nexus:consumer:securemail',
+            );
+            process.env.KEYFLEET_NEXUS_PERMISSIONS = "nexus:consumer:securemail";
+            try {
+                expect(errors(yaml("nexus:consumer:securemail"))).toEqual([]);
+            } finally {
+                delete process.env.KEYFLEET_NEXUS_PERMISSIONS;
+            }
+            // Only tenant keys: a Designer or cluster key keeps its documented permission.
+            expect(errors("nexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  designerKeys:\n    - name: d\n      permissions: [nexus:consumer:securemail]\n", stack("nexus:consumer:securemail"))[0]).toMatch(
+                /^config\/test\.yaml:5:21 nexus\.designerKeys\[0\]\.permissions\[0\]: unknown permission "nexus:consumer:securemail"; a designer key takes nexus:designer:chat$/,
+            );
+        });
     });
 
     it("points at an unknown field itself", () => {

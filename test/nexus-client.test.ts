@@ -3,7 +3,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { VendorError } from "../providers/shared/errors.ts";
 import { setClock } from "../providers/shared/clock.ts";
 import { NexusClient, PAGE_SIZE } from "../providers/nexus/client.ts";
+import { nexusLifecycle } from "../providers/nexus/lifecycle.ts";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
+
+const conn = (box: TestSandbox) => ({ client: box.client, login: box.tenantLogin, probe: { expect: "200" } }) as never;
 
 let t: TestSandbox;
 beforeAll(async () => {
@@ -59,11 +62,25 @@ describe("Nexus client", () => {
         await t.client.create(t.tenantLogin, { tenant: CC, name: "client-dup", permissions: ["nexus:consumer:chat"], enabled: true });
         const err = await t.client.create(t.tenantLogin, { tenant: CC, name: "client-dup", permissions: ["nexus:consumer:chat"], enabled: true }).catch((e) => e);
         expect(err).toBeInstanceOf(VendorError);
-        expect(err.message).toBe("409 name exists");
+        // The Web API reference's {"status": {"code", "message", "detail"}}: message and detail both shown.
+        expect(err.message).toBe(`409 name exists: an API key named "client-dup" already exists in tenant ${CC}`);
         const denied = await t.client.create(t.tenantLogin, { tenant: "*", name: "client-cluster", permissions: ["nexus:cluster:*"], enabled: true }).catch((e) => e);
         expect(denied).toMatchObject({ kind: "forbidden", code: "403" });
         const badLogin = await t.client.list({ username: "ops", password: "wrong" }).catch((e) => e);
         expect(badLogin.message).toBe("400 Bad credentials");
+    });
+
+    it("still reads the flat {status, message} error shape", async () => {
+        const flat = await startSandbox({ errorShape: "flat" });
+        try {
+            await flat.client.create(flat.tenantLogin, { tenant: CC, name: "flat-dup", permissions: ["nexus:consumer:chat"], enabled: true });
+            const err = await flat.client.create(flat.tenantLogin, { tenant: CC, name: "flat-dup", permissions: ["nexus:consumer:chat"], enabled: true }).catch((e) => e);
+            expect(err.message).toBe(`409 name exists: an API key named "flat-dup" already exists in tenant ${CC}`);
+            flat.sandbox.failNext("GET /nexus/v3/apikeys", 400, "plain words");
+            expect((await flat.client.list(flat.tenantLogin).catch((e) => e)).message).toBe("400 plain words");
+        } finally {
+            await flat.close();
+        }
     });
 
     it("masks a key value the vendor echoes in an error", async () => {
@@ -164,9 +181,68 @@ describe("Nexus client", () => {
             const all = await box.client.list(box.opsLogin);
             expect(all).toHaveLength(250);
             expect(new Set(all.map((k) => k.id)).size).toBe(250);
-            expect(box.sandbox.stats.byRoute["GET /nexus/v3/apikeys"]).toBe(Math.ceil(251 / PAGE_SIZE));
+            // Three full or short pages, then the empty one that ends the list (a short page is never taken for the last).
+            expect(box.sandbox.stats.byRoute["GET /nexus/v3/apikeys"]).toBe(Math.ceil(250 / PAGE_SIZE) + 1);
         } finally {
             await box.close();
+        }
+    });
+
+    it("follows a list that ignores limit and pages by 10 with index, as Nexus's documented lists do", async () => {
+        const box = await startSandbox({ paging: "index" });
+        try {
+            for (let i = 0; i < 25; i++) await box.client.create(box.tenantLogin, { tenant: CC, name: `idx-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
+            const all = await box.client.list(box.tenantLogin);
+            expect(all.map((k) => k.name).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `idx-${i}`).sort());
+            // The lifecycle's lookup by name (lost creates, adopt) finds a key past the first page.
+            const found = await nexusLifecycle.find!(conn(box), { inputs: { tenant: CC, name: "idx-23" } as never });
+            expect(found.map((k) => k.name)).toEqual(["idx-23"]);
+        } finally {
+            await box.close();
+        }
+    });
+
+    it("never reads a key's absence from a list that may be cut (a page of 10 answered again)", async () => {
+        const box = await startSandbox({ paging: "first" });
+        try {
+            for (let i = 0; i < 15; i++) await box.client.create(box.tenantLogin, { tenant: CC, name: `cut-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
+            const listing = await box.client.listPages(box.tenantLogin);
+            expect(listing).toMatchObject({ complete: false });
+            expect(listing.keys).toHaveLength(10);
+            const c = conn(box);
+            expect((await nexusLifecycle.find!(c, { inputs: { tenant: CC, name: "cut-3" } as never })).map((k) => k.name)).toEqual(["cut-3"]);
+            const err = (await nexusLifecycle.find!(c, { inputs: { tenant: CC, name: "cut-12" } as never }).catch((e) => e)) as VendorError;
+            expect(err).toBeInstanceOf(VendorError);
+            expect(err.message).toContain('Nexus listed 10 keys and ignored paging, so the list may be cut; a key named "cut-12" is not in it');
+            expect(err.hint).toMatch(/will not take a key missing from a possibly cut list as gone/);
+        } finally {
+            await box.close();
+        }
+        // A server that ignores paging but answers a list that cannot be a cut: absence is absence.
+        const small = await startSandbox({ paging: "first" });
+        try {
+            for (let i = 0; i < 4; i++) await small.client.create(small.tenantLogin, { tenant: CC, name: `small-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
+            expect(await nexusLifecycle.find!(conn(small), { inputs: { tenant: CC, name: "absent" } as never })).toEqual([]);
+        } finally {
+            await small.close();
+        }
+    });
+
+    it("writes key-API requests as the guide does by default, and as Genesys's scripts do with style scripts", async () => {
+        for (const style of ["seed", "scripts"] as const) {
+            // The sandbox refuses the other form, so a client that writes the wrong one fails here.
+            const box = await startSandbox({ requireStyle: style });
+            try {
+                const client = new NexusClient({ authUrl: box.url, nexusUrl: box.url, clientId: "nexus_client", clientSecret: box.creds.clientSecret, ...(style === "scripts" ? { style } : {}) });
+                const key = await client.create(box.tenantLogin, { tenant: CC, name: `style-${style}`, permissions: ["nexus:consumer:chat"], enabled: true });
+                await client.update(box.tenantLogin, key.id, { enabled: false });
+                expect((await client.get(box.tenantLogin, key.id))?.enabled).toBe(false);
+                expect(box.sandbox.styles).toEqual(
+                    style === "seed" ? { bareToken: 3, bearerToken: 0, bareBody: 2, dataBody: 0 } : { bareToken: 0, bearerToken: 3, bareBody: 0, dataBody: 2 },
+                );
+            } finally {
+                await box.close();
+            }
         }
     });
 
@@ -208,6 +284,23 @@ describe("Genesys sandbox usage endpoint", () => {
         const deleted = await make("use-deleted");
         await t.client.delete(t.tenantLogin, deleted.id);
         expect(await useKey(t.url, deleted.id)).toBe(401);
+    });
+
+    it("serves the documented Secure Mail read to Secure Mail keys only, and the verify probe uses it", async () => {
+        const mail = await t.client.create(t.tenantLogin, { tenant: CC, name: "use-mail", permissions: ["nexus:consumer:securemail"], enabled: true });
+        const chat = await t.client.create(t.tenantLogin, { tenant: CC, name: "use-mail-chat", permissions: ["nexus:consumer:chat"], enabled: true });
+        const probeUrl = `${t.url}/nexus/v3/securemail?address=probe%40example.com`;
+        const c = { client: t.client, login: t.tenantLogin, probe: { url: probeUrl, expect: "200" } } as never;
+        const outs = (k: { id: string }) => ({ state: { apiKey: k.id } }) as never;
+        expect(await nexusLifecycle.probe!(c, outs(mail))).toMatchObject({ accepted: true, probe: `GET ${t.url}/nexus/v3/securemail` });
+        const refused = await nexusLifecycle.probe!(c, outs(chat));
+        expect(refused.accepted).toBe(false);
+        expect(JSON.stringify(refused)).toContain("403");
+        expect(JSON.stringify(refused)).not.toContain("probe%40example.com");
+        // Without a probeUrl there is no default to fall back on (no Genesys source has a whoami).
+        await expect(nexusLifecycle.probe!({ ...(c as object), probe: { expect: "200" } } as never, outs(mail))).rejects.toThrow(/keyfleet:nexus.probeUrl is not set/);
+        const res = await fetch(`${t.url}/nexus/v3/securemail`, { headers: { "x-api-key": mail.id } });
+        expect([res.status, ((await res.json()) as { status: { message: string } }).status.message]).toEqual([400, "address is required"]);
     });
 
     it("enforces capacity per frequency", async () => {

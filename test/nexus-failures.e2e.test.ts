@@ -82,7 +82,7 @@ describe("failed runs", () => {
             () => undefined,
             (e: Error) => e,
         );
-        expect(String(err)).toContain('creating Nexus cluster key "ops console" failed: 409 name exists; rename it or adopt it (adopt: true in the YAML)');
+        expect(String(err)).toContain('creating Nexus cluster key "ops console" failed: 409 name exists: an API key named "ops console" already exists in tenant *; rename it or adopt it (adopt: true in the YAML)');
         // Nothing half-applied: the vendor has the hand-made key once, and state has no entry for it.
         const cluster = (await t.client.list(t.opsLogin)).filter((k) => k.name === "ops console");
         expect(cluster.map((k) => k.id)).toEqual([handMade.id]);
@@ -119,9 +119,10 @@ describe("failed runs", () => {
         const before = new Set(t.sandbox.keys.keys());
         s.writeKeys(`nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n    - name: mobile\n    - name: kiosk\n    - name: lobby\n      rotation: {generation: 1}\n  clusterKeys:\n    - name: ops console\n      adopt: true\n`);
         // 409 (the old key holds the name), rename aside, the second POST is committed and lost, and
-        // every lookup after the first (which finds the old key) fails for the rest of this run.
+        // every lookup after the first (which finds the old key) fails for the rest of this run. A
+        // lookup is two GETs: the page, then the empty page that ends the list.
         t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys", 1);
-        for (let i = 0; i < 40; i++) t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable", 1);
+        for (let i = 0; i < 40; i++) t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable", 2);
         s.stack.workspace.envVars.KEYFLEET_RETRY_BUDGET_MS = "1000";
         const err = String(await s.stack.up(captured(s)).then(() => undefined, (e: Error) => e));
         delete s.stack.workspace.envVars.KEYFLEET_RETRY_BUDGET_MS;

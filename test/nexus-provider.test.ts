@@ -52,6 +52,35 @@ describe("Nexus provider", () => {
         expect(outs).toMatchObject({ fingerprint: id, capacity: 120, frequency: 60, createdBy: `${CC}\\nexus`, predecessor: null, note: null });
     });
 
+    it("creates tenant keys with nexus:consumer:* and with a Secure Mail permission the deployment names", async () => {
+        const star = await provider.create(await checked(raw("p-star", { permissions: ["nexus:consumer:*"] })));
+        expect(t.sandbox.keys.get(star.outs!.apiKey)!.permissions).toEqual(["nexus:consumer:*"]);
+        // The YAML's rules checked it against keyfleet:nexus.permissions; check accepts its form.
+        const mail = await provider.create(await checked(raw("p-mail", { permissions: ["nexus:consumer:securemail"] })));
+        expect(t.sandbox.keys.get(mail.outs!.apiKey)!.permissions).toEqual(["nexus:consumer:securemail"]);
+        const bad = await provider.check!({} as NexusKeyInputs, raw("p-bad", { permissions: ["consumer chat"] }) as never);
+        expect(bad.failures).toEqual([{ property: "permissions", reason: 'permissions: unknown permission "consumer chat" for a tenant key; expected nexus:consumer:chat or nexus:consumer:* or nexus:designer:chat' }]);
+    });
+
+    it("the stack setting nexus.requestStyle scripts sends Bearer and {\"data\": …} bodies", async () => {
+        const box = await startSandbox({ requireStyle: "scripts" });
+        try {
+            const nexus = JSON.stringify({ authUrl: box.url, nexusUrl: box.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops", requestStyle: "scripts" });
+            await configure({ "keyfleet:nexus": nexus, "keyfleet:nexusClientSecret": box.creds.clientSecret, "keyfleet:nexusTenantPassword": box.creds.tenantPassword });
+            const { outs } = await provider.create(await checked(raw("p-style")));
+            expect(box.sandbox.keys.get(outs!.apiKey)!.name).toBe("p-style");
+            expect(box.sandbox.styles).toMatchObject({ bareToken: 0, bareBody: 0 });
+            // An unknown style is refused, naming the setting, before any request.
+            const calls = box.sandbox.stats.total;
+            await configure({ "keyfleet:nexus": nexus.replace('"scripts"', '"bearer"'), "keyfleet:nexusClientSecret": box.creds.clientSecret, "keyfleet:nexusTenantPassword": box.creds.tenantPassword });
+            await expect(provider.create(await checked(raw("p-style-bad")))).rejects.toThrow(/keyfleet:nexus.requestStyle must be seed .* or scripts .*; it is "bearer"/);
+            expect(box.sandbox.stats.total).toBe(calls);
+        } finally {
+            await configure();
+            await box.close();
+        }
+    });
+
     it("sends an upper-case contact center id in lower case (defect 13)", async () => {
         const { outs } = await provider.create(await checked(raw("p-upper", { tenant: CC.toUpperCase() })));
         expect(t.sandbox.keys.get(outs!.apiKey)!.tenant).toBe(CC);
@@ -60,7 +89,7 @@ describe("Nexus provider", () => {
     it("names the operation, the key, the vendor's answer and a fix when the name is taken", async () => {
         await t.client.create(t.tenantLogin, { tenant: CC, name: "ci", permissions: ["nexus:consumer:chat"], enabled: true });
         await expect(provider.create(await checked(raw("ci")))).rejects.toThrow(
-            'creating Nexus tenant key "ci" for tenant 578e… failed: 409 name exists; rename it or adopt it (adopt: true in the YAML)',
+            'creating Nexus tenant key "ci" for tenant 578e… failed: 409 name exists: an API key named "ci" already exists in tenant 578ec98e-f07c-46ad-9675-f36c22f3ba9f; rename it or adopt it (adopt: true in the YAML)',
         );
         expect(byName("ci")).toHaveLength(1);
     });
@@ -120,7 +149,7 @@ describe("Nexus provider", () => {
 
     it("a replacement never moves aside a key it does not own", async () => {
         const stranger = await t.client.create(t.tenantLogin, { tenant: CC, name: "p-stranger", permissions: ["nexus:consumer:chat"], enabled: true });
-        await expect(provider.create(await checked(raw("p-stranger", { predecessor: "nxk_0000000000000000" })))).rejects.toThrow(/409 name exists; rename it or adopt it/);
+        await expect(provider.create(await checked(raw("p-stranger", { predecessor: "nxk_0000000000000000" })))).rejects.toThrow(/409 name exists: an API key named "p-stranger" already exists in tenant [0-9a-f-]+; rename it or adopt it/);
         expect(t.sandbox.keys.get(stranger.id)!.name).toBe("p-stranger");
     });
 
@@ -179,6 +208,31 @@ describe("Nexus provider", () => {
         expect(byName("p-pending").map((k) => k.id)).toEqual([rotated.outs!.apiKey]);
         await provider.delete!(err.id!, outs as NexusKeyOutputs);
         expect(named("p-pending")).toHaveLength(1);
+    });
+
+    it("a pending key is never dropped on the word of a list that may be cut (Nexus answering only its first 10)", async () => {
+        const box = await startSandbox({ paging: "first" });
+        try {
+            const nexus = JSON.stringify({ authUrl: box.url, nexusUrl: box.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" });
+            await configure({ "keyfleet:nexus": nexus, "keyfleet:nexusClientSecret": box.creds.clientSecret, "keyfleet:nexusTenantPassword": box.creds.tenantPassword });
+            for (let i = 0; i < 10; i++) await box.client.create(box.tenantLogin, { tenant: CC, name: `filler-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+            // The create is committed but its answer lost, and the lookup cannot run: the resource is pending.
+            box.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+            for (let i = 0; i < 4; i++) box.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable");
+            const err = (await provider.create(await checked(raw("p-cut"))).catch((e) => e)) as Error & { id?: string; properties?: NexusKeyOutputs };
+            expect(err.id).toMatch(/^pending_/);
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+            const made = [...box.sandbox.keys.values()].filter((k) => k.name === "p-cut");
+            expect(made).toHaveLength(1);
+            // refresh: the list shows the first 10 keys only; the made key is not among them.
+            const refreshed = await provider.read!(err.id!, err.properties!).catch((e: Error) => e);
+            expect(refreshed).toBeInstanceOf(Error);
+            expect((refreshed as Error).message).toContain("ignored paging, so the list may be cut");
+        } finally {
+            await configure();
+            await box.close();
+        }
     });
 
     it("a lost create that commits late (after the lookup found nothing) is taken over, not duplicated", async () => {

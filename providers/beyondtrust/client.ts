@@ -8,17 +8,22 @@
 //     → {"access_token","token_type":"Bearer","expires_in":3600}; then `Authorization: Bearer <token>`.
 //     An API account holds at most 30 live tokens and a 31st invalidates the oldest: hence one token
 //     per account per process (the core's token cache), whatever the number of keys.
-//   GET <url>/api/command?action=generate_session_key&type=support&queue_id=<queue>
+//   <url>/api/command with action=generate_session_key&type=support&queue_id=<queue>
 //     [&session.custom.external_key=…][&session.custom.<field>=…][&session.priority=1..3]
 //     [&session.skills=a,b][&ttl=<s>][&url_hostname=<host>], in that order and encoded as the seed
-//     writes them (`queue_id=rep:1`, `Custom%20Value`, `codename1,codename2`).
+//     writes them (`queue_id=rep:1`, `Custom%20Value`, `codename1,codename2`). The seed shows GET
+//     with a query; the Command API guide allows POST with the same parameters url-encoded in an
+//     `application/x-www-form-urlencoded` body (multipart is not supported): every command is sent
+//     that way, so that custom fields and the external key never appear in a URL.
 //   The answer: root <session_key> in https://www.beyondtrust.com/namespaces/API/command, or on older
 //     appliances http://www.bomgar.com/namespaces/API/command; children type, [ttl], expires (Unix
 //     seconds), queue (text general|rep|team, attribute available 0|1), [queue_id], [external_key],
 //     short_key (seven characters), key_url, mail_subject, mail_body (which holds the key URL).
 //   "When making consecutive API calls, you must close the connection after each API call":
 //     every call sends `Connection: close` (no keep-alive to the appliance).
-//   Rate limit: 20 requests per second and 15,000 per hour per API account.
+//   Rate limit: 20 requests per second and 15,000 per hour per API account; when the appliance
+//     sends X-RateLimit-Limit / X-RateLimit-Remaining, the core's pacer follows them
+//     (providers/shared/calls.ts; their window is inferred, see RATE_WINDOW_MS).
 // Inferred (the vendor is silent), mirrored by sandbox/beyondtrust.ts:
 //   - a command error is HTTP 200 with a root <error> element holding a message, in the same
 //     namespace; nothing is made when one is answered;
@@ -32,7 +37,7 @@
 // only known from the answer that made it, and stays usable until it expires.
 import { createHash } from "node:crypto";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { callVendor, pacerFor, type Limits, type Pacer } from "../shared/calls.ts";
+import { callVendor, pacerFor, rateLimitFrom, type Limits, type Pacer } from "../shared/calls.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
 import { tokens } from "../shared/tokens.ts";
 import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
@@ -44,6 +49,13 @@ export const BEYONDTRUST_NAMESPACES = ["https://www.beyondtrust.com/namespaces/A
  * appliance counts arrivals and a request on a fresh connection arrives later than the next ones.
  */
 export const BEYONDTRUST_LIMITS: Limits = { perSecond: 20, perHour: 15000, headroom: 0.1 };
+
+/**
+ * The window X-RateLimit-Limit / -Remaining count, when the appliance sends them: inferred as the
+ * per-second one (no source says which, nor sends a reset time). An hourly count read this way only
+ * pauses a second too early; the 429 with Retry-After that follows is still waited out.
+ */
+const RATE_WINDOW_MS = 1000;
 
 export interface BeyondTrustEndpoint {
     /** The appliance's base URL, e.g. https://support.example.com. */
@@ -83,12 +95,22 @@ export interface SessionKey {
     mailBody: string;
 }
 
+/** A check_health answer. */
+export interface ApplianceHealth {
+    healthy: boolean;
+    hostname: string | null;
+    version: string | null;
+    /** none, primary or backup. */
+    failoverRole: string | null;
+    error: string | null;
+}
+
 /** Characters the seed leaves as they are inside a value: `queue_id=rep:1`, `session.skills=codename1,codename2`. */
 function encode(value: string): string {
     return encodeURIComponent(value).replace(/%3A/gi, ":").replace(/%2C/gi, ",");
 }
 
-/** The generate_session_key query string, parameter by parameter as the seed writes them. */
+/** The generate_session_key parameters (the POST body), parameter by parameter as the seed writes them. */
 export function sessionKeyQuery(req: SessionKeyRequest): string {
     const params: [string, string][] = [
         ["action", "generate_session_key"],
@@ -229,6 +251,26 @@ export class BeyondTrustClient {
         return sessionKeyFrom(await this.command("generate_session_key", sessionKeyQuery(req), false));
     }
 
+    /**
+     * The appliance's own health (check_health, Command API guide): reachability, login and the
+     * command API in one read-only call. The answer's <appliance> holds <hostname>, <version>,
+     * <success> (1 or 0), <error_message> and <failover_role>; only <success> is relied on, and an
+     * answer without it counts as healthy (inferred tolerance: its other fields vary by version).
+     */
+    async checkHealth(): Promise<ApplianceHealth> {
+        const answer = await this.query("check_health");
+        if (answer.root !== "appliance") throw new VendorError("invalidAnswer", `BeyondTrust answered check_health with a <${answer.root}> element, not an <appliance>`);
+        const c = answer.content;
+        const success = text(c.success)?.trim();
+        return {
+            healthy: success === undefined || success === "1",
+            hostname: text(c.hostname) ?? null,
+            version: text(c.version) ?? null,
+            failoverRole: text(c.failover_role) ?? null,
+            error: text(c.error_message)?.trim() || null,
+        };
+    }
+
     /** Any read-only command (get_api_info, get_support_teams, …), parsed. */
     async query(action: string): Promise<CommandAnswer> {
         return this.command(action, `action=${encode(action)}`, true);
@@ -310,7 +352,18 @@ export class BeyondTrustClient {
                     if (!(err instanceof VendorError)) throw err;
                     throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
                 });
-                const res = await send({ method: "GET", url: `${this.endpoint.url}/api/command?${query}`, headers: { authorization: `Bearer ${token}`, accept: "text/xml" }, close: true });
+                // POST with a form body, as the Command API guide allows: custom fields (up to 10 KB)
+                // and the external key stay out of URLs, so out of proxy and access logs.
+                const res = await send({
+                    method: "POST",
+                    url: `${this.endpoint.url}/api/command`,
+                    headers: { authorization: `Bearer ${token}`, accept: "text/xml", "content-type": "application/x-www-form-urlencoded" },
+                    body: query,
+                    close: true,
+                });
+                // The appliance's own count of the account's budget, when it sends one, paces the next calls.
+                const budget = rateLimitFrom(res.headers);
+                if (budget) this.pacer().observe({ ...budget, windowMs: RATE_WINDOW_MS });
                 if (res.status === 401 && attempt === 1) {
                     // Invalidated before its time (a 31st token elsewhere, a regenerated secret): log in
                     // again, once, and take a place in the pace again so resends do not bunch up.

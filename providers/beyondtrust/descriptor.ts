@@ -171,6 +171,19 @@ export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
         );
     },
 
+    async health(settings) {
+        // check_health (Command API guide): one read-only call that needs the appliance, the login and
+        // the command API, where a live read of a session key only looks at state.
+        const { BeyondTrustClient } = await import("./client.ts");
+        const [url, clientId, clientSecret] = BEYONDTRUST_SETTINGS;
+        try {
+            const h = await new BeyondTrustClient({ url: settings.require(url), clientId: settings.require(clientId), clientSecret: settings.require(clientSecret) }).checkHealth();
+            return h.healthy ? undefined : `check_health: the appliance ${h.hostname ?? ""} reports a problem: ${h.error ?? "no details"}`.replace("  ", " ");
+        } catch (err) {
+            return `check_health failed: ${(err as Error).message.split("\n")[0]}`;
+        }
+    },
+
     async provider() {
         return (await import("./lifecycle.ts")).provider;
     },

@@ -1,22 +1,34 @@
 // Wire client for Genesys Web Services auth and the Digital Channels ("Nexus") API-key API. It is
 // the only code in keyfleet that knows Nexus URLs, auth and status codes.
 //
-// Documented (Digital Channels Private Edition Guide, "Provision API keys"):
-//   POST <authURL>/auth/v3/oauth/token, HTTP basic nexus_client:<client secret>, form body
+// Documented:
+//   - the Provision API keys guide (shared/seeds/genesys-digital-channels-api-keys.txt):
+//     POST <authURL>/auth/v3/oauth/token, HTTP basic nexus_client:<client secret>, form body
 //     username (<ccId>\<tenant user> for tenant and Designer keys, the GWS ops admin for cluster
-//     keys), client_id, grant_type=password, password → {access_token, expires_in, …}
-//   POST <nexusURL>/nexus/v3/apikeys, `Authorization: <access token>` (the bare token),
-//     body {enabled, tenant, name, permissions} → the key record; its `id` is the API key.
-// Inferred, because the public doc shows only POST: GET /nexus/v3/apikeys (list),
-// GET|PUT|DELETE /nexus/v3/apikeys/{id} (PUT takes name, enabled, expires, revoked), following
-// the product's admin rights (view, read, create, update, delete) and UI actions (enable/disable,
-// expire, revoke, delete); 404 for a key that is gone, 409 for a name already used in the tenant;
-// responses either bare or wrapped as {"data": …}; 429 with Retry-After when the key API's rate
-// limit is hit; the list pages with `limit` and `offset` query parameters (a page shorter than
-// `limit` is the last one; a server that ignores them answers everything at once, which the client
-// also accepts). Every field of a key record is required: an answer without one is refused rather
-// than read as a default. The sandbox (sandbox/genesys.ts) implements the same inference; check it
-// against a real deployment before relying on it.
+//     keys), client_id, grant_type=password, password → {access_token, expires_in, …};
+//     POST <nexusURL>/nexus/v3/apikeys, `Authorization: <access token>` (the bare token), body
+//     {enabled, tenant, name, permissions} → the key record; its `id` is the API key.
+//   - Genesys's provisioning scripts (genesys/multicloud-services, services/iwdem/README.md): the
+//     same POST with `Authorization: Bearer <token>`, the body as {"data": {...}}, and the
+//     permission nexus:consumer:* (setting nexus.requestStyle chooses the form; default the guide's).
+//   - the Web API reference: errors as {"status": {"code", "message", "detail"}} (message and detail
+//     are shown); lists page with index/count (default 10); GET /nexus/v3/securemail?address=… with
+//     x-api-key (a probeUrl for Secure Mail keys). No source has a whoami.
+// Inferred, because no source settles it (and what is also accepted):
+//   - GET /nexus/v3/apikeys (list), GET|PUT|DELETE /nexus/v3/apikeys/{id} (PUT takes name, enabled,
+//     expires, revoked), from the product's admin rights (view, read, create, update, delete) and UI
+//     actions; 404 for a key that is gone, 409 for a name already used in the tenant;
+//   - the scripts' {"data": …} wrapping applies to PUT as to POST; answers are read bare or wrapped;
+//   - errors in the flat {status, message} and GWS's {error, error_description} shapes are read too;
+//   - 429 with Retry-After when the key API's rate limit is hit (a second's wait without it);
+//   - the key list's paging: both limit/offset and index/count are sent (index as an item offset),
+//     pages are followed until an empty one or one with nothing new, and a server that ignores
+//     both and answers everything at once is accepted; a repeated page of 10 or 100 may be a cut
+//     (listPages says so, and the lifecycle refuses to read absence from it);
+//   - every field of a key record is required: an answer without one is refused rather than read
+//     as a default.
+// The sandbox (sandbox/genesys.ts) implements the same; check it against a real deployment before
+// relying on it.
 import { createHash } from "node:crypto";
 import { callVendor, pacerFor, type Pacer } from "../shared/calls.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
@@ -31,7 +43,16 @@ export interface NexusEndpoints {
     /** OAuth client; the doc uses nexus_client. */
     clientId: string;
     clientSecret: string;
+    /**
+     * How requests to the key API are written. "seed" (default): the Provision API keys guide's,
+     * `Authorization: <token>` and a bare JSON body. "scripts": Genesys's provisioning scripts'
+     * (genesys/multicloud-services, services/iwdem/README.md), `Authorization: Bearer <token>` and
+     * the body wrapped as {"data": {...}}; that they wrap PUT as they wrap POST is inferred.
+     */
+    style?: NexusRequestStyle;
 }
+
+export type NexusRequestStyle = "seed" | "scripts";
 
 /** A GWS password-grant login: `<ccId>\<user>` for a tenant user, the bare name for the ops admin. */
 export interface NexusLogin {
@@ -72,8 +93,10 @@ export interface NexusKeyChanges {
     revoked?: boolean;
 }
 
-/** Keys listed per page. */
+/** Keys asked for per page. */
 export const PAGE_SIZE = 100;
+/** The page size of Nexus's documented lists when `count` is not honoured. */
+const DOCUMENTED_COUNT = 10;
 
 export class NexusClient {
     private readonly endpoints: NexusEndpoints;
@@ -90,15 +113,31 @@ export class NexusClient {
         return record(await this.call(login, "POST", "/nexus/v3/apikeys", key), "creating a key");
     }
 
-    /** Every key the login may see, page by page. */
-    async list(login: NexusLogin): Promise<NexusKey[]> {
-        const keys: NexusKey[] = [];
-        for (let offset = 0; ; offset += PAGE_SIZE) {
-            const body = await this.call(login, "GET", `/nexus/v3/apikeys?limit=${PAGE_SIZE}&offset=${offset}`);
+    /**
+     * Every key the login may see, page by page. Key-list paging is undocumented, and Nexus's
+     * documented lists page with `index`/`count` (default 10), so both forms are sent and a short
+     * page is never taken for the last one: pages are followed until one is empty or brings no key
+     * not yet seen (a server that ignores both answers the same page again). `complete` is false
+     * when that repeated page is exactly 10 or PAGE_SIZE long: it may be a cut, not the whole list,
+     * and a caller must not read a key's absence from it as the key being gone.
+     */
+    async listPages(login: NexusLogin): Promise<{ keys: NexusKey[]; complete: boolean }> {
+        const seen = new Map<string, NexusKey>();
+        for (;;) {
+            const at = seen.size;
+            const query = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(at), index: String(at), count: String(PAGE_SIZE) });
+            const body = await this.call(login, "GET", `/nexus/v3/apikeys?${query}`);
             if (!Array.isArray(body)) throw new VendorError("invalidAnswer", "Nexus answered the key list (GET /nexus/v3/apikeys) with a body that is not a list");
-            keys.push(...body.map((b) => record(b, "listing keys")));
-            if (body.length !== PAGE_SIZE) return keys;
+            const page = body.map((b) => record(b, "listing keys"));
+            for (const k of page) if (!seen.has(k.id)) seen.set(k.id, k);
+            if (page.length === 0) return { keys: [...seen.values()], complete: true };
+            if (seen.size === at) return { keys: [...seen.values()], complete: page.length !== DOCUMENTED_COUNT && page.length !== PAGE_SIZE };
         }
+    }
+
+    /** Every key the login may see (see listPages). */
+    async list(login: NexusLogin): Promise<NexusKey[]> {
+        return (await this.listPages(login)).keys;
     }
 
     /** The key, or undefined when Nexus no longer has it. */
@@ -127,13 +166,15 @@ export class NexusClient {
     }
 
     /**
-     * Uses `apiKey` once, as a consumer would, on `url` (default: whoami, which only reads): for
-     * rotation.verify. One request, no retry: the answer is the verdict.
+     * Uses `apiKey` once, as a consumer would, on `url` (the stack's probeUrl: a read-only call the
+     * key's permission allows, e.g. the documented GET /nexus/v3/securemail?address=… for Secure Mail
+     * keys), for rotation.verify. One request, no retry: the answer is the verdict.
      */
-    async probe(apiKey: string, url?: string): Promise<{ probe: string; status: number; text: string }> {
-        const target = url ?? `${this.endpoints.nexusUrl}/nexus/v3/whoami`;
-        const res = await send({ method: "GET", url: target, headers: { "x-api-key": apiKey, accept: "application/json" } });
-        return { probe: `GET ${target}`, status: res.status, text: res.text };
+    async probe(apiKey: string, url: string): Promise<{ probe: string; status: number; text: string }> {
+        const res = await send({ method: "GET", url, headers: { "x-api-key": apiKey, accept: "application/json" } });
+        // The probe names the call without its query: a mailbox address is nobody's business in a log.
+        const shown = url.split("?")[0];
+        return { probe: `GET ${shown}`, status: res.status, text: res.text };
     }
 
     /** A valid access token for `login`, from the process-wide cache (one login per credential, shared by every waiter). */
@@ -192,6 +233,7 @@ export class NexusClient {
 
     /** `secrets` are values the vendor might echo in an error (the key id is the key); they are masked. */
     private async call(login: NexusLogin, method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: unknown, secrets: string[] = []): Promise<unknown> {
+        const scripts = this.endpoints.style === "scripts";
         // A POST creates a key: never repeated on a lost answer (the core looks the key up instead).
         return callVendor({ idempotent: method !== "POST", pacer: this.pacer(login) }, async () => {
             for (let attempt = 1; ; attempt++) {
@@ -203,9 +245,8 @@ export class NexusClient {
                 const res = await send({
                     method,
                     url: `${this.endpoints.nexusUrl}${path}`,
-                    // The doc sends the bare token, not "Bearer <token>".
-                    headers: { authorization: token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-                    body: body === undefined ? undefined : JSON.stringify(body),
+                    headers: { authorization: scripts ? `Bearer ${token}` : token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+                    body: body === undefined ? undefined : JSON.stringify(scripts ? { data: body } : body),
                 });
                 if (res.status === 401 && attempt === 1) {
                     // Expired or revoked before its time (a GWS restart): log in again, once.
@@ -257,7 +298,12 @@ function vendorMessage(body: unknown, text: string, secrets: string[]): string {
     let words = "";
     if (body && typeof body === "object") {
         const b = body as Record<string, unknown>;
-        for (const field of ["message", "error_description", "error"]) {
+        // The Digital Channels Web API reference's shape: {"status": {"code", "message", "detail"}};
+        // detail is where Nexus says what was wrong, so both are shown.
+        const status = b.status && typeof b.status === "object" ? (b.status as Record<string, unknown>) : undefined;
+        if (status) words = [status.message, status.detail].filter((v): v is string => typeof v === "string" && v.trim() !== "").join(": ");
+        if (!words && typeof b.message === "string" && typeof b.detail === "string" && b.detail) words = `${b.message}: ${b.detail}`;
+        if (!words) for (const field of ["message", "error_description", "error"]) {
             const v = b[field];
             if (typeof v === "string" && v) words = v;
             else if (v && typeof v === "object" && typeof (v as { message?: unknown }).message === "string") words = (v as { message: string }).message;

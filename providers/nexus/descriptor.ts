@@ -6,15 +6,49 @@ import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { clock } from "../shared/clock.ts";
 import { probeSettings } from "../shared/probe.ts";
+import type { Settings, SettingSpec } from "../shared/settings.ts";
 
 export type NexusKeyKind = "tenant" | "cluster" | "designer";
 
-/** Permissions each kind may hold: the three the vendor documents. The first is the kind's default. */
+/**
+ * Permissions each kind may hold, from the sources: the Provision API keys guide (chat, designer,
+ * cluster) and Genesys's own provisioning scripts, which create tenant keys with `nexus:consumer:*`
+ * (genesys/multicloud-services, services/iwdem/README.md). The first is the kind's default. Keys
+ * of a tenant may also have Secure Mail (Administrator's Guide, "Manage API keys"), whose wire
+ * string no source shows: the stack setting nexus.permissions adds it (NEXUS_EXTRA_PERMISSIONS).
+ */
 export const NEXUS_KIND_PERMISSIONS: Record<NexusKeyKind, readonly string[]> = {
-    tenant: ["nexus:consumer:chat", "nexus:designer:chat"],
+    tenant: ["nexus:consumer:chat", "nexus:consumer:*", "nexus:designer:chat"],
     cluster: ["nexus:cluster:*"],
     designer: ["nexus:designer:chat"],
 };
+
+/** What a Nexus permission looks like; the schema takes any of this form for a tenant key and the rules check it. */
+export const NEXUS_PERMISSION_FORM = /^nexus:[A-Za-z0-9_-]+(:[A-Za-z0-9_*-]+)+$/;
+
+/** Tenant-key permissions a deployment adds (comma-separated), e.g. the Secure Mail permission. */
+export const NEXUS_EXTRA_PERMISSIONS: SettingSpec & { needed(): boolean } = {
+    key: "nexus.permissions",
+    env: "KEYFLEET_NEXUS_PERMISSIONS",
+    default: "",
+    // A deployment's tuning, not asked by bootstrap; the YAML's rules read it.
+    needed: () => false,
+    check: (v) => {
+        const bad = splitPermissions(v).filter((p) => !NEXUS_PERMISSION_FORM.test(p));
+        return bad.length === 0 ? undefined : `must be a comma-separated list of permissions like nexus:consumer:chat; ${bad.map((p) => JSON.stringify(p)).join(", ")} ${bad.length === 1 ? "is" : "are"} not`;
+    },
+    about: "permissions tenant keys may hold beyond the documented ones, comma-separated (the Secure Mail permission, whose wire string is not documented)",
+};
+
+export function splitPermissions(value: string | undefined): string[] {
+    return (value ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+}
+
+/** The permissions a key of `kind` may hold, with a deployment's extras for tenant keys. */
+export function allowedPermissions(kind: NexusKeyKind, settings?: Settings): string[] {
+    const extra = kind === "tenant" && settings ? splitPermissions(settings.get(NEXUS_EXTRA_PERMISSIONS)) : [];
+    return [...new Set([...NEXUS_KIND_PERMISSIONS[kind], ...extra])];
+}
 
 export const NexusName = keyName(255, "The key's name in Nexus, unique within its tenant.");
 
@@ -25,6 +59,10 @@ export const ADOPT = z
 
 function permission(kind: NexusKeyKind) {
     const allowed = NEXUS_KIND_PERMISSIONS[kind];
+    // A tenant key's list is open to the deployment's extras: the form here, membership in the rules.
+    if (kind === "tenant") {
+        return z.string().regex(NEXUS_PERMISSION_FORM, { error: (issue) => `unknown permission ${JSON.stringify(issue.input)}; ${takes(kind)}` });
+    }
     return z.enum(allowed as [string, ...string[]], {
         error: (issue) => `unknown permission ${JSON.stringify(issue.input)}; a ${kind} key takes ${allowed.join(" or ")}`,
     });
@@ -38,7 +76,10 @@ function nexusKey(kind: NexusKeyKind, description: string) {
                 .array(permission(kind))
                 .min(1)
                 .optional()
-                .describe(`What the key may do; immutable (a change replaces the key). Default: ${NEXUS_KIND_PERMISSIONS[kind][0]}.`),
+                .describe(
+                    `What the key may do; immutable (a change replaces the key). ${NEXUS_KIND_PERMISSIONS[kind].join(", ")}` +
+                        `${kind === "tenant" ? ", or one the stack setting nexus.permissions adds" : ""}. Default: ${NEXUS_KIND_PERMISSIONS[kind][0]}.`,
+                ),
             enabled: z.boolean().optional().describe("false disables the key (default true)."),
             revoked: z.boolean().optional().describe("true revokes the key for good (default false)."),
             expires: ExpiryDate.optional(),
@@ -60,11 +101,24 @@ export const NexusSection = z
 export type NexusSection = z.infer<typeof NexusSection>;
 export type NexusKeyEntry = z.infer<ReturnType<typeof nexusKey>>;
 
+function takes(kind: NexusKeyKind, settings?: Settings): string {
+    const extra = kind === "tenant" ? allowedPermissions(kind, settings).filter((p) => !NEXUS_KIND_PERMISSIONS.tenant.includes(p)) : [];
+    const all = [...NEXUS_KIND_PERMISSIONS[kind], ...extra];
+    const list = all.length === 1 ? all[0] : `${all.slice(0, -1).join(", ")} or ${all[all.length - 1]}`;
+    return `a ${kind} key takes ${list}${kind === "tenant" ? " (more with the stack setting keyfleet:nexus.permissions, e.g. the Secure Mail permission)" : ""}`;
+}
+
 const LISTS = { tenant: "tenantKeys", cluster: "clusterKeys", designer: "designerKeys" } as const;
 
 const tenantScoped = (s: NexusSection) => (s.tenantKeys?.length ?? 0) + (s.designerKeys?.length ?? 0) > 0;
 
 /** The order is the order lifecycle.ts's connect() reads them in. */
+/** rotation.verify's value in a raw rotation block: true, false, or undefined when it says nothing. */
+function verifies(rotation: unknown): boolean | undefined {
+    const v = rotation && typeof rotation === "object" ? (rotation as { verify?: unknown }).verify : undefined;
+    return typeof v === "boolean" ? v : undefined;
+}
+
 export const NEXUS_SETTINGS = [
     { key: "nexus.authUrl", env: "KEYFLEET_NEXUS_AUTH_URL", url: true, about: "GWS Auth Services URL, e.g. https://gauth.example.com" },
     { key: "nexus.nexusUrl", env: "KEYFLEET_NEXUS_URL", url: true, about: "Digital Channels URL, e.g. https://nexus.example.com" },
@@ -74,10 +128,22 @@ export const NEXUS_SETTINGS = [
     { key: "nexusClientSecret", env: "KEYFLEET_NEXUS_CLIENT_SECRET", secret: true, about: "secret of the OAuth client" },
     { key: "nexusTenantPassword", env: "KEYFLEET_NEXUS_TENANT_PASSWORD", secret: true, about: "password of the tenant user", needed: tenantScoped },
     { key: "nexusOpsPassword", env: "KEYFLEET_NEXUS_OPS_PASSWORD", secret: true, about: "password of the ops admin", needed: (s: NexusSection) => (s.clusterKeys?.length ?? 0) > 0 },
-    // verify: GET whoami with the key reads who the key is and changes nothing (inferred: the
-    // sandbox's stand-in for the consumer APIs; point probeUrl at a read-only consumer endpoint of yours).
-    ...probeSettings("nexus", "KEYFLEET_NEXUS", { url: "<nexusUrl>/nexus/v3/whoami", expect: "200" }),
+    {
+        key: "nexus.requestStyle",
+        env: "KEYFLEET_NEXUS_REQUEST_STYLE",
+        default: "seed",
+        // A deployment's tuning, not asked by bootstrap; a bad value is refused when the provider connects, before any request.
+        needed: () => false,
+        check: (v: string) => (v === "seed" || v === "scripts" ? undefined : `must be seed (Authorization: <token>, bare body: the Provision API keys guide) or scripts (Authorization: Bearer <token>, body {"data": …}: Genesys's provisioning scripts); it is "${v}"`),
+        about: "how key-API requests are written: seed (bare token and body, the guide's) or scripts (Bearer token, body in {\"data\": …}, Genesys's provisioning scripts)",
+    },
+    NEXUS_EXTRA_PERMISSIONS,
+    // verify: no Genesys source has a side-effect-free call every key may make (there is no whoami),
+    // so the probe has no default: verify: true needs probeUrl (the rules refuse the YAML without it).
+    ...probeSettings("nexus", "KEYFLEET_NEXUS", { url: "none: required by verify: true", expect: "200" }),
 ] as const;
+
+const NEXUS_PROBE_URL = NEXUS_SETTINGS[NEXUS_SETTINGS.length - 2];
 
 export const nexus: VendorDescriptor<NexusSection> = {
     section: "nexus",
@@ -87,9 +153,37 @@ export const nexus: VendorDescriptor<NexusSection> = {
 
     declares: (s) => Object.values(LISTS).some((list) => (s[list]?.length ?? 0) > 0),
 
-    rules(raw) {
+    rules(raw, settings, root) {
         const problems: SectionProblem[] = [];
         const list = (name: string): unknown[] => (Array.isArray(raw[name]) ? (raw[name] as unknown[]) : []);
+        // verify: true probes a new key on probeUrl, which has no default (see NEXUS_SETTINGS).
+        if (!settings.get(NEXUS_PROBE_URL)) {
+            const byDefault = verifies((root?.defaults as { rotation?: unknown } | undefined)?.rotation);
+            for (const name of Object.values(LISTS)) {
+                list(name).forEach((entry, i) => {
+                    const own = verifies((entry as { rotation?: unknown })?.rotation);
+                    if (!(own ?? byDefault)) return;
+                    problems.push({
+                        path: own === undefined ? [name, i] : [name, i, "rotation", "verify"],
+                        message:
+                            `${own === undefined ? "verify: true (from defaults.rotation)" : "verify: true"} needs the stack setting keyfleet:nexus.probeUrl: ` +
+                            "Nexus has no side-effect-free call every key may make, so name a read-only call this key's permission allows " +
+                            "(for a Secure Mail key, GET <nexusUrl>/nexus/v3/securemail?address=<a mailbox address>, sent with x-api-key), or set verify: false",
+                    });
+                });
+            }
+        }
+        // A tenant key's permission of the right form must still be documented or added by the stack.
+        const allowed = allowedPermissions("tenant", settings);
+        list("tenantKeys").forEach((entry, i) => {
+            const permissions = (entry as { permissions?: unknown })?.permissions;
+            if (!Array.isArray(permissions)) return;
+            permissions.forEach((p, j) => {
+                if (typeof p === "string" && NEXUS_PERMISSION_FORM.test(p) && !allowed.includes(p)) {
+                    problems.push({ path: ["tenantKeys", i, "permissions", j], message: `unknown permission ${JSON.stringify(p)}; ${takes("tenant", settings)}` });
+                }
+            });
+        });
         const scoped = ["tenantKeys", "designerKeys"].filter((name) => list(name).length > 0);
         if (scoped.length > 0 && !raw.contactCenter) problems.push({ path: ["contactCenter"], message: `is required for ${scoped.join(" and ")}` });
         // Nexus names are unique per tenant: tenant and Designer keys share the contact center's.

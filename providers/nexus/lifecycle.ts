@@ -6,14 +6,14 @@
 // The key value is the record's id. Pulumi keeps resource ids in plain text, so the resource id is
 // a fingerprint of the key (`nxk_…`) and the key itself is the secret output `apiKey`.
 import { z } from "zod";
-import { short } from "../shared/errors.ts";
+import { short, VendorError } from "../shared/errors.ts";
 import { ExpiryInstant } from "../shared/fields.ts";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
 import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
-import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin } from "./client.ts";
-import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_SETTINGS, NexusName, type NexusKeyKind } from "./descriptor.ts";
+import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin, type NexusRequestStyle } from "./client.ts";
+import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind } from "./descriptor.ts";
 
 export interface NexusKeyInputs extends CoreInputs {
     /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
@@ -67,7 +67,10 @@ const NexusInputs = z
         }
         for (const p of v.permissions) {
             const allowed = NEXUS_KIND_PERMISSIONS[v.kind];
-            if (!allowed.includes(p)) ctx.addIssue({ code: "custom", path: ["permissions"], message: `unknown permission "${p}" for a ${v.kind} key; expected ${allowed.join(" or ")}` });
+            // A tenant key may hold what the stack setting nexus.permissions adds; the program checked
+            // those against the setting before any call, so here only their form is.
+            if (v.kind === "tenant" ? NEXUS_PERMISSION_FORM.test(p) : allowed.includes(p)) continue;
+            ctx.addIssue({ code: "custom", path: ["permissions"], message: `unknown permission "${p}" for a ${v.kind} key; expected ${allowed.join(" or ")}` });
         }
     });
 
@@ -79,12 +82,13 @@ interface Connection {
 }
 
 function connect(settings: Settings, key: NexusKeyInputs): Connection {
-    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword, probeUrl, probeExpect] = NEXUS_SETTINGS;
+    const [authUrl, nexusUrl, clientId, tenantUser, opsUser, clientSecret, tenantPassword, opsPassword, requestStyle, , probeUrl, probeExpect] = NEXUS_SETTINGS;
     const client = new NexusClient({
         authUrl: settings.require(authUrl),
         nexusUrl: settings.require(nexusUrl),
         clientId: settings.require(clientId),
         clientSecret: settings.require(clientSecret),
+        style: settings.require(requestStyle) as NexusRequestStyle,
     });
     const login =
         key.kind === "cluster"
@@ -94,6 +98,21 @@ function connect(settings: Settings, key: NexusKeyInputs): Connection {
 }
 
 const iso = (value: string) => new Date(value).toISOString();
+
+/**
+ * The keys of a listing that match. A listing that may be cut (Nexus answered the same page of 10
+ * or 100 again, ignoring paging) cannot prove a key absent: the core would take a lost create for
+ * never made, or a pending key for gone, so "not there" is refused instead of answered.
+ */
+function seen(listing: { keys: NexusKey[]; complete: boolean }, match: (k: NexusKey) => boolean, what: string): NexusKey[] {
+    const found = listing.keys.filter(match);
+    if (found.length === 0 && !listing.complete) {
+        throw new VendorError("invalidAnswer", `Nexus listed ${listing.keys.length} keys and ignored paging, so the list may be cut; ${what} is not in it`, {
+            hint: "keyfleet will not take a key missing from a possibly cut list as gone; check the key in Nexus's admin UI, or raise the list's page size there, and run again",
+        });
+    }
+    return found;
+}
 
 export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, NexusKey, Connection> = {
     title: "Nexus",
@@ -148,12 +167,12 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
     },
 
     async find({ client, login }, { inputs }) {
-        return (await client.list(login)).filter((k) => k.tenant === inputs.tenant && k.name === inputs.name);
+        return seen(await client.listPages(login), (k) => k.tenant === inputs.tenant && k.name === inputs.name, `a key named "${inputs.name}"`);
     },
 
     async findById({ client, login }, adopt) {
         // adopt takes a fingerprint only: for Nexus the id is the key, which never belongs in the YAML.
-        return (await client.list(login)).find((k) => fingerprint(FINGERPRINT_PREFIX, k.id) === adopt);
+        return seen(await client.listPages(login), (k) => fingerprint(FINGERPRINT_PREFIX, k.id) === adopt, `key ${adopt}`)[0];
     },
 
     madeByUs({ login }, r) {
@@ -205,6 +224,8 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
     },
 
     async probe({ client, probe }, { state }) {
+        // The YAML's rules refuse verify: true without probeUrl; a provider run outside the program is told the same.
+        if (!probe.url) throw new Error("keyfleet:nexus.probeUrl is not set (nor KEYFLEET_NEXUS_PROBE_URL): verify: true needs a read-only call this key's permission allows");
         return judge(await client.probe(state.apiKey, probe.url), probe.expect, state.apiKey);
     },
 

@@ -6,7 +6,9 @@
 // - unavailable: retried when the call is idempotent or surely never arrived;
 // - a non-idempotent call (a create) whose answer was lost or that failed with an outage is never
 //   repeated here: it becomes outcomeUnknown, and the core's recovery looks for what it made.
-// Every call has a bounded total time (KEYFLEET_RETRY_BUDGET_MS, default two minutes).
+// Every call has a bounded total time (KEYFLEET_RETRY_BUDGET_MS, default two minutes). A vendor that
+// announces its budget in answer headers (X-RateLimit-Limit / -Remaining) is paced from them too
+// (Pacer.observe, rateLimitFrom).
 import { clock, sleep } from "./clock.ts";
 import { VendorError } from "./errors.ts";
 
@@ -29,14 +31,32 @@ export class Pacer {
     private lastSent = Number.NEGATIVE_INFINITY;
     private pausedUntil = 0;
     private hour: number[] = [];
-    private readonly interval: number;
+    private interval: number;
+    /** The interval the declared limits give; what a vendor's headers say only ever slows it. */
+    private readonly declared: number;
+    private readonly headroom: number;
     private readonly perHour: number;
     /** Requests that had to wait for the pace, and the 429 pauses taken, for the benchmark. */
     readonly stats = { waited: 0, pauses: 0 };
 
     constructor(limits: Limits = {}) {
-        this.interval = limits.perSecond ? 1000 / (limits.perSecond * (1 - Math.min(Math.max(limits.headroom ?? 0, 0), 0.9))) : 0;
+        this.headroom = Math.min(Math.max(limits.headroom ?? 0, 0), 0.9);
+        this.declared = this.interval = limits.perSecond ? 1000 / (limits.perSecond * (1 - this.headroom)) : 0;
         this.perHour = limits.perHour ?? 0;
+    }
+
+    /**
+     * What the vendor said of this account's budget in an answer (see rateLimitFrom): a lower limit
+     * than the declared one slows the pace to it (with the same headroom), and nothing remaining
+     * pauses every caller, so the next request does not meet a 429: for one interval of the
+     * announced limit when there is one (the pace already spreads the window; a whole window would
+     * idle past its reset, which no header tells), else for the whole window. Headers never make
+     * the pace faster than the declared limits.
+     */
+    observe(budget: { limit?: number; remaining?: number; windowMs: number }) {
+        const limit = budget.limit && budget.limit > 0 ? budget.limit : undefined;
+        if (limit) this.interval = Math.max(this.declared, budget.windowMs / (limit * (1 - this.headroom)));
+        if (budget.remaining === 0) this.pause(limit ? budget.windowMs / limit : budget.windowMs);
     }
 
     /**
@@ -93,6 +113,21 @@ export class Pacer {
         this.stats.pauses++;
         this.pausedUntil = Math.max(this.pausedUntil, performance.now() + ms);
     }
+}
+
+/**
+ * X-RateLimit-Limit and X-RateLimit-Remaining of an answer, when the vendor sends them (whole
+ * numbers; anything else is ignored), for Pacer.observe; undefined when it sends neither.
+ */
+export function rateLimitFrom(headers: Record<string, string | string[] | undefined>): { limit?: number; remaining?: number } | undefined {
+    const read = (name: string) => {
+        const raw = headers[name];
+        const v = Array.isArray(raw) ? raw[0] : raw;
+        return v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
+    };
+    const limit = read("x-ratelimit-limit");
+    const remaining = read("x-ratelimit-remaining");
+    return limit === undefined && remaining === undefined ? undefined : { limit, remaining };
 }
 
 /** Gap between waiters released by the end of a 429 pause. */

@@ -6,7 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
 import type { RotationPolicy } from "./rotation.ts";
 import type { Delivery } from "./delivery.ts";
-import type { SettingSpec } from "./settings.ts";
+import type { Settings, SettingSpec } from "./settings.ts";
 
 /** A rule the schema cannot state (unique names per scope), found in the raw section. */
 export interface SectionProblem {
@@ -88,8 +88,17 @@ export interface VendorDescriptor<S = unknown> {
     schema: z.ZodType<S>;
     /** Whether the section declares any key. */
     declares(section: S): boolean;
-    /** Rules across fields and entries, run on the raw section even when the schema fails. */
-    rules?(raw: Record<string, unknown>): SectionProblem[];
+    /**
+     * Rules across fields and entries, run on the raw section even when the schema fails;
+     * `settings` are the stack's (config, else environment), for rules a deployment extends;
+     * `root` is the whole raw file, for rules that depend on `defaults`.
+     */
+    rules?(raw: Record<string, unknown>, settings: Settings, root: Record<string, unknown>): SectionProblem[];
+    /**
+     * The vendor's own health check, for `report --live` where reading keys says nothing about the
+     * vendor (BeyondTrust keys are read from state): a problem to show, or undefined when healthy.
+     */
+    health?(settings: Settings): Promise<string | undefined>;
     /**
      * Refusals only the vendor can decide (a database column's character set), run by the program
      * after the settings pre-flight and before any resource is declared, so that nothing is

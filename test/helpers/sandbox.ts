@@ -43,7 +43,8 @@ export async function startSandbox(options: GenesysSandboxOptions = {}): Promise
         tenantLogin: { username: `${CC}\\nexus`, password: creds.tenantPassword },
         opsLogin: { username: "ops", password: creds.opsPassword },
         config: () => ({
-            "keyfleet:nexus": { value: JSON.stringify({ authUrl: server.url, nexusUrl: server.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" }) },
+            // probeUrl: the sandbox's whoami, a test convenience (no Genesys source has one); verify: true needs a probeUrl.
+            "keyfleet:nexus": { value: JSON.stringify({ authUrl: server.url, nexusUrl: server.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops", probeUrl: `${server.url}/nexus/v3/whoami` }) },
             "keyfleet:nexusClientSecret": { value: creds.clientSecret, secret: true },
             "keyfleet:nexusTenantPassword": { value: creds.tenantPassword, secret: true },
             "keyfleet:nexusOpsPassword": { value: creds.opsPassword, secret: true },
