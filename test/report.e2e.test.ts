@@ -60,16 +60,20 @@ function chromium(): string | undefined {
     return undefined;
 }
 
-beforeAll(async () => {
-    t = await startSandbox();
-    p = await createFleetProject([t], { inv: YAML });
-    const up = await new Promise<number>((resolve) =>
-        execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "fleet", "up", "--stacks", "inv"], { env: { ...process.env, ...p.env } }, (err, stdout, stderr) => {
+/** `npm run fleet -- up` of one stack of a project; its exit code. */
+function fleetUp(project: FleetProject, stack: string): Promise<number> {
+    return new Promise<number>((resolve) =>
+        execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "fleet", "up", "--stacks", stack], { env: { ...process.env, ...project.env } }, (err, stdout, stderr) => {
             outputs.push(stdout, stderr);
             resolve(err ? 1 : 0);
         }),
     );
-    expect(up).toBe(0);
+}
+
+beforeAll(async () => {
+    t = await startSandbox();
+    p = await createFleetProject([t], { inv: YAML });
+    expect(await fleetUp(p, "inv")).toBe(0);
 }, 180_000);
 afterAll(async () => {
     p?.cleanup();
@@ -264,13 +268,7 @@ describe("npm run report --live with every vendor that keeps connections", () =>
         q = await createFleetProject([nexus, scp, desk], {
             live: `nexus:\n  contactCenter: ${CC}\n  clusterKeys:\n    - name: ops\nsupportcenter:\n  integrationKeys:\n    - name: jira\n      roles: [Technician]\n      owner: admin\nsupportsystem:\n  apiKeys:\n    - name: web\n      ip: 127.0.0.1\n`,
         });
-        const code = await new Promise<number>((resolve) =>
-            execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "fleet", "up", "--stacks", "live"], { env: { ...process.env, ...q.env } }, (err, stdout, stderr) => {
-                outputs.push(stdout, stderr);
-                resolve(err ? 1 : 0);
-            }),
-        );
-        expect(code).toBe(0);
+        expect(await fleetUp(q, "live")).toBe(0);
     }, 180_000);
     afterAll(async () => {
         q?.cleanup();
