@@ -58,6 +58,15 @@ describe("SupportSystem admin-panel transport", () => {
         await client.delete(made.id);
     });
 
+    it("requests in flight together when the session expires log in again once, not once each", async () => {
+        await client.list();
+        const before = panel().logins;
+        panel().expireSessions();
+        const made = await Promise.all([1, 2, 3].map((n) => client.insert(row(`127.0.2.${n}`, `parallel ${n}`))));
+        expect(panel().logins).toBe(before + 1);
+        for (const m of made) await client.delete(m.id);
+    });
+
     it("a locked account fails with a clear message, one login attempt", async () => {
         forgetSessions();
         panel().faults.locked = true;

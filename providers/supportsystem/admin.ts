@@ -160,6 +160,14 @@ export class SupportSystemAdminClient {
         return s;
     }
 
+    /**
+     * A new login after `stale` ended, shared by every request that saw it end: requests in flight
+     * together (parallel resources) log in once, not once each.
+     */
+    private relogin(stale: Promise<Session>): Promise<Session> {
+        return this.session(sessions.get(this.id) === stale);
+    }
+
     private async login(): Promise<Session> {
         adminCalls.login++;
         const s: Session = { jar: {}, token: "" };
@@ -210,13 +218,14 @@ export class SupportSystemAdminClient {
         let relogged = false;
         let retoken = false;
         for (;;) {
-            const s = await this.session();
+            const current = this.session();
+            const s = await current;
             const withToken = form ? [["__CSRFToken__", s.token] as [string, string], ...form] : undefined;
             const res = await this.http(method, path, s, withToken);
             if (res.status === 302 && toLogin(res.location)) {
                 if (relogged) throw new VendorError("unauthorized", `${this.where}: the session ended again right after a login`);
                 relogged = true;
-                await this.session(true);
+                await this.relogin(current);
                 continue;
             }
             if (res.status === 302) throw new VendorError("forbidden", `${this.where}: the panel sent ${path} to ${pathOf(res.location ?? "")}; the account must be an administrator`);
