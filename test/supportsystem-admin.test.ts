@@ -3,6 +3,9 @@
 // expired session that logs in once, a session id that changes after the login, a list of several
 // pages, CSRF refusals, two-factor and locked accounts, the notes sanitizer, and the pre-flight
 // check per transport.
+import { parseSetCookie, stringifyCookie } from "cookie";
+import { parse } from "node-html-parser";
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminCalls, forgetSessions, forgetSnapshot, SupportSystemAdminClient } from "../providers/supportsystem/admin.ts";
 import { checkSettings } from "../providers/shared/preflight.ts";
@@ -138,6 +141,54 @@ describe("SupportSystem admin-panel transport", () => {
         const wrong = new SupportSystemAdminClient({ url: h.url, user: panel().user, password: "not-it", paceMs: 0 });
         await expect(wrong.list()).rejects.toThrow(/login refused \(Access denied\); check keyfleet:supportsystem.adminUser/);
         forgetSessions();
+    });
+});
+
+describe("SupportSystem sandbox's admin panel answers as osTicket's scp/ does", () => {
+    /** A browser of one: its cookie jar, no redirects followed. */
+    const jar: Record<string, string> = {};
+    const go = async (method: "GET" | "POST", path: string, form?: Record<string, string | string[]>) => {
+        const body = form ? new URLSearchParams(Object.entries(form).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x): [string, string] => [k, x]) : [[k, v] as [string, string]]))).toString() : undefined;
+        const res = await request(`${h.url}/scp/${path}`, { method, body, headers: { cookie: stringifyCookie(jar), ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}) } });
+        const set = res.headers["set-cookie"];
+        for (const line of Array.isArray(set) ? set : set ? [set] : []) {
+            const c = parseSetCookie(line);
+            jar[c.name] = c.value ?? "";
+        }
+        const text = await res.body.text();
+        return { status: res.statusCode, location: res.headers.location, text, doc: parse(text, { parseNoneClosedTags: true }) };
+    };
+
+    it("redirects to the login with the page remembered, logs in, refuses a POST without the CSRF token, shows osTicket's messages", async () => {
+        expect(await go("GET", "apikeys.php?a=add")).toMatchObject({ status: 302, location: "/scp/login.php" });
+        expect(jar.OSTSESSID).toMatch(/^[0-9a-f]{26}$/);
+        const login = await go("GET", "login.php");
+        expect(login.doc.querySelector("#login-message")?.text).toBe("Authentication Required");
+        const token = login.doc.querySelector('form#login input[name="__CSRFToken__"]')!.getAttribute("value")!;
+        expect(await go("POST", "login.php", { __CSRFToken__: "wrong", do: "scplogin", userid: panel().user, passwd: panel().password })).toMatchObject({ status: 302, location: "/scp/login.php" });
+        expect((await go("GET", "login.php")).doc.querySelector("#login-message")?.text).toBe("Valid CSRF Token Required");
+        expect(await go("POST", "login.php", { __CSRFToken__: token, do: "scplogin", userid: panel().user, passwd: panel().password })).toMatchObject({ status: 302, location: "/scp/apikeys.php?a=add" });
+        const add = await go("GET", "apikeys.php?a=add");
+        const csrf = add.doc.querySelector('meta[name="csrf_token"]')!.getAttribute("content")!;
+        expect(add.doc.querySelector('form.save input[name="do"]')?.getAttribute("value")).toBe("add");
+        expect(await go("POST", "apikeys.php", { do: "add", ipaddr: "127.0.0.1" })).toMatchObject({ status: 400, text: "Valid CSRF Token Required" });
+        const bad = await go("POST", "apikeys.php?a=add", { __CSRFToken__: csrf, do: "add", a: "add", ipaddr: "not an ip", isactive: "1" });
+        expect(bad.doc.querySelector("#content #msg_error")?.text).toBe("Unable to add this API key. Correct any errors below and try again.");
+        // The Status row's `.error` is a bare "*"; the IP row's carries the message.
+        expect(bad.doc.querySelectorAll("form.save .error").map((e) => e.text.replace(/\u00a0/g, " ").trim())).toEqual(["*", "* Valid IP is required"]);
+        const ok = await go("POST", "apikeys.php?a=add", { __CSRFToken__: csrf, do: "add", a: "add", ipaddr: "127.0.0.9", isactive: "1", notes: "x" });
+        expect(ok.doc.querySelector("#msg_notice")?.text).toBe("Successfully added an API key.");
+        const tr = ok.doc.querySelectorAll("table.list tr").find((r) => r.querySelector('input[name="ids[]"]'))!;
+        const id = tr.querySelector('input[name="ids[]"]')!.getAttribute("value")!;
+        expect(tr.getAttribute("id")).toBe(id);
+        expect(tr.querySelector(`a[href="apikeys.php?id=${id}"]`)?.text).toMatch(/^[0-9A-F]{32}$/);
+        expect(tr.querySelectorAll("td").map((td) => td.text.replace(/\u00a0/g, " ").trim()).slice(2, 4)).toEqual(["127.0.0.9", "Active"]);
+        expect((await go("GET", "apikeys.php?id=99999")).doc.querySelector("#msg_error")?.text).toBe("API Key: Unknown or invalid ID.");
+        const gone = await go("POST", "apikeys.php", { __CSRFToken__: csrf, do: "mass_process", a: "delete", "ids[]": [id] });
+        expect(gone.doc.querySelector("#msg_notice")?.text).toBe("Successfully deleted selected API key.");
+        panel().expireSessions();
+        expect(await go("GET", "apikeys.php")).toMatchObject({ status: 302, location: "/scp/login.php" });
+        expect((await go("GET", "login.php")).doc.querySelector("#login-message")?.text).toBe("Session timed out due to inactivity");
     });
 });
 
