@@ -19,6 +19,7 @@
 //   after a login (TIME_BOMB); the old id lives 60 s more (osTicketSession::regenerate).
 // - include/staff/header.inc.php: the page head carries `<meta name="csrf_token">`; the message area
 //   in `#content` is ONE of #msg_error, #msg_notice, #msg_warning.
+// - scp/admin.inc.php: an agent who is not an administrator gets `Location: index.php`.
 // - scp/apikeys.php: its messages and which page follows (a successful add shows the list).
 // - include/staff/apikeys.inc.php: the list, sorted by key descending, PAGE_LIMIT rows a page with
 //   `apikeys.php?&amp;p=N` links; a row is `tr#<id>`: checkbox `ids[]`, a link
@@ -188,7 +189,8 @@ export class AdminPanel {
     /** Random per panel, so that a leak scan has something to look for. */
     password = `admin-password-${crypto.randomUUID()}`;
     readonly sessions = new Map<string, PanelSession>();
-    readonly faults = { csrf: 0, lostAdd: 0, locked: false, twoFactor: false };
+    /** `agent`: the account logs in but is not an administrator (admin.inc.php sends it to index.php). */
+    readonly faults = { csrf: 0, lostAdd: 0, locked: false, twoFactor: false, agent: false };
     /** The staff's page limit (PAGE_LIMIT; osTicket's default is 25). */
     pageLimit = 25;
     /** The session id changes on the first GET this long after a login (class.auth.php: 10 s). */
@@ -263,11 +265,14 @@ export class AdminPanel {
             else setTimeout(() => this.sessions.get(old) === s && this.sessions.delete(old), this.oldIdMs).unref();
         }
         if (method === "POST") {
+            if (form.get("__CSRFToken__")?.trim() !== this.token(s)) return this.plain(res, 400, "Valid CSRF Token Required");
             const refused = this.faults.csrf > 0;
             if (refused) this.faults.csrf--;
-            if (refused || form.get("__CSRFToken__")?.trim() !== this.token(s)) return this.plain(res, 400, "Valid CSRF Token Required");
+            if (refused) return this.plain(res, 400, "Valid CSRF Token Required");
         }
         if (script !== "apikeys.php") return this.plain(res, 404, "Not Found");
+        // admin.inc.php: an agent who is not an administrator is sent to the agent panel.
+        if (this.faults.agent) return this.redirect(res, "index.php");
         return this.apikeys(req, res, url, method, form, s);
     }
 

@@ -136,6 +136,17 @@ describe("SupportSystem admin-panel transport", () => {
         }
     });
 
+    it("an agent who is not an administrator fails naming the fix", async () => {
+        forgetSessions();
+        panel().faults.agent = true;
+        try {
+            await expect(client.list()).rejects.toThrow(/API keys are for administrators and the panel sent this account to \/scp\/index.php; make admin an administrator/);
+        } finally {
+            panel().faults.agent = false;
+            forgetSessions();
+        }
+    });
+
     it("wrong credentials are a refused login naming the settings", async () => {
         forgetSessions();
         const wrong = new SupportSystemAdminClient({ url: h.url, user: panel().user, password: "not-it", paceMs: 0 });
