@@ -111,6 +111,19 @@ describe("SupportSystem admin-panel transport", () => {
         }
     });
 
+    it("an update or a delete reads only the list and that key's page, not every key's page", async () => {
+        const made = [];
+        for (const n of [1, 2, 3, 4, 5]) made.push(await client.insert(row(`127.0.4.${n}`, `few ${n}`)));
+        forgetSnapshot();
+        const seen = panel().requests.length;
+        await client.update(made[2].id, { canExecCron: true });
+        expect(panel().requests.slice(seen)).toEqual(["GET apikeys.php", `GET apikeys.php`, "POST apikeys.php", "GET apikeys.php", "GET apikeys.php"]);
+        const before = panel().requests.length;
+        await client.delete(made[2].id);
+        expect(panel().requests.slice(before)).toEqual(["GET apikeys.php", "POST apikeys.php"]);
+        for (const m of made) await client.delete(m.id);
+    });
+
     it("a refused CSRF token is read again and the request repeated once; twice is a clear error after a look at the list", async () => {
         const made = await client.insert(row("127.0.0.6", "csrf"));
         panel().faults.csrf = 1;
