@@ -7,6 +7,7 @@ import path from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SUPPORTSYSTEM_MESSAGES as MSG } from "../sandbox/supportsystem.ts";
+import { sanitizeNotes } from "../sandbox/supportsystem-admin.ts";
 import { insertApiKey } from "./helpers/mysql.ts";
 import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
 import { backendFiles, captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
@@ -43,6 +44,8 @@ const byId = async () => new Map((await h.rows()).map((r) => [r.id, r]));
 
 /** The transport under test: database by default; supportsystem-lifecycle-admin.e2e.test.ts runs the same steps over the admin panel. */
 const transport: "database" | "admin" = (globalThis as { __supportsystemTransport?: "admin" }).__supportsystemTransport ?? "database";
+/** Notes as the table holds them: the admin panel stores them through its sanitizer (which compacts the marker's line break). */
+const stored = (notes: string) => (transport === "admin" ? sanitizeNotes(notes) : notes);
 
 beforeAll(async () => {
     h = await startHelpDesk({ transport });
@@ -70,7 +73,7 @@ describe(`SupportSystem keys through pulumi up (${transport} transport)`, () => 
         ids = await outputs();
         const rows = await byId();
         expect(rows.size).toBe(3);
-        expect(rows.get(ids[W])).toMatchObject({ ipaddr: "127.0.0.1", isactive: 1, can_create_tickets: 1, can_exec_cron: 1, apikey: first[W], notes: "Contact form on the public site\n[keyfleet:web form]" });
+        expect(rows.get(ids[W])).toMatchObject({ ipaddr: "127.0.0.1", isactive: 1, can_create_tickets: 1, can_exec_cron: 1, apikey: first[W], notes: stored("Contact form on the public site\n[keyfleet:web form]") });
         expect(rows.get(ids[C])).toMatchObject({ ipaddr: "127.0.0.2", can_create_tickets: 0, can_exec_cron: 1, apikey: first[C], notes: "[keyfleet:cron]" });
         // Written as the help desk sees a client's address (RFC 5952), so that its string comparison matches.
         expect(rows.get(ids[V6])).toMatchObject({ ipaddr: "2001:db8::5", apikey: first[V6] });
@@ -126,7 +129,7 @@ describe(`SupportSystem keys through pulumi up (${transport} transport)`, () => 
         expect(nowIds[W]).toBeGreaterThan(ids[W]);
         const rows = await byId();
         expect(rows.has(ids[W])).toBe(false);
-        expect(rows.get(nowIds[W])).toMatchObject({ ipaddr: "127.0.0.3", isactive: 1, can_create_tickets: 1, notes: "Contact form on the public site\n[keyfleet:web form]" });
+        expect(rows.get(nowIds[W])).toMatchObject({ ipaddr: "127.0.0.3", isactive: 1, can_create_tickets: 1, notes: stored("Contact form on the public site\n[keyfleet:web form]") });
         expect(await ticket(now[W], "127.0.0.3")).toMatchObject({ status: 201 });
         expect(await ticket(first[W], "127.0.0.1")).toEqual({ status: 401, text: MSG.keyRequired });
         expect(await ticket(first[W], "127.0.0.3")).toEqual({ status: 401, text: MSG.keyRequired });
@@ -148,7 +151,7 @@ describe(`SupportSystem keys through pulumi up (${transport} transport)`, () => 
         expect(now[W]).not.toBe(first[W]);
         const rows = await byId();
         expect(rows.get(ids[C])).toMatchObject({ isactive: 1, can_exec_cron: 1, notes: "[keyfleet:cron]" });
-        expect(rows.get(nowIds[W])).toMatchObject({ ipaddr: "127.0.0.3", notes: "Contact form on the public site\n[keyfleet:web form]" });
+        expect(rows.get(nowIds[W])).toMatchObject({ ipaddr: "127.0.0.3", notes: stored("Contact form on the public site\n[keyfleet:web form]") });
         expect(await cron(now[C], "127.0.0.2")).toEqual({ status: 200, text: MSG.cronCompleted });
         expect(await ticket(now[W], "127.0.0.3")).toMatchObject({ status: 201 });
         expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary);
@@ -182,7 +185,7 @@ describe(`SupportSystem keys through pulumi up (${transport} transport)`, () => 
         expect(now["supportsystem/lost state"]).toBe(markedKey);
         expect(nowIds["supportsystem/lost state"]).toBe(marked);
         // The adopted row now carries the marker beside the note the admin wrote.
-        expect((await byId()).get(panel)!.notes).toBe("Legacy form\n[keyfleet:legacy]");
+        expect((await byId()).get(panel)!.notes).toBe(stored("Legacy form\n[keyfleet:legacy]"));
         expect(await ticket(panelKey, "127.0.0.4")).toMatchObject({ status: 201 });
         expectNoChanges((await s.stack.preview({ ...captured(s), refresh: true })).changeSummary);
         first = now;
@@ -245,11 +248,14 @@ describe(`SupportSystem keys through pulumi up (${transport} transport)`, () => 
         }
     });
 
-    it("no key value or the database password appears in state, its history, CLI output or stack config", async () => {
+    it("no key value, the database password, the admin password or a session cookie appears in state, its history, CLI output or stack config", async () => {
         const backend = backendFiles(path.join(s.dir, "state"));
         expect(backend.length).toBeGreaterThan(5);
         const haystack = [...states, ...backend, ...s.output, fs.readFileSync(`${s.dir}/Pulumi.e2e.yaml`, "utf8")].join("\n");
-        const secrets = [h.password, ...seen, ...h.sandbox.issued.keys];
+        // Over the admin panel, its password and every session id the panel handed out too.
+        const panel = h.sandbox.adminPanel;
+        const secrets = [h.password, ...seen, ...h.sandbox.issued.keys, ...(transport === "admin" ? [panel.password, ...panel.sessionIds] : [])];
+        if (transport === "admin") expect(panel.sessionIds.length).toBeGreaterThan(0);
         expect(seen.size).toBeGreaterThanOrEqual(10);
         expect(secrets.filter((secret) => haystack.includes(secret))).toEqual([]);
         // Not vacuous: the state holds the password, encrypted, in the stack config.

@@ -25,6 +25,7 @@
 // connection was lost after COMMIT (the row is found and taken over, never inserted again).
 import crypto from "node:crypto";
 import { z } from "zod";
+import { parse as parseHtml } from "node-html-parser";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
 import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
@@ -111,6 +112,22 @@ export function parseNotes(notes: string | null): { name?: string; note: string 
 /** The `notes` column for a key: the user's note, then the marker on a line of its own. */
 export function composeNotes(name: string, note: string | null): string {
     return note ? `${note}\n${marker(name)}` : marker(name);
+}
+
+/**
+ * Whether the notes a help desk shows are the notes keyfleet wrote, as its admin panel keeps them:
+ * the panel's sanitizer (Format::sanitize) compacts white space (the marker's line break becomes a
+ * space), rewrites entities and drops some attributes and elements, so only the text and the
+ * elements count. A change of text or markup is still drift; one of white space or attributes
+ * only is not (tolerated, so that a note with markup does not drift on every run).
+ */
+export function sameNotes(shown: string | null, wanted: string | null): boolean {
+    if ((shown ?? "") === (wanted ?? "")) return true;
+    const canon = (x: string | null) => {
+        const doc = parseHtml(x ?? "");
+        return `${doc.text.replace(/\s+/g, " ").trim()}\0${doc.querySelectorAll("*").map((e) => e.tagName).join(",")}`;
+    };
+    return canon(shown) === canon(wanted);
 }
 
 const cleanNote = (v: unknown): string | null => (typeof v === "string" ? v.replace(/\r\n?/g, "\n").trim() || null : null);
@@ -306,14 +323,15 @@ export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, Suppor
         return undefined;
     },
 
-    outputs(_inputs, r) {
+    outputs(inputs, r) {
+        const notes = sameNotes(r.notes, inputs.notes) ? inputs.notes : (r.notes ?? "");
         return {
             ip: r.ipaddr,
             active: r.isactive,
             canCreateTickets: r.canCreateTickets,
             canExecCron: r.canExecCron,
-            internalNote: parseNotes(r.notes).note,
-            notes: r.notes ?? "",
+            internalNote: parseNotes(notes).note,
+            notes,
             apiKey: r.apikey,
             keyId: r.id,
             updated: r.updated,
