@@ -1,6 +1,6 @@
 // scripts/keyfleet.sh gives the local stack's public passphrase only to commands on the local stack
 // (defect 14): which stack a command acts on is read from its arguments as the CLI would.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -119,7 +119,7 @@ describe("up of a stack other than local", () => {
 });
 
 describe("up of a stack other than local, on a terminal", () => {
-    it("shows the plan and asks, instead of applying at once (PULUMI_SKIP_CONFIRMATIONS is not passed on)", () => {
+    it("shows the plan and asks, instead of applying at once (PULUMI_SKIP_CONFIRMATIONS is not passed on)", async () => {
         const stack = `prompt${process.pid}`;
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-prompt-"));
         const keys = path.join(tmp, "keys.yaml");
@@ -128,13 +128,24 @@ describe("up of a stack other than local, on a terminal", () => {
         const env = { ...process.env, PULUMI_BACKEND_URL: `file://${tmp}`, PULUMI_CONFIG_PASSPHRASE: "prompt-test" };
         try {
             fs.writeFileSync(stackFile, `config:\n  keyfleet:keysFile: ${keys}\n`);
-            // A pseudo-terminal for stdin and stdout (script); answer nothing and stop after 90 s at most.
-            let out = "";
-            try {
-                out = execFileSync("timeout", ["-k", "5", "90", "script", "-qec", `bash scripts/keyfleet.sh up ${stack}`, "/dev/null"], { encoding: "utf8", env, input: "", stdio: ["pipe", "pipe", "pipe"] });
-            } catch (err) {
-                out = `${(err as { stdout?: string }).stdout ?? ""}`;
-            }
+            // A pseudo-terminal for stdin and stdout (script); stopped as soon as the question shows.
+            const out = await new Promise<string>((resolve) => {
+                const child = spawn("script", ["-qec", `bash scripts/keyfleet.sh up ${stack}`, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+                let text = "";
+                const stop = () => {
+                    try {
+                        process.kill(-child.pid!, "SIGKILL");
+                    } catch {
+                        // gone
+                    }
+                };
+                const timer = setTimeout(stop, 90_000);
+                child.stdout.on("data", (d: Buffer) => {
+                    text += d.toString();
+                    if (/Do you want to perform this update\?/.test(text)) stop();
+                });
+                child.on("close", () => (clearTimeout(timer), resolve(text)));
+            });
             expect(out).toMatch(/Do you want to perform this update\?/);
             expect(out).not.toMatch(/Resources:\s*\n\s*\+ \d+ created/);
         } finally {

@@ -1,4 +1,5 @@
-// The SupportSystem lifecycle suite over the admin-panel transport (issue 15): the same steps as
-// supportsystem-lifecycle.e2e.test.ts, with keyfleet:supportsystem.transport = admin.
-(globalThis as { __supportsystemTransport?: string }).__supportsystemTransport = "admin";
-await import("./supportsystem-lifecycle.e2e.test.ts");
+// SupportSystem keys through pulumi up over the admin-panel transport (issue 15): the same steps as
+// the database transport's, from test/helpers/supportsystem-lifecycle.ts.
+import { supportSystemLifecycle } from "./helpers/supportsystem-lifecycle.ts";
+
+supportSystemLifecycle("admin");
