@@ -4,22 +4,13 @@
 // which a test must not do).
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createConnection } from "mysql2/promise";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort, MARIADB_SCRIPT, mariadbd } from "./helpers/mariadb.ts";
 
-const SCRIPT = path.join(import.meta.dirname, "..", "scripts", "mariadb.sh");
-const mariadbd = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"].find((p) => fs.existsSync(p)) ?? spawnSync("sh", ["-c", "command -v mariadbd"]).stdout?.toString().trim();
-
-async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const port = (server.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => server.close(() => r()));
-    return port;
-}
+const SCRIPT = MARIADB_SCRIPT;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kf-mdb-"));
 let env: NodeJS.ProcessEnv;

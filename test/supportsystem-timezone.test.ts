@@ -6,7 +6,6 @@
 // Runs only where mariadbd is installed (scripts/mariadb.sh starts the server, as its own test does).
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
@@ -14,21 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeAll } from "../providers/supportsystem/client.ts";
 import { provider } from "../providers/supportsystem/lifecycle.ts";
 import { ensureHelpDeskDatabase } from "../sandbox/supportsystem.ts";
+import { freePort, MARIADB_SCRIPT, mariadbd } from "./helpers/mariadb.ts";
 
-const SCRIPT = path.join(import.meta.dirname, "..", "scripts", "mariadb.sh");
-const mariadbd = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"].find((p) => fs.existsSync(p)) ?? spawnSync("sh", ["-c", "command -v mariadbd"]).stdout?.toString().trim();
+const SCRIPT = MARIADB_SCRIPT;
 
 /** A POSIX zone 5 h 45 min east of UTC, with no DST (needs no tz database). */
 const HOST_ZONE = "KFT-5:45";
 const OFFSET_MS = (5 * 60 + 45) * 60_000;
-
-async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const port = (server.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => server.close(() => r()));
-    return port;
-}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kf-tz-"));
 let env: NodeJS.ProcessEnv | undefined;
