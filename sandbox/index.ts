@@ -57,11 +57,13 @@ export const sandboxes: readonly SandboxSpec[] = [
         section: "supportsystem",
         port: 4404,
         portEnv: "KEYFLEET_SANDBOX_SUPPORTSYSTEM_PORT",
-        title: "SupportSystem (help desk API and admin panel; keys in MySQL database keyfleet_helpdesk)",
+        title: `SupportSystem (help desk API and admin panel; keys in MySQL database ${process.env.KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE || "keyfleet_helpdesk"})`,
         needs: ["mysql"],
         async start({ port, host }) {
             const { start } = await import("./supportsystem.ts");
-            return (await start({ port, host })).server;
+            // The database moves with KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE, as the local stack's does.
+            const database = process.env.KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE || undefined;
+            return (await start({ port, host, mysql: database ? { database } : undefined })).server;
         },
     },
 ];

@@ -191,7 +191,7 @@ ensure_sandbox() {
   local only
   only="$(IFS=,; echo "${missing[*]}")"
   say "starting the sandbox for $only (log: .keyfleet/sandbox.log)"
-  node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" --only "$only" >"$KF/sandbox.log" 2>&1 &
+  node "$ROOT/sandbox/main.ts" --data "${KEYFLEET_SANDBOX_DATA:-$KF/sandbox-data.json}" --only "$only" >"$KF/sandbox.log" 2>&1 &
   SANDBOX_PID=$!
   trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do
@@ -227,11 +227,30 @@ ensure_chromium() {
   fi
 }
 
+# The local stack's endpoints, from the sandboxes' ports (sandbox/index.ts and its port variables)
+# and the help desk's database name: stacks/Pulumi.local.yaml holds none of them, so moving a port
+# (KEYFLEET_SANDBOX_*_PORT) or the database (KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE) moves the
+# sandbox and the stack together, and two checkouts can run side by side.
+local_stack_env() {
+  local section port needs
+  while read -r section port needs; do
+    case "$section" in
+      nexus) export KEYFLEET_NEXUS_AUTH_URL="http://127.0.0.1:$port" KEYFLEET_NEXUS_URL="http://127.0.0.1:$port" \
+               KEYFLEET_NEXUS_PROBE_URL="http://127.0.0.1:$port/nexus/v3/whoami" ;;
+      beyondtrust) export KEYFLEET_BEYONDTRUST_URL="http://127.0.0.1:$port" ;;
+      supportcenter) export KEYFLEET_SUPPORTCENTER_URL="http://127.0.0.1:$port" ;;
+      supportsystem) export KEYFLEET_SUPPORTSYSTEM_API_URL="http://127.0.0.1:$port" KEYFLEET_SUPPORTSYSTEM_URL="http://127.0.0.1:$port" ;;
+    esac
+  done < <(sandbox_ports)
+  export KEYFLEET_MYSQL_DATABASE="${KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE:-keyfleet_helpdesk}"
+}
+
 passphrase_for() {
   if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
     [ "$1" = local ] || die "stack '$1' needs PULUMI_CONFIG_PASSPHRASE (only the local stack has a default)"
     export PULUMI_CONFIG_PASSPHRASE="$LOCAL_PASSPHRASE"
   fi
+  if [ "$1" = local ]; then local_stack_env; fi
 }
 
 # Whether a report or fleet run reaches the local stack's vendors: a report only with --live; both
@@ -374,12 +393,12 @@ case "$cmd" in
     ensure_mysql
     mkdir -p "$KF"
     umask 077
-    exec node "$ROOT/sandbox/main.ts" --data "$KF/sandbox-data.json" "$@"
+    exec node "$ROOT/sandbox/main.ts" --data "${KEYFLEET_SANDBOX_DATA:-$KF/sandbox-data.json}" "$@"
     ;;
   report|fleet)
     toolchain
     # The local stack reads its sandboxes and help desk database: live reads and runs of it start them.
-    if uses_local_stack "$cmd" "$@"; then ensure_mysql; ensure_sandbox; fi
+    if uses_local_stack "$cmd" "$@"; then ensure_mysql; ensure_sandbox; local_stack_env; fi
     cd "$ROOT"
     status=0
     node "ops/$cmd.ts" "$@" || status=$?
