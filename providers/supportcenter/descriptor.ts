@@ -102,7 +102,7 @@ const Notifications = z
 
 export const SupportCenterSection = z
     .strictObject({
-        integrationKeys: z.array(IntegrationKey).optional(),
+        integrationKeys: z.array(IntegrationKey).optional().describe("Integration keys (technician API keys), each owned by a technician."),
         notifications: Notifications.optional(),
     })
     .describe("ManageEngine SupportCenter Plus integration keys (Admin > Developer Space > Integration Key).");
