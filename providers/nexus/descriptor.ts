@@ -223,6 +223,20 @@ export const nexus: VendorDescriptor<NexusSection> = {
         return out;
     },
 
+    newKeyRules(section, isNew) {
+        const out: SectionProblem[] = [];
+        const other = { tenant: "designer", designer: "tenant", cluster: undefined } as const;
+        for (const [kind, list] of Object.entries(LISTS) as [NexusKeyKind, (typeof LISTS)[NexusKeyKind]][]) {
+            (section[list] ?? []).forEach((e, i) => {
+                if (!e.expires || e.adopt || Date.parse(expiryInstant(e.expires)) > clock.now()) return;
+                // The same names declare() gives the resource (an entry moved between tenant and Designer keeps its key).
+                if (!isNew(`nexus/${kind}/${e.name}`, other[kind] ? [`nexus/${other[kind]}/${e.name}`] : [])) return;
+                out.push({ path: [list, i, "expires"], message: `key "${e.name}" is new and its expiry ${e.expires} has passed: Nexus cannot create a key expired; move expires forward or remove it` });
+            });
+        }
+        return out;
+    },
+
     async declare(section, ctx) {
         const { NexusTenantKey, NexusClusterKey, NexusDesignerKey, NEXUS_KEY_TYPES } = await import("./resource.ts");
         const contactCenter = (section.contactCenter ?? "").toLowerCase();
