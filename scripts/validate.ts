@@ -38,10 +38,24 @@ function targets(args: string[]): { keys: string; stack: string | undefined; env
         const file = isFile ? path.resolve(arg) : path.join(ROOT, "config", `${arg}.yaml`);
         const stackFile = /^Pulumi\.(.+)\.ya?ml$/.exec(path.basename(file));
         const env = stackFile ? stackFile[1]! : path.basename(file).replace(/\.ya?ml$/, "");
-        const keys = stackFile ? path.join(path.dirname(file), "..", "config", `${env}.yaml`) : file;
         const stack = stackFile ? file : path.join(path.dirname(file), "..", "stacks", `Pulumi.${env}.yaml`);
+        const project = path.join(path.dirname(stack), "..");
+        // Named by its environment or stack file, the keys file is the one the program reads: the
+        // stack's keyfleet:keysFile (relative to the project) when set, else config/<env>.yaml.
+        const configured = !isFile || stackFile ? keysFileOf(stack) : undefined;
+        const keys = configured ? path.resolve(project, configured) : stackFile ? path.join(project, "config", `${env}.yaml`) : file;
         return { keys, env, stack: fs.existsSync(stack) ? stack : undefined };
     });
+}
+
+/** The stack's keyfleet:keysFile, if the file sets one (a broken file is reported by readStack). */
+function keysFileOf(stack: string): string | undefined {
+    try {
+        const value = (parseDocument(fs.readFileSync(stack, "utf8")).toJS() as { config?: Record<string, unknown> } | null)?.config?.["keyfleet:keysFile"];
+        return typeof value === "string" && value !== "" ? value : undefined;
+    } catch {
+        return undefined;
+    }
 }
 
 function shown(file: string): string {

@@ -97,6 +97,14 @@ describe("npm run validate", () => {
         expect(cli.stderr).toMatch(/^warning: .*Pulumi\.missing\.yaml:2:3 keyfleet:beyondtrust\.url is not set \(nor KEYFLEET_BEYONDTRUST_URL\)/m);
     });
 
+    it("checks the keys file the stack names (keyfleet:keysFile), as the program reads it", async () => {
+        fs.writeFileSync(path.join(scratch, "elsewhere.yaml"), "beyondtrust:\n  sessionKeys:\n    - name: k\n      queue: gen\n");
+        fs.writeFileSync(path.join(scratch, "stacks", "Pulumi.named.yaml"), "config:\n  keyfleet:keysFile: elsewhere.yaml\n  keyfleet:beyondtrust:\n    url: https://bt.example.com\n");
+        const cli = await run(path.join(scratch, "stacks", "Pulumi.named.yaml"));
+        expect(cli.status).toBe(1);
+        expect(cli.stderr).toContain(`error: ${path.join(scratch, "elsewhere.yaml")}:4:14 beyondtrust.sessionKeys[0].queue: "gen" must be general`);
+    });
+
     it("answers --help with its usage, and a stack file argument checks its pair", async () => {
         const help = await run("--help");
         expect(help.status).toBe(0);
