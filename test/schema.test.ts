@@ -40,11 +40,11 @@ describe("config/schema.json for an editor", () => {
     const withIp = (ip: unknown) => ({ supportsystem: { apiKeys: [{ name: "desk", ip }] } });
 
     it("takes one IPv4 or IPv6 address in ip, not a CIDR range, wildcard or host name, as the loader does", () => {
-        for (const ip of ["203.0.113.7", "2001:db8::7"]) {
+        for (const ip of ["203.0.113.7", "2001:db8::7", "::1", "2001:DB8:0:0:0:0:0:7", "::ffff"]) {
             expect(ajv(withIp(ip)), `${ip}: ${JSON.stringify(ajv.errors)}`).toBe(true);
             expect(Environment.safeParse(withIp(ip)).success, ip).toBe(true);
         }
-        for (const ip of ["10.0.0.0/8", "10.0.0.*", "helpdesk.example.com", "2001:db8::/32", "300.1.1.1"]) {
+        for (const ip of ["10.0.0.0/8", "10.0.0.*", "helpdesk.example.com", "2001:db8::/32", "300.1.1.1", "fe80::1%eth0", "::ffff:c000:207", "0:0:0:0:0:FFFF:c000:207"]) {
             expect(ajv(withIp(ip)), ip).toBe(false);
             expect(Environment.safeParse(withIp(ip)).success, ip).toBe(false);
         }

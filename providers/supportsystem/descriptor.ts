@@ -70,7 +70,13 @@ export const IpAddress = z
     .meta({
         anyOf: [
             { ...address(z.ipv4()), description: "An IPv4 address, four numbers 0-255.", examples: ["203.0.113.7"] },
-            { ...address(z.ipv6()), description: "An IPv6 address, any case, zeros compressed or not.", examples: ["2001:db8::7"] },
+            {
+                ...address(z.ipv6()),
+                // An IPv4-mapped address (::ffff:c000:207) reaches the help desk as the IPv4 one: refused, as addressProblem does.
+                not: { pattern: "^(?:(?:0{1,4}:){0,4}0{1,4})?::(?:0{1,4}:){0,4}[fF]{4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$|^(?:0{1,4}:){5}[fF]{4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$" },
+                description: "An IPv6 address, any case, zeros compressed or not; not IPv4-mapped (::ffff:…): write the IPv4 address.",
+                examples: ["2001:db8::7"],
+            },
         ],
         examples: ["203.0.113.7", "2001:db8::7"],
     });
