@@ -6,6 +6,7 @@ import fs from "node:fs";
 import { isUtf8 } from "node:buffer";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
+import { distance } from "fastest-levenshtein";
 import { vendors } from "@keyfleet/providers/vendors";
 import { Settings, type RawConfig } from "@keyfleet/providers/shared/settings";
 import { Environment } from "./schema.ts";
@@ -259,12 +260,77 @@ function issueErrors(issue: z.core.$ZodIssue, doc: Document, file: string, at: A
         // Point at each unknown key itself, not at the mapping that holds it.
         return issue.keys.map((key) => {
             const { node, key: keyNode, found } = locate(doc, [...path, key]);
-            return { file, ...at((found ? keyNode : node)?.range?.[0]), path: formatPath([...path, key]), message: `unknown field "${key}"` };
+            const guess = closest(key, fieldsAt(Environment, path));
+            return { file, ...at((found ? keyNode : node)?.range?.[0]), path: formatPath([...path, key]), message: `unknown field "${key}"${guess ? `; did you mean ${guess}?` : ""}` };
         });
     }
     const { node, found } = locate(doc, path);
     const message = issue.code === "invalid_type" && !found ? `is required (${issue.expected})` : issue.message;
     return [{ file, ...at(node?.range?.[0]), path: formatPath(path), message }];
+}
+
+/**
+ * The field names the schema takes at `path` (an object, through optional, array, union and pipe
+ * wrappers), for "did you mean"; every object a union allows there counts.
+ */
+function fieldsAt(schema: z.ZodType, path: Path): string[] {
+    let current: z.ZodType[] = [schema];
+    const unwrap = (s: z.ZodType): z.ZodType[] => {
+        const def = (s as unknown as { _zod: { def: Record<string, any> } })._zod.def;
+        switch (def.type) {
+            case "optional":
+            case "nullable":
+            case "default":
+            case "prefault":
+            case "readonly":
+            case "catch":
+            case "nonoptional":
+                return unwrap(def.innerType);
+            case "pipe":
+                return unwrap(def.in);
+            case "lazy":
+                return unwrap(def.getter());
+            case "union":
+                return (def.options as z.ZodType[]).flatMap(unwrap);
+            case "intersection":
+                return [...unwrap(def.left), ...unwrap(def.right)];
+            default:
+                return [s];
+        }
+    };
+    for (const step of path) {
+        current = current.flatMap(unwrap).flatMap((s): z.ZodType[] => {
+            const def = (s as unknown as { _zod: { def: Record<string, any> } })._zod.def;
+            if (def.type === "object" && typeof step === "string") return def.shape[step] ? [def.shape[step]] : [];
+            if (def.type === "array" && typeof step === "number") return [def.element];
+            if (def.type === "record") return [def.valueType];
+            return [];
+        });
+    }
+    const fields = new Set<string>();
+    for (const s of current.flatMap(unwrap)) {
+        const def = (s as unknown as { _zod: { def: Record<string, any> } })._zod.def;
+        if (def.type === "object") for (const k of Object.keys(def.shape)) fields.add(k);
+    }
+    return [...fields];
+}
+
+/**
+ * The known field a misspelt one most likely means: at most two edits and a third of the longer
+ * name, so that a short unknown field (`ip` where only `ips` is known... is one edit of three
+ * letters: suggested) is helped but an unrelated one (`zzz`) gets no guess.
+ */
+function closest(typed: string, known: string[]): string | undefined {
+    let best: string | undefined;
+    let bestDistance = Infinity;
+    for (const k of known) {
+        const d = distance(typed.toLowerCase(), k.toLowerCase());
+        if (d < bestDistance) {
+            best = k;
+            bestDistance = d;
+        }
+    }
+    return best !== undefined && bestDistance <= Math.min(2, Math.floor(Math.max(typed.length, best.length) / 3)) ? best : undefined;
 }
 
 /** Each vendor's rules across fields and entries, on the raw data, placed at their nodes. */

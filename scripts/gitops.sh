@@ -7,8 +7,9 @@
 #                                       config/<env>.yaml or stacks/Pulumi.<env>.yaml changed, or, for
 #                                       every environment, the program (stacks/index.ts, providers/, config/*.ts)
 #   gitops.sh envs                      every environment (config/<env>.yaml beside stacks/Pulumi.<env>.yaml)
-#   gitops.sh preview <stack>           pull request: `preview --refresh --diff`; output and a summary
-#                                       (created, updated, replaced and why, deleted) in $KEYFLEET_GITOPS_OUT
+#   gitops.sh preview <stack>           pull request: `npm run validate` of the environment first (offline,
+#                                       stops at its first error), then `preview --refresh --diff`; output and a
+#                                       summary (created, updated, replaced and why, deleted) in $KEYFLEET_GITOPS_OUT
 #   gitops.sh apply <stack>             merge: `up --refresh` (scripts/keyfleet.sh up)
 #   gitops.sh drift <stack> [--within 7d]
 #                                       schedule: `preview --refresh --expect-no-changes`; exit 3 naming each
@@ -27,7 +28,7 @@ EXCLUDE=" ${KEYFLEET_GITOPS_EXCLUDE-local} "
 
 say() { printf '[gitops] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 excluded() { [[ "$EXCLUDE" == *" $1 "* ]]; }
 
@@ -102,6 +103,9 @@ case "$cmd" in
     [ $# -ge 1 ] || usage
     stack="$1"
     shift
+    # A YAML or stack-file mistake fails in a second, with its file:line:col, before any backend,
+    # vendor or secret is touched; only then the preview.
+    bash "$KEYFLEET" validate "$stack" || { status=$?; say "validate found errors in environment $stack; no preview was run"; exit "$status"; }
     select_stack "$stack"
     preview_run "$stack" preview --diff "$@"
     ;;

@@ -11,6 +11,8 @@
 #   keyfleet.sh bench [args]       the benchmark
 #   keyfleet.sh report [args]      the inventory report (ops/report.ts)
 #   keyfleet.sh fleet [args]       preview|up|drift of many stacks at once (ops/fleet.ts)
+#   keyfleet.sh validate [env|file…]  offline check of environments' YAML and stack settings
+#                                  (Node and npm packages only: no Pulumi CLI, sandbox or database)
 #   keyfleet.sh pulumi [args]      the Pulumi CLI with keyfleet's environment
 #   keyfleet.sh node|tsc [args]    Node 24 / the type checker with keyfleet's environment
 set -euo pipefail
@@ -340,6 +342,7 @@ if wants_help "$@"; then
     report|fleet) ensure_node; ensure_npm_packages; cd "$ROOT"; exec node "ops/$cmd.ts" --help ;;
     sandbox) ensure_node; ensure_npm_packages; exec node "$ROOT/sandbox/main.ts" --help ;;
     bench) ensure_node; ensure_npm_packages; cd "$ROOT"; exec node bench/bench.ts --help ;;
+    validate) ensure_node; ensure_npm_packages; exec node "$ROOT/scripts/validate.ts" --help ;;
     # `node <script> --help` (npm run bootstrap -- --help): the script answers; nothing is built for it.
     node) ensure_node; ensure_npm_packages; exec node "$@" ;;
   esac
@@ -403,6 +406,12 @@ case "$cmd" in
     status=0
     node "ops/$cmd.ts" "$@" || status=$?
     exit "$status"
+    ;;
+  validate)
+    # Offline on purpose: a YAML check must not wait for the Pulumi CLI, a sandbox or MySQL.
+    ensure_node
+    ensure_npm_packages
+    KEYFLEET_ROOT="$ROOT" exec node "$ROOT/scripts/validate.ts" "$@"
     ;;
   bench)
     toolchain

@@ -16,7 +16,7 @@ import { formatError, loadEnvironment } from "../config/load.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-function loadDesired(config: pulumi.Config): Extract<ReturnType<typeof loadEnvironment>, { ok: true }> {
+function loadDesired(config: pulumi.Config): Extract<ReturnType<typeof loadEnvironment>, { ok: true }> & { shown: string } {
     const file = path.resolve(ROOT, config.get("keysFile") ?? path.join("config", `${pulumi.getStack()}.yaml`));
     const shown = file.startsWith(ROOT + path.sep) ? path.relative(ROOT, file) : file;
     // The stack's settings reach the YAML's rules (a deployment's extra Nexus permissions, say).
@@ -25,8 +25,7 @@ function loadDesired(config: pulumi.Config): Extract<ReturnType<typeof loadEnvir
         const n = result.errors.length;
         throw new pulumi.RunError(`${n} error${n === 1 ? "" : "s"} in ${shown}; nothing was changed:\n${result.errors.map(formatError).join("\n")}`);
     }
-    for (const w of result.warnings) pulumi.log.warn(formatError(w));
-    return result;
+    return { ...result, shown };
 }
 
 export default async function keyfleet() {
@@ -56,6 +55,26 @@ export default async function keyfleet() {
     // depend on it too: a protected key whose rotation is due is unprotected for that run.
     const details = await self.getOutputDetails("keyIds");
     const lastRun = ((details.value ?? details.secretValue) as Record<string, LastRunKey> | undefined) ?? {};
+    // What only the last run settles (a new key whose expiry has passed) stops the run here, at the
+    // YAML's place, before any key is declared: the provider's check would say it with no position.
+    const isNew = (name: string, previous: string[] = []) => [name, ...previous].every((n) => lastRun[n] === undefined);
+    const newKeyErrors: string[] = [];
+    const refusedAt = new Set<string>();
+    for (const vendor of vendors) {
+        const section = env[vendor.section];
+        if (section === undefined || !vendor.newKeyRules) continue;
+        for (const p of vendor.newKeyRules(section, isNew)) {
+            const where = desired.at([vendor.section, ...p.path]);
+            refusedAt.add(where);
+            newKeyErrors.push(`${where}: ${p.message}`);
+        }
+    }
+    // The loader's warnings, each once; one about a place that is an error above is that error.
+    for (const w of desired.warnings) if (!refusedAt.has(`${w.file}:${w.line}:${w.col} ${w.path}`)) pulumi.log.warn(formatError(w));
+    if (newKeyErrors.length > 0) {
+        const n = newKeyErrors.length;
+        throw new pulumi.RunError(`${n} error${n === 1 ? "" : "s"} in ${desired.shown}; nothing was changed:\n${newKeyErrors.join("\n")}`);
+    }
     /** Names the declared keys had before (aliases): not removed keys. */
     const claimed = new Set<string>();
     /** Consumers of each key resource, from its entry's `deliver`. */

@@ -22,6 +22,34 @@ describe("environment YAML", () => {
         }
     });
 
+    // Issue 18, finding 4: a misspelt field gets its likely meaning; an unrelated one no guess.
+    it("suggests the field an unknown one is a small edit of, at each level", () => {
+        const text =
+            "defaults:\n  rotaton: { every: 30d }\nnexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  tenantKeys:\n" +
+            "    - name: a\n      expire: 2027-01-01\n      rotation: { evry: 3d }\n      colour: blue\nbeyondtrust:\n  sessionkeys: []\n";
+        expect(errorsOf(text)).toEqual([
+            'config/test.yaml:2:3 defaults.rotaton: unknown field "rotaton"; did you mean rotation?',
+            'config/test.yaml:7:7 nexus.tenantKeys[0].expire: unknown field "expire"; did you mean expires?',
+            'config/test.yaml:8:19 nexus.tenantKeys[0].rotation.evry: unknown field "evry"; did you mean every?',
+            'config/test.yaml:9:7 nexus.tenantKeys[0].colour: unknown field "colour"',
+            'config/test.yaml:11:3 beyondtrust.sessionkeys: unknown field "sessionkeys"; did you mean sessionKeys?',
+        ]);
+    });
+
+    it("says in plain words what a patterned field takes, never the pattern", () => {
+        const text =
+            "nexus:\n  contactCenter: not-a-uuid\n  tenantKeys:\n    - name: a\n      expires: 2027-13-01\n      rotation: { every: 3x, offset: 5q, overlap: 1y }\n";
+        const errors = errorsOf(text);
+        expect(errors).toEqual([
+            "config/test.yaml:2:18 nexus.contactCenter: must be a contact center id: a UUID like 578ec98e-f07c-46ad-9675-f36c22f3ba9f",
+            "config/test.yaml:5:16 nexus.tenantKeys[0].expires: must be a date (2027-01-31) or a date and time (2027-01-31T12:00:00Z)",
+            "config/test.yaml:6:26 nexus.tenantKeys[0].rotation.every: must be a duration like 12h, 90d or 2w",
+            "config/test.yaml:6:38 nexus.tenantKeys[0].rotation.offset: must be 0 or a duration like 12h, 7d or 2w",
+            "config/test.yaml:6:51 nexus.tenantKeys[0].rotation.overlap: must be 0 or a duration like 12h, 7d or 2w",
+        ]);
+        for (const e of errors) expect(e).not.toMatch(/pattern|\/\^|Invalid/);
+    });
+
     it("places an unknown permission at its line and column", () => {
         const text = new URL("./fixtures/config/invalid-permission.yaml", import.meta.url).pathname;
         const result = loadEnvironment(text, "config/prod.yaml");
@@ -100,7 +128,7 @@ describe("environment YAML", () => {
 
     it("points at an unknown field itself", () => {
         expect(errorsOf("nexus:\n  clusterKeys:\n    - name: a\n      enabeld: false\n")).toEqual([
-            'config/test.yaml:4:7 nexus.clusterKeys[0].enabeld: unknown field "enabeld"',
+            'config/test.yaml:4:7 nexus.clusterKeys[0].enabeld: unknown field "enabeld"; did you mean enabled?',
         ]);
     });
 
@@ -120,7 +148,7 @@ describe("environment YAML", () => {
         );
         expect(errors).toEqual([
             "config/test.yaml:2:22 defaults.rotation.every: must be a duration like 12h, 90d or 2w",
-            "config/test.yaml:4:18 nexus.contactCenter: Invalid UUID",
+            "config/test.yaml:4:18 nexus.contactCenter: must be a contact center id: a UUID like 578ec98e-f07c-46ad-9675-f36c22f3ba9f",
             "config/test.yaml:6:7 nexus.tenantKeys[0].name: is required (string)",
             "config/test.yaml:8:16 nexus.tenantKeys[1].enabled: Invalid input: expected boolean, received string",
         ]);

@@ -95,6 +95,23 @@ describe("scripts/gitops.sh", () => {
         expect(drift.status, drift.stderr).toBe(0);
     });
 
+    it("preview of a pull request validates first: a YAML mistake stops it at its line, before any preview", async () => {
+        const good = repo.read("config/e2e.yaml");
+        repo.write("config/e2e.yaml", keys("    - name: web chat\n      rotaton: { generation: 2 }"));
+        try {
+            const started = Date.now();
+            const preview = await gitops("preview", "e2e");
+            expect(preview.status).toBe(1);
+            expect(preview.stderr).toContain('error: config/e2e.yaml:5:7 nexus.tenantKeys[0].rotaton: unknown field "rotaton"');
+            expect(preview.stderr).toContain("validate found errors in environment e2e; no preview was run");
+            // No preview ran: none kept, and well under a preview's seconds.
+            expect(repo.exists(".keyfleet/gitops/e2e.preview.txt")).toBe(false);
+            expect(Date.now() - started).toBeLessThan(5000);
+        } finally {
+            repo.write("config/e2e.yaml", good);
+        }
+    });
+
     it("preview of a pull request: the output kept, and a summary of created, replaced (why) and deleted keys", async () => {
         repo.write("config/e2e.yaml", keys("    - name: web chat\n      rotation: { generation: 2 }\n    - name: chat2"));
         const before = await remote();

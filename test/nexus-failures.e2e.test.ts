@@ -55,6 +55,28 @@ describe("failed runs", () => {
         expect(resources(await s.exportState())).toEqual(resources(state));
     });
 
+    // Issue 18, finding 4: was Pulumi's `property expires value {…} has a problem`, with no position.
+    it("a new key whose expiry has passed: an error at its expires, before any vendor call; an existing one is only warned", async () => {
+        const state = await s.exportState();
+        const calls = t.sandbox.stats.total;
+        s.writeKeys(`nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n      expires: 2020-01-01\n    - name: late\n      expires: 2020-01-01\n`);
+        const lines: string[] = [];
+        const err = await s.stack.preview({ ...captured(s), onOutput: (line) => (s.output.push(line), lines.push(line)) }).then(
+            () => undefined,
+            (e: Error) => e,
+        );
+        const text = `${lines.join("")}\n${String(err)}`;
+        expect(err).toBeDefined();
+        expect(text).toMatch(/1 error in .*keys\.yaml; nothing was changed:\n.*keys\.yaml:7:16 nexus\.tenantKeys\[1\]\.expires: key "late" is new and its expiry 2020-01-01 has passed: Nexus cannot create a key expired; move expires forward or remove it/);
+        expect(text).not.toContain("has a problem");
+        // The existing key's past expiry is the loader's warning, at its place; the new key's is the error alone.
+        expect(text).toMatch(/warning: .*keys\.yaml:5:16 nexus\.tenantKeys\[0\]\.expires: key "web chat" expired on 2020-01-01; an existing key stays expired/);
+        expect(text).not.toMatch(/warning: .*tenantKeys\[1\]/);
+        expect(t.sandbox.stats.total).toBe(calls);
+        const resources = (text: string) => JSON.parse(text.replace(/"ciphertext":"[^"]*"/g, '"ciphertext":"…"')).checkpoint.latest.resources;
+        expect(resources(await s.exportState())).toEqual(resources(state));
+    });
+
     it("missing or plain-text credentials are reported before any vendor call", async () => {
         s.writeKeys(`nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n`);
         const calls = t.sandbox.stats.total;

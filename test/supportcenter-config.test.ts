@@ -2,6 +2,7 @@
 // keyfleet's back is refused at file:line:col before any vendor call.
 import { describe, expect, it } from "vitest";
 import { formatError, parseEnvironment } from "../config/load.ts";
+import { supportcenter } from "../providers/supportcenter/descriptor.ts";
 
 function errorsOf(text: string): string[] {
     const result = parseEnvironment(text, "config/test.yaml");
@@ -45,5 +46,33 @@ describe("SupportCenter Plus YAML", () => {
         ]);
         expect(errorsOf(block("    enabled: true\n    days: 0\n    owner: true\n"))).toEqual([expect.stringMatching(/^config\/test\.yaml:4:11 supportcenter\.notifications\.days: must be at least 1/)]);
         expect(errorsOf(block("    enabled: true\n    recipients: [jane]\n"))).toEqual([expect.stringMatching(/^config\/test\.yaml:\d+:\d+ supportcenter\.notifications.*recipients/)]);
+    });
+});
+
+// Issue 18, finding 4: the provider refuses a new key created expired; the program says so first, at
+// the YAML's place, from the last run's record (isNew), before any key is declared.
+describe("SupportCenter Plus: a new key whose expiry has passed", () => {
+    const section = (extra: string, name = "jira sync") => {
+        const r = parseEnvironment(`${entry(name)}${extra}`, "config/test.yaml");
+        if (!r.ok) throw new Error(r.errors.map(formatError).join("\n"));
+        return { env: r.env.supportcenter as Parameters<NonNullable<typeof supportcenter.newKeyRules>>[0], at: r.at };
+    };
+    const placed = (extra: string, known: string[] = []) => {
+        const { env, at } = section(extra);
+        return supportcenter.newKeyRules!(env, (n, prev = []) => ![n, ...prev].some((x) => known.includes(x))).map((p) => `${at(["supportcenter", ...p.path])}: ${p.message}`);
+    };
+
+    it("is an error at its expires when the last run did not have the key", () => {
+        expect(placed("      expires: 2020-01-01\n")).toEqual([
+            'config/test.yaml:6:16 supportcenter.integrationKeys[0].expires: key "jira sync" is new and its expiry 2020-01-01 has passed: an integration key cannot be created expired; move expires forward or set it to never',
+        ]);
+    });
+
+    it("is no error for a key the last run had (by its name or the one it is renamed from), an adopted one, or a future expiry", () => {
+        expect(placed("      expires: 2020-01-01\n", ["supportcenter/jira sync"])).toEqual([]);
+        expect(placed("      expires: 2020-01-01\n      renamedFrom: jira\n", ["supportcenter/jira"])).toEqual([]);
+        expect(placed("      expires: 2020-01-01\n      adopt: true\n")).toEqual([]);
+        expect(placed(`      expires: ${new Date(Date.now() + 86_400_000 * 30).toISOString().slice(0, 10)}\n`)).toEqual([]);
+        expect(placed("      expires: never\n")).toEqual([]);
     });
 });

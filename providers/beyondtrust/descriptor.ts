@@ -22,7 +22,8 @@ export const SessionKeyName = keyName(255, "keyfleet's name for the session key 
 export const Queue = z
     .string({ error: QUEUE_ERROR })
     .regex(QUEUE_PATTERN, { error: (i) => `${JSON.stringify(i.input)} ${QUEUE_ERROR}` })
-    .describe("Where the session is placed: general, rep:<id>, team:<id>, rep_username:<name> (exactly one user) or issue:<code_name>.");
+    .describe("Where the session is placed: general, rep:<id>, team:<id>, rep_username:<name> (exactly one user) or issue:<code_name>.")
+    .meta({ examples: ["general", "team:1", "rep_username:jdoe", "issue:printer_help"] });
 
 export const Ttl = z.int({ error: "must be a whole number of seconds" }).positive({ error: "must be a positive number of seconds" }).describe("Seconds the key is valid; omitted = the appliance's maximum.");
 
@@ -31,7 +32,7 @@ const chars = (s: string) => [...s].length;
 
 export const FieldValue = z.string().refine((v) => chars(v) <= FIELD_MAX_CHARS, { error: `must be at most ${FIELD_MAX_CHARS} characters` });
 
-export const CodeName = z.string().regex(CODE_NAME, { error: CODE_NAME_ERROR });
+export const CodeName = z.string().regex(CODE_NAME, { error: CODE_NAME_ERROR }).describe("A code name: letters, digits and underscores.");
 
 export const CustomFieldName = CodeName.refine((v) => v !== "external_key", { error: "is not a custom field here: set the external key with externalKey" });
 
@@ -48,7 +49,8 @@ export const Skills = z.array(CodeName).describe("Code names of the skills to as
 export const UrlHostname = z
     .string()
     .regex(/^(?=.{1,253}(:\d{1,5})?$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:\d{1,5})?$/, { error: "must be a hostname, like support.example.com" })
-    .describe("Hostname of the key URL (a public site of the appliance); default its primary hostname.");
+    .describe("Hostname of the key URL (a public site of the appliance), optionally with :port; default its primary hostname.")
+    .meta({ examples: ["support.example.com", "support.example.com:8443"] });
 
 export const RenewBefore = Duration.describe("Replace the key when it expires within this long (default: a tenth of its lifetime).");
 
@@ -69,7 +71,7 @@ const SessionKeyEntry = z
 
 export const BeyondTrustSection = z
     .strictObject({
-        sessionKeys: z.array(SessionKeyEntry).optional(),
+        sessionKeys: z.array(SessionKeyEntry).optional().describe("Session keys of the appliance, each a generated session key (Command API generate_session_key)."),
     })
     .describe("BeyondTrust Remote Support session keys.");
 

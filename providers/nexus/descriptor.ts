@@ -61,7 +61,11 @@ function permission(kind: NexusKeyKind) {
     const allowed = NEXUS_KIND_PERMISSIONS[kind];
     // A tenant key's list is open to the deployment's extras: the form here, membership in the rules.
     if (kind === "tenant") {
-        return z.string().regex(NEXUS_PERMISSION_FORM, { error: (issue) => `unknown permission ${JSON.stringify(issue.input)}; ${takes(kind)}` });
+        return z
+            .string()
+            .regex(NEXUS_PERMISSION_FORM, { error: (issue) => `unknown permission ${JSON.stringify(issue.input)}; ${takes(kind)}` })
+            .describe(`A Nexus permission, nexus:<service>:<scope>: ${allowed.join(", ")}, or one the stack setting keyfleet:nexus.permissions adds.`)
+            .meta({ examples: allowed });
     }
     return z.enum(allowed as [string, ...string[]], {
         error: (issue) => `unknown permission ${JSON.stringify(issue.input)}; a ${kind} key takes ${allowed.join(" or ")}`,
@@ -91,10 +95,14 @@ function nexusKey(kind: NexusKeyKind, description: string) {
 
 export const NexusSection = z
     .strictObject({
-        contactCenter: z.uuid().optional().describe("Contact center id (the tenant) of tenant and Designer keys; any case."),
-        tenantKeys: z.array(nexusKey("tenant", "A tenant API key.")).optional(),
-        clusterKeys: z.array(nexusKey("cluster", "A cluster (multi-tenant) API key, tenant *.")).optional(),
-        designerKeys: z.array(nexusKey("designer", "A Designer API key.")).optional(),
+        contactCenter: z
+            .uuid({ error: "must be a contact center id: a UUID like 578ec98e-f07c-46ad-9675-f36c22f3ba9f" })
+            .meta({ examples: ["578ec98e-f07c-46ad-9675-f36c22f3ba9f"] })
+            .optional()
+            .describe("Contact center id (the tenant) of tenant and Designer keys: a UUID, any case."),
+        tenantKeys: z.array(nexusKey("tenant", "A tenant API key.")).optional().describe("API keys of the contact center (tenant): consumer permissions such as chat."),
+        clusterKeys: z.array(nexusKey("cluster", "A cluster (multi-tenant) API key, tenant *.")).optional().describe("Cluster API keys (every tenant, tenant *), made by the ops admin."),
+        designerKeys: z.array(nexusKey("designer", "A Designer API key.")).optional().describe("Designer API keys of the contact center."),
     })
     .describe("Genesys Digital Channels (Nexus) API keys.");
 
@@ -210,6 +218,20 @@ export const nexus: VendorDescriptor<NexusSection> = {
                 if (e.expires && Date.parse(expiryInstant(e.expires)) <= clock.now()) {
                     out.push({ path: [list, i, "expires"], message: `key "${e.name}" expired on ${e.expires}; an existing key stays expired, a new one is refused` });
                 }
+            });
+        }
+        return out;
+    },
+
+    newKeyRules(section, isNew) {
+        const out: SectionProblem[] = [];
+        const other = { tenant: "designer", designer: "tenant", cluster: undefined } as const;
+        for (const [kind, list] of Object.entries(LISTS) as [NexusKeyKind, (typeof LISTS)[NexusKeyKind]][]) {
+            (section[list] ?? []).forEach((e, i) => {
+                if (!e.expires || e.adopt || Date.parse(expiryInstant(e.expires)) > clock.now()) return;
+                // The same names declare() gives the resource (an entry moved between tenant and Designer keeps its key).
+                if (!isNew(`nexus/${kind}/${e.name}`, other[kind] ? [`nexus/${other[kind]}/${e.name}`] : [])) return;
+                out.push({ path: [list, i, "expires"], message: `key "${e.name}" is new and its expiry ${e.expires} has passed: Nexus cannot create a key expired; move expires forward or remove it` });
             });
         }
         return out;

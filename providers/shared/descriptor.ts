@@ -107,6 +107,12 @@ export interface VendorDescriptor<S = unknown> {
     preflight?(section: S, at: (path: (string | number)[]) => string): Promise<string[]>;
     /** Warnings about valid input (an expiry already past), with positions. */
     warnings?(section: S): SectionProblem[];
+    /**
+     * Errors only the last run settles, run by the program before any key is declared: a key the
+     * last run did not have (`isNew`: none of its names is in the stack's record) whose expiry has
+     * passed, which the provider's check would refuse with no position. Paths as for `rules`.
+     */
+    newKeyRules?(section: S, isNew: (resourceName: string, previousNames?: string[]) => boolean): SectionProblem[];
     /** Endpoints and credentials: one table for the program's pre-flight check and the provider's connection. */
     settings: readonly VendorSetting<S>[];
     /** Declares the section's key resources; returns what the stack exports per key. */

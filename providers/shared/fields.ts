@@ -16,10 +16,19 @@ export function keyName(max: number, about: string) {
 
 /** A date or a date and time in the YAML. A bare date means the end of that day, UTC. */
 export const ExpiryDate = z
-    .union([z.iso.date(), z.iso.datetime({ offset: true })], {
-        error: "must be a date (2027-01-31) or a date and time (2027-01-31T12:00:00Z)",
-    })
-    .describe("When the key stops working. A date (2027-06-30) means the end of that day, UTC: 2027-06-30T23:59:59Z.");
+    .union(
+        [
+            // The JSON Schema's patterns for these are ~200 characters: each branch says in words what it takes.
+            z.iso.date().describe("A calendar date, YYYY-MM-DD: the key stops working at the end of that day, UTC.").meta({ examples: ["2027-06-30"] }),
+            z.iso
+                .datetime({ offset: true })
+                .describe("A date and time with its offset, YYYY-MM-DDThh:mm:ss and Z or ±hh:mm.")
+                .meta({ examples: ["2027-06-30T12:00:00Z", "2027-06-30T14:00:00+02:00"] }),
+        ],
+        { error: "must be a date (2027-01-31) or a date and time (2027-01-31T12:00:00Z)" },
+    )
+    .describe("When the key stops working. A date (2027-06-30) means the end of that day, UTC: 2027-06-30T23:59:59Z.")
+    .meta({ examples: ["2027-06-30", "2027-06-30T12:00:00Z"] });
 
 /** The instant an expiry from the YAML means: a bare date is the last second of that day, UTC. */
 export function expiryInstant(value: string): string {

@@ -4,7 +4,7 @@
 // the engine hands the whole stack config to dynamic providers and keeps it in state.
 import { createRequire } from "node:module";
 import type { VendorDescriptor } from "./descriptor.ts";
-import { configKey, invalid, missing, Settings } from "./settings.ts";
+import { configKey, invalid, missing, Settings, type SettingSpec } from "./settings.ts";
 
 // Internal to @pulumi/pulumi but stable for years: whether a config key was set with --secret.
 const { isConfigSecret, getConfig, allConfig } = createRequire(import.meta.url)("@pulumi/pulumi/runtime/config") as {
@@ -63,11 +63,41 @@ export function unknownSettings(vendors: readonly VendorDescriptor<any>[], confi
     return problems;
 }
 
+/**
+ * Where the stack config comes from: the engine's (secrets decrypted) during a run, or a stack file
+ * read as YAML by `npm run validate`, where a secret is only known to be there (`opaque`).
+ */
+export interface ConfigSource {
+    all(): Record<string, string>;
+    get(key: string): string | undefined;
+    isSecret(key: string): boolean;
+    /** A value that is set but cannot be read here (not decrypted): its shape is not checked. */
+    opaque?(key: string): boolean;
+}
+
+const runtimeConfig: ConfigSource = { all: allConfig, get: getConfig, isSecret: isConfigSecret };
+
+export interface SettingsOptions {
+    /**
+     * Called instead of reporting a setting that neither the config nor this process's environment
+     * holds; validate passes it, since the run's environment (a pipeline's secrets, the database
+     * `npm run up` starts) is not the one validate runs in.
+     */
+    onMissing?(problem: string, spec: SettingSpec): void;
+}
+
 /** Every problem with the settings of `vendors` for the environment `env`; empty when all is well. */
-export function checkSettings(vendors: readonly VendorDescriptor<any>[], env: Record<string, unknown>, programKeys: readonly string[] = ["keysFile"]): string[] {
+export function checkSettings(
+    vendors: readonly VendorDescriptor<any>[],
+    env: Record<string, unknown>,
+    programKeys: readonly string[] = ["keysFile"],
+    source: ConfigSource = runtimeConfig,
+    options: SettingsOptions = {},
+): string[] {
     const settings = new Settings();
-    settings.configure({ get: getConfig });
-    const problems: string[] = unknownSettings(vendors, allConfig(), programKeys, isConfigSecret);
+    settings.configure({ get: source.get });
+    const isConfigSecret = source.isSecret;
+    const problems: string[] = unknownSettings(vendors, source.all(), programKeys, isConfigSecret);
     for (const vendor of vendors) {
         const section = env[vendor.section];
         const used = section !== undefined && vendor.declares(section);
@@ -82,9 +112,11 @@ export function checkSettings(vendors: readonly VendorDescriptor<any>[], env: Re
             if (!used || (spec.needed && !spec.needed(section))) continue;
             const value = settings.get(spec);
             if (value === undefined) {
-                problems.push(missing(spec));
+                if (options.onMissing) options.onMissing(missing(spec), spec);
+                else problems.push(missing(spec));
                 continue;
             }
+            if (settings.inConfig(spec) && source.opaque?.(key)) continue;
             const bad = invalid(spec, value);
             if (bad) problems.push(bad);
             else if (spec.checkAgainst) problems.push(...spec.checkAgainst(value, section));

@@ -30,7 +30,15 @@ export const Duration = z
 
 /** A duration, or 0 for none (also written `0h`, `0d`, `0w`). */
 const DurationOrZero = z
-    .union([z.literal(0), z.string().regex(/^(0|[1-9][0-9]*)[hdw]$/)], { error: "must be 0 or a duration like 12h, 7d or 2w" });
+    .union(
+        [
+            z.literal(0),
+            // Its own error too: a string that misses the pattern is reported by this branch, not the union.
+            z.string().regex(/^(0|[1-9][0-9]*)[hdw]$/, { error: "must be 0 or a duration like 12h, 7d or 2w" }).describe("A whole number of hours, days or weeks (12h, 7d, 2w), or 0h/0d/0w for none."),
+        ],
+        { error: "must be 0 or a duration like 12h, 7d or 2w" },
+    )
+    .meta({ examples: [0, "12h", "7d"] });
 
 export const Rotation = z
     .strictObject({

@@ -102,7 +102,7 @@ const Notifications = z
 
 export const SupportCenterSection = z
     .strictObject({
-        integrationKeys: z.array(IntegrationKey).optional(),
+        integrationKeys: z.array(IntegrationKey).optional().describe("Integration keys (technician API keys), each owned by a technician."),
         notifications: Notifications.optional(),
     })
     .describe("ManageEngine SupportCenter Plus integration keys (Admin > Developer Space > Integration Key).");
@@ -242,6 +242,16 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
         return out;
     },
 
+    newKeyRules(section, isNew) {
+        const out: SectionProblem[] = [];
+        (section.integrationKeys ?? []).forEach((e, i) => {
+            if (!e.expires || e.expires === "never" || e.adopt || Date.parse(scpExpiry(e.expires)) > clock.now()) return;
+            if (!isNew(`supportcenter/${e.name}`, e.renamedFrom ? [`supportcenter/${e.renamedFrom}`] : [])) return;
+            out.push({ path: ["integrationKeys", i, "expires"], message: `key "${e.name}" is new and its expiry ${e.expires} has passed: an integration key cannot be created expired; move expires forward or set it to never` });
+        });
+        return out;
+    },
+
     async declare(section, ctx) {
         const { SupportCenterIntegrationKey } = await import("./resource.ts");
         const pulumi = await import("@pulumi/pulumi");
@@ -282,7 +292,9 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
             if (e.expires && e.expires !== "never" && Date.parse(scpExpiry(e.expires)) <= clock.now()) {
                 const actual = core.lastExpires ?? scpExpiry(e.expires);
                 const message = expiryWarning(e, core.lastExpires ?? e.expires, Date.parse(actual), core.rotation, clock.now());
-                if (message) void pulumi.log.warn(`supportcenter.integrationKeys[${i}].expires: ${message}`, k);
+                // At the YAML's place, as the loader's warnings are (file:line:col path: message).
+                const where = ctx.at?.(["supportcenter", "integrationKeys", i, "expires"]) ?? `supportcenter.integrationKeys[${i}].expires`;
+                if (message) void pulumi.log.warn(`${where}: ${message}`, k);
             }
             exports[resourceName] = {
                 id: k.id,

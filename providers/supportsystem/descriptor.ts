@@ -52,13 +52,34 @@ export function canonicalAddress(value: string): string {
     return new URL(`http://[${value}]`).hostname.slice(1, -1);
 }
 
+/** zod's own JSON Schema of an address type (format and pattern), without its `$schema`. */
+function address(schema: z.ZodType): Record<string, unknown> {
+    const { $schema: _, ...json } = z.toJSONSchema(schema);
+    return json;
+}
+
 export const IpAddress = z
     .string()
     .superRefine((v, ctx) => {
         const problem = addressProblem(v);
         if (problem) ctx.addIssue({ code: "custom", message: problem });
     })
-    .describe("One IPv4 or IPv6 address: the source address the help desk accepts the key from. Immutable: a new address replaces the key.");
+    .describe("One IPv4 or IPv6 address (not a CIDR range, wildcard or host name): the source address the help desk accepts the key from. Immutable: a new address replaces the key.")
+    // The JSON Schema an editor checks: an address of either family, as zod's own ipv4/ipv6 say it
+    // (format and pattern); the loader's refinement above gives the plain-word reasons.
+    .meta({
+        anyOf: [
+            { ...address(z.ipv4()), description: "An IPv4 address, four numbers 0-255.", examples: ["203.0.113.7"] },
+            {
+                ...address(z.ipv6()),
+                // An IPv4-mapped address (::ffff:c000:207) reaches the help desk as the IPv4 one: refused, as addressProblem does.
+                not: { pattern: "^(?:(?:0{1,4}:){0,4}0{1,4})?::(?:0{1,4}:){0,4}[fF]{4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$|^(?:0{1,4}:){5}[fF]{4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}$" },
+                description: "An IPv6 address, any case, zeros compressed or not; not IPv4-mapped (::ffff:…): write the IPv4 address.",
+                examples: ["2001:db8::7"],
+            },
+        ],
+        examples: ["203.0.113.7", "2001:db8::7"],
+    });
 
 const ADOPT_ERROR = "adopt takes true (the row whose notes carry this key's marker) or a row id (the `id` column); never write a key value here";
 export const ADOPT = z
@@ -89,7 +110,7 @@ const ApiKeyEntry = z
 
 export const SupportSystemSection = z
     .strictObject({
-        apiKeys: z.array(ApiKeyEntry).optional(),
+        apiKeys: z.array(ApiKeyEntry).optional().describe("API keys of the help desk (osTicket), each bound to one client address."),
     })
     .describe("SupportSystem help desk API keys, kept in the help desk's MySQL/MariaDB table <prefix>api_key.");
 

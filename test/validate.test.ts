@@ -1,0 +1,117 @@
+// `npm run validate` (issue 18, finding 3): the checks of a preview that need no vendor, no secret and
+// no Pulumi CLI, offline, in well under a second per environment, with the preview's messages.
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { validate } from "../scripts/validate.ts";
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const SCRIPT = path.join(ROOT, "scripts", "validate.ts");
+
+async function run(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+    // No sandbox, database or Pulumi CLI: PATH holds only this Node's folder.
+    const env = { PATH: path.dirname(process.execPath), HOME: os.tmpdir() };
+    try {
+        const { stdout, stderr } = await promisify(execFile)(process.execPath, [SCRIPT, ...args], { cwd: ROOT, env, encoding: "utf8" });
+        return { status: 0, stdout, stderr };
+    } catch (err) {
+        const e = err as { code: number; stdout: string; stderr: string };
+        return { status: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+}
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-validate-"));
+fs.mkdirSync(path.join(scratch, "config"));
+fs.mkdirSync(path.join(scratch, "stacks"));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+/** A scratch environment: config/<env>.yaml and, when given, stacks/Pulumi.<env>.yaml. */
+function environment(env: string, keys: string, stack?: string): string {
+    const file = path.join(scratch, "config", `${env}.yaml`);
+    fs.writeFileSync(file, keys);
+    if (stack !== undefined) fs.writeFileSync(path.join(scratch, "stacks", `Pulumi.${env}.yaml`), stack);
+    return file;
+}
+
+const BT_KEYS = "beyondtrust:\n  sessionKeys:\n    - name: remote desk\n      queue: general\n";
+
+describe("npm run validate", () => {
+    it("passes the committed environments, each well under a second", async () => {
+        const envs = fs.readdirSync(path.join(ROOT, "config")).filter((f) => f.endsWith(".yaml")).map((f) => f.slice(0, -5));
+        expect(envs.length).toBeGreaterThanOrEqual(3);
+        for (const env of envs) {
+            const started = performance.now();
+            const result = validate(path.join(ROOT, "config", `${env}.yaml`), path.join(ROOT, "stacks", `Pulumi.${env}.yaml`));
+            const ms = performance.now() - started;
+            expect(result.errors, env).toEqual([]);
+            expect(ms, `${env} took ${ms.toFixed(0)} ms`).toBeLessThan(1000);
+        }
+        const cli = await run();
+        expect(cli.status, cli.stderr).toBe(0);
+        for (const env of envs) expect(cli.stdout).toMatch(new RegExp(`^ok +${env}: config/${env}\\.yaml \\+ stacks/Pulumi\\.${env}\\.yaml: 0 errors`, "m"));
+    });
+
+    it("fails a broken keys file with file:line:col, once, and exit 1", async () => {
+        const file = environment("broken", "nexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  tenantKeys:\n    - name: mail\n      permissons: [nexus:consumer:chat]\n");
+        const started = performance.now();
+        const { errors } = validate(file, undefined);
+        expect(performance.now() - started).toBeLessThan(1000);
+        expect(errors.map((e) => `${e.file}:${e.line}:${e.col} ${e.path}`)).toEqual([`${file}:5:7 nexus.tenantKeys[0].permissons`]);
+        const cli = await run(file);
+        expect(cli.status).toBe(1);
+        const lines = cli.stderr.trim().split("\n");
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(new RegExp(`^error: ${file.replace(/[.]/g, "\\.")}:5:7 nexus\\.tenantKeys\\[0\\]\\.permissons: unknown field "permissons"`));
+        expect(cli.stdout).toMatch(/^FAIL broken: .*1 error/m);
+    });
+
+    it("fails a plain-text credential in the stack file at its line, without printing it", async () => {
+        const file = environment(
+            "plain",
+            BT_KEYS,
+            "config:\n  keyfleet:beyondtrust:\n    url: https://bt.example.com\n    clientId: api\n  keyfleet:beyondtrustClientSecret: hunter2-plain-text\n",
+        );
+        const cli = await run(file);
+        expect(cli.status).toBe(1);
+        expect(cli.stderr).toContain(`error: ${path.join(scratch, "stacks", "Pulumi.plain.yaml")}:5:3 keyfleet:beyondtrustClientSecret is stored in plain text; set it again with \`pulumi config set --secret keyfleet:beyondtrustClientSecret\``);
+        expect(cli.stderr + cli.stdout).not.toContain("hunter2-plain-text");
+    });
+
+    it("accepts the same credential encrypted, and names unknown keys and URLs without a scheme", async () => {
+        const secure = "config:\n  keyfleet:beyondtrust:\n    url: https://bt.example.com\n    clientId: api\n  keyfleet:beyondtrustClientSecret:\n    secure: v1:abc:def\n";
+        expect((await run(environment("secure", BT_KEYS, secure))).status).toBe(0);
+        const stack = path.join(scratch, "stacks", "Pulumi.shapes.yaml");
+        const cli = await run(environment("shapes", BT_KEYS, "config:\n  keyfleet:beyondtrust:\n    url: bt.example.com\n    clientId: api\n  keyfleet:beyondtrustPassword: x\n"));
+        expect(cli.status).toBe(1);
+        expect(cli.stderr).toContain(`error: ${stack}:5:3 keyfleet:beyondtrustPassword is not a setting keyfleet knows; its name says credential and it is in plain text in the stack file`);
+        expect(cli.stderr).toContain(`error: ${stack}:3:5 keyfleet:beyondtrust.url must be an http(s) URL with its scheme, like https://host.example.com; it is "bt.example.com"`);
+    });
+
+    it("warns of a setting the vendor in use needs and the stack file lacks, at the vendor's settings", async () => {
+        const file = environment("missing", BT_KEYS, "config:\n  keyfleet:beyondtrust:\n    clientId: api\n");
+        const cli = await run(file);
+        expect(cli.status).toBe(0);
+        expect(cli.stderr).toMatch(/^warning: .*Pulumi\.missing\.yaml:2:3 keyfleet:beyondtrust\.url is not set \(nor KEYFLEET_BEYONDTRUST_URL\)/m);
+    });
+
+    it("checks the keys file the stack names (keyfleet:keysFile), as the program reads it", async () => {
+        fs.writeFileSync(path.join(scratch, "elsewhere.yaml"), "beyondtrust:\n  sessionKeys:\n    - name: k\n      queue: gen\n");
+        fs.writeFileSync(path.join(scratch, "stacks", "Pulumi.named.yaml"), "config:\n  keyfleet:keysFile: elsewhere.yaml\n  keyfleet:beyondtrust:\n    url: https://bt.example.com\n");
+        const cli = await run(path.join(scratch, "stacks", "Pulumi.named.yaml"));
+        expect(cli.status).toBe(1);
+        expect(cli.stderr).toContain(`error: ${path.join(scratch, "elsewhere.yaml")}:4:14 beyondtrust.sessionKeys[0].queue: "gen" must be general`);
+    });
+
+    it("answers --help with its usage, and a stack file argument checks its pair", async () => {
+        const help = await run("--help");
+        expect(help.status).toBe(0);
+        expect(help.stdout).toMatch(/^usage: npm run validate \[-- <file\|env>…\]/);
+        const pair = await run(path.join(ROOT, "stacks", "Pulumi.prod.yaml"));
+        expect(pair.status, pair.stderr).toBe(0);
+        expect(pair.stdout).toMatch(/^ok +prod: config\/prod\.yaml \+ stacks\/Pulumi\.prod\.yaml/m);
+        expect((await run("--nope")).status).toBe(2);
+    });
+});
