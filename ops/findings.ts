@@ -7,7 +7,7 @@
 // `--within` moves the run's clock (providers/shared/clock.ts), so a key that expires inside the
 // window looks expired to the provider: BeyondTrust's read then drops it, which would read as
 // "missing at the vendor". A key whose recorded expiry explains its absence is reported as expiring.
-import { durationMs } from "../providers/shared/rotation.ts";
+import { durationMs, keySchedule, type RotationPolicy } from "../providers/shared/rotation.ts";
 import { vendors } from "../providers/vendors.ts";
 
 export type FindingKind = "changed at the vendor" | "missing at the vendor" | "not yet applied" | "expiring" | "rotation due";
@@ -87,11 +87,42 @@ function expiryOf(type: string, outputs: Record<string, unknown> | undefined): n
     return typeof value === "string" ? Date.parse(value) : Number.NaN;
 }
 
+/** A vendor lifecycle's renewal (KeyLifecycle.renewal), by vendor section. */
+export type Renewals = Record<string, ((state: unknown, inputs: unknown, now: number) => string | undefined) | undefined>;
+
+/** Every vendor's renewal, loaded from its provider (no connection is made). */
+export async function vendorRenewals(): Promise<Renewals> {
+    const out: Renewals = {};
+    for (const v of vendors) {
+        const lc = (await v.provider()).lifecycle;
+        out[v.section] = lc?.renewal ? (s, i, t) => lc.renewal!(s, i, t) : undefined;
+    }
+    return out;
+}
+
+/** Whether the key's next rotation (keySchedule, the report's) comes before its expiry, said for a finding. */
+function beforeOrAfter(type: string, o: Record<string, unknown>, now: number, renewals: Renewals | undefined): string {
+    const vendor = vendorOf(type, o);
+    const spec = vendors.find((v) => v.section === vendor)?.keyOutputs;
+    const renewal = renewals?.[vendor];
+    const s = keySchedule({
+        standing: spec ? spec.standing(o) : "active",
+        expires: spec?.expires && typeof o[spec.expires] === "string" ? (o[spec.expires] as string) : null,
+        created: typeof o.created === "string" ? o.created : null,
+        rotation: (o.rotation && typeof o.rotation === "object" ? o.rotation : null) as RotationPolicy | null,
+        recordedNext: "nextRotation" in o ? (typeof o.nextRotation === "string" ? o.nextRotation : null) : undefined,
+        renewal: renewal ? (t) => renewal(o, o, t) : undefined,
+        now,
+    });
+    if (s.expiresFirst) return s.next ? `, before its next rotation (${s.next.at})` : ", and nothing rotates it";
+    return s.next ? `; its next rotation replaces it first, on ${s.next.at} (${s.next.why})` : "";
+}
+
 /**
  * The findings of one drift check. `now` is the real time and `within` the --within horizon (12h,
  * 7d; none: now): a key expiring at or before now + within is a finding, with its date.
  */
-export function driftFindings(events: Iterable<DriftEvent>, options: { now: number; within?: string | null }): Finding[] {
+export function driftFindings(events: Iterable<DriftEvent>, options: { now: number; within?: string | null; renewals?: Renewals }): Finding[] {
     const refreshed = new Map<string, { type: string; old: Record<string, unknown>; now: Record<string, unknown> | null }>();
     const planned = new Map<string, { ops: Set<string>; step: Step }>();
     for (const e of events) {
@@ -117,7 +148,8 @@ export function driftFindings(events: Iterable<DriftEvent>, options: { now: numb
         if (Number.isNaN(at) || at > horizon) continue;
         const date = new Date(at).toISOString();
         expiring.add(urn);
-        findings.push({ key: nameOf(urn), kind: "expiring", detail: at <= options.now ? `expired on ${date}` : `expires${within}, on ${date}` });
+        const detail = at <= options.now ? `expired on ${date}` : `expires${within}, on ${date}${beforeOrAfter(r.type, r.old, options.now, options.renewals)}`;
+        findings.push({ key: nameOf(urn), kind: "expiring", detail });
     }
     for (const [urn, r] of refreshed) {
         if (expiring.has(urn)) continue;

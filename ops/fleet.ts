@@ -10,7 +10,7 @@
 // yet applied, or something due), none failed; 64 bad arguments.
 import { parseCli } from "../scripts/cli.ts";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation/index.js";
-import { driftFindings, isDrift, isDue, type DriftEvent, type Finding } from "./findings.ts";
+import { driftFindings, isDrift, isDue, vendorRenewals, type DriftEvent, type Finding } from "./findings.ts";
 import { backendStacks, passphraseFor, projectDir } from "./stacks.ts";
 
 export type FleetOp = "preview" | "up" | "drift";
@@ -84,7 +84,7 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
         else await stack.preview({ onEvent, color: "never", refresh: op === "drift" });
         const keysChanged = changed.size;
         if (op !== "drift") return { stack: stackName, result: op === "preview" && keysChanged > 0 ? "changes" : "ok", keysChanged, driftFound: null, findings: null, durationMs: performance.now() - started };
-        const findings = driftFindings(seen, { now: Date.now(), within: null });
+        const findings = driftFindings(seen, { now: Date.now(), within: null, renewals: await vendorRenewals() });
         const drift = findings.filter(isDrift).length;
         const result = drift + findings.filter(isDue).length > 0 ? "drift" : findings.length > 0 || keysChanged > 0 ? "changes" : "ok";
         return { stack: stackName, result, keysChanged, driftFound: drift, findings, durationMs: performance.now() - started };

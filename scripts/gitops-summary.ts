@@ -7,7 +7,7 @@
 // StackReference, in every preview), refreshes and sames are not drift.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
-import { driftFindings, isDrift, type DriftEvent, type Finding } from "../ops/findings.ts";
+import { driftFindings, isDrift, vendorRenewals, type DriftEvent, type Finding } from "../ops/findings.ts";
 
 type Op = "same" | "create" | "update" | "replace" | "create-replacement" | "delete-replaced" | "delete" | "read" | "refresh" | string;
 
@@ -174,7 +174,7 @@ if (import.meta.main) {
     const log = values.events && fs.existsSync(values.events) ? fs.readFileSync(values.events, "utf8") : "";
     const d = digest(log);
     // The real time: the preview's clock was moved by --within, this process's is not.
-    const findings = mode === "drift" ? driftFindings(events(log), { now: Date.now(), within: values.within || null }) : [];
+    const findings = mode === "drift" ? driftFindings(events(log), { now: Date.now(), within: values.within || null, renewals: await vendorRenewals() }) : [];
     const text = markdown(stack, mode, d, findings);
     if (values.out) fs.writeFileSync(values.out, text);
     process.stdout.write(`\n${text}`);
