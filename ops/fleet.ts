@@ -1,4 +1,4 @@
-// npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N]
+// npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N] [--within 7d (drift)]
 // Runs many stacks of the shared backend at once through the Automation API (the same CLI, language
 // host and provider process as `pulumi up`), at most N at a time. Each stack prints one line when it
 // ends; a summary table follows. A failing stack never stops the others.
@@ -12,6 +12,7 @@ import { parseCli } from "../scripts/cli.ts";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { driftFindings, isDrift, isDue, vendorRenewals, type DriftEvent, type Finding } from "./findings.ts";
 import { backendStacks, passphraseFor, projectDir } from "./stacks.ts";
+import { DURATION_PATTERN, durationMs } from "../providers/shared/rotation.ts";
 
 export type FleetOp = "preview" | "up" | "drift";
 
@@ -57,7 +58,7 @@ function reason(errors: string[], err: unknown): string {
     return (errors.length > 0 ? lines.slice(0, 3) : lines.slice(-2)).join(" ").replace(/\s+/g, " ").slice(0, 400);
 }
 
-export async function runStack(op: FleetOp, stackName: string, options: { dir: string; pulumi: PulumiCommand; select: <T>(fn: () => Promise<T>) => Promise<T> }): Promise<StackResult> {
+export async function runStack(op: FleetOp, stackName: string, options: { dir: string; pulumi: PulumiCommand; select: <T>(fn: () => Promise<T>) => Promise<T>; within?: string }): Promise<StackResult> {
     const started = performance.now();
     const changed = new Set<string>();
     const errors: string[] = [];
@@ -76,7 +77,11 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
             workDir: options.dir,
             pulumiCommand: options.pulumi,
             secretsProvider: "passphrase",
-            envVars: passphrase === undefined ? {} : { PULUMI_CONFIG_PASSPHRASE: passphrase },
+            envVars: {
+                ...(passphrase === undefined ? {} : { PULUMI_CONFIG_PASSPHRASE: passphrase }),
+                // As gitops.sh drift --within: the run's clock moves ahead, so what is due within the window shows now.
+                ...(op === "drift" && options.within ? { KEYFLEET_CLOCK_OFFSET_MS: String(durationMs(options.within)) } : {}),
+            },
         });
         // `stack select` writes the workspace's current stack: one at a time, the runs themselves in parallel.
         const stack = await options.select(() => (op === "up" ? Stack.createOrSelect(stackName, ws) : Stack.select(stackName, ws)));
@@ -84,7 +89,7 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
         else await stack.preview({ onEvent, color: "never", refresh: op === "drift" });
         const keysChanged = changed.size;
         if (op !== "drift") return { stack: stackName, result: op === "preview" && keysChanged > 0 ? "changes" : "ok", keysChanged, driftFound: null, findings: null, durationMs: performance.now() - started };
-        const findings = driftFindings(seen, { now: Date.now(), within: null, renewals: await vendorRenewals() });
+        const findings = driftFindings(seen, { now: Date.now(), within: options.within ?? null, renewals: await vendorRenewals() });
         const drift = findings.filter(isDrift).length;
         const result = drift + findings.filter(isDue).length > 0 ? "drift" : findings.length > 0 || keysChanged > 0 ? "changes" : "ok";
         return { stack: stackName, result, keysChanged, driftFound: drift, findings, durationMs: performance.now() - started };
@@ -127,7 +132,7 @@ export function summaryTable(results: StackResult[]): string {
     return rows.map((row) => row.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd()).join("\n");
 }
 
-export async function runFleet(op: FleetOp, stacks: string[], options: { dir: string; parallel: number; log?: (line: string) => void }) {
+export async function runFleet(op: FleetOp, stacks: string[], options: { dir: string; parallel: number; within?: string; log?: (line: string) => void }) {
     const log = options.log ?? ((line: string) => console.log(line));
     const pulumi = await PulumiCommand.get({ skipVersionCheck: true });
     let queue: Promise<unknown> = Promise.resolve();
@@ -139,21 +144,23 @@ export async function runFleet(op: FleetOp, stacks: string[], options: { dir: st
     const width = Math.max(...stacks.map((s) => s.length));
     const started = performance.now();
     const results = await pool(stacks, options.parallel, async (name) => {
-        const r = await runStack(op, name, { dir: options.dir, pulumi, select });
+        const r = await runStack(op, name, { dir: options.dir, pulumi, select, within: options.within });
         log(progressLine(op, r, width));
         return r;
     });
     return { results, wallMs: performance.now() - started };
 }
 
-const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N]";
+const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N] [--within 12h|7d|2w (drift only)]";
 
 async function main(): Promise<number> {
     // 64 (EX_USAGE) for usage errors: 2 means "drift found" to a scheduled `fleet drift`.
-    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" } } }, 64);
+    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" }, within: { type: "string" } } }, 64);
     const op = parsed.positionals[0] as FleetOp;
     const parallel = Number(parsed.values.parallel);
-    if (!["preview", "up", "drift"].includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
+    const within = parsed.values.within;
+    const badWithin = within !== undefined && (op !== "drift" || !DURATION_PATTERN.test(within));
+    if (!["preview", "up", "drift"].includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1 || badWithin) {
         console.error(USAGE);
         return 64;
     }
@@ -164,7 +171,7 @@ async function main(): Promise<number> {
         return 64;
     }
     console.log(`[fleet] ${stacks.length} stack${stacks.length === 1 ? "" : "s"}, ${Math.min(parallel, stacks.length)} at a time: ${op}`);
-    const { results, wallMs } = await runFleet(op, stacks, { dir, parallel });
+    const { results, wallMs } = await runFleet(op, stacks, { dir, parallel, within });
     const failed = results.filter((r) => r.result === "failed").length;
     console.log(`\n${summaryTable(results)}\n`);
     console.log(`[fleet] ${results.length - failed} of ${results.length} stacks ran, ${failed} failed; wall time ${seconds(wallMs)}`);

@@ -97,8 +97,25 @@ describe("npm run fleet", () => {
         expect((await t.client.list(t.tenantLogin)).find((k) => k.id === alpha.id)!.enabled).toBe(false);
     });
 
+    it("drift --within 7d: a key expiring in 5 days is a finding with its date, and nothing without the window", async () => {
+        const soon = new Date(Date.now() + 5 * 86_400_000).toISOString().slice(0, 10);
+        // The previous test disabled it out of band; an up without --refresh would not see that.
+        const alpha = (await t.client.list(t.tenantLogin)).find((k) => k.name === "alpha key")!;
+        await t.client.update(t.tenantLogin, alpha.id, { enabled: true });
+        p.writeKeys("alpha", `${keys("alpha key")}      expires: ${soon}\n`);
+        expect((await fleet("up", "--stacks", "alpha")).code).toBe(0);
+        const today = await fleet("drift", "--stacks", "alpha");
+        expect(summary(today.stdout).get("alpha")).toEqual(["ok", "0", "0", "0", "0"]);
+        const week = await fleet("drift", "--stacks", "alpha", "--within", "7d");
+        expect(summary(week.stdout).get("alpha")).toEqual(["drift", "0", "0", "0", "1"]);
+        expect(week.stdout).toContain(`[fleet]   alpha: nexus/tenant/alpha key: expiring (expires within 7d, on ${soon}T23:59:59.000Z, and nothing rotates it)`);
+        expect(week.code).toBe(2);
+    });
+
     it("bad arguments are refused before any stack runs", async () => {
         const r = await fleet("destroy");
         expect(r.code).toBe(64);
+        expect((await fleet("drift", "--within", "a week")).code).toBe(64);
+        expect((await fleet("up", "--within", "7d")).code).toBe(64);
     });
 });
