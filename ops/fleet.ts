@@ -1,23 +1,31 @@
-// npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N]
+// npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N] [--within 7d (drift)]
 // Runs many stacks of the shared backend at once through the Automation API (the same CLI, language
 // host and provider process as `pulumi up`), at most N at a time. Each stack prints one line when it
 // ends; a summary table follows. A failing stack never stops the others.
-//   preview  what `up` would change            drift  `preview --refresh`: what changed out of band, and what is due
-//   up       applies each stack                 (no --stacks: every stack of the backend)
-// Exit status: 0 all ran (and, for drift, none drifted); 1 a stack failed; 2 drift found, none failed; 64 bad arguments.
+//   preview  what `up` would change            drift  `preview --refresh`: each finding by what it is (ops/findings.ts):
+//   up       applies each stack                        changed or missing at the vendor (drift), YAML not yet
+//                                                      applied, expiring or rotation due
+//   (no --stacks: every stack of the backend)
+// Exit status: 0 all ran (and, for drift, nothing found); 1 a stack failed; 2 drift found (or YAML not
+// yet applied, or something due), none failed; 64 bad arguments.
 import { parseCli } from "../scripts/cli.ts";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { driftFindings, isDrift, isDue, vendorRenewals, type DriftEvent, type Finding } from "./findings.ts";
 import { backendStacks, passphraseFor, projectDir } from "./stacks.ts";
+import { DURATION_PATTERN, durationMs } from "../providers/shared/rotation.ts";
 
 export type FleetOp = "preview" | "up" | "drift";
 
 export interface StackResult {
     stack: string;
+    /** drift: "drift" when something changed at the vendor or is due, "changes" when only YAML is not yet applied. */
     result: "ok" | "changes" | "drift" | "failed";
     /** Keys the run changed (up) or would change (preview, drift). */
     keysChanged: number;
     /** drift: keys whose refresh found them changed or gone at the vendor; null for preview and up. */
     driftFound: number | null;
+    /** drift: what each key's finding is (changed/missing at the vendor, not yet applied, expiring, rotation due); null otherwise. */
+    findings: Finding[] | null;
     durationMs: number;
     /** Why the stack failed (the engine's first error). */
     error?: string;
@@ -25,11 +33,6 @@ export interface StackResult {
 
 const KEY_TYPE = "pulumi-nodejs:dynamic/";
 const UNCHANGED = new Set(["same", "read", "refresh", "discard", "read-discard"]);
-
-/** JSON with sorted keys, to compare two output objects. */
-function stable(v: unknown): string {
-    return JSON.stringify(v, (_k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
-}
 
 /** Runs `fn` over `items` with at most `limit` at once, in order of the list. */
 async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -55,18 +58,16 @@ function reason(errors: string[], err: unknown): string {
     return (errors.length > 0 ? lines.slice(0, 3) : lines.slice(-2)).join(" ").replace(/\s+/g, " ").slice(0, 400);
 }
 
-export async function runStack(op: FleetOp, stackName: string, options: { dir: string; pulumi: PulumiCommand; select: <T>(fn: () => Promise<T>) => Promise<T> }): Promise<StackResult> {
+export async function runStack(op: FleetOp, stackName: string, options: { dir: string; pulumi: PulumiCommand; select: <T>(fn: () => Promise<T>) => Promise<T>; within?: string }): Promise<StackResult> {
     const started = performance.now();
     const changed = new Set<string>();
-    const drifted = new Set<string>();
     const errors: string[] = [];
+    const seen: DriftEvent[] = [];
     const onEvent = (e: EngineEvent) => {
+        if (op === "drift") seen.push(e as DriftEvent);
         const step = e.resourcePreEvent?.metadata ?? e.resOutputsEvent?.metadata;
         if (step && step.type.startsWith(KEY_TYPE)) {
             if (!UNCHANGED.has(step.op)) changed.add(step.urn);
-            // A refresh step whose outputs differ from state's (the engine sends no diff for these):
-            // the key changed, or went, at the vendor.
-            if (step.op === "refresh" && e.resOutputsEvent && (!step.new || stable(step.new.outputs) !== stable(step.old?.outputs))) drifted.add(step.urn);
         }
         if (e.diagnosticEvent?.severity === "error") errors.push(e.diagnosticEvent.message);
     };
@@ -76,41 +77,62 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
             workDir: options.dir,
             pulumiCommand: options.pulumi,
             secretsProvider: "passphrase",
-            envVars: passphrase === undefined ? {} : { PULUMI_CONFIG_PASSPHRASE: passphrase },
+            envVars: {
+                ...(passphrase === undefined ? {} : { PULUMI_CONFIG_PASSPHRASE: passphrase }),
+                // As gitops.sh drift --within: the run's clock moves ahead, so what is due within the window shows now.
+                ...(op === "drift" && options.within ? { KEYFLEET_CLOCK_OFFSET_MS: String(durationMs(options.within)) } : {}),
+            },
         });
         // `stack select` writes the workspace's current stack: one at a time, the runs themselves in parallel.
         const stack = await options.select(() => (op === "up" ? Stack.createOrSelect(stackName, ws) : Stack.select(stackName, ws)));
         if (op === "up") await stack.up({ onEvent, color: "never" });
         else await stack.preview({ onEvent, color: "never", refresh: op === "drift" });
         const keysChanged = changed.size;
-        const driftFound = op === "drift" ? drifted.size : null;
-        const result = op === "drift" ? (keysChanged + drifted.size > 0 ? "drift" : "ok") : op === "preview" && keysChanged > 0 ? "changes" : "ok";
-        return { stack: stackName, result, keysChanged, driftFound, durationMs: performance.now() - started };
+        if (op !== "drift") return { stack: stackName, result: op === "preview" && keysChanged > 0 ? "changes" : "ok", keysChanged, driftFound: null, findings: null, durationMs: performance.now() - started };
+        const findings = driftFindings(seen, { now: Date.now(), within: options.within ?? null, renewals: await vendorRenewals() });
+        const drift = findings.filter(isDrift).length;
+        const result = drift + findings.filter(isDue).length > 0 ? "drift" : findings.length > 0 || keysChanged > 0 ? "changes" : "ok";
+        return { stack: stackName, result, keysChanged, driftFound: drift, findings, durationMs: performance.now() - started };
     } catch (err) {
-        return { stack: stackName, result: "failed", keysChanged: changed.size, driftFound: op === "drift" ? drifted.size : null, durationMs: performance.now() - started, error: reason(errors, err) };
+        return { stack: stackName, result: "failed", keysChanged: changed.size, driftFound: op === "drift" ? driftFindings(seen, { now: Date.now() }).filter(isDrift).length : null, findings: null, durationMs: performance.now() - started, error: reason(errors, err) };
     }
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
+const count = (r: StackResult, f: (x: Finding) => boolean) => (r.findings ?? []).filter(f).length;
+const notApplied = (f: Finding) => f.kind === "not yet applied";
+
 export function progressLine(op: FleetOp, r: StackResult, width: number): string {
+    const keys = `${r.keysChanged} key${r.keysChanged === 1 ? "" : "s"} ${op === "up" ? "changed" : "to change"}`;
     const what =
         r.result === "failed"
             ? `FAILED: ${r.error}`
-            : `${r.result}, ${r.keysChanged} key${r.keysChanged === 1 ? "" : "s"} ${op === "up" ? "changed" : "to change"}${r.driftFound !== null ? `, ${r.driftFound} drifted` : ""}`;
-    return `[fleet] ${op} ${r.stack.padEnd(width)}  ${seconds(r.durationMs).padStart(7)}  ${what}`;
+            : r.findings
+              ? `${r.result}, ${keys}: ${r.driftFound} drifted at the vendor, ${count(r, notApplied)} not yet applied, ${count(r, isDue)} due`
+              : `${r.result}, ${keys}`;
+    const line = `[fleet] ${op} ${r.stack.padEnd(width)}  ${seconds(r.durationMs).padStart(7)}  ${what}`;
+    return [line, ...(r.findings ?? []).map((f) => `[fleet]   ${r.stack}: ${f.key}: ${f.kind} (${f.detail})`)].join("\n");
 }
 
 export function summaryTable(results: StackResult[]): string {
     const rows = [
-        ["STACK", "RESULT", "KEYS CHANGED", "DRIFT FOUND", "DURATION"],
-        ...results.map((r) => [r.stack, r.result, String(r.keysChanged), r.driftFound === null ? "–" : String(r.driftFound), seconds(r.durationMs)]),
+        ["STACK", "RESULT", "KEYS CHANGED", "DRIFT FOUND", "NOT APPLIED", "DUE", "DURATION"],
+        ...results.map((r) => [
+            r.stack,
+            r.result,
+            String(r.keysChanged),
+            r.driftFound === null ? "–" : String(r.driftFound),
+            r.findings === null ? "–" : String(count(r, notApplied)),
+            r.findings === null ? "–" : String(count(r, isDue)),
+            seconds(r.durationMs),
+        ]),
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     return rows.map((row) => row.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd()).join("\n");
 }
 
-export async function runFleet(op: FleetOp, stacks: string[], options: { dir: string; parallel: number; log?: (line: string) => void }) {
+export async function runFleet(op: FleetOp, stacks: string[], options: { dir: string; parallel: number; within?: string; log?: (line: string) => void }) {
     const log = options.log ?? ((line: string) => console.log(line));
     const pulumi = await PulumiCommand.get({ skipVersionCheck: true });
     let queue: Promise<unknown> = Promise.resolve();
@@ -122,21 +144,23 @@ export async function runFleet(op: FleetOp, stacks: string[], options: { dir: st
     const width = Math.max(...stacks.map((s) => s.length));
     const started = performance.now();
     const results = await pool(stacks, options.parallel, async (name) => {
-        const r = await runStack(op, name, { dir: options.dir, pulumi, select });
+        const r = await runStack(op, name, { dir: options.dir, pulumi, select, within: options.within });
         log(progressLine(op, r, width));
         return r;
     });
     return { results, wallMs: performance.now() - started };
 }
 
-const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N]";
+const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N] [--within 12h|7d|2w (drift only)]";
 
 async function main(): Promise<number> {
     // 64 (EX_USAGE) for usage errors: 2 means "drift found" to a scheduled `fleet drift`.
-    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" } } }, 64);
+    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" }, within: { type: "string" } } }, 64);
     const op = parsed.positionals[0] as FleetOp;
     const parallel = Number(parsed.values.parallel);
-    if (!["preview", "up", "drift"].includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1) {
+    const within = parsed.values.within;
+    const badWithin = within !== undefined && (op !== "drift" || !DURATION_PATTERN.test(within));
+    if (!["preview", "up", "drift"].includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1 || badWithin) {
         console.error(USAGE);
         return 64;
     }
@@ -147,12 +171,12 @@ async function main(): Promise<number> {
         return 64;
     }
     console.log(`[fleet] ${stacks.length} stack${stacks.length === 1 ? "" : "s"}, ${Math.min(parallel, stacks.length)} at a time: ${op}`);
-    const { results, wallMs } = await runFleet(op, stacks, { dir, parallel });
+    const { results, wallMs } = await runFleet(op, stacks, { dir, parallel, within });
     const failed = results.filter((r) => r.result === "failed").length;
     console.log(`\n${summaryTable(results)}\n`);
     console.log(`[fleet] ${results.length - failed} of ${results.length} stacks ran, ${failed} failed; wall time ${seconds(wallMs)}`);
     if (failed > 0) return 1;
-    return op === "drift" && results.some((r) => r.result === "drift") ? 2 : 0;
+    return op === "drift" && results.some((r) => r.result === "drift" || r.result === "changes") ? 2 : 0;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main();

@@ -4,12 +4,13 @@
 // the stack's config), so no wire code exists twice. Rows hold only non-secret fields picked by name:
 // whatever a vendor adds to its outputs, a key value cannot reach a report.
 import { dispatch } from "../providers/shared/dispatch.ts";
-import { durationMs, type RotationPolicy } from "../providers/shared/rotation.ts";
+import { keySchedule, type RotationPolicy } from "../providers/shared/rotation.ts";
 import { Settings } from "../providers/shared/settings.ts";
 import { vendors } from "../providers/vendors.ts";
 import { passphraseFor, pulumiCli } from "./stacks.ts";
 
-export type KeyState = "active" | "disabled" | "revoked" | "expired" | "overlapping" | "pending" | "missing";
+/** expires-before-rotation: the key stops working before keyfleet's next rotation replaces it (or nothing rotates it). */
+export type KeyState = "active" | "disabled" | "revoked" | "expired" | "expires-before-rotation" | "overlapping" | "pending" | "missing";
 
 export interface KeyRow {
     /** The resource name in the stack (`nexus/tenant/ci`). */
@@ -19,6 +20,8 @@ export interface KeyRow {
     system: string;
     kind: string;
     name: string;
+    /** What tells apart the keys one YAML entry makes (SupportSystem's `ips:`: "ip 10.0.0.7"), or null. */
+    variant: string | null;
     /** The key's non-secret id (a fingerprint where the vendor's id is the key itself). */
     id: string | null;
     state: KeyState;
@@ -114,75 +117,44 @@ function deliveryOf(o: Outputs): KeyRow["delivery"] {
 
 type Renewal = (state: unknown, inputs: unknown, now: number) => string | undefined;
 
-/** The first instant the vendor's renewal says "replace", searched between now and the horizon (to the minute). */
-function renewalAt(renewal: Renewal, o: Outputs, now: number, horizon: number): { at: number; why: string } | null {
-    const at = (t: number) => {
-        try {
-            return renewal(o, o, t);
-        } catch {
-            return undefined;
-        }
-    };
-    const dueNow = at(now);
-    if (dueNow) return { at: now, why: dueNow };
-    if (!at(horizon)) return null;
-    let lo = now;
-    let hi = horizon;
-    while (hi - lo > 60_000) {
-        const mid = Math.floor((lo + hi) / 2);
-        if (at(mid)) hi = mid;
-        else lo = mid;
-    }
-    return { at: hi, why: at(hi)! };
-}
-
-/** One row from a key's outputs (state's, or the vendor's as read live). */
-export function keyRow(resource: string, vendor: string, id: string | null, o: Outputs, now: number, renewal?: Renewal): KeyRow {
+/**
+ * One row from a key's outputs (state's, or the vendor's as read live). Expiry and standing are read
+ * where the vendor's descriptor says (keyOutputs); the schedule is keySchedule's, as up's summary shows it.
+ */
+export function keyRow(resource: string, vendor: string, id: string | null, o: Outputs, now: number, renewal?: Renewal, kind?: string): KeyRow {
     const descriptor = vendors.find((v) => v.section === vendor);
+    const spec = descriptor?.keyOutputs;
     const created = instant(o.created);
-    const expires = instant(o.expires) ?? instant(o.validUntil);
     const previous = previousSlot(o);
-    let state: KeyState = "active";
-    if (o.pending) state = "pending";
-    else if (o.revoked === true) state = "revoked";
-    else if (o.enabled === false || o.active === false || o.status === "inactive") state = "disabled";
-    else if (expires && Date.parse(expires) <= now) state = "expired";
-    else if (previous && (!previous.retireAt || Date.parse(previous.retireAt) > now)) state = "overlapping";
-
     const rotation = (o.rotation && typeof o.rotation === "object" ? o.rotation : null) as RotationPolicy | null;
-    const candidates: { at: number; why: string }[] = [];
-    if ("nextRotation" in o) {
-        // The core's own schedule (pause and offset included), where this keyfleet records one.
-        const at = instant(o.nextRotation);
-        const offset = (rotation as { offset?: unknown } | null)?.offset;
-        const why = !rotation?.every ? "rotation schedule" : offset ? `every ${rotation.every}, offset ${String(offset)}` : `older than ${rotation.every}`;
-        if (at) candidates.push({ at: Date.parse(at), why });
-    } else if (rotation?.every && created) {
-        try {
-            candidates.push({ at: Date.parse(created) + durationMs(rotation.every), why: `older than ${rotation.every}` });
-        } catch {
-            // A policy this keyfleet cannot read says nothing about the next rotation.
-        }
-    }
-    if (renewal && state !== "revoked") {
-        const horizon = Math.max(now, expires ? Date.parse(expires) : 0) + 5 * 365 * DAY;
-        const r = renewalAt(renewal, o, now, horizon);
-        if (r) candidates.push(r);
-    }
-    const next = candidates.sort((a, b) => a.at - b.at)[0];
+    const schedule = keySchedule({
+        standing: spec ? spec.standing(o) : "active",
+        expires: spec?.expires ? instant(o[spec.expires]) : null,
+        created,
+        rotation,
+        recordedNext: "nextRotation" in o ? instant(o.nextRotation) : undefined,
+        renewal: renewal ? (t) => renewal(o, o, t) : undefined,
+        now,
+    });
+    let state: KeyState = schedule.standing;
+    if (o.pending) state = "pending";
+    else if (state === "active" && schedule.expiresFirst) state = "expires-before-rotation";
+    else if (state === "active" && previous && (!previous.retireAt || Date.parse(previous.retireAt) > now)) state = "overlapping";
+    const variant = spec?.variant ? str(o[spec.variant]) : null;
     return {
         resource,
         vendor,
         system: descriptor?.title ?? vendor,
-        kind: str(o.kind) ?? "key",
+        kind: kind ?? str(o.kind) ?? "key",
         name: str(o.name) ?? resource,
+        variant: variant && spec?.variant ? `${spec.variant} ${variant}` : null,
         id: str(o.currentId) ?? str(o.fingerprint) ?? id,
         state,
         created,
         ageDays: created ? Math.floor((now - Date.parse(created)) / DAY) : null,
-        expires,
-        nextRotation: next ? new Date(next.at).toISOString() : null,
-        rotationWhy: next ? next.why : null,
+        expires: schedule.expires,
+        nextRotation: schedule.next?.at ?? null,
+        rotationWhy: schedule.next?.why ?? null,
         previous,
         delivery: deliveryOf(o),
     };
@@ -287,20 +259,22 @@ export async function inventory(stack: string, options: { dir: string; live?: bo
         const vendor = vendorOf(r);
         if (!renewals.has(vendor)) renewals.set(vendor, await renewalOf(vendor).catch(() => undefined));
         const resource = r.urn.split("::").pop()!;
-        const stateOutputs = { kind: kindOf(r), ...(r.outputs ?? {}) };
+        // KIND is the resource type's name for every vendor (TenantKey, IntegrationKey), never a vendor's own `kind` output.
+        const kind = kindOf(r);
+        const stateOutputs = r.outputs ?? {};
         if (!provider) {
-            rows.push(keyRow(resource, vendor, r.id ?? null, stateOutputs, now, renewals.get(vendor)));
+            rows.push(keyRow(resource, vendor, r.id ?? null, stateOutputs, now, renewals.get(vendor), kind));
             continue;
         }
         try {
             const read = await provider.read(r.id ?? "", { ...(unwrapSecrets(stateOutputs) as Outputs), vendor } as never);
             if (!read.id) {
-                rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now), state: "missing", nextRotation: null, rotationWhy: null });
+                rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now, undefined, kind), state: "missing", nextRotation: null, rotationWhy: null });
             } else {
-                rows.push(keyRow(resource, vendor, read.id, { kind: kindOf(r), ...(read.props as Outputs) }, now, renewals.get(vendor)));
+                rows.push(keyRow(resource, vendor, read.id, read.props as Outputs, now, renewals.get(vendor), kind));
             }
         } catch (err) {
-            rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now, renewals.get(vendor)), liveError: String((err as Error).message).split("\n")[0] });
+            rows.push({ ...keyRow(resource, vendor, r.id ?? null, stateOutputs, now, renewals.get(vendor), kind), liveError: String((err as Error).message).split("\n")[0] });
         }
     }
     if (options.live && liveConfig) {

@@ -36,12 +36,14 @@ function delivery(k: KeyRow): string {
     return `${k.delivery.result}${k.delivery.target ? ` → ${k.delivery.target}` : ""}${k.delivery.at ? ` at ${day(k.delivery.at)}` : ""}`;
 }
 
-const COLUMNS = ["system", "kind", "name", "state", "created", "age", "expires", "next rotation", "previous (retires)", "last delivery"] as const;
+// id: the key's non-secret id (resource id or fingerprint); the name carries what tells apart the
+// keys one entry makes (SupportSystem's `ips:`), so two rows of one entry never look alike.
+const COLUMNS = ["system", "kind", "name", "id", "state", "created", "age", "expires", "next rotation", "previous (retires)", "last delivery"] as const;
 
 function cells(k: KeyRow, now: number): string[] {
     const state = k.liveError ? `${k.state} (live read failed: ${k.liveError})` : k.state;
     const rotation = k.nextRotation ? `${when(k.nextRotation, now)}${k.rotationWhy ? `: ${k.rotationWhy}` : ""}` : "–";
-    return [k.system, k.kind, k.name, state, day(k.created), k.ageDays === null ? "–" : `${k.ageDays}d`, when(k.expires, now), rotation, previous(k, now), delivery(k)];
+    return [k.system, k.kind, k.variant ? `${k.name} (${k.variant})` : k.name, k.id ?? "–", state, day(k.created), k.ageDays === null ? "–" : `${k.ageDays}d`, when(k.expires, now), rotation, previous(k, now), delivery(k)];
 }
 
 export function renderTable(r: Report): string {
@@ -141,7 +143,7 @@ export function renderHtml(r: Report): string {
             const what = next ? `${next.kind} ${relative(new Date(next.at).toISOString(), now)}` : k.state === "missing" ? "gone at the vendor" : "nothing scheduled";
             return (
                 `<tr class="row" data-stack="${esc(stack)}" data-resource="${esc(k.resource)}" data-urgency="${u}" data-state="${k.state}" style="--c:${COLOURS[u]}">` +
-                `<th scope="row"><span class="dot"></span>${esc(k.name)}<small>${esc(`${k.system} · ${k.kind}${r.stacks.length > 1 ? ` · ${stack}` : ""}`)}</small></th>` +
+                `<th scope="row"><span class="dot"></span>${esc(k.variant ? `${k.name} (${k.variant})` : k.name)}<small>${esc(`${k.system} · ${k.kind}${r.stacks.length > 1 ? ` · ${stack}` : ""}`)}</small></th>` +
                 `<td class="state">${esc(k.state)}</td><td class="track">${bar}${marks}</td><td class="next">${esc(what)}</td></tr>`
             );
         })

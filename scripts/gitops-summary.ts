@@ -7,6 +7,7 @@
 // StackReference, in every preview), refreshes and sames are not drift.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
+import { driftFindings, isDrift, vendorRenewals, type DriftEvent, type Finding } from "../ops/findings.ts";
 
 type Op = "same" | "create" | "update" | "replace" | "create-replacement" | "delete-replaced" | "delete" | "read" | "refresh" | string;
 
@@ -120,9 +121,32 @@ export function digest(eventLog: string): Digest {
     return { changes, expiry, warnings, errors, result };
 }
 
-export function markdown(stack: string, mode: string, d: Digest): string {
+/** The event log's lines as events (a line that is not JSON is skipped). */
+export function events(eventLog: string): DriftEvent[] {
+    const out: DriftEvent[] = [];
+    for (const line of eventLog.split("\n")) {
+        if (!line.trim()) continue;
+        try {
+            out.push(JSON.parse(line));
+        } catch {
+            // A torn last line of a log still being written.
+        }
+    }
+    return out;
+}
+
+export function markdown(stack: string, mode: string, d: Digest, findings: Finding[] = []): string {
     const count = (k: Change["kind"]) => d.changes.filter((c) => c.kind === k).length;
     const lines = [`### keyfleet ${mode === "drift" ? "drift check" : "preview"}: stack \`${stack}\``, ""];
+    if (mode === "drift") {
+        const drift = findings.filter(isDrift).length;
+        lines.push(`${findings.length} finding${findings.length === 1 ? "" : "s"}: ${drift} drift at the vendor, ${findings.length - drift} not drift (not yet applied, expiring, rotation due)`, "");
+        if (findings.length > 0) {
+            lines.push("| finding | key | detail |", "|---|---|---|");
+            for (const f of findings) lines.push(`| ${f.kind} | \`${f.key}\` | ${f.detail.replaceAll("|", "\\|")} |`);
+            lines.push("", "What the apply would do:", "");
+        }
+    }
     lines.push(`${count("created")} created, ${count("updated")} updated, ${count("replaced")} replaced, ${count("deleted")} deleted`);
     if (d.changes.length > 0) {
         lines.push("", "| change | key | why |", "|---|---|---|");
@@ -135,14 +159,23 @@ export function markdown(stack: string, mode: string, d: Digest): string {
 
 if (import.meta.main) {
     const { values } = parseArgs({
-        options: { mode: { type: "string" }, stack: { type: "string" }, events: { type: "string" }, status: { type: "string" }, out: { type: "string" } },
+        options: {
+            mode: { type: "string" },
+            stack: { type: "string" },
+            events: { type: "string" },
+            status: { type: "string" },
+            out: { type: "string" },
+            within: { type: "string" },
+        },
     });
     const mode = values.mode ?? "preview";
     const stack = values.stack ?? "?";
     const status = Number(values.status ?? 0);
     const log = values.events && fs.existsSync(values.events) ? fs.readFileSync(values.events, "utf8") : "";
     const d = digest(log);
-    const text = markdown(stack, mode, d);
+    // The real time: the preview's clock was moved by --within, this process's is not.
+    const findings = mode === "drift" ? driftFindings(events(log), { now: Date.now(), within: values.within || null, renewals: await vendorRenewals() }) : [];
+    const text = markdown(stack, mode, d, findings);
     if (values.out) fs.writeFileSync(values.out, text);
     process.stdout.write(`\n${text}`);
     if (d.result !== "succeeded") {
@@ -150,13 +183,18 @@ if (import.meta.main) {
         process.exit(status || 1);
     }
     if (mode === "drift") {
-        const problems = [
-            ...d.changes.map((c) => `${c.key}: ${c.kind === "updated" ? "changed outside keyfleet" : c.kind === "replaced" ? "to be replaced" : c.kind === "created" ? "missing at the vendor or new in the YAML" : "in state but not in the YAML"} (${c.why})`),
-            ...d.expiry,
-        ];
-        if (problems.length > 0) {
-            console.error(`[gitops] drift in stack ${stack}: ${problems.length} finding${problems.length === 1 ? "" : "s"}; \`gitops.sh apply ${stack}\` (or a YAML change) fixes them:`);
-            for (const p of problems) console.error(`  ${p}`);
+        if (findings.length > 0) {
+            const drift = findings.filter(isDrift).length;
+            console.error(
+                `[gitops] drift check of stack ${stack}: ${findings.length} finding${findings.length === 1 ? "" : "s"} (${drift} drift at the vendor); \`gitops.sh apply ${stack}\` (or a YAML change) settles them:`,
+            );
+            for (const f of findings) console.error(`  ${f.key}: ${f.kind} (${f.detail})`);
+            process.exit(3);
+        }
+        if (d.changes.length > 0) {
+            // A plan step the classifier does not know (a non-key resource): still not "no drift".
+            console.error(`[gitops] drift check of stack ${stack}: ${d.changes.length} change${d.changes.length === 1 ? "" : "s"} planned:`);
+            for (const c of d.changes) console.error(`  ${c.key}: ${c.kind} (${c.why})`);
             process.exit(3);
         }
         // --expect-no-changes counted nothing the digest counts (only the StackReference's read): no drift.

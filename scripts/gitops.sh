@@ -13,8 +13,10 @@
 #   gitops.sh apply <stack>             merge: `up --refresh` (scripts/keyfleet.sh up)
 #   gitops.sh drift <stack> [--within 7d]
 #                                       schedule: `preview --refresh --expect-no-changes`; exit 3 naming each
-#                                       key changed outside keyfleet or due to rotate or expire (within the
-#                                       horizon, when given), 0 when none, another status when the check failed
+#                                       finding by what it is: changed at the vendor, missing at the vendor,
+#                                       not yet applied (YAML changed), expiring (with the date) or rotation
+#                                       due, within the horizon when given; 0 when none, another status when
+#                                       the check failed
 #
 # Environment: KEYFLEET_GITOPS_OUT (default .keyfleet/gitops), KEYFLEET_GITOPS_EXCLUDE (stacks `changed`
 # and `envs` leave out, space separated; default "local", the sandbox stack), PULUMI_BACKEND_URL and
@@ -25,6 +27,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KEYFLEET="$ROOT/scripts/keyfleet.sh"
 OUT="${KEYFLEET_GITOPS_OUT:-$ROOT/.keyfleet/gitops}"
 EXCLUDE=" ${KEYFLEET_GITOPS_EXCLUDE-local} "
+WITHIN=""
 
 say() { printf '[gitops] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
@@ -84,7 +87,7 @@ preview_run() {
   cat "$text"
   local summary_status=0
   bash "$KEYFLEET" node "$ROOT/scripts/gitops-summary.ts" --mode "$mode" --stack "$stack" --events "$events" \
-      --status "$status" --out "$OUT/$stack.$mode.md" || summary_status=$?
+      --status "$status" --out "$OUT/$stack.$mode.md" --within "${WITHIN:-}" || summary_status=$?
   rm -f "$events"
   return "$summary_status"
 }
@@ -127,6 +130,8 @@ case "$cmd" in
         if (!m) { process.exit(1); } console.log(Number(m[1]) * { h: 3600e3, d: 86400e3, w: 604800e3 }[m[2]]);' "$2")" ||
         die "--within takes a duration like 12h, 7d or 2w, not '$2'"
       export KEYFLEET_CLOCK_OFFSET_MS
+      # The summary runs on the real clock and is told the horizon, to date what expires within it.
+      WITHIN="$2"
       shift 2
     fi
     preview_run "$stack" drift --expect-no-changes "$@"

@@ -1,39 +1,64 @@
 // Prints what a stack manages after `npm run up`: one line per key, key values masked (they are
 // secret outputs; `pulumi stack output keys --show-secrets` shows them to whoever holds the passphrase).
-// It reads only the fields every vendor's keys share (id, created, note) and the common state
-// fields where a vendor has them, so it needs no change when a vendor is added.
+// It reads state (`pulumi stack export`, secrets left encrypted) rather than the stack's `keys`
+// output, because a vendor's renewal needs the key's inputs (BeyondTrust's renewBefore, ttl), and
+// the schedule is keySchedule's (providers/shared/rotation.ts), the one the report shows: a key
+// the vendor renews tomorrow says tomorrow, a revoked or disabled key has no next rotation.
 import { execFileSync } from "node:child_process";
+import { keySchedule, type RotationPolicy } from "../providers/shared/rotation.ts";
+import { vendors } from "../providers/vendors.ts";
 
-type Key = {
+type Outputs = Record<string, unknown>;
+interface StateResource {
+    urn: string;
+    type: string;
     id?: string;
-    currentId?: string;
-    fingerprint?: string;
-    created?: string;
-    expires?: string | null;
-    note?: string | null;
-    nextRotation?: string | null;
-    previousRetireAt?: string | null;
-} & Record<string, unknown>;
-
-const stack = process.argv[2] ?? "local";
-const out = JSON.parse(execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { encoding: "utf8" })) as { keys?: Record<string, Key> };
-const keys = Object.entries(out.keys ?? {});
-console.log(`\nkeyfleet: stack ${stack} manages ${keys.length} key${keys.length === 1 ? "" : "s"}`);
-const width = Math.max(0, ...keys.map(([resource]) => resource.length));
-
-function state(k: Key): string {
-    if (k.revoked === true) return "revoked";
-    if (k.enabled === false || k.active === false || k.status === "inactive") return "disabled";
-    if (k.expires && Date.parse(k.expires) <= Date.now()) return "expired";
-    return "active";
+    outputs?: Outputs;
+    delete?: boolean;
 }
 
-for (const [resource, k] of keys) {
-    const expires = k.expires ? `, expires ${k.expires.slice(0, 10)}` : "";
-    const note = k.note ? ` (${k.note})` : "";
-    const next = k.nextRotation ? `, next rotation ${k.nextRotation.slice(0, 10)}` : ", next rotation: none";
-    const previous = k.previousRetireAt ? `; previous key valid until ${k.previousRetireAt}` : "";
+const KEY_TYPE = "pulumi-nodejs:dynamic/";
+const str = (v: unknown): string | null => (typeof v === "string" && v !== "" ? v : null);
+
+/** One line of the summary; `renewal` is the vendor lifecycle's, where it has one. */
+export function summaryLine(resource: string, vendor: string, o: Outputs, now: number, width: number, renewal?: (state: unknown, inputs: unknown, now: number) => string | undefined): string {
+    const spec = vendors.find((v) => v.section === vendor)?.keyOutputs;
+    const s = keySchedule({
+        standing: spec ? spec.standing(o) : "active",
+        expires: spec?.expires ? str(o[spec.expires]) : null,
+        created: str(o.created),
+        rotation: (o.rotation && typeof o.rotation === "object" ? o.rotation : null) as RotationPolicy | null,
+        recordedNext: "nextRotation" in o ? str(o.nextRotation) : undefined,
+        renewal: renewal ? (t) => renewal(o, o, t) : undefined,
+        now,
+    });
+    const state = s.expiresFirst ? `${s.standing}, EXPIRES BEFORE ITS NEXT ROTATION` : s.standing;
+    const expires = s.expires ? `, expires ${s.expires.slice(0, 10)}` : "";
+    const note = str(o.note) ? ` (${o.note})` : "";
+    const next = s.next ? `, next rotation ${s.next.at.slice(0, 10)} (${s.next.why})` : ", next rotation: none";
+    const previous = str(o.previousRetireAt) ? `; previous key valid until ${o.previousRetireAt}` : "";
+    const variant = spec?.variant && str(o[spec.variant]) ? ` [${spec.variant} ${o[spec.variant]}]` : "";
     // currentId: after a rotation with overlap the resource id is the first key's until a refresh.
-    console.log(`  ${resource.padEnd(width)} ${k.currentId ?? k.id ?? k.fingerprint ?? ""}  ${state(k)}${expires}, created ${k.created ?? "?"}${next}${previous}  value: [secret]${note}`);
+    const id = str(o.currentId) ?? str(o.fingerprint) ?? "";
+    return `  ${resource.padEnd(width)} ${id}${variant}  ${state}${expires}, created ${str(o.created) ?? "?"}${next}${previous}  value: [secret]${note}`;
 }
-console.log(`\nkey values: npm run pulumi -- stack output keys --show-secrets --stack ${stack}`);
+
+async function main() {
+    const stack = process.argv[2] ?? "local";
+    const exported = JSON.parse(execFileSync("pulumi", ["stack", "export", "--stack", stack], { encoding: "utf8", maxBuffer: 256 << 20 })) as { deployment?: { resources?: StateResource[] } };
+    const keys = (exported.deployment?.resources ?? []).filter((r) => r.type.startsWith(KEY_TYPE) && !r.delete);
+    console.log(`\nkeyfleet: stack ${stack} manages ${keys.length} key${keys.length === 1 ? "" : "s"}`);
+    const width = Math.max(0, ...keys.map((r) => r.urn.split("::").pop()!.length));
+    const now = Date.now();
+    for (const r of keys) {
+        const o = r.outputs ?? {};
+        const vendor = str(o.vendor) ?? r.type.slice(KEY_TYPE.length).split(":")[0];
+        const descriptor = vendors.find((v) => v.section === vendor);
+        const lc = descriptor ? (await descriptor.provider()).lifecycle : undefined;
+        const renewal = lc?.renewal ? (st: unknown, i: unknown, t: number) => lc.renewal!(st, i, t) : undefined;
+        console.log(summaryLine(r.urn.split("::").pop()!, vendor, o, now, width, renewal));
+    }
+    console.log(`\nkey values: npm run pulumi -- stack output keys --show-secrets --stack ${stack}`);
+}
+
+if (import.meta.main) await main();

@@ -22,17 +22,17 @@ function fleet(...args: string[]): Promise<{ code: number; stdout: string }> {
     });
 }
 
-/** The summary table's rows: stack → [result, keys changed, drift found]. */
+/** The summary table's rows: stack → [result, keys changed, drift found, not applied, due]. */
 function summary(stdout: string): Map<string, string[]> {
     const lines = stdout.split("\n");
-    const head = lines.findIndex((l) => /^STACK\s+RESULT\s+KEYS CHANGED\s+DRIFT FOUND\s+DURATION$/.test(l));
+    const head = lines.findIndex((l) => /^STACK\s+RESULT\s+KEYS CHANGED\s+DRIFT FOUND\s+NOT APPLIED\s+DUE\s+DURATION$/.test(l));
     expect(head).toBeGreaterThan(0);
     const rows = new Map<string, string[]>();
     for (const l of lines.slice(head + 1)) {
         if (!l.trim()) break;
-        const [stack, result, changed, drift, duration] = l.trim().split(/\s+/);
+        const [stack, result, changed, drift, notApplied, due, duration] = l.trim().split(/\s+/);
         expect(duration).toMatch(/^\d+\.\ds$/);
-        rows.set(stack, [result, changed, drift]);
+        rows.set(stack, [result, changed, drift, notApplied, due]);
     }
     return rows;
 }
@@ -56,9 +56,9 @@ describe("npm run fleet", () => {
         expect(progress.find((l) => l.includes(" broken "))).toMatch(/FAILED: 1 error in .*keys-broken\.yaml.*keys-broken\.yaml:4:1/);
         expect(summary(r.stdout)).toEqual(
             new Map([
-                ["alpha", ["ok", "1", "–"]],
-                ["broken", ["failed", "0", "–"]],
-                ["gamma", ["ok", "1", "–"]],
+                ["alpha", ["ok", "1", "–", "–", "–"]],
+                ["broken", ["failed", "0", "–", "–", "–"]],
+                ["gamma", ["ok", "1", "–", "–", "–"]],
             ]),
         );
         expect(r.stdout).toMatch(/2 of 3 stacks ran, 1 failed; wall time \d+\.\ds/);
@@ -66,23 +66,56 @@ describe("npm run fleet", () => {
         expect((await t.client.list(t.tenantLogin)).map((k) => k.name).sort()).toEqual(["alpha key", "gamma key"]);
     });
 
-    it("drift: a key disabled out of band is found in its stack only (exit 2: drift, no failure)", async () => {
-        const alpha = (await t.client.list(t.tenantLogin)).find((k) => k.name === "alpha key")!;
-        await t.client.update(t.tenantLogin, alpha.id, { enabled: false });
+    it("drift: nothing found in stacks where nothing changed", async () => {
         const r = await fleet("drift", "--stacks", "alpha,gamma", "--parallel", "2");
         expect(summary(r.stdout)).toEqual(
             new Map([
-                ["alpha", ["drift", "1", "1"]],
-                ["gamma", ["ok", "0", "0"]],
+                ["alpha", ["ok", "0", "0", "0", "0"]],
+                ["gamma", ["ok", "0", "0", "0", "0"]],
             ]),
         );
+        expect(r.code).toBe(0);
+    });
+
+    // Issue 18, finding 8: YAML not yet applied was counted as drift ("drift, 1 key to change, 0 drifted").
+    it("drift: a key disabled out of band is drift in its stack; a key only added to the YAML is 'not yet applied', not drift (exit 2)", async () => {
+        const alpha = (await t.client.list(t.tenantLogin)).find((k) => k.name === "alpha key")!;
+        await t.client.update(t.tenantLogin, alpha.id, { enabled: false });
+        p.writeKeys("gamma", `${keys("gamma key")}    - name: gamma two\n`);
+        const r = await fleet("drift", "--stacks", "alpha,gamma", "--parallel", "2");
+        expect(summary(r.stdout)).toEqual(
+            new Map([
+                ["alpha", ["drift", "1", "1", "0", "0"]],
+                ["gamma", ["changes", "1", "0", "1", "0"]],
+            ]),
+        );
+        expect(r.stdout).toMatch(/\[fleet\] drift gamma\s+\S+\s+changes, 1 key to change: 0 drifted at the vendor, 1 not yet applied, 0 due/);
+        expect(r.stdout).toContain("[fleet]   gamma: nexus/tenant/gamma two: not yet applied (new in the YAML)");
+        expect(r.stdout).toContain("[fleet]   alpha: nexus/tenant/alpha key: changed at the vendor (enabled: true → false;");
         expect(r.code).toBe(2);
         // A preview changes nothing at the vendor.
         expect((await t.client.list(t.tenantLogin)).find((k) => k.id === alpha.id)!.enabled).toBe(false);
     });
 
+    it("drift --within 7d: a key expiring in 5 days is a finding with its date, and nothing without the window", async () => {
+        const soon = new Date(Date.now() + 5 * 86_400_000).toISOString().slice(0, 10);
+        // The previous test disabled it out of band; an up without --refresh would not see that.
+        const alpha = (await t.client.list(t.tenantLogin)).find((k) => k.name === "alpha key")!;
+        await t.client.update(t.tenantLogin, alpha.id, { enabled: true });
+        p.writeKeys("alpha", `${keys("alpha key")}      expires: ${soon}\n`);
+        expect((await fleet("up", "--stacks", "alpha")).code).toBe(0);
+        const today = await fleet("drift", "--stacks", "alpha");
+        expect(summary(today.stdout).get("alpha")).toEqual(["ok", "0", "0", "0", "0"]);
+        const week = await fleet("drift", "--stacks", "alpha", "--within", "7d");
+        expect(summary(week.stdout).get("alpha")).toEqual(["drift", "0", "0", "0", "1"]);
+        expect(week.stdout).toContain(`[fleet]   alpha: nexus/tenant/alpha key: expiring (expires within 7d, on ${soon}T23:59:59.000Z, and nothing rotates it)`);
+        expect(week.code).toBe(2);
+    });
+
     it("bad arguments are refused before any stack runs", async () => {
         const r = await fleet("destroy");
         expect(r.code).toBe(64);
+        expect((await fleet("drift", "--within", "a week")).code).toBe(64);
+        expect((await fleet("up", "--within", "7d")).code).toBe(64);
     });
 });

@@ -5,10 +5,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import crypto from "node:crypto";
+import { BeyondTrustSandbox } from "../sandbox/beyondtrust.ts";
+import { listen, type Listening } from "../sandbox/http.ts";
 import { CC, startSandbox, type TestSandbox } from "./helpers/sandbox.ts";
 import { scratchRepo, type Run, type ScratchRepo } from "./helpers/repo.ts";
 
 let t: TestSandbox;
+let bt: { server: Listening; secret: string };
 let repo: ScratchRepo;
 const runs: Run[] = [];
 
@@ -25,6 +29,9 @@ async function gitops(...args: string[]): Promise<Run> {
             // Credentials from the pipeline's environment, as a CI secret store would give them.
             KEYFLEET_NEXUS_CLIENT_SECRET: t.creds.clientSecret,
             KEYFLEET_NEXUS_TENANT_PASSWORD: t.creds.tenantPassword,
+            KEYFLEET_BEYONDTRUST_URL: bt.server.url,
+            KEYFLEET_BEYONDTRUST_CLIENT_ID: "gitops_account",
+            KEYFLEET_BEYONDTRUST_CLIENT_SECRET: bt.secret,
             KEYFLEET_GITOPS_EXCLUDE: "",
         },
     });
@@ -40,6 +47,9 @@ async function remote() {
 
 beforeAll(async () => {
     t = await startSandbox();
+    const secret = `bt-gitops-${crypto.randomUUID()}`;
+    const sandbox = new BeyondTrustSandbox({ client: { id: "gitops_account", secret } });
+    bt = { secret, server: await listen((req, res, url) => sandbox.handler(req, res, url), 0) };
     repo = scratchRepo();
     repo.write("config/e2e.yaml", keys("    - name: web chat\n    - name: ci"));
     repo.write("stacks/Pulumi.e2e.yaml", `config:\n  keyfleet:nexus:\n    authUrl: ${t.url}\n    nexusUrl: ${t.url}\n`);
@@ -47,6 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
     repo?.cleanup();
     await t?.close();
+    await bt?.server.close();
 });
 
 describe("scripts/gitops.sh", () => {
@@ -83,8 +94,9 @@ describe("scripts/gitops.sh", () => {
         await t.client.update(t.tenantLogin, ci.id, { enabled: false });
         const drift = await gitops("drift", "e2e");
         expect(drift.status).toBe(3);
-        expect(drift.stderr).toContain("drift in stack e2e: 1 finding");
-        expect(drift.stderr).toContain("nexus/tenant/ci: changed outside keyfleet (enabled: false → true)");
+        expect(drift.stderr).toContain("drift check of stack e2e: 1 finding (1 drift at the vendor)");
+        expect(drift.stderr).toContain("nexus/tenant/ci: changed at the vendor (enabled: true → false; apply sets the YAML's values again)");
+        expect(repo.read(".keyfleet/gitops/e2e.drift.md")).toContain("| changed at the vendor | `nexus/tenant/ci` | enabled: true → false;");
         expect(repo.read(".keyfleet/gitops/e2e.drift.md")).toContain("| updated | `nexus/tenant/ci` | enabled: false → true |");
     });
 
@@ -128,9 +140,38 @@ describe("scripts/gitops.sh", () => {
         expect([...(await remote()).values()].map((k) => k.id).sort()).toEqual([...before.values()].map((k) => k.id).sort());
     });
 
+    // Issue 18, finding 8: a key that merely expires within the window is "expiring" with its date
+    // (BeyondTrust's read drops it on the moved clock: not "missing at the vendor"), a Nexus key
+    // expiring in 5 days is a finding and not only a warning, and YAML not yet applied says so.
+    it("drift --within 7d: findings say what they are, with the date", async () => {
+        const soon = new Date(Date.now() + 5 * 86_400_000).toISOString().slice(0, 10);
+        repo.write("config/soon.yaml", `${keys(`    - name: five days\n      expires: ${soon}`)}beyondtrust:\n  sessionKeys:\n    - name: desk\n      queue: general\n`);
+        repo.write("stacks/Pulumi.soon.yaml", `config:\n  keyfleet:nexus:\n    authUrl: ${t.url}\n    nexusUrl: ${t.url}\n`);
+        const up = await gitops("apply", "soon");
+        expect(up.status, up.stderr).toBe(0);
+        const now = await gitops("drift", "soon");
+        expect(now.status, now.stderr).toBe(0);
+        expect(now.stderr).toContain("no drift in stack soon");
+
+        const week = await gitops("drift", "soon", "--within", "7d");
+        expect(week.status, week.stderr).toBe(3);
+        expect(week.stderr).toContain("drift check of stack soon: 2 findings (0 drift at the vendor)");
+        expect(week.stderr).toContain(`nexus/tenant/five days: expiring (expires within 7d, on ${soon}T23:59:59.000Z, and nothing rotates it)`);
+        // The session key's renewal (the report's schedule) replaces it before it expires, and the finding says so.
+        expect(week.stderr).toMatch(/beyondtrust\/sessionKey\/desk: expiring \(expires within 7d, on \d{4}-\d\d-\d\dT[^;]*; its next rotation replaces it first, on \S+ \(session key expires/);
+        expect(week.stderr).not.toMatch(/missing at the vendor|new in the YAML/);
+        expect(repo.read(".keyfleet/gitops/soon.drift.md")).toContain(`| expiring | \`nexus/tenant/five days\` | expires within 7d, on ${soon}T23:59:59.000Z, and nothing rotates it |`);
+
+        repo.write("config/soon.yaml", `${keys(`    - name: five days\n      expires: ${soon}\n    - name: later`)}beyondtrust:\n  sessionKeys:\n    - name: desk\n      queue: general\n`);
+        const pending = await gitops("drift", "soon");
+        expect(pending.status, pending.stderr).toBe(3);
+        expect(pending.stderr).toContain("drift check of stack soon: 1 finding (0 drift at the vendor)");
+        expect(pending.stderr).toContain("nexus/tenant/later: not yet applied (new in the YAML)");
+    });
+
     it("no credential or key value in any output or kept file", async () => {
         const kept = fs.readdirSync(path.join(repo.dir, ".keyfleet", "gitops")).map((f) => repo.read(path.join(".keyfleet", "gitops", f)));
         const text = [...runs.map((r) => r.stdout + r.stderr), ...kept].join("\n");
-        for (const secret of t.secrets()) expect(text.includes(secret), "a secret leaked").toBe(false);
+        for (const secret of [...t.secrets(), bt.secret]) expect(text.includes(secret), "a secret leaked").toBe(false);
     });
 });

@@ -4,6 +4,7 @@
 // kept as .keyfleet/artifacts/report.png), and a leak scan of every format for every key value and
 // credential.
 import { execFile, execFileSync } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +14,8 @@ import { renderHtml, renderMarkdown, renderTable, urgency } from "../ops/render.
 import { beyondtrust } from "../providers/beyondtrust/descriptor.ts";
 import { createFleetProject, type FleetProject } from "./helpers/fleet.ts";
 import { CC, startSandbox, type TestSandbox } from "./helpers/sandbox.ts";
+import { BeyondTrustSandbox } from "../sandbox/beyondtrust.ts";
+import { listen } from "../sandbox/http.ts";
 import { ROOT } from "./helpers/stack.ts";
 import { startScp, type ScpTestSandbox } from "./helpers/supportcenter.ts";
 import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
@@ -90,9 +93,10 @@ describe("npm run report", () => {
         expect(state.source).toBe("state");
         const rows = new Map(state.keys.map((k) => [k.resource, k]));
         expect([...rows.keys()].sort()).toEqual(Object.values(R).sort());
-        expect(rows.get(R.soon)).toMatchObject({ system: "Genesys Digital Channels (Nexus)", kind: "tenant", name: "expiring soon", state: "active", expires: `${soon}T23:59:59.000Z`, nextRotation: null });
+        // Nothing rotates it before it expires: a state of its own, not "active".
+        expect(rows.get(R.soon)).toMatchObject({ system: "Genesys Digital Channels (Nexus)", kind: "TenantKey", name: "expiring soon", state: "expires-before-rotation", expires: `${soon}T23:59:59.000Z`, nextRotation: null });
         expect(rows.get(R.off)).toMatchObject({ state: "disabled", expires: null, nextRotation: null, previous: null, delivery: null });
-        expect(rows.get(R.quarterly)).toMatchObject({ kind: "cluster", state: "active", ageDays: 0 });
+        expect(rows.get(R.quarterly)).toMatchObject({ kind: "ClusterKey", state: "active", ageDays: 0 });
         const rotating = rows.get(R.rotating)!;
         expect(Date.parse(rotating.nextRotation!) - Date.parse(rotating.created!)).toBe(20 * DAY);
         expect(rotating.rotationWhy).toBe("older than 20d");
@@ -107,10 +111,10 @@ describe("npm run report", () => {
     it("table and Markdown: the same rows, with their columns", async () => {
         const table = await report("--stack", "inv");
         expect(table.code).toBe(0);
-        expect(table.stdout).toMatch(/SYSTEM\s+KIND\s+NAME\s+STATE\s+CREATED\s+AGE\s+EXPIRES\s+NEXT ROTATION\s+PREVIOUS \(RETIRES\)\s+LAST DELIVERY/);
-        expect(table.stdout).toMatch(/tenant\s+switched off\s+disabled/);
+        expect(table.stdout).toMatch(/SYSTEM\s+KIND\s+NAME\s+ID\s+STATE\s+CREATED\s+AGE\s+EXPIRES\s+NEXT ROTATION\s+PREVIOUS \(RETIRES\)\s+LAST DELIVERY/);
+        expect(table.stdout).toMatch(/TenantKey\s+switched off\s+nxk_[0-9a-f]{16}\s+disabled/);
         const md = await report("--stack", "inv", "--format", "markdown");
-        expect(md.stdout).toContain("| system | kind | name | state | created | age | expires | next rotation | previous (retires) | last delivery |");
+        expect(md.stdout).toContain("| system | kind | name | id | state | created | age | expires | next rotation | previous (retires) | last delivery |");
         expect(md.stdout.split("\n").filter((l) => l.startsWith("| Genesys"))).toHaveLength(4);
     });
 
@@ -127,7 +131,7 @@ describe("npm run report", () => {
         expect(rows.get(R.quarterly)!.state).toBe("active");
         const fromState = new Map((JSON.parse((await report("--stack", "inv", "--format", "json")).stdout).stacks[0] as StackInventory).keys.map((k) => [k.resource, k]));
         expect(fromState.get(R.rotating)!.state).toBe("active");
-        expect(fromState.get(R.soon)!.state).toBe("active");
+        expect(fromState.get(R.soon)!.state).toBe("expires-before-rotation");
         await report("--stack", "inv", "--live");
         await report("--all", "--format", "markdown", "--live");
     });
@@ -158,7 +162,7 @@ describe("npm run report", () => {
         }));
         expect(rows.map((r) => r.resource).sort()).toEqual(Object.values(R).sort());
         const byResource = new Map(rows.map((r) => [r.resource, r]));
-        expect(byResource.get(R.soon)).toMatchObject({ stack: "inv", urgency: "week", state: "active" });
+        expect(byResource.get(R.soon)).toMatchObject({ stack: "inv", urgency: "week", state: "expires-before-rotation" });
         expect(byResource.get(R.rotating)).toMatchObject({ urgency: "month" });
         expect(byResource.get(R.quarterly)).toMatchObject({ urgency: "later" });
         expect(byResource.get(R.off)).toMatchObject({ urgency: "none", state: "disabled" });
@@ -289,4 +293,95 @@ describe("npm run report --live with every vendor that keeps connections", () =>
         const rows = (JSON.parse(result.stdout).stacks[0] as StackInventory).keys;
         expect(rows.map((k) => k.state).sort()).toEqual(["active", "active", "active"]);
     }, 60_000);
+});
+
+// Issue 18, finding 7: schedules that are true. One stack over the real engine with a revoked key,
+// a key that expires before its rotation, a BeyondTrust session key the appliance's 24 h maximum
+// makes renew within a day (with rotation every 90d), and a SupportSystem entry with two addresses.
+describe("schedules: the report and npm run up's summary show the same, true one", () => {
+    let nexus: TestSandbox;
+    let desk: HelpDesk;
+    let bt: { config(): Record<string, { value: string; secret?: boolean }>; close(): Promise<void>; secret: string };
+    let q: FleetProject;
+    const soonDay = date(Date.now() + 5 * DAY);
+    const S = { revoked: "nexus/tenant/pulled", first: "nexus/tenant/short lived", session: "beyondtrust/sessionKey/web intake" };
+
+    beforeAll(async () => {
+        const secret = `bt-report-secret-${crypto.randomUUID()}`;
+        const sandbox = new BeyondTrustSandbox({ client: { id: "report_account", secret } });
+        const server = await listen((req, res, url) => sandbox.handler(req, res, url), 0);
+        bt = {
+            secret,
+            config: () => ({
+                "keyfleet:beyondtrust": { value: JSON.stringify({ url: server.url, clientId: "report_account" }) },
+                "keyfleet:beyondtrustClientSecret": { value: secret, secret: true },
+            }),
+            close: () => server.close(),
+        };
+        [nexus, desk] = await Promise.all([startSandbox(), startHelpDesk({ transport: "database" })]);
+        q = await createFleetProject([nexus, bt, desk], {
+            sched:
+                `defaults:\n  rotation: { every: 90d }\n` +
+                `nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: pulled\n      revoked: true\n    - name: short lived\n      expires: ${soonDay}\n` +
+                `beyondtrust:\n  sessionKeys:\n    - name: web intake\n      queue: general\n` +
+                `supportsystem:\n  apiKeys:\n    - name: relay\n      ips: [10.0.0.7, 10.0.0.8]\n`,
+        });
+        expect(await fleetUp(q, "sched")).toBe(0);
+    }, 180_000);
+    afterAll(async () => {
+        q?.cleanup();
+        await Promise.all([nexus?.close(), desk?.close(), bt?.close()]);
+    });
+
+    it("report: a revoked key has no next rotation; a session key's renewal is its next rotation; an early expiry is a state", async () => {
+        const r = await new Promise<string>((resolve) =>
+            execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "report", "--stack", "sched", "--format", "json"], { env: { ...process.env, ...q.env } }, (_e, stdout, stderr) => {
+                outputs.push(stdout, stderr);
+                resolve(stdout);
+            }),
+        );
+        const rows = new Map((JSON.parse(r).stacks[0] as StackInventory).keys.map((k) => [k.resource, k]));
+        expect(rows.get(S.revoked)).toMatchObject({ state: "revoked", nextRotation: null });
+        expect(rows.get(S.first)).toMatchObject({ state: "expires-before-rotation", expires: `${soonDay}T23:59:59.000Z` });
+        const session = rows.get(S.session)!;
+        // 24 h keys renew a tenth of their lifetime (2.4 h) before they expire: not in 90 days.
+        expect(Math.abs(Date.parse(session.expires!) - 2.4 * 3_600_000 - Date.parse(session.nextRotation!))).toBeLessThanOrEqual(60_000);
+        expect(session.rotationWhy).toContain("a tenth of its lifetime");
+        expect(session.state).toBe("active");
+        expect(new Set([...rows.values()].map((k) => k.kind))).toEqual(new Set(["TenantKey", "SessionKey", "ApiKey"]));
+    });
+
+    it("report table and Markdown: the id column, and the address that tells the two keys of one `ips:` entry apart", async () => {
+        const run = (...args: string[]) =>
+            new Promise<string>((resolve) =>
+                execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "report", "--stack", "sched", ...args], { env: { ...process.env, ...q.env } }, (_e, stdout, stderr) => {
+                    outputs.push(stdout, stderr);
+                    resolve(stdout);
+                }),
+            );
+        const table = await run();
+        expect(table).toMatch(/ApiKey\s+relay \(ip 10\.0\.0\.7\)\s+\d+\s+active/);
+        expect(table).toMatch(/ApiKey\s+relay \(ip 10\.0\.0\.8\)\s+\d+\s+active/);
+        const md = (await run("--format", "markdown")).split("\n").filter((l) => l.includes("| relay"));
+        expect(md).toHaveLength(2);
+        expect(md[0]).toMatch(/\| relay \(ip 10\.0\.0\.[78]\) \| \d+ \|/);
+        expect(md[0]).not.toBe(md[1]);
+    });
+
+    it("npm run up's summary (stacks/summary.ts): the same schedule, not the age policy's 90 days", async () => {
+        const out = await new Promise<string>((resolve) =>
+            execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "node", "stacks/summary.ts", "sched"], { cwd: q.dir, env: { ...process.env, ...q.env } }, (_e, stdout, stderr) => {
+                outputs.push(stdout, stderr);
+                resolve(stdout + stderr);
+            }),
+        );
+        const line = (resource: string) => out.split("\n").find((l) => l.trimStart().startsWith(`${resource} `)) ?? "";
+        expect(line(S.revoked)).toMatch(/revoked, .*next rotation: none/);
+        expect(line(S.first)).toMatch(new RegExp(`EXPIRES BEFORE ITS NEXT ROTATION, expires ${soonDay}`));
+        const renews = date(Date.now() + 22 * 3_600_000);
+        const tomorrow = [date(Date.now() + 21 * 3_600_000), renews];
+        expect(tomorrow.some((d) => line(S.session).includes(`next rotation ${d} (session key expires`))).toBe(true);
+        expect(line(S.session)).not.toContain(date(Date.now() + 90 * DAY));
+        for (const s of [bt.secret, ...nexus.secrets()]) expect(out).not.toContain(s);
+    });
 });

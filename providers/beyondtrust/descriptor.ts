@@ -112,6 +112,8 @@ const PREFIX = "beyondtrust/sessionKey/";
 export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
     section: "beyondtrust",
     title: "BeyondTrust Remote Support",
+    // A session key has no standing at the appliance beyond its expiry (no disable or revoke action).
+    keyOutputs: { expires: "expires", standing: () => "active" },
     schema: BeyondTrustSection,
     settings: BEYONDTRUST_SETTINGS,
 

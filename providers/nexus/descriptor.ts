@@ -156,6 +156,7 @@ const NEXUS_PROBE_URL = NEXUS_SETTINGS[NEXUS_SETTINGS.length - 2];
 export const nexus: VendorDescriptor<NexusSection> = {
     section: "nexus",
     title: "Genesys Digital Channels (Nexus)",
+    keyOutputs: { expires: "expires", standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active") },
     schema: NexusSection,
     settings: NEXUS_SETTINGS,
 

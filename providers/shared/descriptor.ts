@@ -4,7 +4,7 @@
 // adding a vendor is one folder, one line here and its sandbox's line in sandbox/index.ts.
 import type * as pulumi from "@pulumi/pulumi";
 import type { z } from "zod";
-import type { RotationPolicy } from "./rotation.ts";
+import type { KeyStanding, RotationPolicy } from "./rotation.ts";
 import type { Delivery } from "./delivery.ts";
 import type { Settings, SettingSpec } from "./settings.ts";
 
@@ -76,6 +76,19 @@ export interface LastRunKey {
     previousRetireAt?: string | null;
 }
 
+/**
+ * How tools beside the engine (the report, `npm run up`'s summary, the drift checks) read a key's
+ * outputs, as state or a live read has them: declared by the vendor, so none of them guesses names.
+ */
+export interface KeyOutputs {
+    /** The output that says when the key stops working (ISO 8601, or null for never); null: keys never expire. */
+    expires: string | null;
+    /** The key's standing from its outputs; an expiry already past makes it expired wherever it is read. */
+    standing(outputs: Record<string, unknown>): KeyStanding;
+    /** The output that tells apart the keys one YAML entry makes (an address), where an entry can make several. */
+    variant?: string;
+}
+
 /** What the stack exports per key: never a key value in plain text (values are secret outputs). */
 export type KeyExports = Record<string, Record<string, pulumi.Output<unknown>>>;
 
@@ -113,6 +126,8 @@ export interface VendorDescriptor<S = unknown> {
      * passed, which the provider's check would refuse with no position. Paths as for `rules`.
      */
     newKeyRules?(section: S, isNew: (resourceName: string, previousNames?: string[]) => boolean): SectionProblem[];
+    /** How the report, the summary and drift read this vendor's key outputs. */
+    keyOutputs: KeyOutputs;
     /** Endpoints and credentials: one table for the program's pre-flight check and the provider's connection. */
     settings: readonly VendorSetting<S>[];
     /** Declares the section's key resources; returns what the stack exports per key. */

@@ -131,3 +131,96 @@ export function expiryReason(rotation: RotationPolicy | null | undefined, expire
     const at = Date.parse(expiresAt);
     return !Number.isNaN(at) && at <= now ? `expired on ${expiresAt}` : undefined;
 }
+
+/** A key's standing as tools beside the engine show it (report, up's summary, drift). */
+export type KeyStanding = "active" | "disabled" | "revoked" | "expired";
+
+/** A vendor's renewal (KeyLifecycle.renewal) asked at one instant: why the key is replaced then, or undefined. */
+export type RenewalAt = (now: number) => string | undefined;
+
+export interface KeySchedule {
+    standing: KeyStanding;
+    /** The key's actual expiry (ISO 8601), or null for never. */
+    expires: string | null;
+    /** When keyfleet next replaces the key and why, or null: never (revoked, disabled, no policy, paused). */
+    next: { at: string; why: string; by: "age" | "renewal" } | null;
+    /**
+     * The key stops working before anything replaces it: it expires before (or at) its next
+     * rotation, or it expires and nothing rotates it. False for a key already expired, revoked or disabled.
+     */
+    expiresFirst: boolean;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * The first instant the vendor's renewal says "replace", between now and the horizon, to the minute.
+ * A renewal is a threshold in time (an expiry minus a margin), so a bisection finds it.
+ */
+function firstRenewal(renewal: RenewalAt, now: number, horizon: number): { at: number; why: string } | null {
+    const ask = (t: number) => {
+        try {
+            return renewal(t);
+        } catch {
+            return undefined;
+        }
+    };
+    const dueNow = ask(now);
+    if (dueNow) return { at: now, why: dueNow };
+    if (!ask(horizon)) return null;
+    let lo = now;
+    let hi = horizon;
+    while (hi - lo > MINUTE) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (ask(mid)) hi = mid;
+        else lo = mid;
+    }
+    return { at: hi, why: ask(hi)! };
+}
+
+/**
+ * The one schedule of a key that the report, `npm run up`'s summary and the drift checks show: the
+ * earlier of rotation by age (the core's recorded nextRotation where state has one, else the policy
+ * from creation) and the vendor's own renewal (BeyondTrust replaces a session key before it
+ * expires); none for a revoked or disabled key, which keyfleet never rotates into use again.
+ */
+export function keySchedule(key: {
+    standing: KeyStanding;
+    expires: string | null;
+    created: string | null;
+    rotation: RotationPolicy | null;
+    /** The core's nextRotation output: undefined when state has none (older keyfleet), null for none. */
+    recordedNext?: string | null;
+    renewal?: RenewalAt;
+    now: number;
+}): KeySchedule {
+    const expiresMs = key.expires ? Date.parse(key.expires) : Number.NaN;
+    const expires = Number.isNaN(expiresMs) ? null : new Date(expiresMs).toISOString();
+    let standing = key.standing;
+    if (standing === "active" && expires && expiresMs <= key.now) standing = "expired";
+    if (standing === "revoked" || standing === "disabled") return { standing, expires, next: null, expiresFirst: false };
+
+    const candidates: NonNullable<KeySchedule["next"]>[] = [];
+    const policy = key.rotation;
+    const ageWhy = policy?.offset !== undefined && policy?.offset !== null ? `every ${policy.every}, offset ${String(policy.offset || "0")}` : `older than ${policy?.every}`;
+    if (key.recordedNext !== undefined) {
+        const at = key.recordedNext ? Date.parse(key.recordedNext) : Number.NaN;
+        if (!Number.isNaN(at)) candidates.push({ at: new Date(at).toISOString(), why: policy?.every ? ageWhy : "rotation schedule", by: "age" });
+    } else {
+        let at: number | undefined;
+        try {
+            at = nextRotationAt(policy, key.created);
+        } catch {
+            // A policy this keyfleet cannot read says nothing about the next rotation.
+        }
+        if (at !== undefined) candidates.push({ at: new Date(at).toISOString(), why: ageWhy, by: "age" });
+    }
+    if (key.renewal) {
+        const horizon = Math.max(key.now, expires ? expiresMs : 0) + 5 * 365 * 86_400_000;
+        const r = firstRenewal(key.renewal, key.now, horizon);
+        if (r) candidates.push({ at: new Date(r.at).toISOString(), why: r.why, by: "renewal" });
+    }
+    const next = candidates.sort((a, b) => Date.parse(a.at) - Date.parse(b.at))[0] ?? null;
+    const expiresFirst = standing === "active" && expires !== null && (next === null || expiresMs <= Date.parse(next.at));
+    return { standing, expires, next, expiresFirst };
+}

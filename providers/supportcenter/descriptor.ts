@@ -185,6 +185,8 @@ export const SCP_SETTINGS = [
 export const supportcenter: VendorDescriptor<SupportCenterSection> = {
     section: "supportcenter",
     title: "ManageEngine SupportCenter Plus",
+    // validUntil is the key's actual validity (an overlap may shorten it below the YAML's expires).
+    keyOutputs: { expires: "validUntil", standing: (o) => (o.isExpired === true ? "expired" : o.status === "inactive" ? "disabled" : "active") },
     schema: SupportCenterSection,
     settings: SCP_SETTINGS,
 

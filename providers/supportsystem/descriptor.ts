@@ -203,6 +203,8 @@ type Path = (string | number)[];
 export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     section: "supportsystem",
     title: "SupportSystem",
+    // osTicket's api_key rows have no expiry; one entry's `ips:` makes a key per address.
+    keyOutputs: { expires: null, standing: (o) => (o.active === false ? "disabled" : "active"), variant: "ip" },
     schema: SupportSystemSection,
     settings: SUPPORTSYSTEM_SETTINGS,
 
