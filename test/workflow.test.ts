@@ -155,5 +155,8 @@ describe("the workflow", () => {
         const cached = actions.flatMap((f) => (YAML.parse(fs.readFileSync(f, "utf8")).runs.steps as any[]).filter((s) => String(s.uses).startsWith("actions/cache@")));
         expect(cached.map((s) => s.with.path).sort()).toEqual([".keyfleet/bin", ".keyfleet/node", "~/.npm"]);
         expect(cached.find((s) => s.with.path === "~/.npm").with.key).toContain("hashFiles('package-lock.json')");
+        const toolchainJobs = Object.entries(jobs).filter(([, job]) => job.steps.some((s: any) => /gitops\.sh (preview|apply|drift)|npm run/.test(s.run ?? "")));
+        expect(toolchainJobs.length).toBe(5);
+        for (const [name, job] of toolchainJobs) expect(job.steps.map((s: any) => s.uses), `job ${name}`).toContain("./.github/actions/toolchain");
     });
 });
