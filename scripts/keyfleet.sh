@@ -229,22 +229,11 @@ ensure_chromium() {
   fi
 }
 
-# The local stack's endpoints, from the sandboxes' ports (sandbox/index.ts and its port variables)
-# and the help desk's database name: stacks/Pulumi.local.yaml holds none of them, so moving a port
-# (KEYFLEET_SANDBOX_*_PORT) or the database (KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE) moves the
-# sandbox and the stack together, and two checkouts can run side by side.
+# The local stack's endpoints (scripts/local-stack-env.ts): stacks/Pulumi.local.yaml holds none of
+# them, so moving a port (KEYFLEET_SANDBOX_*_PORT) or the database
+# (KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE) moves the sandbox and the stack together.
 local_stack_env() {
-  local section port needs
-  while read -r section port needs; do
-    case "$section" in
-      nexus) export KEYFLEET_NEXUS_AUTH_URL="http://127.0.0.1:$port" KEYFLEET_NEXUS_URL="http://127.0.0.1:$port" \
-               KEYFLEET_NEXUS_PROBE_URL="http://127.0.0.1:$port/nexus/v3/whoami" ;;
-      beyondtrust) export KEYFLEET_BEYONDTRUST_URL="http://127.0.0.1:$port" ;;
-      supportcenter) export KEYFLEET_SUPPORTCENTER_URL="http://127.0.0.1:$port" ;;
-      supportsystem) export KEYFLEET_SUPPORTSYSTEM_API_URL="http://127.0.0.1:$port" KEYFLEET_SUPPORTSYSTEM_URL="http://127.0.0.1:$port" ;;
-    esac
-  done < <(sandbox_ports)
-  export KEYFLEET_MYSQL_DATABASE="${KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE:-keyfleet_helpdesk}"
+  eval "$(node "$ROOT/scripts/local-stack-env.ts")"
 }
 
 passphrase_for() {

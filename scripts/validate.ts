@@ -11,6 +11,7 @@ import { vendors } from "@keyfleet/providers/vendors";
 import { checkSettings, type ConfigSource } from "@keyfleet/providers/shared/preflight";
 import { formatError, loadEnvironment, type ConfigError } from "../config/load.ts";
 import { parseCli } from "./cli.ts";
+import { localStackEnv } from "./local-stack-env.ts";
 
 // The folder keyfleet.sh was called through (a scratch copy links scripts/ to the checkout).
 const ROOT = process.env.KEYFLEET_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -147,12 +148,24 @@ export function validate(keysFile: string, stackFile: string | undefined): { err
     return { errors: problems.map(placed), warnings };
 }
 
+/** Runs `work` with `vars` set where this process's environment does not set them already. */
+function withEnv<T>(vars: Record<string, string>, work: () => T): T {
+    const added = Object.keys(vars).filter((k) => process.env[k] === undefined);
+    for (const k of added) process.env[k] = vars[k];
+    try {
+        return work();
+    } finally {
+        for (const k of added) delete process.env[k];
+    }
+}
+
 function main() {
     const { positionals } = parseCli(USAGE, { args: process.argv.slice(2), allowPositionals: true, options: {} });
     let failed = 0;
     for (const t of targets(positionals)) {
         const started = performance.now();
-        const { errors, warnings } = validate(t.keys, t.stack);
+        // The local stack's endpoints come from the environment keyfleet.sh gives it (local-stack-env.ts).
+        const { errors, warnings } = t.env === "local" ? withEnv(localStackEnv(), () => validate(t.keys, t.stack)) : validate(t.keys, t.stack);
         const ms = performance.now() - started;
         for (const w of warnings) process.stderr.write(`warning: ${formatError(w)}\n`);
         for (const e of errors) process.stderr.write(`error: ${formatError(e)}\n`);
