@@ -125,6 +125,12 @@ function nodeAt(doc: Document, path: string[]): Node | undefined {
 
 /** Errors and warnings of one environment, in the preview's words, each placed in its file. */
 export function validate(keysFile: string, stackFile: string | undefined): { errors: ConfigError[]; warnings: ConfigError[] } {
+    // The local stack's endpoints come from the environment keyfleet.sh gives it (local-stack-env.ts).
+    if (stackFile && path.basename(stackFile) === "Pulumi.local.yaml") return withEnv(localStackEnv(), () => validateWith(keysFile, stackFile));
+    return validateWith(keysFile, stackFile);
+}
+
+function validateWith(keysFile: string, stackFile: string | undefined): { errors: ConfigError[]; warnings: ConfigError[] } {
     const keysShown = shown(keysFile);
     const stack = stackFile ? readStack(stackFile, shown(stackFile)) : undefined;
     if (stack && stack.errors.length > 0) return { errors: stack.errors, warnings: [] };
@@ -164,8 +170,7 @@ function main() {
     let failed = 0;
     for (const t of targets(positionals)) {
         const started = performance.now();
-        // The local stack's endpoints come from the environment keyfleet.sh gives it (local-stack-env.ts).
-        const { errors, warnings } = t.env === "local" ? withEnv(localStackEnv(), () => validate(t.keys, t.stack)) : validate(t.keys, t.stack);
+        const { errors, warnings } = validate(t.keys, t.stack);
         const ms = performance.now() - started;
         for (const w of warnings) process.stderr.write(`warning: ${formatError(w)}\n`);
         for (const e of errors) process.stderr.write(`error: ${formatError(e)}\n`);
