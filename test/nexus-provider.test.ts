@@ -181,6 +181,30 @@ describe("Nexus provider", () => {
         expect(named("p-lost-rotate")).toHaveLength(1);
     });
 
+    for (const how of ["html", "truncated", "shape"] as const) {
+        it(`an unreadable 2xx answer to a create (${how}) is an unknown outcome: the key is looked up and taken over, never orphaned (issue 17, defect 3)`, async () => {
+            t.sandbox.garbleNextAnswer("POST /nexus/v3/apikeys", how);
+            const { id, outs } = await provider.create(await checked(raw(`p-garbled-${how}`)));
+            expect(byName(`p-garbled-${how}`).map((k) => k.id)).toEqual([outs!.apiKey]);
+            expect(id).toBe(fingerprint("nxk_", outs!.apiKey));
+            expect(outs).toMatchObject({ name: `p-garbled-${how}`, createdBy: `${CC}\\nexus` });
+            // The name is not stuck: the key in state is the one holding it, and it can be deleted.
+            await provider.delete!(id, outs as NexusKeyOutputs);
+            expect(byName(`p-garbled-${how}`)).toEqual([]);
+        });
+    }
+
+    it("a rotation whose new key's answer is unreadable takes that key over and frees nothing twice (issue 17, defect 3)", async () => {
+        const first = await provider.create(await checked(raw("p-garbled-rotate")));
+        const news = await checked(raw("p-garbled-rotate", { rotation: { generation: 1 }, predecessor: first.id }));
+        // First POST: 409 (the old key holds the name); it is renamed aside; the second POST's 200 is an HTML page.
+        t.sandbox.garbleNextAnswer("POST /nexus/v3/apikeys", "html", 1);
+        const second = await provider.create(news);
+        expect(byName("p-garbled-rotate").map((k) => k.id)).toEqual([second.outs!.apiKey]);
+        await provider.delete!(first.id, first.outs as NexusKeyOutputs);
+        expect(named("p-garbled-rotate")).toHaveLength(1);
+    });
+
     it("a lost answer that cannot be looked up is recorded as pending and reconciled by the next run (defect 1)", async () => {
         process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
         t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");

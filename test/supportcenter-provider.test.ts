@@ -54,6 +54,15 @@ describe("SupportCenter Plus provider, lost answers", () => {
         expect([...t.sandbox.keys.values()].filter((k) => k.name === "p-lost-made")).toHaveLength(1);
     });
 
+    for (const how of ["html", "truncated", "shape"] as const) {
+        it(`a create answered 200 with an unreadable body (${how}) takes over the key it made, once (issue 17, defect 3)`, async () => {
+            t.sandbox.garbleNext("POST /api/v3/integration_keys", how);
+            const { id, outs } = await provider.create(await checked(raw(`p-garbled-${how}`)));
+            expect(t.sandbox.keys.get(id)).toMatchObject({ name: `p-garbled-${how}`, ownerId: t.users.admin.id, value: (outs as ScpKeyOutputs).apiKey });
+            expect([...t.sandbox.keys.values()].filter((k) => k.name === `p-garbled-${how}`)).toHaveLength(1);
+        });
+    }
+
     it("a lost create never takes a key of a user keyfleet does not act as for its own (madeByUs)", async () => {
         owners = t.owners(["admin"]);
         await configure();

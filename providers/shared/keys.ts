@@ -317,7 +317,15 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const started = lc.now ? await lc.now(c).catch(() => clock.now()) : clock.now();
             try {
                 made = await lc.create(c, { inputs });
-            } catch (err) {
+            } catch (caught) {
+                // A success keyfleet cannot read (a proxy's HTML page, JSON cut short, another shape)
+                // may have made the key: its outcome is unknown, and the key is looked up as after a
+                // lost answer. Refused as invalid, it stayed at the vendor holding the name (409/4008
+                // at every later up). When the lookup finds nothing, the vendor's own answer is told.
+                const unreadable = isKind(caught, "invalidAnswer") && !caught.notProcessed ? caught : undefined;
+                const err = unreadable
+                    ? new VendorError("outcomeUnknown", `the answer to the create could not be read (${unreadable.vendorMessage}), so the key may have been made`, { code: unreadable.code })
+                    : caught;
                 if (isKind(err, "conflict") && lostAt !== undefined) {
                     // The lost attempt committed after all (late): take over what it made.
                     let late: R | undefined;
@@ -371,7 +379,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     lostAt ??= started;
                     if (attempt < 3) continue; // not made as far as the vendor can tell; a late commit is caught above
                 }
-                return abandon(err);
+                return abandon(unreadable ?? err);
             }
         }
 
