@@ -110,7 +110,8 @@ describe("Nexus provider", () => {
         const second = await provider.create(news);
         expect(second.outs!.apiKey).not.toBe(olds.apiKey);
         expect(t.sandbox.keys.get(second.outs!.apiKey)!.name).toBe("p-rotate");
-        expect(t.sandbox.keys.get(olds.apiKey)!.name).toMatch(/^p-rotate \(replaced \d{4}-\d\d-\d\dT[\d:]+Z\)$/);
+        expect(t.sandbox.keys.get(olds.apiKey)!.name).toMatch(/^p-rotate \(replaced \d{4}-\d\d-\d\dT[\d:]+Z, nxk_[0-9a-f]{16}\)$/);
+        expect(t.sandbox.keys.get(olds.apiKey)!.name).toContain(first.id);
         expect(await useKey(t.url, olds.apiKey)).toBe(200); // both work while the engine swaps them
         await provider.delete!(first.id, olds);
         expect(await useKey(t.url, olds.apiKey)).toBe(401);

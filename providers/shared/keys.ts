@@ -345,7 +345,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                         holder = (await candidates(c, inputs)).find((r) => lc.resourceId(r) === inputs.predecessor);
                         if (holder) {
                             const stamp = new Date(clock.now()).toISOString().replace(/\.\d+Z$/, "Z");
-                            await lc.rename(c, holder, asideName(inputs.name, stamp, lc.nameMax));
+                            await lc.rename(c, holder, asideName(inputs.name, stamp, lc.resourceId(holder), lc.nameMax));
                             aside = holder;
                             except.add(lc.resourceId(holder));
                         }
@@ -752,8 +752,21 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     return provider;
 }
 
-/** The name a key carries while its successor takes its name, within the vendor's length limit. */
-export function asideName(name: string, stamp: string, max = 255): string {
-    const suffix = ` (replaced ${stamp})`;
-    return name.slice(0, max - suffix.length) + suffix;
+/**
+ * The name a key carries while its successor takes its name, within the vendor's length limit. It
+ * carries the key's own id (its resource id: a record id, or a fingerprint where the id is the key),
+ * so that two keys whose names share their first characters never get the same aside name: with a
+ * stamp alone, two SupportCenter keys (50 characters) sharing their first 18, rotated in one up,
+ * collided and the second failed with 4008. The id is kept whole; what gives way is the stamp's time
+ * of day, then the stamp, then the name (at least ASIDE_KEEP characters of it where that fits).
+ */
+export function asideName(name: string, stamp: string, id: string, max = 255): string {
+    const day = stamp.slice(0, 10);
+    const suffixes = [` (replaced ${stamp}, ${id})`, ` (replaced ${day}, ${id})`, ` (${id})`];
+    const keep = Math.min(name.length, ASIDE_KEEP);
+    const suffix = suffixes.find((s) => s.length + keep <= max) ?? suffixes[suffixes.length - 1];
+    return (name.slice(0, Math.max(0, max - suffix.length)) + suffix).slice(0, max);
 }
+
+/** The characters of a key's name its aside name keeps, where the vendor's limit allows: enough to tell it in a list. */
+const ASIDE_KEEP = 8;
