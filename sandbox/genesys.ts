@@ -242,9 +242,18 @@ export class GenesysSandbox {
         records.save(this.opts.dataFile, { nexusKeys: [...this.keys.values()] });
     }
 
+    /**
+     * Whether answers carry a Date header (as every HTTP origin server with a clock does, RFC 9110
+     * §6.6.1). It reads the sandbox's clock, the one that stamps `created`; tests turn it off to
+     * play a front end that strips it.
+     */
+    dateHeader = true;
+
     readonly handler: Handler = async (req, res, url) => {
         const path = url.pathname;
         const method = req.method ?? "GET";
+        if (this.dateHeader) res.setHeader("date", new Date(this.now()).toUTCString());
+        else res.sendDate = false;
         if (path.startsWith("/_sandbox/")) return this.control(method, path, res);
 
         if (path === "/auth/v3/oauth/token" && method === "POST") {

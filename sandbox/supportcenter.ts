@@ -474,9 +474,14 @@ export class SupportCenterSandbox {
 
     // ---- HTTP -----------------------------------------------------------------------------------
 
+    /** Whether answers carry a Date header (RFC 9110 §6.6.1), on the sandbox's clock (the one that stamps created_time). */
+    dateHeader = true;
+
     readonly handler: Handler = async (req, res, url) => {
         const path = url.pathname;
         const method = req.method ?? "GET";
+        if (this.dateHeader) res.setHeader("date", new Date(this.now()).toUTCString());
+        else res.sendDate = false;
         if (path.startsWith("/_sandbox/")) return this.control(method, path, url, res);
         const route = ROUTES.find((r) => r.pattern.test(path));
         if (!route) {

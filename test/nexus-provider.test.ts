@@ -206,6 +206,41 @@ describe("Nexus provider", () => {
         expect(named("p-garbled-rotate")).toHaveLength(1);
     });
 
+    it("with this machine 10 minutes fast, a lost create's lookup matches on Nexus's clock (its Date header) and takes the key over (issue 17, defect 5)", async () => {
+        const restore = setClock(() => Date.now() + 10 * 60_000);
+        try {
+            t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+            const { outs } = await provider.create(await checked(raw("p-skew")));
+            expect(byName("p-skew").map((k) => k.id)).toEqual([outs!.apiKey]);
+            await provider.delete!(outs!.fingerprint, outs as NexusKeyOutputs);
+        } finally {
+            restore();
+        }
+    });
+
+    it("with this machine 10 minutes fast and no Date header to settle it, the error names the clock as the cause (issue 17, defect 5)", async () => {
+        const restore = setClock(() => Date.now() + 10 * 60_000);
+        const box = await startSandbox();
+        box.sandbox.dateHeader = false;
+        try {
+            await configure({
+                "keyfleet:nexus": JSON.stringify({ authUrl: box.url, nexusUrl: box.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" }),
+                "keyfleet:nexusClientSecret": box.creds.clientSecret,
+                "keyfleet:nexusTenantPassword": box.creds.tenantPassword,
+            });
+            box.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+            const err = (await provider.create(await checked(raw("p-skew-unknown"))).catch((e) => e)) as Error;
+            const [made] = [...box.sandbox.keys.values()].filter((k) => k.name === "p-skew-unknown");
+            expect(err.message).toMatch(/^creating Nexus .*failed: 409 .*; the name is held by key nxk_[0-9a-f]{16}, made by keyfleet's account at .*, 10 min before this create started .* outside the 2-minute window .*; the vendor's answers carry no Date header, so its clock could not be compared with this machine's\. If this machine's clock is off, correct it \(NTP\) and run up again; if that key is the one this create made, take it over with adopt: true/);
+            expect(err.message).toContain(fingerprint("nxk_", made.id));
+            expect(err.message).not.toContain(made.id);
+        } finally {
+            restore();
+            await configure();
+            await box.close();
+        }
+    });
+
     it("a lost answer that cannot be looked up is recorded as pending and reconciled by the next run (defect 1)", async () => {
         process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
         t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");

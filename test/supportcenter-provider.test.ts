@@ -64,6 +64,18 @@ describe("SupportCenter Plus provider, lost answers", () => {
         });
     }
 
+    it("with this machine 10 minutes fast, a lost create's lookup matches on the instance's clock (its Date header) and takes the key over (issue 17, defect 5)", async () => {
+        const restore = setClock(() => Date.now() + 10 * 60_000);
+        try {
+            t.sandbox.loseNext("POST /api/v3/integration_keys");
+            const { id, outs } = await provider.create(await checked(raw("p-skew")));
+            expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-skew", value: (outs as ScpKeyOutputs).apiKey });
+            expect([...t.sandbox.keys.values()].filter((k) => k.name === "p-skew")).toHaveLength(1);
+        } finally {
+            restore();
+        }
+    });
+
     it("a lost create never takes a key of a user keyfleet does not act as for its own (madeByUs)", async () => {
         owners = t.owners(["admin"]);
         await configure();

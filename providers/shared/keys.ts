@@ -159,6 +159,13 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
      * or failing: keyfleet's clock.
      */
     now?(c: C): Promise<number>;
+    /**
+     * How far the vendor's clock (the one `outputs`' creation times come from) is ahead of
+     * keyfleet's, in ms, as the vendor's latest answer said (its HTTP Date header); undefined when
+     * no answer said. Read right after a lookup, so that a lost create is matched on the vendor's
+     * clock even when the create was the first request. For vendors without `now`.
+     */
+    clockOffset?(c: C): number | undefined;
     /** The output holding the key value, for `previousValue` (default `apiKey`). */
     valueOutput?: string;
     /**
@@ -269,9 +276,15 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         return lc.find ? lc.find(c, { inputs }) : [];
     }
 
-    /** Keys that a create attempted at `since` may have made (the name's holders made since then). */
+    /**
+     * Keys that a create attempted at `since` may have made (the name's holders made since then).
+     * `since` is on the vendor's clock where the lifecycle has `now`, else on keyfleet's: it is then
+     * moved to the vendor's clock by the offset its answers' Date header gave (a host 10 minutes
+     * fast otherwise ignored the very key its lost create had made, and the name stayed taken).
+     */
     async function madeSince(c: C, inputs: I, since: number, except: Set<string>): Promise<R[]> {
         const found = await candidates(c, inputs);
+        if (!lc.now) since += lc.clockOffset?.(c) ?? 0;
         return found.filter((r) => {
             // The key being replaced was not made by this create, even where it carries the same name.
             if (except.has(lc.resourceId(r)) || lc.resourceId(r) === inputs.predecessor) return false;
@@ -280,6 +293,31 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const created = Date.parse(lc.outputs(inputs, r).created ?? "");
             return !Number.isNaN(created) && created >= since - SKEW_MS;
         });
+    }
+
+    /**
+     * When a lost create's lookup found nothing and the name turned out taken: a key of keyfleet's
+     * account holding the name, made before the lookup window, points at a clock that is off (the
+     * vendor's, or this machine's, with no Date header to settle it). Said, never taken over: it may
+     * as well be another stack's key.
+     */
+    async function skewed(c: C, inputs: I, since: number, except: Set<string>): Promise<string | undefined> {
+        const holder = (await madeSince(c, inputs, Number.NEGATIVE_INFINITY, except))[0];
+        if (!holder) return undefined;
+        const created = lc.outputs(inputs, holder).created!;
+        const offset = lc.now ? undefined : lc.clockOffset?.(c);
+        const clockWas = lc.now ? "the vendor's clock" : "keyfleet's clock";
+        const minutes = Math.round((since - Date.parse(created)) / 60_000);
+        const vendorClock = lc.now
+            ? ""
+            : offset === undefined
+              ? "; the vendor's answers carry no Date header, so its clock could not be compared with this machine's"
+              : `; the vendor's clock is ${Math.round(offset / 1000)} s ${offset >= 0 ? "ahead of" : "behind"} this machine's`;
+        return (
+            `the name is held by key ${lc.resourceId(holder)}, made by keyfleet's account at ${created}, ${minutes} min before this create started (${new Date(since).toISOString()} on ${clockWas}), ` +
+            `outside the ${SKEW_MS / 60_000}-minute window in which a lost create's key is recognized${vendorClock}. ` +
+            "If this machine's clock is off, correct it (NTP) and run up again; if that key is the one this create made, take it over with adopt: true"
+        );
     }
 
     /**
@@ -304,9 +342,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             }
             return left;
         };
+        /** Why a lost create's key may have been missed (a clock off), when that is the likely cause. */
+        let skew: string | undefined;
         const abandon = async (err: unknown): Promise<never> => {
             const left = await undo();
             const error = fail("creating", inputs, err);
+            if (skew) error.message += `; ${skew}`;
             if (left.length > 0) error.message += `; also, ${left.join("; ")}`;
             throw error;
         };
@@ -332,6 +373,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     try {
                         late = (await madeSince(c, inputs, lostAt, except))[0];
                         if (late) made = await takeOver(c, late, inputs);
+                        else skew = await skewed(c, inputs, lostAt, except);
                     } catch (e) {
                         made = late;
                         return abandon(e);
