@@ -140,12 +140,39 @@ describe("Nexus provider", () => {
         expect(t.sandbox.keys.get(second.outs!.apiKey)!.name).toBe("p-adopted");
     });
 
-    it("a replacement whose predecessor record is missing or stale deletes the old key first instead of getting stuck", async () => {
-        const { id, outs } = await provider.create(await checked(raw("p-stale")));
-        const due = await checked(raw("p-stale", { rotation: { generation: 1 } })); // no predecessor: the last run recorded none
-        expect(await provider.diff!(id, outs!, due)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: true });
-        const known = await checked(raw("p-stale", { rotation: { generation: 1 }, predecessor: outs!.currentId }));
-        expect(await provider.diff!(id, outs!, known)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: false });
+    it("a rotation whose last-run record is stale never deletes the current key before its successor exists (issue 17, defect 4)", async () => {
+        // Run 1 rotated A0 into A1 and failed elsewhere: the last-run record still names A0.
+        const a0 = await provider.create(await checked(raw("p-stale")));
+        const a1 = await provider.create(await checked(raw("p-stale", { rotation: { generation: 1 }, predecessor: a0.id })));
+        await provider.delete!(a0.id, a0.outs as NexusKeyOutputs);
+        const state = a1.outs as NexusKeyOutputs;
+        // Run 2 rotates A again, with the stale record (or none at all: the first run after an upgrade).
+        for (const predecessor of [a0.id, null]) {
+            const stale = await checked(raw("p-stale", { rotation: { generation: 2 }, predecessor }));
+            const plan = await provider.diff!(a1.id, state, stale);
+            expect(plan).toMatchObject({ changes: true, replaces: [], deleteBeforeReplace: false });
+        }
+        const news = await checked(raw("p-stale", { rotation: { generation: 2 }, predecessor: a0.id }));
+        // The vendor refuses the create: the current key A1 is untouched and still works under its name.
+        t.sandbox.failNext("POST /nexus/v3/apikeys", 422, "refused");
+        await expect(provider.update!(a1.id, state, news)).rejects.toThrow(/^creating Nexus .*"p-stale".* failed: 422/);
+        expect(byName("p-stale").map((k) => k.id)).toEqual([state.apiKey]);
+        expect(await useKey(t.url, state.apiKey)).toBe(200);
+        // Accepted: the new key first, under the name; A1 moved aside into the previous slot, retired by the next up.
+        const { outs } = await provider.update!(a1.id, state, news);
+        expect(outs!.apiKey).not.toBe(state.apiKey);
+        expect(byName("p-stale").map((k) => k.id)).toEqual([outs!.apiKey]);
+        expect(outs).toMatchObject({ currentId: fingerprint("nxk_", outs!.apiKey), previousValue: state.apiKey, previous: { id: a1.id } });
+        expect(t.sandbox.keys.get(state.apiKey)!.name).toContain(a1.id);
+        const next = await checked(raw("p-stale", { rotation: { generation: 2 }, predecessor: outs!.currentId }));
+        expect(await provider.diff!(a1.id, outs as NexusKeyOutputs, next)).toMatchObject({ changes: true, replaces: [] });
+        const { outs: retired } = await provider.update!(a1.id, outs as NexusKeyOutputs, next);
+        expect(retired).toMatchObject({ previous: null, previousValue: null, apiKey: outs!.apiKey });
+        expect(t.sandbox.keys.has(state.apiKey)).toBe(false);
+        expect(named("p-stale").map((k) => k.id)).toEqual([outs!.apiKey]);
+        // A replacement whose record names the current key is an ordinary one (new key first, old deleted by the engine).
+        const known = await checked(raw("p-stale", { rotation: { generation: 3 }, predecessor: outs!.currentId }));
+        expect(await provider.diff!(a1.id, retired as NexusKeyOutputs, known)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: false });
     });
 
     it("a replacement never moves aside a key it does not own", async () => {

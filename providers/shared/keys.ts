@@ -501,8 +501,11 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         // partly failed), create could not tell the old key from a stranger's: delete it first.
         // Only where it matters: a vendor whose names are unique (the new key needs the old one's
         // name) or an entry with adopt (it would take over the very key being replaced).
+        // (A rotation alone never gets here where names are unique: twoSlotPlan makes it in place.)
+        // Where names are not unique, only a create that may adopt is ambiguous: one with a
+        // predecessor, even a stale one, never adopts, so it can make the new key first.
         const current = olds.currentId ?? id;
-        const ambiguous = Boolean(lc.rename) || Boolean(news.adopt);
+        const ambiguous = Boolean(lc.rename) || (Boolean(news.adopt) && !news.predecessor);
         const replaced = plan.rotation ? why(plan, "update-replace") : plan;
         if ((plan.replaces?.length ?? 0) > 0 && ambiguous && news.predecessor !== current) return { ...replaced, deleteBeforeReplace: true };
         return replaced;
@@ -522,7 +525,14 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         const before = canonical(olds as unknown as Record<string, unknown>);
         const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
-        const inPlace = Boolean(due) && overlapMs(news.rotation) > 0 && (plan.replaces ?? []).every((f) => f === "rotation");
+        const onlyRotation = Boolean(due) && (plan.replaces ?? []).every((f) => f === "rotation");
+        // Where names are unique and the last run's record does not name the current key (a run that
+        // rotated it and then failed elsewhere), a replacement's create could not tell the current
+        // key from a stranger's and would have to delete it first: gone if the create is then
+        // refused. State knows the current key, so the rotation is made in place instead, new key
+        // first, and the old key waits in the previous slot (retireAt now, so the next up retires it).
+        const stale = onlyRotation && Boolean(lc.rename) && news.predecessor !== olds.currentId;
+        const inPlace = onlyRotation && (overlapMs(news.rotation) > 0 || stale);
         const previous = olds.previous;
         const over = Boolean(previous) && Date.parse(previous!.retireAt) <= now;
         const held = Boolean(news.holdPrevious) && news.holdPrevious !== olds.currentId;
@@ -744,7 +754,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     // Only once the new key exists (and passed its probe): two slots, never three keys.
                     if (superseded) await retire(c, news, superseded);
                     // The old key dies at the end of its overlap even if no up runs, where the vendor can say so.
-                    if (lc.expire && armed) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt });
+                    // An old key already gone at the vendor (deleted out of band) needs no expiry.
+                    if (lc.expire && armed) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt }).catch((err: unknown) => {
+                        if (!isKind(err, "notFound")) throw err;
+                    });
                 });
                 // predecessor as the engine gave it: the program's to say.
                 return { outs: { ...fresh.outs, ...slot({ id: oldId, retireAt, state: old, armed }), predecessor: news.predecessor } as O };
