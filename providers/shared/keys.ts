@@ -306,15 +306,17 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         if (!holder) return undefined;
         const created = lc.outputs(inputs, holder).created!;
         const offset = lc.now ? undefined : lc.clockOffset?.(c);
-        const clockWas = lc.now ? "the vendor's clock" : "keyfleet's clock";
-        const minutes = Math.round((since - Date.parse(created)) / 60_000);
+        // On the vendor's clock where it is known (its own, or this machine's moved by its Date header).
+        const at = since + (offset ?? 0);
+        const clockWas = lc.now || offset !== undefined ? "the vendor's clock" : "this machine's clock";
+        const minutes = Math.round((at - Date.parse(created)) / 60_000);
         const vendorClock = lc.now
             ? ""
             : offset === undefined
               ? "; the vendor's answers carry no Date header, so its clock could not be compared with this machine's"
               : `; the vendor's clock is ${Math.round(offset / 1000)} s ${offset >= 0 ? "ahead of" : "behind"} this machine's`;
         return (
-            `the name is held by key ${lc.resourceId(holder)}, made by keyfleet's account at ${created}, ${minutes} min before this create started (${new Date(since).toISOString()} on ${clockWas}), ` +
+            `the name is held by key ${lc.resourceId(holder)}, made by keyfleet's account at ${created}, ${minutes} min before this create started (${new Date(at).toISOString()} on ${clockWas}), ` +
             `outside the ${SKEW_MS / 60_000}-minute window in which a lost create's key is recognized${vendorClock}. ` +
             "If this machine's clock is off, correct it (NTP) and run up again; if that key is the one this create made, take it over with adopt: true"
         );
@@ -482,7 +484,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         // Decided from state (the vendor's creation time), whatever the program showed.
         const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
-        const slots = twoSlotPlan(olds, news, now);
+        const slots = twoSlotPlan(id, olds, news, now);
         // The program's reason (rotation due, previous key retiring) is what the plan shows for a
         // step that changes no field, when this run's reason is new.
         const why = (d: KeyDiff, kind: "update" | "update-replace"): KeyDiff =>
@@ -521,7 +523,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     }
 
     /** The decision diff and update share: rotate in place (overlap), retire the previous slot, extend it (held). */
-    function twoSlotPlan(olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean; deferred: boolean; arm: boolean } {
+    function twoSlotPlan(id: string, olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean; deferred: boolean; arm: boolean } {
         const before = canonical(olds as unknown as Record<string, unknown>);
         const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
@@ -531,7 +533,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         // key from a stranger's and would have to delete it first: gone if the create is then
         // refused. State knows the current key, so the rotation is made in place instead, new key
         // first, and the old key waits in the previous slot (retireAt now, so the next up retires it).
-        const stale = onlyRotation && Boolean(lc.rename) && news.predecessor !== olds.currentId;
+        const stale = onlyRotation && Boolean(lc.rename) && news.predecessor !== (olds.currentId ?? id);
         const inPlace = onlyRotation && (overlapMs(news.rotation) > 0 || stale);
         const previous = olds.previous;
         const over = Boolean(previous) && Date.parse(previous!.retireAt) <= now;
@@ -705,7 +707,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             if (olds.pending) return { outs: (await reconcile(c, news, olds)).outs };
             let state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
             const now = clock.now();
-            const slots = twoSlotPlan(olds, news, now);
+            const slots = twoSlotPlan(id, olds, news, now);
             // A rotation that waits for the consumers stays due: state keeps the policy it is due under.
             if (slots.deferred) news = { ...news, rotation: (olds as unknown as I).rotation };
             if (slots.retire && olds.previous) {
