@@ -22,7 +22,7 @@
 // endpoint, only a test convenience that any live key may call.
 import crypto from "node:crypto";
 import type http from "node:http";
-import { CallStats, HttpError, readBody, records, sendJson, type Handler } from "./http.ts";
+import { CallStats, HttpError, readBody, records, sendGarbled, sendJson, type Garble, type Handler } from "./http.ts";
 
 export interface NexusRecord {
     id: string;
@@ -112,7 +112,7 @@ export class GenesysSandbox {
     private readonly windows = new Map<string, { start: number; used: number }>();
     /** Every key value and token this sandbox ever handed out, for tests that scan output for leaks. */
     readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
-    private readonly faults: { route: string; status: number; message: string; skip: number; lost: boolean }[] = [];
+    private readonly faults: { route: string; status: number; message: string; skip: number; lost: boolean; garble?: Garble }[] = [];
     private opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
     private readonly keyApiWindows = new Map<string, { start: number; used: number }>();
     /** Moves the sandbox's clock (token and key expiry) forward, so tests need not sleep. */
@@ -162,6 +162,15 @@ export class GenesysSandbox {
     }
 
     /**
+     * Makes the next call to `route` (after `skip` others) do its work and answer its success with a
+     * body that cannot be read (a proxy's HTML page, JSON cut short, another shape): the change is
+     * committed all the same.
+     */
+    garbleNextAnswer(route: string, how: Garble, skip = 0) {
+        this.faults.push({ route, status: 0, message: "", skip, lost: false, garble: how });
+    }
+
+    /**
      * Makes the next POST of a key lose its answer and commit late: the key appears only when the
      * next request to the key API arrives, after the client has looked and found nothing.
      */
@@ -179,12 +188,18 @@ export class GenesysSandbox {
 
     /** Whether the answer of this request must be lost (after the work is done). */
     private lost = new WeakSet<http.IncomingMessage>();
+    /** Requests whose success is answered with an unreadable body. */
+    private garbled = new WeakMap<http.IncomingMessage, Garble>();
 
     private count(route: string, req?: http.IncomingMessage) {
         this.stats.count(route);
         const fault = this.faults.findIndex((f) => f.route === route && f.skip-- <= 0);
         if (fault >= 0) {
-            const [{ status, message, lost }] = this.faults.splice(fault, 1);
+            const [{ status, message, lost, garble }] = this.faults.splice(fault, 1);
+            if (garble && req) {
+                this.garbled.set(req, garble);
+                return;
+            }
             if (lost && req) {
                 this.lost.add(req);
                 return;
@@ -227,9 +242,18 @@ export class GenesysSandbox {
         records.save(this.opts.dataFile, { nexusKeys: [...this.keys.values()] });
     }
 
+    /**
+     * Whether answers carry a Date header (as every HTTP origin server with a clock does, RFC 9110
+     * §6.6.1). It reads the sandbox's clock, the one that stamps `created`; tests turn it off to
+     * play a front end that strips it.
+     */
+    dateHeader = true;
+
     readonly handler: Handler = async (req, res, url) => {
         const path = url.pathname;
         const method = req.method ?? "GET";
+        if (this.dateHeader) res.setHeader("date", new Date(this.now()).toUTCString());
+        else res.sendDate = false;
         if (path.startsWith("/_sandbox/")) return this.control(method, path, res);
 
         if (path === "/auth/v3/oauth/token" && method === "POST") {
@@ -303,6 +327,8 @@ export class GenesysSandbox {
             return copy;
         };
         const shaped = Array.isArray(body) ? body.map(omit) : omit(body);
+        const garble = res.req && status < 300 ? this.garbled.get(res.req) : undefined;
+        if (garble) return sendGarbled(res, status, shaped, garble);
         // A request in {"data": …} is answered in kind (the client reads both).
         const wrap = this.opts.envelope || (res.req !== undefined && this.wrappedReq.has(res.req));
         sendJson(res, status, wrap ? { data: shaped } : shaped);

@@ -23,6 +23,25 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
     res.end(text);
 }
 
+/**
+ * How a garbled success reads: a proxy's or load balancer's HTML page, JSON cut off mid-way (a
+ * connection closed early behind a proxy that had already sent the status), or JSON of another shape.
+ */
+export type Garble = "html" | "truncated" | "shape";
+
+/** Answers `status` (a success: the work is done) with a body nobody can read as `body`, as `how` says. */
+export function sendGarbled(res: http.ServerResponse, status: number, body: unknown, how: Garble) {
+    const json = JSON.stringify(body);
+    const text =
+        how === "html"
+            ? "<!DOCTYPE html><html><head><title>502 Proxy Error</title></head><body><h1>Proxy Error</h1><p>The proxy server received an invalid response from an upstream server.</p></body></html>"
+            : how === "truncated"
+              ? json.slice(0, Math.floor(json.length / 3))
+              : JSON.stringify({ result: "ok" });
+    res.writeHead(status, { "content-type": how === "html" ? "text/html; charset=UTF-8" : "application/json;charset=UTF-8", "content-length": Buffer.byteLength(text) });
+    res.end(text);
+}
+
 /** An error a handler throws to answer with a vendor-shaped body. */
 export class HttpError extends Error {
     readonly status: number;

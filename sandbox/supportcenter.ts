@@ -93,7 +93,7 @@
 //   tech   Tom Tech       tech  / tech_password    7EC40000-0000-4000-8000-000000007EC3  Technician
 import crypto from "node:crypto";
 import type http from "node:http";
-import { CallStats, HttpError, listen, readBody, records, sendJson, type Handler, type Listening } from "./http.ts";
+import { CallStats, HttpError, listen, readBody, records, sendGarbled, sendJson, type Garble, type Handler, type Listening } from "./http.ts";
 
 export const SCP_ACCEPT = "application/vnd.manageengine.sdp.v3+json";
 
@@ -262,7 +262,7 @@ export class SupportCenterSandbox {
     private nextId = 1n;
     private readonly deletedLogins = new Set<string>();
     private readonly windows = new Map<string, { start: number; used: number }>();
-    private readonly faults: { route: string; kind: "fail" | "lose"; status: number; code: number; message: string; skip: number }[] = [];
+    private readonly faults: { route: string; kind: "fail" | "lose" | Garble; status: number; code: number; message: string; skip: number }[] = [];
     private readonly requireAccept: boolean;
     /** See SupportCenterSandboxOptions.deletedKeysHoldNames; a test may switch it. */
     deletedKeysHoldNames: boolean;
@@ -328,12 +328,20 @@ export class SupportCenterSandbox {
         this.faults.push({ route, kind: "lose", status: 0, code: 0, message: "", skip });
     }
 
-    /** Returns true when the answer of this call is to be lost; throws an injected failure. */
-    private fault(route: string): boolean {
+    /**
+     * The next call to `route` (after `skip` others) is carried out and its success answered with a
+     * body that cannot be read (a proxy's HTML page, JSON cut short, another shape).
+     */
+    garbleNext(route: string, how: Garble, skip = 0) {
+        this.faults.push({ route, kind: how, status: 0, code: 0, message: "", skip });
+    }
+
+    /** What happens to the answer of this call ("lose": dropped; a Garble: unreadable), or undefined; throws an injected failure. */
+    private fault(route: string): "lose" | Garble | undefined {
         const i = this.faults.findIndex((f) => f.route === route && f.skip-- <= 0);
-        if (i < 0) return false;
+        if (i < 0) return undefined;
         const [f] = this.faults.splice(i, 1);
-        if (f.kind === "lose") return true;
+        if (f.kind !== "fail") return f.kind;
         throw scpError(f.code, f.message, undefined, f.status, f.status === 429 ? { "retry-after": "1" } : {});
     }
 
@@ -466,9 +474,14 @@ export class SupportCenterSandbox {
 
     // ---- HTTP -----------------------------------------------------------------------------------
 
+    /** Whether answers carry a Date header (RFC 9110 §6.6.1), on the sandbox's clock (the one that stamps created_time). */
+    dateHeader = true;
+
     readonly handler: Handler = async (req, res, url) => {
         const path = url.pathname;
         const method = req.method ?? "GET";
+        if (this.dateHeader) res.setHeader("date", new Date(this.now()).toUTCString());
+        else res.sendDate = false;
         if (path.startsWith("/_sandbox/")) return this.control(method, path, url, res);
         const route = ROUTES.find((r) => r.pattern.test(path));
         if (!route) {
@@ -477,7 +490,8 @@ export class SupportCenterSandbox {
         }
         const template = `${method} ${route.template}`;
         this.stats.count(template);
-        const lose = this.fault(template);
+        const fault = this.fault(template);
+        const lose = fault === "lose";
         if (!route.methods.includes(method)) throw scpError(4000, `Method ${method} not allowed`, undefined, 405);
         const param = route.pattern.exec(path)?.[1];
         let reply: Reply;
@@ -488,6 +502,7 @@ export class SupportCenterSandbox {
             throw err;
         }
         if (lose) return void req.socket.destroy();
+        if (fault && reply.status < 300) return sendGarbled(res, reply.status, reply.body, fault);
         sendJson(res, reply.status, reply.body);
     };
 

@@ -182,7 +182,8 @@ const shortDateTime = (d: Date) => `${shortDate(d)} ${d.getUTCHours() % 12 || 12
 
 /**
  * The staff admin panel. Faults: expire every session, refuse the next CSRF tokens, lose the next
- * add's answer (done, then the connection dropped), lock the account, ask for a second factor.
+ * add's answer (done, then the connection dropped), answer the next add with a proxy's error page
+ * (done, status 200), lock the account, ask for a second factor.
  */
 export class AdminPanel {
     user = "admin";
@@ -190,7 +191,7 @@ export class AdminPanel {
     password = `admin-password-${crypto.randomUUID()}`;
     readonly sessions = new Map<string, PanelSession>();
     /** `agent`: the account logs in but is not an administrator (admin.inc.php sends it to index.php). */
-    readonly faults = { csrf: 0, lostAdd: 0, locked: false, twoFactor: false, agent: false };
+    readonly faults = { csrf: 0, lostAdd: 0, garbledAdd: 0, locked: false, twoFactor: false, agent: false };
     /** The staff's page limit (PAGE_LIMIT; osTicket's default is 25). */
     pageLimit = 25;
     /** The session id changes on the first GET this long after a login (class.auth.php: 10 s). */
@@ -406,6 +407,13 @@ ${content}
                     if (this.faults.lostAdd > 0) {
                         this.faults.lostAdd--;
                         req.socket.destroy();
+                        return;
+                    }
+                    if (this.faults.garbledAdd > 0) {
+                        this.faults.garbledAdd--;
+                        const text = "<!DOCTYPE html><html><head><title>Proxy Error</title></head><body><h1>Proxy Error</h1></body></html>";
+                        res.writeHead(200, { "content-type": "text/html; charset=UTF-8", "content-length": Buffer.byteLength(text) });
+                        res.end(text);
                         return;
                     }
                     m.msg = "Successfully added an API key.";

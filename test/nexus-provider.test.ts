@@ -110,7 +110,8 @@ describe("Nexus provider", () => {
         const second = await provider.create(news);
         expect(second.outs!.apiKey).not.toBe(olds.apiKey);
         expect(t.sandbox.keys.get(second.outs!.apiKey)!.name).toBe("p-rotate");
-        expect(t.sandbox.keys.get(olds.apiKey)!.name).toMatch(/^p-rotate \(replaced \d{4}-\d\d-\d\dT[\d:]+Z\)$/);
+        expect(t.sandbox.keys.get(olds.apiKey)!.name).toMatch(/^p-rotate \(replaced \d{4}-\d\d-\d\dT[\d:]+Z, nxk_[0-9a-f]{16}\)$/);
+        expect(t.sandbox.keys.get(olds.apiKey)!.name).toContain(first.id);
         expect(await useKey(t.url, olds.apiKey)).toBe(200); // both work while the engine swaps them
         await provider.delete!(first.id, olds);
         expect(await useKey(t.url, olds.apiKey)).toBe(401);
@@ -139,12 +140,39 @@ describe("Nexus provider", () => {
         expect(t.sandbox.keys.get(second.outs!.apiKey)!.name).toBe("p-adopted");
     });
 
-    it("a replacement whose predecessor record is missing or stale deletes the old key first instead of getting stuck", async () => {
-        const { id, outs } = await provider.create(await checked(raw("p-stale")));
-        const due = await checked(raw("p-stale", { rotation: { generation: 1 } })); // no predecessor: the last run recorded none
-        expect(await provider.diff!(id, outs!, due)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: true });
-        const known = await checked(raw("p-stale", { rotation: { generation: 1 }, predecessor: outs!.currentId }));
-        expect(await provider.diff!(id, outs!, known)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: false });
+    it("a rotation whose last-run record is stale never deletes the current key before its successor exists (issue 17, defect 4)", async () => {
+        // Run 1 rotated A0 into A1 and failed elsewhere: the last-run record still names A0.
+        const a0 = await provider.create(await checked(raw("p-stale")));
+        const a1 = await provider.create(await checked(raw("p-stale", { rotation: { generation: 1 }, predecessor: a0.id })));
+        await provider.delete!(a0.id, a0.outs as NexusKeyOutputs);
+        const state = a1.outs as NexusKeyOutputs;
+        // Run 2 rotates A again, with the stale record (or none at all: the first run after an upgrade).
+        for (const predecessor of [a0.id, null]) {
+            const stale = await checked(raw("p-stale", { rotation: { generation: 2 }, predecessor }));
+            const plan = await provider.diff!(a1.id, state, stale);
+            expect(plan).toMatchObject({ changes: true, replaces: [], deleteBeforeReplace: false });
+        }
+        const news = await checked(raw("p-stale", { rotation: { generation: 2 }, predecessor: a0.id }));
+        // The vendor refuses the create: the current key A1 is untouched and still works under its name.
+        t.sandbox.failNext("POST /nexus/v3/apikeys", 422, "refused");
+        await expect(provider.update!(a1.id, state, news)).rejects.toThrow(/^creating Nexus .*"p-stale".* failed: 422/);
+        expect(byName("p-stale").map((k) => k.id)).toEqual([state.apiKey]);
+        expect(await useKey(t.url, state.apiKey)).toBe(200);
+        // Accepted: the new key first, under the name; A1 moved aside into the previous slot, retired by the next up.
+        const { outs } = await provider.update!(a1.id, state, news);
+        expect(outs!.apiKey).not.toBe(state.apiKey);
+        expect(byName("p-stale").map((k) => k.id)).toEqual([outs!.apiKey]);
+        expect(outs).toMatchObject({ currentId: fingerprint("nxk_", outs!.apiKey), previousValue: state.apiKey, previous: { id: a1.id } });
+        expect(t.sandbox.keys.get(state.apiKey)!.name).toContain(a1.id);
+        const next = await checked(raw("p-stale", { rotation: { generation: 2 }, predecessor: outs!.currentId }));
+        expect(await provider.diff!(a1.id, outs as NexusKeyOutputs, next)).toMatchObject({ changes: true, replaces: [] });
+        const { outs: retired } = await provider.update!(a1.id, outs as NexusKeyOutputs, next);
+        expect(retired).toMatchObject({ previous: null, previousValue: null, apiKey: outs!.apiKey });
+        expect(t.sandbox.keys.has(state.apiKey)).toBe(false);
+        expect(named("p-stale").map((k) => k.id)).toEqual([outs!.apiKey]);
+        // A replacement whose record names the current key is an ordinary one (new key first, old deleted by the engine).
+        const known = await checked(raw("p-stale", { rotation: { generation: 3 }, predecessor: outs!.currentId }));
+        expect(await provider.diff!(a1.id, retired as NexusKeyOutputs, known)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: false });
     });
 
     it("a replacement never moves aside a key it does not own", async () => {
@@ -179,6 +207,65 @@ describe("Nexus provider", () => {
         expect(byName("p-lost-rotate").map((k) => k.id)).toEqual([second.outs!.apiKey]);
         await provider.delete!(first.id, first.outs as NexusKeyOutputs);
         expect(named("p-lost-rotate")).toHaveLength(1);
+    });
+
+    for (const how of ["html", "truncated", "shape"] as const) {
+        it(`an unreadable 2xx answer to a create (${how}) is an unknown outcome: the key is looked up and taken over, never orphaned (issue 17, defect 3)`, async () => {
+            t.sandbox.garbleNextAnswer("POST /nexus/v3/apikeys", how);
+            const { id, outs } = await provider.create(await checked(raw(`p-garbled-${how}`)));
+            expect(byName(`p-garbled-${how}`).map((k) => k.id)).toEqual([outs!.apiKey]);
+            expect(id).toBe(fingerprint("nxk_", outs!.apiKey));
+            expect(outs).toMatchObject({ name: `p-garbled-${how}`, createdBy: `${CC}\\nexus` });
+            // The name is not stuck: the key in state is the one holding it, and it can be deleted.
+            await provider.delete!(id, outs as NexusKeyOutputs);
+            expect(byName(`p-garbled-${how}`)).toEqual([]);
+        });
+    }
+
+    it("a rotation whose new key's answer is unreadable takes that key over and frees nothing twice (issue 17, defect 3)", async () => {
+        const first = await provider.create(await checked(raw("p-garbled-rotate")));
+        const news = await checked(raw("p-garbled-rotate", { rotation: { generation: 1 }, predecessor: first.id }));
+        // First POST: 409 (the old key holds the name); it is renamed aside; the second POST's 200 is an HTML page.
+        t.sandbox.garbleNextAnswer("POST /nexus/v3/apikeys", "html", 1);
+        const second = await provider.create(news);
+        expect(byName("p-garbled-rotate").map((k) => k.id)).toEqual([second.outs!.apiKey]);
+        await provider.delete!(first.id, first.outs as NexusKeyOutputs);
+        expect(named("p-garbled-rotate")).toHaveLength(1);
+    });
+
+    it("with this machine 10 minutes fast, a lost create's lookup matches on Nexus's clock (its Date header) and takes the key over (issue 17, defect 5)", async () => {
+        const restore = setClock(() => Date.now() + 10 * 60_000);
+        try {
+            t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+            const { outs } = await provider.create(await checked(raw("p-skew")));
+            expect(byName("p-skew").map((k) => k.id)).toEqual([outs!.apiKey]);
+            await provider.delete!(outs!.fingerprint, outs as NexusKeyOutputs);
+        } finally {
+            restore();
+        }
+    });
+
+    it("with this machine 10 minutes fast and no Date header to settle it, the error names the clock as the cause (issue 17, defect 5)", async () => {
+        const restore = setClock(() => Date.now() + 10 * 60_000);
+        const box = await startSandbox();
+        box.sandbox.dateHeader = false;
+        try {
+            await configure({
+                "keyfleet:nexus": JSON.stringify({ authUrl: box.url, nexusUrl: box.url, clientId: "nexus_client", tenantUser: "nexus", opsUser: "ops" }),
+                "keyfleet:nexusClientSecret": box.creds.clientSecret,
+                "keyfleet:nexusTenantPassword": box.creds.tenantPassword,
+            });
+            box.sandbox.loseNextAnswer("POST /nexus/v3/apikeys");
+            const err = (await provider.create(await checked(raw("p-skew-unknown"))).catch((e) => e)) as Error;
+            const [made] = [...box.sandbox.keys.values()].filter((k) => k.name === "p-skew-unknown");
+            expect(err.message).toMatch(/^creating Nexus .*failed: 409 .*; the name is held by key nxk_[0-9a-f]{16}, made by keyfleet's account at .*, 10 min before this create started .* outside the 2-minute window .*; the vendor's answers carry no Date header, so its clock could not be compared with this machine's\. If this machine's clock is off, correct it \(NTP\) and run up again; if that key is the one this create made, take it over with adopt: true/);
+            expect(err.message).toContain(fingerprint("nxk_", made.id));
+            expect(err.message).not.toContain(made.id);
+        } finally {
+            restore();
+            await configure();
+            await box.close();
+        }
     });
 
     it("a lost answer that cannot be looked up is recorded as pending and reconciled by the next run (defect 1)", async () => {

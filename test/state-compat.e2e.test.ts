@@ -44,14 +44,25 @@ describe("state from keyfleet 0.1", () => {
         expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
     });
 
-    it("a rotation due in the first run after the upgrade goes through (old key deleted first: no predecessor recorded yet)", async () => {
+    it("a rotation due in the first run after the upgrade goes through, new key first (no predecessor recorded yet: rotated in place, issue 17 defect 4)", async () => {
         // After the up above keyIds exists; simulate the first run after an upgrade by dropping it.
         const yaml = fs.readFileSync(`${FIXTURE}keyfleet-0.1-keys.yaml`, "utf8").replace("rotation: {every: 90d, generation: 1}", "rotation: {every: 90d, generation: 2}");
         s.writeKeys(yaml);
         const checkpoint = JSON.parse(fs.readFileSync(`${FIXTURE}keyfleet-0.1-checkpoint.json`, "utf8"));
         await s.stack.importStack({ version: 3, deployment: checkpoint.checkpoint.latest });
+        // (The fixture's keys are not at this sandbox: the rotation shows in the plan and the calls.)
+        const deletes = t.sandbox.stats.byRoute["DELETE /nexus/v3/apikeys/{id}"] ?? 0;
         const result = await s.stack.up(captured(s));
-        expect(result.summary.resourceChanges).toMatchObject({ replace: 1 });
+        // Without a record naming the current key, a replacement would have had to delete it first;
+        // state names it, so the rotation is an update: new key first, the old one kept in the previous slot.
+        expect(result.summary.resourceChanges).toMatchObject({ update: 1 });
+        expect(result.summary.resourceChanges?.replace ?? 0).toBe(0);
+        expect(t.sandbox.stats.byRoute["DELETE /nexus/v3/apikeys/{id}"] ?? 0).toBe(deletes);
         expect([...t.sandbox.keys.values()].filter((k) => k.name === "designer")).toHaveLength(1);
+        // The next up retires it.
+        await s.stack.up(captured(s));
+        expect(t.sandbox.stats.byRoute["DELETE /nexus/v3/apikeys/{id}"] ?? 0).toBe(deletes + 1);
+        expect([...t.sandbox.keys.values()].filter((k) => k.name.startsWith("designer")).map((k) => k.name)).toEqual(["designer"]);
+        expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
     });
 });

@@ -4,6 +4,7 @@
 // behind, adoption reading the value, and out-of-band changes (a deleted role, a deleted user).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setClock } from "../providers/shared/clock.ts";
+import { asideName } from "../providers/shared/keys.ts";
 import { provider, type ScpKeyInputs, type ScpKeyOutputs } from "../providers/supportcenter/lifecycle.ts";
 import { startScp, useScpKey, type ScpTestSandbox } from "./helpers/supportcenter.ts";
 
@@ -52,6 +53,27 @@ describe("SupportCenter Plus provider, lost answers", () => {
         const { id, outs } = await provider.create(await checked(raw("p-lost-made")));
         expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-lost-made", ownerId: t.users.admin.id, value: (outs as ScpKeyOutputs).apiKey });
         expect([...t.sandbox.keys.values()].filter((k) => k.name === "p-lost-made")).toHaveLength(1);
+    });
+
+    for (const how of ["html", "truncated", "shape"] as const) {
+        it(`a create answered 200 with an unreadable body (${how}) takes over the key it made, once (issue 17, defect 3)`, async () => {
+            t.sandbox.garbleNext("POST /api/v3/integration_keys", how);
+            const { id, outs } = await provider.create(await checked(raw(`p-garbled-${how}`)));
+            expect(t.sandbox.keys.get(id)).toMatchObject({ name: `p-garbled-${how}`, ownerId: t.users.admin.id, value: (outs as ScpKeyOutputs).apiKey });
+            expect([...t.sandbox.keys.values()].filter((k) => k.name === `p-garbled-${how}`)).toHaveLength(1);
+        });
+    }
+
+    it("with this machine 10 minutes fast, a lost create's lookup matches on the instance's clock (its Date header) and takes the key over (issue 17, defect 5)", async () => {
+        const restore = setClock(() => Date.now() + 10 * 60_000);
+        try {
+            t.sandbox.loseNext("POST /api/v3/integration_keys");
+            const { id, outs } = await provider.create(await checked(raw("p-skew")));
+            expect(t.sandbox.keys.get(id)).toMatchObject({ name: "p-skew", value: (outs as ScpKeyOutputs).apiKey });
+            expect([...t.sandbox.keys.values()].filter((k) => k.name === "p-skew")).toHaveLength(1);
+        } finally {
+            restore();
+        }
     });
 
     it("a lost create never takes a key of a user keyfleet does not act as for its own (madeByUs)", async () => {
@@ -166,6 +188,38 @@ describe("SupportCenter Plus provider", () => {
         const state = again.props as ScpKeyOutputs;
         const err = await provider.update!(id, state, { ...state, owner: "jane", roles: ["Technician"] }).catch((e: Error) => e);
         expect((err as Error).message).toMatch(/no user with the login "jane".*set owner: to that admin/);
+    });
+});
+
+describe("SupportCenter Plus provider, aside names", () => {
+    it("two keys whose names share their first 18 characters, rotated in one up at the same second, get distinct aside names (issue 17, defect 10)", async () => {
+        // 20 characters each: the stamp alone left 18 of the 50 for the name, so both aside names were equal.
+        const names = ["p-aside-collide-0001", "p-aside-collide-0002"];
+        const firsts = await Promise.all(names.map(async (n) => provider.create(await checked(raw(n)))));
+        const news = await Promise.all(names.map((n, i) => checked(raw(n, { rotation: { generation: 1 }, predecessor: firsts[i].id }))));
+        const at = Date.parse("2026-12-03T08:00:00.000Z");
+        const restore = setClock(() => at);
+        let seconds;
+        try {
+            seconds = await Promise.all(news.map((n) => provider.create(n)));
+        } finally {
+            restore();
+        }
+        for (const [i, n] of names.entries()) {
+            expect(t.sandbox.keys.get(seconds[i].id)).toMatchObject({ name: n });
+            const aside = t.sandbox.keys.get(firsts[i].id)!.name;
+            expect(aside.length).toBeLessThanOrEqual(50);
+            expect(aside).toContain(firsts[i].id);
+            expect(aside).toMatch(/^p-aside-\S* \(replaced 2026-12-03, \d+\)$/);
+        }
+        expect(t.sandbox.keys.get(firsts[0].id)!.name).not.toBe(t.sandbox.keys.get(firsts[1].id)!.name);
+        for (const [i] of names.entries()) await provider.delete!(firsts[i].id, firsts[i].outs as ScpKeyOutputs);
+    });
+
+    it("an aside name keeps the whole id within the vendor's limit, giving way first the time, then the stamp, then the name", () => {
+        expect(asideName("web chat", "2026-12-03T08:00:00Z", "nxk_0123456789abcdef")).toBe("web chat (replaced 2026-12-03T08:00:00Z, nxk_0123456789abcdef)");
+        expect(asideName("a".repeat(50), "2026-12-03T08:00:00Z", "100000000000000042", 50)).toBe(`${"a".repeat(8)} (replaced 2026-12-03, 100000000000000042)`);
+        expect(asideName("a".repeat(50), "2026-12-03T08:00:00Z", "100000000000000042", 30)).toBe(`${"a".repeat(9)} (100000000000000042)`);
     });
 });
 

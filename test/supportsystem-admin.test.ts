@@ -53,6 +53,16 @@ describe("SupportSystem admin-panel transport", () => {
         await client.delete(made.id);
     });
 
+    it("an add answered 200 with a proxy's error page converges with exactly one key (issue 17, defect 3)", async () => {
+        panel().faults.garbledAdd = 1;
+        const made = await client.insert(row("127.0.0.2", "garbled"));
+        const rows = await h.rows();
+        expect(rows.filter((r) => r.notes?.includes("[keyfleet:garbled]"))).toHaveLength(1);
+        expect(rows.find((r) => r.notes?.includes("[keyfleet:garbled]"))!.id).toBe(made.id);
+        expect(panel().faults.garbledAdd).toBe(0);
+        await client.delete(made.id);
+    });
+
     it("an expired session mid-run logs in again once", async () => {
         const before = panel().logins;
         panel().expireSessions();

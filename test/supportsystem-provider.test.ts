@@ -229,6 +229,21 @@ describe("SupportSystem provider on a real database", () => {
         }
     });
 
+    it("an adopt entry whose last-run record is stale is rotated new row first, never re-adopting the current row; with no record at all it is deleted first (issue 17, defect 4)", async () => {
+        const first = await provider.create(await inputs("stale adopt", "127.0.0.9", { adopt: true }));
+        const stale = await inputs("stale adopt", "127.0.0.9", { adopt: true, rotation: { generation: 1 }, predecessor: "999999" });
+        expect(await provider.diff!(first.id, first.outs!, stale)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: false });
+        // No record: create would adopt the very row it replaces, so that one still goes first.
+        const none = await inputs("stale adopt", "127.0.0.9", { adopt: true, rotation: { generation: 1 } });
+        expect(await provider.diff!(first.id, first.outs!, none)).toMatchObject({ replaces: ["rotation"], deleteBeforeReplace: true });
+        const second = await provider.create(stale);
+        expect(second.id).not.toBe(first.id);
+        expect((await h.rows()).map((r) => String(r.id)).sort()).toEqual([first.id, second.id].sort());
+        await provider.delete!(first.id, first.outs!);
+        await provider.delete!(second.id, second.outs!);
+        expect(await h.rows()).toEqual([]);
+    });
+
     it("reports a refused login as unauthorized and a refused connection as unavailable, never with the password", async () => {
         await configure({}, "wrong-password-4711");
         try {

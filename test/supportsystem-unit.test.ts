@@ -30,6 +30,10 @@ describe("SupportSystem addresses", () => {
             ["010.0.0.1", /is not a valid IPv4 or IPv6 address/],
             ["1.2.3", /is not a valid IPv4 or IPv6 address/],
             ["", /is not a valid/],
+            ["0.0.0.0", /is the unspecified address, which is never a request's source address/],
+            ["::", /is the unspecified address/],
+            ["0:0:0:0:0:0:0:0", /is the unspecified address/],
+            ["::0", /is the unspecified address/],
         ];
         for (const [value, why] of cases) {
             const problem = addressProblem(value);
@@ -54,6 +58,13 @@ describe("SupportSystem addresses", () => {
         expect(errors).toHaveLength(2);
         expect(errors[0]).toMatch(/^config\/test\.yaml:4:11 supportsystem\.apiKeys\[0\]\.ip: "203\.0\.113\.0\/24" is a CIDR range; the help desk binds each key to one address/);
         expect(errors[1]).toMatch(/^config\/test\.yaml:6:27 supportsystem\.apiKeys\[1\]\.ips\[1\]: "support\.example\.com" is a host name;/);
+    });
+
+    it("refuses the unspecified address 0.0.0.0 or :: (a row no request can match) at its file:line:col, before any vendor call (issue 17, defect 12)", () => {
+        const errors = errorsOf(["supportsystem:", "  apiKeys:", "    - name: any v4", "      ip: 0.0.0.0", "    - name: any v6", '      ips: [203.0.113.9, "::"]', ""].join("\n"));
+        expect(errors).toHaveLength(2);
+        expect(errors[0]).toMatch(/^config\/test\.yaml:4:11 supportsystem\.apiKeys\[0\]\.ip: "0\.0\.0\.0" is the unspecified address, which is never a request's source address, so no request could use the key; the help desk binds each key to one address/);
+        expect(errors[1]).toMatch(/^config\/test\.yaml:6:26 supportsystem\.apiKeys\[1\]\.ips\[1\]: "::" is the unspecified address/);
     });
 
     it("refuses duplicates of the same name and address, also written differently, and ip with ips", () => {

@@ -33,7 +33,7 @@ import { createHash } from "node:crypto";
 import { callVendor, pacerFor, type Pacer } from "../shared/calls.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
 import { tokens } from "../shared/tokens.ts";
-import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
+import { retryAfterMs, send, serverClockOffset, type WireResponse } from "../shared/wire.ts";
 
 export interface NexusEndpoints {
     /** Host of the Auth Services load balancer, e.g. https://auth.example.com. */
@@ -107,6 +107,14 @@ export class NexusClient {
             authUrl: endpoints.authUrl.replace(/\/+$/, ""),
             nexusUrl: endpoints.nexusUrl.replace(/\/+$/, ""),
         };
+    }
+
+    /** How far the Nexus API's clock (the one that stamps `created`) is ahead of keyfleet's, from its answers' Date header; undefined before any. */
+    // Inferred: the Date header comes from the clock that stamps the record's creation time (RFC 9110
+    // §6.6.1 requires the header, not that clock). Without one, the core falls back to its own clock
+    // and names a clock off as the cause when a lost create's key is missed.
+    clockOffset(): number | undefined {
+        return serverClockOffset(this.endpoints.nexusUrl);
     }
 
     async create(login: NexusLogin, key: NewNexusKey): Promise<NexusKey> {

@@ -213,6 +213,10 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
         };
     },
 
+    clockOffset(c) {
+        return c.client.clockOffset();
+    },
+
     resourceId(key) {
         return fingerprint(FINGERPRINT_PREFIX, key.id);
     },

@@ -159,6 +159,13 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
      * or failing: keyfleet's clock.
      */
     now?(c: C): Promise<number>;
+    /**
+     * How far the vendor's clock (the one `outputs`' creation times come from) is ahead of
+     * keyfleet's, in ms, as the vendor's latest answer said (its HTTP Date header); undefined when
+     * no answer said. Read right after a lookup, so that a lost create is matched on the vendor's
+     * clock even when the create was the first request. For vendors without `now`.
+     */
+    clockOffset?(c: C): number | undefined;
     /** The output holding the key value, for `previousValue` (default `apiKey`). */
     valueOutput?: string;
     /**
@@ -269,9 +276,15 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         return lc.find ? lc.find(c, { inputs }) : [];
     }
 
-    /** Keys that a create attempted at `since` may have made (the name's holders made since then). */
+    /**
+     * Keys that a create attempted at `since` may have made (the name's holders made since then).
+     * `since` is on the vendor's clock where the lifecycle has `now`, else on keyfleet's: it is then
+     * moved to the vendor's clock by the offset its answers' Date header gave (a host 10 minutes
+     * fast otherwise ignored the very key its lost create had made, and the name stayed taken).
+     */
     async function madeSince(c: C, inputs: I, since: number, except: Set<string>): Promise<R[]> {
         const found = await candidates(c, inputs);
+        if (!lc.now) since += lc.clockOffset?.(c) ?? 0;
         return found.filter((r) => {
             // The key being replaced was not made by this create, even where it carries the same name.
             if (except.has(lc.resourceId(r)) || lc.resourceId(r) === inputs.predecessor) return false;
@@ -280,6 +293,33 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const created = Date.parse(lc.outputs(inputs, r).created ?? "");
             return !Number.isNaN(created) && created >= since - SKEW_MS;
         });
+    }
+
+    /**
+     * When a lost create's lookup found nothing and the name turned out taken: a key of keyfleet's
+     * account holding the name, made before the lookup window, points at a clock that is off (the
+     * vendor's, or this machine's, with no Date header to settle it). Said, never taken over: it may
+     * as well be another stack's key.
+     */
+    async function skewed(c: C, inputs: I, since: number, except: Set<string>): Promise<string | undefined> {
+        const holder = (await madeSince(c, inputs, Number.NEGATIVE_INFINITY, except))[0];
+        if (!holder) return undefined;
+        const created = lc.outputs(inputs, holder).created!;
+        const offset = lc.now ? undefined : lc.clockOffset?.(c);
+        // On the vendor's clock where it is known (its own, or this machine's moved by its Date header).
+        const at = since + (offset ?? 0);
+        const clockWas = lc.now || offset !== undefined ? "the vendor's clock" : "this machine's clock";
+        const minutes = Math.round((at - Date.parse(created)) / 60_000);
+        const vendorClock = lc.now
+            ? ""
+            : offset === undefined
+              ? "; the vendor's answers carry no Date header, so its clock could not be compared with this machine's"
+              : `; the vendor's clock is ${Math.round(offset / 1000)} s ${offset >= 0 ? "ahead of" : "behind"} this machine's`;
+        return (
+            `the name is held by key ${lc.resourceId(holder)}, made by keyfleet's account at ${created}, ${minutes} min before this create started (${new Date(at).toISOString()} on ${clockWas}), ` +
+            `outside the ${SKEW_MS / 60_000}-minute window in which a lost create's key is recognized${vendorClock}. ` +
+            "If this machine's clock is off, correct it (NTP) and run up again; if that key is the one this create made, take it over with adopt: true"
+        );
     }
 
     /**
@@ -304,9 +344,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             }
             return left;
         };
+        /** Why a lost create's key may have been missed (a clock off), when that is the likely cause. */
+        let skew: string | undefined;
         const abandon = async (err: unknown): Promise<never> => {
             const left = await undo();
             const error = fail("creating", inputs, err);
+            if (skew) error.message += `; ${skew}`;
             if (left.length > 0) error.message += `; also, ${left.join("; ")}`;
             throw error;
         };
@@ -317,13 +360,22 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const started = lc.now ? await lc.now(c).catch(() => clock.now()) : clock.now();
             try {
                 made = await lc.create(c, { inputs });
-            } catch (err) {
+            } catch (caught) {
+                // A success keyfleet cannot read (a proxy's HTML page, JSON cut short, another shape)
+                // may have made the key: its outcome is unknown, and the key is looked up as after a
+                // lost answer. Refused as invalid, it stayed at the vendor holding the name (409/4008
+                // at every later up). When the lookup finds nothing, the vendor's own answer is told.
+                const unreadable = isKind(caught, "invalidAnswer") && !caught.notProcessed ? caught : undefined;
+                const err = unreadable
+                    ? new VendorError("outcomeUnknown", `the answer to the create could not be read (${unreadable.vendorMessage}), so the key may have been made`, { code: unreadable.code })
+                    : caught;
                 if (isKind(err, "conflict") && lostAt !== undefined) {
                     // The lost attempt committed after all (late): take over what it made.
                     let late: R | undefined;
                     try {
                         late = (await madeSince(c, inputs, lostAt, except))[0];
                         if (late) made = await takeOver(c, late, inputs);
+                        else skew = await skewed(c, inputs, lostAt, except);
                     } catch (e) {
                         made = late;
                         return abandon(e);
@@ -337,7 +389,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                         holder = (await candidates(c, inputs)).find((r) => lc.resourceId(r) === inputs.predecessor);
                         if (holder) {
                             const stamp = new Date(clock.now()).toISOString().replace(/\.\d+Z$/, "Z");
-                            await lc.rename(c, holder, asideName(inputs.name, stamp, lc.nameMax));
+                            await lc.rename(c, holder, asideName(inputs.name, stamp, lc.resourceId(holder), lc.nameMax));
                             aside = holder;
                             except.add(lc.resourceId(holder));
                         }
@@ -371,7 +423,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     lostAt ??= started;
                     if (attempt < 3) continue; // not made as far as the vendor can tell; a late commit is caught above
                 }
-                return abandon(err);
+                return abandon(unreadable ?? err);
             }
         }
 
@@ -432,7 +484,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         // Decided from state (the vendor's creation time), whatever the program showed.
         const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
-        const slots = twoSlotPlan(olds, news, now);
+        const slots = twoSlotPlan(id, olds, news, now);
         // The program's reason (rotation due, previous key retiring) is what the plan shows for a
         // step that changes no field, when this run's reason is new.
         const why = (d: KeyDiff, kind: "update" | "update-replace"): KeyDiff =>
@@ -451,8 +503,11 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         // partly failed), create could not tell the old key from a stranger's: delete it first.
         // Only where it matters: a vendor whose names are unique (the new key needs the old one's
         // name) or an entry with adopt (it would take over the very key being replaced).
+        // (A rotation alone never gets here where names are unique: twoSlotPlan makes it in place.)
+        // Where names are not unique, only a create that may adopt is ambiguous: one with a
+        // predecessor, even a stale one, never adopts, so it can make the new key first.
         const current = olds.currentId ?? id;
-        const ambiguous = Boolean(lc.rename) || Boolean(news.adopt);
+        const ambiguous = Boolean(lc.rename) || (Boolean(news.adopt) && !news.predecessor);
         const replaced = plan.rotation ? why(plan, "update-replace") : plan;
         if ((plan.replaces?.length ?? 0) > 0 && ambiguous && news.predecessor !== current) return { ...replaced, deleteBeforeReplace: true };
         return replaced;
@@ -468,11 +523,18 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     }
 
     /** The decision diff and update share: rotate in place (overlap), retire the previous slot, extend it (held). */
-    function twoSlotPlan(olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean; deferred: boolean; arm: boolean } {
+    function twoSlotPlan(id: string, olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean; deferred: boolean; arm: boolean } {
         const before = canonical(olds as unknown as Record<string, unknown>);
         const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
-        const inPlace = Boolean(due) && overlapMs(news.rotation) > 0 && (plan.replaces ?? []).every((f) => f === "rotation");
+        const onlyRotation = Boolean(due) && (plan.replaces ?? []).every((f) => f === "rotation");
+        // Where names are unique and the last run's record does not name the current key (a run that
+        // rotated it and then failed elsewhere), a replacement's create could not tell the current
+        // key from a stranger's and would have to delete it first: gone if the create is then
+        // refused. State knows the current key, so the rotation is made in place instead, new key
+        // first, and the old key waits in the previous slot (retireAt now, so the next up retires it).
+        const stale = onlyRotation && Boolean(lc.rename) && news.predecessor !== (olds.currentId ?? id);
+        const inPlace = onlyRotation && (overlapMs(news.rotation) > 0 || stale);
         const previous = olds.previous;
         const over = Boolean(previous) && Date.parse(previous!.retireAt) <= now;
         const held = Boolean(news.holdPrevious) && news.holdPrevious !== olds.currentId;
@@ -645,7 +707,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             if (olds.pending) return { outs: (await reconcile(c, news, olds)).outs };
             let state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
             const now = clock.now();
-            const slots = twoSlotPlan(olds, news, now);
+            const slots = twoSlotPlan(id, olds, news, now);
             // A rotation that waits for the consumers stays due: state keeps the policy it is due under.
             if (slots.deferred) news = { ...news, rotation: (olds as unknown as I).rotation };
             if (slots.retire && olds.previous) {
@@ -694,7 +756,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     // Only once the new key exists (and passed its probe): two slots, never three keys.
                     if (superseded) await retire(c, news, superseded);
                     // The old key dies at the end of its overlap even if no up runs, where the vendor can say so.
-                    if (lc.expire && armed) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt });
+                    // An old key already gone at the vendor (deleted out of band) needs no expiry.
+                    if (lc.expire && armed) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt }).catch((err: unknown) => {
+                        if (!isKind(err, "notFound")) throw err;
+                    });
                 });
                 // predecessor as the engine gave it: the program's to say.
                 return { outs: { ...fresh.outs, ...slot({ id: oldId, retireAt, state: old, armed }), predecessor: news.predecessor } as O };
@@ -744,8 +809,21 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     return provider;
 }
 
-/** The name a key carries while its successor takes its name, within the vendor's length limit. */
-export function asideName(name: string, stamp: string, max = 255): string {
-    const suffix = ` (replaced ${stamp})`;
-    return name.slice(0, max - suffix.length) + suffix;
+/**
+ * The name a key carries while its successor takes its name, within the vendor's length limit. It
+ * carries the key's own id (its resource id: a record id, or a fingerprint where the id is the key),
+ * so that two keys whose names share their first characters never get the same aside name: with a
+ * stamp alone, two SupportCenter keys (50 characters) sharing their first 18, rotated in one up,
+ * collided and the second failed with 4008. The id is kept whole; what gives way is the stamp's time
+ * of day, then the stamp, then the name (at least ASIDE_KEEP characters of it where that fits).
+ */
+export function asideName(name: string, stamp: string, id: string, max = 255): string {
+    const day = stamp.slice(0, 10);
+    const suffixes = [` (replaced ${stamp}, ${id})`, ` (replaced ${day}, ${id})`, ` (${id})`];
+    const keep = Math.min(name.length, ASIDE_KEEP);
+    const suffix = suffixes.find((s) => s.length + keep <= max) ?? suffixes[suffixes.length - 1];
+    return (name.slice(0, Math.max(0, max - suffix.length)) + suffix).slice(0, max);
 }
+
+/** The characters of a key's name its aside name keeps, where the vendor's limit allows: enough to tell it in a list. */
+const ASIDE_KEEP = 8;

@@ -5,6 +5,7 @@
 // surely never reached the server (connection refused, unknown host) was not processed; any other
 // lost answer may have been, which matters for a POST that creates a key.
 import { Agent, request } from "undici";
+import { clock } from "./clock.ts";
 import { VendorError } from "./errors.ts";
 import { atShutdown } from "./shutdown.ts";
 
@@ -63,6 +64,7 @@ export async function send(req: WireRequest): Promise<WireResponse> {
             headersTimeout: req.timeoutMs ?? 30_000,
             bodyTimeout: req.timeoutMs ?? 30_000,
         });
+        observeDate(origin, res.headers.date);
         return { status: res.statusCode, headers: res.headers, text: await readCapped(res.body, res.headers, req.maxBytes ?? MAX_ANSWER_BYTES, origin) };
     } catch (err) {
         if (err instanceof VendorError) throw err;
@@ -112,4 +114,24 @@ export function retryAfterMs(headers: WireResponse["headers"], now = Date.now())
     if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
     const at = Date.parse(value);
     return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Per origin: how far its clock is ahead of keyfleet's (ms), from the Date header of its latest answer. */
+const serverClocks = new Map<string, number>();
+
+function observeDate(origin: string, raw: string | string[] | undefined) {
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    const at = value ? Date.parse(value) : Number.NaN;
+    // The header counts whole seconds (RFC 9110 §5.6.7), sent when the answer was made: the offset
+    // is at most a second (plus the answer's transit) behind the truth, which a lookup window absorbs.
+    if (!Number.isNaN(at)) serverClocks.set(origin, at - clock.now());
+}
+
+/**
+ * How far the clock of the server at `url` is ahead of keyfleet's (ms, negative when behind), from
+ * the HTTP Date header of its latest answer (every origin server with a clock sends one, RFC 9110
+ * §6.6.1); undefined when none of its answers carried one.
+ */
+export function serverClockOffset(url: string): number | undefined {
+    return serverClocks.get(new URL(url).origin);
 }

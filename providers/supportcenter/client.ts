@@ -40,7 +40,7 @@
 // with `pulumi preview --refresh` before the first `up`.
 import { callVendor, pacerFor } from "../shared/calls.ts";
 import { VendorError, type ErrorKind } from "../shared/errors.ts";
-import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
+import { retryAfterMs, send, serverClockOffset, type WireResponse } from "../shared/wire.ts";
 
 /** Inferred: SDP's v3 media type; without it the API answers 4000. */
 export const SCP_ACCEPT = "application/vnd.manageengine.sdp.v3+json";
@@ -254,6 +254,14 @@ export class SupportCenterClient {
 
     constructor(url: string) {
         this.url = url.replace(/\/+$/, "");
+    }
+
+    /** How far the instance's clock (the one that stamps created_time) is ahead of keyfleet's, from its answers' Date header; undefined before any. */
+    // Inferred: the Date header comes from the clock that stamps the record's creation time (RFC 9110
+    // §6.6.1 requires the header, not that clock). Without one, the core falls back to its own clock
+    // and names a clock off as the cause when a lost create's key is missed.
+    clockOffset(): number | undefined {
+        return serverClockOffset(this.url);
     }
 
     /**

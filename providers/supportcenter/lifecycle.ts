@@ -400,6 +400,10 @@ export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, S
         };
     },
 
+    clockOffset(c) {
+        return c.client.clockOffset();
+    },
+
     resourceId(r) {
         return r.id;
     },

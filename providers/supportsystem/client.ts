@@ -279,7 +279,8 @@ export class SupportSystemClient {
                         [bit(row.isactive), row.ipaddr, row.apikey, bit(row.canCreateTickets), bit(row.canExecCron), row.notes],
                     );
                     const made = await this.select(conn, result.insertId);
-                    if (!made) throw new VendorError("invalidAnswer", `the row just inserted into ${this.where} cannot be read back`);
+                    // Before COMMIT: the transaction is rolled back, so nothing was made.
+                    if (!made) throw new VendorError("invalidAnswer", `the row just inserted into ${this.where} cannot be read back`, { notProcessed: true });
                     return made;
                 },
                 (session, lost) => this.settle(session, row.apikey, lost),
@@ -529,6 +530,9 @@ export class SupportSystemClient {
         const server = `${this.db.host}:${this.db.port}`;
         const make = (kind: ErrorKind, message: string, hint?: string, extra: { notProcessed?: boolean; retryAfterMs?: number } = {}) =>
             new VendorError(kind, message, { code, hint, ...extra });
+        // A missing table, database or column refuses the statement before it runs: nothing was
+        // written, so the core never takes such an answer to a create for an unknown outcome.
+        const unrun = { notProcessed: true };
         switch (code) {
             case "ER_DUP_ENTRY": {
                 // "Duplicate entry '<value>' for key 'apikey'": the value is a key; only the index is kept.
@@ -541,11 +545,12 @@ export class SupportSystemClient {
                     "invalidAnswer",
                     `the help desk's key table \`${this.table}\` does not exist in database \`${this.db.database}\` on ${server} (${said})`,
                     "check keyfleet:supportsystem.database and keyfleet:supportsystem.tablePrefix (the help desk's TABLE_PREFIX); keyfleet never creates the table, the help desk's installer does",
+                    unrun,
                 );
             case "ER_BAD_DB_ERROR":
-                return make("invalidAnswer", `database \`${this.db.database}\` does not exist on ${server} (${said})`, "check keyfleet:supportsystem.database: it names the help desk's database");
+                return make("invalidAnswer", `database \`${this.db.database}\` does not exist on ${server} (${said})`, "check keyfleet:supportsystem.database: it names the help desk's database", unrun);
             case "ER_BAD_FIELD_ERROR":
-                return make("invalidAnswer", `${this.where} lacks a column keyfleet uses (${said})`, "the table is not the help desk's API key table of the expected version; check keyfleet:supportsystem.tablePrefix");
+                return make("invalidAnswer", `${this.where} lacks a column keyfleet uses (${said})`, "the table is not the help desk's API key table of the expected version; check keyfleet:supportsystem.tablePrefix", unrun);
             case "ER_ACCESS_DENIED_ERROR":
             case "ER_ACCESS_DENIED_NO_PASSWORD_ERROR":
                 return make("unauthorized", `${server} refused the login of "${this.db.user}" (${said})`, "check keyfleet:supportsystem.user and the secret keyfleet:supportsystemPassword");

@@ -31,6 +31,12 @@ export function addressProblem(value: string): string | undefined {
         const hostName = /[A-Za-z]/.test(value) && /^[A-Za-z0-9.-]+$/.test(value) && !value.includes(":");
         return hostName ? `${shown} is a host name; ${ONE_ADDRESS}` : `${shown} is not a valid IPv4 or IPv6 address; ${ONE_ADDRESS}`;
     }
+    // The unspecified address is what a server binds to, never a client's source address: a row
+    // for it is one that no request can match (the help desk compares the stored address with
+    // REMOTE_ADDR), so the key would be made and never work.
+    if ((family === 4 && value === "0.0.0.0") || (family === 6 && canonicalAddress(value) === "::")) {
+        return `${shown} is the unspecified address, which is never a request's source address, so no request could use the key; ${ONE_ADDRESS}`;
+    }
     if (family === 6) {
         const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonicalAddress(value));
         if (mapped) {
