@@ -41,7 +41,8 @@ describe("SupportSystem: text the key table cannot hold, through pulumi", () => 
         s.writeKeys(keys("Deploys ✓ from CI"));
         const result = await s.stack.up({ ...captured(s) });
         expect(result.summary.resourceChanges).toMatchObject({ create: 2 });
-        expect((await h.rows()).map((r) => r.notes)).toEqual(["[keyfleet:plain]", "Deploys ✓ from CI\n[keyfleet:web form]"]);
+        // The two keys are created in parallel, so their rows come in either order.
+        expect((await h.rows()).map((r) => r.notes).sort()).toEqual(["Deploys ✓ from CI\n[keyfleet:web form]", "[keyfleet:plain]"].sort());
         await s.stack.destroy({ ...captured(s) });
     });
 });
