@@ -19,7 +19,8 @@ export interface Finding {
     detail: string;
 }
 
-interface StepState {
+/** A resource's state in an engine event (old or new side of a step). */
+export interface StepState {
     type?: string;
     inputs?: Record<string, unknown>;
     outputs?: Record<string, unknown>;

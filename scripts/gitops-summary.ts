@@ -6,16 +6,10 @@
 // Only steps that change something count: the `read` of the stack's own last outputs (a
 // StackReference, in every preview), refreshes and sames are not drift.
 import fs from "node:fs";
-import { parseArgs } from "node:util";
-import { driftFindings, isDrift, vendorRenewals, type DriftEvent, type Finding } from "../ops/findings.ts";
+import { parseCli } from "./cli.ts";
+import { driftFindings, isDrift, vendorRenewals, type DriftEvent, type Finding, type StepState } from "../ops/findings.ts";
 
 type Op = "same" | "create" | "update" | "replace" | "create-replacement" | "delete-replaced" | "delete" | "read" | "refresh" | string;
-
-interface StepState {
-    type?: string;
-    inputs?: Record<string, unknown>;
-    outputs?: Record<string, unknown>;
-}
 
 interface StepMetadata {
     op: Op;
@@ -158,7 +152,7 @@ export function markdown(stack: string, mode: string, d: Digest, findings: Findi
 }
 
 if (import.meta.main) {
-    const { values } = parseArgs({
+    const { values } = parseCli("usage: node scripts/gitops-summary.ts --mode preview|drift --stack <name> --events <event log> --status <exit code> [--out <file>] [--within <duration>]\n  The Markdown summary of a preview or drift run (scripts/gitops.sh writes it).", {
         options: {
             mode: { type: "string" },
             stack: { type: "string" },

@@ -95,6 +95,10 @@ preview_run() {
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
+  -h|--help)
+    sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
   changed)
     [ $# -eq 1 ] || usage
     changed "$1"

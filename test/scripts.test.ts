@@ -88,6 +88,11 @@ describe("--help", () => {
             expect(r.stderr, args.join(" ")).not.toMatch(/at .*\.ts:\d+|TypeError|starting the sandbox|stack '--help'/);
         }
         for (const port of ports) expect(await listening(port)).toBe(false);
+        // The GitOps script and its summary answer too.
+        for (const args of [["scripts/gitops.sh", "--help"], ["-c", "bash scripts/keyfleet.sh node scripts/gitops-summary.ts --help"]]) {
+            const out = execFileSync("bash", args, { encoding: "utf8", env: e, stdio: ["ignore", "pipe", "pipe"] });
+            expect(out, args.join(" ")).toMatch(/gitops|usage/i);
+        }
     }, 180_000);
 
     it("an unknown option is a usage error (exit 2, fleet 64), not a stack trace", () => {
