@@ -13,6 +13,11 @@ export interface SandboxSpec {
     title: string;
     /** Services outside keyfleet the sandbox needs running (scripts start them first). */
     needs: readonly "mysql"[];
+    /**
+     * The local stack's settings that point at this sandbox, as their environment fallbacks
+     * (stacks/Pulumi.local.yaml names no endpoint: scripts/local-stack-env.ts gathers these).
+     */
+    localStack(url: string, env: NodeJS.ProcessEnv): Record<string, string>;
     /** Starts the sandbox; `dataFile` keeps its records across restarts (written 0600). */
     start(options: { port: number; host: string; dataFile?: string }): Promise<{ url: string; close(): Promise<void> }>;
 }
@@ -24,6 +29,8 @@ export const sandboxes: readonly SandboxSpec[] = [
         portEnv: "KEYFLEET_SANDBOX_GENESYS_PORT",
         title: "Genesys (GWS auth + Nexus)",
         needs: [],
+        // verify: true probes the sandbox's whoami, a test convenience, not a Genesys endpoint.
+        localStack: (url) => ({ KEYFLEET_NEXUS_AUTH_URL: url, KEYFLEET_NEXUS_URL: url, KEYFLEET_NEXUS_PROBE_URL: `${url}/nexus/v3/whoami` }),
         async start({ port, host, dataFile }) {
             const { GenesysSandbox } = await import("./genesys.ts");
             const { listen } = await import("./http.ts");
@@ -37,6 +44,7 @@ export const sandboxes: readonly SandboxSpec[] = [
         portEnv: "KEYFLEET_SANDBOX_BEYONDTRUST_PORT",
         title: "BeyondTrust Remote Support",
         needs: [],
+        localStack: (url) => ({ KEYFLEET_BEYONDTRUST_URL: url }),
         async start(o) {
             const { start } = await import("./beyondtrust.ts");
             return (await start(o)).server;
@@ -48,6 +56,7 @@ export const sandboxes: readonly SandboxSpec[] = [
         portEnv: "KEYFLEET_SANDBOX_SUPPORTCENTER_PORT",
         title: "ManageEngine SupportCenter Plus",
         needs: [],
+        localStack: (url) => ({ KEYFLEET_SUPPORTCENTER_URL: url }),
         async start({ port, host, dataFile }) {
             const { start } = await import("./supportcenter.ts");
             return (await start({ port, host, dataFile })).server;
@@ -59,6 +68,11 @@ export const sandboxes: readonly SandboxSpec[] = [
         portEnv: "KEYFLEET_SANDBOX_SUPPORTSYSTEM_PORT",
         title: `SupportSystem (help desk API and admin panel; keys in MySQL database ${process.env.KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE || "keyfleet_helpdesk"})`,
         needs: ["mysql"],
+        localStack: (url, env) => ({
+            KEYFLEET_SUPPORTSYSTEM_API_URL: url,
+            KEYFLEET_SUPPORTSYSTEM_URL: url,
+            KEYFLEET_MYSQL_DATABASE: env.KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE || "keyfleet_helpdesk",
+        }),
         async start({ port, host }) {
             const { start } = await import("./supportsystem.ts");
             // The database moves with KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE, as the local stack's does.
