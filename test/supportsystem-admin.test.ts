@@ -173,8 +173,26 @@ describe("SupportSystem admin-panel transport", () => {
     it("wrong credentials are a refused login naming the settings", async () => {
         forgetSessions();
         const wrong = new SupportSystemAdminClient({ url: h.url, user: panel().user, password: "not-it", paceMs: 0 });
+        const seen = panel().requests.length;
         await expect(wrong.list()).rejects.toThrow(/login refused \(Access denied\); check keyfleet:supportsystem.adminUser/);
+        // One attempt: a refused login is never repeated (each one is a strike toward the lockout).
+        expect(panel().requests.slice(seen).filter((r) => r === "POST login.php")).toEqual(["POST login.php"]);
         forgetSessions();
+    });
+
+    it("paces every request of the panel in one queue, also when resources run in parallel", async () => {
+        forgetSessions();
+        forgetSnapshot();
+        const paced = new SupportSystemAdminClient({ url: h.url, user: panel().user, password: panel().password, paceMs: 120 });
+        const seen = panel().requests.length;
+        const started = performance.now();
+        const made = await Promise.all([1, 2, 3].map((n) => paced.insert(row(`127.0.5.${n}`, `paced ${n}`))));
+        const took = performance.now() - started;
+        const sent = panel().requests.length - seen;
+        // A sleep per request would let the three inserts send together: about a third of this.
+        expect(sent).toBeGreaterThan(6);
+        expect(took).toBeGreaterThanOrEqual((sent - 1) * 120 * 0.9);
+        for (const m of made) await client.delete(m.id);
     });
 });
 

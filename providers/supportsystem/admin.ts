@@ -35,7 +35,6 @@
 import { parseSetCookie, stringifyCookie } from "cookie";
 import { parse, type HTMLElement } from "node-html-parser";
 import { callVendor, pacerFor } from "../shared/calls.ts";
-import { sleep } from "../shared/clock.ts";
 import { VendorError } from "../shared/errors.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { send } from "../shared/wire.ts";
@@ -124,8 +123,13 @@ export class SupportSystemAdminClient {
         return `the admin panel at ${this.base}/scp as ${this.admin.user}`;
     }
 
+    /**
+     * The panel's pace, one queue per panel and account shared by every caller in the process: a
+     * sleep per request would let parallel resources send together, a burst the pace is there to
+     * avoid (osTicket has no rate limit of its own; the pace spares a small help desk's web server).
+     */
     private async pace() {
-        if (this.admin.paceMs > 0) await sleep(this.admin.paceMs);
+        if (this.admin.paceMs > 0) await pacerFor(`supportsystem-admin-pace\0${this.id}`, { perSecond: 1000 / this.admin.paceMs }).slot();
     }
 
     private async http(method: "GET" | "POST", path: string, session: Session, form?: [string, string][]) {
@@ -155,7 +159,11 @@ export class SupportSystemAdminClient {
         if (!s) {
             s = this.login();
             sessions.set(this.id, s);
-            s.catch(() => sessions.delete(this.id));
+            const mine = s;
+            // Only this login's failure forgets it: a newer login may have taken its place meanwhile.
+            s.catch(() => {
+                if (sessions.get(this.id) === mine) sessions.delete(this.id);
+            });
         }
         return s;
     }
