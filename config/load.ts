@@ -29,6 +29,9 @@ export type LoadResult =
       }
     | { ok: false; errors: ConfigError[] };
 
+/** The largest keys file read (see loadEnvironment). */
+const MAX_FILE_BYTES = 4 * 1_048_576;
+
 /** Uses of YAML aliases allowed in one file (yaml's own guard against alias bombs). */
 const MAX_ALIASES = 100;
 
@@ -50,9 +53,15 @@ export function formatPath(path: readonly PropertyKey[]): string {
 export function loadEnvironment(file: string, shown = file, config?: RawConfig): LoadResult {
     let bytes: Buffer;
     try {
+        // A keys file is a few KB (2,000 keys are about 200 KB): a far larger one is a mistake, not an
+        // environment, and reading it would cost seconds and memory before the first message.
+        const size = fs.statSync(file).size;
+        if (size > MAX_FILE_BYTES) return { ok: false, errors: [{ file: shown, line: 1, col: 1, path: "", message: `the file is ${(size / 1_048_576).toFixed(1)} MiB; a keys file is at most ${MAX_FILE_BYTES / 1_048_576} MiB (split the environment, or check that this is the file you meant)` }] };
         bytes = fs.readFileSync(file);
     } catch (err) {
-        return { ok: false, errors: [{ file: shown, line: 1, col: 1, path: "", message: `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? err}` }] };
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === "ENOENT" ? "it does not exist (or is a symbolic link to nothing)" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : String(code ?? err);
+        return { ok: false, errors: [{ file: shown, line: 1, col: 1, path: "", message: `cannot read the file: ${why}` }] };
     }
     const text = bytes.toString("utf8");
     if (!isUtf8(bytes)) {
@@ -74,6 +83,23 @@ export function parseEnvironment(text: string, shown: string, config?: RawConfig
 
 function tooDeep(text: string, shown: string): LoadResult {
     return { ok: false, errors: [{ file: shown, ...deepest(text), path: "", message: `the file nests deeper than keyfleet reads (no environment needs more than ${MAX_DEPTH} levels); write it flatter` }] };
+}
+
+/** The tags of plain data (YAML 1.2's core schema), the only ones a keys file may carry. */
+const PLAIN_TAGS = new Set(["str", "int", "float", "bool", "null", "map", "seq"].map((t) => `tag:yaml.org,2002:${t}`));
+
+/** yaml's message for a syntax error, in the operator's words where yaml speaks of its own API. */
+function yamlMessage(code: string, message: string, source: string): string {
+    switch (code) {
+        case "MULTIPLE_DOCS":
+            return "the file holds a second YAML document (after this ---); an environment is one document: merge them or remove the ---";
+        case "DUPLICATE_KEY": {
+            const key = /^["']?([^"':\n]+)/.exec(source)?.[1]?.trim();
+            return `the field ${key ? `"${key}" ` : ""}is written twice in this mapping; keep one`;
+        }
+        default:
+            return message.split("\n")[0]!;
+    }
 }
 
 /** yaml turns its own stack overflow into parse errors ("Maximum call stack size exceeded", "…Stack overflow"). */
@@ -151,9 +177,17 @@ function parseChecked(text: string, shown: string, config?: RawConfig): LoadResu
     if (doc.errors.length > 0) {
         return {
             ok: false,
-            errors: doc.errors.map((e) => ({ file: shown, ...at(e.pos[0]), path: "", message: e.message.split("\n")[0] })),
+            errors: doc.errors.map((e) => ({ file: shown, ...at(e.pos[0]), path: "", message: yamlMessage(e.code, e.message, text.slice(e.pos[0], e.pos[0] + 200)) })),
         };
     }
+    // A tag yaml does resolve but that is not plain data (!!binary, !!set, !!omap, !!timestamp)
+    // would reach the schema as a Buffer, a Set or a Date: refused at the tag, as above.
+    const foreign: ConfigError[] = [];
+    visit(doc, (_k, node) => {
+        const tag = (node as { tag?: string } | null)?.tag;
+        if (tag && !PLAIN_TAGS.has(tag)) foreign.push({ file: shown, ...at((node as Node).range?.[0]), path: "", message: `the tag ${tag.replace("tag:yaml.org,2002:", "!!")} is not plain YAML, which is all keyfleet reads; remove it` });
+    });
+    if (foreign.length > 0) return { ok: false, errors: foreign };
     // `---` alone, `~` or `null` is a document whose value is nothing: the same as an empty file.
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
         // A blank or truncated file must not read as "no keys": the next up would delete them all.
@@ -265,8 +299,35 @@ function issueErrors(issue: z.core.$ZodIssue, doc: Document, file: string, at: A
         });
     }
     const { node, found } = locate(doc, path);
-    const message = issue.code === "invalid_type" && !found ? `is required (${issue.expected})` : issue.message;
+    const message = issue.code === "invalid_type" && !found ? `is required (${issue.expected})` : plainMessage(issue, path);
     return [{ file, ...at(node?.range?.[0]), path: formatPath(path), message }];
+}
+
+/** What zod's generic type and size messages ("Invalid input: expected string, received number") mean, in words. */
+const TYPE_WORDS: Record<string, string> = {
+    string: "text",
+    number: "a number",
+    int: "a whole number",
+    boolean: "true or false",
+    array: "a list",
+    object: "a mapping of fields",
+    null: "empty",
+    undefined: "missing",
+    Date: "a date",
+};
+
+function plainMessage(issue: z.core.$ZodIssue, path: Path): string {
+    const typed = /^Invalid input: expected (\w+), received (\w+)$/.exec(issue.message);
+    if (typed) {
+        if (typed[1] === "int" && typed[2] === "number") return "must be a whole number";
+        const expected = path.length === 0 && typed[1] === "object" ? `a mapping of vendor sections (${vendors.map((v) => `${v.section}:`).join(", ")}) or {}` : (TYPE_WORDS[typed[1]!] ?? typed[1]);
+        return `must be ${expected}, not ${TYPE_WORDS[typed[2]!] ?? typed[2]}`;
+    }
+    const small = /^Too small: expected number to be >=?(-?[\d.]+)$/.exec(issue.message);
+    if (small) return `must be at least ${small[1]}`;
+    const big = /^Too big: expected number to be <=?(-?[\d.]+)$/.exec(issue.message);
+    if (big) return `must be at most ${big[1]}`;
+    return issue.message;
 }
 
 /**
@@ -324,13 +385,21 @@ function closest(typed: string, known: string[]): string | undefined {
     let best: string | undefined;
     let bestDistance = Infinity;
     for (const k of known) {
-        const d = distance(typed.toLowerCase(), k.toLowerCase());
+        // Two letters swapped (nexsu) is one slip of the fingers, though Levenshtein counts two edits.
+        const d = swapped(typed.toLowerCase(), k.toLowerCase()) ? 1 : distance(typed.toLowerCase(), k.toLowerCase());
         if (d < bestDistance) {
             best = k;
             bestDistance = d;
         }
     }
     return best !== undefined && bestDistance <= Math.min(2, Math.floor(Math.max(typed.length, best.length) / 3)) ? best : undefined;
+}
+
+/** Whether a and b differ by one swap of neighbouring letters. */
+function swapped(a: string, b: string): boolean {
+    if (a.length !== b.length || a === b) return false;
+    const i = [...a].findIndex((c, n) => c !== b[n]);
+    return a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
 }
 
 /** Each vendor's rules across fields and entries, on the raw data, placed at their nodes. */

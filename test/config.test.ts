@@ -155,7 +155,7 @@ describe("environment YAML", () => {
             "config/test.yaml:2:22 defaults.rotation.every: must be a duration like 12h, 90d or 2w",
             "config/test.yaml:4:18 nexus.contactCenter: must be a contact center id: a UUID like 578ec98e-f07c-46ad-9675-f36c22f3ba9f",
             "config/test.yaml:6:7 nexus.tenantKeys[0].name: is required (string)",
-            "config/test.yaml:8:16 nexus.tenantKeys[1].enabled: Invalid input: expected boolean, received string",
+            "config/test.yaml:8:16 nexus.tenantKeys[1].enabled: must be true or false, not text",
         ]);
     });
 
@@ -187,7 +187,7 @@ describe("environment YAML", () => {
     it("reports duplicates and schema errors in the same run", () => {
         const text = ["nexus:", "  clusterKeys:", "    - name: a", "      enabled: maybe", "    - name: a", ""].join("\n");
         expect(errorsOf(text)).toEqual([
-            "config/test.yaml:4:16 nexus.clusterKeys[0].enabled: Invalid input: expected boolean, received string",
+            "config/test.yaml:4:16 nexus.clusterKeys[0].enabled: must be true or false, not text",
             'config/test.yaml:5:13 nexus.clusterKeys[1].name: duplicate key name "a" in the cluster; first at line 3',
         ]);
     });
@@ -207,8 +207,8 @@ describe("environment YAML", () => {
             "config/test.yaml:2:25 defaults.rotation.every: must be a duration like 12h, 90d or 2w",
             // The path says where it is used, the position where the wrong value is written (the anchor).
             "config/test.yaml:2:25 nexus.clusterKeys[0].rotation.every: must be a duration like 12h, 90d or 2w",
-            "config/test.yaml:5:16 nexus.clusterKeys[0].name: Invalid input: expected string, received number",
-            "config/test.yaml:7:13 nexus.clusterKeys[1].name: Invalid input: expected string, received number",
+            "config/test.yaml:5:16 nexus.clusterKeys[0].name: must be text, not a number",
+            "config/test.yaml:7:13 nexus.clusterKeys[1].name: must be text, not a number",
         ]);
     });
 
@@ -218,7 +218,7 @@ describe("environment YAML", () => {
 
     it("reports YAML syntax errors and duplicate mapping keys with positions", () => {
         expect(errorsOf("nexus:\n  clusterKeys:\n    - name: a\n      name: b\n")).toEqual([
-            "config/test.yaml:4:7 Map keys must be unique",
+            "config/test.yaml:4:7 the field \"name\" is written twice in this mapping; keep one",
         ]);
         expect(errorsOf("nexus: [\n")[0]).toMatch(/^config\/test\.yaml:2:1 /);
     });
@@ -232,7 +232,7 @@ describe("environment YAML", () => {
 
     it("names a missing file", () => {
         const result = loadEnvironment("/nonexistent/keys.yaml", "config/missing.yaml");
-        expect(result.ok ? [] : result.errors.map(formatError)).toEqual(["config/missing.yaml:1:1 cannot read the file: ENOENT"]);
+        expect(result.ok ? [] : result.errors.map(formatError)).toEqual(["config/missing.yaml:1:1 cannot read the file: it does not exist (or is a symbolic link to nothing)"]);
     });
 });
 

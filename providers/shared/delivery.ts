@@ -42,7 +42,7 @@ export const Delivery = z
             .min(1)
             // Inside the project only: a path outside it (absolute, or climbing with ..) would let a
             // YAML change write, and on removal delete, any file the user running up can reach.
-            .refine((p) => !path.isAbsolute(p) && !path.normalize(p).split(/[\\/]/).includes(".."), {
+            .refine(insideProject, {
                 error: "must be a path inside the project (relative, without ..); to put the key elsewhere, use run: with a command of your own",
             })
             .optional()
@@ -72,12 +72,19 @@ export const Deliveries = z
             if (d.file !== undefined && d.remove !== undefined) ctx.addIssue({ code: "custom", path: [i, "remove"], message: "a file delivery removes its file itself; remove goes with run" });
             if (d.file !== undefined && d.dir !== undefined) ctx.addIssue({ code: "custom", path: [i, "dir"], message: "a file delivery's path is relative to the project; dir goes with run" });
             const name = deliveryName(d);
-            if (d.name === undefined && !DELIVERY_NAME.test(name)) ctx.addIssue({ code: "custom", path: [i], message: `add a name: the file path "${name}" cannot be the consumer's name` });
+            // A run consumer has no path to be named by; a file path refused on its own is told once, there.
+            if (d.name === undefined && d.file === undefined) ctx.addIssue({ code: "custom", path: [i], message: "add a name: a run consumer is known by its name (e.g. name: billing-sync), which state and the plan show" });
+            else if (d.name === undefined && insideProject(name) && !DELIVERY_NAME.test(name)) ctx.addIssue({ code: "custom", path: [i], message: `add a name: the file path "${name}" cannot be the consumer's name` });
             if (seen.has(name)) ctx.addIssue({ code: "custom", path: [i, d.name === undefined ? "file" : "name"], message: `duplicate consumer "${name}" of this key` });
             seen.add(name);
         });
     })
     .describe("Consumers of the key, each delivered the key's current value on create and on every rotation (see README, Delivery).");
+
+/** A relative path that stays inside the project (no absolute path, no ..). */
+function insideProject(p: string): boolean {
+    return !path.isAbsolute(p) && !path.normalize(p).split(/[\\/]/).includes("..");
+}
 
 export function deliveryName(d: Delivery): string {
     return d.name ?? d.file ?? "";
@@ -90,7 +97,10 @@ export function deliveryName(d: Delivery): string {
  */
 export function withDeliveries(schema: z.ZodType): z.ZodType {
     const described = <T extends z.ZodType>(from: z.ZodType, to: T): T => (from.description ? to.describe(from.description) : to);
-    if (schema instanceof z.ZodOptional) return described(schema, withDeliveries(schema.unwrap() as z.ZodType).optional());
+    if (schema instanceof z.ZodOptional) {
+        const inner = withDeliveries(schema.unwrap() as z.ZodType);
+        return inner === schema.unwrap() ? schema : described(schema, inner.optional());
+    }
     if (schema instanceof z.ZodArray) {
         const element = withDeliveries(schema.element as z.ZodType);
         if (element === schema.element) return schema;

@@ -51,6 +51,15 @@ export const Rotation = z
         paused: z.boolean().optional().describe("true stops rotation by age; a generation change still rotates."),
         offset: DurationOrZero.optional().describe("Rotate by age on a fixed schedule shifted by this much, so that keys sharing `every` rotate in different runs."),
     })
+    .superRefine((r, ctx) => {
+        // The previous slot holds one key: an overlap as long as the schedule would still need it
+        // when the next rotation comes. Checked where both are written together (defaults merge
+        // field by field, so the key's own rotation object is where an operator reads the pair).
+        if (!r.every || !r.overlap || !DURATION_PATTERN.test(r.every) || !/^[1-9][0-9]*[hdw]$/.test(String(r.overlap))) return;
+        if (durationMs(String(r.overlap)) >= durationMs(r.every)) {
+            ctx.addIssue({ code: "custom", path: ["overlap"], message: `must be shorter than every (${r.every}): the old key would still be valid when the next rotation comes` });
+        }
+    })
     .describe(
         "When keyfleet rotates a key: the new key is created before the old one is deleted, or kept for `overlap`. A key's own fields override " +
             "defaults.rotation field by field.",
