@@ -1,0 +1,174 @@
+// Fault profiles for any sandbox, as a proxy in front of it (issue 17's campaign): the same faults
+// for every vendor, without teaching each sandbox a random mode. What a real network and a real
+// vendor do, each at a seeded, repeatable rate:
+// - HTTP: an outage answer (503) or a rate-limit answer (429 with Retry-After) without passing the
+//   request on; latency; a reset before the request reaches the vendor; a lost answer (the vendor
+//   did the work, then the connection is reset before the answer); an unreadable success (the
+//   vendor's 2xx replaced by a proxy's HTML page).
+// - MySQL: a connection refused at connect; a connection dropped just before a statement that
+//   writes (INSERT, UPDATE, DELETE, COMMIT, or a prepared statement's execution) reaches the
+//   server, or just after the server ran it and before its answer comes back.
+// Counts what it forwards, per proxy, so a campaign can print vendor calls.
+import http from "node:http";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+
+export type HttpFault = "503" | "429" | "slow" | "reset" | "lost" | "garbled";
+export const HTTP_FAULTS: readonly HttpFault[] = ["503", "429", "slow", "reset", "lost", "garbled"];
+
+export interface FaultProfile {
+    /** Share of requests (0 to 1) that meet a fault. */
+    rate: number;
+    /** Faults to pick from, evenly (default all). */
+    kinds?: readonly HttpFault[];
+}
+
+/** A seeded generator (mulberry32): the same seed gives the same faults in the same order. */
+export function seeded(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+export interface FaultProxy {
+    url: string;
+    /** The profile in force; change it between runs (rate 0: the vendor has recovered). */
+    profile: FaultProfile;
+    /** Requests that reached the proxy, and faults injected by kind. */
+    stats: { requests: number; forwarded: number; faults: Record<string, number> };
+    close(): Promise<void>;
+}
+
+const PROXY_PAGE = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1><p>The proxy server received an invalid response from an upstream server.</p></body></html>";
+
+/** An HTTP proxy in front of `target` (http://host:port) that injects `profile`'s faults. */
+export async function startHttpFaultProxy(target: string, profile: FaultProfile, random: () => number): Promise<FaultProxy> {
+    const upstream = new URL(target);
+    const stats = { requests: 0, forwarded: 0, faults: {} as Record<string, number> };
+    const state: FaultProxy = { url: "", profile, stats, close: async () => undefined };
+    const pick = (): HttpFault | undefined => {
+        if (random() >= state.profile.rate) return undefined;
+        const kinds = state.profile.kinds ?? HTTP_FAULTS;
+        return kinds[Math.floor(random() * kinds.length)];
+    };
+    const server = http.createServer(async (req, res) => {
+        stats.requests++;
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        const body = Buffer.concat(chunks);
+        const fault = pick();
+        if (fault) stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+        if (fault === "503") {
+            res.writeHead(503, { "content-type": "text/html", connection: "close" });
+            return res.end("<html><body><h1>503 Service Unavailable</h1></body></html>");
+        }
+        if (fault === "429") {
+            res.writeHead(429, { "retry-after": "1", "content-type": "text/plain", connection: "close" });
+            return res.end("Too Many Requests");
+        }
+        if (fault === "reset") return req.socket.destroy();
+        if (fault === "slow") await new Promise((r) => setTimeout(r, 300 + Math.floor(random() * 1200)));
+        const headers = { ...req.headers, host: upstream.host };
+        const answer = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer } | undefined>((resolve) => {
+            const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, async (r) => {
+                const parts: Buffer[] = [];
+                for await (const c of r) parts.push(c as Buffer);
+                resolve({ status: r.statusCode ?? 502, headers: r.headers, body: Buffer.concat(parts) });
+            });
+            out.on("error", () => resolve(undefined));
+            out.end(body);
+        });
+        stats.forwarded++;
+        if (!answer) {
+            res.writeHead(502, { connection: "close" });
+            return res.end();
+        }
+        // The vendor has done the work: the answer goes missing, or arrives as a page nobody can read.
+        if (fault === "lost") return req.socket.destroy();
+        if (fault === "garbled" && answer.status >= 200 && answer.status < 300) {
+            const { "content-length": _l, "content-type": _t, "transfer-encoding": _e, ...rest } = answer.headers;
+            res.writeHead(answer.status, { ...rest, "content-type": "text/html; charset=UTF-8", "content-length": Buffer.byteLength(PROXY_PAGE) });
+            return res.end(PROXY_PAGE);
+        }
+        const { "transfer-encoding": _e, "content-length": _l, ...rest } = answer.headers;
+        res.writeHead(answer.status, { ...rest, "content-length": answer.body.length });
+        res.end(answer.body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    state.close = () =>
+        new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+        });
+    return state;
+}
+
+/** MySQL command bytes: COM_QUERY, COM_STMT_PREPARE, COM_STMT_EXECUTE. */
+const COM_QUERY = 0x03;
+const COM_STMT_EXECUTE = 0x17;
+const WRITES = /^\s*(INSERT|UPDATE|DELETE|REPLACE|COMMIT)\b/i;
+
+/** Whether a client packet (4-byte header, then the command) asks the server to write. */
+function writes(chunk: Buffer): boolean {
+    if (chunk.length < 5) return false;
+    const command = chunk[4];
+    if (command === COM_STMT_EXECUTE) return true;
+    return command === COM_QUERY && WRITES.test(chunk.subarray(5, 64).toString("latin1"));
+}
+
+/** A TCP proxy in front of a MySQL/MariaDB server that drops connections around writes. */
+export async function startMysqlFaultProxy(host: string, port: number, profile: FaultProfile, random: () => number): Promise<FaultProxy & { port: number }> {
+    const stats = { requests: 0, forwarded: 0, faults: {} as Record<string, number> };
+    const sockets = new Set<net.Socket>();
+    const count = (k: string) => (stats.faults[k] = (stats.faults[k] ?? 0) + 1);
+    const state = { url: "", port: 0, profile, stats, close: async () => undefined } as FaultProxy & { port: number };
+    const server = net.createServer((client) => {
+        sockets.add(client);
+        if (random() < state.profile.rate / 4) {
+            count("refused");
+            return client.destroy();
+        }
+        const server_ = net.connect(port, host);
+        sockets.add(server_);
+        let dropAfter = false;
+        const end = () => {
+            client.destroy();
+            server_.destroy();
+        };
+        client.on("data", (chunk: Buffer) => {
+            stats.requests++;
+            if (writes(chunk) && random() < state.profile.rate) {
+                if (random() < 0.5) {
+                    count("before-write");
+                    return end();
+                }
+                count("after-write");
+                dropAfter = true;
+            }
+            stats.forwarded++;
+            server_.write(chunk);
+        });
+        server_.on("data", (chunk: Buffer) => {
+            // The server ran the statement; its answer never arrives.
+            if (dropAfter) return end();
+            client.write(chunk);
+        });
+        client.on("error", end).on("close", end);
+        server_.on("error", end).on("close", end);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    state.port = (server.address() as AddressInfo).port;
+    state.url = `mysql://127.0.0.1:${state.port}`;
+    state.close = () =>
+        new Promise<void>((resolve) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => resolve());
+        });
+    return state;
+}

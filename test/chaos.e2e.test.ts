@@ -1,0 +1,15 @@
+// The fault campaign's short profile (issue 17; the whole one is `npm run chaos`): keys of all four
+// vendors behind fault proxies at 20%, up through the real engine until converged, then the
+// vendors counted against state: no duplicate, no orphan, nothing lost.
+import { describe, expect, it } from "vitest";
+import { campaign, table } from "./helpers/chaos.ts";
+
+describe("fault campaign, short profile", () => {
+    it("12 keys across four vendors at 20% faults converge with 0 duplicates, 0 orphans, 0 lost", async () => {
+        const lines: string[] = [];
+        const row = await campaign({ keys: 12, rate: 0.2, seed: 7, maxRuns: 6, log: (l) => lines.push(l) });
+        console.log(`${table([row])}\n${lines.join("\n")}`);
+        expect(row.faults).toBeGreaterThan(0);
+        expect({ duplicates: row.duplicates, orphans: row.orphans, lost: row.lost }).toEqual({ duplicates: 0, orphans: 0, lost: 0 });
+    }, 900_000);
+});
