@@ -293,6 +293,30 @@ guard_verbose() {
 # shellcheck source=scripts/stack-of.sh
 source "$ROOT/scripts/stack-of.sh"
 
+# The key-hygiene policy pack (policy/, README "Key-hygiene policy") for a preview or up of STACK:
+# --policy-pack policy with the environment's policy/config/<stack>.json, for every environment
+# that has one; none for the others, nor when the command names a pack itself. Left in POLICY_ARGS.
+policy_args() {
+  local stack="$1" arg
+  shift
+  POLICY_ARGS=()
+  for arg in "$@"; do case "$arg" in --policy-pack|--policy-pack=*) return 0 ;; esac; done
+  if [ -n "$stack" ] && [ -f "$ROOT/policy/config/$stack.json" ]; then
+    POLICY_ARGS=(--policy-pack "$ROOT/policy" --policy-pack-config "$ROOT/policy/config/$stack.json")
+  fi
+  return 0
+}
+
+# The pulumi subcommand of a command line (its first word that is not an option).
+pulumi_subcommand() {
+  local arg prev=""
+  for arg in "$@"; do
+    case "$prev" in -s|--stack|-C|--cwd) prev=""; continue ;; esac
+    case "$arg" in -*) ;; *) echo "$arg"; return ;; esac
+    prev="$arg"
+  done
+}
+
 # `--help` (or -h) before any `--` answers with the command's usage and exit 0, and changes nothing:
 # no install beyond what running a TypeScript entry point needs, no sandbox, no database.
 wants_help() {
@@ -361,9 +385,10 @@ case "$cmd" in
     if [ "$stack" = local ]; then ensure_mysql; ensure_sandbox; fi
     cd "$ROOT"
     pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+    policy_args "$stack" "$@"
     # setup_env's PULUMI_SKIP_CONFIRMATIONS would answer Pulumi's question itself (it means --yes).
-    if [ -n "$yes" ]; then pulumi up --yes --refresh --stack "$stack" "$@"
-    else env -u PULUMI_SKIP_CONFIRMATIONS pulumi up --refresh --stack "$stack" "$@"; fi
+    if [ -n "$yes" ]; then pulumi up --yes --refresh --stack "$stack" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@"
+    else env -u PULUMI_SKIP_CONFIRMATIONS pulumi up --refresh --stack "$stack" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@"; fi
     node "$ROOT/stacks/summary.ts" "$stack"
     ;;
   test)
@@ -412,9 +437,12 @@ case "$cmd" in
     set -- ${ARGS[@]+"${ARGS[@]}"}
     toolchain
     # The local stack's public passphrase only when the command acts on the local stack.
-    if [ "$(stack_of "$@")" = local ]; then passphrase_for local; ensure_mysql; fi
+    acts_on="$(stack_of "$@")"
+    if [ "$acts_on" = local ]; then passphrase_for local; ensure_mysql; fi
     cd "$ROOT"
-    exec pulumi "$@"
+    POLICY_ARGS=()
+    case "$(pulumi_subcommand "$@")" in preview|up|update) policy_args "$acts_on" "$@" ;; esac
+    exec pulumi "$@" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"}
     ;;
   node)
     toolchain
