@@ -47,6 +47,7 @@ export interface Rule<C extends Record<string, unknown> = Record<string, unknown
     description: string;
     /** The rule's settings, as the engine validates the config file's (JSON schema properties). */
     properties: Record<string, JsonSchema>;
+    /** Settings an enabled rule needs (checked by validate and the pack, not by the schema: see policy/index.ts). */
     required?: (keyof C & string)[];
     /** Settings a config file leaves out. */
     defaults: Partial<C>;

@@ -293,29 +293,8 @@ guard_verbose() {
 # shellcheck source=scripts/stack-of.sh
 source "$ROOT/scripts/stack-of.sh"
 
-# The key-hygiene policy pack (policy/, README "Key-hygiene policy") for a preview or up of STACK:
-# --policy-pack policy with the environment's policy/config/<stack>.json, for every environment
-# that has one; none for the others, nor when the command names a pack itself. Left in POLICY_ARGS.
-policy_args() {
-  local stack="$1" arg
-  shift
-  POLICY_ARGS=()
-  for arg in "$@"; do case "$arg" in --policy-pack|--policy-pack=*) return 0 ;; esac; done
-  if [ -n "$stack" ] && [ -f "$ROOT/policy/config/$stack.json" ]; then
-    POLICY_ARGS=(--policy-pack "$ROOT/policy" --policy-pack-config "$ROOT/policy/config/$stack.json")
-  fi
-  return 0
-}
-
-# The pulumi subcommand of a command line (its first word that is not an option).
-pulumi_subcommand() {
-  local arg prev=""
-  for arg in "$@"; do
-    case "$prev" in -s|--stack|-C|--cwd) prev=""; continue ;; esac
-    case "$arg" in -*) ;; *) echo "$arg"; return ;; esac
-    prev="$arg"
-  done
-}
+# shellcheck source=scripts/policy-args.sh
+source "$ROOT/scripts/policy-args.sh"
 
 # `--help` (or -h) before any `--` answers with the command's usage and exit 0, and changes nothing:
 # no install beyond what running a TypeScript entry point needs, no sandbox, no database.
