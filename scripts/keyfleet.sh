@@ -93,7 +93,9 @@ ensure_pulumi() {
   # The Node.js language host. The Go module that holds Pulumi's own host
   # (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3) is refused by the module
   # proxy here at every version, so keyfleet ships one built on @pulumi/pulumi's LanguageServer
-  # (toolchain/language-host.ts). A Pulumi on PATH keeps the host it was installed with.
+  # (toolchain/language-host.ts). It also runs the key-hygiene policy pack (--policy-pack policy):
+  # the CLI hands a nodejs pack to the language host's RunPlugin, so no pulumi-analyzer-policy
+  # plugin is needed. A Pulumi on PATH keeps the host it was installed with.
   # Written to a temporary file and moved, so a run that starts meanwhile never sees half a script.
   cat >"$BIN/pulumi-language-nodejs.tmp" <<EOF
 #!/bin/sh

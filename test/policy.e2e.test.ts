@@ -85,7 +85,7 @@ function config(level: "mandatory" | "advisory"): string {
 let nexus: TestSandbox;
 let scp: ScpTestSandbox;
 let desk: HelpDesk;
-let bt: { server: Listening; config(): Record<string, { value: string; secret?: boolean }> };
+let bt: { server: Listening; secret: string; config(): Record<string, { value: string; secret?: boolean }> };
 let s: TestStack;
 
 beforeAll(async () => {
@@ -94,6 +94,7 @@ beforeAll(async () => {
     const server = await listen(new BeyondTrustSandbox({ client: { id: "keyfleet_policy", secret } }).handler, 0);
     bt = {
         server,
+        secret,
         config: () => ({
             "keyfleet:beyondtrust": { value: JSON.stringify({ url: server.url, clientId: "keyfleet_policy" }) },
             "keyfleet:beyondtrustClientSecret": { value: secret, secret: true },
@@ -196,5 +197,8 @@ describe("key-hygiene policy pack", () => {
         const found = violations(preview.printed);
         expect(found.every(([level]) => level === "advisory")).toBe(true);
         expect(sorted(found.map(([, rule, message]) => ruleKey(rule, message)))).toEqual(expect.arrayContaining(sorted(EXPECTED)));
+        // The pack sees the resources' inputs; nothing it or the engine printed holds a credential or key.
+        const all = s.output.join("");
+        for (const secret of [...nexus.secrets(), ...scp.secrets(), desk.password, bt.secret, ...Object.values(await s.apiKeys())]) if (secret) expect(all).not.toContain(secret);
     });
 });

@@ -93,6 +93,13 @@ interface PluginStream {
     destroy(err: Error & { code?: number }): void;
 }
 
+/** Running plugins: they end with the host (the engine stops the host's process group too; this covers a plain kill). */
+const plugins = new Set<ReturnType<typeof spawn>>();
+process.on("exit", () => {
+    for (const child of plugins) child.kill();
+});
+for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => process.exit(0));
+
 function runPlugin(call: PluginStream) {
     const req = call.request;
     if (req.getKind() !== "analyzer") {
@@ -105,6 +112,7 @@ function runPlugin(call: PluginStream) {
     const env = Object.fromEntries(req.getEnvList().map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
     // The pack's folder is its working directory, as Pulumi's analyzer plugin has it.
     const child = spawn(process.execPath, [entry, ...req.getArgsList()], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    plugins.add(child);
     const send = (field: "setStdout" | "setStderr", chunk: Buffer) => {
         const msg = new langproto.RunPluginResponse();
         msg[field](chunk);
@@ -114,6 +122,7 @@ function runPlugin(call: PluginStream) {
     child.stderr.on("data", (chunk: Buffer) => send("setStderr", chunk));
     child.on("error", (err) => send("setStderr", Buffer.from(`keyfleet language host: cannot start the policy pack ${entry}: ${err.message}\n`)));
     child.on("close", (code, signal) => {
+        plugins.delete(child);
         const msg = new langproto.RunPluginResponse();
         msg.setExitcode(code ?? (signal ? 128 : 1));
         call.write(msg);
