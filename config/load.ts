@@ -26,6 +26,8 @@ export type LoadResult =
           warnings: ConfigError[];
           /** Where `path` is in the file, as errors start: "config/prod.yaml:7:15 supportsystem.apiKeys[0].note". */
           at(path: (string | number)[]): string;
+          /** The same place as a ConfigError without its message (the key-hygiene policy's findings, in validate). */
+          place(path: (string | number)[]): Omit<ConfigError, "message">;
       }
     | { ok: false; errors: ConfigError[] };
 
@@ -240,11 +242,12 @@ function parseChecked(text: string, shown: string, config?: RawConfig): LoadResu
             warnings.push({ file: shown, ...at(locate(doc, path).node?.range?.[0]), path: formatPath(path), message: w.message });
         }
     }
-    const place = (path: Path) => {
-        const { line, col } = at(locate(doc, path).node?.range?.[0]);
-        return `${shown}:${line}:${col} ${formatPath(path)}`;
+    const place = (path: Path) => ({ file: shown, ...at(locate(doc, path).node?.range?.[0]), path: formatPath(path) });
+    const where = (path: Path) => {
+        const p = place(path);
+        return `${p.file}:${p.line}:${p.col} ${p.path}`;
     };
-    return { ok: true, env, warnings, at: place };
+    return { ok: true, env, warnings, at: where, place };
 }
 
 /** The first `*name` with no `&name` before it, which yaml reports only as it converts. */

@@ -8,6 +8,8 @@
 //   (no --stacks: every stack of the backend)
 // Exit status: 0 all ran (and, for drift, nothing found); 1 a stack failed; 2 drift found (or YAML not
 // yet applied, or something due), none failed; 64 bad arguments.
+import fs from "node:fs";
+import path from "node:path";
 import { parseCli } from "../scripts/cli.ts";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { driftFindings, isDrift, isDue, vendorRenewals, type DriftEvent, type Finding } from "./findings.ts";
@@ -58,6 +60,15 @@ function reason(errors: string[], err: unknown): string {
     return (errors.length > 0 ? lines.slice(0, 3) : lines.slice(-2)).join(" ").replace(/\s+/g, " ").slice(0, 400);
 }
 
+/**
+ * The key-hygiene policy pack of a preview or up, as keyfleet.sh gives it (scripts/policy-args.sh):
+ * the project's policy/ with policy/config/<stack>.json, for a stack whose environment has one.
+ */
+export function policyOptions(dir: string, stackName: string): { policyPacks?: string[]; policyPackConfigs?: string[] } {
+    const config = path.join(dir, "policy", "config", `${stackName}.json`);
+    return fs.existsSync(config) ? { policyPacks: [path.join(dir, "policy")], policyPackConfigs: [config] } : {};
+}
+
 export async function runStack(op: FleetOp, stackName: string, options: { dir: string; pulumi: PulumiCommand; select: <T>(fn: () => Promise<T>) => Promise<T>; within?: string }): Promise<StackResult> {
     const started = performance.now();
     const changed = new Set<string>();
@@ -85,8 +96,10 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
         });
         // `stack select` writes the workspace's current stack: one at a time, the runs themselves in parallel.
         const stack = await options.select(() => (op === "up" ? Stack.createOrSelect(stackName, ws) : Stack.select(stackName, ws)));
-        if (op === "up") await stack.up({ onEvent, color: "never" });
-        else await stack.preview({ onEvent, color: "never", refresh: op === "drift" });
+        // A drift check reads; the policy judges what preview and up would declare.
+        const policy = op === "drift" ? {} : policyOptions(options.dir, stackName);
+        if (op === "up") await stack.up({ onEvent, color: "never", ...policy });
+        else await stack.preview({ onEvent, color: "never", refresh: op === "drift", ...policy });
         const keysChanged = changed.size;
         if (op !== "drift") return { stack: stackName, result: op === "preview" && keysChanged > 0 ? "changes" : "ok", keysChanged, driftFound: null, findings: null, durationMs: performance.now() - started };
         const findings = driftFindings(seen, { now: Date.now(), within: options.within ?? null, renewals: await vendorRenewals() });

@@ -93,7 +93,9 @@ ensure_pulumi() {
   # The Node.js language host. The Go module that holds Pulumi's own host
   # (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3) is refused by the module
   # proxy here at every version, so keyfleet ships one built on @pulumi/pulumi's LanguageServer
-  # (toolchain/language-host.ts). A Pulumi on PATH keeps the host it was installed with.
+  # (toolchain/language-host.ts). It also runs the key-hygiene policy pack (--policy-pack policy):
+  # the CLI hands a nodejs pack to the language host's RunPlugin, so no pulumi-analyzer-policy
+  # plugin is needed. A Pulumi on PATH keeps the host it was installed with.
   # Written to a temporary file and moved, so a run that starts meanwhile never sees half a script.
   cat >"$BIN/pulumi-language-nodejs.tmp" <<EOF
 #!/bin/sh
@@ -293,6 +295,9 @@ guard_verbose() {
 # shellcheck source=scripts/stack-of.sh
 source "$ROOT/scripts/stack-of.sh"
 
+# shellcheck source=scripts/policy-args.sh
+source "$ROOT/scripts/policy-args.sh"
+
 # `--help` (or -h) before any `--` answers with the command's usage and exit 0, and changes nothing:
 # no install beyond what running a TypeScript entry point needs, no sandbox, no database.
 wants_help() {
@@ -361,9 +366,10 @@ case "$cmd" in
     if [ "$stack" = local ]; then ensure_mysql; ensure_sandbox; fi
     cd "$ROOT"
     pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+    policy_args "$stack" "$@"
     # setup_env's PULUMI_SKIP_CONFIRMATIONS would answer Pulumi's question itself (it means --yes).
-    if [ -n "$yes" ]; then pulumi up --yes --refresh --stack "$stack" "$@"
-    else env -u PULUMI_SKIP_CONFIRMATIONS pulumi up --refresh --stack "$stack" "$@"; fi
+    if [ -n "$yes" ]; then pulumi up --yes --refresh --stack "$stack" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@"
+    else env -u PULUMI_SKIP_CONFIRMATIONS pulumi up --refresh --stack "$stack" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@"; fi
     node "$ROOT/stacks/summary.ts" "$stack"
     ;;
   test)
@@ -412,9 +418,12 @@ case "$cmd" in
     set -- ${ARGS[@]+"${ARGS[@]}"}
     toolchain
     # The local stack's public passphrase only when the command acts on the local stack.
-    if [ "$(stack_of "$@")" = local ]; then passphrase_for local; ensure_mysql; fi
+    acts_on="$(stack_of "$@")"
+    if [ "$acts_on" = local ]; then passphrase_for local; ensure_mysql; fi
     cd "$ROOT"
-    exec pulumi "$@"
+    POLICY_ARGS=()
+    case "$(pulumi_subcommand "$@")" in preview|up|update) policy_args "$acts_on" "$@" ;; esac
+    exec pulumi "$@" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"}
     ;;
   node)
     toolchain

@@ -10,13 +10,14 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, typ
 import { vendors } from "@keyfleet/providers/vendors";
 import { checkSettings, type ConfigSource } from "@keyfleet/providers/shared/preflight";
 import { formatError, loadEnvironment, type ConfigError } from "../config/load.ts";
+import { configProblems, judge, keysOfEnvironment, type PackConfig } from "../policy/rules.ts";
 import { parseCli } from "./cli.ts";
 import { localStackEnv } from "./local-stack-env.ts";
 
 // The folder keyfleet.sh was called through (a scratch copy links scripts/ to the checkout).
 const ROOT = process.env.KEYFLEET_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-const USAGE = `usage: npm run validate [-- <file|env>…]
+const USAGE = `usage: npm run validate [-- [--policy-config <file>] <file|env>…]
   Checks each environment offline: config/<env>.yaml (schema, cross-field rules, warnings) and
   stacks/Pulumi.<env>.yaml (unknown keyfleet: keys, credentials in plain text, URL shapes, settings
   the vendors in use need), with the same messages as a preview. No Pulumi CLI, sandbox or database.
@@ -25,6 +26,8 @@ const USAGE = `usage: npm run validate [-- <file|env>…]
   A setting found neither in the stack file nor in this shell's environment is a warning here, since
   the run's environment may give it (a preview stops without it); a missing credential is left to
   the preview. Secrets are not decrypted: a secure value counts as set, its content is not checked.
+  The key-hygiene policy (policy/rules.ts) runs too, with the environment's policy/config/<env>.json
+  (or --policy-config <file>): a mandatory rule broken is an error, an advisory one a warning.
   Exit status: 0 when there is no error (warnings are printed), 1 on any error, 2 on a usage error.`;
 
 /**
@@ -32,7 +35,7 @@ const USAGE = `usage: npm run validate [-- <file|env>…]
  * stacks/Pulumi.<env>.yaml of this project; a file is one of the pair, the other found where the
  * project keeps it (../stacks/Pulumi.<env>.yaml beside config/, ../config/<env>.yaml beside stacks/).
  */
-function targets(args: string[]): { keys: string; stack: string | undefined; env: string }[] {
+function targets(args: string[], policyConfig?: string): { keys: string; stack: string | undefined; env: string; policy: string | undefined }[] {
     const names = args.length > 0 ? args : fs.readdirSync(path.join(ROOT, "config")).filter((f) => f.endsWith(".yaml")).sort().map((f) => f.slice(0, -".yaml".length));
     return names.map((arg) => {
         const isFile = /\.ya?ml$/.test(arg) || arg.includes("/");
@@ -45,7 +48,9 @@ function targets(args: string[]): { keys: string; stack: string | undefined; env
         // stack's keyfleet:keysFile (relative to the project) when set, else config/<env>.yaml.
         const configured = !isFile || stackFile ? keysFileOf(stack) : undefined;
         const keys = configured ? path.resolve(project, configured) : stackFile ? path.join(project, "config", `${env}.yaml`) : file;
-        return { keys, env, stack: fs.existsSync(stack) ? stack : undefined };
+        // The pack's config of the environment, where keyfleet.sh's preview and up find it.
+        const policy = policyConfig ? path.resolve(policyConfig) : path.join(project, "policy", "config", `${env}.json`);
+        return { keys, env, stack: fs.existsSync(stack) ? stack : undefined, policy: fs.existsSync(policy) ? policy : undefined };
     });
 }
 
@@ -123,27 +128,57 @@ function nodeAt(doc: Document, path: string[]): Node | undefined {
     return key;
 }
 
-/** Errors and warnings of one environment, in the preview's words, each placed in its file. */
-export function validate(keysFile: string, stackFile: string | undefined): { errors: ConfigError[]; warnings: ConfigError[] } {
+/**
+ * Errors and warnings of one environment, in the preview's words, each placed in its file;
+ * `policyConfig`: the key-hygiene pack's config file of the environment, when it has one.
+ */
+export function validate(keysFile: string, stackFile: string | undefined, policyConfig?: string): { errors: ConfigError[]; warnings: ConfigError[] } {
     // The local stack's endpoints come from the environment keyfleet.sh gives it (local-stack-env.ts).
-    if (stackFile && path.basename(stackFile) === "Pulumi.local.yaml") return withEnv(localStackEnv(), () => validateWith(keysFile, stackFile));
-    return validateWith(keysFile, stackFile);
+    if (stackFile && path.basename(stackFile) === "Pulumi.local.yaml") return withEnv(localStackEnv(), () => validateWith(keysFile, stackFile, policyConfig));
+    return validateWith(keysFile, stackFile, policyConfig);
 }
 
-function validateWith(keysFile: string, stackFile: string | undefined): { errors: ConfigError[]; warnings: ConfigError[] } {
+/**
+ * The policy pack's findings on the YAML, from the pack's own rules (policy/rules.ts) and config,
+ * each at the YAML's place of what it is about, prefixed as the preview's "Policies:" lists them.
+ */
+function policyFindings(result: Extract<ReturnType<typeof loadEnvironment>, { ok: true }>, file: string): { errors: ConfigError[]; warnings: ConfigError[] } {
+    const name = shown(file);
+    let config: PackConfig;
+    try {
+        config = JSON.parse(fs.readFileSync(file, "utf8")) as PackConfig;
+        if (!config || typeof config !== "object" || Array.isArray(config)) throw new Error("it is not a JSON object of rule names");
+    } catch (err) {
+        return { errors: [{ file: name, line: 1, col: 1, path: "", message: `the policy config cannot be read: ${(err as Error).message}` }], warnings: [] };
+    }
+    const problems = configProblems(config);
+    if (problems.length > 0) return { errors: problems.map((message) => ({ file: name, line: 1, col: 1, path: "", message })), warnings: [] };
+    const errors: ConfigError[] = [];
+    const warnings: ConfigError[] = [];
+    for (const { key, section, entry } of keysOfEnvironment(result.env)) {
+        for (const { rule, level, finding } of judge(key, config)) {
+            const at = result.place([section, ...(entry.at(finding.fact) ?? entry.path)]);
+            (level === "mandatory" ? errors : warnings).push({ ...at, message: `[${level}] ${rule.name}: ${finding.message}` });
+        }
+    }
+    return { errors, warnings };
+}
+
+function validateWith(keysFile: string, stackFile: string | undefined, policyConfig: string | undefined): { errors: ConfigError[]; warnings: ConfigError[] } {
     const keysShown = shown(keysFile);
     const stack = stackFile ? readStack(stackFile, shown(stackFile)) : undefined;
     if (stack && stack.errors.length > 0) return { errors: stack.errors, warnings: [] };
     const result = loadEnvironment(keysFile, keysShown, stack?.source);
     if (!result.ok) return { errors: result.errors, warnings: [] };
-    if (!stack || !stackFile) return { errors: [], warnings: result.warnings };
+    const policy = policyConfig ? policyFindings(result, policyConfig) : { errors: [], warnings: [] };
+    if (!stack || !stackFile) return { errors: policy.errors, warnings: [...result.warnings, ...policy.warnings] };
     const name = shown(stackFile);
     // The message of every settings problem starts with its key (keyfleet:nexus.authUrl …).
     const placed = (message: string): ConfigError => {
         const key = /^keyfleet:[^\s]+/.exec(message)?.[0] ?? "";
         return { file: name, ...stack.place(key), path: "", message };
     };
-    const warnings = [...result.warnings];
+    const warnings = [...result.warnings, ...policy.warnings];
     const problems = checkSettings(vendors, result.env, ["keysFile"], stack.source, {
         onMissing: (problem, spec) => {
             // Credentials are meant to come from the run's environment (the stack files say so), which
@@ -151,7 +186,7 @@ function validateWith(keysFile: string, stackFile: string | undefined): { errors
             if (!spec.secret) warnings.push(placed(`${problem}, unless the run's environment gives it (a preview stops without it)`));
         },
     });
-    return { errors: problems.map(placed), warnings };
+    return { errors: [...policy.errors, ...problems.map(placed)], warnings };
 }
 
 /** Runs `work` with `vars` set where this process's environment does not set them already. */
@@ -166,15 +201,15 @@ function withEnv<T>(vars: Record<string, string>, work: () => T): T {
 }
 
 function main() {
-    const { positionals } = parseCli(USAGE, { args: process.argv.slice(2), allowPositionals: true, options: {} });
+    const { positionals, values } = parseCli(USAGE, { args: process.argv.slice(2), allowPositionals: true, options: { "policy-config": { type: "string" } } });
     let failed = 0;
-    for (const t of targets(positionals)) {
+    for (const t of targets(positionals, values["policy-config"])) {
         const started = performance.now();
-        const { errors, warnings } = validate(t.keys, t.stack);
+        const { errors, warnings } = validate(t.keys, t.stack, t.policy);
         const ms = performance.now() - started;
         for (const w of warnings) process.stderr.write(`warning: ${formatError(w)}\n`);
         for (const e of errors) process.stderr.write(`error: ${formatError(e)}\n`);
-        const files = [shown(t.keys), ...(t.stack ? [shown(t.stack)] : [])].join(" + ");
+        const files = [shown(t.keys), ...(t.stack ? [shown(t.stack)] : []), ...(t.policy ? [shown(t.policy)] : [])].join(" + ");
         if (errors.length > 0) failed++;
         const counts = `${errors.length} error${errors.length === 1 ? "" : "s"}, ${warnings.length} warning${warnings.length === 1 ? "" : "s"}`;
         process.stdout.write(`${errors.length > 0 ? "FAIL" : "ok  "} ${t.env}: ${files}: ${counts} (${ms.toFixed(0)} ms)\n`);

@@ -159,3 +159,56 @@ describe("up of a stack other than local, on a terminal", () => {
         }
     }, 120_000);
 });
+
+// Issue 19: keyfleet.sh's preview and up run the key-hygiene policy pack for every environment that
+// has a policy/config/<env>.json, with that file.
+describe("policy pack wiring", () => {
+    const policy = (...args: string[]) =>
+        execFileSync("bash", ["-c", 'ROOT="$PWD"; source scripts/policy-args.sh; sub="$(pulumi_subcommand "${@:2}")"; policy_args "$1" "${@:2}"; echo "$sub|${POLICY_ARGS[*]}"', "policy", ...args], { encoding: "utf8" }).trim();
+
+    it("adds the pack and the environment's config for an environment that has one, and only then", () => {
+        const root = process.cwd();
+        expect(policy("prod", "preview", "--stack", "prod")).toBe(`preview|--policy-pack ${root}/policy --policy-pack-config ${root}/policy/config/prod.json`);
+        expect(policy("no-such-env", "preview")).toBe("preview|");
+        // A pack the command names itself is left alone.
+        expect(policy("prod", "up", "--policy-pack", "other")).toBe("up|");
+        // The subcommand is not an option's value.
+        expect(policy("prod", "-s", "prod", "preview")).toMatch(/^preview\|/);
+    });
+
+    it("a preview through keyfleet.sh fails on a mandatory rule of the environment's config", () => {
+        const env = `policy${process.pid}`;
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-policy-wiring-"));
+        const keys = path.join(tmp, "keys.yaml");
+        fs.writeFileSync(keys, "beyondtrust:\n  sessionKeys:\n    - name: desk\n      queue: general\n      ttl: 604800\n");
+        const stackFile = path.join("stacks", `Pulumi.${env}.yaml`);
+        const configFile = path.join("policy", "config", `${env}.json`);
+        // Nothing answers on the appliance's address: a preview of a new session key needs no vendor.
+        const settings = JSON.stringify({ url: "http://127.0.0.1:9", clientId: "wiring" });
+        const run = () => {
+            try {
+                return { status: 0, out: execFileSync("bash", ["scripts/keyfleet.sh", "pulumi", "preview", "--stack", env, "--color", "never"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PULUMI_BACKEND_URL: `file://${tmp}`, PULUMI_CONFIG_PASSPHRASE: "wiring-test", KEYFLEET_BEYONDTRUST_CLIENT_SECRET: "wiring-secret" } }) };
+            } catch (err) {
+                const e = err as { status: number; stderr: string; stdout: string };
+                return { status: e.status, out: `${e.stdout}${e.stderr}` };
+            }
+        };
+        try {
+            fs.writeFileSync(stackFile, `config:\n  keyfleet:keysFile: ${keys}\n  keyfleet:beyondtrust: '${settings}'\n`);
+            execFileSync("bash", ["scripts/keyfleet.sh", "pulumi", "stack", "init", env], { stdio: "ignore", env: { ...process.env, PULUMI_BACKEND_URL: `file://${tmp}`, PULUMI_CONFIG_PASSPHRASE: "wiring-test" } });
+            const withoutConfig = run();
+            expect(withoutConfig.status, withoutConfig.out).toBe(0);
+            expect(withoutConfig.out).not.toContain("Policies:");
+            fs.writeFileSync(configFile, JSON.stringify({ "key-ttl": { enforcementLevel: "mandatory", maxSeconds: 86400 } }));
+            const withConfig = run();
+            expect(withConfig.status, withConfig.out).not.toBe(0);
+            expect(withConfig.out).toMatch(/\[mandatory\]\s+key-ttl/);
+            expect(withConfig.out).toContain('key "beyondtrust/sessionKey/desk" (BeyondTrust Remote Support) has ttl 604800 s, above this environment\'s maximum of 86400 s');
+            expect(withConfig.out).not.toContain("wiring-secret");
+        } finally {
+            fs.rmSync(stackFile, { force: true });
+            fs.rmSync(configFile, { force: true });
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    }, 180_000);
+});

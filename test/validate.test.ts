@@ -51,7 +51,7 @@ describe("npm run validate", () => {
         }
         const cli = await run();
         expect(cli.status, cli.stderr).toBe(0);
-        for (const env of envs) expect(cli.stdout).toMatch(new RegExp(`^ok +${env}: config/${env}\\.yaml \\+ stacks/Pulumi\\.${env}\\.yaml: 0 errors`, "m"));
+        for (const env of envs) expect(cli.stdout).toMatch(new RegExp(`^ok +${env}: config/${env}\\.yaml \\+ stacks/Pulumi\\.${env}\\.yaml \\+ policy/config/${env}\\.json: 0 errors`, "m"));
     });
 
     it("fails a broken keys file with file:line:col, once, and exit 1", async () => {
@@ -108,10 +108,45 @@ describe("npm run validate", () => {
     it("answers --help with its usage, and a stack file argument checks its pair", async () => {
         const help = await run("--help");
         expect(help.status).toBe(0);
-        expect(help.stdout).toMatch(/^usage: npm run validate \[-- <file\|env>…\]/);
+        expect(help.stdout).toMatch(/^usage: npm run validate \[-- \[--policy-config <file>\] <file\|env>…\]/);
         const pair = await run(path.join(ROOT, "stacks", "Pulumi.prod.yaml"));
         expect(pair.status, pair.stderr).toBe(0);
         expect(pair.stdout).toMatch(/^ok +prod: config\/prod\.yaml \+ stacks\/Pulumi\.prod\.yaml/m);
         expect((await run("--nope")).status).toBe(2);
+    });
+
+    // Issue 19: the key-hygiene policy pack's rules, offline (the engine's side: policy.e2e.test.ts).
+    it("runs the key-hygiene policy with the environment's policy/config/<env>.json: mandatory is an error, advisory a warning", async () => {
+        fs.mkdirSync(path.join(scratch, "policy", "config"), { recursive: true });
+        const keys = "supportcenter:\n  integrationKeys:\n    - name: sync\n      roles: [Technician, SDAdmin]\n      owner: admin\n      expires: 2099-01-01\n";
+        const file = environment("hygiene", keys);
+        fs.writeFileSync(path.join(scratch, "policy", "config", "hygiene.json"), JSON.stringify({ "key-roles": { enforcementLevel: "mandatory", forbidden: ["sdadmin"] }, protect: "advisory", "key-expires": "mandatory" }));
+        const cli = await run(file);
+        expect(cli.status, cli.stderr).toBe(1);
+        expect(cli.stderr).toContain(`error: ${file}:4:14 supportcenter.integrationKeys[0].roles: [mandatory] key-roles: key "supportcenter/sync" (ManageEngine SupportCenter Plus) acts with role sdadmin, which this environment forbids`);
+        expect(cli.stderr).toContain(`warning: ${file}:3:7 supportcenter.integrationKeys[0]: [advisory] protect: key "supportcenter/sync" (ManageEngine SupportCenter Plus) is not protected`);
+        // The key expires: that rule has nothing to say.
+        expect(cli.stderr).not.toContain("key-expires");
+        expect(cli.stdout).toMatch(/^FAIL hygiene: .*policy\/config\/hygiene\.json: 1 error, 1 warning/m);
+
+        // Another config by --policy-config: every rule advisory, so nothing fails.
+        const lenient = path.join(scratch, "lenient.json");
+        fs.writeFileSync(lenient, JSON.stringify({ all: "advisory", "key-roles": { forbidden: ["SDAdmin"] }, "rotation-max-every": { maxEvery: "90d" }, "key-address": { allowed: [] }, "key-ttl": { maxSeconds: 60 }, "rotation-min-overlap": { minOverlap: "1d" } }));
+        const advisory = await run("--policy-config", lenient, file);
+        expect(advisory.status, advisory.stderr).toBe(0);
+        expect(advisory.stderr).toMatch(/^warning: .*\[advisory\] key-roles: /m);
+        expect(advisory.stderr).toMatch(/^warning: .*\[advisory\] rotation-max-every: key "supportcenter\/sync" .* has no rotation\.every/m);
+    });
+
+    it("refuses a policy config it cannot apply, naming what is wrong", async () => {
+        const file = environment("badpolicy", BT_KEYS);
+        fs.mkdirSync(path.join(scratch, "policy", "config"), { recursive: true });
+        fs.writeFileSync(path.join(scratch, "policy", "config", "badpolicy.json"), JSON.stringify({ "key-tll": "mandatory", "key-ttl": "mandatory", "rotation-max-every": { enforcementLevel: "strict", maxEvery: "3 months" } }));
+        const cli = await run(file);
+        expect(cli.status).toBe(1);
+        expect(cli.stderr).toContain('"key-tll" is not a rule of keyfleet-key-hygiene');
+        expect(cli.stderr).toContain('key-ttl: needs "maxSeconds"');
+        expect(cli.stderr).toContain('rotation-max-every: enforcementLevel "strict" is not one of mandatory, advisory, disabled');
+        expect(cli.stderr).toContain('rotation-max-every: maxEvery must be a duration like 12h, 90d or 2w; it is "3 months"');
     });
 });

@@ -5,6 +5,7 @@ import { clock } from "../shared/clock.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { keyName } from "../shared/fields.ts";
 import { Duration, durationMs, Rotation } from "../shared/rotation.ts";
+import { dynamicType } from "../shared/hygiene.ts";
 
 /** The seed's limits: each custom field and the external key, and all of them together (UTF-8 bytes). */
 export const FIELD_MAX_CHARS = 1024;
@@ -109,11 +110,41 @@ export const BEYONDTRUST_SETTINGS = [
 
 const PREFIX = "beyondtrust/sessionKey/";
 
+/** The resource inputs of one entry besides the core's: one function for declare() and the policy's offline check. */
+function keyInputs(e: SessionKeyEntry) {
+    return {
+        name: e.name,
+        targetQueue: e.queue,
+        ttl: e.ttl ?? null,
+        externalKey: e.externalKey ?? null,
+        custom: e.custom ?? {},
+        priority: e.priority ?? null,
+        skills: e.skills ?? [],
+        urlHostname: e.urlHostname ?? null,
+        renewBefore: e.renewBefore ?? null,
+    };
+}
+
 export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
     section: "beyondtrust",
     title: "BeyondTrust Remote Support",
     // A session key has no standing at the appliance beyond its expiry (no disable or revoke action).
     keyOutputs: { expires: "expires", standing: () => "active" },
+    hygiene: {
+        types: [dynamicType("beyondtrust", "SessionKey")],
+        // Every session key expires (its ttl, or the appliance's maximum when null), so the rule
+        // against keys that never expire has nothing to say here; a key cannot be probed.
+        facts: (inputs) => ({ ttlSeconds: typeof inputs.ttl === "number" ? inputs.ttl : null, verifiable: false }),
+        keys: (section) =>
+            (section.sessionKeys ?? []).map((e, i) => ({
+                resourceName: `${PREFIX}${e.name}`,
+                path: ["sessionKeys", i],
+                entry: e,
+                inputs: keyInputs(e),
+                options: {},
+                at: (fact) => (fact === "ttl" && e.ttl !== undefined ? ["sessionKeys", i, "ttl"] : fact === "rotation" && e.rotation ? ["sessionKeys", i, "rotation"] : undefined),
+            })),
+    },
     schema: BeyondTrustSection,
     settings: BEYONDTRUST_SETTINGS,
 
@@ -144,15 +175,7 @@ export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
             const k = new BeyondTrustSessionKey(
                 id,
                 {
-                    name: e.name,
-                    targetQueue: e.queue,
-                    ttl: e.ttl ?? null,
-                    externalKey: e.externalKey ?? null,
-                    custom: e.custom ?? {},
-                    priority: e.priority ?? null,
-                    skills: e.skills ?? [],
-                    urlHostname: e.urlHostname ?? null,
-                    renewBefore: e.renewBefore ?? null,
+                    ...keyInputs(e),
                     ...ctx.core(id, e),
                 },
                 ctx.options,

@@ -7,6 +7,7 @@ import { Rotation } from "../shared/rotation.ts";
 import { clock } from "../shared/clock.ts";
 import { probeSettings } from "../shared/probe.ts";
 import type { Settings, SettingSpec } from "../shared/settings.ts";
+import { dynamicType, type KeyHygieneEntry } from "../shared/hygiene.ts";
 
 export type NexusKeyKind = "tenant" | "cluster" | "designer";
 
@@ -118,6 +119,29 @@ function takes(kind: NexusKeyKind, settings?: Settings): string {
 
 const LISTS = { tenant: "tenantKeys", cluster: "clusterKeys", designer: "designerKeys" } as const;
 
+const TYPE_NAMES = { tenant: "TenantKey", cluster: "ClusterKey", designer: "DesignerKey" } as const;
+
+/** The type tokens of the three resources (for aliases between them, and the policy), as dynamic.Resource forms them. */
+export const NEXUS_KEY_TYPES = {
+    tenant: dynamicType("nexus", TYPE_NAMES.tenant),
+    cluster: dynamicType("nexus", TYPE_NAMES.cluster),
+    designer: dynamicType("nexus", TYPE_NAMES.designer),
+} as const;
+export { TYPE_NAMES as NEXUS_TYPE_NAMES };
+
+/** The resource inputs of one entry besides the core's: one function for declare() and the policy's offline check. */
+function keyInputs(kind: NexusKeyKind, e: NexusKeyEntry, contactCenter: string): Record<string, unknown> {
+    return {
+        ...(kind === "cluster" ? {} : { contactCenter }),
+        name: e.name,
+        permissions: e.permissions,
+        enabled: e.enabled,
+        revoked: e.revoked,
+        expires: e.expires ? expiryInstant(e.expires) : null,
+        adopt: e.adopt ?? null,
+    };
+}
+
 const tenantScoped = (s: NexusSection) => (s.tenantKeys?.length ?? 0) + (s.designerKeys?.length ?? 0) > 0;
 
 /** The order is the order lifecycle.ts's connect() reads them in. */
@@ -157,6 +181,24 @@ export const nexus: VendorDescriptor<NexusSection> = {
     section: "nexus",
     title: "Genesys Digital Channels (Nexus)",
     keyOutputs: { expires: "expires", standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active") },
+    hygiene: {
+        types: Object.values(NEXUS_KEY_TYPES),
+        // Expiry is the key's own `expires` (null: never); every kind can be probed (probeUrl).
+        facts: (inputs) => ({ expires: typeof inputs.expires === "string" ? inputs.expires : null, verifiable: true }),
+        keys(section) {
+            const contactCenter = (section.contactCenter ?? "").toLowerCase();
+            return (Object.entries(LISTS) as [NexusKeyKind, (typeof LISTS)[NexusKeyKind]][]).flatMap(([kind, list]) =>
+                (section[list] ?? []).map((e, i): KeyHygieneEntry => ({
+                    resourceName: `nexus/${kind}/${e.name}`,
+                    path: [list, i],
+                    entry: e,
+                    inputs: keyInputs(kind, e, contactCenter),
+                    options: {},
+                    at: (fact) => (fact === "expires" && e.expires !== undefined ? [list, i, "expires"] : fact === "rotation" && e.rotation ? [list, i, "rotation"] : undefined),
+                })),
+            );
+        },
+    },
     schema: NexusSection,
     settings: NEXUS_SETTINGS,
 
@@ -239,18 +281,13 @@ export const nexus: VendorDescriptor<NexusSection> = {
     },
 
     async declare(section, ctx) {
-        const { NexusTenantKey, NexusClusterKey, NexusDesignerKey, NEXUS_KEY_TYPES } = await import("./resource.ts");
+        const { NexusTenantKey, NexusClusterKey, NexusDesignerKey } = await import("./resource.ts");
         const contactCenter = (section.contactCenter ?? "").toLowerCase();
         // Tenant and Designer keys share their tenant's names, so an entry that moves from one list to
         // the other is the same resource (an alias) and gets replaced, not created beside itself.
         const other = { tenant: "designer", designer: "tenant", cluster: undefined } as const;
         const args = (kind: NexusKeyKind, e: NexusKeyEntry) => ({
-            name: e.name,
-            permissions: e.permissions,
-            enabled: e.enabled,
-            revoked: e.revoked,
-            expires: e.expires ? expiryInstant(e.expires) : null,
-            adopt: e.adopt ?? null,
+            ...(keyInputs(kind, e, contactCenter) as { name: string; contactCenter: string }),
             ...ctx.core(`nexus/${kind}/${e.name}`, e, other[kind] ? [`nexus/${other[kind]}/${e.name}`] : []),
         });
         const exports: Awaited<ReturnType<VendorDescriptor["declare"]>> = {};
@@ -259,9 +296,9 @@ export const nexus: VendorDescriptor<NexusSection> = {
             exports[id] = { id: k.id, currentId, kind, name, tenant, enabled, revoked, expires, created, rotation, fingerprint, apiKey, note };
         };
         const moved = (name: string, from: "tenant" | "designer") => ({ ...ctx.options, aliases: [{ name: `nexus/${from}/${name}`, type: NEXUS_KEY_TYPES[from] }] });
-        for (const e of section.tenantKeys ?? []) keep(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, { contactCenter, ...args("tenant", e) }, moved(e.name, "designer")));
+        for (const e of section.tenantKeys ?? []) keep(`nexus/tenant/${e.name}`, new NexusTenantKey(`nexus/tenant/${e.name}`, args("tenant", e), moved(e.name, "designer")));
         for (const e of section.clusterKeys ?? []) keep(`nexus/cluster/${e.name}`, new NexusClusterKey(`nexus/cluster/${e.name}`, args("cluster", e), ctx.options));
-        for (const e of section.designerKeys ?? []) keep(`nexus/designer/${e.name}`, new NexusDesignerKey(`nexus/designer/${e.name}`, { contactCenter, ...args("designer", e) }, moved(e.name, "tenant")));
+        for (const e of section.designerKeys ?? []) keep(`nexus/designer/${e.name}`, new NexusDesignerKey(`nexus/designer/${e.name}`, args("designer", e), moved(e.name, "tenant")));
         return exports;
     },
 

@@ -1,17 +1,11 @@
 // The three Nexus key resources a Pulumi program declares, with the key value a secret output.
 import * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { NEXUS_KIND_PERMISSIONS, type NexusKeyKind } from "./descriptor.ts";
+import { NEXUS_KIND_PERMISSIONS, NEXUS_TYPE_NAMES as TYPE_NAMES, type NexusKeyKind } from "./descriptor.ts";
+
+/** The type tokens of the three resources (for aliases between them); the descriptor owns them, for the policy too. */
+export { NEXUS_KEY_TYPES } from "./descriptor.ts";
 import { NEXUS_SECRET_OUTPUTS } from "./lifecycle.ts";
-
-const TYPE_NAMES = { tenant: "TenantKey", cluster: "ClusterKey", designer: "DesignerKey" } as const;
-
-/** The type tokens of the three resources (for aliases between them), as dynamic.Resource forms them. */
-export const NEXUS_KEY_TYPES = {
-    tenant: `pulumi-nodejs:dynamic/nexus:${TYPE_NAMES.tenant}`,
-    cluster: `pulumi-nodejs:dynamic/nexus:${TYPE_NAMES.cluster}`,
-    designer: `pulumi-nodejs:dynamic/nexus:${TYPE_NAMES.designer}`,
-} as const;
 
 /** Arguments common to the three kinds; see NexusKeyInputs (lifecycle.ts) for each field. */
 export interface NexusKeyArgs extends CoreArgs {

@@ -7,6 +7,7 @@ import type { z } from "zod";
 import type { KeyStanding, RotationPolicy } from "./rotation.ts";
 import type { Delivery } from "./delivery.ts";
 import type { Settings, SettingSpec } from "./settings.ts";
+import type { VendorHygiene } from "./hygiene.ts";
 
 /** A rule the schema cannot state (unique names per scope), found in the raw section. */
 export interface SectionProblem {
@@ -128,6 +129,8 @@ export interface VendorDescriptor<S = unknown> {
     newKeyRules?(section: S, isNew: (resourceName: string, previousNames?: string[]) => boolean): SectionProblem[];
     /** How the report, the summary and drift read this vendor's key outputs. */
     keyOutputs: KeyOutputs;
+    /** What the key-hygiene policy (policy/) reads of this vendor's keys, from a resource's inputs or the YAML. */
+    hygiene: VendorHygiene<S>;
     /** Endpoints and credentials: one table for the program's pre-flight check and the provider's connection. */
     settings: readonly VendorSetting<S>[];
     /** Declares the section's key resources; returns what the stack exports per key. */

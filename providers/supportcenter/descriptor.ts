@@ -7,6 +7,7 @@ import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
 import { probeSettings } from "../shared/probe.ts";
 import { Duration, durationMs, Rotation, type RotationPolicy } from "../shared/rotation.ts";
+import { dynamicType } from "../shared/hygiene.ts";
 
 /** The product's limits (the UI's form; the sandbox enforces the same). */
 export const NAME_MAX = 50;
@@ -182,11 +183,49 @@ export const SCP_SETTINGS = [
     ...probeSettings("supportcenter", "KEYFLEET_SUPPORTCENTER", { url: "<url>/api/v3/requests", expect: "200" }),
 ] as const;
 
+/** The resource inputs of one entry besides the core's: one function for declare() and the policy's offline check. */
+function keyInputs(e: IntegrationKeyEntry) {
+    return {
+        name: e.name,
+        roles: e.roles,
+        expires: e.expires && e.expires !== "never" ? scpExpiry(e.expires) : null,
+        description: e.description ?? null,
+        status: e.status ?? "active",
+        owner: e.owner,
+        reassignComment: e.reassignComment ?? null,
+        adopt: e.adopt ?? null,
+    };
+}
+
 export const supportcenter: VendorDescriptor<SupportCenterSection> = {
     section: "supportcenter",
     title: "ManageEngine SupportCenter Plus",
     // validUntil is the key's actual validity (an overlap may shorten it below the YAML's expires).
     keyOutputs: { expires: "validUntil", standing: (o) => (o.isExpired === true ? "expired" : o.status === "inactive" ? "disabled" : "active") },
+    hygiene: {
+        types: [dynamicType("supportcenter", "IntegrationKey")],
+        // protect is Pulumi's resource option, which declare() lifts for the one run that rotates the
+        // key (rotationDue set): in that run the engine cannot tell what the YAML says, so the fact is
+        // left out (the rule then has nothing to judge; validate reads the YAML, and the next run the option).
+        facts: (inputs, options) => ({
+            expires: typeof inputs.expires === "string" ? inputs.expires : null,
+            roles: Array.isArray(inputs.roles) ? inputs.roles.map(String) : [],
+            ...(typeof inputs.rotationDue === "string" ? {} : { protect: options.protect === true }),
+            verifiable: true,
+        }),
+        keys: (section) =>
+            (section.integrationKeys ?? []).map((e, i) => ({
+                resourceName: `supportcenter/${e.name}`,
+                path: ["integrationKeys", i],
+                entry: e,
+                inputs: keyInputs(e),
+                options: { protect: e.protect ?? false },
+                at: (fact) => {
+                    const field = { expires: "expires", roles: "roles", protect: "protect", rotation: "rotation" }[fact as string];
+                    return field && (e as Record<string, unknown>)[field] !== undefined ? ["integrationKeys", i, field] : undefined;
+                },
+            })),
+    },
     schema: SupportCenterSection,
     settings: SCP_SETTINGS,
 
@@ -271,14 +310,7 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
             const k = new SupportCenterIntegrationKey(
                 resourceName,
                 {
-                    name: e.name,
-                    roles: e.roles,
-                    expires: e.expires && e.expires !== "never" ? scpExpiry(e.expires) : null,
-                    description: e.description ?? null,
-                    status: e.status ?? "active",
-                    owner: e.owner,
-                    reassignComment: e.reassignComment ?? null,
-                    adopt: e.adopt ?? null,
+                    ...keyInputs(e),
                     rotation: core.rotation,
                     predecessor: core.predecessor,
                     rotationDue: core.rotationDue,

@@ -9,6 +9,7 @@ import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { keyName } from "../shared/fields.ts";
 import { probeSettings } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
+import { dynamicType } from "../shared/hygiene.ts";
 
 /** TLS to the database, named after MySQL's own --ssl-mode values. */
 export const TLS_MODES = ["disabled", "required", "verify-ca", "verify-identity"] as const;
@@ -206,11 +207,57 @@ export const SUPPORTSYSTEM_SETTINGS = [
 
 type Path = (string | number)[];
 
+/** The help desk's two rights, by the names its admin panel gives them, and the inputs that grant them. */
+const RIGHTS = [
+    ["canCreateTickets", "Can Create Tickets"],
+    ["canExecCron", "Can Execute Cron"],
+] as const;
+
+/** The resource inputs of the key of `entry` for one address besides the core's: one function for declare() and the policy's offline check. */
+function keyInputs(e: SupportSystemEntry, ip: string) {
+    return {
+        name: e.name,
+        ip,
+        active: e.active,
+        canCreateTickets: e.canCreateTickets,
+        canExecCron: e.canExecCron,
+        internalNote: e.note ?? null,
+        adopt: e.adopt === undefined ? null : e.adopt === true ? (true as const) : String(e.adopt),
+    };
+}
+
 export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     section: "supportsystem",
     title: "SupportSystem",
     // osTicket's api_key rows have no expiry; one entry's `ips:` makes a key per address.
     keyOutputs: { expires: null, standing: (o) => (o.active === false ? "disabled" : "active"), variant: "ip" },
+    hygiene: {
+        types: [dynamicType("supportsystem", "ApiKey")],
+        // No expiry; each key is bound to one address; a right left out is granted (the table's default).
+        facts: (inputs) => ({
+            address: String(inputs.ip),
+            rights: RIGHTS.filter(([input]) => inputs[input] !== false).map(([, right]) => right),
+            verifiable: true,
+        }),
+        keys: (section) =>
+            (section.apiKeys ?? []).flatMap((e, i) =>
+                (e.ip !== undefined ? [e.ip] : (e.ips ?? [])).map((written, j) => ({
+                    resourceName: resourceName(e, canonicalAddress(written)),
+                    path: ["apiKeys", i],
+                    entry: e,
+                    inputs: keyInputs(e, canonicalAddress(written)),
+                    options: {},
+                    at: (fact) => {
+                        if (fact === "address") return e.ip !== undefined ? ["apiKeys", i, "ip"] : ["apiKeys", i, "ips", j];
+                        if (fact === "rights") {
+                            const given = RIGHTS.find(([input]) => e[input] !== undefined);
+                            return given ? ["apiKeys", i, given[0]] : undefined;
+                        }
+                        return fact === "rotation" && e.rotation ? ["apiKeys", i, "rotation"] : undefined;
+                    },
+                })),
+            ),
+    },
     schema: SupportSystemSection,
     settings: SUPPORTSYSTEM_SETTINGS,
 
@@ -295,13 +342,7 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
                 const k = new SupportSystemApiKey(
                     resource,
                     {
-                        name: e.name,
-                        ip,
-                        active: e.active,
-                        canCreateTickets: e.canCreateTickets,
-                        canExecCron: e.canExecCron,
-                        internalNote: e.note ?? null,
-                        adopt: e.adopt === undefined ? null : e.adopt === true ? true : String(e.adopt),
+                        ...keyInputs(e, ip),
                         yamlAt,
                         ...ctx.core(resource, e),
                     },
