@@ -469,8 +469,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
      */
     async function rotateInPlace(c: C, id: string, olds: O, news: I, now: number, lostSince?: number): Promise<{ outs: O }> {
         const state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
-        const old = { ...state, ...slot(null), pending: null, note: olds.pending ? null : state.note } as unknown as Record<string, unknown>;
+        const old = { ...state, ...slot(null) } as unknown as Record<string, unknown>;
         delete old.nextRotation;
+        // The attempt's bookkeeping stays with the attempt (and an absent field stays absent: the engine cannot carry undefined).
+        if (olds.pending) Object.assign(old, { pending: null, note: null });
         const retireAt = new Date(now + overlapMs(news.rotation)).toISOString();
         const oldId = state.currentId ?? id;
         // With consumers, the old key's vendor-side expiry waits until they have the new one.
