@@ -336,6 +336,11 @@ export class SupportCenterSandbox {
         this.faults.push({ route, kind: how, status: 0, code: 0, message: "", skip });
     }
 
+    /** Drops the faults not yet triggered (a test that injected more than the call it tests used). */
+    clearFaults() {
+        this.faults.length = 0;
+    }
+
     /** What happens to the answer of this call ("lose": dropped; a Garble: unreadable), or undefined; throws an injected failure. */
     private fault(route: string): "lose" | Garble | undefined {
         const i = this.faults.findIndex((f) => f.route === route && f.skip-- <= 0);

@@ -28,6 +28,27 @@ function loadDesired(config: pulumi.Config): Extract<ReturnType<typeof loadEnvir
     return { ...result, shown };
 }
 
+/**
+ * The names of the key resources in the stack's state as the backend has it now (the engine's own
+ * read of a stack's resources; only names are kept, never an output). A run that cannot read it
+ * stops: without it, a key that state no longer holds cannot be told from the one being replaced.
+ */
+async function resourcesInState(stackName: pulumi.Output<string>): Promise<Set<string>> {
+    const name = await new Promise<string>((resolve) => stackName.apply((n) => resolve(n)));
+    let answer: { outputs?: Record<string, { type?: string }> };
+    try {
+        answer = await pulumi.runtime.invoke("pulumi:pulumi:readStackResourceOutputs", { stackName: name });
+    } catch (err) {
+        throw new pulumi.RunError(`reading the resources of stack ${name} from its state failed: ${(err as Error).message}; nothing was changed. Check that the backend is reachable and run again`);
+    }
+    const names = new Set<string>();
+    for (const [urn, r] of Object.entries(answer.outputs ?? {})) {
+        if (!String(r?.type ?? "").startsWith("pulumi-nodejs:dynamic")) continue;
+        names.add(urn.slice(urn.lastIndexOf("::") + 2));
+    }
+    return names;
+}
+
 export default async function keyfleet() {
     const config = new pulumi.Config("keyfleet");
     const desired = loadDesired(config);
@@ -55,6 +76,12 @@ export default async function keyfleet() {
     // depend on it too: a protected key whose rotation is due is unprotected for that run.
     const details = await self.getOutputDetails("keyIds");
     const lastRun = ((details.value ?? details.secretValue) as Record<string, LastRunKey> | undefined) ?? {};
+    // Which key resources state holds now. The record above outlives them: after `pulumi state delete`
+    // of a key still in the YAML it still names that key, and a create told it was the predecessor
+    // renamed it aside and left it, no longer keyfleet's (issue 17, defect 7). Only a key whose
+    // resource state still holds is a predecessor; a replacement (--replace too) keeps the old
+    // resource in state until its successor exists, so it is always found here.
+    const inState = Object.keys(lastRun).length > 0 ? await resourcesInState(self.name) : new Set<string>();
     // What only the last run settles (a new key whose expiry has passed) stops the run here, at the
     // YAML's place, before any key is declared: the provider's check would say it with no position.
     const isNew = (name: string, previous: string[] = []) => [name, ...previous].every((n) => lastRun[n] === undefined);
@@ -84,7 +111,16 @@ export default async function keyfleet() {
         for (const n of previousNames) claimed.add(n);
         if (entry.deliver && entry.deliver.length > 0) consumers.set(resourceName, entry.deliver);
         const rotation = mergeRotation(env.defaults?.rotation, own);
-        const last = [resourceName, ...previousNames].map((n) => lastRun[n]).find((r) => r !== undefined);
+        const names = [resourceName, ...previousNames];
+        const recorded = names.map((n) => lastRun[n]).find((r) => r !== undefined);
+        const last = recorded && names.some((n) => inState.has(n)) ? recorded : undefined;
+        if (recorded && !last) {
+            void pulumi.log.warn(
+                `${resourceName}: the last run recorded key ${recorded.id}, but state no longer has this resource (pulumi state delete?): ` +
+                    "keyfleet leaves that key alone and creates a new one; where names are unique that create fails while the old key holds the name. " +
+                    `To manage the old key again, take it over with adopt: in the YAML (keyfleet's pulumi import, which does not work with dynamic providers); else give the entry another name or delete the old key at the vendor`,
+            );
+        }
         const now = clock.now();
         const due = last ? (rotationReason({ rotation: last.rotation }, last.created, { rotation }, now) ?? expiryReason(rotation, last.expires, now)) : undefined;
         let rotationDue: string | null = null;

@@ -297,6 +297,53 @@ describe("Nexus provider", () => {
         expect(named("p-pending")).toHaveLength(1);
     });
 
+    it("an overlap rotation whose new key is committed but unanswered, and cannot be looked up, keeps the current key; the next up moves it into the previous slot and retires it after the overlap (issue 17, defect 1)", async () => {
+        const rotation = { overlap: "2d" as const };
+        const first = await provider.create(await checked(raw("p-pending-overlap", { rotation })));
+        const state = first.outs as NexusKeyOutputs;
+        const news = await checked(raw("p-pending-overlap", { rotation: { ...rotation, generation: 1 }, predecessor: first.id }), state);
+        expect(await provider.diff!(first.id, state, news)).toMatchObject({ changes: true, replaces: [] });
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        // First POST: 409 (the current key holds the name), which is renamed aside (one list: two pages); the second
+        // POST is committed but its answer lost, and the lookup after it cannot list the keys.
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys", 1);
+        for (let i = 0; i < 8; i++) t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable", 2);
+        const err = (await provider.update!(first.id, state, news).catch((e) => e)) as Error & { properties?: NexusKeyOutputs };
+        t.sandbox.clearFaults();
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+        // What the engine records for the failed update: the current key and the attempt, not the attempt alone.
+        const pending = err.properties!;
+        expect(pending).toMatchObject({ apiKey: state.apiKey, currentId: first.id, pending: { replacing: first.id } });
+        expect(err.message).toMatch(/the outcome is unknown.*the current key nxk_[0-9a-f]{16} stays current until then/);
+        const made = named("p-pending-overlap").filter((k) => k.id !== state.apiKey);
+        expect(made).toHaveLength(1);
+        // A refresh cannot finish the rotation (it writes nothing): the record stays as it is.
+        expect(await provider.read!(first.id, pending)).toEqual({ id: first.id, props: pending });
+        // The next up: the lost key is taken over, the old one moves into the previous slot with its expiry.
+        const next = await checked(raw("p-pending-overlap", { rotation: { ...rotation, generation: 1 }, predecessor: first.id }), pending);
+        expect((await provider.diff!(first.id, pending, next)).changes).toBe(true);
+        const before = Date.now();
+        const { outs } = await provider.update!(first.id, pending, next);
+        expect(outs).toMatchObject({ apiKey: made[0].id, currentId: fingerprint("nxk_", made[0].id), pending: null, previousValue: state.apiKey, previous: { id: first.id } });
+        const retireAt = Date.parse(outs!.previousRetireAt!);
+        expect(retireAt).toBeGreaterThanOrEqual(before + 2 * 86_400_000);
+        expect(retireAt).toBeLessThanOrEqual(Date.now() + 2 * 86_400_000);
+        expect(t.sandbox.keys.get(state.apiKey)!.expires).toBe(outs!.previousRetireAt);
+        expect(byName("p-pending-overlap").map((k) => k.id)).toEqual([made[0].id]);
+        expect(named("p-pending-overlap")).toHaveLength(2);
+        expect(await provider.diff!(first.id, outs as NexusKeyOutputs, next)).toMatchObject({ changes: false });
+        // The first up after the overlap retires the old key: one key left, the current one.
+        const restore = setClock(() => retireAt + 60_000);
+        try {
+            expect(await provider.diff!(first.id, outs as NexusKeyOutputs, next)).toMatchObject({ changes: true, replaces: [] });
+            const { outs: retired } = await provider.update!(first.id, outs as NexusKeyOutputs, next);
+            expect(retired).toMatchObject({ apiKey: made[0].id, previous: null, previousValue: null });
+        } finally {
+            restore();
+        }
+        expect(named("p-pending-overlap").map((k) => k.id)).toEqual([made[0].id]);
+    });
+
     it("a pending key is never dropped on the word of a list that may be cut (Nexus answering only its first 10)", async () => {
         const box = await startSandbox({ paging: "first" });
         try {

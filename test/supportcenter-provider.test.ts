@@ -76,6 +76,54 @@ describe("SupportCenter Plus provider, lost answers", () => {
         }
     });
 
+    it("an overlap rotation whose new key is committed but unanswered, and cannot be looked up, keeps the current key; the next up moves it into the previous slot and retires it after the overlap (issue 17, defect 1)", async () => {
+        const rotation = { overlap: "2d" as const };
+        const existing = new Set(t.sandbox.keys.keys());
+        // Every live key this test made (an aside name keeps only the start of the name).
+        const keys = () => [...t.sandbox.keys.values()].filter((k) => !existing.has(k.id));
+        const first = await provider.create(await checked(raw("p-pending-overlap", { rotation })));
+        const state = first.outs as ScpKeyOutputs;
+        const news = await checked(raw("p-pending-overlap", { rotation: { ...rotation, generation: 1 }, predecessor: first.id }));
+        expect(await provider.diff!(first.id, state, news)).toMatchObject({ changes: true, replaces: [] });
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        // First POST: 4008 (the current key holds the name), which is renamed aside (one list walk: two
+        // pages); the second POST is committed but its answer lost, and the lookup cannot list the keys.
+        t.sandbox.loseNext("POST /api/v3/integration_keys", 1);
+        for (let i = 0; i < 8; i++) t.sandbox.failNext("GET /api/v3/integration_keys", 503, "unavailable", 2);
+        const err = (await provider.update!(first.id, state, news).catch((e) => e)) as Error & { properties?: ScpKeyOutputs };
+        t.sandbox.clearFaults();
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+        // What the engine records for the failed update: the current key and the attempt, not the attempt alone.
+        const pending = err.properties!;
+        expect(pending).toMatchObject({ keyId: first.id, apiKey: state.apiKey, currentId: first.id, pending: { replacing: first.id } });
+        expect(err.message).toMatch(/the outcome is unknown.*the current key \d+ stays current until then/);
+        const made = keys().filter((k) => k.id !== first.id);
+        expect(made).toHaveLength(1);
+        expect(await provider.read!(first.id, pending)).toEqual({ id: first.id, props: pending });
+        // The next up: the lost key is taken over, the old one moves into the previous slot with its validity.
+        const next = await checked(raw("p-pending-overlap", { rotation: { ...rotation, generation: 1 }, predecessor: first.id }));
+        expect((await provider.diff!(first.id, pending, next)).changes).toBe(true);
+        const { outs } = await provider.update!(first.id, pending, next);
+        expect(outs).toMatchObject({ keyId: made[0].id, currentId: made[0].id, apiKey: made[0].value, pending: null, previousValue: state.apiKey, previous: { id: first.id } });
+        const retireAt = Date.parse(outs!.previousRetireAt!);
+        expect(retireAt - Date.now()).toBeGreaterThan(2 * 86_400_000 - 60_000);
+        const validity = t.sandbox.keys.get(first.id)!.validity;
+        expect(validity).not.toBe(0);
+        expect(Math.abs(validity - retireAt)).toBeLessThan(86_400_000);
+        expect(t.sandbox.keys.get(made[0].id)!.name).toBe("p-pending-overlap");
+        expect(keys()).toHaveLength(2);
+        // The first up after the overlap retires the old key: one key left, the current one.
+        const restore = setClock(() => retireAt + 60_000);
+        try {
+            expect(await provider.diff!(first.id, outs as ScpKeyOutputs, next)).toMatchObject({ changes: true, replaces: [] });
+            const { outs: retired } = await provider.update!(first.id, outs as ScpKeyOutputs, next);
+            expect(retired).toMatchObject({ keyId: made[0].id, previous: null, previousValue: null });
+        } finally {
+            restore();
+        }
+        expect(keys().map((k) => k.id)).toEqual([made[0].id]);
+    });
+
     it("a lost create never takes a key of a user keyfleet does not act as for its own (madeByUs)", async () => {
         owners = t.owners(["admin"]);
         await configure();

@@ -180,6 +180,55 @@ describe("SupportSystem provider on a real database", () => {
         }
     });
 
+    it("an overlap rotation whose new row is committed but unanswered, and cannot be looked up, keeps the current row; the next up moves it into the previous slot and deletes it after the overlap (issue 17, defect 1)", async () => {
+        const p = await proxy();
+        try {
+            await configure({ port: p.port });
+            const rotation = { overlap: "2d" };
+            const first = await provider.create(await inputs("pending overlap", "127.0.0.9", { rotation }));
+            const state = first.outs!;
+            const news = await inputs("pending overlap", "127.0.0.9", { rotation: { ...rotation, generation: 1 }, predecessor: first.id });
+            expect(await provider.diff!(first.id, state, news)).toMatchObject({ changes: true, replaces: [] });
+            // The new row's COMMIT lands but its answer is lost, and the database refuses every connection after.
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+            p.state.cut = "afterCommit";
+            p.state.refuseAfterCut = 10_000;
+            const err = (await provider.update!(first.id, state, news).catch((e) => e)) as Error & { properties?: typeof state };
+            p.state.refuse = 0;
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+            expect(p.state.cuts).toBe(1);
+            // What the engine records for the failed update: the current row and the attempt, not the attempt alone.
+            const pending = err.properties!;
+            expect(pending).toMatchObject({ apiKey: state.apiKey, currentId: first.id, pending: { replacing: first.id } });
+            await closeAll();
+            const made = (await h.rows()).filter((r) => String(r.id) !== first.id);
+            expect(made).toHaveLength(1);
+            // The next up: the lost row is taken over, the old one moves into the previous slot.
+            const { outs } = await provider.update!(first.id, pending, news);
+            expect(outs).toMatchObject({ currentId: String(made[0].id), apiKey: made[0].apikey, pending: null, previousValue: state.apiKey, previous: { id: first.id } });
+            const retireAt = Date.parse(outs!.previousRetireAt as string);
+            expect(retireAt - Date.now()).toBeGreaterThan(2 * 86_400_000 - 60_000);
+            expect((await h.rows()).map((r) => String(r.id)).sort()).toEqual([first.id, String(made[0].id)].sort());
+            // The first up after the overlap deletes the old row: one row left, the current one.
+            const restore = setClock(() => retireAt + 60_000);
+            try {
+                expect(await provider.diff!(first.id, outs!, news)).toMatchObject({ changes: true, replaces: [] });
+                const { outs: retired } = await provider.update!(first.id, outs!, news);
+                expect(retired).toMatchObject({ currentId: String(made[0].id), previous: null, previousValue: null });
+            } finally {
+                restore();
+            }
+            expect((await h.rows()).map((r) => String(r.id))).toEqual([String(made[0].id)]);
+            await provider.delete!(first.id, outs!);
+            expect(await h.rows()).toEqual([]);
+        } finally {
+            process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+            await closeAll();
+            await configure();
+            await p.close();
+        }
+    });
+
     it("repeats an insert whose connection was lost before COMMIT: nothing was committed, one row results", async () => {
         const p = await proxy();
         try {

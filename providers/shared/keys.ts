@@ -88,8 +88,13 @@ export interface CoreOutputs {
     created: string;
     /** What keyfleet did that the YAML did not spell out (adopt found nothing, an adopted key was rotated), or null. */
     note: string | null;
-    /** A create whose answer was lost and could not be looked up yet; the next up reconciles it. */
-    pending?: { since: string } | null;
+    /**
+     * A create whose answer was lost and could not be looked up yet; the next up reconciles it.
+     * `replacing`: the create was an in-place rotation (overlap) of the current key with this id,
+     * which the record keeps as current (with its previous slot) until the reconcile moves it into
+     * the previous slot; without it a rotation's lost answer forgot the old key, never retired.
+     */
+    pending?: { since: string; replacing?: string } | null;
     /** The key a rotation with overlap kept valid until its retireAt, or null. Secret (it holds the old key). */
     previous?: PreviousSlot | null;
     /** The previous slot's key value, or null. Secret. */
@@ -328,8 +333,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
      * anything fails, what was made is deleted and the name given back. A lost answer is resolved
      * by looking the key up, never by repeating the create blindly.
      */
-    async function createNew(c: C, inputs: I, note: string | null, promote?: (outs: O) => Promise<void>): Promise<Result<O>> {
-        const except = new Set<string>();
+    async function createNew(c: C, inputs: I, note: string | null, promote?: (outs: O) => Promise<void>, resume?: { since: number; except: string[] }): Promise<Result<O>> {
+        const except = new Set<string>(resume?.except ?? []);
         let aside: R | undefined;
         let made: R | undefined;
         const undo = async (): Promise<string[]> => {
@@ -356,6 +361,23 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
 
         /** When an earlier attempt of this create lost its answer: it may commit late. */
         let lostAt: number | undefined;
+        if (resume) {
+            // An earlier run's attempt lost its answer and could not look: what it made is this create's key.
+            let found: R[];
+            try {
+                found = await madeSince(c, inputs, resume.since, except);
+            } catch (err) {
+                throw fail("creating", inputs, err);
+            }
+            if (found.length > 0) {
+                try {
+                    made = await takeOver(c, found[0], inputs);
+                } catch (e) {
+                    made = found[0];
+                    return abandon(e);
+                }
+            } else lostAt = resume.since;
+        }
         for (let attempt = 1; !made; attempt++) {
             const started = lc.now ? await lc.now(c).catch(() => clock.now()) : clock.now();
             try {
@@ -437,6 +459,48 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         } catch (err) {
             return abandon(err);
         }
+    }
+
+    /**
+     * Rotation in place (overlap): the new key first, then the current key moves to the previous
+     * slot until retireAt, its vendor-side expiry set to it. `lostSince`: an earlier run's attempt
+     * lost its answer and could not look the key up (the pending record keeps the current key and
+     * its slot); what that attempt made is taken over, or the key is made now.
+     */
+    async function rotateInPlace(c: C, id: string, olds: O, news: I, now: number, lostSince?: number): Promise<{ outs: O }> {
+        const state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
+        const old = { ...state, ...slot(null) } as unknown as Record<string, unknown>;
+        delete old.nextRotation;
+        // The attempt's bookkeeping stays with the attempt (and an absent field stays absent: the engine cannot carry undefined).
+        if (olds.pending) Object.assign(old, { pending: null, note: null });
+        const retireAt = new Date(now + overlapMs(news.rotation)).toISOString();
+        const oldId = state.currentId ?? id;
+        // With consumers, the old key's vendor-side expiry waits until they have the new one.
+        const armed = !news.holdPrevious;
+        const superseded = olds.previous;
+        const promote = async () => {
+            // Only once the new key exists (and passed its probe): two slots, never three keys.
+            if (superseded) await retire(c, news, superseded);
+            // The old key dies at the end of its overlap even if no up runs, where the vendor can say so.
+            // An old key already gone at the vendor (deleted out of band) needs no expiry.
+            if (lc.expire && armed) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt }).catch((err: unknown) => {
+                if (!isKind(err, "notFound")) throw err;
+            });
+        };
+        const resume = lostSince === undefined ? undefined : { since: lostSince, except: [oldId, ...(superseded ? [superseded.id] : [])] };
+        let fresh: Result<O>;
+        try {
+            fresh = await createNew(c, { ...news, predecessor: oldId }, null, promote, resume);
+        } catch (err) {
+            if (!(err instanceof PartialCreate)) throw err;
+            // The outcome is unknown: state keeps the current key and its slot (what the engine records
+            // for this failed update), and notes the attempt; the next up finishes the rotation.
+            const since = olds.pending?.since ?? (err.properties.pending as { since: string }).since;
+            const message = `${err.message}; the current key ${oldId} stays current until then`;
+            throw new PartialCreate(message, id, { ...(olds as unknown as Record<string, unknown>), pending: { since, replacing: oldId }, note: "rotation outcome unknown; the next up reconciles it" });
+        }
+        // predecessor as the engine gave it: the program's to say.
+        return { outs: { ...fresh.outs, ...slot({ id: oldId, retireAt, state: old, armed }), predecessor: news.predecessor } as O };
     }
 
     /** With rotation.verify: probes the new key on the vendor's usage endpoint; throws when the vendor does not accept it. */
@@ -671,6 +735,9 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             if (!props) throw new Error(`reading ${lc.title} key ${id} failed: keyfleet reads keys from state only; adopt an existing key with adopt: in the YAML`);
             const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;
             const c = lc.connect(settings, state);
+            // A pending rotation: the current key is in state; only an update may move it into the
+            // previous slot (it sets its expiry, retires the older one), so a refresh leaves it pending.
+            if (props.pending?.replacing) return { id, props };
             if (props.pending) {
                 const since = Date.parse(props.pending.since) || clock.now();
                 let found: R[];
@@ -704,6 +771,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
 
         async update(id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult<O>> {
             const c = lc.connect(settings, news);
+            // A rotation whose new key's answer was lost: finish it, the old key into the previous slot.
+            if (olds.pending?.replacing) return rotateInPlace(c, id, olds, news, clock.now(), Date.parse(olds.pending.since) || clock.now());
             if (olds.pending) return { outs: (await reconcile(c, news, olds)).outs };
             let state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
             const now = clock.now();
@@ -743,27 +812,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                 state = { ...state, ...slot(previous) };
                 olds = { ...olds, ...slot(previous) };
             }
-            if (slots.rotate) {
-                // Rotation in place: the current key moves to the previous slot for the overlap.
-                const old = { ...state, ...slot(null) } as unknown as Record<string, unknown>;
-                delete old.nextRotation;
-                const retireAt = new Date(now + overlapMs(news.rotation)).toISOString();
-                const oldId = state.currentId ?? id;
-                // With consumers, the old key's vendor-side expiry waits until they have the new one.
-                const armed = !news.holdPrevious;
-                const superseded = olds.previous;
-                const fresh = await createNew(c, { ...news, predecessor: oldId }, null, async () => {
-                    // Only once the new key exists (and passed its probe): two slots, never three keys.
-                    if (superseded) await retire(c, news, superseded);
-                    // The old key dies at the end of its overlap even if no up runs, where the vendor can say so.
-                    // An old key already gone at the vendor (deleted out of band) needs no expiry.
-                    if (lc.expire && armed) await lc.expire(c, { state: { ...old, ...canonical(old) } as unknown as O, at: retireAt }).catch((err: unknown) => {
-                        if (!isKind(err, "notFound")) throw err;
-                    });
-                });
-                // predecessor as the engine gave it: the program's to say.
-                return { outs: { ...fresh.outs, ...slot({ id: oldId, retireAt, state: old, armed }), predecessor: news.predecessor } as O };
-            }
+            if (slots.rotate) return rotateInPlace(c, id, olds, news, now);
             const changes: Partial<I> = {};
             for (const f of changedFields(lc.fields.mutable, state as unknown as I, news)) changes[f] = news[f];
             if (Object.keys(changes).length === 0) {
@@ -787,12 +836,14 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                 const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;
                 const c = lc.connect(settings, state);
                 try {
-                    const found = await madeSince(c, state, Date.parse(props.pending.since) || clock.now(), new Set());
+                    const except = new Set([props.pending.replacing ?? "", props.previous?.id ?? ""]);
+                    const found = await madeSince(c, state, Date.parse(props.pending.since) || clock.now(), except);
                     for (const r of found) await lc.delete(c, { state: makeOutputs(state, r, props) });
                 } catch (err) {
                     throw fail("deleting", state, err);
                 }
-                return;
+                // A pending rotation still holds the current key (and its previous slot): those go too.
+                if (!props.pending.replacing) return;
             }
             const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;
             const c = lc.connect(settings, state);
