@@ -2,7 +2,8 @@
 // for every vendor, without teaching each sandbox a random mode. What a real network and a real
 // vendor do, each at a seeded, repeatable rate:
 // - HTTP: an outage answer (503) or a rate-limit answer (429 with Retry-After) without passing the
-//   request on; latency; a reset before the request reaches the vendor; a lost answer (the vendor
+//   request on; latency before the vendor sees the request, or after it did the work (an answer
+//   that comes late: a client killed meanwhile never learns of it); a reset before the request reaches the vendor; a lost answer (the vendor
 //   did the work, then the connection is reset before the answer); an unreadable success (the
 //   vendor's 2xx replaced by a proxy's HTML page).
 // - MySQL: a connection refused at connect; a connection dropped just before a statement that
@@ -13,8 +14,8 @@ import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 
-export type HttpFault = "503" | "429" | "slow" | "reset" | "lost" | "garbled";
-export const HTTP_FAULTS: readonly HttpFault[] = ["503", "429", "slow", "reset", "lost", "garbled"];
+export type HttpFault = "503" | "429" | "slow" | "late" | "reset" | "lost" | "garbled";
+export const HTTP_FAULTS: readonly HttpFault[] = ["503", "429", "slow", "late", "reset", "lost", "garbled"];
 
 export interface FaultProfile {
     /** Share of requests (0 to 1) that meet a fault. */
@@ -88,8 +89,9 @@ export async function startHttpFaultProxy(target: string, profile: FaultProfile,
             res.writeHead(502, { connection: "close" });
             return res.end();
         }
-        // The vendor has done the work: the answer goes missing, or arrives as a page nobody can read.
+        // The vendor has done the work: the answer goes missing, comes late, or arrives as a page nobody can read.
         if (fault === "lost") return req.socket.destroy();
+        if (fault === "late") await new Promise((r) => setTimeout(r, 1000 + Math.floor(random() * 2000)));
         if (fault === "garbled" && answer.status >= 200 && answer.status < 300) {
             const { "content-length": _l, "content-type": _t, "transfer-encoding": _e, ...rest } = answer.headers;
             res.writeHead(answer.status, { ...rest, "content-type": "text/html; charset=UTF-8", "content-length": Buffer.byteLength(PROXY_PAGE) });

@@ -10,6 +10,7 @@ describe("fault campaign, short profile", () => {
         const row = await campaign({ keys: 12, rate: 0.2, seed: 7, maxRuns: 6, log: (l) => lines.push(l) });
         console.log(`${table([row])}\n${lines.join("\n")}`);
         expect(row.faults).toBeGreaterThan(0);
+        expect(row.converged).toBe(true);
         expect({ duplicates: row.duplicates, orphans: row.orphans, lost: row.lost }).toEqual({ duplicates: 0, orphans: 0, lost: 0 });
     }, 900_000);
 });

@@ -10,7 +10,7 @@
 // lifecycle.ts): an unanswered generate_session_key leaves a key nobody has, which expires at its
 // ttl. Those are counted apart ("unused, expiring"), not as orphans keyfleet could have prevented.
 // Used by `npm run chaos` (scripts/chaos.ts, the whole profile) and test/chaos.e2e.test.ts (short).
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import { promisify } from "node:util";
 import type { ConfigMap } from "@pulumi/pulumi/automation/index.js";
@@ -25,6 +25,10 @@ import { strings } from "./values.ts";
 
 export interface CampaignRow {
     rate: number;
+    /** Whether the first up was killed with -9. */
+    kill: boolean;
+    /** Whether an up succeeded and a preview had nothing to do (else the counts are where it stopped). */
+    converged: boolean;
     seed: number;
     keys: number;
     /** up runs until converged (the last may be after the faults stopped, see calm). */
@@ -75,9 +79,33 @@ export interface CampaignOptions {
     keys: number;
     rate: number;
     seed: number;
+    /** The first up is killed (kill -9 of its process group) at a seeded moment. */
+    kill?: boolean;
     /** up runs at the rate before the faults stop (default 8). */
     maxRuns?: number;
     log?: (line: string) => void;
+}
+
+/**
+ * `pulumi up` as an operator's shell runs it, killed with SIGKILL (its whole process group) after
+ * `afterMs`, then the stack's lock released as the operator would (`pulumi cancel`, which a file
+ * backend answers by removing its lock).
+ */
+async function killedUp(s: TestStack, afterMs: number): Promise<string> {
+    const env = { ...process.env, ...s.stack.workspace.envVars };
+    const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", "e2e", "--parallel", "10", "--color", "never"], { cwd: s.dir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.on("data", (d: Buffer) => s.output.push(d.toString()));
+    child.stderr.on("data", (d: Buffer) => s.output.push(d.toString()));
+    const ended = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const finished = await Promise.race([ended.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), afterMs))]);
+    if (finished) return `up ended by itself before the kill at ${afterMs} ms`;
+    process.kill(-child.pid!, "SIGKILL");
+    await ended;
+    const cancel = await promisify(execFile)("pulumi", ["cancel", "--yes", "--stack", "e2e"], { cwd: s.dir, env }).then(
+        () => "pulumi cancel released the lock",
+        (e: { stderr?: string }) => `pulumi cancel: ${(e.stderr ?? "").trim().split("\n")[0]?.slice(0, 120)}`,
+    );
+    return `up killed (-9, its process group) after ${afterMs} ms; ${cancel}`;
 }
 
 /** One cell of the campaign's table. */
@@ -121,6 +149,16 @@ export async function campaign(o: CampaignOptions): Promise<CampaignRow> {
         s = await createTestStack(configs, yaml);
         const maxRuns = o.maxRuns ?? 8;
         let runs = 0;
+        let converged = true;
+        if (o.kill) {
+            // Every answer comes 1 to 3 s after the vendor did the work, so the kill finds creates
+            // committed and unanswered (the engine needs about 3 s before its first create).
+            const late = { rate: 1, kinds: ["late" as const] };
+            for (const p of Object.values(proxies)) if (p !== mysql) p.profile = late;
+            runs++;
+            o.log?.(`  run ${runs}: ${await killedUp(s, 3500 + Math.floor(random() * 5000))}`);
+            for (const p of Object.values(proxies)) p.profile = profile;
+        }
         let calm = false;
         for (;;) {
             if (runs >= maxRuns && !calm) {
@@ -128,7 +166,11 @@ export async function campaign(o: CampaignOptions): Promise<CampaignRow> {
                 profile.rate = 0;
                 for (const p of Object.values(proxies)) p.profile = profile;
             }
-            if (runs >= maxRuns + 2) throw new Error(`no convergence after ${runs} runs (the last two without faults): ${s.output.slice(-20).join("")}`);
+            if (runs >= maxRuns + 2) {
+                converged = false;
+                o.log?.(`  no convergence after ${runs} runs (the last two without faults)`);
+                break;
+            }
             runs++;
             const up = await s.stack.up({ onOutput: (l) => s!.output.push(l), color: "never", parallel: 10 }).then(
                 () => true,
@@ -167,7 +209,7 @@ export async function campaign(o: CampaignOptions): Promise<CampaignRow> {
         }
         const faults = Object.values(proxies).reduce((sum, p) => sum + Object.values(p.stats.faults).reduce((a, b) => a + b, 0), 0);
         const calls = Object.fromEntries(Object.entries(proxies).map(([v, p]) => [v, p.stats.requests]));
-        return { rate: o.rate, seed: o.seed, keys: Object.values(declared).flat().length, runs, calm, duplicates, orphans, lost, expiring, faults, calls, seconds: Math.round((performance.now() - started) / 1000) };
+        return { rate: o.rate, kill: !!o.kill, converged, seed: o.seed, keys: Object.values(declared).flat().length, runs, calm, duplicates, orphans, lost, expiring, faults, calls, seconds: Math.round((performance.now() - started) / 1000) };
     } finally {
         if (previousBudget === undefined) delete process.env.KEYFLEET_RETRY_BUDGET_MS;
         else process.env.KEYFLEET_RETRY_BUDGET_MS = previousBudget;
@@ -186,7 +228,7 @@ export function table(rows: CampaignRow[]): string {
     const line = "|---|---|---|---|---|---|---|---|---|---|---|";
     const body = rows.map(
         (r) =>
-            `| ${Math.round(r.rate * 100)}% | ${r.seed} | ${r.keys} | ${r.runs}${r.calm ? " (faults off for the last)" : ""} | ${r.duplicates} | ${r.orphans} | ${r.lost} | ${r.expiring} | ${r.faults} | ${r.calls.nexus} / ${r.calls.supportcenter} / ${r.calls.beyondtrust} / ${r.calls.supportsystem} | ${r.seconds} s |`,
+            `| ${Math.round(r.rate * 100)}%${r.kill ? ", kill -9" : ""} | ${r.seed} | ${r.keys} | ${r.runs}${r.calm ? " (faults off for the last)" : ""}${r.converged ? "" : ", not converged"} | ${r.duplicates} | ${r.orphans} | ${r.lost} | ${r.expiring} | ${r.faults} | ${r.calls.nexus} / ${r.calls.supportcenter} / ${r.calls.beyondtrust} / ${r.calls.supportsystem} | ${r.seconds} s |`,
     );
     return [head, line, ...body].join("\n");
 }
