@@ -73,7 +73,7 @@ changed() {
 STACK_SECRETS_ARGS=()
 stack_secrets() {
   local out
-  out="$(bash "$KEYFLEET" node "$ROOT/scripts/stack-secrets.ts" --require "$1")" || exit 2
+  out="$(bash "$KEYFLEET" secrets --require "$1")" || exit 2
   eval "$out"
 }
 

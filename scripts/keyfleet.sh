@@ -13,6 +13,8 @@
 #   keyfleet.sh fleet [args]       preview|up|drift of many stacks at once (ops/fleet.ts)
 #   keyfleet.sh validate [env|file…]  offline check of environments' YAML and stack settings
 #                                  (Node and npm packages only: no Pulumi CLI, sandbox or database)
+#   keyfleet.sh secrets [--require] <stack>  what the stack's own secrets provider needs, as shell
+#                                  lines to eval (scripts/stack-secrets.ts; gitops.sh uses it)
 #   keyfleet.sh pulumi [args]      the Pulumi CLI with keyfleet's environment
 #   keyfleet.sh node|tsc [args]    Node 24 / the type checker with keyfleet's environment
 set -euo pipefail
@@ -397,6 +399,14 @@ case "$cmd" in
     status=0
     node "ops/$cmd.ts" "$@" || status=$?
     exit "$status"
+    ;;
+  secrets)
+    # For gitops.sh: a stack's secrets provider, as shell lines (scripts/stack-secrets.ts). Only Node
+    # and the npm packages, as validate: it reads one settings file, and runs before every preview.
+    ensure_node
+    ensure_npm_packages
+    setup_env
+    exec node "$ROOT/scripts/stack-secrets.ts" "$@"
     ;;
   validate)
     # Offline on purpose: a YAML check must not wait for the Pulumi CLI, a sandbox or MySQL.
