@@ -13,7 +13,8 @@ import path from "node:path";
 import { parseCli } from "../scripts/cli.ts";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { driftFindings, isDrift, isDue, vendorRenewals, type DriftEvent, type Finding } from "./findings.ts";
-import { backendStacks, passphraseFor, projectDir } from "./stacks.ts";
+import { backendStacks, projectDir } from "./stacks.ts";
+import { secretsPlan } from "./secrets.ts";
 import { DURATION_PATTERN, durationMs } from "../providers/shared/rotation.ts";
 
 export type FleetOp = "preview" | "up" | "drift";
@@ -83,13 +84,15 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
         if (e.diagnosticEvent?.severity === "error") errors.push(e.diagnosticEvent.message);
     };
     try {
-        const passphrase = passphraseFor(stackName);
+        // The stack's own provider (its settings file): a passphrase only where it uses one, and a
+        // stack that `up` creates gets the provider its file records.
+        const secrets = secretsPlan(options.dir, stackName, { require: true });
         const ws = await LocalWorkspace.create({
             workDir: options.dir,
             pulumiCommand: options.pulumi,
-            secretsProvider: "passphrase",
+            ...(secrets.secrets.provider ? { secretsProvider: secrets.secrets.provider } : {}),
             envVars: {
-                ...(passphrase === undefined ? {} : { PULUMI_CONFIG_PASSPHRASE: passphrase }),
+                ...secrets.env,
                 // As gitops.sh drift --within: the run's clock moves ahead, so what is due within the window shows now.
                 ...(op === "drift" && options.within ? { KEYFLEET_CLOCK_OFFSET_MS: String(durationMs(options.within)) } : {}),
             },

@@ -7,7 +7,8 @@ import { dispatch } from "../providers/shared/dispatch.ts";
 import { keySchedule, type RotationPolicy } from "../providers/shared/rotation.ts";
 import { Settings } from "../providers/shared/settings.ts";
 import { vendors } from "../providers/vendors.ts";
-import { passphraseFor, pulumiCli } from "./stacks.ts";
+import { pulumiCli } from "./stacks.ts";
+import { secretsPlan } from "./secrets.ts";
 
 /** expires-before-rotation: the key stops working before keyfleet's next rotation replaces it (or nothing rotates it). */
 export type KeyState = "active" | "disabled" | "revoked" | "expired" | "expires-before-rotation" | "overlapping" | "pending" | "missing";
@@ -228,10 +229,11 @@ function kindOf(r: StateResource): string {
 export async function inventory(stack: string, options: { dir: string; live?: boolean; now?: number }): Promise<StackInventory> {
     const now = options.now ?? Date.now();
     const source = options.live ? "live" : "state";
-    const passphrase = passphraseFor(stack);
-    const env = passphrase === undefined ? {} : { PULUMI_CONFIG_PASSPHRASE: passphrase };
+    let env: Record<string, string>;
     let exported: { deployment?: { resources?: StateResource[] } };
     try {
+        // Only live reads decrypt (--show-secrets): a state-only report of a passphrase stack needs no passphrase.
+        env = secretsPlan(options.dir, stack, { require: Boolean(options.live) }).env;
         // Live reads need the key values a vendor's read goes by (a Nexus key is its own id): they
         // stay in this process's memory, handed to the provider, and never reach a row.
         const args = ["stack", "export", "--stack", stack, ...(options.live ? ["--show-secrets"] : [])];

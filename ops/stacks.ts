@@ -1,5 +1,5 @@
-// What the report and the fleet share: the project folder they run in, the stacks of its backend and
-// each stack's passphrase. The backend is whatever PULUMI_BACKEND_URL names (scripts/keyfleet.sh
+// What the report and the fleet share: the project folder they run in and the stacks of its backend
+// (each stack's secrets: ops/secrets.ts). The backend is whatever PULUMI_BACKEND_URL names (scripts/keyfleet.sh
 // defaults it to the project-local file backend), so a team's shared backend works unchanged.
 import { execFile } from "node:child_process";
 import path from "node:path";
@@ -10,23 +10,6 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 /** The Pulumi project folder: KEYFLEET_PROJECT_DIR (tests and the benchmark use scratch projects), else the checkout. */
 export function projectDir(flag?: string): string {
     return path.resolve(flag ?? process.env.KEYFLEET_PROJECT_DIR ?? ROOT);
-}
-
-/** The local stack's public passphrase (see scripts/keyfleet.sh); every other stack needs its own. */
-const LOCAL_PASSPHRASE = "keyfleet-local";
-
-/**
- * The passphrase of one stack: KEYFLEET_PASSPHRASE_<STACK> (upper case, non-alphanumerics as _),
- * so that one fleet run can hold stacks with different passphrases; else PULUMI_CONFIG_PASSPHRASE;
- * else the local stack's default. Undefined when none applies (a file given by
- * PULUMI_CONFIG_PASSPHRASE_FILE is then left to the CLI).
- */
-export function passphraseFor(stack: string): string | undefined {
-    const own = process.env[`KEYFLEET_PASSPHRASE_${stack.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`];
-    if (own) return own;
-    if (process.env.PULUMI_CONFIG_PASSPHRASE !== undefined) return process.env.PULUMI_CONFIG_PASSPHRASE;
-    if (process.env.PULUMI_CONFIG_PASSPHRASE_FILE) return undefined;
-    return stack === "local" ? LOCAL_PASSPHRASE : undefined;
 }
 
 /** Runs the Pulumi CLI in the project folder; resolves with stdout, rejects with its stderr's last lines. */

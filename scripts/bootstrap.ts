@@ -14,7 +14,12 @@
 //   --no-apply             stop after the preview
 //   --non-interactive      never ask, even with a terminal
 //   --template file        another template
-// The stack's passphrase comes from PULUMI_CONFIG_PASSPHRASE, or is asked for (twice) at the terminal.
+//   --secrets-provider url the stack's secrets provider, any Pulumi takes: awskms://…, azurekeyvault://…,
+//                          gcpkms://…, hashivault://…, passphrase (default: the backend's own, which is a
+//                          passphrase on a file, S3, Azure Blob, GCS or PostgreSQL backend)
+// A passphrase is needed only where the stack uses one: from PULUMI_CONFIG_PASSPHRASE (or
+// PULUMI_CONFIG_PASSPHRASE_FILE), or asked for (twice) at the terminal. A KMS or Vault provider takes
+// its own credentials from the environment, as the Pulumi CLI does (README "Secrets providers").
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -25,6 +30,7 @@ import { parseDocument } from "yaml";
 import { vendors } from "../providers/vendors.ts";
 import { configKey, invalid, type RawConfig, type SettingSpec } from "../providers/shared/settings.ts";
 import { formatError, loadEnvironment } from "../config/load.ts";
+import { isDiyBackend, ownPassphraseVariable, stackSecrets } from "../ops/secrets.ts";
 
 const ROOT = process.env.KEYFLEET_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -33,7 +39,7 @@ const fail = (message: string): never => {
     throw new Stop(message);
 };
 
-const USAGE = "usage: npm run bootstrap -- <env> [--vendors a,b] [--var name=value] [--set key=value] [--yes|--no-apply] [--non-interactive] [--template file]";
+const USAGE = "usage: npm run bootstrap -- <env> [--vendors a,b] [--var name=value] [--set key=value] [--secrets-provider url] [--yes|--no-apply] [--non-interactive] [--template file]";
 const { values: flags, positionals } = parseCli(USAGE, {
     allowPositionals: true,
     options: {
@@ -44,6 +50,7 @@ const { values: flags, positionals } = parseCli(USAGE, {
         "no-apply": { type: "boolean", default: false },
         "non-interactive": { type: "boolean", default: false },
         template: { type: "string" },
+        "secrets-provider": { type: "string" },
     },
 });
 
@@ -190,21 +197,31 @@ async function main() {
     }
     if (missing.length > 0) fail(`missing settings for ${env}:\n  ${missing.join("\n  ")}`);
 
-    let passphrase = process.env.PULUMI_CONFIG_PASSPHRASE || undefined;
-    if (!passphrase && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
-        if (!interactive) fail(`the stack's secrets need a passphrase: set PULUMI_CONFIG_PASSPHRASE`);
+    // A provider URL is Pulumi's to check (its error names the schemes it knows); only its shape here,
+    // so that a typo stops before any file is written.
+    const provider = flags["secrets-provider"]?.trim() || undefined;
+    if (provider !== undefined && !/^(passphrase|default|[a-z][a-z0-9+.-]*:\/\/\S+)$/.test(provider)) {
+        fail(`--secrets-provider takes passphrase or a provider URL (awskms://…, azurekeyvault://…, gcpkms://…, hashivault://…), not "${provider}"`);
+    }
+    // No provider named: the backend's default, a passphrase on every backend but Pulumi Cloud's.
+    const usesPassphrase = provider === "passphrase" || (provider === undefined && isDiyBackend(process.env.PULUMI_BACKEND_URL));
+    let passphrase = process.env.PULUMI_CONFIG_PASSPHRASE || process.env[ownPassphraseVariable(env)] || undefined;
+    if (usesPassphrase && !passphrase && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
+        if (!interactive) fail(`the secrets of stack ${env} need a passphrase: set PULUMI_CONFIG_PASSPHRASE, or give --secrets-provider <url> for a KMS or Vault (README "Secrets providers")`);
         passphrase = await ask(`Passphrase for the secrets of stack ${env}`, { hidden: true });
         if (!passphrase || passphrase !== (await ask("The same passphrase again", { hidden: true }))) fail("the passphrases differ (or are empty)");
     }
-    const penv = passphrase ? { PULUMI_CONFIG_PASSPHRASE: passphrase } : {};
+    const penv = usesPassphrase && passphrase ? { PULUMI_CONFIG_PASSPHRASE: passphrase } : {};
 
     // From here on files and a stack exist; a failure before the preview takes them away again.
     fs.writeFileSync(keysFile, text);
     let created = false;
     try {
-        const init = await pulumi(["stack", "init", env, "--secrets-provider", "passphrase", "--non-interactive"], { env: penv });
-        if (init.status !== 0) fail(`pulumi stack init ${env} failed:\n${init.output}`);
+        const init = await pulumi(["stack", "init", env, ...(provider ? ["--secrets-provider", provider] : []), "--non-interactive"], { env: penv });
+        if (init.status !== 0) fail(`pulumi stack init ${env}${provider ? ` --secrets-provider ${provider}` : ""} failed:\n${init.output}`);
         created = true;
+        const recorded = stackSecrets(ROOT, env).provider;
+        console.log(`created stack ${env}; its secrets provider: ${recorded ?? "the backend's default"} (recorded in stacks/Pulumi.${env}.yaml)`);
         for (const { spec, value } of settings) {
             const key = configKey(spec);
             const result = spec.secret

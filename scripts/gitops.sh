@@ -19,8 +19,9 @@
 #                                       the check failed
 #
 # Environment: KEYFLEET_GITOPS_OUT (default .keyfleet/gitops), KEYFLEET_GITOPS_EXCLUDE (stacks `changed`
-# and `envs` leave out, space separated; default "local", the sandbox stack), PULUMI_BACKEND_URL and
-# PULUMI_CONFIG_PASSPHRASE as for every stack.
+# and `envs` leave out, space separated; default "local", the sandbox stack), PULUMI_BACKEND_URL as for
+# every stack, and what the stack's own secrets provider needs (stacks/Pulumi.<env>.yaml records it):
+# PULUMI_CONFIG_PASSPHRASE for a passphrase stack only; a KMS's or Vault's credentials otherwise.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,9 +68,19 @@ changed() {
   return 0
 }
 
-# The stack exists in the backend (a new environment's first pull request creates it empty).
+# The stack's secrets, from its own settings file (scripts/stack-secrets.ts): a passphrase stack
+# without its passphrase stops here, naming the stack and the fix, before any backend is touched.
+STACK_SECRETS_ARGS=()
+stack_secrets() {
+  local out
+  out="$(bash "$KEYFLEET" secrets --require "$1")" || exit 2
+  eval "$out"
+}
+
+# The stack exists in the backend (a new environment's first pull request creates it empty), with
+# the secrets provider its committed settings file records.
 select_stack() {
-  bash "$KEYFLEET" pulumi stack select --create --secrets-provider passphrase --stack "$1" >/dev/null
+  bash "$KEYFLEET" pulumi stack select --create ${STACK_SECRETS_ARGS[@]+"${STACK_SECRETS_ARGS[@]}"} --stack "$1" >/dev/null
 }
 
 # preview_run STACK MODE [pulumi args…]: one preview with the engine's event log, summarised.
@@ -113,6 +124,7 @@ case "$cmd" in
     # A YAML or stack-file mistake fails in a second, with its file:line:col, before any backend,
     # vendor or secret is touched; only then the preview.
     bash "$KEYFLEET" validate "$stack" || { status=$?; say "validate found errors in environment $stack; no preview was run"; exit "$status"; }
+    stack_secrets "$stack"
     select_stack "$stack"
     preview_run "$stack" preview --diff "$@"
     ;;
@@ -138,6 +150,7 @@ case "$cmd" in
       WITHIN="$2"
       shift 2
     fi
+    stack_secrets "$stack"
     preview_run "$stack" drift --expect-no-changes "$@"
     ;;
   *)

@@ -13,6 +13,8 @@
 #   keyfleet.sh fleet [args]       preview|up|drift of many stacks at once (ops/fleet.ts)
 #   keyfleet.sh validate [env|file…]  offline check of environments' YAML and stack settings
 #                                  (Node and npm packages only: no Pulumi CLI, sandbox or database)
+#   keyfleet.sh secrets [--require] <stack>  what the stack's own secrets provider needs, as shell
+#                                  lines to eval (scripts/stack-secrets.ts; gitops.sh uses it)
 #   keyfleet.sh pulumi [args]      the Pulumi CLI with keyfleet's environment
 #   keyfleet.sh node|tsc [args]    Node 24 / the type checker with keyfleet's environment
 set -euo pipefail
@@ -24,7 +26,6 @@ NODE_VERSION="$(tr -d ' \n' <"$ROOT/.node-version")"
 # One source for the Pulumi release: the @pulumi/pulumi pin. tools/go.mod must require the same
 # release (a test checks it), because the CLI and the SDK speak one protocol version.
 PULUMI_VERSION="$(sed -n 's/.*"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$ROOT/package.json")"
-LOCAL_PASSPHRASE="keyfleet-local"
 
 say() { printf '[keyfleet] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -238,12 +239,15 @@ local_stack_env() {
   eval "$(node "$ROOT/scripts/local-stack-env.ts")"
 }
 
-passphrase_for() {
-  if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
-    [ "$1" = local ] || die "stack '$1' needs PULUMI_CONFIG_PASSPHRASE (only the local stack has a default)"
-    export PULUMI_CONFIG_PASSPHRASE="$LOCAL_PASSPHRASE"
-  fi
-  if [ "$1" = local ]; then local_stack_env; fi
+# The stack's own secrets provider, from its settings file (scripts/stack-secrets.ts, ops/secrets.ts):
+# a passphrase is given or demanded only where the stack uses one (the local stack's is public), and
+# STACK_SECRETS_ARGS holds the provider its file records, for a `stack select --create` that has to
+# make the stack (the CLI ignores the file's provider there). `stack_secrets [--require] STACK`.
+STACK_SECRETS_ARGS=()
+stack_secrets() {
+  local out
+  out="$(node "$ROOT/scripts/stack-secrets.ts" "$@")" || exit 1
+  eval "$out"
 }
 
 # Whether a report or fleet run reaches the local stack's vendors: a report only with --live; both
@@ -320,8 +324,8 @@ usage_of() {
     toolchain) echo "usage: npm run toolchain
   Sets up Node 24, the npm packages and the Pulumi CLI (built from Go modules) and prints versions." ;;
     pulumi) echo "usage: npm run pulumi -- <pulumi arguments>
-  The Pulumi CLI with keyfleet's environment (PULUMI_HOME, backend, the local stack's passphrase
-  when the command acts on the local stack). Verbose engine logging needs --unsafe-verbose." ;;
+  The Pulumi CLI with keyfleet's environment (PULUMI_HOME, backend, the local stack's public
+  passphrase when the command acts on the local stack and it uses one). Verbose engine logging needs --unsafe-verbose." ;;
     tsc) echo "usage: npm run typecheck [-- <tsc options>]" ;;
     *) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' ;;
   esac
@@ -362,10 +366,10 @@ case "$cmd" in
       die "up of stack $stack asks for confirmation and there is no terminal to ask on; look at the plan (npm run pulumi -- preview --diff --stack $stack) and run again with --yes"
     fi
     toolchain
-    passphrase_for "$stack"
-    if [ "$stack" = local ]; then ensure_mysql; ensure_sandbox; fi
+    stack_secrets --require "$stack"
+    if [ "$stack" = local ]; then local_stack_env; ensure_mysql; ensure_sandbox; fi
     cd "$ROOT"
-    pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+    pulumi stack select --create ${STACK_SECRETS_ARGS[@]+"${STACK_SECRETS_ARGS[@]}"} "$stack" >/dev/null
     policy_args "$stack" "$@"
     # setup_env's PULUMI_SKIP_CONFIRMATIONS would answer Pulumi's question itself (it means --yes).
     if [ -n "$yes" ]; then pulumi up --yes --refresh --stack "$stack" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@"
@@ -402,6 +406,14 @@ case "$cmd" in
     node "ops/$cmd.ts" "$@" || status=$?
     exit "$status"
     ;;
+  secrets)
+    # For gitops.sh: a stack's secrets provider, as shell lines (scripts/stack-secrets.ts). Only Node
+    # and the npm packages, as validate: it reads one settings file, and runs before every preview.
+    ensure_node
+    ensure_npm_packages
+    setup_env
+    exec node "$ROOT/scripts/stack-secrets.ts" "$@"
+    ;;
   validate)
     # Offline on purpose: a YAML check must not wait for the Pulumi CLI, a sandbox or MySQL.
     ensure_node
@@ -417,9 +429,9 @@ case "$cmd" in
     guard_verbose "$@"
     set -- ${ARGS[@]+"${ARGS[@]}"}
     toolchain
-    # The local stack's public passphrase only when the command acts on the local stack.
+    # The local stack's public passphrase only when the command acts on the local stack (and it uses one).
     acts_on="$(stack_of "$@")"
-    if [ "$acts_on" = local ]; then passphrase_for local; ensure_mysql; fi
+    if [ "$acts_on" = local ]; then stack_secrets local; local_stack_env; ensure_mysql; fi
     cd "$ROOT"
     POLICY_ARGS=()
     case "$(pulumi_subcommand "$@")" in preview|up|update) policy_args "$acts_on" "$@" ;; esac

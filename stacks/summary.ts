@@ -1,5 +1,5 @@
 // Prints what a stack manages after `npm run up`: one line per key, key values masked (they are
-// secret outputs; `pulumi stack output keys --show-secrets` shows them to whoever holds the passphrase).
+// secret outputs; `pulumi stack output keys --show-secrets` shows them to whoever can decrypt the stack: its passphrase or its KMS).
 // It reads state (`pulumi stack export`, secrets left encrypted) rather than the stack's `keys`
 // output, because a vendor's renewal needs the key's inputs (BeyondTrust's renewBefore, ttl), and
 // the schedule is keySchedule's (providers/shared/rotation.ts), the one the report shows: a key
