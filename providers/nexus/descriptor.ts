@@ -156,7 +156,11 @@ const NEXUS_PROBE_URL = NEXUS_SETTINGS[NEXUS_SETTINGS.length - 2];
 export const nexus: VendorDescriptor<NexusSection> = {
     section: "nexus",
     title: "Genesys Digital Channels (Nexus)",
-    keyOutputs: { expires: "expires", standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active") },
+    keyOutputs: {
+        expires: "expires",
+        standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active"),
+        keptOnDelete: () => "nothing (the key is deleted at Nexus)",
+    },
     schema: NexusSection,
     settings: NEXUS_SETTINGS,
 

@@ -210,7 +210,12 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     section: "supportsystem",
     title: "SupportSystem",
     // osTicket's api_key rows have no expiry; one entry's `ips:` makes a key per address.
-    keyOutputs: { expires: null, standing: (o) => (o.active === false ? "disabled" : "active"), variant: "ip" },
+    keyOutputs: {
+        expires: null,
+        standing: (o) => (o.active === false ? "disabled" : "active"),
+        variant: "ip",
+        keptOnDelete: () => "nothing (the row is deleted from the help desk's table)",
+    },
     schema: SupportSystemSection,
     settings: SUPPORTSYSTEM_SETTINGS,
 
