@@ -208,7 +208,7 @@ export function planOf(events: Iterable<PlanEvent>, options: { mode?: Mode; tool
         const replaced = ops.has("replace") || ops.has("create-replacement") || ops.has("delete-replaced");
         let line: PlanLine;
         if (typeof due === "string" && due && !ops.has("create") && !ops.has("delete")) {
-            const others = fieldChanges(step).filter((f) => !f.startsWith("rotation."));
+            const others = fieldChanges(step).filter((f) => !/^rotation[.:]/.test(f));
             const how = replaced ? "; a new key replaces it" : "";
             line = { group: "rotate", key, type: step.type, detail: `${due.replace(/^rotation due: /, "")}${how}${others.length ? `; also ${others.join("; ")}` : ""}` };
         } else if (replaced) {
