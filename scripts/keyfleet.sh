@@ -182,6 +182,17 @@ sandbox_ports() { node "$ROOT/scripts/sandbox-ports.ts"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The sandboxes this run started stop with it: gone when the script returns (their ports free for
+# whoever asks next), a few seconds at most for open connections to close.
+stop_sandbox() {
+  kill "$SANDBOX_PID" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 "$SANDBOX_PID" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$SANDBOX_PID" 2>/dev/null || true
+}
+
 # The local stack points at the sandboxes; start those not listening yet (with their records kept
 # on disk, so that the vendor side survives between runs just as a real one would).
 ensure_sandbox() {
@@ -196,10 +207,13 @@ ensure_sandbox() {
   [ $mysql -eq 1 ] && [ -z "${MYSQL_READY:-}" ] && ensure_mysql
   local only
   only="$(IFS=,; echo "${missing[*]}")"
-  say "starting the sandbox for $only (log: .keyfleet/sandbox.log)"
-  node "$ROOT/sandbox/main.ts" --data "${KEYFLEET_SANDBOX_DATA:-$KF/sandbox-data.json}" --only "$only" >"$KF/sandbox.log" 2>&1 &
+  # KEYFLEET_SANDBOX_LOG moves the log with the data, so that two runs side by side keep their own.
+  local log="${KEYFLEET_SANDBOX_LOG:-$KF/sandbox.log}" shown
+  shown="${log#"$ROOT"/}"
+  say "starting the sandbox for $only (log: $shown)"
+  node "$ROOT/sandbox/main.ts" --data "${KEYFLEET_SANDBOX_DATA:-$KF/sandbox-data.json}" --only "$only" >"$log" 2>&1 &
   SANDBOX_PID=$!
-  trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
+  trap stop_sandbox EXIT
   for _ in $(seq 1 100); do
     local all=1
     while read -r section port needs; do port_open "$port" || all=0; done < <(sandbox_ports)
@@ -207,7 +221,7 @@ ensure_sandbox() {
     kill -0 "$SANDBOX_PID" 2>/dev/null || break
     sleep 0.1
   done
-  die "the sandbox did not start; see .keyfleet/sandbox.log"
+  die "the sandbox did not start; see $shown"
 }
 
 # A MySQL/MariaDB for the vendors whose keys live in a database table (the tests' databases, the local stack's):

@@ -44,6 +44,8 @@ beforeAll(async () => {
         ...process.env,
         PULUMI_BACKEND_URL: `file://${tmp}`,
         KEYFLEET_SANDBOX_DATA: path.join(tmp, "sandbox-data.json"),
+        // Not the checkout's .keyfleet/sandbox.log, which test/local-stack.e2e.test.ts reads meanwhile.
+        KEYFLEET_SANDBOX_LOG: path.join(tmp, "sandbox.log"),
         KEYFLEET_SANDBOX_GENESYS_PORT: String(await freePort()),
         KEYFLEET_SANDBOX_BEYONDTRUST_PORT: String(await freePort()),
         KEYFLEET_SANDBOX_SUPPORTCENTER_PORT: String(await freePort()),
