@@ -6,6 +6,10 @@
 #
 #   keyfleet.sh toolchain          set up only, print versions
 #   keyfleet.sh up [stack]         sandbox (local stack) + `pulumi up` of the stack (default local)
+#   keyfleet.sh preview [stack]    the plan of `pulumi preview --refresh` (no change is made)
+#   keyfleet.sh destroy [stack]    every key of the stack deleted (what each vendor keeps is said)
+#                                  up, preview, destroy print keyfleet's plan (ops/plan.ts) instead of
+#                                  the engine's display; --verbose shows the engine's too
 #   keyfleet.sh test [args]        the test suite (vitest)
 #   keyfleet.sh sandbox            all vendor sandboxes in the foreground
 #   keyfleet.sh bench [args]       the benchmark
@@ -181,6 +185,17 @@ sandbox_ports() { node "$ROOT/scripts/sandbox-ports.ts"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The sandboxes this run started stop with it: gone when the script returns (their ports free for
+# whoever asks next), a few seconds at most for open connections to close.
+stop_sandbox() {
+  kill "$SANDBOX_PID" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 "$SANDBOX_PID" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$SANDBOX_PID" 2>/dev/null || true
+}
+
 # The local stack points at the sandboxes; start those not listening yet (with their records kept
 # on disk, so that the vendor side survives between runs just as a real one would).
 ensure_sandbox() {
@@ -192,13 +207,16 @@ ensure_sandbox() {
     fi
   done < <(sandbox_ports)
   [ ${#missing[@]} -eq 0 ] && return
-  [ $mysql -eq 1 ] && ensure_mysql
+  [ $mysql -eq 1 ] && [ -z "${MYSQL_READY:-}" ] && ensure_mysql
   local only
   only="$(IFS=,; echo "${missing[*]}")"
-  say "starting the sandbox for $only (log: .keyfleet/sandbox.log)"
-  node "$ROOT/sandbox/main.ts" --data "${KEYFLEET_SANDBOX_DATA:-$KF/sandbox-data.json}" --only "$only" >"$KF/sandbox.log" 2>&1 &
+  # KEYFLEET_SANDBOX_LOG moves the log with the data, so that two runs side by side keep their own.
+  local log="${KEYFLEET_SANDBOX_LOG:-$KF/sandbox.log}" shown
+  shown="${log#"$ROOT"/}"
+  say "starting the sandbox for $only (log: $shown)"
+  node "$ROOT/sandbox/main.ts" --data "${KEYFLEET_SANDBOX_DATA:-$KF/sandbox-data.json}" --only "$only" >"$log" 2>&1 &
   SANDBOX_PID=$!
-  trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
+  trap stop_sandbox EXIT
   for _ in $(seq 1 100); do
     local all=1
     while read -r section port needs; do port_open "$port" || all=0; done < <(sandbox_ports)
@@ -206,7 +224,7 @@ ensure_sandbox() {
     kill -0 "$SANDBOX_PID" 2>/dev/null || break
     sleep 0.1
   done
-  die "the sandbox did not start; see .keyfleet/sandbox.log"
+  die "the sandbox did not start; see $shown"
 }
 
 # A MySQL/MariaDB for the vendors whose keys live in a database table (the tests' databases, the local stack's):
@@ -216,6 +234,7 @@ ensure_mysql() {
   # shellcheck source=scripts/mariadb.sh
   source "$ROOT/scripts/mariadb.sh"
   keyfleet_mariadb_ensure || die "no MySQL/MariaDB server (see above)"
+  MYSQL_READY=1
 }
 
 # Debian's chromium, for the report test (it renders the HTML report headless). No browser can be
@@ -296,6 +315,43 @@ guard_verbose() {
   return 0
 }
 
+# ensure_sandbox says when it starts MySQL; a server that merely answers needs no line of its own.
+ensure_mysql_quiet() {
+  # shellcheck source=scripts/mariadb.sh
+  source "$ROOT/scripts/mariadb.sh"
+  local said status=0
+  said="$(mktemp "$KF/mysql.XXXXXX")"
+  keyfleet_mariadb_ensure 2>"$said" || status=$?
+  grep -v 'answers (user' "$said" >&2 || true
+  rm -f "$said"
+  [ "$status" -eq 0 ] || die "no MySQL/MariaDB server (see above)"
+  MYSQL_READY=1
+}
+
+# engine_plan MODE STACK <pulumi command and args>: the engine with its event log, its own display
+# kept in a file (shown with --verbose, or its error lines when the events do not explain a failure),
+# then keyfleet's plan (ops/plan.ts); after an up, what the stack manages comes just before the plan,
+# so that the run's last lines say what changed and why. Both files may hold what the engine prints
+# (secrets masked) and are removed here.
+engine_plan() {
+  local mode="$1" stack="$2" status=0
+  shift 2
+  local events output
+  events="$(mktemp "$KF/events.XXXXXX")"
+  output="$(mktemp "$KF/engine.XXXXXX")"
+  # The event log (the Automation API's source too) is behind PULUMI_DEBUG_COMMANDS in the CLI.
+  if [ -n "${verbose:-}" ]; then
+    PULUMI_DEBUG_COMMANDS=true pulumi "$@" --stack "$stack" --event-log "$events" 2>&1 | tee "$output" || status=${PIPESTATUS[0]}
+  else
+    PULUMI_DEBUG_COMMANDS=true pulumi "$@" --stack "$stack" --event-log "$events" >"$output" 2>&1 || status=$?
+  fi
+  if [ "$mode" = up ] && [ "$status" -eq 0 ]; then node "$ROOT/stacks/summary.ts" "$stack" || status=$?; echo; fi
+  node "$ROOT/ops/plan.ts" --events "$events" --stack "$stack" --mode "$mode" \
+    --status "$status" --engine-output "$output" ${verbose:+--verbose} || status=$?
+  rm -f "$events" "$output"
+  return "$status"
+}
+
 # shellcheck source=scripts/stack-of.sh
 source "$ROOT/scripts/stack-of.sh"
 
@@ -314,10 +370,19 @@ wants_help() {
 
 usage_of() {
   case "$1" in
-    up) echo "usage: npm run up [-- <stack> [pulumi up options]]
-  Starts the sandboxes (local stack only), then pulumi up --refresh of <stack> (default local) and
-  prints what it manages. The local stack applies at once; any other stack shows its plan and asks
-  first, unless --yes (needed where there is no terminal). Options after the stack go to pulumi up." ;;
+    up) echo "usage: npm run up [-- <stack> [--verbose] [pulumi up options]]
+  Starts the sandboxes (local stack only), then pulumi up --refresh of <stack> (default local),
+  prints what it manages and keyfleet's plan of what it did: one line per key created, updated,
+  rotated, replaced or deleted, and why, then the counts. The local stack applies at once; any other
+  stack shows its plan and asks first, unless --yes (needed where there is no terminal). --verbose
+  also shows the engine's own output. Other options after the stack go to pulumi up." ;;
+    preview) echo "usage: npm run preview [-- <stack> [--verbose] [pulumi preview options]]
+  keyfleet's plan of <stack> (default local) after a refresh: one line per key that would change
+  (create, update with its fields, rotate with its reason and overlap, replace and why, delete and
+  what the vendor keeps), then the counts. Changes nothing. --verbose also shows the engine's output." ;;
+    destroy) echo "usage: npm run destroy [-- <stack> [--verbose] [pulumi destroy options]]
+  Deletes every key of <stack> (default local) and says, per key, what its vendor keeps. Any stack
+  but local shows the plan and asks first, unless --yes (needed where there is no terminal)." ;;
     test) echo "usage: npm test [-- <test files or vitest options>]
   Sets up everything (Node 24, npm packages, the Pulumi CLI, MySQL/MariaDB, PostgreSQL, Chromium)
   and runs the suite with vitest; a plain 'tests: N passed, N failed, N skipped' line closes it." ;;
@@ -336,7 +401,7 @@ cmd="${1:-}"
 if [ "$cmd" = "-h" ] || [ "$cmd" = "--help" ]; then usage_of ""; exit 0; fi
 if wants_help "$@"; then
   case "$cmd" in
-    up|test|toolchain|tsc) usage_of "$cmd"; exit 0 ;;
+    up|preview|destroy|test|toolchain|tsc) usage_of "$cmd"; exit 0 ;;
     report|fleet) ensure_node; ensure_npm_packages; cd "$ROOT"; exec node "ops/$cmd.ts" --help ;;
     sandbox) ensure_node; ensure_npm_packages; exec node "$ROOT/sandbox/main.ts" --help ;;
     bench) ensure_node; ensure_npm_packages; cd "$ROOT"; exec node bench/bench.ts --help ;;
@@ -351,30 +416,55 @@ case "$cmd" in
     say "node $(node --version), $(pulumi version) ($(command -v pulumi)), PULUMI_HOME=$PULUMI_HOME"
     say "command plugin: $KEYFLEET_COMMAND_PLUGIN"
     ;;
-  up)
-    guard_verbose "$@"
+  up|preview|destroy)
+    # --verbose (bare) is keyfleet's: the engine's own display besides the plan. Pulumi's --verbose=N
+    # and -v are its logging, which guard_verbose refuses.
+    verbose=""
+    rest=()
+    # A leading `--` (keyfleet.sh up -- …, as npm would pass it) separates nothing here.
+    [ "${1:-}" = -- ] && shift
+    for arg in "$@"; do if [ "$arg" = --verbose ]; then verbose=1; else rest+=("$arg"); fi; done
+    guard_verbose ${rest[@]+"${rest[@]}"}
     set -- ${ARGS[@]+"${ARGS[@]}"}
-    stack="${1:-local}"
-    [ $# -gt 0 ] && shift
+    stack="local"
+    if [ $# -gt 0 ] && [[ "$1" != -* ]]; then stack="$1"; shift; fi
     # As `terraform apply`: only the local stack (sandboxes) applies at once. Any other stack shows
-    # its plan and asks (Pulumi's own prompt) unless --yes; with no terminal to ask on, --yes is needed.
+    # its plan and asks unless --yes; with no terminal to ask on, --yes is needed.
     yes=""
     for arg in "$@"; do case "$arg" in --yes|-y|--yes=true|--skip-preview|-f) yes=1 ;; esac; done
-    [ "$stack" = local ] && yes=1
-    # Pulumi asks only where stdin and stdout are both terminals.
+    [ "$stack" = local ] || [ "$cmd" = preview ] && yes=1
     if [ -z "$yes" ] && { [ ! -t 0 ] || [ ! -t 1 ]; }; then
-      die "up of stack $stack asks for confirmation and there is no terminal to ask on; look at the plan (npm run pulumi -- preview --diff --stack $stack) and run again with --yes"
+      die "$cmd of stack $stack asks for confirmation and there is no terminal to ask on; look at the plan (npm run preview -- $stack) and run again with --yes"
     fi
     toolchain
     stack_secrets --require "$stack"
-    if [ "$stack" = local ]; then local_stack_env; ensure_mysql; ensure_sandbox; fi
+    if [ "$stack" = local ]; then local_stack_env; ensure_mysql_quiet; ensure_sandbox; fi
     cd "$ROOT"
-    pulumi stack select --create ${STACK_SECRETS_ARGS[@]+"${STACK_SECRETS_ARGS[@]}"} "$stack" >/dev/null
-    policy_args "$stack" "$@"
-    # setup_env's PULUMI_SKIP_CONFIRMATIONS would answer Pulumi's question itself (it means --yes).
-    if [ -n "$yes" ]; then pulumi up --yes --refresh --stack "$stack" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@"
-    else env -u PULUMI_SKIP_CONFIRMATIONS pulumi up --refresh --stack "$stack" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@"; fi
-    node "$ROOT/stacks/summary.ts" "$stack"
+    # Quiet unless it fails ("Created stack" is no part of the plan).
+    selected="$(pulumi stack select --create ${STACK_SECRETS_ARGS[@]+"${STACK_SECRETS_ARGS[@]}"} "$stack" 2>&1)" || { printf '%s\n' "$selected" >&2; exit 1; }
+    # The key-hygiene policy pack where the environment has a policy config (preview and up).
+    POLICY_ARGS=()
+    [ "$cmd" = destroy ] || policy_args "$stack" "$@"
+    status=0
+    case "$cmd" in
+      preview) engine_plan preview "$stack" preview --refresh ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@" || status=$? ;;
+      up|destroy)
+        args=(--refresh)
+        [ "$cmd" = destroy ] && args=()
+        if [ -z "$yes" ]; then
+          # The plan first (as a preview), the question, then the run itself without the engine's prompt.
+          if [ "$cmd" = up ]; then engine_plan preview "$stack" preview --refresh ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@" || exit $?
+          else engine_plan destroy-preview "$stack" destroy --preview-only "$@" || exit $?; fi
+          what=update; [ "$cmd" = destroy ] && what=destroy
+          printf 'Do you want to perform this %s? Type yes to apply: ' "$what"
+          read -r answer || answer=""
+          [ "$answer" = yes ] || { say "$cmd of stack $stack not applied (answer: '${answer}')"; exit 1; }
+          args+=(--skip-preview)
+        fi
+        engine_plan "$cmd" "$stack" "$cmd" --yes ${args[@]+"${args[@]}"} ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@" || status=$?
+        ;;
+    esac
+    exit "$status"
     ;;
   test)
     toolchain

@@ -81,7 +81,7 @@ describe("--help", () => {
     it("prints the usage and exits 0 for every command, starting no sandbox", async () => {
         const ports = [0, 1, 2, 3].map(() => 20000 + Math.floor(Math.random() * 20000));
         const e = env(ports);
-        for (const args of [["--help"], ["up", "--help"], ["up", "prod", "-h"], ["test", "--help"], ["toolchain", "--help"], ["report", "--live", "--stack", "local", "--help"], ["fleet", "up", "--help"], ["sandbox", "--help"], ["bench", "--help"], ["node", "scripts/bootstrap.ts", "--help"]]) {
+        for (const args of [["--help"], ["up", "--help"], ["up", "prod", "-h"], ["preview", "--help"], ["destroy", "prod", "--help"], ["test", "--help"], ["toolchain", "--help"], ["report", "--live", "--stack", "local", "--help"], ["fleet", "up", "--help"], ["sandbox", "--help"], ["bench", "--help"], ["node", "scripts/bootstrap.ts", "--help"]]) {
             const r = run(args, e);
             expect(r.status, args.join(" ")).toBe(0);
             expect(r.stdout, args.join(" ")).toMatch(/usage|keyfleet\.sh toolchain/);
@@ -152,6 +152,9 @@ describe("up of a stack other than local, on a terminal", () => {
                 child.on("close", () => (clearTimeout(timer), resolve(text)));
             });
             expect(out).toMatch(/Do you want to perform this update\?/);
+            // The plan it asks about is keyfleet's (ops/plan.ts), before the question.
+            expect(out.indexOf(`keyfleet: plan of stack ${stack} (preview, nothing applied):`)).toBeGreaterThan(-1);
+            expect(out.indexOf(`keyfleet: plan of stack ${stack}`)).toBeLessThan(out.indexOf("Do you want to perform this update?"));
             expect(out).not.toMatch(/Resources:\s*\n\s*\+ \d+ created/);
         } finally {
             fs.rmSync(stackFile, { force: true });

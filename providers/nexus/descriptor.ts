@@ -180,7 +180,11 @@ const NEXUS_PROBE_URL = NEXUS_SETTINGS[NEXUS_SETTINGS.length - 2];
 export const nexus: VendorDescriptor<NexusSection> = {
     section: "nexus",
     title: "Genesys Digital Channels (Nexus)",
-    keyOutputs: { expires: "expires", standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active") },
+    keyOutputs: {
+        expires: "expires",
+        standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active"),
+        keptOnDelete: () => "nothing (the key is deleted at Nexus)",
+    },
     hygiene: {
         types: Object.values(NEXUS_KEY_TYPES),
         // Expiry is the key's own `expires` (null: never); every kind can be probed (probeUrl).

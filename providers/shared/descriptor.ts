@@ -88,6 +88,11 @@ export interface KeyOutputs {
     standing(outputs: Record<string, unknown>): KeyStanding;
     /** The output that tells apart the keys one YAML entry makes (an address), where an entry can make several. */
     variant?: string;
+    /**
+     * What the vendor still holds after keyfleet deletes the key, for the plan's delete line
+     * (ops/plan.ts), from the key's last outputs: "nothing" where the delete removes it.
+     */
+    keptOnDelete(outputs: Record<string, unknown>): string;
 }
 
 /** What the stack exports per key: never a key value in plain text (values are secret outputs). */

@@ -201,7 +201,12 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
     section: "supportcenter",
     title: "ManageEngine SupportCenter Plus",
     // validUntil is the key's actual validity (an overlap may shorten it below the YAML's expires).
-    keyOutputs: { expires: "validUntil", standing: (o) => (o.isExpired === true ? "expired" : o.status === "inactive" ? "disabled" : "active") },
+    keyOutputs: {
+        expires: "validUntil",
+        standing: (o) => (o.isExpired === true ? "expired" : o.status === "inactive" ? "disabled" : "active"),
+        // The product lists deleted keys as evidence and may keep their names taken (lifecycle.ts).
+        keptOnDelete: () => "the key in its list, marked deleted and unusable; its name may stay taken",
+    },
     hygiene: {
         types: [dynamicType("supportcenter", "IntegrationKey")],
         // protect is Pulumi's resource option, which declare() lifts for the one run that rotates the

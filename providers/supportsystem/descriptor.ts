@@ -230,7 +230,12 @@ export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     section: "supportsystem",
     title: "SupportSystem",
     // osTicket's api_key rows have no expiry; one entry's `ips:` makes a key per address.
-    keyOutputs: { expires: null, standing: (o) => (o.active === false ? "disabled" : "active"), variant: "ip" },
+    keyOutputs: {
+        expires: null,
+        standing: (o) => (o.active === false ? "disabled" : "active"),
+        variant: "ip",
+        keptOnDelete: () => "nothing (the row is deleted from the help desk's table)",
+    },
     hygiene: {
         types: [dynamicType("supportsystem", "ApiKey")],
         // No expiry; each key is bound to one address; a right left out is granted (the table's default).

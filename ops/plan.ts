@@ -1,0 +1,342 @@
+// keyfleet's plan: what one preview, up or destroy does to the keys, from the engine's events (the
+// CLI's --event-log, or the Automation API's events): one line per key that changes, grouped by
+// create, update (the fields, from what to what), rotate (the reason and overlap the program passes
+// as `rotationDue`), replace (why) and delete (what the vendor keeps), then the counts. The one
+// renderer of it: `npm run preview|up|destroy` print it (scripts/keyfleet.sh), and the GitOps
+// summary (scripts/gitops-summary.ts) is this text too.
+//
+// Why not the engine's own display: for 12 keys it prints ~400 lines, mostly the stack's outputs
+// (the program's StackReference to its own last run makes every output "changed"), the core's
+// bookkeeping inputs, and the toolchain's notes ("using pulumi-resource-command from $PATH", once
+// per plugin start). Only key resources, and deliveries folded into their key's line, are changes
+// here; the stack, providers and the StackReference are plumbing. Warnings and errors are printed
+// once each, whatever number of times the engine repeated them.
+import fs from "node:fs";
+import { vendors } from "../providers/vendors.ts";
+
+const KEY_TYPE = "pulumi-nodejs:dynamic/";
+/** Resources every run has that are the program's plumbing, not something the operator declared. */
+const INTERNAL = /^pulumi:(pulumi:Stack|pulumi:StackReference|providers:)/;
+/** Inputs the core passes between runs (stacks/index.ts `core`): never a change to read. */
+const PLUMBING = new Set(["__provider", "predecessor", "rotationDue", "holdPrevious", "lastExpires"]);
+const UNCHANGED = new Set(["same", "read", "refresh", "discard", "read-discard", "import", "remove-pending-replace"]);
+/** The engine's mark of a secret in events (its value is never in the event: "[secret]" instead). */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+/** The CLI's notes about where a plugin came from: the toolchain's business, not the keys'. */
+export const TOOLCHAIN_NOTE = /^using pulumi-[a-z-]+ from \$PATH/;
+
+export type Group = "create" | "update" | "rotate" | "replace" | "delete";
+export const GROUPS: Group[] = ["create", "update", "rotate", "replace", "delete"];
+/** destroy-preview: the plan a destroy shows before it asks. */
+export type Mode = "preview" | "up" | "destroy" | "destroy-preview" | "drift";
+
+export interface PlanLine {
+    group: Group;
+    /** The resource's name (nexus/tenant/ci). */
+    key: string;
+    type: string;
+    detail: string;
+}
+
+export interface Plan {
+    lines: PlanLine[];
+    /** Keys the run leaves as they are. */
+    unchanged: number;
+    /**
+     * Keys whose step changes only the core's bookkeeping (the run after a rotation moves
+     * holdPrevious to the new key and clears rotationDue): a step of the engine, no change of a key.
+     */
+    bookkeeping: string[];
+    warnings: string[];
+    errors: string[];
+    /** The summary event's result ("succeeded", "failed"); undefined when the engine never got that far. */
+    result: string | undefined;
+}
+
+interface State {
+    type?: string;
+    inputs?: Record<string, unknown>;
+    outputs?: Record<string, unknown>;
+}
+interface Step {
+    op: string;
+    urn: string;
+    type: string;
+    old?: State | null;
+    new?: State | null;
+    keys?: string[] | null;
+    diffs?: string[] | null;
+    detailedDiff?: Record<string, { diffKind?: string; kind?: string }> | null;
+}
+/** The part of an engine event (a line of --event-log, or an Automation API EngineEvent) this reads. */
+export interface PlanEvent {
+    resourcePreEvent?: { metadata?: Step };
+    resOutputsEvent?: { metadata?: Step };
+    diagnosticEvent?: { severity?: string; message?: string; ephemeral?: boolean; urn?: string };
+    summaryEvent?: { result?: string };
+}
+
+const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
+
+function isSecret(v: unknown): boolean {
+    return !!v && typeof v === "object" && (SECRET_SIG in (v as object) || "ciphertext" in (v as object));
+}
+
+function show(value: unknown): string {
+    if (isSecret(value)) return "[secret]";
+    const text = JSON.stringify(value ?? null);
+    return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+const stable = (v: unknown): string =>
+    JSON.stringify(v ?? null, (_k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+
+/** `field: old → new`, one per leaf that differs (rotation.every: "90d" → "30d"). */
+function leafChanges(path: string, before: unknown, after: unknown, out: string[]): void {
+    const plain = (v: unknown) => !!v && typeof v === "object" && !Array.isArray(v) && !isSecret(v);
+    if (plain(before) && plain(after)) {
+        const a = before as Record<string, unknown>;
+        const b = after as Record<string, unknown>;
+        for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) leafChanges(`${path}.${k}`, a[k], b[k], out);
+        return;
+    }
+    if (isSecret(before) && isSecret(after)) return;
+    if (stable(before) !== stable(after)) out.push(`${path}: ${show(before)} → ${show(after)}`);
+}
+
+/**
+ * The fields the step changes: those the provider's detailed diff names (toolchain/dynamic-provider.ts
+ * hands it to the engine), else the engine's own list; the old side is what the vendor had (outputs,
+ * after a refresh), the new the YAML's inputs. `replacing`: only the fields that force a replacement.
+ */
+function fieldChanges(step: Step, replacing = false): string[] {
+    const dd = step.detailedDiff ?? null;
+    let fields: string[];
+    if (dd && Object.keys(dd).length > 0) {
+        fields = Object.entries(dd)
+            .filter(([, d]) => !replacing || /replace/i.test(String(d.diffKind ?? d.kind ?? "")))
+            .map(([f]) => f.split(/[.[]/)[0]!);
+    } else if (replacing) {
+        fields = step.keys ?? [];
+    } else {
+        fields = step.diffs ?? Object.keys(step.new?.inputs ?? {});
+    }
+    const before = { ...(step.old?.inputs ?? {}), ...(step.old?.outputs ?? {}) };
+    const after = step.new?.inputs ?? {};
+    const out: string[] = [];
+    for (const f of [...new Set(fields)]) {
+        if (PLUMBING.has(f)) continue;
+        leafChanges(f, before[f], after[f], out);
+    }
+    return out;
+}
+
+function vendorOf(type: string, outputs: Record<string, unknown> | undefined): string {
+    return typeof outputs?.vendor === "string" ? outputs.vendor : type.slice(KEY_TYPE.length).split(":")[0]!;
+}
+
+function kept(step: Step): string {
+    const outputs = step.old?.outputs ?? {};
+    const spec = vendors.find((v) => v.section === vendorOf(step.type, outputs))?.keyOutputs;
+    return spec ? spec.keptOnDelete(outputs) : "unknown (not a keyfleet vendor)";
+}
+
+/** A diagnostic's text as a person reads it: the engine's "[runtime]"-style prefixes and padding gone. */
+function clean(message: string): string {
+    return message.replace(/^(warning|error|info): /, "").replace(/^\[[a-z]+\] /, "").trim();
+}
+
+export function planOf(events: Iterable<PlanEvent>, options: { mode?: Mode; toolchainNotes?: boolean } = {}): Plan {
+    const steps = new Map<string, { ops: Set<string>; step: Step }>();
+    const missing = new Set<string>();
+    const sameKeys = new Set<string>();
+    const warnings: string[] = [];
+    const errors: string[] = [];
+    let result: string | undefined;
+    for (const e of events) {
+        const out = e.resOutputsEvent?.metadata;
+        if (out && out.op === "refresh" && out.type.startsWith(KEY_TYPE) && !out.new) missing.add(out.urn);
+        const pre = e.resourcePreEvent?.metadata;
+        if (pre && !INTERNAL.test(pre.type)) {
+            if (UNCHANGED.has(pre.op)) {
+                if (pre.op === "same" && pre.type.startsWith(KEY_TYPE)) sameKeys.add(pre.urn);
+            } else {
+                const entry = steps.get(pre.urn) ?? { ops: new Set<string>(), step: pre };
+                entry.ops.add(pre.op);
+                // The replacement's step carries the new inputs; delete-replaced only the old state.
+                if (pre.op !== "delete-replaced") entry.step = pre;
+                steps.set(pre.urn, entry);
+            }
+        }
+        const diag = e.diagnosticEvent;
+        if (diag && !diag.ephemeral) {
+            const raw = String(diag.message ?? "");
+            // The program's own log lines reach the engine as its stderr ("info#err"), a warning as
+            // "warning: [runtime] …". Its errors come that way too, line by line, and once more whole
+            // as an "error" diagnostic: only that one is kept.
+            const severity = diag.severity === "info#err" && raw.startsWith("warning: ") ? "warning" : diag.severity;
+            if (severity !== "warning" && severity !== "error") continue;
+            const message = clean(raw);
+            if (!message || (!options.toolchainNotes && TOOLCHAIN_NOTE.test(message))) continue;
+            const list = severity === "error" ? errors : warnings;
+            if (!list.includes(message)) list.push(message);
+        }
+        if (e.summaryEvent) result = e.summaryEvent.result;
+    }
+    // Deliveries (`<key>/deliver/<consumer>`) belong to their key's line.
+    const deliveries = new Map<string, string[]>();
+    const lines: PlanLine[] = [];
+    const bookkeeping: string[] = [];
+    for (const [urn, { ops, step }] of steps) {
+        if (step.type.startsWith(KEY_TYPE)) continue;
+        const name = nameOf(urn);
+        const at = name.indexOf("/deliver/");
+        const verb = ops.has("delete") ? "removed" : ops.has("create") ? "added" : "runs again";
+        if (at > 0) {
+            const key = name.slice(0, at);
+            deliveries.set(key, [...(deliveries.get(key) ?? []), `delivery ${name.slice(at + "/deliver/".length)} ${verb}`]);
+        } else {
+            // Not a key nor a delivery: shown as it is rather than hidden.
+            const group: Group = ops.has("create") ? "create" : ops.has("delete") ? "delete" : [...ops].some((o) => o.includes("replace")) ? "replace" : "update";
+            lines.push({ group, key: name, type: step.type, detail: `${step.type}: ${[...ops].join(", ")}` });
+        }
+    }
+    for (const [urn, { ops, step }] of steps) {
+        if (!step.type.startsWith(KEY_TYPE)) continue;
+        const key = nameOf(urn);
+        const due = step.new?.inputs?.rotationDue;
+        const replaced = ops.has("replace") || ops.has("create-replacement") || ops.has("delete-replaced");
+        let line: PlanLine;
+        if (typeof due === "string" && due && !ops.has("create") && !ops.has("delete")) {
+            const others = fieldChanges(step).filter((f) => !/^rotation[.:]/.test(f));
+            const how = replaced ? "; a new key replaces it" : "";
+            line = { group: "rotate", key, type: step.type, detail: `${due.replace(/^rotation due: /, "")}${how}${others.length ? `; also ${others.join("; ")}` : ""}` };
+        } else if (replaced) {
+            const why = fieldChanges(step, true);
+            line = { group: "replace", key, type: step.type, detail: why.length ? `${why.join("; ")} (cannot change in place)` : "replacement requested (--replace, or the vendor's answer)" };
+        } else if (ops.has("create")) {
+            line = { group: "create", key, type: step.type, detail: missing.has(urn) ? "missing at the vendor: made again" : "new in the YAML" };
+        } else if (ops.has("delete")) {
+            const why = options.mode?.startsWith("destroy") ? "stack destroyed" : "no longer in the YAML";
+            line = { group: "delete", key, type: step.type, detail: `${why}; the vendor keeps ${kept(step)}` };
+        } else {
+            const fields = fieldChanges(step);
+            if (fields.length === 0) {
+                // Its delivery is re-run with the same key: the engine cannot compare the secret inputs.
+                bookkeeping.push(key);
+                deliveries.delete(key);
+                continue;
+            }
+            line = { group: "update", key, type: step.type, detail: fields.join("; ") };
+        }
+        const d = deliveries.get(key);
+        if (d) {
+            line.detail += `; ${d.join(", ")}`;
+            deliveries.delete(key);
+        }
+        lines.push(line);
+    }
+    // A delivery whose key does not change (a consumer added or removed in the YAML).
+    for (const [key, d] of deliveries) lines.push({ group: "update", key, type: "command:local:Command", detail: d.join(", ") });
+    lines.sort((a, b) => GROUPS.indexOf(a.group) - GROUPS.indexOf(b.group) || a.key.localeCompare(b.key));
+    const changedKeys = new Set(lines.map((l) => l.key));
+    const unchanged = [...sameKeys].filter((u) => !changedKeys.has(nameOf(u))).length;
+    return { lines, unchanged, bookkeeping, warnings, errors, result };
+}
+
+/** The events of an event log's text (a torn last line, from a run cut short, is skipped). */
+export function parseEventLog(text: string): PlanEvent[] {
+    const out: PlanEvent[] = [];
+    for (const line of text.split("\n")) {
+        if (!line.trim()) continue;
+        try {
+            out.push(JSON.parse(line));
+        } catch {
+            // torn line
+        }
+    }
+    return out;
+}
+
+const WORDS: Record<Group, { preview: string; done: string; verb: string }> = {
+    create: { preview: "to create", done: "created", verb: "create" },
+    update: { preview: "to update", done: "updated", verb: "update" },
+    rotate: { preview: "to rotate", done: "rotated", verb: "rotate" },
+    replace: { preview: "to replace", done: "replaced", verb: "replace" },
+    delete: { preview: "to delete", done: "deleted", verb: "delete" },
+};
+
+/**
+ * The plan as text, the same for a terminal and for the GitOps summary. `engineShown`: the engine's
+ * own output was printed (--verbose), with its warnings and errors, which are then not repeated.
+ */
+export function renderPlan(plan: Plan, o: { stack: string; mode: Mode; engineShown?: boolean }): string[] {
+    const applied = o.mode === "up" || o.mode === "destroy";
+    const failed = plan.result !== undefined && plan.result !== "succeeded";
+    const out: string[] = [];
+    if (!o.engineShown) {
+        // A message of several lines: its lines under its first, indented.
+        const said = (prefix: string, m: string) => m.split("\n").map((l, i) => (i === 0 ? `${prefix}${l}` : `  ${l.trimStart()}`));
+        for (const w of plan.warnings) out.push(...said("warning: ", w));
+        for (const e of plan.errors) out.push(...said("error: ", e));
+    }
+    if (plan.result === undefined && plan.lines.length === 0) {
+        out.push(`keyfleet: ${o.mode === "destroy-preview" ? "destroy preview" : o.mode} of stack ${o.stack} did not run; nothing was changed`);
+        return out;
+    }
+    const mode = o.mode === "destroy-preview" ? "destroy preview" : o.mode;
+    if (failed && plan.lines.length === 0) {
+        out.push(`keyfleet: ${mode} of stack ${o.stack} failed${plan.errors.length > 0 && !o.engineShown ? " (the error above)" : ""}; nothing was changed`);
+        return out;
+    }
+    const title = failed
+        ? `keyfleet: ${mode} of stack ${o.stack} FAILED; ${applied ? "what it did before it stopped" : "its plan so far"}:`
+        : applied
+          ? `keyfleet: ${o.mode} of stack ${o.stack} done:`
+          : `keyfleet: plan of stack ${o.stack} (${o.mode === "drift" ? "drift check" : mode}, nothing applied):`;
+    out.push(title);
+    const width = Math.max(0, ...plan.lines.map((l) => l.key.length));
+    for (const l of plan.lines) out.push(`  ${WORDS[l.group].verb.padEnd(7)} ${l.key.padEnd(width)}  ${l.detail}`);
+    const count = (g: Group) => plan.lines.filter((l) => l.group === g).length;
+    const counts = GROUPS.map((g) => `${count(g)} ${applied && !failed ? WORDS[g].done : WORDS[g].preview}`).join(", ");
+    if (plan.lines.length === 0 && !failed) out.push(`  no changes: every key is as the YAML says`);
+    const kept = plan.bookkeeping.length > 0 ? ` (+${plan.bookkeeping.length} with only keyfleet's bookkeeping to record: ${plan.bookkeeping.join(", ")})` : "";
+    out.push(`${counts}; ${plan.unchanged} unchanged${kept}`);
+    return out;
+}
+
+if (import.meta.main) {
+    const { parseCli } = await import("../scripts/cli.ts");
+    const usage =
+        "usage: node ops/plan.ts --events <event log> --stack <name> --mode preview|up|destroy [--status <exit code>] [--engine-output <file>] [--verbose]\n" +
+        "  keyfleet's plan of one engine run (scripts/keyfleet.sh prints it after preview, up and destroy); exits with --status.\n" +
+        "  --engine-output: the engine's captured output, shown when the run failed without saying why in its events.";
+    const { values } = parseCli(usage, {
+        options: {
+            events: { type: "string" },
+            stack: { type: "string" },
+            mode: { type: "string" },
+            status: { type: "string" },
+            "engine-output": { type: "string" },
+            verbose: { type: "boolean" },
+        },
+    });
+    const mode = (values.mode ?? "preview") as Mode;
+    const status = Number(values.status ?? 0);
+    const log = values.events && fs.existsSync(values.events) ? fs.readFileSync(values.events, "utf8") : "";
+    const plan = planOf(parseEventLog(log), { mode, toolchainNotes: values.verbose });
+    const engineShown = values.verbose === true;
+    // A failure the events do not explain (a wrong passphrase, a missing stack: the CLI stops before
+    // the engine runs) is said by the CLI's own error lines.
+    if (status !== 0 && plan.errors.length === 0 && !engineShown && values["engine-output"] && fs.existsSync(values["engine-output"])) {
+        const said = fs
+            .readFileSync(values["engine-output"], "utf8")
+            .split("\n")
+            .filter((l) => /^\s*error: /.test(l))
+            .map((l) => l.trim().replace(/^error: /, ""));
+        const all = said.length > 0 ? said : fs.readFileSync(values["engine-output"], "utf8").trim().split("\n").slice(-20);
+        for (const e of all) if (!plan.errors.includes(e)) plan.errors.push(e);
+    }
+    process.stdout.write(`${renderPlan(plan, { stack: values.stack ?? "?", mode, engineShown }).join("\n")}\n`);
+    process.exit(status);
+}

@@ -1,0 +1,108 @@
+// Issue 18: what `npm run preview` and `npm run up` print. By default keyfleet's plan (ops/plan.ts)
+// instead of the engine's display: a preview of the local stack with nothing to do fits in ~15
+// lines, and an up that rotates one key (a generation bump) names the key and why in its last
+// lines; --verbose shows the engine's output too. Through scripts/keyfleet.sh, the real CLI and
+// engine, against sandboxes on ports of the test's own, with a backend of its own; the local stack's
+// settings file is copied with keyfleet:keysFile pointing at the test's YAML (pulumi --config-file),
+// so the checkout's files are untouched.
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./helpers/mariadb.ts";
+import { ROOT } from "./helpers/stack.ts";
+
+const yaml = (generation?: number) => `nexus:
+  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f
+  tenantKeys:
+    - name: rotating
+      permissions: [nexus:consumer:chat]${generation === undefined ? "" : `\n      rotation: { generation: ${generation} }`}
+    - name: steady
+      permissions: [nexus:consumer:chat]
+`;
+
+let tmp: string;
+let env: NodeJS.ProcessEnv;
+let keys: string;
+let configFile: string;
+const database = `kf_plan_${process.pid}`;
+
+function run(...args: string[]): Promise<{ code: number; out: string }> {
+    return new Promise((resolve) =>
+        // stdout and stderr as one stream, in the order a terminal shows them.
+        execFile("bash", ["-c", 'exec bash "$0" "$@" 2>&1', path.join(ROOT, "scripts/keyfleet.sh"), ...args, "--config-file", configFile], { env, maxBuffer: 64 << 20, timeout: 240_000 }, (err, stdout, stderr) =>
+            resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+        ),
+    );
+}
+const lines = (out: string) => out.trimEnd().split("\n");
+
+beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-plan-"));
+    env = {
+        ...process.env,
+        PULUMI_BACKEND_URL: `file://${tmp}`,
+        KEYFLEET_SANDBOX_DATA: path.join(tmp, "sandbox-data.json"),
+        // Not the checkout's .keyfleet/sandbox.log, which test/local-stack.e2e.test.ts reads meanwhile.
+        KEYFLEET_SANDBOX_LOG: path.join(tmp, "sandbox.log"),
+        KEYFLEET_SANDBOX_GENESYS_PORT: String(await freePort()),
+        KEYFLEET_SANDBOX_BEYONDTRUST_PORT: String(await freePort()),
+        KEYFLEET_SANDBOX_SUPPORTCENTER_PORT: String(await freePort()),
+        KEYFLEET_SANDBOX_SUPPORTSYSTEM_PORT: String(await freePort()),
+        KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE: database,
+    };
+    keys = path.join(tmp, "keys.yaml");
+    fs.writeFileSync(keys, yaml());
+    configFile = path.join(tmp, "Pulumi.local.yaml");
+    // The local stack's own settings (and the salt its secure values were encrypted with), plus the test's keys file.
+    const settings = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.local.yaml"), "utf8");
+    fs.writeFileSync(configFile, settings.replace(/^config:\n/m, `config:\n  keyfleet:keysFile: ${keys}\n`));
+});
+
+afterAll(async () => {
+    await new Promise((resolve) =>
+        execFile("bash", ["-c", `mysql -h "\${KEYFLEET_MYSQL_HOST:-127.0.0.1}" -P "\${KEYFLEET_MYSQL_PORT:-3306}" -u "\${KEYFLEET_MYSQL_USER:-root}" -e 'DROP DATABASE IF EXISTS \`${database}\`' 2>/dev/null || true`], resolve),
+    );
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("npm run preview / up print keyfleet's plan", () => {
+    it("the first up creates both keys and says so last", async () => {
+        const r = await run("up");
+        expect(r.code, r.out.slice(-3000)).toBe(0);
+        expect(lines(r.out).at(-1)).toBe("2 created, 0 updated, 0 rotated, 0 replaced, 0 deleted; 0 unchanged");
+        expect(r.out).toMatch(/^ {2}create +nexus\/tenant\/rotating +new in the YAML$/m);
+    }, 300_000);
+
+    it("a preview with nothing to do: at most 15 lines, no engine display, no toolchain note", async () => {
+        const r = await run("preview");
+        console.log(`--- npm run preview (nothing to do), ${lines(r.out).length} lines:\n${r.out}`);
+        expect(r.code, r.out).toBe(0);
+        expect(lines(r.out).length).toBeLessThanOrEqual(15);
+        expect(r.out).toContain("keyfleet: plan of stack local (preview, nothing applied):\n  no changes: every key is as the YAML says\n");
+        expect(lines(r.out).at(-1)).toBe("0 to create, 0 to update, 0 to rotate, 0 to replace, 0 to delete; 2 unchanged");
+        expect(r.out).not.toMatch(/from \$PATH|Outputs:|Previewing update|keyfleet-last-run|Resources:/);
+    }, 300_000);
+
+    it("--verbose shows the engine's own display as well, then the plan", async () => {
+        const r = await run("preview", "--verbose");
+        expect(r.code, r.out).toBe(0);
+        expect(r.out).toContain("Previewing update (local)");
+        expect(r.out.indexOf("Previewing update (local)")).toBeLessThan(r.out.indexOf("keyfleet: plan of stack local"));
+    }, 300_000);
+
+    it("an up that rotates one key names the key and why in its last lines", async () => {
+        fs.writeFileSync(keys, yaml(1));
+        const r = await run("up");
+        console.log(`--- npm run up (generation bump of one key):\n${r.out}`);
+        expect(r.code, r.out.slice(-3000)).toBe(0);
+        const last = lines(r.out).slice(-3);
+        expect(last).toEqual([
+            "keyfleet: up of stack local done:",
+            expect.stringMatching(/^ {2}rotate +nexus\/tenant\/rotating +rotation generation 0 → 1; a new key replaces it$/),
+            "0 created, 0 updated, 1 rotated, 0 replaced, 0 deleted; 1 unchanged",
+        ]);
+        expect(r.out).not.toMatch(/predecessor|holdPrevious|rotationDue|from \$PATH/);
+    }, 300_000);
+});
