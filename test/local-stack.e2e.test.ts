@@ -132,7 +132,8 @@ describe("secrets audit", () => {
             const files = [
                 ...walk(backend, () => false),
                 ...walk(path.join(ROOT, ".keyfleet"), (f) => /\/\.keyfleet\/(node|bin|home\/plugins|go|gocache|gopath|chromium|delivered|test-report\.json)(\/|$)/.test(f) || f.startsWith(tmp)).filter(since),
-                ...walk(os.tmpdir(), (f) => f.startsWith(tmp) || /\/(vitest|node-compile-cache|tsx-|v8-compile-cache)/.test(f)).filter((f) => {
+                // The checkout itself may be under the temporary directory (a CI clone): its .keyfleet/ is read above.
+                ...walk(os.tmpdir(), (f) => f.startsWith(tmp) || f === ROOT || f.startsWith(`${ROOT}/`) || /\/(vitest|node-compile-cache|tsx-|v8-compile-cache)/.test(f)).filter((f) => {
                     try {
                         return since(f) && fs.statSync(f).size < 32 << 20;
                     } catch {
