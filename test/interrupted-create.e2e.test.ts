@@ -1,0 +1,101 @@
+// `kill -9` of an `up` while a create is committed at the vendor but not yet answered (issue 17,
+// defect 2), through the real engine: the CLI is started detached (a process group of its own, as
+// a shell job is), the vendor commits the new key and holds its answer, and the test kills the
+// whole group. Before, every plugin outlived the engine (each runs in a process group of its own)
+// and the next up failed on the taken name forever (Nexus 409), or, where names are not unique,
+// made a second key with the same marker (SupportSystem). Now no plugin outlives its engine, and
+// the next up takes over the one key the killed create made: no duplicate, no stuck name.
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
+import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
+
+/** The processes of `s`'s runs: every one has the stack's own backend in its environment. */
+function processesOf(s: TestStack): { pid: number; cmd: string }[] {
+    const mark = `PULUMI_BACKEND_URL=file://${s.dir}/state`;
+    const found: { pid: number; cmd: string }[] = [];
+    for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        try {
+            if (!fs.readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").includes(mark)) continue;
+            found.push({ pid: Number(pid), cmd: fs.readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").join(" ").trim() });
+        } catch {
+            // Gone meanwhile, or not ours to read.
+        }
+    }
+    return found;
+}
+
+async function until<T>(what: string, ms: number, probe: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+        const v = await probe();
+        if (v) return v;
+        if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
+/**
+ * Starts `pulumi up` detached, waits for `committed` (the vendor made the key and holds its answer),
+ * then kills the CLI's process group with SIGKILL; returns what was alive of the run before the kill
+ * and what is still alive a few seconds after.
+ */
+async function killMidCreate(s: TestStack, committed: Promise<void>): Promise<{ before: string[]; after: string[]; unlock: string }> {
+    const env = { ...process.env, ...s.stack.workspace.envVars } as Record<string, string>;
+    const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", "e2e"], { cwd: s.dir, env, detached: true, stdio: "ignore" });
+    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+    await Promise.race([committed, exited.then(() => Promise.reject(new Error("up ended before the vendor committed the create")))]);
+    const before = processesOf(s).map((p) => p.cmd);
+    process.kill(-child.pid!, "SIGKILL");
+    await exited;
+    // The plugins notice the engine is gone within a second; allow a few.
+    const after = await until("the run's processes to end", 5_000, () => (processesOf(s).length === 0 ? [] : undefined)).catch(() => processesOf(s).map((p) => p.cmd));
+    // The killed CLI leaves the file backend's lock behind (the next up would refuse the locked
+    // stack); `pulumi cancel` is how a user removes it.
+    let unlock: string;
+    try {
+        unlock = execFileSync("pulumi", ["cancel", "--yes", "--stack", "e2e"], { cwd: s.dir, env, stdio: "pipe" }).toString();
+    } catch (e) {
+        unlock = `cancel failed: ${String((e as { stderr?: Buffer }).stderr ?? e)}`;
+    }
+    return { before, after, unlock };
+}
+
+describe("Nexus: kill -9 of up while a create is committed and unanswered", () => {
+    let t: TestSandbox;
+    let s: TestStack;
+    const yaml = (names: string[]) => `nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n${names.map((n) => `    - name: ${n}\n`).join("")}`;
+    beforeAll(async () => {
+        t = await startSandbox();
+        s = await createTestStack(t, yaml(["web chat"]));
+    });
+    afterAll(async () => {
+        await s?.cleanup();
+        await t?.close();
+    });
+    const named = (name: string) => [...t.sandbox.keys.values()].filter((k) => k.name === name);
+
+    it("no plugin outlives the engine, and the next up takes over the one key the killed create made", async () => {
+        await s.stack.up(captured(s));
+        const first = await s.apiKeys();
+        s.writeKeys(yaml(["web chat", "mobile"]));
+        const run = await killMidCreate(s, t.sandbox.hangNextAnswer("POST /nexus/v3/apikeys"));
+        expect(run.unlock).toMatch(/has been canceled/);
+        // The run had its plugins (the dynamic provider among them) when it was killed; none is left.
+        expect(run.before.some((c) => c.includes("dynamic-provider"))).toBe(true);
+        expect(run.after).toEqual([]);
+        // The killed create made the key; nothing knows it but the vendor.
+        expect(named("mobile")).toHaveLength(1);
+        const orphan = named("mobile")[0].id;
+
+        const result = await s.stack.up(captured(s));
+        expect(result.summary.resourceChanges).toMatchObject({ create: 1 });
+        const keys = await s.apiKeys();
+        expect(keys["nexus/tenant/mobile"]).toBe(orphan);
+        expect(named("mobile").map((k) => k.id)).toEqual([orphan]);
+        expect(named("web chat").map((k) => k.id)).toEqual([first["nexus/tenant/web chat"]]);
+        expect(await useKey(t.url, orphan)).toBe(200);
+        expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
+    });
+});
