@@ -315,16 +315,21 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
      * moved to the vendor's clock by the offset its answers' Date header gave (a host 10 minutes
      * fast otherwise ignored the very key its lost create had made, and the name stayed taken).
      */
-    async function madeSince(c: C, inputs: I, since: number, except: Set<string>): Promise<R[]> {
+    async function madeSince(c: C, inputs: I, since: number, except: Set<string>, exact = false): Promise<R[]> {
         const found = await candidates(c, inputs);
-        if (!lc.now) since += lc.clockOffset?.(c) ?? 0;
+        const offset = lc.now ? undefined : lc.clockOffset?.(c);
+        since += offset ?? 0;
+        // `exact`: `since` is a bound to keep, not an attempt's start (the end of the last completed
+        // run: a key made just before it is someone's). Only the Date header's whole seconds are
+        // allowed for then, where the vendor's clock is known; else the skew window as for any lookup.
+        const slack = exact && offset !== undefined ? 1_000 : SKEW_MS;
         return found.filter((r) => {
             // The key being replaced was not made by this create, even where it carries the same name.
             if (except.has(lc.resourceId(r)) || lc.resourceId(r) === inputs.predecessor) return false;
             if (lc.madeByUs && !lc.madeByUs(c, r)) return false;
             // A key without a readable creation time is never taken for ours.
             const created = Date.parse(lc.outputs(inputs, r).created ?? "");
-            return !Number.isNaN(created) && created >= since - SKEW_MS;
+            return !Number.isNaN(created) && created >= since - slack;
         });
     }
 
@@ -417,7 +422,9 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             const after = cut.after === null ? Number.NEGATIVE_INFINITY : Date.parse(cut.after);
             let found: R[];
             try {
-                found = await madeSince(c, inputs, after, new Set([...except, ...cut.except]));
+                // keyfleet's clock, as the program read it; a vendor with a clock of its own is asked.
+                const vendorAhead = lc.now ? (await lc.now(c).catch(() => clock.now())) - clock.now() : 0;
+                found = await madeSince(c, inputs, after + vendorAhead, new Set([...except, ...cut.except]), true);
             } catch (e) {
                 return abandon(e);
             }
