@@ -9,6 +9,9 @@ import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
+import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
+import { startMysqlHoldProxy, type MysqlHoldProxy } from "../sandbox/fault-proxy.ts";
+import { parseNotes } from "../providers/supportsystem/lifecycle.ts";
 import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
 
 /** The processes of `s`'s runs: every one has the stack's own backend in its environment. */
@@ -96,6 +99,46 @@ describe("Nexus: kill -9 of up while a create is committed and unanswered", () =
         expect(named("mobile").map((k) => k.id)).toEqual([orphan]);
         expect(named("web chat").map((k) => k.id)).toEqual([first["nexus/tenant/web chat"]]);
         expect(await useKey(t.url, orphan)).toBe(200);
+        expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
+    });
+});
+
+describe("SupportSystem: kill -9 of up while a row's COMMIT is done and unanswered", () => {
+    let h: HelpDesk;
+    let proxy: MysqlHoldProxy;
+    let s: TestStack;
+    const yaml = (names: string[]) => `supportsystem:\n  apiKeys:\n${names.map((n) => `    - name: ${n}\n      ip: 127.0.0.1\n`).join("")}`;
+    beforeAll(async () => {
+        h = await startHelpDesk();
+        proxy = await startMysqlHoldProxy(h.db.config.host, h.db.config.port);
+        // The provider reaches the database through the proxy; the help desk's API reads it directly.
+        const settings = { ...JSON.parse(h.settings["keyfleet:supportsystem"]), port: String(proxy.port) };
+        s = await createTestStack({ config: () => ({ ...h.config(), "keyfleet:supportsystem": { value: JSON.stringify(settings) } }) }, yaml(["web form"]));
+    });
+    afterAll(async () => {
+        await s?.cleanup();
+        await proxy?.close();
+        await h?.close();
+    });
+    /** Rows carrying keyfleet's marker for `name`. */
+    const marked = async (name: string) => (await h.rows()).filter((r) => parseNotes(r.notes).name === name);
+
+    it("no plugin outlives the engine, and the next up takes over the row the killed insert committed: no second row", async () => {
+        await s.stack.up(captured(s));
+        s.writeKeys(yaml(["web form", "kiosk"]));
+        const run = await killMidCreate(s, proxy.holdNextCommit());
+        expect(run.unlock).toMatch(/has been canceled/);
+        expect(run.before.some((c) => c.includes("dynamic-provider"))).toBe(true);
+        expect(run.after).toEqual([]);
+        const committed = await marked("kiosk");
+        expect(committed).toHaveLength(1);
+
+        const result = await s.stack.up(captured(s));
+        expect(result.summary.resourceChanges).toMatchObject({ create: 1 });
+        expect((await marked("kiosk")).map((r) => r.id)).toEqual([committed[0].id]);
+        expect((await s.apiKeys())["supportsystem/kiosk"]).toBe(committed[0].apikey);
+        expect((await h.post("/api/tickets.json", committed[0].apikey, "127.0.0.1")).status).toBe(201);
+        expect(await marked("web form")).toHaveLength(1);
         expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
     });
 });
