@@ -10,6 +10,7 @@ import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
 import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
+import { startScp, useScpKey, type ScpTestSandbox } from "./helpers/supportcenter.ts";
 import { startMysqlHoldProxy, type MysqlHoldProxy } from "../sandbox/fault-proxy.ts";
 import { parseNotes } from "../providers/supportsystem/lifecycle.ts";
 import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
@@ -139,6 +140,40 @@ describe("SupportSystem: kill -9 of up while a row's COMMIT is done and unanswer
         expect((await s.apiKeys())["supportsystem/kiosk"]).toBe(committed[0].apikey);
         expect((await h.post("/api/tickets.json", committed[0].apikey, "127.0.0.1")).status).toBe(201);
         expect(await marked("web form")).toHaveLength(1);
+        expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
+    });
+});
+
+describe("SupportCenter Plus: kill -9 of up while a create is committed and unanswered", () => {
+    let t: ScpTestSandbox;
+    let s: TestStack;
+    const yaml = (names: string[]) => `supportcenter:\n  integrationKeys:\n${names.map((n) => `    - name: ${n}\n      roles: [Technician]\n      owner: admin\n`).join("")}`;
+    beforeAll(async () => {
+        t = await startScp();
+        s = await createTestStack(t, yaml(["jira sync"]));
+    });
+    afterAll(async () => {
+        await s?.cleanup();
+        await t?.close();
+    });
+    const named = (name: string) => [...t.sandbox.keys.values()].filter((k) => k.name === name);
+
+    it("no plugin outlives the engine, and the next up takes over the one key the killed create made (no 4008)", async () => {
+        await s.stack.up(captured(s));
+        s.writeKeys(yaml(["jira sync", "ci"]));
+        const run = await killMidCreate(s, t.sandbox.hangNext("POST /api/v3/integration_keys"));
+        expect(run.unlock).toMatch(/has been canceled/);
+        expect(run.before.some((c) => c.includes("dynamic-provider"))).toBe(true);
+        expect(run.after).toEqual([]);
+        expect(named("ci")).toHaveLength(1);
+        const orphan = named("ci")[0].id;
+
+        const result = await s.stack.up(captured(s));
+        expect(result.summary.resourceChanges).toMatchObject({ create: 1 });
+        expect(named("ci").map((k) => k.id)).toEqual([orphan]);
+        const key = (await s.apiKeys())["supportcenter/ci"];
+        expect(await useScpKey(t.url, key)).toBe(200);
+        expect(named("jira sync")).toHaveLength(1);
         expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
     });
 });
