@@ -456,7 +456,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         }
         // Where names are not unique the vendor would take a second key with the same marker, so a
         // resource new to state looks first (one query) for the key a killed run made.
-        if (!made && inputs.interrupted && !lc.rename) await recover(await interruptedKey(), INTERRUPTED);
+        if (!made && inputs.interrupted && !lc.rename && !(await recover(await interruptedKey(), INTERRUPTED)) && passedOver) {
+            // Another insert would only add to the keys nobody knows: the operator picks.
+            return abandon(new VendorError("conflict", "the entry's marker is already on keys keyfleet did not record", { hint: "" }));
+        }
         /** Whether a refused name was looked up for a killed run's key (once). */
         let lookedForInterrupted = false;
         for (let attempt = 1; !made; attempt++) {
