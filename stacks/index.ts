@@ -141,11 +141,10 @@ export default async function keyfleet() {
         // A run records keyIds only when it succeeds, deliveries included: the id recorded is the key every
         // consumer last received. The previous slot is held while the current key is another one.
         const holdPrevious: string | null = consumers.has(resourceName) ? (last?.id ?? null) : null;
-        // A resource new to state may find its name (or marker) held by what a killed run made for
-        // it; the key the record still names (a resource removed with state delete) stays excluded.
-        const fresh = !names.some((n) => inState.has(n));
-        const interrupted: Interrupted | null =
-            fresh && (Object.keys(lastRun).length === 0 || lastEnded) ? { after: lastEnded ?? null, except: recorded ? [recorded.id] : [] } : null;
+        // Any create of this run (a new resource's, a rotation's, a replacement's) may find its name
+        // (or marker) held by what a killed run's create made for it; the key the record names (the
+        // resource's current key, or one removed from state with state delete) is never that key.
+        const interrupted: Interrupted | null = Object.keys(lastRun).length === 0 || lastEnded ? { after: lastEnded ?? null, except: recorded ? [recorded.id] : [] } : null;
         return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious, interrupted, lastExpires: last?.expires ?? null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
@@ -195,5 +194,7 @@ export default async function keyfleet() {
         ),
     );
     // Resolved with keyIds, so only a run that recorded its keys moves it.
-    return { keys, keyIds, lastRunAt: keyIds.apply(() => new Date(clock.now()).toISOString()) };
+    // A preview keeps the recorded time, so that it shows no output change for it.
+    const ranAt = pulumi.runtime.isDryRun() && lastEnded ? lastEnded : undefined;
+    return { keys, keyIds, lastRunAt: keyIds.apply(() => ranAt ?? new Date(clock.now()).toISOString()) };
 }

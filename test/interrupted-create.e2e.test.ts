@@ -47,9 +47,12 @@ async function until<T>(what: string, ms: number, probe: () => T | undefined | f
  */
 async function killMidCreate(s: TestStack, committed: Promise<void>): Promise<{ before: string[]; after: string[]; unlock: string }> {
     const env = { ...process.env, ...s.stack.workspace.envVars } as Record<string, string>;
-    const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", "e2e"], { cwd: s.dir, env, detached: true, stdio: "ignore" });
+    const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", "e2e"], { cwd: s.dir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const said: string[] = [];
+    child.stdout.on("data", (d: Buffer) => said.push(String(d)));
+    child.stderr.on("data", (d: Buffer) => said.push(String(d)));
     const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-    await Promise.race([committed, exited.then(() => Promise.reject(new Error("up ended before the vendor committed the create")))]);
+    await Promise.race([committed, exited.then(() => Promise.reject(new Error(`up ended before the vendor committed the create:\n${said.join("")}`)))]);
     const before = processesOf(s).map((p) => p.cmd);
     process.kill(-child.pid!, "SIGKILL");
     await exited;
@@ -100,6 +103,44 @@ describe("Nexus: kill -9 of up while a create is committed and unanswered", () =
         expect(named("mobile").map((k) => k.id)).toEqual([orphan]);
         expect(named("web chat").map((k) => k.id)).toEqual([first["nexus/tenant/web chat"]]);
         expect(await useKey(t.url, orphan)).toBe(200);
+        expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
+    });
+});
+
+describe("Nexus: kill -9 of up while a rotation's new key is committed and unanswered", () => {
+    let t: TestSandbox;
+    let s: TestStack;
+    const yaml = (generation: number) => `nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: web chat\n      rotation: { overlap: 1d, generation: ${generation} }\n`;
+    beforeAll(async () => {
+        t = await startSandbox();
+        s = await createTestStack(t, yaml(0));
+    });
+    afterAll(async () => {
+        await s?.cleanup();
+        await t?.close();
+    });
+    const W = "nexus/tenant/web chat";
+
+    it("the killed rotation never finishes behind the engine's back, and the next up finishes it with the key it made", async () => {
+        await s.stack.up(captured(s));
+        const old = (await s.apiKeys())[W];
+        s.writeKeys(yaml(1));
+        // The first create is refused (the old key holds the name), the old key is renamed aside, the second is made.
+        const run = await killMidCreate(s, t.sandbox.hangNextAnswer("POST /nexus/v3/apikeys", 1));
+        expect(run.after).toEqual([]);
+        // Cut off after the create: the old key is aside with no expiry set (nothing ran on), the new one holds the name.
+        const made = [...t.sandbox.keys.values()].filter((k) => k.name === "web chat");
+        expect(made).toHaveLength(1);
+        expect(made[0].id).not.toBe(old);
+        expect(t.sandbox.keys.get(old)!.expires).toBe(false);
+
+        await s.stack.up(captured(s));
+        const keys = await s.apiKeys();
+        expect(keys[W]).toBe(made[0].id);
+        expect([...t.sandbox.keys.values()].filter((k) => k.name === "web chat").map((k) => k.id)).toEqual([made[0].id]);
+        // The old key is the previous slot's, valid for the overlap, expiring at the vendor then.
+        expect(t.sandbox.keys.get(old)!.expires).not.toBe(false);
+        expect(t.sandbox.keys.size).toBe(2);
         expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
     });
 });

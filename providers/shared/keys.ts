@@ -51,14 +51,15 @@ export interface CoreInputs {
      */
     holdPrevious?: string | null;
     /**
-     * Set by the program only on a resource new to state (null on every other): what a run killed
-     * mid-create may have made. The engine forgets a create cut off before its answer (the pending
-     * operation is dropped), so nothing in state says that key exists; the vendor has it, holding
-     * the name (409/4008 at every later up) or, where names are not unique, as a second row with
-     * the marker. A create finding its name taken, or a marker row where names are not unique,
-     * takes over exactly one key that keyfleet's own login made after the last completed run and
-     * that the last run did not record (a key removed from state with `pulumi state delete` is
-     * recorded there, and is left alone). Bookkeeping: never shown as a change.
+     * What a run killed mid-create may have made for this resource (a new key's create, a
+     * rotation's, a replacement's). The engine forgets a create cut off before its answer (the
+     * pending operation is dropped), so nothing in state says that key exists; the vendor has it,
+     * holding the name (409/4008 at every later up) or, where names are not unique, as a second row
+     * with the marker. A create finding its name taken, or (names not unique, a resource new to
+     * state) a marker row, takes over exactly one key that keyfleet's own login made after the last
+     * completed run and that the last run did not record (a key removed from state with `pulumi
+     * state delete` is recorded there, and is left alone), never the key being replaced. Null: a
+     * last-run record from before this input. Bookkeeping: never shown as a change.
      */
     interrupted?: Interrupted | null;
 }
@@ -322,7 +323,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         // `exact`: `since` is a bound to keep, not an attempt's start (the end of the last completed
         // run: a key made just before it is someone's). Only the Date header's whole seconds are
         // allowed for then, where the vendor's clock is known; else the skew window as for any lookup.
-        const slack = exact && offset !== undefined ? 1_000 : SKEW_MS;
+        const slack = exact && (lc.now || offset !== undefined) ? 1_000 : SKEW_MS;
         return found.filter((r) => {
             // The key being replaced was not made by this create, even where it carries the same name.
             if (except.has(lc.resourceId(r)) || lc.resourceId(r) === inputs.predecessor) return false;
@@ -455,7 +456,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             if (!(await recover(found[0]))) lostAt = resume.since;
         }
         // Where names are not unique the vendor would take a second key with the same marker, so a
-        // resource new to state looks first (one query) for the key a killed run made.
+        // create looks first (one query) for the key a killed run made.
         if (!made && inputs.interrupted && !lc.rename && !(await recover(await interruptedKey(), INTERRUPTED)) && passedOver) {
             // Another insert would only add to the keys nobody knows: the operator picks.
             return abandon(new VendorError("conflict", "the entry's marker is already on keys keyfleet did not record", { hint: "" }));
