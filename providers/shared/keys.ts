@@ -487,11 +487,6 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     }
                     if (await recover(late)) break;
                 }
-                if (isKind(err, "conflict") && inputs.interrupted && lc.rename && !lookedForInterrupted) {
-                    // The name is held: by the key a killed run made for this resource, maybe.
-                    lookedForInterrupted = true;
-                    if (await recover(await interruptedKey(), INTERRUPTED)) break;
-                }
                 if (isKind(err, "conflict") && lc.rename && inputs.predecessor && !aside && attempt <= 2) {
                     // The name is held; only the very key this one replaces may be moved aside.
                     let holder: R | undefined;
@@ -507,6 +502,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                         return abandon(e);
                     }
                     if (holder) continue;
+                }
+                if (isKind(err, "conflict") && inputs.interrupted && lc.rename && !lookedForInterrupted) {
+                    // The name is held, not by the key this one replaces: by the key a killed run made for this
+                    // resource, maybe. (After that rename: a rotation's own lookups stay as they were.)
+                    lookedForInterrupted = true;
+                    if (await recover(await interruptedKey(), INTERRUPTED)) break;
                 }
                 if (isKind(err, "outcomeUnknown")) {
                     if (!lc.find) {
