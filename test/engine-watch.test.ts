@@ -29,9 +29,10 @@ async function waitFor(ms: number, ok: () => boolean): Promise<boolean> {
 describe("a plugin whose engine is killed ends within seconds", () => {
     for (const plugin of ["language-host.ts", "dynamic-provider.ts", "command-provider.ts"]) {
         it(plugin, async () => {
-            // The stand-in engine: a shell that starts the plugin (as the CLI does: the engine's
-            // address as argument, the program's folder as working directory) and says its pid.
-            const engine = spawn("sh", ["-c", `node ${ROOT}/toolchain/${plugin} 127.0.0.1:1 >/dev/null 2>&1 & echo $!; wait`], { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] });
+            // The stand-in engine: a shell that starts the plugin as the CLI and keyfleet's launcher
+            // do (the engine's address as argument, the engine's pid in KEYFLEET_ENGINE_PID, the
+            // program's folder as working directory) and says its pid.
+            const engine = spawn("sh", ["-c", `KEYFLEET_ENGINE_PID=$$ node ${ROOT}/toolchain/${plugin} 127.0.0.1:1 >/dev/null 2>&1 & echo $!; wait`], { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] });
             const pid = await new Promise<number>((resolve) => engine.stdout.once("data", (d: Buffer) => resolve(Number(String(d).trim()))));
             try {
                 // Serving (it does not end by itself while its engine lives).
@@ -44,4 +45,14 @@ describe("a plugin whose engine is killed ends within seconds", () => {
             }
         });
     }
+
+    it("even when the engine is killed while the plugin is still starting", async () => {
+        const engine = spawn("sh", ["-c", `KEYFLEET_ENGINE_PID=$$ node ${ROOT}/toolchain/dynamic-provider.ts 127.0.0.1:1 >/dev/null 2>&1 & echo $!; kill -9 $$`], { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] });
+        const pid = await new Promise<number>((resolve) => engine.stdout.once("data", (d: Buffer) => resolve(Number(String(d).trim()))));
+        try {
+            expect(await waitFor(8_000, () => !alive(pid))).toBe(true);
+        } finally {
+            if (alive(pid)) process.kill(pid, "SIGKILL");
+        }
+    });
 });

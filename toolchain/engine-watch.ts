@@ -11,12 +11,19 @@ const INTERVAL_MS = 500;
  * as soon as the process that started it is gone. `what` names the plugin in the message on stderr.
  */
 export function endWithEngine(what: string): void {
-    const engine = process.ppid;
-    const timer = setInterval(() => {
+    // The launcher (scripts/keyfleet.sh) names the engine before Node starts: an engine killed while
+    // the plugin was still starting would otherwise be missed (the plugin's first parent is then
+    // already init). Not passed on: a pulumi run by a command of this plugin has its own engine.
+    const named = Number(process.env.KEYFLEET_ENGINE_PID);
+    delete process.env.KEYFLEET_ENGINE_PID;
+    const engine = Number.isInteger(named) && named > 1 ? named : process.ppid;
+    const check = () => {
         if (process.ppid === engine) return;
         process.stderr.write(`keyfleet ${what}: the engine (pid ${engine}) is gone; stopping, mid-operation if need be (the next up reconciles what was cut off)\n`);
         process.exit(1);
-    }, INTERVAL_MS);
+    };
+    check();
+    const timer = setInterval(check, INTERVAL_MS);
     // Never what keeps the plugin alive.
     timer.unref();
 }
