@@ -174,3 +174,59 @@ export async function startMysqlFaultProxy(host: string, port: number, profile: 
         });
     return state;
 }
+
+/** A TCP proxy in front of a MySQL/MariaDB server that can withhold the answer to a COMMIT. */
+export interface MysqlHoldProxy {
+    port: number;
+    /**
+     * Holds the server's answer to the next COMMIT: the server commits, the client never hears of
+     * it (the connection stays open until the client goes away), as a server that stalls after its
+     * commit does. Resolves once the server has answered, i.e. the transaction is committed.
+     */
+    holdNextCommit(): Promise<void>;
+    close(): Promise<void>;
+}
+
+const COMMIT = /^\s*COMMIT\b/i;
+
+export async function startMysqlHoldProxy(host: string, port: number): Promise<MysqlHoldProxy> {
+    const sockets = new Set<net.Socket>();
+    let armed: (() => void) | undefined;
+    const server = net.createServer((client) => {
+        const upstream = net.connect(port, host);
+        sockets.add(client).add(upstream);
+        let held: (() => void) | undefined;
+        const end = () => {
+            client.destroy();
+            upstream.destroy();
+        };
+        client.on("data", (chunk: Buffer) => {
+            if (armed && chunk.length > 5 && chunk[4] === COM_QUERY && COMMIT.test(chunk.subarray(5, 32).toString("latin1"))) {
+                held = armed;
+                armed = undefined;
+            }
+            upstream.write(chunk);
+        });
+        upstream.on("data", (chunk: Buffer) => {
+            // The server committed; its answer is withheld, and so is everything after it.
+            if (held) {
+                held();
+                held = () => undefined;
+                return;
+            }
+            client.write(chunk);
+        });
+        client.on("error", end).on("close", end);
+        upstream.on("error", end).on("close", end);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+        port: (server.address() as AddressInfo).port,
+        holdNextCommit: () => new Promise<void>((resolve) => (armed = resolve)),
+        close: () =>
+            new Promise<void>((resolve) => {
+                for (const s of sockets) s.destroy();
+                server.close(() => resolve());
+            }),
+    };
+}

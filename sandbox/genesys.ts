@@ -112,7 +112,7 @@ export class GenesysSandbox {
     private readonly windows = new Map<string, { start: number; used: number }>();
     /** Every key value and token this sandbox ever handed out, for tests that scan output for leaks. */
     readonly issued = { keys: new Set<string>(), tokens: new Set<string>() };
-    private readonly faults: { route: string; status: number; message: string; skip: number; lost: boolean; garble?: Garble }[] = [];
+    private readonly faults: { route: string; status: number; message: string; skip: number; lost: boolean; garble?: Garble; hang?: () => void }[] = [];
     private opts: Required<Omit<GenesysSandboxOptions, "dataFile">> & { dataFile?: string };
     private readonly keyApiWindows = new Map<string, { start: number; used: number }>();
     /** Moves the sandbox's clock (token and key expiry) forward, so tests need not sleep. */
@@ -179,6 +179,17 @@ export class GenesysSandbox {
     }
     private lateCommit: "armed" | (() => void) | undefined;
 
+    /**
+     * Makes the next call to `route` (after `skip` others) do its work and then never answer: the
+     * connection stays open, as a vendor that commits and then stalls does, until the client goes
+     * away. Resolves once the work is committed, so a test can kill the client in that window.
+     */
+    hangNextAnswer(route: string, skip = 0): Promise<void> {
+        return new Promise<void>((committed) => {
+            this.faults.push({ route, status: 0, message: "", skip, lost: false, hang: committed });
+        });
+    }
+
     clearFaults() {
         this.faults.length = 0;
     }
@@ -188,6 +199,8 @@ export class GenesysSandbox {
 
     /** Whether the answer of this request must be lost (after the work is done). */
     private lost = new WeakSet<http.IncomingMessage>();
+    /** Requests whose answer never comes (hangNextAnswer), with what to call once the work is done. */
+    private hung = new WeakMap<http.IncomingMessage, () => void>();
     /** Requests whose success is answered with an unreadable body. */
     private garbled = new WeakMap<http.IncomingMessage, Garble>();
 
@@ -195,7 +208,11 @@ export class GenesysSandbox {
         this.stats.count(route);
         const fault = this.faults.findIndex((f) => f.route === route && f.skip-- <= 0);
         if (fault >= 0) {
-            const [{ status, message, lost, garble }] = this.faults.splice(fault, 1);
+            const [{ status, message, lost, garble, hang }] = this.faults.splice(fault, 1);
+            if (hang && req) {
+                this.hung.set(req, hang);
+                return;
+            }
             if (garble && req) {
                 this.garbled.set(req, garble);
                 return;
@@ -320,6 +337,9 @@ export class GenesysSandbox {
             res.socket?.destroy();
             return;
         }
+        // A hung answer: the work is done, the answer never sent.
+        const hang = res.req && this.hung.get(res.req);
+        if (hang) return hang();
         const omit = (r: unknown) => {
             if (this.opts.omitFields.length === 0 || !r || typeof r !== "object") return r;
             const copy = { ...(r as Record<string, unknown>) };

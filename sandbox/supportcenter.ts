@@ -262,7 +262,7 @@ export class SupportCenterSandbox {
     private nextId = 1n;
     private readonly deletedLogins = new Set<string>();
     private readonly windows = new Map<string, { start: number; used: number }>();
-    private readonly faults: { route: string; kind: "fail" | "lose" | Garble; status: number; code: number; message: string; skip: number }[] = [];
+    private readonly faults: { route: string; kind: "fail" | "lose" | "hang" | Garble; status: number; code: number; message: string; skip: number; hang?: () => void }[] = [];
     private readonly requireAccept: boolean;
     /** See SupportCenterSandboxOptions.deletedKeysHoldNames; a test may switch it. */
     deletedKeysHoldNames: boolean;
@@ -329,6 +329,15 @@ export class SupportCenterSandbox {
     }
 
     /**
+     * The next call to `route` (after `skip` others) is carried out and never answered: the
+     * connection stays open until the client goes away. Resolves once the call's work is done, so a
+     * test can kill the client in that window.
+     */
+    hangNext(route: string, skip = 0): Promise<void> {
+        return new Promise<void>((done) => this.faults.push({ route, kind: "hang", status: 0, code: 0, message: "", skip, hang: done }));
+    }
+
+    /**
      * The next call to `route` (after `skip` others) is carried out and its success answered with a
      * body that cannot be read (a proxy's HTML page, JSON cut short, another shape).
      */
@@ -342,10 +351,11 @@ export class SupportCenterSandbox {
     }
 
     /** What happens to the answer of this call ("lose": dropped; a Garble: unreadable), or undefined; throws an injected failure. */
-    private fault(route: string): "lose" | Garble | undefined {
+    private fault(route: string): "lose" | Garble | (() => void) | undefined {
         const i = this.faults.findIndex((f) => f.route === route && f.skip-- <= 0);
         if (i < 0) return undefined;
         const [f] = this.faults.splice(i, 1);
+        if (f.kind === "hang") return f.hang;
         if (f.kind !== "fail") return f.kind;
         throw scpError(f.code, f.message, undefined, f.status, f.status === 429 ? { "retry-after": "1" } : {});
     }
@@ -507,6 +517,8 @@ export class SupportCenterSandbox {
             throw err;
         }
         if (lose) return void req.socket.destroy();
+        // Done, and never answered.
+        if (typeof fault === "function") return fault();
         if (fault && reply.status < 300) return sendGarbled(res, reply.status, reply.body, fault);
         sendJson(res, reply.status, reply.body);
     };

@@ -102,15 +102,17 @@ ensure_pulumi() {
   # the CLI hands a nodejs pack to the language host's RunPlugin, so no pulumi-analyzer-policy
   # plugin is needed. A Pulumi on PATH keeps the host it was installed with.
   # Written to a temporary file and moved, so a run that starts meanwhile never sees half a script.
+  # Each launcher names the engine that started it (KEYFLEET_ENGINE_PID, the shell's parent), so a
+  # plugin still starting when its engine was killed ends too (toolchain/engine-watch.ts).
   cat >"$BIN/pulumi-language-nodejs.tmp" <<EOF
 #!/bin/sh
-exec node "$ROOT/toolchain/language-host.ts" "\$@"
+KEYFLEET_ENGINE_PID=\$PPID exec node "$ROOT/toolchain/language-host.ts" "\$@"
 EOF
   # The dynamic-provider plugin: @pulumi/pulumi's server plus the detailed diff it leaves out, so a
   # plan names the fields that differ, drift included (toolchain/dynamic-provider.ts says why).
   cat >"$BIN/pulumi-resource-pulumi-nodejs.tmp" <<EOF
 #!/bin/sh
-exec node "$ROOT/toolchain/dynamic-provider.ts" "\$@"
+KEYFLEET_ENGINE_PID=\$PPID exec node "$ROOT/toolchain/dynamic-provider.ts" "\$@"
 EOF
   for launcher in pulumi-language-nodejs pulumi-resource-pulumi-nodejs; do
     chmod +x "$BIN/$launcher.tmp" && mv -f "$BIN/$launcher.tmp" "$BIN/$launcher"
@@ -149,7 +151,7 @@ ensure_command_plugin() {
     cat >"$BIN/pulumi-resource-command.tmp" <<EOF
 #!/bin/sh
 # keyfleet's stand-in for pulumi-resource-command (see toolchain/command-provider.ts).
-exec node "$ROOT/toolchain/command-provider.ts" "\$@"
+KEYFLEET_ENGINE_PID=\$PPID exec node "$ROOT/toolchain/command-provider.ts" "\$@"
 EOF
     chmod +x "$BIN/pulumi-resource-command.tmp" && mv -f "$BIN/pulumi-resource-command.tmp" "$BIN/pulumi-resource-command"
     KEYFLEET_COMMAND_PLUGIN="stand-in: toolchain/command-provider.ts (no pulumi-resource-command installed)"

@@ -10,6 +10,7 @@ import { expiryReason, mergeRotation, overlapMs, rotationReason, type RotationPo
 import { checkSettings } from "@keyfleet/providers/shared/preflight";
 import { clock } from "@keyfleet/providers/shared/clock";
 import type { LastRunKey } from "@keyfleet/providers/shared/descriptor";
+import type { Interrupted } from "@keyfleet/providers/shared/keys";
 import { KeyResource } from "@keyfleet/providers/shared/resource";
 import { declareDeliveries, type Delivery } from "@keyfleet/providers/shared/delivery";
 import { formatError, loadEnvironment } from "../config/load.ts";
@@ -76,6 +77,11 @@ export default async function keyfleet() {
     // depend on it too: a protected key whose rotation is due is unprotected for that run.
     const details = await self.getOutputDetails("keyIds");
     const lastRun = ((details.value ?? details.secretValue) as Record<string, LastRunKey> | undefined) ?? {};
+    // When that run ended. A run killed mid-create (kill -9, a lost machine) leaves a key at the
+    // vendor that neither state nor this record knows; only keys keyfleet's login made after this
+    // time may be that key (issue 17, defect 2). A record from before this output: none is taken.
+    const endedAt = (await self.getOutputDetails("lastRunAt")).value;
+    const lastEnded = typeof endedAt === "string" && !Number.isNaN(Date.parse(endedAt)) ? endedAt : undefined;
     // Which key resources state holds now. The record above outlives them: after `pulumi state delete`
     // of a key still in the YAML it still names that key, and a create told it was the predecessor
     // renamed it aside and left it, no longer keyfleet's (issue 17, defect 7). Only a key whose
@@ -135,7 +141,11 @@ export default async function keyfleet() {
         // A run records keyIds only when it succeeds, deliveries included: the id recorded is the key every
         // consumer last received. The previous slot is held while the current key is another one.
         const holdPrevious: string | null = consumers.has(resourceName) ? (last?.id ?? null) : null;
-        return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious, lastExpires: last?.expires ?? null };
+        // Any create of this run (a new resource's, a rotation's, a replacement's) may find its name
+        // (or marker) held by what a killed run's create made for it; the key the record names (the
+        // resource's current key, or one removed from state with state delete) is never that key.
+        const interrupted: Interrupted | null = Object.keys(lastRun).length === 0 || lastEnded ? { after: lastEnded ?? null, except: recorded ? [recorded.id] : [] } : null;
+        return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious, interrupted, lastExpires: last?.expires ?? null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
     const ctx = { core, options: {}, at: desired.at };
@@ -183,5 +193,8 @@ export default async function keyfleet() {
             ]),
         ),
     );
-    return { keys, keyIds };
+    // Resolved with keyIds, so only a run that recorded its keys moves it.
+    // A preview keeps the recorded time, so that it shows no output change for it.
+    const ranAt = pulumi.runtime.isDryRun() && lastEnded ? lastEnded : undefined;
+    return { keys, keyIds, lastRunAt: keyIds.apply(() => ranAt ?? new Date(clock.now()).toISOString()) };
 }

@@ -471,3 +471,35 @@ describe("Nexus provider", () => {
         expect(t.sandbox.keys.get(outs!.apiKey)).toMatchObject({ tenant: "*", createdby: "ops" });
     });
 });
+
+describe("Nexus provider: a create whose name a killed run's key holds (issue 17, defect 2)", () => {
+    const made = (name: string, login = t.tenantLogin) => t.client.create(login, { tenant: CC, name, permissions: ["nexus:consumer:chat"], enabled: true });
+
+    it("takes over the one key keyfleet's login made since the last completed run, and says so", async () => {
+        const after = new Date(Date.now() - 60_000).toISOString();
+        const orphan = await made("p-killed");
+        const { id, outs } = await provider.create(await checked(raw("p-killed", { interrupted: { after, except: [] } })));
+        expect(outs!.apiKey).toBe(orphan.id);
+        expect(id).toBe(fingerprint("nxk_", orphan.id));
+        expect(outs!.note).toMatch(/took over the key that a create cut off by an interrupted run had made/);
+        expect(byName("p-killed")).toHaveLength(1);
+    });
+
+    it("leaves a key made before the last completed run, and one the last run recorded", async () => {
+        const before = await made("p-before");
+        const after = new Date(Date.now() + 5_000).toISOString();
+        let err = (await provider.create(await checked(raw("p-before", { interrupted: { after, except: [] } }))).catch((e: Error) => e)) as Error;
+        expect(err.message).toMatch(/409 name exists/);
+        expect(byName("p-before").map((k) => k.id)).toEqual([before.id]);
+
+        const recorded = await made("p-recorded");
+        const since = new Date(Date.now() - 60_000).toISOString();
+        err = (await provider.create(await checked(raw("p-recorded", { interrupted: { after: since, except: [fingerprint("nxk_", recorded.id)] } }))).catch((e: Error) => e)) as Error;
+        expect(err.message).toMatch(/409 name exists/);
+        expect(byName("p-recorded").map((k) => k.id)).toEqual([recorded.id]);
+
+        // No interrupted input (a resource state holds, or a last-run record without lastRunAt): no lookup.
+        err = (await provider.create(await checked(raw("p-recorded"))).catch((e: Error) => e)) as Error;
+        expect(err.message).toMatch(/409 name exists/);
+    });
+});

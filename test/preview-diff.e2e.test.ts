@@ -34,7 +34,7 @@ beyondtrust:
 `;
 
 /** The core's bookkeeping inputs: internal to keyfleet, never a change the operator should read. */
-const BOOKKEEPING = ["predecessor", "holdPrevious", "vendor"];
+const BOOKKEEPING = ["predecessor", "holdPrevious", "interrupted", "vendor"];
 
 let nexus: TestSandbox;
 let scp: ScpTestSandbox;

@@ -7,7 +7,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setClock } from "../providers/shared/clock.ts";
 import { closeAll, statements } from "../providers/supportsystem/client.ts";
-import { keySource, provider } from "../providers/supportsystem/lifecycle.ts";
+import { composeNotes, keySource, parseNotes, provider } from "../providers/supportsystem/lifecycle.ts";
 import { insertApiKey } from "./helpers/mysql.ts";
 import { startHelpDesk, type HelpDesk } from "./helpers/supportsystem.ts";
 
@@ -319,5 +319,33 @@ describe("SupportSystem provider on a real database", () => {
             await configure();
         }
         expect(await h.rows()).toEqual([]);
+    });
+});
+
+describe("SupportSystem provider: a key new to state whose marker a killed run's row carries (issue 17, defect 2)", () => {
+    const rowOf = (name: string, apikey: string) => insertApiKey(h.db, { ipaddr: "127.0.0.9", apikey, notes: composeNotes(name, "from a test") });
+    const marked = async (name: string) => (await h.rows()).filter((r) => parseNotes(r.notes).name === name);
+
+    it("takes over the one row made since the last completed run with one query, never inserting a second", async () => {
+        const after = new Date(Date.now() - 60_000).toISOString();
+        const id = await rowOf("p-killed", `KF${"a".repeat(30)}`);
+        const before = { ...statements };
+        const { outs } = await provider.create(await inputs("p-killed", "127.0.0.9", { interrupted: { after, except: [] } }));
+        expect(outs!.keyId).toBe(id);
+        expect(statements.insert).toBe(before.insert);
+        expect((await marked("p-killed")).map((r) => r.id)).toEqual([id]);
+    });
+
+    it("inserts as before when the row is the last run's, and refuses (naming them) when several rows carry the marker", async () => {
+        const recorded = await rowOf("p-recorded", `KF${"b".repeat(30)}`);
+        const since = new Date(Date.now() - 60_000).toISOString();
+        const { outs } = await provider.create(await inputs("p-recorded", "127.0.0.9", { interrupted: { after: since, except: [String(recorded)] } }));
+        expect(outs!.keyId).not.toBe(recorded);
+
+        await rowOf("p-two", `KF${"c".repeat(30)}`);
+        await rowOf("p-two", `KF${"d".repeat(30)}`);
+        const err = (await provider.create(await inputs("p-two", "127.0.0.9", { interrupted: { after: since, except: [] } })).catch((e: Error) => e)) as Error;
+        expect(err.message).toMatch(/2 keys made by keyfleet's account since the last completed run .* carry this name .*adopt: "<id>"/);
+        expect(await marked("p-two")).toHaveLength(2);
     });
 });

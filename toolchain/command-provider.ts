@@ -33,6 +33,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import crypto from "node:crypto";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { endWithEngine } from "./engine-watch.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -346,5 +347,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     };
     // A command must not outlive the plugin that ran it (it runs in a process group of its own).
     process.on("exit", cancelAll);
+    endWithEngine("command provider");
     main({ ...commandProvider(engineAddr), cancel: async () => cancelAll() }, args);
 }

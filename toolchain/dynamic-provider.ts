@@ -20,6 +20,7 @@
 import path from "node:path";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createRequire } from "node:module";
+import { endWithEngine } from "./engine-watch.ts";
 import { DETAILED_DIFF_SINK, type DetailedDiffStore, type FieldChange } from "../providers/shared/diff.ts";
 
 const fromProgram = createRequire(path.join(process.cwd(), "index.js"));
@@ -81,4 +82,5 @@ grpc.Server.prototype.addService = function (service, impl) {
     return addService.call(this, service, impl);
 };
 
+endWithEngine("dynamic-provider plugin");
 fromProgram(entry);

@@ -26,6 +26,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 import * as grpc from "@grpc/grpc-js";
+import { endWithEngine } from "./engine-watch.ts";
 
 const require = createRequire(import.meta.url);
 // Deep imports: the server is marked @internal but is the same code every inline program runs on.
@@ -99,6 +100,7 @@ process.on("exit", () => {
     for (const child of plugins) child.kill();
 });
 for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => process.exit(0));
+endWithEngine("language host");
 
 function runPlugin(call: PluginStream) {
     const req = call.request;

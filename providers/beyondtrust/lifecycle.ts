@@ -6,7 +6,8 @@
 // from state and drops a key whose expiry has passed; `delete` only forgets the key, which stays
 // usable until it expires (the program says so when an entry is removed, see descriptor.removed);
 // and a lost answer cannot be looked up (no `find`): the error says that at worst an unused key was
-// made, which expires by itself. `renewal` replaces a key that has expired or will within
+// made, which expires by itself; so does a create cut off by a killed `up` (the next `up` makes
+// another, the unused one expires at its ttl). `renewal` replaces a key that has expired or will within
 // renewBefore, so every `up` leaves a valid key.
 //
 // The short key is seven digits: its fingerprint could be reversed by trying them all, so the
@@ -224,7 +225,8 @@ export const sessionKeyLifecycle: KeyLifecycle<SessionKeyInputs, SessionKeyOutpu
 
     lostCreate:
         "keyfleet does not repeat it: BeyondTrust cannot list or revoke session keys, so a second request could make a second key. " +
-        "At worst the appliance made a key nobody received, which expires by itself; run `pulumi up` again to make the key",
+        "At worst the appliance made a key nobody received, which expires by itself at its ttl; run `pulumi up` again to make the key. " +
+        "(An up killed mid-create leaves the same: an unused key until its ttl ends; the next up makes the entry's key.)",
 };
 
 export const provider = keyProvider(sessionKeyLifecycle);

@@ -8,6 +8,7 @@ import type { KeyStanding, RotationPolicy } from "./rotation.ts";
 import type { Delivery } from "./delivery.ts";
 import type { Settings, SettingSpec } from "./settings.ts";
 import type { VendorHygiene } from "./hygiene.ts";
+import type { Interrupted } from "./keys.ts";
 
 /** A rule the schema cannot state (unique names per scope), found in the raw section. */
 export interface SectionProblem {
@@ -46,6 +47,8 @@ export interface DeclareContext {
         rotationDue: string | null;
         /** Non-null (why) keeps the previous slot's key past its retireAt (CoreInputs.holdPrevious). */
         holdPrevious: string | null;
+        /** Non-null for a resource new to state: what a run killed mid-create may have made (CoreInputs.interrupted). */
+        interrupted: Interrupted | null;
         /**
          * When the key stops working, as the last run recorded it (LastRunKey.expires), or null.
          * Not a resource input (vendors spread core()'s answer into their args; none takes it).

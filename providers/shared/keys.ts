@@ -50,6 +50,26 @@ export interface CoreInputs {
      * further), so a failed delivery never leaves a consumer without a valid key. Null: no consumers.
      */
     holdPrevious?: string | null;
+    /**
+     * What a run killed mid-create may have made for this resource (a new key's create, a
+     * rotation's, a replacement's). The engine forgets a create cut off before its answer (the
+     * pending operation is dropped), so nothing in state says that key exists; the vendor has it,
+     * holding the name (409/4008 at every later up) or, where names are not unique, as a second row
+     * with the marker. A create finding its name taken, or (names not unique, a resource new to
+     * state) a marker row, takes over exactly one key that keyfleet's own login made after the last
+     * completed run and that the last run did not record (a key removed from state with `pulumi
+     * state delete` is recorded there, and is left alone), never the key being replaced. Null: a
+     * last-run record from before this input. Bookkeeping: never shown as a change.
+     */
+    interrupted?: Interrupted | null;
+}
+
+/** See CoreInputs.interrupted. */
+export interface Interrupted {
+    /** When the last completed run ended (ISO 8601, keyfleet's clock), or null: the stack never completed one. */
+    after: string | null;
+    /** Keys the last run recorded under this resource's names: never taken over. */
+    except: string[];
 }
 
 /** The key a rotation with overlap kept valid: the old key's outputs, until `retireAt`. */
@@ -105,7 +125,7 @@ export interface CoreOutputs {
     nextRotation?: string | null;
 }
 
-const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "predecessor", "rotationDue", "holdPrevious"] as const;
+const CORE_INPUTS = ["vendor", "name", "rotation", "adopt", "predecessor", "rotationDue", "holdPrevious", "interrupted"] as const;
 
 export type Operation = "creating" | "adopting" | "reading" | "updating" | "deleting";
 
@@ -199,6 +219,14 @@ class PartialCreate extends Error {
     }
 }
 
+/** CoreInputs.interrupted as the program gave it, or null when absent or not of that shape. */
+function interruptedOf(raw: unknown): Interrupted | null {
+    if (!raw || typeof raw !== "object") return null;
+    const { after, except } = raw as Record<string, unknown>;
+    if (after !== null && (typeof after !== "string" || Number.isNaN(Date.parse(after)))) return null;
+    return { after, except: Array.isArray(except) ? except.filter((e): e is string => typeof e === "string") : [] };
+}
+
 /** Lost answers are matched to keys made at most this long before the attempt (clock skew). */
 const SKEW_MS = 2 * 60_000;
 
@@ -222,6 +250,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             predecessor: typeof raw.predecessor === "string" && raw.predecessor ? raw.predecessor : null,
             rotationDue: typeof raw.rotationDue === "string" ? raw.rotationDue : null,
             holdPrevious: typeof raw.holdPrevious === "string" && raw.holdPrevious ? raw.holdPrevious : null,
+            interrupted: interruptedOf(raw.interrupted),
         } as I;
     }
 
@@ -287,16 +316,21 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
      * moved to the vendor's clock by the offset its answers' Date header gave (a host 10 minutes
      * fast otherwise ignored the very key its lost create had made, and the name stayed taken).
      */
-    async function madeSince(c: C, inputs: I, since: number, except: Set<string>): Promise<R[]> {
+    async function madeSince(c: C, inputs: I, since: number, except: Set<string>, exact = false): Promise<R[]> {
         const found = await candidates(c, inputs);
-        if (!lc.now) since += lc.clockOffset?.(c) ?? 0;
+        const offset = lc.now ? undefined : lc.clockOffset?.(c);
+        since += offset ?? 0;
+        // `exact`: `since` is a bound to keep, not an attempt's start (the end of the last completed
+        // run: a key made just before it is someone's). Only the Date header's whole seconds are
+        // allowed for then, where the vendor's clock is known; else the skew window as for any lookup.
+        const slack = exact && (lc.now || offset !== undefined) ? 1_000 : SKEW_MS;
         return found.filter((r) => {
             // The key being replaced was not made by this create, even where it carries the same name.
             if (except.has(lc.resourceId(r)) || lc.resourceId(r) === inputs.predecessor) return false;
             if (lc.madeByUs && !lc.madeByUs(c, r)) return false;
             // A key without a readable creation time is never taken for ours.
             const created = Date.parse(lc.outputs(inputs, r).created ?? "");
-            return !Number.isNaN(created) && created >= since - SKEW_MS;
+            return !Number.isNaN(created) && created >= since - slack;
         });
     }
 
@@ -351,13 +385,63 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         };
         /** Why a lost create's key may have been missed (a clock off), when that is the likely cause. */
         let skew: string | undefined;
+        /** Why a key that a killed run may have made was not taken over, when one was seen. */
+        let passedOver: string | undefined;
         const abandon = async (err: unknown): Promise<never> => {
             const left = await undo();
             const error = fail("creating", inputs, err);
             if (skew) error.message += `; ${skew}`;
+            if (passedOver) error.message += `; ${passedOver}`;
             if (left.length > 0) error.message += `; also, ${left.join("; ")}`;
             throw error;
         };
+
+        /**
+         * Takes over a key keyfleet made but never heard of (an answer lost, late, or cut off by a
+         * killed run), completed as create would have returned it: the one way such a key becomes
+         * this resource's. False when there is none.
+         */
+        const recover = async (found: R | undefined, why?: string): Promise<boolean> => {
+            if (!found) return false;
+            try {
+                made = await takeOver(c, found, inputs);
+            } catch (e) {
+                made = found;
+                return abandon(e);
+            }
+            if (why) note ??= why;
+            return true;
+        };
+        /**
+         * What a run killed mid-create made for this resource new to state (CoreInputs.interrupted):
+         * the one key of keyfleet's made since the last completed run and not recorded by it. Several,
+         * or one that cannot be this entry's, are named for the error, never taken.
+         */
+        const interruptedKey = async (): Promise<R | undefined> => {
+            const cut = inputs.interrupted;
+            if (!cut || !lc.find) return undefined;
+            const after = cut.after === null ? Number.NEGATIVE_INFINITY : Date.parse(cut.after);
+            let found: R[];
+            try {
+                // keyfleet's clock, as the program read it; a vendor with a clock of its own is asked.
+                const vendorAhead = lc.now ? (await lc.now(c).catch(() => clock.now())) - clock.now() : 0;
+                found = await madeSince(c, inputs, after + vendorAhead, new Set([...except, ...cut.except]), true);
+            } catch (e) {
+                return abandon(e);
+            }
+            const since = cut.after === null ? "" : ` since the last completed run (${cut.after})`;
+            if (found.length > 1) {
+                passedOver = `${found.length} keys made by keyfleet's account${since} carry this name (${found.map((r) => lc.resourceId(r)).join(", ")}), so none was taken for the one an interrupted run made; keep one with adopt: "<id>" in the YAML and delete the others at the vendor`;
+                return undefined;
+            }
+            const refusal = found[0] && lc.adoptable?.(found[0], inputs);
+            if (refusal) {
+                passedOver = `key ${lc.resourceId(found[0])}, made by keyfleet's account${since}, may be what an interrupted run made, but it cannot be this entry's: ${refusal}`;
+                return undefined;
+            }
+            return found[0];
+        };
+        const INTERRUPTED = "took over the key that a create cut off by an interrupted run had made";
 
         /** When an earlier attempt of this create lost its answer: it may commit late. */
         let lostAt: number | undefined;
@@ -369,15 +453,16 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             } catch (err) {
                 throw fail("creating", inputs, err);
             }
-            if (found.length > 0) {
-                try {
-                    made = await takeOver(c, found[0], inputs);
-                } catch (e) {
-                    made = found[0];
-                    return abandon(e);
-                }
-            } else lostAt = resume.since;
+            if (!(await recover(found[0]))) lostAt = resume.since;
         }
+        // Where names are not unique the vendor would take a second key with the same marker, so a
+        // create looks first (one query) for the key a killed run made.
+        if (!made && inputs.interrupted && !lc.rename && !(await recover(await interruptedKey(), INTERRUPTED)) && passedOver) {
+            // Another insert would only add to the keys nobody knows: the operator picks.
+            return abandon(new VendorError("conflict", "the entry's marker is already on keys keyfleet did not record", { hint: "" }));
+        }
+        /** Whether a refused name was looked up for a killed run's key (once). */
+        let lookedForInterrupted = false;
         for (let attempt = 1; !made; attempt++) {
             const started = lc.now ? await lc.now(c).catch(() => clock.now()) : clock.now();
             try {
@@ -396,13 +481,11 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     let late: R | undefined;
                     try {
                         late = (await madeSince(c, inputs, lostAt, except))[0];
-                        if (late) made = await takeOver(c, late, inputs);
-                        else skew = await skewed(c, inputs, lostAt, except);
+                        if (!late) skew = await skewed(c, inputs, lostAt, except);
                     } catch (e) {
-                        made = late;
                         return abandon(e);
                     }
-                    if (made) break;
+                    if (await recover(late)) break;
                 }
                 if (isKind(err, "conflict") && lc.rename && inputs.predecessor && !aside && attempt <= 2) {
                     // The name is held; only the very key this one replaces may be moved aside.
@@ -420,6 +503,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     }
                     if (holder) continue;
                 }
+                if (isKind(err, "conflict") && inputs.interrupted && lc.rename && !lookedForInterrupted) {
+                    // The name is held, not by the key this one replaces: by the key a killed run made for this
+                    // resource, maybe. (After that rename: a rotation's own lookups stay as they were.)
+                    lookedForInterrupted = true;
+                    if (await recover(await interruptedKey(), INTERRUPTED)) break;
+                }
                 if (isKind(err, "outcomeUnknown")) {
                     if (!lc.find) {
                         const e = new VendorError("outcomeUnknown", err.vendorMessage, { hint: lc.lostCreate });
@@ -433,15 +522,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                         // The old key keeps its aside name and stays valid: the lost key may hold the name now.
                         throw pending(inputs, started, err);
                     }
-                    if (found.length > 0) {
-                        try {
-                            made = await takeOver(c, found[0], inputs);
-                        } catch (e) {
-                            made = found[0];
-                            return abandon(e);
-                        }
-                        break;
-                    }
+                    if (await recover(found[0])) break;
                     lostAt ??= started;
                     if (attempt < 3) continue; // not made as far as the vendor can tell; a late commit is caught above
                 }
@@ -450,7 +531,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         }
 
         try {
-            const key = await converge(c, inputs, made, "creating");
+            // Set by the loop or by recover (a closure, which the compiler does not follow).
+            const key = await converge(c, inputs, made!, "creating");
             const outs = makeOutputs(inputs, key, undefined, note);
             // Nothing is promoted unproven: a failed probe (or whatever promote does) undoes the create.
             await verify(c, inputs, outs);

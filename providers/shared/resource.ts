@@ -5,6 +5,7 @@
 import { createRequire } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
 import type { RotationPolicy } from "./rotation.ts";
+import type { Interrupted } from "./keys.ts";
 
 const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@keyfleet/provider-shim");
 
@@ -17,7 +18,7 @@ const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@k
 const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: () => pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider?.() ?? shim;
 
 /** Outputs the core adds to every key (see CoreInputs and CoreOutputs in keys.ts); unknown until the provider answers. */
-const CORE_OUTPUTS = ["predecessor", "rotationDue", "holdPrevious", "currentId", "created", "note", "pending", "previous", "previousValue", "previousRetireAt", "nextRotation"] as const;
+const CORE_OUTPUTS = ["predecessor", "rotationDue", "holdPrevious", "interrupted", "currentId", "created", "note", "pending", "previous", "previousValue", "previousRetireAt", "nextRotation"] as const;
 /** Core outputs that hold key material: the previous slot (the old key's outputs) and its value. */
 const CORE_SECRETS = ["previous", "previousValue"] as const;
 
@@ -30,6 +31,8 @@ export interface CoreArgs {
     rotationDue?: pulumi.Input<string | null>;
     /** Non-null (why) keeps the previous slot's key past its retireAt (see CoreInputs.holdPrevious in keys.ts). */
     holdPrevious?: pulumi.Input<string | null>;
+    /** On a resource new to state: what a create killed mid-run may have made (see CoreInputs.interrupted in keys.ts). */
+    interrupted?: pulumi.Input<Interrupted | null>;
 }
 
 /** The core's inputs from a key's arguments, each with its default: what every vendor's resource passes. */
@@ -39,6 +42,7 @@ export function coreInputs(args: CoreArgs): Record<string, pulumi.Input<unknown>
         predecessor: args.predecessor ?? null,
         rotationDue: args.rotationDue ?? null,
         holdPrevious: args.holdPrevious ?? null,
+        interrupted: args.interrupted ?? null,
     };
 }
 

@@ -320,6 +320,7 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
                     predecessor: core.predecessor,
                     rotationDue: core.rotationDue,
                     holdPrevious: core.holdPrevious,
+                    interrupted: core.interrupted,
                 },
                 // Pulumi's own protect: the engine refuses to delete the key, in up and destroy alike.
                 // It refuses a replacement too unless the same run lifts it, so a key this run rotates
