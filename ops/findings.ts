@@ -26,12 +26,16 @@ export interface StepState {
     outputs?: Record<string, unknown>;
 }
 
-interface Step {
+/** A step's metadata in an engine event, as the drift classifier and the plan (ops/plan.ts) read it. */
+export interface Step {
     op: string;
     urn: string;
     type: string;
     old?: StepState | null;
     new?: StepState | null;
+    keys?: string[] | null;
+    diffs?: string[] | null;
+    detailedDiff?: Record<string, { diffKind?: string; kind?: string }> | null;
 }
 
 /** The subset of an engine event this reads (EngineEvent, or a line of --event-log). */

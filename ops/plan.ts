@@ -13,6 +13,7 @@
 // once each, whatever number of times the engine repeated them.
 import fs from "node:fs";
 import { vendors } from "../providers/vendors.ts";
+import type { Step } from "./findings.ts";
 
 const KEY_TYPE = "pulumi-nodejs:dynamic/";
 /** Resources every run has that are the program's plumbing, not something the operator declared. */
@@ -53,21 +54,6 @@ export interface Plan {
     result: string | undefined;
 }
 
-interface State {
-    type?: string;
-    inputs?: Record<string, unknown>;
-    outputs?: Record<string, unknown>;
-}
-interface Step {
-    op: string;
-    urn: string;
-    type: string;
-    old?: State | null;
-    new?: State | null;
-    keys?: string[] | null;
-    diffs?: string[] | null;
-    detailedDiff?: Record<string, { diffKind?: string; kind?: string }> | null;
-}
 /** The part of an engine event (a line of --event-log, or an Automation API EngineEvent) this reads. */
 export interface PlanEvent {
     resourcePreEvent?: { metadata?: Step };
