@@ -256,9 +256,11 @@ const WORDS: Record<Group, { preview: string; done: string; verb: string }> = {
  * The plan as text, the same for a terminal and for the GitOps summary. `engineShown`: the engine's
  * own output was printed (--verbose), with its warnings and errors, which are then not repeated.
  */
-export function renderPlan(plan: Plan, o: { stack: string; mode: Mode; engineShown?: boolean }): string[] {
+export function renderPlan(plan: Plan, o: { stack: string; mode: Mode; engineShown?: boolean; status?: number }): string[] {
     const applied = o.mode === "up" || o.mode === "destroy";
-    const failed = plan.result !== undefined && plan.result !== "succeeded";
+    // An engine that died without its summary (killed, out of memory, a second Ctrl-C) failed too:
+    // its events then hold steps that started, which must not read as done.
+    const failed = (plan.result !== undefined && plan.result !== "succeeded") || (o.status !== undefined && o.status !== 0) || (applied && plan.result === undefined && plan.lines.length > 0);
     const out: string[] = [];
     if (!o.engineShown) {
         // A message of several lines: its lines under its first, indented.
@@ -323,6 +325,6 @@ if (import.meta.main) {
         const all = said.length > 0 ? said : fs.readFileSync(values["engine-output"], "utf8").trim().split("\n").slice(-20);
         for (const e of all) if (!plan.errors.includes(e)) plan.errors.push(e);
     }
-    process.stdout.write(`${renderPlan(plan, { stack: values.stack ?? "?", mode, engineShown }).join("\n")}\n`);
+    process.stdout.write(`${renderPlan(plan, { stack: values.stack ?? "?", mode, engineShown, status }).join("\n")}\n`);
     process.exit(status);
 }

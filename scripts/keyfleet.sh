@@ -198,6 +198,15 @@ stop_sandbox() {
   kill -9 "$SANDBOX_PID" 2>/dev/null || true
 }
 
+# What a run leaves behind goes when it exits, however it exits: the sandbox it started and the
+# temporary files of an engine run (engine_plan).
+TEMP_FILES=()
+on_exit() {
+  [ ${#TEMP_FILES[@]} -gt 0 ] && rm -f "${TEMP_FILES[@]}"
+  [ -n "${SANDBOX_PID:-}" ] && stop_sandbox
+  return 0
+}
+
 # The local stack points at the sandboxes; start those not listening yet (with their records kept
 # on disk, so that the vendor side survives between runs just as a real one would).
 ensure_sandbox() {
@@ -218,7 +227,7 @@ ensure_sandbox() {
   say "starting the sandbox for $only (log: $shown)"
   node "$ROOT/sandbox/main.ts" --data "${KEYFLEET_SANDBOX_DATA:-$KF/sandbox-data.json}" --only "$only" >"$log" 2>&1 &
   SANDBOX_PID=$!
-  trap stop_sandbox EXIT
+  trap on_exit EXIT
   for _ in $(seq 1 100); do
     local all=1
     while read -r section port needs; do port_open "$port" || all=0; done < <(sandbox_ports)
@@ -341,16 +350,25 @@ engine_plan() {
   local events output
   events="$(mktemp "$KF/events.XXXXXX")"
   output="$(mktemp "$KF/engine.XXXXXX")"
+  # Gone however the run ends (an error, Ctrl-C, a cancelled CI job): they hold the stack's inputs.
+  TEMP_FILES=("$events" "$output")
+  trap on_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM HUP
   # The event log (the Automation API's source too) is behind PULUMI_DEBUG_COMMANDS in the CLI.
   if [ -n "${verbose:-}" ]; then
     PULUMI_DEBUG_COMMANDS=true pulumi "$@" --stack "$stack" --event-log "$events" 2>&1 | tee "$output" || status=${PIPESTATUS[0]}
   else
     PULUMI_DEBUG_COMMANDS=true pulumi "$@" --stack "$stack" --event-log "$events" >"$output" 2>&1 || status=$?
   fi
-  if [ "$mode" = up ] && [ "$status" -eq 0 ]; then node "$ROOT/stacks/summary.ts" "$stack" || status=$?; echo; fi
+  # The plan is told the engine's status only: a summary that fails after a good run is its own error.
+  local summary=0
+  if [ "$mode" = up ] && [ "$status" -eq 0 ]; then node "$ROOT/stacks/summary.ts" "$stack" || summary=$?; echo; fi
   node "$ROOT/ops/plan.ts" --events "$events" --stack "$stack" --mode "$mode" \
     --status "$status" --engine-output "$output" ${verbose:+--verbose} || status=$?
   rm -f "$events" "$output"
+  TEMP_FILES=()
+  [ "$status" -eq 0 ] && status=$summary
   return "$status"
 }
 

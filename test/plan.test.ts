@@ -42,6 +42,19 @@ describe("the plan of recorded engine runs", () => {
         expect(text.join("\n")).not.toMatch(INTERNAL);
     });
 
+    it("an up whose engine died without its summary (killed, out of memory) is not reported as done", () => {
+        // The same steps, cut off before the summary event: what started must not read as done.
+        const cut = fixture("rot").filter((e) => !e.summaryEvent);
+        const plan = planOf(cut, { mode: "up" });
+        for (const status of [undefined, 137]) {
+            const text = renderPlan(plan, { stack: "local", mode: "up", status });
+            expect(text[0]).toBe("keyfleet: up of stack local FAILED; what it did before it stopped:");
+            expect(text.at(-1)).toMatch(/^0 to create, 1 to update, 2 to rotate, /);
+        }
+        // An exit status that says failure wins over events that say nothing of it.
+        expect(renderPlan(planOf(fixture("rot"), { mode: "up" }), { stack: "local", mode: "up", status: 1 })[0]).toMatch(/FAILED/);
+    });
+
     it("the run after a rotation records bookkeeping only: not a change", () => {
         const text = render("after");
         expect(text[1]).toBe("  no changes: every key is as the YAML says");
