@@ -90,12 +90,17 @@ preview_run() {
   mkdir -p "$OUT"
   local events text status=0
   events="$(mktemp "${TMPDIR:-/tmp}/keyfleet-events.XXXXXX")"
+  # Removed however the job ends (a cancelled run too): it holds the stack's inputs, secrets masked.
+  GITOPS_EVENTS="$events"
+  trap 'rm -f "${GITOPS_EVENTS:-}"' EXIT
   text="$OUT/$stack.$mode.txt"
   # The event log (the Automation API's source too) is behind PULUMI_DEBUG_COMMANDS in the CLI.
   # Secrets in it are masked by the engine; it is read and removed here, never kept.
   PULUMI_DEBUG_COMMANDS=true bash "$KEYFLEET" pulumi preview --stack "$stack" --refresh --color never \
       --event-log "$events" "$@" >"$text" 2>&1 || status=$?
-  cat "$text"
+  # The plan below says what the engine's display does, each warning and error once; the display
+  # itself is the artifact, printed into the job's log only when the preview failed.
+  if [ "$status" -ne 0 ]; then cat "$text"; else say "the engine's own display: ${text#"$ROOT"/}"; fi
   local summary_status=0
   bash "$KEYFLEET" node "$ROOT/scripts/gitops-summary.ts" --mode "$mode" --stack "$stack" --events "$events" \
       --status "$status" --out "$OUT/$stack.$mode.md" --within "${WITHIN:-}" || summary_status=$?
