@@ -124,54 +124,81 @@ function writes(chunk: Buffer): boolean {
     return command === COM_QUERY && WRITES.test(chunk.subarray(5, 64).toString("latin1"));
 }
 
+/**
+ * A TCP relay in front of host:port on a loopback port of its own: each connection is piped both
+ * ways through `hooks` (each returns false to stop the chunk), and ends on either side's error or
+ * close. `accept` may refuse a connection before it reaches the server.
+ */
+async function tcpRelay(
+    host: string,
+    port: number,
+    hooks: () => { accept?(): boolean; toServer(chunk: Buffer, end: () => void): boolean; toClient(chunk: Buffer, end: () => void): boolean },
+): Promise<{ port: number; close(): Promise<void> }> {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((client) => {
+        sockets.add(client);
+        const h = hooks();
+        if (h.accept && !h.accept()) return client.destroy();
+        const upstream = net.connect(port, host);
+        sockets.add(upstream);
+        const end = () => {
+            client.destroy();
+            upstream.destroy();
+        };
+        client.on("data", (chunk: Buffer) => void (h.toServer(chunk, end) && upstream.write(chunk)));
+        upstream.on("data", (chunk: Buffer) => void (h.toClient(chunk, end) && client.write(chunk)));
+        client.on("error", end).on("close", end);
+        upstream.on("error", end).on("close", end);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+        port: (server.address() as AddressInfo).port,
+        close: () =>
+            new Promise<void>((resolve) => {
+                for (const s of sockets) s.destroy();
+                server.close(() => resolve());
+            }),
+    };
+}
+
 /** A TCP proxy in front of a MySQL/MariaDB server that drops connections around writes. */
 export async function startMysqlFaultProxy(host: string, port: number, profile: FaultProfile, random: () => number): Promise<FaultProxy & { port: number }> {
     const stats = { requests: 0, forwarded: 0, faults: {} as Record<string, number> };
-    const sockets = new Set<net.Socket>();
     const count = (k: string) => (stats.faults[k] = (stats.faults[k] ?? 0) + 1);
     const state = { url: "", port: 0, profile, stats, close: async () => undefined } as FaultProxy & { port: number };
-    const server = net.createServer((client) => {
-        sockets.add(client);
-        if (random() < state.profile.rate / 4) {
-            count("refused");
-            return client.destroy();
-        }
-        const server_ = net.connect(port, host);
-        sockets.add(server_);
+    const relay = await tcpRelay(host, port, () => {
         let dropAfter = false;
-        const end = () => {
-            client.destroy();
-            server_.destroy();
-        };
-        client.on("data", (chunk: Buffer) => {
-            stats.requests++;
-            if (writes(chunk) && random() < state.profile.rate) {
-                if (random() < 0.5) {
-                    count("before-write");
-                    return end();
+        return {
+            accept: () => {
+                if (random() >= state.profile.rate / 4) return true;
+                count("refused");
+                return false;
+            },
+            toServer(chunk, end) {
+                stats.requests++;
+                if (writes(chunk) && random() < state.profile.rate) {
+                    if (random() < 0.5) {
+                        count("before-write");
+                        end();
+                        return false;
+                    }
+                    count("after-write");
+                    dropAfter = true;
                 }
-                count("after-write");
-                dropAfter = true;
-            }
-            stats.forwarded++;
-            server_.write(chunk);
-        });
-        server_.on("data", (chunk: Buffer) => {
-            // The server ran the statement; its answer never arrives.
-            if (dropAfter) return end();
-            client.write(chunk);
-        });
-        client.on("error", end).on("close", end);
-        server_.on("error", end).on("close", end);
+                stats.forwarded++;
+                return true;
+            },
+            toClient(_chunk, end) {
+                // The server ran the statement; its answer never arrives.
+                if (!dropAfter) return true;
+                end();
+                return false;
+            },
+        };
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    state.port = (server.address() as AddressInfo).port;
-    state.url = `mysql://127.0.0.1:${state.port}`;
-    state.close = () =>
-        new Promise<void>((resolve) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => resolve());
-        });
+    state.port = relay.port;
+    state.url = `mysql://127.0.0.1:${relay.port}`;
+    state.close = relay.close;
     return state;
 }
 
@@ -190,43 +217,25 @@ export interface MysqlHoldProxy {
 const COMMIT = /^\s*COMMIT\b/i;
 
 export async function startMysqlHoldProxy(host: string, port: number): Promise<MysqlHoldProxy> {
-    const sockets = new Set<net.Socket>();
     let armed: (() => void) | undefined;
-    const server = net.createServer((client) => {
-        const upstream = net.connect(port, host);
-        sockets.add(client).add(upstream);
+    const relay = await tcpRelay(host, port, () => {
         let held: (() => void) | undefined;
-        const end = () => {
-            client.destroy();
-            upstream.destroy();
-        };
-        client.on("data", (chunk: Buffer) => {
-            if (armed && chunk.length > 5 && chunk[4] === COM_QUERY && COMMIT.test(chunk.subarray(5, 32).toString("latin1"))) {
-                held = armed;
-                armed = undefined;
-            }
-            upstream.write(chunk);
-        });
-        upstream.on("data", (chunk: Buffer) => {
-            // The server committed; its answer is withheld, and so is everything after it.
-            if (held) {
+        return {
+            toServer(chunk) {
+                if (armed && chunk.length > 5 && chunk[4] === COM_QUERY && COMMIT.test(chunk.subarray(5, 32).toString("latin1"))) {
+                    held = armed;
+                    armed = undefined;
+                }
+                return true;
+            },
+            toClient() {
+                // The server committed; its answer is withheld, and so is everything after it.
+                if (!held) return true;
                 held();
                 held = () => undefined;
-                return;
-            }
-            client.write(chunk);
-        });
-        client.on("error", end).on("close", end);
-        upstream.on("error", end).on("close", end);
+                return false;
+            },
+        };
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return {
-        port: (server.address() as AddressInfo).port,
-        holdNextCommit: () => new Promise<void>((resolve) => (armed = resolve)),
-        close: () =>
-            new Promise<void>((resolve) => {
-                for (const s of sockets) s.destroy();
-                server.close(() => resolve());
-            }),
-    };
+    return { port: relay.port, holdNextCommit: () => new Promise<void>((resolve) => (armed = resolve)), close: relay.close };
 }
