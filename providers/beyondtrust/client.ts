@@ -38,8 +38,8 @@
 import { createHash } from "node:crypto";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { callVendor, pacerFor, rateLimitFrom, type Limits, type Pacer } from "../shared/calls.ts";
-import { VendorError, type ErrorKind } from "../shared/errors.ts";
-import { tokens } from "../shared/tokens.ts";
+import { VendorError, vendorWords, type ErrorKind } from "../shared/errors.ts";
+import { tokens, withToken } from "../shared/tokens.ts";
 import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
 
 export const BEYONDTRUST_NAMESPACES = ["https://www.beyondtrust.com/namespaces/API/command", "http://www.bomgar.com/namespaces/API/command"] as const;
@@ -233,11 +233,6 @@ function kindOf(status: number, message: string): ErrorKind {
     return "rejected";
 }
 
-/** Text the vendor sent, with any of `secrets` it echoed masked before the text is shortened. */
-function masked(words: string, secrets: string[]): string {
-    const out = secrets.filter(Boolean).reduce((s, secret) => s.replaceAll(secret, "[redacted]"), words.replace(/\s+/g, " ").trim() || "no details");
-    return out.length > 300 ? `${out.slice(0, 300)}…` : out;
-}
 
 export class BeyondTrustClient {
     private readonly endpoint: BeyondTrustEndpoint;
@@ -329,7 +324,7 @@ export class BeyondTrustClient {
         }
         if (res.status !== 200) {
             const words = typeof body?.error_description === "string" ? body.error_description : typeof body?.error === "string" ? body.error : res.text;
-            throw new VendorError(res.status === 403 ? "forbidden" : "unauthorized", masked(words, [clientSecret]), {
+            throw new VendorError(res.status === 403 ? "forbidden" : "unauthorized", vendorWords(words, [clientSecret], 300), {
                 code: res.status,
                 hint: `BeyondTrust refused the login of API account "${clientId}"; check keyfleet:beyondtrust.clientId and keyfleet:beyondtrustClientSecret (regenerating the secret on the appliance invalidates the old one), and that the API account is not limited to network prefixes that exclude this machine`,
             });
@@ -346,40 +341,39 @@ export class BeyondTrustClient {
         // after its slot would go late and bunch up with the calls after it, past 20 in a second.
         await this.token();
         return callVendor({ idempotent, pacer: this.pacer() }, async () => {
-            for (let attempt = 1; ; attempt++) {
-                // A failed login means the command itself was never sent: never an unknown outcome.
-                const token = await this.token().catch((err: unknown) => {
-                    if (!(err instanceof VendorError)) throw err;
-                    throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
-                });
-                // POST with a form body, as the Command API guide allows: custom fields (up to 10 KB)
-                // and the external key stay out of URLs, so out of proxy and access logs.
-                const res = await send({
-                    method: "POST",
-                    url: `${this.endpoint.url}/api/command`,
-                    headers: { authorization: `Bearer ${token}`, accept: "text/xml", "content-type": "application/x-www-form-urlencoded" },
-                    body: query,
-                    close: true,
-                });
-                // The appliance's own count of the account's budget, when it sends one, paces the next calls.
-                const budget = rateLimitFrom(res.headers);
-                if (budget) this.pacer().observe({ ...budget, windowMs: RATE_WINDOW_MS });
-                if (res.status === 401 && attempt === 1) {
-                    // Invalidated before its time (a 31st token elsewhere, a regenerated secret): log in
-                    // again, once, and take a place in the pace again so resends do not bunch up.
-                    tokens.refused(this.cacheKey(), token);
-                    await this.pacer().slot();
-                    continue;
+            // A 401 is a token invalidated before its time (a 31st token elsewhere, a regenerated
+            // secret): the core logs in again, once; the resend takes a place in the pace again so
+            // resends do not bunch up.
+            const { answer: res, token } = await withToken(
+                tokens,
+                this.cacheKey(),
+                () => this.login(),
+                async (token) => {
+                    // POST with a form body, as the Command API guide allows: custom fields (up to 10 KB)
+                    // and the external key stay out of URLs, so out of proxy and access logs.
+                    const res = await send({
+                        method: "POST",
+                        url: `${this.endpoint.url}/api/command`,
+                        headers: { authorization: `Bearer ${token}`, accept: "text/xml", "content-type": "application/x-www-form-urlencoded" },
+                        body: query,
+                        close: true,
+                    });
+                    // The appliance's own count of the account's budget, when it sends one, paces the next calls.
+                    const budget = rateLimitFrom(res.headers);
+                    if (budget) this.pacer().observe({ ...budget, windowMs: RATE_WINDOW_MS });
+                    return res;
+                },
+                (res) => res.status === 401,
+                () => this.pacer().slot(),
+            );
+            try {
+                return this.answer(action, res, token);
+            } catch (err) {
+                // A 200 whose body cannot be read (truncated, a proxy's page) may still have made a key.
+                if (!idempotent && res.status === 200 && err instanceof VendorError && err.kind === "invalidAnswer") {
+                    throw new VendorError("outcomeUnknown", err.vendorMessage);
                 }
-                try {
-                    return this.answer(action, res, token);
-                } catch (err) {
-                    // A 200 whose body cannot be read (truncated, a proxy's page) may still have made a key.
-                    if (!idempotent && res.status === 200 && err instanceof VendorError && err.kind === "invalidAnswer") {
-                        throw new VendorError("outcomeUnknown", err.vendorMessage);
-                    }
-                    throw err;
-                }
+                throw err;
             }
         });
     }
@@ -394,7 +388,7 @@ export class BeyondTrustClient {
                 // Not the command API's XML (a proxy's page, say): its text is the answer.
             }
             const kind = kindOf(res.status, words);
-            throw new VendorError(kind, masked(`${action}: ${words}`, secrets), {
+            throw new VendorError(kind, vendorWords(`${action}: ${words}`, secrets, 300), {
                 code: res.status,
                 retryAfterMs: res.status === 429 ? (retryAfterMs(res.headers) ?? 1000) : undefined,
                 hint: kind === "unauthorized" ? "BeyondTrust refused a fresh access token; check that the API account is enabled, may use the command API, and is not limited to network prefixes that exclude this machine" : undefined,
@@ -402,7 +396,7 @@ export class BeyondTrustClient {
         }
         const answer = parseCommandAnswer(res.text, action);
         const message = errorMessage(answer);
-        if (message !== undefined) throw new VendorError(kindOf(200, message), masked(`${action}: ${message}`, secrets));
+        if (message !== undefined) throw new VendorError(kindOf(200, message), vendorWords(`${action}: ${message}`, secrets, 300));
         return answer;
     }
 }

@@ -31,8 +31,8 @@
 // relying on it.
 import { createHash } from "node:crypto";
 import { callVendor, pacerFor, type Pacer } from "../shared/calls.ts";
-import { VendorError, type ErrorKind } from "../shared/errors.ts";
-import { tokens } from "../shared/tokens.ts";
+import { VendorError, vendorWords, type ErrorKind } from "../shared/errors.ts";
+import { tokens, withToken } from "../shared/tokens.ts";
 import { retryAfterMs, send, serverClockOffset, type WireResponse } from "../shared/wire.ts";
 
 export interface NexusEndpoints {
@@ -244,30 +244,26 @@ export class NexusClient {
         const scripts = this.endpoints.style === "scripts";
         // A POST creates a key: never repeated on a lost answer (the core looks the key up instead).
         return callVendor({ idempotent: method !== "POST", pacer: this.pacer(login) }, async () => {
-            for (let attempt = 1; ; attempt++) {
-                // A failed login means the request itself was never sent: never an unknown outcome.
-                const token = await this.token(login).catch((err: unknown) => {
-                    if (!(err instanceof VendorError)) throw err;
-                    throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
-                });
-                const res = await send({
-                    method,
-                    url: `${this.endpoints.nexusUrl}${path}`,
-                    headers: { authorization: scripts ? `Bearer ${token}` : token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-                    body: body === undefined ? undefined : JSON.stringify(scripts ? { data: body } : body),
-                });
-                if (res.status === 401 && attempt === 1) {
-                    // Expired or revoked before its time (a GWS restart): log in again, once.
-                    tokens.refused(this.cacheKey(login), token);
-                    continue;
-                }
-                if (res.status === 204) return undefined;
-                if (res.status < 200 || res.status >= 300) throw failure(res, [...secrets, token]);
-                const parsed = parse(res.text);
-                if (parsed === undefined) throw new VendorError("invalidAnswer", `Nexus answered ${method} with a body that is not JSON`);
-                // Some Nexus versions wrap responses as {"data": …}.
-                return parsed && typeof parsed === "object" && "data" in parsed ? (parsed as { data: unknown }).data : parsed;
-            }
+            // A 401 is a token expired or revoked before its time (a GWS restart): the core logs in again, once.
+            const { answer: res, token } = await withToken(
+                tokens,
+                this.cacheKey(login),
+                () => this.login(login),
+                (token) =>
+                    send({
+                        method,
+                        url: `${this.endpoints.nexusUrl}${path}`,
+                        headers: { authorization: scripts ? `Bearer ${token}` : token, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+                        body: body === undefined ? undefined : JSON.stringify(scripts ? { data: body } : body),
+                    }),
+                (res) => res.status === 401,
+            );
+            if (res.status === 204) return undefined;
+            if (res.status < 200 || res.status >= 300) throw failure(res, [...secrets, token]);
+            const parsed = parse(res.text);
+            if (parsed === undefined) throw new VendorError("invalidAnswer", `Nexus answered ${method} with a body that is not JSON`);
+            // Some Nexus versions wrap responses as {"data": …}.
+            return parsed && typeof parsed === "object" && "data" in parsed ? (parsed as { data: unknown }).data : parsed;
         });
     }
 }
@@ -318,9 +314,7 @@ function vendorMessage(body: unknown, text: string, secrets: string[]): string {
             if (words) break;
         }
     }
-    if (!words) words = text.replace(/\s+/g, " ").trim() || "no details";
-    const masked = secrets.filter(Boolean).reduce((out, secret) => out.replaceAll(secret, "[redacted]"), words);
-    return masked.length > 200 ? `${masked.slice(0, 200)}…` : masked;
+    return vendorWords(words || text, secrets);
 }
 
 /**

@@ -79,6 +79,17 @@ const DEFAULT_HINTS: Record<ErrorKind, string> = {
     rejected: "check the key's entry in the YAML",
 };
 
+/**
+ * What a vendor said, fit for a message: each of `secrets` it echoed (a key value, a token, a
+ * password) masked first, so shortening can never leave half of one behind, then on one line and at
+ * most `max` characters. Every client words vendor answers through this one function.
+ */
+export function vendorWords(text: string, secrets: readonly (string | undefined)[] = [], max = 200): string {
+    const masked = secrets.filter((s): s is string => typeof s === "string" && s.length > 0).reduce((out, s) => out.replaceAll(s, "[redacted]"), text);
+    const line = masked.replace(/\s+/g, " ").trim() || "no details";
+    return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
 /** Shortens an identifier that is not secret but long (a tenant UUID) for messages. */
 export function short(id: string): string {
     return id.length > 8 ? `${id.slice(0, 4)}…` : id;

@@ -4,6 +4,7 @@
 // its own (20 parallel creates after an expiry make one login, not 20). A refusal evicts the token
 // only if it is still the cached one, so a stale refusal never throws away a newer token.
 import { clock } from "./clock.ts";
+import { VendorError } from "./errors.ts";
 
 export interface Token {
     value: string;
@@ -61,3 +62,33 @@ export class TokenCache {
 
 /** The process-wide cache every vendor client uses. */
 export const tokens = new TokenCache();
+
+/**
+ * One request with the token of `key`. A token the vendor refuses (`isRefused` of its answer) is
+ * forgotten and the request sent once more with a new login's, because tokens die before their time
+ * (a restarted login service, a regenerated secret); a second refusal is the answer. A failed login
+ * means the request itself was never sent, so its error is marked not processed: never an unknown
+ * outcome, always safe to try again. `beforeRetry` runs before the resend (a vendor's pacing slot).
+ */
+export async function withToken<R>(
+    cache: TokenCache,
+    key: string,
+    login: () => Promise<Token>,
+    request: (token: string) => Promise<R>,
+    isRefused: (answer: R) => boolean,
+    beforeRetry?: () => Promise<void>,
+): Promise<{ answer: R; token: string }> {
+    for (let attempt = 1; ; attempt++) {
+        const token = await cache.get(key, login).catch((err: unknown) => {
+            if (!(err instanceof VendorError)) throw err;
+            throw new VendorError(err.kind, err.vendorMessage, { code: err.code, hint: err.hint, retryAfterMs: err.retryAfterMs, notProcessed: true });
+        });
+        const answer = await request(token);
+        if (attempt === 1 && isRefused(answer)) {
+            cache.refused(key, token);
+            await beforeRetry?.();
+            continue;
+        }
+        return { answer, token };
+    }
+}

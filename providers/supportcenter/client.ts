@@ -39,7 +39,7 @@
 // The sandbox (sandbox/supportcenter.ts) implements the same; check it against a real instance
 // with `pulumi preview --refresh` before the first `up`.
 import { callVendor, pacerFor } from "../shared/calls.ts";
-import { VendorError, type ErrorKind } from "../shared/errors.ts";
+import { VendorError, vendorWords, type ErrorKind } from "../shared/errors.ts";
 import { retryAfterMs, send, serverClockOffset, type WireResponse } from "../shared/wire.ts";
 
 /** Inferred: SDP's v3 media type; without it the API answers 4000. */
@@ -143,11 +143,6 @@ function parse(text: string): unknown {
     }
 }
 
-function mask(text: string, secrets: readonly string[]): string {
-    const masked = secrets.filter(Boolean).reduce((out, s) => out.replaceAll(s, "[redacted]"), text);
-    return masked.length > 200 ? `${masked.slice(0, 200)}…` : masked;
-}
-
 /**
  * One answer read through the inferred envelope: the body on success (status_code 2000, the
  * response_status an object or, for lists and bulk actions, an array of them), else a VendorError
@@ -168,14 +163,14 @@ export function readEnvelope(res: WireResponse, what: string, secrets: readonly 
     if (!failed) {
         // No envelope: a proxy, a gateway or another product answered.
         const kind = KIND_BY_HTTP[res.status] ?? (res.status >= 500 ? "unavailable" : "rejected");
-        const words = mask(res.text.replace(/\s+/g, " ").trim() || "no details", secrets);
+        const words = vendorWords(res.text, secrets);
         return fail(kind, `HTTP ${res.status} ${words}`, res.status, undefined, retry);
     }
     const messages = (Array.isArray(failed.messages) ? failed.messages : []) as Record<string, unknown>[];
     const first = messages[0] ?? {};
     const code = Number(first.status_code ?? failed.status_code);
     const field = typeof first.field === "string" ? first.field : undefined;
-    const message = mask(String(first.message ?? failed.status ?? "failed"), secrets);
+    const message = vendorWords(String(first.message ?? failed.status ?? "failed"), secrets);
     const entry = KINDS[code] ?? { kind: (res.status >= 500 ? "unavailable" : "rejected") as ErrorKind };
     let kind = entry.kind;
     let hint = entry.hint;

@@ -48,7 +48,7 @@ import { createPool, type Pool, type PoolConnection, type PoolOptions, type Resu
 import { callVendor, pacerFor } from "../shared/calls.ts";
 import { atShutdown } from "../shared/shutdown.ts";
 import { sleep } from "../shared/clock.ts";
-import { VendorError, type ErrorKind } from "../shared/errors.ts";
+import { VendorError, vendorWords, type ErrorKind } from "../shared/errors.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { send } from "../shared/wire.ts";
 import type { TlsMode } from "./descriptor.ts";
@@ -525,8 +525,7 @@ export class SupportSystemClient {
         // A connection that failed for good must not go back to the pool (release() after this is a no-op).
         if (e.fatal && conn) conn.destroy();
         const code = e.code ?? "ERROR";
-        const mask = (text: string) => [...secrets, this.db.password].filter(Boolean).reduce((t, s) => t.replaceAll(s, "[redacted]"), text);
-        const said = mask(e.sqlMessage ?? e.message ?? "no details").replace(/\s+/g, " ").trim().slice(0, 200);
+        const said = vendorWords(e.sqlMessage ?? e.message ?? "", [...secrets, this.db.password]);
         const server = `${this.db.host}:${this.db.port}`;
         const make = (kind: ErrorKind, message: string, hint?: string, extra: { notProcessed?: boolean; retryAfterMs?: number } = {}) =>
             new VendorError(kind, message, { code, hint, ...extra });
