@@ -1,5 +1,6 @@
 // The import rules the layout promises: shipped code (providers/, stacks/, config/, ops/, policy/) never
-// loads a sandbox, and every vendor has exactly one sandbox in sandbox/index.ts.
+// loads a sandbox, imports run one way (no cycle; a vendor's resource classes never load its wire
+// client), and every vendor has exactly one sandbox in sandbox/index.ts.
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,6 +15,47 @@ function imports(file: string): string[] {
     for (const m of text.matchAll(/(?:^|\s)(?:import|export)\s[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|require\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s+["']([^"']+)["']/g)) {
         found.push(m[1] ?? m[2] ?? m[3] ?? m[4]!);
     }
+    return found;
+}
+
+/** The project files `file` imports (relative specifiers and the providers workspace), resolved. */
+function edges(file: string, opts: { eager?: boolean } = {}): string[] {
+    const text = fs.readFileSync(file, "utf8");
+    const specs = opts.eager
+        ? [...text.matchAll(/(?:^|\n)(?:import|export)\s(?!type\b)[^"';]*?from\s+["']([^"']+)["']|(?:^|\n)\s*import\s+["']([^"']+)["']/g)].map((m) => (m[1] ?? m[2])!)
+        : imports(file);
+    return specs
+        .map((s) => (s.startsWith("@keyfleet/providers/") ? path.join(ROOT, "providers", s.slice("@keyfleet/providers/".length).replace(/(?<!\.ts)$/, ".ts")) : s.startsWith(".") ? path.resolve(path.dirname(file), s) : ""))
+        .filter((t) => t !== "" && fs.existsSync(t));
+}
+
+/** The strongly connected components of more than one module (Tarjan): each is an import cycle. */
+function cycles(graph: Map<string, string[]>): string[][] {
+    let next = 0;
+    const index = new Map<string, number>();
+    const low = new Map<string, number>();
+    const stack: string[] = [];
+    const found: string[][] = [];
+    const visit = (v: string) => {
+        index.set(v, next);
+        low.set(v, next++);
+        stack.push(v);
+        for (const w of graph.get(v) ?? []) {
+            if (!index.has(w)) {
+                visit(w);
+                low.set(v, Math.min(low.get(v)!, low.get(w)!));
+            } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+        }
+        if (low.get(v) !== index.get(v)) return;
+        const component: string[] = [];
+        let w: string;
+        do {
+            w = stack.pop()!;
+            component.push(w);
+        } while (w !== v);
+        if (component.length > 1) found.push(component);
+    };
+    for (const v of graph.keys()) if (!index.has(v)) visit(v);
     return found;
 }
 
@@ -48,6 +90,30 @@ describe("layout", () => {
             expect(imports(tmp)).toEqual(["../sandbox/http.ts", "../sandbox/genesys.ts"]);
         } finally {
             fs.rmSync(tmp);
+        }
+    });
+
+    it("imports run one way: no cycle among shipped modules, counting import() and import type", () => {
+        const shipped = ["providers", "stacks", "config", "ops", "toolchain", "policy", "scripts"].flatMap(sources).filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`));
+        const graph = new Map(shipped.map((f) => [f, edges(f).filter((t) => shipped.includes(t))]));
+        expect(cycles(graph).map((c) => c.map((f) => path.relative(ROOT, f)))).toEqual([]);
+        // The check sees a cycle when there is one.
+        expect(cycles(new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]], ["d", ["a"]]])).map((c) => c.sort())).toEqual([["a", "b", "c"]]);
+    });
+
+    it("a vendor's resource classes load without its wire client or lifecycle (the program reads only output lists)", () => {
+        for (const v of vendors) {
+            const start = path.join(ROOT, "providers", v.section, "resource.ts");
+            const seen = new Set<string>();
+            const walk = (f: string) => {
+                if (seen.has(f)) return;
+                seen.add(f);
+                // Only what loads eagerly: static value imports (a dynamic import() runs when called).
+                for (const t of edges(f, { eager: true })) walk(t);
+            };
+            walk(start);
+            const loaded = [...seen].map((f) => path.relative(ROOT, f));
+            expect(loaded.filter((f) => /\/(client|lifecycle|admin)\.ts$/.test(f)), v.section).toEqual([]);
         }
     });
 

@@ -18,7 +18,7 @@ import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } fro
 import { durationMs, Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { BeyondTrustClient, type SessionKey } from "./client.ts";
-import { BEYONDTRUST_SETTINGS, Custom, FieldValue, keyProblems, Priority, Queue, RenewBefore, SessionKeyName, Skills, Ttl, UrlHostname } from "./descriptor.ts";
+import { BEYONDTRUST_SETTINGS, Custom, FieldValue, keyProblems, Priority, Queue, RenewBefore, SessionKeyName, Skills, Ttl, UrlHostname } from "./schema.ts";
 
 export interface SessionKeyInputs extends CoreInputs {
     /** The YAML's `queue` (the seed's queue_id): general, rep:<id>, team:<id>, rep_username:<name>, issue:<code_name>. */
@@ -54,8 +54,6 @@ export interface SessionKeyOutputs extends SessionKeyInputs, CoreOutputs {
     fingerprint: string;
 }
 
-export const SESSION_KEY_SECRET_OUTPUTS = ["shortKey", "keyUrl", "mailBody"] as const;
-export const SESSION_KEY_OUTPUTS = [...SESSION_KEY_SECRET_OUTPUTS, "mailSubject", "expires", "queue", "queueId", "available", "fingerprint"] as const;
 export const FINGERPRINT_PREFIX = "bts_";
 
 /** The inputs `check` accepts: the YAML's field schemas, and the rules across them. */

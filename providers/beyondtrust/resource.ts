@@ -2,7 +2,7 @@
 // the mail body (which carries the URL) are secret outputs.
 import * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { SESSION_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./lifecycle.ts";
+import { SESSION_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
 
 /** See SessionKeyInputs (lifecycle.ts) for each field. */
 export interface SessionKeyArgs extends CoreArgs {

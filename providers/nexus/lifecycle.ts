@@ -13,7 +13,7 @@ import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin, type NexusRequestStyle } from "./client.ts";
-import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind } from "./descriptor.ts";
+import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX } from "./schema.ts";
 
 export interface NexusKeyInputs extends CoreInputs {
     /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
@@ -43,8 +43,6 @@ export interface NexusKeyOutputs extends NexusKeyInputs, CoreOutputs {
     frequency: number;
 }
 
-export const NEXUS_SECRET_OUTPUTS = ["apiKey"] as const;
-export const FINGERPRINT_PREFIX = "nxk_";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,11 +1,10 @@
 // The three Nexus key resources a Pulumi program declares, with the key value a secret output.
 import * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { NEXUS_KIND_PERMISSIONS, NEXUS_TYPE_NAMES as TYPE_NAMES, type NexusKeyKind } from "./descriptor.ts";
+import { NEXUS_KIND_PERMISSIONS, NEXUS_SECRET_OUTPUTS, NEXUS_TYPE_NAMES as TYPE_NAMES, type NexusKeyKind } from "./schema.ts";
 
 /** The type tokens of the three resources (for aliases between them); the descriptor owns them, for the policy too. */
-export { NEXUS_KEY_TYPES } from "./descriptor.ts";
-import { NEXUS_SECRET_OUTPUTS } from "./lifecycle.ts";
+export { NEXUS_KEY_TYPES } from "./schema.ts";
 
 /** Arguments common to the three kinds; see NexusKeyInputs (lifecycle.ts) for each field. */
 export interface NexusKeyArgs extends CoreArgs {

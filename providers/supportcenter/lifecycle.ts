@@ -25,7 +25,7 @@ import { fingerprint, type Settings } from "../shared/settings.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
-import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status } from "./descriptor.ts";
+import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status } from "./schema.ts";
 
 export interface ScpKeyInputs extends CoreInputs {
     /** Role names, sorted. */
@@ -56,8 +56,6 @@ export interface ScpKeyOutputs extends ScpKeyInputs, CoreOutputs {
     deletedRoles: string[];
 }
 
-export const SCP_SECRET_OUTPUTS = ["apiKey"] as const;
-export const SCP_OUTPUT_NAMES = ["keyId", "apiKey", "fingerprint", "ownerId", "validUntil", "isExpired", "deletedRoles"] as const;
 const FINGERPRINT_PREFIX = "scpk_";
 
 /** A record as the lifecycle hands it to the core: the vendor's, with the owner's login and the value when known. */

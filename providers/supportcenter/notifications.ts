@@ -22,7 +22,7 @@ import { z } from "zod";
 import { isKind, operationFailed, VendorError } from "../shared/errors.ts";
 import { Settings, type RawConfig } from "../shared/settings.ts";
 import { SupportCenterClient, type ScpNotificationSettings, type ScpOwner, type ScpUser } from "./client.ts";
-import { Login, NOTIFY_DAYS_MAX, parseOwners, SCP_SETTINGS } from "./descriptor.ts";
+import { Login, NOTIFY_DAYS_MAX, parseOwners, SCP_SETTINGS } from "./schema.ts";
 
 export const NOTIFICATIONS_KIND = "notificationSettings";
 /** The resource id: one setting per instance. */

@@ -2,7 +2,7 @@
 // secret output and the record id as the resource id.
 import type * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { SCP_OUTPUT_NAMES, SCP_SECRET_OUTPUTS } from "./lifecycle.ts";
+import { SCP_OUTPUT_NAMES, SCP_SECRET_OUTPUTS } from "./schema.ts";
 
 /** See ScpKeyInputs (lifecycle.ts) for each field. */
 export interface IntegrationKeyArgs extends CoreArgs {

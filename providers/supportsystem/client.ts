@@ -51,7 +51,7 @@ import { sleep } from "../shared/clock.ts";
 import { VendorError, vendorWords, type ErrorKind } from "../shared/errors.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { send } from "../shared/wire.ts";
-import type { TlsMode } from "./descriptor.ts";
+import type { TlsMode } from "./schema.ts";
 
 
 export interface SupportSystemDatabase {

@@ -33,7 +33,7 @@ import { Settings, type RawConfig } from "../shared/settings.ts";
 import { VendorError } from "../shared/errors.ts";
 import { SupportSystemAdminClient } from "./admin.ts";
 import { closeAll, DuplicateApiKey, probeKey, probeRefusal, SupportSystemClient, type StoredText, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
-import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode } from "./descriptor.ts";
+import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode } from "./schema.ts";
 
 export interface SupportSystemKeyInputs extends CoreInputs {
     /** The one source address the help desk accepts the key from (canonical form). Immutable. */
@@ -63,7 +63,6 @@ export interface SupportSystemKeyOutputs extends SupportSystemKeyInputs, CoreOut
     updated: string;
 }
 
-export const SUPPORTSYSTEM_SECRET_OUTPUTS = ["apiKey"] as const;
 
 /** A key value as the help desk makes it: 16 random bytes as 32 upper-case hexadecimal characters. */
 export function newApiKey(): string {

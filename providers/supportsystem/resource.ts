@@ -1,7 +1,7 @@
 // The SupportSystem key resource a Pulumi program declares, with the key value a secret output.
 import type * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { SUPPORTSYSTEM_SECRET_OUTPUTS } from "./lifecycle.ts";
+import { SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
 
 /** See SupportSystemKeyInputs (lifecycle.ts) for each field. */
 export interface SupportSystemApiKeyArgs extends CoreArgs {

@@ -1,0 +1,131 @@
+// BeyondTrust Remote Support: the folder's leaf module. The fields of its YAML section with their schema and
+// defaults, its stack settings, its resource type names and output names are declared here once;
+// descriptor, lifecycle, resource and client import them from here and this file imports nothing
+// of the folder, so the imports run one way and the program process, which reads only an output
+// list, never loads a wire client or a database driver.
+import { z } from "zod";
+import type { SectionProblem } from "../shared/descriptor.ts";
+import { keyName } from "../shared/fields.ts";
+import { Duration, durationMs, Rotation } from "../shared/rotation.ts";
+
+/** The seed's limits: each custom field and the external key, and all of them together (UTF-8 bytes). */
+export const FIELD_MAX_CHARS = 1024;
+export const CUSTOM_MAX_BYTES = 10 * 1024;
+
+/** Inferred: BeyondTrust code names (custom fields, skills, issues) are letters, digits and underscores. */
+export const CODE_NAME = /^[A-Za-z0-9_]+$/;
+export const CODE_NAME_ERROR = "must be a code name (letters, digits and underscores)";
+
+export const QUEUE_PATTERN = /^(general|rep:[1-9][0-9]*|team:[1-9][0-9]*|rep_username:\S(.*\S)?|issue:[A-Za-z0-9_]+)$/;
+export const QUEUE_ERROR = "must be general, rep:<id>, team:<id>, rep_username:<name> or issue:<code_name>";
+
+export const SessionKeyName = keyName(255, "keyfleet's name for the session key (the appliance has none); unique in the environment.");
+
+export const Queue = z
+    .string({ error: QUEUE_ERROR })
+    .regex(QUEUE_PATTERN, { error: (i) => `${JSON.stringify(i.input)} ${QUEUE_ERROR}` })
+    .describe("Where the session is placed: general, rep:<id>, team:<id>, rep_username:<name> (exactly one user) or issue:<code_name>.")
+    .meta({ examples: ["general", "team:1", "rep_username:jdoe", "issue:printer_help"] });
+
+export const Ttl = z.int({ error: "must be a whole number of seconds" }).positive({ error: "must be a positive number of seconds" }).describe("Seconds the key is valid; omitted = the appliance's maximum.");
+
+/** Length in characters, as the appliance counts them (code points). */
+export const chars = (s: string) => [...s].length;
+
+export const FieldValue = z.string().refine((v) => chars(v) <= FIELD_MAX_CHARS, { error: `must be at most ${FIELD_MAX_CHARS} characters` });
+
+export const CodeName = z.string().regex(CODE_NAME, { error: CODE_NAME_ERROR }).describe("A code name: letters, digits and underscores.");
+
+export const CustomFieldName = CodeName.refine((v) => v !== "external_key", { error: "is not a custom field here: set the external key with externalKey" });
+
+export const Custom = z
+    .record(CustomFieldName, FieldValue, {
+        error: (i) => (i.code === "invalid_key" ? `custom field name ${JSON.stringify(i.input)}: ${(i.issues?.[0]?.message as string | undefined) ?? CODE_NAME_ERROR}` : undefined),
+    })
+    .describe("Custom fields by code name (configured under /login > Management > API Configuration), each at most 1,024 characters.");
+
+export const Priority = z.int({ error: "must be 1 (high), 2 (medium) or 3 (low)" }).min(1, { error: "must be 1 (high), 2 (medium) or 3 (low)" }).max(3, { error: "must be 1 (high), 2 (medium) or 3 (low)" });
+
+export const Skills = z.array(CodeName).describe("Code names of the skills to assign to the session.");
+
+export const UrlHostname = z
+    .string()
+    .regex(/^(?=.{1,253}(:\d{1,5})?$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:\d{1,5})?$/, { error: "must be a hostname, like support.example.com" })
+    .describe("Hostname of the key URL (a public site of the appliance), optionally with :port; default its primary hostname.")
+    .meta({ examples: ["support.example.com", "support.example.com:8443"] });
+
+export const RenewBefore = Duration.describe("Replace the key when it expires within this long (default: a tenth of its lifetime).");
+
+export const SessionKeyEntry = z
+    .strictObject({
+        name: SessionKeyName,
+        queue: Queue,
+        ttl: Ttl.optional(),
+        externalKey: FieldValue.optional().describe("session.custom.external_key: links the session to an external system (a ticket id); at most 1,024 characters."),
+        custom: Custom.optional(),
+        priority: Priority.optional().describe("1 high, 2 medium, 3 low."),
+        skills: Skills.optional(),
+        urlHostname: UrlHostname.optional(),
+        renewBefore: RenewBefore.optional(),
+        rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field."),
+    })
+    .describe("A session key: a customer enters its short key or opens its URL to start a support session. Every change replaces it.");
+
+export const BeyondTrustSection = z
+    .strictObject({
+        sessionKeys: z.array(SessionKeyEntry).optional().describe("Session keys of the appliance, each a generated session key (Command API generate_session_key)."),
+    })
+    .describe("BeyondTrust Remote Support session keys.");
+
+export type BeyondTrustSection = z.infer<typeof BeyondTrustSection>;
+export type SessionKeyEntry = z.infer<typeof SessionKeyEntry>;
+
+/**
+ * Rules across the fields of one key, shared by the YAML's rules and the provider's check: the
+ * custom data (external key included) at most 10 KB together, renewBefore shorter than ttl.
+ */
+export function keyProblems(k: { ttl?: unknown; externalKey?: unknown; custom?: unknown; renewBefore?: unknown }): SectionProblem[] {
+    const problems: SectionProblem[] = [];
+    const values = [k.externalKey, ...(k.custom && typeof k.custom === "object" ? Object.values(k.custom) : [])].filter((v): v is string => typeof v === "string");
+    const bytes = values.reduce((n, v) => n + Buffer.byteLength(v, "utf8"), 0);
+    if (bytes > CUSTOM_MAX_BYTES) {
+        problems.push({ path: [k.custom !== undefined && k.custom !== null ? "custom" : "externalKey"], message: `custom fields and the external key together are ${bytes} bytes; the appliance takes at most 10 KB (${CUSTOM_MAX_BYTES} bytes)` });
+    }
+    if (typeof k.ttl === "number" && Number.isInteger(k.ttl) && k.ttl > 0 && typeof k.renewBefore === "string") {
+        let ms: number | undefined;
+        try {
+            ms = durationMs(k.renewBefore);
+        } catch {
+            ms = undefined;
+        }
+        if (ms !== undefined && ms >= k.ttl * 1000) problems.push({ path: ["renewBefore"], message: `${k.renewBefore} is not shorter than ttl (${k.ttl} s): every up would replace the key` });
+    }
+    return problems;
+}
+
+export const BEYONDTRUST_SETTINGS = [
+    { key: "beyondtrust.url", env: "KEYFLEET_BEYONDTRUST_URL", url: true, about: "the appliance's base URL, e.g. https://support.example.com" },
+    { key: "beyondtrust.clientId", env: "KEYFLEET_BEYONDTRUST_CLIENT_ID", about: "OAuth client id of the API account (full access to the command API)" },
+    { key: "beyondtrustClientSecret", env: "KEYFLEET_BEYONDTRUST_CLIENT_SECRET", secret: true, about: "OAuth client secret of the API account" },
+] as const;
+
+export const PREFIX = "beyondtrust/sessionKey/";
+
+/** The resource inputs of one entry besides the core's: one function for declare() and the policy's offline check. */
+export function keyInputs(e: SessionKeyEntry) {
+    return {
+        name: e.name,
+        targetQueue: e.queue,
+        ttl: e.ttl ?? null,
+        externalKey: e.externalKey ?? null,
+        custom: e.custom ?? {},
+        priority: e.priority ?? null,
+        skills: e.skills ?? [],
+        urlHostname: e.urlHostname ?? null,
+        renewBefore: e.renewBefore ?? null,
+    };
+}
+
+export const SESSION_KEY_SECRET_OUTPUTS = ["shortKey", "keyUrl", "mailBody"] as const;
+
+export const SESSION_KEY_OUTPUTS = [...SESSION_KEY_SECRET_OUTPUTS, "mailSubject", "expires", "queue", "queueId", "available", "fingerprint"] as const;
