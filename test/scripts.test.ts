@@ -215,3 +215,50 @@ describe("policy pack wiring", () => {
         }
     }, 180_000);
 });
+
+// Review 19: the workflow runs for changes to policy/, scripts/, ops/, toolchain/ and Pulumi.yaml
+// (its path filter), but `gitops.sh changed` looked only at config/, stacks/, providers/ and the lock
+// file: a pull request that made a rule mandatory in policy/config/prod.json was never previewed, and
+// its merge applied nothing, so the first scheduled up failed on it instead.
+describe("gitops.sh changed", () => {
+    it("an environment's policy config changes that environment; the pack, the scripts and the project file every one", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-changed-"));
+        const sh = (cmd: string) => execFileSync("bash", ["-c", cmd], { cwd: dir, encoding: "utf8", env: { ...process.env, KEYFLEET_GITOPS_EXCLUDE: "" } }).trim();
+        const git = (args: string) => sh(`git -c user.name=t -c user.email=t@example.com ${args}`);
+        const write = (file: string, text: string) => {
+            fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+            fs.writeFileSync(path.join(dir, file), text);
+        };
+        try {
+            // gitops.sh takes the folder it is called through as the repository.
+            fs.mkdirSync(path.join(dir, "scripts"));
+            fs.copyFileSync(path.join("scripts", "gitops.sh"), path.join(dir, "scripts", "gitops.sh"));
+            for (const env of ["prod", "staging"]) {
+                write(`config/${env}.yaml`, "{}\n");
+                write(`stacks/Pulumi.${env}.yaml`, "config: {}\n");
+                write(`policy/config/${env}.json`, "{}\n");
+            }
+            write("policy/rules.ts", "// rules\n");
+            write("Pulumi.yaml", "name: keyfleet\n");
+            write("ops/plan.ts", "// plan\n");
+            git("init -q -b main");
+            git("add -A");
+            git("commit -q -m one");
+            const changed = (file: string, text: string) => {
+                write(file, text);
+                git("add -A");
+                git(`commit -q -m ${JSON.stringify(file)}`);
+                return sh("bash scripts/gitops.sh changed HEAD~1").split("\n").filter(Boolean);
+            };
+            expect(changed("policy/config/prod.json", '{ "protect": "mandatory" }\n')).toEqual(["prod"]);
+            expect(changed("policy/rules.ts", "// rules, changed\n")).toEqual(["prod", "staging"]);
+            expect(changed("Pulumi.yaml", "name: keyfleet\ndescription: x\n")).toEqual(["prod", "staging"]);
+            expect(changed("ops/plan.ts", "// plan, changed\n")).toEqual(["prod", "staging"]);
+            expect(changed("scripts/gitops.sh", `${fs.readFileSync(path.join("scripts", "gitops.sh"), "utf8")}\n`)).toEqual(["prod", "staging"]);
+            // What no environment's run reads changes none.
+            expect(changed("README.md", "readme\n")).toEqual([]);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
