@@ -66,7 +66,8 @@ function reason(errors: string[], err: unknown): string {
  * the project's policy/ with policy/config/<stack>.json, for a stack whose environment has one.
  */
 export function policyOptions(dir: string, stackName: string): { policyPacks?: string[]; policyPackConfigs?: string[] } {
-    const config = path.join(dir, "policy", "config", `${stackName}.json`);
+    // A qualified name (organization/keyfleet/prod) is its environment's last part, as in policy-args.sh.
+    const config = path.join(dir, "policy", "config", `${stackName.split("/").pop()}.json`);
     return fs.existsSync(config) ? { policyPacks: [path.join(dir, "policy")], policyPackConfigs: [config] } : {};
 }
 

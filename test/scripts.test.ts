@@ -179,6 +179,20 @@ describe("policy pack wiring", () => {
         expect(policy("prod", "-s", "prod", "preview")).toMatch(/^preview\|/);
     });
 
+    // Review 19: `npm run up -- organization/keyfleet/prod` looked for policy/config/organization/keyfleet/prod.json,
+    // found none and ran prod's up with no policy at all; `pulumi --color never up` took "never" for
+    // the subcommand and added no pack either. Both failed open.
+    it("finds the environment of a qualified stack name, and the subcommand after a global option's value", async () => {
+        const root = process.cwd();
+        const pack = `--policy-pack ${root}/policy --policy-pack-config ${root}/policy/config/prod.json`;
+        expect(policy("organization/keyfleet/prod", "up")).toBe(`up|${pack}`);
+        expect(policy("prod", "--color", "never", "up", "--stack", "prod")).toBe(`up|${pack}`);
+        expect(policy("prod", "--profiling", "p", "preview")).toBe(`preview|${pack}`);
+        // npm run fleet -- up --stacks organization/keyfleet/prod
+        const { policyOptions } = await import("../ops/fleet.ts");
+        expect(policyOptions(root, "organization/keyfleet/prod").policyPackConfigs).toEqual([path.join(root, "policy", "config", "prod.json")]);
+    });
+
     it("a preview through keyfleet.sh fails on a mandatory rule of the environment's config", () => {
         const env = `policy${process.pid}`;
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-policy-wiring-"));
