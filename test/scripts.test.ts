@@ -18,6 +18,10 @@ describe("stack_of", () => {
         expect(stackOf("up", "-slocal")).toBe("local");
         expect(stackOf("stack", "select", "local")).toBe("local");
         expect(stackOf("stack", "init", "staging")).toBe("staging");
+        // Review 19: the positional of change-secrets-provider is the provider URL, not the stack
+        // (npm run pulumi now gives the stack it acts on that stack's own passphrase).
+        expect(stackOf("stack", "change-secrets-provider", "hashivault://keyfleet-pp", "--stack", "pp")).toBe("pp");
+        expect(stackOf("stack", "change-secrets-provider", "awskms://alias/x?region=eu-west-1")).toBe("selected-stack");
     });
 
     it("does not take an argument that merely equals `local` for the stack", () => {
@@ -275,4 +279,27 @@ describe("gitops.sh changed", () => {
             fs.rmSync(dir, { recursive: true, force: true });
         }
     });
+});
+
+// Review 19: `npm run pulumi` gave a passphrase stack its KEYFLEET_PASSPHRASE_<STACK> only for the
+// local stack (README "Secrets providers" says every script does), so `npm run pulumi -- preview
+// --stack prod` with the passphrase there, as fleet and gitops take it, failed to decrypt.
+describe("npm run pulumi and the stack's own passphrase", () => {
+    it("a passphrase stack's KEYFLEET_PASSPHRASE_<STACK> is its passphrase for npm run pulumi too", () => {
+        const env = `pp${process.pid}`;
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-own-passphrase-"));
+        const stackFile = path.join("stacks", `Pulumi.${env}.yaml`);
+        const base = { ...process.env, PULUMI_BACKEND_URL: `file://${tmp}` };
+        delete base.PULUMI_CONFIG_PASSPHRASE;
+        delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
+        const pulumi = (args: string[], extra: Record<string, string>) => execFileSync("bash", ["scripts/keyfleet.sh", "pulumi", ...args], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], env: { ...base, ...extra } }).trim();
+        try {
+            pulumi(["stack", "init", env], { PULUMI_CONFIG_PASSPHRASE: "own-pass" });
+            pulumi(["config", "set", "--secret", "keyfleet:probe", "sealed", "--stack", env], { PULUMI_CONFIG_PASSPHRASE: "own-pass" });
+            expect(pulumi(["config", "get", "keyfleet:probe", "--stack", env], { [`KEYFLEET_PASSPHRASE_${env.toUpperCase()}`]: "own-pass" })).toBe("sealed");
+        } finally {
+            fs.rmSync(stackFile, { force: true });
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    }, 120_000);
 });
