@@ -289,7 +289,7 @@ describe("npm run pulumi and the stack's own passphrase", () => {
         const env = `pp${process.pid}`;
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-own-passphrase-"));
         const stackFile = path.join("stacks", `Pulumi.${env}.yaml`);
-        const base = { ...process.env, PULUMI_BACKEND_URL: `file://${tmp}` };
+        const base: NodeJS.ProcessEnv = { ...process.env, PULUMI_BACKEND_URL: `file://${tmp}` };
         delete base.PULUMI_CONFIG_PASSPHRASE;
         delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
         const pulumi = (args: string[], extra: Record<string, string>) => execFileSync("bash", ["scripts/keyfleet.sh", "pulumi", ...args], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], env: { ...base, ...extra } }).trim();
