@@ -55,6 +55,12 @@ describe("bootstrap without a terminal (CI)", () => {
             const preview = await repo.run("bash", ["scripts/keyfleet.sh", "preview", "pq"], { env });
             outputs.push(preview.stdout + preview.stderr);
             expect(preview.stdout + preview.stderr).toContain('error: [mandatory] key-expires: key "nexus/tenant/pq web chat"');
+            // And npm run up (gitops.sh apply's command) stops on it before any change, not only the preview.
+            const up = await repo.run("bash", ["scripts/keyfleet.sh", "up", "pq", "--yes"], { env });
+            outputs.push(up.stdout + up.stderr);
+            expect(up.status).not.toBe(0);
+            expect(up.stdout + up.stderr).toContain('error: [mandatory] key-expires: key "nexus/tenant/pq web chat"');
+            expect(await names()).not.toContain("pq web chat");
         } finally {
             fs.rmSync(policy, { recursive: true, force: true });
         }
