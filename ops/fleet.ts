@@ -66,7 +66,8 @@ function reason(errors: string[], err: unknown): string {
  * the project's policy/ with policy/config/<stack>.json, for a stack whose environment has one.
  */
 export function policyOptions(dir: string, stackName: string): { policyPacks?: string[]; policyPackConfigs?: string[] } {
-    const config = path.join(dir, "policy", "config", `${stackName}.json`);
+    // A qualified name (organization/keyfleet/prod) is its environment's last part, as in policy-args.sh.
+    const config = path.join(dir, "policy", "config", `${stackName.split("/").pop()}.json`);
     return fs.existsSync(config) ? { policyPacks: [path.join(dir, "policy")], policyPackConfigs: [config] } : {};
 }
 
@@ -81,7 +82,17 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
         if (step && step.type.startsWith(KEY_TYPE)) {
             if (!UNCHANGED.has(step.op)) changed.add(step.urn);
         }
+        failures(e);
+    };
+    // Errors, and mandatory policy findings, which are no diagnostic (the engine's error says only
+    // "preview failed"): so the stack's FAILED line names the rule and the key (the message's last
+    // line; its first is the rule's description).
+    const failures = (e: EngineEvent) => {
         if (e.diagnosticEvent?.severity === "error") errors.push(e.diagnosticEvent.message);
+        const p = e.policyEvent;
+        if (p?.enforcementLevel !== "mandatory") return;
+        const said = p.message.trim().split("\n");
+        errors.push(`[mandatory] ${p.policyName}: ${said[said.length - 1]}`);
     };
     try {
         // The stack's own provider (its settings file): a passphrase only where it uses one, and a
@@ -101,8 +112,14 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
         const stack = await options.select(() => (op === "up" ? Stack.createOrSelect(stackName, ws) : Stack.select(stackName, ws)));
         // A drift check reads; the policy judges what preview and up would declare.
         const policy = op === "drift" ? {} : policyOptions(options.dir, stackName);
-        if (op === "up") await stack.up({ onEvent, color: "never", ...policy });
-        else await stack.preview({ onEvent, color: "never", refresh: op === "drift", ...policy });
+        if (op === "up") {
+            // The Automation API's up skips the preview (--skip-preview): the engine would then apply
+            // every key that passes and stop only at the first it refuses, and judge the stack's
+            // rules after every change. As `pulumi up` does, the preview comes first, so a mandatory
+            // rule broken anywhere stops the stack before any change.
+            if (policy.policyPacks) await stack.preview({ onEvent: failures, color: "never", ...policy });
+            await stack.up({ onEvent, color: "never", ...policy });
+        } else await stack.preview({ onEvent, color: "never", refresh: op === "drift", ...policy });
         const keysChanged = changed.size;
         if (op !== "drift") return { stack: stackName, result: op === "preview" && keysChanged > 0 ? "changes" : "ok", keysChanged, driftFound: null, findings: null, durationMs: performance.now() - started };
         const findings = driftFindings(seen, { now: Date.now(), within: options.within ?? null, renewals: await vendorRenewals() });

@@ -59,6 +59,8 @@ export interface PlanEvent {
     resourcePreEvent?: { metadata?: Step };
     resOutputsEvent?: { metadata?: Step };
     diagnosticEvent?: { severity?: string; message?: string; ephemeral?: boolean; urn?: string };
+    /** A policy pack's finding (policy/, --policy-pack): not a diagnostic, so said here as one. */
+    policyEvent?: { policyName?: string; message?: string; enforcementLevel?: string; resourceUrn?: string };
     summaryEvent?: { result?: string };
 }
 
@@ -165,6 +167,17 @@ export function planOf(events: Iterable<PlanEvent>, options: { mode?: Mode; tool
             const message = clean(raw);
             if (!message || (!options.toolchainNotes && TOOLCHAIN_NOTE.test(message))) continue;
             const list = severity === "error" ? errors : warnings;
+            if (!list.includes(message)) list.push(message);
+        }
+        const policy = e.policyEvent;
+        if (policy) {
+            // The engine's message is the rule's description, then what the pack reported (the key
+            // and the fix, policy/rules.ts): the finding is the latter, under its level and rule.
+            const said = String(policy.message ?? "").trim().split("\n");
+            const finding = (said.length > 1 ? said.slice(1) : said).join("\n").trim();
+            const level = policy.enforcementLevel === "mandatory" ? "mandatory" : (policy.enforcementLevel ?? "advisory");
+            const message = `[${level}] ${policy.policyName ?? "policy"}: ${finding}`;
+            const list = level === "mandatory" ? errors : warnings;
             if (!list.includes(message)) list.push(message);
         }
         if (e.summaryEvent) result = e.summaryEvent.result;

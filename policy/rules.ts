@@ -138,7 +138,14 @@ export const RULES: readonly Rule[] = [
         scope: "key",
         check(k, c) {
             const address = k.facts.address;
-            if (address === undefined || inRanges(address, c.allowed)) return [];
+            if (address === undefined) return [];
+            // The engine checks only that allowed is a list of strings (validate refuses these first).
+            const bad = badRanges(c.allowed);
+            if (bad.length > 0) {
+                const what = bad.length === 1 ? "which is not an address or CIDR range" : "which are not addresses or CIDR ranges";
+                return [{ fact: "address", message: `${name(k)} cannot be judged: this environment's allowed ranges hold ${bad.map((r) => JSON.stringify(r)).join(", ")}, ${what}; fix key-address in the policy config` }];
+            }
+            if (inRanges(address, c.allowed)) return [];
             return [{ fact: "address", message: `${name(k)} is bound to ${address}, outside this environment's allowed ranges (${c.allowed.join(", ") || "none"})` }];
         },
     }),
@@ -193,15 +200,26 @@ export const RULES: readonly Rule[] = [
     }),
 ];
 
-/** Whether `address` is one of `ranges` (addresses or CIDR ranges, IPv4 or IPv6). */
+/** The entries of `ranges` that are neither an address nor a CIDR range (a prefix within the family's bits). */
+export function badRanges(ranges: readonly string[]): string[] {
+    return ranges.filter((r) => {
+        const [base, bits, ...rest] = r.split("/");
+        const f = net.isIP(base!);
+        if (f === 0 || rest.length > 0) return true;
+        return bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > (f === 4 ? 32 : 128));
+    });
+}
+
+/** Whether `address` is one of `ranges` (addresses or CIDR ranges, IPv4 or IPv6); entries badRanges names match nothing. */
 export function inRanges(address: string, ranges: readonly string[]): boolean {
     const family = net.isIP(address);
     if (family === 0) return false;
     const list = new net.BlockList();
+    const bad = new Set(badRanges(ranges));
     for (const r of ranges) {
+        if (bad.has(r)) continue;
         const [base, bits] = r.split("/");
         const f = net.isIP(base!);
-        if (f === 0) continue;
         const type = f === 4 ? "ipv4" : "ipv6";
         if (bits === undefined) list.addAddress(base!, type);
         else list.addSubnet(base!, Number(bits), type);
@@ -249,6 +267,10 @@ export function configProblems(config: PackConfig): string[] {
             if (v === undefined) continue;
             if (schema.pattern && (typeof v !== "string" || !new RegExp(schema.pattern as string).test(v))) problems.push(`${r.name}: ${field} must be a duration like 12h, 90d or 2w; it is ${JSON.stringify(v)}`);
             if (schema.type === "array" && (!Array.isArray(v) || v.some((x) => typeof x !== "string"))) problems.push(`${r.name}: ${field} must be a list of strings`);
+            else if (r.name === "key-address" && field === "allowed") {
+                const bad = badRanges(v as string[]);
+                if (bad.length > 0) problems.push(`${r.name}: allowed holds ${bad.map((x) => JSON.stringify(x)).join(", ")}, ${bad.length === 1 ? "which is not an address or CIDR range" : "which are not addresses or CIDR ranges"} (10.0.0.0/8, 2001:db8::/32, 127.0.0.1)`);
+            }
             if (schema.type === "integer" && (!Number.isInteger(v) || (v as number) < 1)) problems.push(`${r.name}: ${field} must be a whole number of at least 1`);
         }
     }

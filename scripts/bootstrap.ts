@@ -17,8 +17,8 @@
 //   --secrets-provider url the stack's secrets provider, any Pulumi takes: awskms://…, azurekeyvault://…,
 //                          gcpkms://…, hashivault://…, passphrase (default: the backend's own, which is a
 //                          passphrase on a file, S3, Azure Blob, GCS or PostgreSQL backend)
-// A passphrase is needed only where the stack uses one: from PULUMI_CONFIG_PASSPHRASE (or
-// PULUMI_CONFIG_PASSPHRASE_FILE), or asked for (twice) at the terminal. A KMS or Vault provider takes
+// A passphrase is needed only where the stack uses one: from KEYFLEET_PASSPHRASE_<ENV>, else
+// PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), or asked for (twice) at the terminal. A KMS or Vault provider takes
 // its own credentials from the environment, as the Pulumi CLI does (README "Secrets providers").
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -205,7 +205,9 @@ async function main() {
     }
     // No provider named: the backend's default, a passphrase on every backend but Pulumi Cloud's.
     const usesPassphrase = provider === "passphrase" || (provider === undefined && isDiyBackend(process.env.PULUMI_BACKEND_URL));
-    let passphrase = process.env.PULUMI_CONFIG_PASSPHRASE || process.env[ownPassphraseVariable(env)] || undefined;
+    // The stack's own variable first, as every later run takes it (ops/secrets.ts passphraseSource):
+    // otherwise a shell that holds both would create the stack with a passphrase its next up does not use.
+    let passphrase = process.env[ownPassphraseVariable(env)] || process.env.PULUMI_CONFIG_PASSPHRASE || undefined;
     if (usesPassphrase && !passphrase && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
         if (!interactive) fail(`the secrets of stack ${env} need a passphrase: set PULUMI_CONFIG_PASSPHRASE, or give --secrets-provider <url> for a KMS or Vault (README "Secrets providers")`);
         passphrase = await ask(`Passphrase for the secrets of stack ${env}`, { hidden: true });
@@ -239,7 +241,10 @@ async function main() {
     }
     console.log(`wrote config/${env}.yaml and stacks/Pulumi.${env}.yaml`);
 
-    const preview = await pulumi(["preview", "--stack", env, "--diff", "--non-interactive", "--color", "never"], { show: true, env: penv });
+    // The environment's key-hygiene policy, when it has one, as npm run up applies it (scripts/policy-args.sh).
+    const policyConfig = path.join(ROOT, "policy", "config", `${env}.json`);
+    const policy = fs.existsSync(policyConfig) ? ["--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", policyConfig] : [];
+    const preview = await pulumi(["preview", "--stack", env, "--diff", "--non-interactive", "--color", "never", ...policy], { show: true, env: penv });
     if (preview.status !== 0) fail(`the preview of ${env} failed (see above); fix the files and run \`npm run up -- ${env}\``);
     let apply = flags.yes && !flags["no-apply"];
     if (!apply && !flags["no-apply"] && interactive) apply = /^y(es)?$/i.test(await ask(`Apply to ${env} now? (yes/no)`, { fallback: "no" }));
@@ -247,7 +252,7 @@ async function main() {
         console.log(`not applied; \`npm run up -- ${env}\` applies it`);
         return;
     }
-    const up = await pulumi(["up", "--yes", "--stack", env, "--non-interactive", "--color", "never"], { show: true, env: penv });
+    const up = await pulumi(["up", "--yes", "--stack", env, "--non-interactive", "--color", "never", ...policy], { show: true, env: penv });
     if (up.status !== 0) fail(`pulumi up of ${env} failed (see above)`);
     console.log(`environment ${env} is up`);
 }

@@ -4,8 +4,10 @@
 # scripts/keyfleet.sh, so the toolchain is set up the same way as for `npm run up`.
 #
 #   gitops.sh changed <base-ref>        the environments a change touches since <base-ref> (one per line):
-#                                       config/<env>.yaml or stacks/Pulumi.<env>.yaml changed, or, for
-#                                       every environment, the program (stacks/index.ts, providers/, config/*.ts)
+#                                       config/<env>.yaml, stacks/Pulumi.<env>.yaml or policy/config/<env>.json
+#                                       changed, or, for every environment, the program (stacks/*.ts, providers/,
+#                                       config/*.ts), the policy pack, scripts/, ops/, toolchain/, tools/,
+#                                       Pulumi.yaml, package.json, the lock file or .node-version
 #   gitops.sh envs                      every environment (config/<env>.yaml beside stacks/Pulumi.<env>.yaml)
 #   gitops.sh preview <stack>           pull request: `npm run validate` of the environment first (offline,
 #                                       stops at its first error), then `preview --refresh --diff`; output and a
@@ -53,14 +55,17 @@ changed() {
   # Against the merge base, as a pull request's diff is: changes on the base branch since are not ours.
   local since
   since="$(git -C "$ROOT" merge-base "$base" HEAD 2>/dev/null || echo "$base")"
-  files="$(git -C "$ROOT" diff --name-only "$since" -- config stacks providers package-lock.json)"
-  # The program or a vendor changed: every environment previews, not only those whose files did.
-  if grep -qE '^(stacks/[^/]+\.ts|providers/|config/[^/]+\.ts|package-lock\.json)' <<<"$files"; then
+  files="$(git -C "$ROOT" diff --name-only "$since" -- config stacks providers policy scripts ops toolchain tools \
+    Pulumi.yaml package.json package-lock.json .node-version)"
+  # The program, a vendor, the policy pack or the toolchain that runs them changed: every environment
+  # previews, not only those whose files did. An environment's own policy config is its own file.
+  if grep -vE '^policy/config/[^/]+\.json$' <<<"$files" |
+     grep -qE '^(stacks/[^/]+\.ts|providers/|config/[^/]+\.ts|policy/|scripts/|ops/|toolchain/|tools/|Pulumi\.yaml$|package(-lock)?\.json$|\.node-version$)'; then
     envs
     return
   fi
   local env
-  sed -nE 's#^config/([^/]+)\.yaml$#\1#p; s#^stacks/Pulumi\.([^/]+)\.yaml$#\1#p' <<<"$files" | sort -u |
+  sed -nE 's#^config/([^/]+)\.yaml$#\1#p; s#^stacks/Pulumi\.([^/]+)\.yaml$#\1#p; s#^policy/config/([^/]+)\.json$#\1#p' <<<"$files" | sort -u |
     while read -r env; do
       # A deleted environment has nothing left to preview.
       [ -f "$ROOT/config/$env.yaml" ] && [ -f "$ROOT/stacks/Pulumi.$env.yaml" ] && ! excluded "$env" && echo "$env"

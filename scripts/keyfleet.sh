@@ -539,9 +539,11 @@ case "$cmd" in
     guard_verbose "$@"
     set -- ${ARGS[@]+"${ARGS[@]}"}
     toolchain
-    # The local stack's public passphrase only when the command acts on the local stack (and it uses one).
+    # The stack's own passphrase where it uses one (KEYFLEET_PASSPHRASE_<STACK> first, as up, gitops
+    # and fleet take it; the local stack's public one only for the local stack), nothing demanded.
     acts_on="$(stack_of "$@")"
-    if [ "$acts_on" = local ]; then stack_secrets local; local_stack_env; ensure_mysql; fi
+    if [ -n "$acts_on" ]; then stack_secrets "$acts_on"; fi
+    if [ "$acts_on" = local ]; then local_stack_env; ensure_mysql; fi
     cd "$ROOT"
     POLICY_ARGS=()
     case "$(pulumi_subcommand "$@")" in preview|up|update) policy_args "$acts_on" "$@" ;; esac

@@ -10,6 +10,9 @@ policy_args() {
   shift
   POLICY_ARGS=()
   for arg in "$@"; do case "$arg" in --policy-pack|--policy-pack=*) return 0 ;; esac; done
+  # A qualified name (organization/keyfleet/prod) is the environment of its last part, as the
+  # stack's settings file is (ops/secrets.ts); otherwise its up would run with no policy at all.
+  stack="${stack##*/}"
   if [ -n "$stack" ] && [ -f "$ROOT/policy/config/$stack.json" ]; then
     POLICY_ARGS=(--policy-pack "$ROOT/policy" --policy-pack-config "$ROOT/policy/config/$stack.json")
   fi
@@ -20,7 +23,8 @@ policy_args() {
 pulumi_subcommand() {
   local arg prev=""
   for arg in "$@"; do
-    case "$prev" in -s|--stack|-C|--cwd) prev=""; continue ;; esac
+    # Options that take a value (the CLI's global ones too): the value is not the subcommand.
+    case "$prev" in -s|--stack|-C|--cwd|--color|--profiling|--memprofilerate|--otel-traces|--tracing-header) prev=""; continue ;; esac
     case "$arg" in -*) ;; *) echo "$arg"; return ;; esac
     prev="$arg"
   done

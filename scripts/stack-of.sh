@@ -5,8 +5,9 @@
 # The stack a `pulumi` command acts on: its --stack/-s argument, else the selected stack.
 stack_of() {
   local prev="" a
-  # `stack init|select|rm NAME` names it positionally.
-  if [ "${1:-}" = stack ] && [[ "${2:-}" =~ ^(init|select|rm|change-secrets-provider)$ ]] && [ -n "${3:-}" ] && [[ "${3}" != -* ]]; then
+  # `stack init|select|rm NAME` names it positionally (`stack change-secrets-provider URL` does not:
+  # its positional is the new provider, and the stack is --stack's or the selected one).
+  if [ "${1:-}" = stack ] && [[ "${2:-}" =~ ^(init|select|rm)$ ]] && [ -n "${3:-}" ] && [[ "${3}" != -* ]]; then
     echo "${3##*/}"; return
   fi
   for a in "$@"; do

@@ -31,6 +31,41 @@ afterAll(async () => {
 describe("bootstrap without a terminal (CI)", () => {
     const flags = () => ["--vendors", "nexus", "--var", `nexus.contactCenter=${CC}`, "--set", `nexus.authUrl=${t.url}`, "--set", `nexus.nexusUrl=${t.url}`];
 
+    // Review 19: bootstrap ran its preview and up with no --policy-pack, so an environment whose
+    // policy/config/<env>.json was committed first was applied unchecked; and it took
+    // PULUMI_CONFIG_PASSPHRASE before KEYFLEET_PASSPHRASE_<ENV>, the reverse of every later run.
+    it("an environment with a policy config is previewed with the pack, and its own passphrase variable comes first", async () => {
+        const policy = path.join(repo.dir, "policy");
+        repo.write("policy/config/pq.json", JSON.stringify({ "key-expires": "mandatory" }));
+        for (const f of ["PulumiPolicy.yaml", "package.json", "index.ts", "rules.ts"]) fs.symlinkSync(path.join(ROOT, "policy", f), path.join(policy, f));
+        const env = {
+            PULUMI_CONFIG_PASSPHRASE: "another-stack's",
+            KEYFLEET_PASSPHRASE_PQ: "pq-pass",
+            KEYFLEET_NEXUS_CLIENT_SECRET: t.creds.clientSecret,
+            KEYFLEET_NEXUS_TENANT_PASSWORD: t.creds.tenantPassword,
+        };
+        try {
+            const run = await repo.run("bash", [...BOOTSTRAP, "pq", ...flags(), "--yes"], { env });
+            outputs.push(run.stdout + run.stderr);
+            expect(run.status, run.stdout).toBe(1);
+            expect(run.stdout).toMatch(/\[mandatory\]\s+key-expires/);
+            expect(run.stderr).toContain("the preview of pq failed");
+            expect(await names()).not.toContain("pq web chat");
+            // The next run decrypts the stack with KEYFLEET_PASSPHRASE_PQ and meets the same rule.
+            const preview = await repo.run("bash", ["scripts/keyfleet.sh", "preview", "pq"], { env });
+            outputs.push(preview.stdout + preview.stderr);
+            expect(preview.stdout + preview.stderr).toContain('error: [mandatory] key-expires: key "nexus/tenant/pq web chat"');
+            // And npm run up (gitops.sh apply's command) stops on it before any change, not only the preview.
+            const up = await repo.run("bash", ["scripts/keyfleet.sh", "up", "pq", "--yes"], { env });
+            outputs.push(up.stdout + up.stderr);
+            expect(up.status).not.toBe(0);
+            expect(up.stdout + up.stderr).toContain('error: [mandatory] key-expires: key "nexus/tenant/pq web chat"');
+            expect(await names()).not.toContain("pq web chat");
+        } finally {
+            fs.rmSync(policy, { recursive: true, force: true });
+        }
+    }, 300_000);
+
     it("a missing credential stops it before anything is written, naming the variable to set", async () => {
         const run = await repo.run("bash", [...BOOTSTRAP, "qa", ...flags(), "--yes"], {
             env: { PULUMI_CONFIG_PASSPHRASE: "qa-pass", KEYFLEET_NEXUS_CLIENT_SECRET: t.creds.clientSecret },

@@ -3,6 +3,7 @@
 // what happened per stack, and the exit status says that one failed; then a drift check finds the
 // key changed out of band in one stack only.
 import { execFile } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFleetProject, type FleetProject } from "./helpers/fleet.ts";
@@ -118,4 +119,30 @@ describe("npm run fleet", () => {
         expect((await fleet("drift", "--within", "a week")).code).toBe(64);
         expect((await fleet("up", "--within", "7d")).code).toBe(64);
     });
+});
+
+// Review 19: the Automation API's up skips the preview, so `fleet up` judged each key only as the
+// engine registered it and the stack's rules (rotation-delivery) only after every change: a key that
+// broke a mandatory stack rule was made, and then the up failed.
+describe("npm run fleet up with the key-hygiene policy", () => {
+    let q: FleetProject;
+    beforeAll(async () => {
+        q = await createFleetProject([t], { policed: `nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: policed\n      rotation: { every: 30d }\n` });
+        // The pack's code from the checkout; the environment's config in the scratch project only.
+        fs.mkdirSync(path.join(q.dir, "policy", "config"), { recursive: true });
+        for (const f of ["PulumiPolicy.yaml", "package.json", "index.ts", "rules.ts"]) fs.symlinkSync(path.join(ROOT, "policy", f), path.join(q.dir, "policy", f));
+        fs.writeFileSync(path.join(q.dir, "policy", "config", "policed.json"), JSON.stringify({ "rotation-delivery": "mandatory" }));
+    });
+    afterAll(() => q?.cleanup());
+
+    it("a mandatory stack rule broken stops the stack before any key is made, naming the rule and the key", async () => {
+        const r = await new Promise<{ code: number; stdout: string }>((resolve) =>
+            execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "fleet", "up", "--stacks", "policed"], { env: { ...process.env, ...q.env } }, (err, stdout) =>
+                resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout }),
+            ),
+        );
+        expect(r.code, r.stdout).toBe(1);
+        expect((await t.client.list(t.tenantLogin)).map((k) => k.name).filter((n) => n.startsWith("policed"))).toEqual([]);
+        expect(r.stdout).toMatch(/\[fleet\] up policed .*FAILED: \[mandatory\] rotation-delivery: key "nexus\/tenant\/policed" \(Genesys Digital Channels \(Nexus\)\) rotates but is delivered to no consumer/);
+    }, 300_000);
 });

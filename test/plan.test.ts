@@ -96,6 +96,22 @@ describe("the plan of recorded engine runs", () => {
         expect(render("noop", "preview", true).filter((l) => l.includes("from $PATH"))).toHaveLength(1);
     });
 
+    // Review 19: the policy pack's findings reach the engine as policyEvents, not diagnostics; the plan
+    // (npm run preview|up, the GitOps summary) dropped them, so an advisory finding was never seen and
+    // a mandatory one failed the run as "preview failed" without naming the key or the rule.
+    it("the key-hygiene policy's findings: mandatory as errors, advisory as warnings, each naming its rule and key", () => {
+        const text = render("policy");
+        expect(text).toContain(
+            `warning: [advisory] key-ttl: key "beyondtrust/sessionKey/desk" (BeyondTrust Remote Support) has ttl 604800 s, above this environment's maximum of 86400 s; set ttl to at most 86400`,
+        );
+        expect(text).toContain(`error: [mandatory] rotation-max-every: key "beyondtrust/sessionKey/desk" (BeyondTrust Remote Support) has no rotation.every; this environment rotates every key at least every 90d`);
+        // The rule's description (the engine's first line of each message) is not repeated per key.
+        expect(text.join("\n")).not.toContain("Every key rotates by age");
+        expect(text.filter((l) => l.includes("FAILED"))).toHaveLength(1);
+        const md = markdown("prod", "preview", planOf(fixture("policy"), { mode: "preview" }));
+        expect(md).toContain("[advisory] key-ttl");
+    });
+
     it("the GitOps summary is the same text (one renderer)", () => {
         for (const name of ["rot", "mixed", "error"]) {
             const plan = planOf(fixture(name), { mode: "preview" });

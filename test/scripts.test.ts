@@ -18,6 +18,10 @@ describe("stack_of", () => {
         expect(stackOf("up", "-slocal")).toBe("local");
         expect(stackOf("stack", "select", "local")).toBe("local");
         expect(stackOf("stack", "init", "staging")).toBe("staging");
+        // Review 19: the positional of change-secrets-provider is the provider URL, not the stack
+        // (npm run pulumi now gives the stack it acts on that stack's own passphrase).
+        expect(stackOf("stack", "change-secrets-provider", "hashivault://keyfleet-pp", "--stack", "pp")).toBe("pp");
+        expect(stackOf("stack", "change-secrets-provider", "awskms://alias/x?region=eu-west-1")).toBe("selected-stack");
     });
 
     it("does not take an argument that merely equals `local` for the stack", () => {
@@ -179,6 +183,20 @@ describe("policy pack wiring", () => {
         expect(policy("prod", "-s", "prod", "preview")).toMatch(/^preview\|/);
     });
 
+    // Review 19: `npm run up -- organization/keyfleet/prod` looked for policy/config/organization/keyfleet/prod.json,
+    // found none and ran prod's up with no policy at all; `pulumi --color never up` took "never" for
+    // the subcommand and added no pack either. Both failed open.
+    it("finds the environment of a qualified stack name, and the subcommand after a global option's value", async () => {
+        const root = process.cwd();
+        const pack = `--policy-pack ${root}/policy --policy-pack-config ${root}/policy/config/prod.json`;
+        expect(policy("organization/keyfleet/prod", "up")).toBe(`up|${pack}`);
+        expect(policy("prod", "--color", "never", "up", "--stack", "prod")).toBe(`up|${pack}`);
+        expect(policy("prod", "--profiling", "p", "preview")).toBe(`preview|${pack}`);
+        // npm run fleet -- up --stacks organization/keyfleet/prod
+        const { policyOptions } = await import("../ops/fleet.ts");
+        expect(policyOptions(root, "organization/keyfleet/prod").policyPackConfigs).toEqual([path.join(root, "policy", "config", "prod.json")]);
+    });
+
     it("a preview through keyfleet.sh fails on a mandatory rule of the environment's config", () => {
         const env = `policy${process.pid}`;
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-policy-wiring-"));
@@ -214,4 +232,74 @@ describe("policy pack wiring", () => {
             fs.rmSync(tmp, { recursive: true, force: true });
         }
     }, 180_000);
+});
+
+// Review 19: the workflow runs for changes to policy/, scripts/, ops/, toolchain/ and Pulumi.yaml
+// (its path filter), but `gitops.sh changed` looked only at config/, stacks/, providers/ and the lock
+// file: a pull request that made a rule mandatory in policy/config/prod.json was never previewed, and
+// its merge applied nothing, so the first scheduled up failed on it instead.
+describe("gitops.sh changed", () => {
+    it("an environment's policy config changes that environment; the pack, the scripts and the project file every one", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-changed-"));
+        const sh = (cmd: string) => execFileSync("bash", ["-c", cmd], { cwd: dir, encoding: "utf8", env: { ...process.env, KEYFLEET_GITOPS_EXCLUDE: "" } }).trim();
+        const git = (args: string) => sh(`git -c user.name=t -c user.email=t@example.com ${args}`);
+        const write = (file: string, text: string) => {
+            fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+            fs.writeFileSync(path.join(dir, file), text);
+        };
+        try {
+            // gitops.sh takes the folder it is called through as the repository.
+            fs.mkdirSync(path.join(dir, "scripts"));
+            fs.copyFileSync(path.join("scripts", "gitops.sh"), path.join(dir, "scripts", "gitops.sh"));
+            for (const env of ["prod", "staging"]) {
+                write(`config/${env}.yaml`, "{}\n");
+                write(`stacks/Pulumi.${env}.yaml`, "config: {}\n");
+                write(`policy/config/${env}.json`, "{}\n");
+            }
+            write("policy/rules.ts", "// rules\n");
+            write("Pulumi.yaml", "name: keyfleet\n");
+            write("ops/plan.ts", "// plan\n");
+            git("init -q -b main");
+            git("add -A");
+            git("commit -q -m one");
+            const changed = (file: string, text: string) => {
+                write(file, text);
+                git("add -A");
+                git(`commit -q -m ${JSON.stringify(file)}`);
+                return sh("bash scripts/gitops.sh changed HEAD~1").split("\n").filter(Boolean);
+            };
+            expect(changed("policy/config/prod.json", '{ "protect": "mandatory" }\n')).toEqual(["prod"]);
+            expect(changed("policy/rules.ts", "// rules, changed\n")).toEqual(["prod", "staging"]);
+            expect(changed("Pulumi.yaml", "name: keyfleet\ndescription: x\n")).toEqual(["prod", "staging"]);
+            expect(changed("ops/plan.ts", "// plan, changed\n")).toEqual(["prod", "staging"]);
+            expect(changed("scripts/gitops.sh", `${fs.readFileSync(path.join("scripts", "gitops.sh"), "utf8")}\n`)).toEqual(["prod", "staging"]);
+            // What no environment's run reads changes none.
+            expect(changed("README.md", "readme\n")).toEqual([]);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+// Review 19: `npm run pulumi` gave a passphrase stack its KEYFLEET_PASSPHRASE_<STACK> only for the
+// local stack (README "Secrets providers" says every script does), so `npm run pulumi -- preview
+// --stack prod` with the passphrase there, as fleet and gitops take it, failed to decrypt.
+describe("npm run pulumi and the stack's own passphrase", () => {
+    it("a passphrase stack's KEYFLEET_PASSPHRASE_<STACK> is its passphrase for npm run pulumi too", () => {
+        const env = `pp${process.pid}`;
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-own-passphrase-"));
+        const stackFile = path.join("stacks", `Pulumi.${env}.yaml`);
+        const base: NodeJS.ProcessEnv = { ...process.env, PULUMI_BACKEND_URL: `file://${tmp}` };
+        delete base.PULUMI_CONFIG_PASSPHRASE;
+        delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
+        const pulumi = (args: string[], extra: Record<string, string>) => execFileSync("bash", ["scripts/keyfleet.sh", "pulumi", ...args], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], env: { ...base, ...extra } }).trim();
+        try {
+            pulumi(["stack", "init", env], { PULUMI_CONFIG_PASSPHRASE: "own-pass" });
+            pulumi(["config", "set", "--secret", "keyfleet:probe", "sealed", "--stack", env], { PULUMI_CONFIG_PASSPHRASE: "own-pass" });
+            expect(pulumi(["config", "get", "keyfleet:probe", "--stack", env], { [`KEYFLEET_PASSPHRASE_${env.toUpperCase()}`]: "own-pass" })).toBe("sealed");
+        } finally {
+            fs.rmSync(stackFile, { force: true });
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    }, 120_000);
 });

@@ -149,4 +149,19 @@ describe("npm run validate", () => {
         expect(cli.stderr).toContain('rotation-max-every: enforcementLevel "strict" is not one of mandatory, advisory, disabled');
         expect(cli.stderr).toContain('rotation-max-every: maxEvery must be a duration like 12h, 90d or 2w; it is "3 months"');
     });
+
+    // Review 19: a range the policy cannot read ("10.0.0.0/40", a misspelt address) passed the config
+    // check; the pack then threw on it mid-preview (a RangeError, naming no file) or silently dropped it.
+    it("refuses an allowed range that is not an address or CIDR range, and the rule names it instead of throwing", async () => {
+        const file = environment("badrange", BT_KEYS);
+        fs.mkdirSync(path.join(scratch, "policy", "config"), { recursive: true });
+        fs.writeFileSync(path.join(scratch, "policy", "config", "badrange.json"), JSON.stringify({ "key-address": { enforcementLevel: "mandatory", allowed: ["10.0.0.0/40", "10.0.0.0/8", "tenet/8"] } }));
+        const cli = await run(file);
+        expect(cli.status).toBe(1);
+        expect(cli.stderr).toContain('key-address: allowed holds "10.0.0.0/40", "tenet/8", which are not addresses or CIDR ranges');
+        const { RULES } = await import("../policy/rules.ts");
+        const rule = RULES.find((r) => r.name === "key-address")!;
+        const findings = rule.check({ resourceName: "supportsystem/form/10.1.2.3", vendor: "SupportSystem", facts: { address: "10.1.2.3", verifiable: true }, rotation: null }, { allowed: ["10.0.0.0/40", "10.0.0.0/8"] });
+        expect(findings.map((f) => f.message)).toEqual([expect.stringContaining('this environment\'s allowed ranges hold "10.0.0.0/40", which is not an address or CIDR range')]);
+    });
 });

@@ -93,6 +93,18 @@ describe("the workflow", () => {
         }
     });
 
+    // Review 19: an expression in a script is pasted into it before the shell runs (a branch name or
+    // a title from github.event.* becomes code); values reach scripts through env only.
+    it("puts no expression in any run: script, workflow or composite action", () => {
+        const scripts = [...workflows, ...actions].flatMap((f) => {
+            const d = YAML.parse(fs.readFileSync(f, "utf8"));
+            const steps = d.runs?.steps ?? Object.values(d.jobs ?? {}).flatMap((j: any) => j.steps ?? []);
+            return steps.filter((s: any) => typeof s.run === "string").map((s: any) => ({ where: `${rel(f)}: ${s.name ?? s.id ?? s.run.split("\n")[0]}`, run: s.run as string }));
+        });
+        expect(scripts.length).toBeGreaterThan(5);
+        expect(scripts.filter((s) => s.run.includes("${{")).map((s) => s.where)).toEqual([]);
+    });
+
     it("keeps secrets out of workflow-level env", () => {
         expect(secretsIn(doc.env)).toEqual([]);
     });
