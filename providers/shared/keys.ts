@@ -9,7 +9,7 @@
 // Nothing here relies on `diff` and `create` sharing process memory: `pulumi up --replace` and
 // `--target-replace` create without a diff, and the engine checks a replacement's inputs afresh,
 // without the old ones. What `create` must know comes in the inputs, from the program, which reads
-// the stack's own outputs of the last run (stacks/index.ts): `predecessor` (the id of the key this
+// the stack's state and its own outputs of the last run (stacks/index.ts): `predecessor` (the id of the key this
 // resource had: a create is then a replacement, never an adoption, and only that key's name may
 // be taken over) and `rotationDue` (why this run rotates the key: a property the preview shows).
 //
@@ -644,9 +644,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             if ((rest.replaces?.length ?? 0) === 0) return { ...rest, changes: Boolean(rest.changes) || slots.extend || slots.arm };
         }
         if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend || slots.arm)) return why({ ...plan, changes: true }, "update");
-        // The program learns each key's predecessor from the last successful run's outputs. When
-        // that record is missing or older than state (first run after an upgrade, a run that
-        // partly failed), create could not tell the old key from a stranger's: delete it first.
+        // The program learns each key's predecessor from state (the resource's currentId), else from
+        // the last successful run's outputs. When neither names the current key (state from before
+        // currentId, with no record or an older one), create could not tell the old key from a
+        // stranger's: delete it first.
         // Only where it matters: a vendor whose names are unique (the new key needs the old one's
         // name) or an entry with adopt (it would take over the very key being replaced).
         // (A rotation alone never gets here where names are unique: twoSlotPlan makes it in place.)
