@@ -624,6 +624,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             // A lost create: the next update reconciles it, unless the key must move (then the
             // delete of the pending resource removes what the lost create made, in the old scope).
             const moved = planDiff(lc.fields, before, news).replaces ?? [];
+            // A rotation's lost answer still holds the current key: that delete would take it too,
+            // before its successor exists, and a refused create then left none. The update finishes
+            // the rotation in the old scope first (update below); the next run replaces the key.
+            if (olds.pending.replacing && moved.some((f) => f !== "rotation")) return { changes: true, replaces: [], stables: [...lc.fields.immutable] };
             return { changes: true, replaces: moved.filter((f) => f !== "rotation"), deleteBeforeReplace: moved.length > 0 };
         }
         const now = clock.now();
@@ -855,7 +859,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         async update(id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult<O>> {
             const c = lc.connect(settings, news);
             // A rotation whose new key's answer was lost: finish it, the old key into the previous slot.
-            if (olds.pending?.replacing) return rotateInPlace(c, id, olds, news, clock.now(), Date.parse(olds.pending.since) || clock.now());
+            if (olds.pending?.replacing) {
+                // In the scope the lost key was made in (see decide): a changed immutable field is the next run's replacement.
+                const before = canonical(olds as unknown as Record<string, unknown>);
+                const scope = Object.fromEntries(lc.fields.immutable.map((f) => [f, before[f]]));
+                return rotateInPlace(c, id, olds, { ...news, ...scope }, clock.now(), Date.parse(olds.pending.since) || clock.now());
+            }
             if (olds.pending) return { outs: (await reconcile(c, news, olds)).outs };
             let state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
             const now = clock.now();
