@@ -407,6 +407,31 @@ describe("Nexus provider", () => {
         expect(t.sandbox.keys.get(at.outs.apiKey)).toMatchObject({ name: "p-pending-scope", permissions: ["nexus:consumer:*"] });
     });
 
+    it("deleting a pending rotation (the entry removed from the YAML) deletes the current key, its previous slot's and the lost create's: nothing left, nothing counted twice", async () => {
+        const rotation = { overlap: "2d" as const };
+        const first = await provider.create(await checked(raw("p-pending-gone", { rotation })));
+        const state = first.outs as NexusKeyOutputs;
+        // A first rotation, so that the previous slot holds a key too.
+        const gen1 = await checked(raw("p-pending-gone", { rotation: { ...rotation, generation: 1 }, predecessor: first.id }), state);
+        const { outs: rotated } = (await provider.update!(first.id, state, gen1)) as { outs: NexusKeyOutputs };
+        expect(rotated.previous).toMatchObject({ id: first.id });
+        const gen2 = await checked(raw("p-pending-gone", { rotation: { ...rotation, generation: 2 }, predecessor: rotated.currentId }), rotated);
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys", 1);
+        for (let i = 0; i < 8; i++) t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable", 2);
+        const err = (await provider.update!(first.id, rotated, gen2).catch((e) => e)) as Error & { properties?: NexusKeyOutputs };
+        t.sandbox.clearFaults();
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+        const pending = err.properties!;
+        expect(pending).toMatchObject({ apiKey: rotated.apiKey, pending: { replacing: rotated.currentId }, previous: { id: first.id } });
+        // Three keys: the first (previous slot), the current one (aside), the lost create's (holding the name).
+        expect(named("p-pending-gone")).toHaveLength(3);
+        await provider.delete!(first.id, pending);
+        expect(named("p-pending-gone")).toEqual([]);
+        // The engine may retry a delete: nothing left to find, and it still succeeds.
+        await provider.delete!(first.id, pending);
+    });
+
     it("a pending key is never dropped on the word of a list that may be cut (Nexus answering only its first 10)", async () => {
         const box = await startSandbox({ paging: "first" });
         try {
