@@ -723,11 +723,16 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             let taken: R;
             try {
                 taken = await takeOver(c, found[0], inputs);
+                // Where names are not unique, each attempt of the lost create may have committed a row
+                // with the entry's marker (one answer lost, the next attempt's too): the first found is
+                // the key, the rest would be keys nobody holds.
+                for (const extra of found.slice(1)) await lc.delete(c, { state: makeOutputs(inputs, extra) });
             } catch (err) {
                 throw fail("creating", inputs, err);
             }
             const key = await converge(c, inputs, taken, "creating");
-            return { id: lc.resourceId(key), outs: makeOutputs(inputs, key, undefined, "took over the key of a create whose answer was lost") };
+            const also = found.length > 1 ? `; deleted ${found.length - 1} more it made (${found.slice(1).map((r) => lc.resourceId(r)).join(", ")})` : "";
+            return { id: lc.resourceId(key), outs: makeOutputs(inputs, key, undefined, `took over the key of a create whose answer was lost${also}`) };
         }
         return createNew(c, inputs, null);
     }
@@ -835,6 +840,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                 }
                 // Never made: drop it, and the next up creates it. Made: it is this resource's key.
                 if (found.length === 0) return {};
+                // Made more than once: only an update may delete the others (see reconcile).
+                if (found.length > 1) return { id, props };
                 let taken: R;
                 try {
                     taken = await takeOver(c, found[0], state);
