@@ -30,24 +30,27 @@ function loadDesired(config: pulumi.Config): Extract<ReturnType<typeof loadEnvir
 }
 
 /**
- * The names of the key resources in the stack's state as the backend has it now (the engine's own
- * read of a stack's resources; only names are kept, never an output). A run that cannot read it
- * stops: without it, a key that state no longer holds cannot be told from the one being replaced.
+ * The key resources in the stack's state as the backend has it now (the engine's own read of a
+ * stack's resources), each with the id of the key it holds (its `currentId` output; undefined where
+ * state has none: a lost create, state from before that output). Nothing else of an output is kept:
+ * the answer holds every secret output too. A run that cannot read it stops: without it, a key that
+ * state no longer holds cannot be told from the one being replaced.
  */
-async function resourcesInState(stackName: pulumi.Output<string>): Promise<Set<string>> {
+async function resourcesInState(stackName: pulumi.Output<string>): Promise<Map<string, string | undefined>> {
     const name = await new Promise<string>((resolve) => stackName.apply((n) => resolve(n)));
-    let answer: { outputs?: Record<string, { type?: string }> };
+    let answer: { outputs?: Record<string, { type?: string; outputs?: Record<string, unknown> }> };
     try {
         answer = await pulumi.runtime.invoke("pulumi:pulumi:readStackResourceOutputs", { stackName: name });
     } catch (err) {
         throw new pulumi.RunError(`reading the resources of stack ${name} from its state failed: ${(err as Error).message}; nothing was changed. Check that the backend is reachable and run again`);
     }
-    const names = new Set<string>();
+    const found = new Map<string, string | undefined>();
     for (const [urn, r] of Object.entries(answer.outputs ?? {})) {
         if (!String(r?.type ?? "").startsWith("pulumi-nodejs:dynamic")) continue;
-        names.add(urn.slice(urn.lastIndexOf("::") + 2));
+        const current = r?.outputs?.currentId;
+        found.set(urn.slice(urn.lastIndexOf("::") + 2), typeof current === "string" && current ? current : undefined);
     }
-    return names;
+    return found;
 }
 
 export default async function keyfleet() {
@@ -86,8 +89,9 @@ export default async function keyfleet() {
     // of a key still in the YAML it still names that key, and a create told it was the predecessor
     // renamed it aside and left it, no longer keyfleet's (issue 17, defect 7). Only a key whose
     // resource state still holds is a predecessor; a replacement (--replace too) keeps the old
-    // resource in state until its successor exists, so it is always found here.
-    const inState = Object.keys(lastRun).length > 0 ? await resourcesInState(self.name) : new Set<string>();
+    // resource in state until its successor exists, so it is always found here. Read even without a
+    // record: a stack whose first run failed part-way has keys in state and no record of them.
+    const inState = await resourcesInState(self.name);
     // What only the last run settles (a new key whose expiry has passed) stops the run here, at the
     // YAML's place, before any key is declared: the provider's check would say it with no position.
     const isNew = (name: string, previous: string[] = []) => [name, ...previous].every((n) => lastRun[n] === undefined);
@@ -120,6 +124,12 @@ export default async function keyfleet() {
         const names = [resourceName, ...previousNames];
         const recorded = names.map((n) => lastRun[n]).find((r) => r !== undefined);
         const last = recorded && names.some((n) => inState.has(n)) ? recorded : undefined;
+        // The key the resource holds, as state says. The record is only as new as the last run that
+        // succeeded: after a run that replaced this key and failed elsewhere it names the key that
+        // run replaced, and a replacement told that id could not tell its current key from a
+        // stranger's, so it deleted it first, and a refused create then left the resource with no
+        // key (issue 17, defect 4). With the id from state, the new key is made first.
+        const held = names.map((n) => inState.get(n)).find((id) => id !== undefined);
         if (recorded && !last) {
             void pulumi.log.warn(
                 `${resourceName}: the last run recorded key ${recorded.id}, but state no longer has this resource (pulumi state delete?): ` +
@@ -145,7 +155,7 @@ export default async function keyfleet() {
         // (or marker) held by what a killed run's create made for it; the key the record names (the
         // resource's current key, or one removed from state with state delete) is never that key.
         const interrupted: Interrupted | null = Object.keys(lastRun).length === 0 || lastEnded ? { after: lastEnded ?? null, except: recorded ? [recorded.id] : [] } : null;
-        return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious, interrupted, lastExpires: last?.expires ?? null };
+        return { rotation, predecessor: held ?? last?.id ?? null, rotationDue, holdPrevious, interrupted, lastExpires: last?.expires ?? null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
     const ctx = { core, options: {}, at: desired.at };

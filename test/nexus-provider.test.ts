@@ -344,6 +344,94 @@ describe("Nexus provider", () => {
         expect(named("p-pending-overlap").map((k) => k.id)).toEqual([made[0].id]);
     });
 
+    it("a pending rotation (its new key's answer lost) whose immutable field then changes keeps the current key through a refused create: the rotation is finished first, the replacement made new key first (issue 17, defect 4)", async () => {
+        const rotation = { generation: 1 };
+        const first = await provider.create(await checked(raw("p-pending-scope")));
+        const state = first.outs as NexusKeyOutputs;
+        // The rotation is made in place (the record is stale: it names no current key), its new key's answer lost and not looked up.
+        const news = await checked(raw("p-pending-scope", { rotation, predecessor: null }), state);
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys", 1);
+        for (let i = 0; i < 8; i++) t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable", 2);
+        const err = (await provider.update!(first.id, state, news).catch((e) => e)) as Error & { properties?: NexusKeyOutputs };
+        t.sandbox.clearFaults();
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+        const pending = err.properties!;
+        expect(pending).toMatchObject({ apiKey: state.apiKey, currentId: first.id, pending: { replacing: first.id } });
+        const lost = named("p-pending-scope").filter((k) => k.id !== state.apiKey);
+        expect(lost).toHaveLength(1);
+
+        /** One step of the engine for this resource, as the diff plans it; returns the resource's id and outputs after it. */
+        const step = async (id: string, olds: NexusKeyOutputs, inputs: NexusKeyInputs) => {
+            const plan = await provider.diff!(id, olds, inputs);
+            if ((plan.replaces ?? []).length === 0) return { id, outs: (await provider.update!(id, olds, inputs)).outs as NexusKeyOutputs };
+            if (plan.deleteBeforeReplace) {
+                await provider.delete!(id, olds);
+                const made = await provider.create(inputs);
+                return { id: made.id, outs: made.outs as NexusKeyOutputs };
+            }
+            const made = await provider.create(inputs);
+            await provider.delete!(id, olds);
+            return { id: made.id, outs: made.outs as NexusKeyOutputs };
+        };
+        // The next up also changes the permissions, and Nexus refuses every create of this run.
+        const wide = (olds: NexusKeyOutputs) => checked(raw("p-pending-scope", { rotation, permissions: ["nexus:consumer:*"], predecessor: olds.currentId }), olds);
+        t.sandbox.failNext("POST /nexus/v3/apikeys", 400, "refused by policy");
+        t.sandbox.failNext("POST /nexus/v3/apikeys", 400, "refused by policy");
+        let at = { id: first.id, outs: pending };
+        let refused: unknown;
+        try {
+            at = await step(at.id, at.outs, await wide(at.outs));
+            at = await step(at.id, at.outs, await wide(at.outs));
+        } catch (e) {
+            refused = e;
+        }
+        t.sandbox.clearFaults();
+        expect(String(refused)).toMatch(/400 refused by policy/);
+        // The rotation was finished in the old scope (the lost key taken over, the old one in the
+        // previous slot), and the refused replacement deleted nothing first: the current key works.
+        expect(await useKey(t.url, at.outs.apiKey)).toBe(200);
+        // Every key of the name is one state holds.
+        expect(named("p-pending-scope").map((k) => k.id).sort()).toEqual([lost[0].id, state.apiKey].sort());
+        expect(at.outs).toMatchObject({ apiKey: lost[0].id, permissions: ["nexus:consumer:chat"], pending: null, previous: { id: first.id } });
+        // Without faults it converges: one key of the name, with the new permission, nothing else left.
+        for (let i = 0; i < 3; i++) {
+            const inputs = await wide(at.outs);
+            if (!(await provider.diff!(at.id, at.outs, inputs)).changes) break;
+            at = await step(at.id, at.outs, inputs);
+            // The previous slot's key, retired when its time comes.
+            if (at.outs.previous) at = { id: at.id, outs: (await provider.update!(at.id, at.outs, { ...inputs, rotation })).outs as NexusKeyOutputs };
+        }
+        expect(at.outs).toMatchObject({ permissions: ["nexus:consumer:*"], pending: null });
+        expect(named("p-pending-scope").map((k) => k.id)).toEqual([at.outs.apiKey]);
+        expect(t.sandbox.keys.get(at.outs.apiKey)).toMatchObject({ name: "p-pending-scope", permissions: ["nexus:consumer:*"] });
+    });
+
+    it("deleting a pending rotation (the entry removed from the YAML) deletes the current key, its previous slot's and the lost create's: nothing left, nothing counted twice", async () => {
+        const rotation = { overlap: "2d" as const };
+        const first = await provider.create(await checked(raw("p-pending-gone", { rotation })));
+        const state = first.outs as NexusKeyOutputs;
+        // A first rotation, so that the previous slot holds a key too.
+        const gen1 = await checked(raw("p-pending-gone", { rotation: { ...rotation, generation: 1 }, predecessor: first.id }), state);
+        const { outs: rotated } = (await provider.update!(first.id, state, gen1)) as { outs: NexusKeyOutputs };
+        expect(rotated.previous).toMatchObject({ id: first.id });
+        const gen2 = await checked(raw("p-pending-gone", { rotation: { ...rotation, generation: 2 }, predecessor: rotated.currentId }), rotated);
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "300";
+        t.sandbox.loseNextAnswer("POST /nexus/v3/apikeys", 1);
+        for (let i = 0; i < 8; i++) t.sandbox.failNext("GET /nexus/v3/apikeys", 503, "unavailable", 2);
+        const err = (await provider.update!(first.id, rotated, gen2).catch((e) => e)) as Error & { properties?: NexusKeyOutputs };
+        t.sandbox.clearFaults();
+        process.env.KEYFLEET_RETRY_BUDGET_MS = "";
+        const pending = err.properties!;
+        expect(pending).toMatchObject({ apiKey: rotated.apiKey, pending: { replacing: rotated.currentId }, previous: { id: first.id } });
+        // Three keys: the first (previous slot), the current one (aside), the lost create's (holding the name).
+        expect(named("p-pending-gone")).toHaveLength(3);
+        await provider.delete!(first.id, pending);
+        expect(named("p-pending-gone")).toEqual([]);
+        // The engine may retry a delete: nothing left to find, and it still succeeds.
+        await provider.delete!(first.id, pending);
+    });
+
     it("a pending key is never dropped on the word of a list that may be cut (Nexus answering only its first 10)", async () => {
         const box = await startSandbox({ paging: "first" });
         try {

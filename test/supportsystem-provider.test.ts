@@ -322,6 +322,26 @@ describe("SupportSystem provider on a real database", () => {
     });
 });
 
+describe("SupportSystem provider: a lost create that committed twice (issue 17 review)", () => {
+    it("the next up takes over one row and deletes the other; a refresh, which writes nothing, leaves the record pending", async () => {
+        // Both attempts of a create lost their answers after COMMIT, and the lookup could not run:
+        // state records the attempt (what the engine keeps of the failed create), the table has two rows.
+        const news = await inputs("p-lost-twice", "127.0.0.9");
+        const olds = { ...news, pending: { since: new Date(Date.now() - 30_000).toISOString() }, note: "create outcome unknown; the next up reconciles it" } as never;
+        const rows = [];
+        for (const c of "ef") rows.push(await insertApiKey(h.db, { ipaddr: "127.0.0.9", apikey: `KF${c.repeat(30)}`, notes: composeNotes("p-lost-twice", "from a test") }));
+        const marked = async () => (await h.rows()).filter((r) => parseNotes(r.notes).name === "p-lost-twice").map((r) => r.id);
+        expect(await provider.read!("pending_0123456789abcdef", olds)).toEqual({ id: "pending_0123456789abcdef", props: olds });
+        expect((await marked()).sort()).toEqual([...rows].sort());
+        const { outs } = await provider.update!("pending_0123456789abcdef", olds, news);
+        expect(outs).toMatchObject({ pending: null, keyId: rows[1] });
+        expect(outs!.note).toMatch(/took over the key of a create whose answer was lost; deleted 1 more it made \(\d+\)/);
+        expect(await marked()).toEqual([rows[1]]);
+        await provider.delete!(String(rows[1]), outs!);
+        expect(await marked()).toEqual([]);
+    });
+});
+
 describe("SupportSystem provider: a key new to state whose marker a killed run's row carries (issue 17, defect 2)", () => {
     const rowOf = (name: string, apikey: string) => insertApiKey(h.db, { ipaddr: "127.0.0.9", apikey, notes: composeNotes(name, "from a test") });
     const marked = async (name: string) => (await h.rows()).filter((r) => parseNotes(r.notes).name === name);

@@ -9,7 +9,7 @@
 // Nothing here relies on `diff` and `create` sharing process memory: `pulumi up --replace` and
 // `--target-replace` create without a diff, and the engine checks a replacement's inputs afresh,
 // without the old ones. What `create` must know comes in the inputs, from the program, which reads
-// the stack's own outputs of the last run (stacks/index.ts): `predecessor` (the id of the key this
+// the stack's state and its own outputs of the last run (stacks/index.ts): `predecessor` (the id of the key this
 // resource had: a create is then a replacement, never an adoption, and only that key's name may
 // be taken over) and `rotationDue` (why this run rotates the key: a property the preview shows).
 //
@@ -624,6 +624,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             // A lost create: the next update reconciles it, unless the key must move (then the
             // delete of the pending resource removes what the lost create made, in the old scope).
             const moved = planDiff(lc.fields, before, news).replaces ?? [];
+            // A rotation's lost answer still holds the current key: that delete would take it too,
+            // before its successor exists, and a refused create then left none. The update finishes
+            // the rotation in the old scope first (update below); the next run replaces the key.
+            if (olds.pending.replacing && moved.some((f) => f !== "rotation")) return { changes: true, replaces: [], stables: [...lc.fields.immutable] };
             return { changes: true, replaces: moved.filter((f) => f !== "rotation"), deleteBeforeReplace: moved.length > 0 };
         }
         const now = clock.now();
@@ -644,9 +648,10 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             if ((rest.replaces?.length ?? 0) === 0) return { ...rest, changes: Boolean(rest.changes) || slots.extend || slots.arm };
         }
         if ((plan.replaces?.length ?? 0) === 0 && (slots.retire || slots.extend || slots.arm)) return why({ ...plan, changes: true }, "update");
-        // The program learns each key's predecessor from the last successful run's outputs. When
-        // that record is missing or older than state (first run after an upgrade, a run that
-        // partly failed), create could not tell the old key from a stranger's: delete it first.
+        // The program learns each key's predecessor from state (the resource's currentId), else from
+        // the last successful run's outputs. When neither names the current key (state from before
+        // currentId, with no record or an older one), create could not tell the old key from a
+        // stranger's: delete it first.
         // Only where it matters: a vendor whose names are unique (the new key needs the old one's
         // name) or an entry with adopt (it would take over the very key being replaced).
         // (A rotation alone never gets here where names are unique: twoSlotPlan makes it in place.)
@@ -718,11 +723,16 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
             let taken: R;
             try {
                 taken = await takeOver(c, found[0], inputs);
+                // Where names are not unique, each attempt of the lost create may have committed a row
+                // with the entry's marker (one answer lost, the next attempt's too): the first found is
+                // the key, the rest would be keys nobody holds.
+                for (const extra of found.slice(1)) await lc.delete(c, { state: makeOutputs(inputs, extra) });
             } catch (err) {
                 throw fail("creating", inputs, err);
             }
             const key = await converge(c, inputs, taken, "creating");
-            return { id: lc.resourceId(key), outs: makeOutputs(inputs, key, undefined, "took over the key of a create whose answer was lost") };
+            const also = found.length > 1 ? `; deleted ${found.length - 1} more it made (${found.slice(1).map((r) => lc.resourceId(r)).join(", ")})` : "";
+            return { id: lc.resourceId(key), outs: makeOutputs(inputs, key, undefined, `took over the key of a create whose answer was lost${also}`) };
         }
         return createNew(c, inputs, null);
     }
@@ -830,6 +840,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                 }
                 // Never made: drop it, and the next up creates it. Made: it is this resource's key.
                 if (found.length === 0) return {};
+                // Made more than once: only an update may delete the others (see reconcile).
+                if (found.length > 1) return { id, props };
                 let taken: R;
                 try {
                     taken = await takeOver(c, found[0], state);
@@ -854,7 +866,12 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         async update(id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult<O>> {
             const c = lc.connect(settings, news);
             // A rotation whose new key's answer was lost: finish it, the old key into the previous slot.
-            if (olds.pending?.replacing) return rotateInPlace(c, id, olds, news, clock.now(), Date.parse(olds.pending.since) || clock.now());
+            if (olds.pending?.replacing) {
+                // In the scope the lost key was made in (see decide): a changed immutable field is the next run's replacement.
+                const before = canonical(olds as unknown as Record<string, unknown>);
+                const scope = Object.fromEntries(lc.fields.immutable.map((f) => [f, before[f]]));
+                return rotateInPlace(c, id, olds, { ...news, ...scope }, clock.now(), Date.parse(olds.pending.since) || clock.now());
+            }
             if (olds.pending) return { outs: (await reconcile(c, news, olds)).outs };
             let state = { ...olds, ...canonical(olds as unknown as Record<string, unknown>) } as O;
             const now = clock.now();
