@@ -1,4 +1,4 @@
-// The import rules the layout promises: shipped code (providers/, stacks/, config/, ops/, policy/) never
+// The import rules the layout promises: shipped code (api/, providers/, stacks/, config/, ops/, policy/) never
 // loads a sandbox, and every vendor has exactly one sandbox in sandbox/index.ts.
 import fs from "node:fs";
 import path from "node:path";
@@ -27,7 +27,7 @@ function sources(dir: string): string[] {
 describe("layout", () => {
     it("no shipped module imports sandbox/", () => {
         const offenders: string[] = [];
-        for (const dir of ["providers", "stacks", "config", "ops", "toolchain", "policy"]) {
+        for (const dir of ["api", "providers", "stacks", "config", "ops", "toolchain", "policy"]) {
             for (const file of sources(dir)) {
                 for (const spec of imports(file)) {
                     if (!spec.startsWith(".")) continue;
