@@ -29,11 +29,24 @@ import * as grpc from "@grpc/grpc-js";
 import { endWithEngine } from "./engine-watch.ts";
 
 const require = createRequire(import.meta.url);
+// The SDK is the program's own, found from the folder the engine starts the host in (the project's),
+// as Pulumi's own host runs the program with the project's @pulumi/pulumi: a program that installed
+// its SDK (and keyfleet as a package) registers resources through that copy, whose messages only
+// that copy's gRPC stubs can serialize. A folder without one (none installed yet) gets keyfleet's.
+const sdk = (() => {
+    const fromProject = createRequire(path.join(process.cwd(), "index.js"));
+    try {
+        fromProject.resolve("@pulumi/pulumi/automation/server");
+        return fromProject;
+    } catch {
+        return require;
+    }
+})();
 // Deep imports: the server is marked @internal but is the same code every inline program runs on.
-const { LanguageServer } = require("@pulumi/pulumi/automation/server");
-const langrpc = require("@pulumi/pulumi/proto/language_grpc_pb");
-const { grpcChannelOptions } = require("@pulumi/pulumi/runtime");
-const langproto = require("@pulumi/pulumi/proto/language_pb");
+const { LanguageServer } = sdk("@pulumi/pulumi/automation/server");
+const langrpc = sdk("@pulumi/pulumi/proto/language_grpc_pb");
+const { grpcChannelOptions } = sdk("@pulumi/pulumi/runtime");
+const langproto = sdk("@pulumi/pulumi/proto/language_pb");
 const { parse: parseYaml } = require("yaml") as typeof import("yaml");
 
 interface RunRequest {
