@@ -55,7 +55,7 @@ async function up() {
 }
 
 function state() {
-    return JSON.parse(fs.readFileSync(path.join(dir, "state", ".pulumi", "stacks", "team-app", "dev.json"), "utf8")).checkpoint.latest.resources as { urn: string; type: string; id?: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }[];
+    return (JSON.parse(fs.readFileSync(path.join(dir, "state", ".pulumi", "stacks", "team-app", "dev.json"), "utf8")).checkpoint.latest?.resources ?? []) as { urn: string; type: string; id?: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }[];
 }
 
 beforeAll(async () => {
@@ -125,8 +125,24 @@ describe("keyfleet installed from its tarball into a team's program", () => {
     let first: Record<string, { id: string; created: string; rotation: { generation?: number } | null }>;
     let firstRunAt: string;
 
+    it("a YAML error stops the run at the YAML's place before anything is declared or called", async () => {
+        fs.writeFileSync(path.join(dir, "keys.yaml"), keysYaml(0).replace("nexus:consumer:chat", "nexus:consumer:chatt"));
+        const lines: string[] = [];
+        await expect(stack.up({ color: "never", onOutput: (l: string) => (lines.push(l), output.push(l)) })).rejects.toThrow();
+        const text = lines.join("");
+        expect(text).toMatch(/1 error in keys\.yaml; nothing was changed:\s+keys\.yaml:5:\d+ nexus\.tenantKeys\[0\]\.permissions\[0\]/);
+        expect(t.sandbox.stats.total).toBe(0);
+        // At most the stack and the component (registered before its keys are known) are in state: no key.
+        expect(state().filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/"))).toEqual([]);
+        fs.writeFileSync(path.join(dir, "keys.yaml"), keysYaml(0));
+    });
+
     it("up creates the keys under the component, served by the installed package's provider", async () => {
-        expect(await up()).toEqual({ create: 4 }); // the stack, the component, two keys
+        // The stack, the component and two keys, of which the failed run above may have made the first two.
+        const made = await up();
+        expect(made.create).toBeGreaterThanOrEqual(2);
+        expect((made.create ?? 0) + (made.same ?? 0)).toBe(4);
+        expect(Object.keys(made).filter((op) => op !== "create" && op !== "same")).toEqual([]);
         const resources = state();
         const keys = resources.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/nexus:"));
         expect(keys.map((r) => r.urn.slice(r.urn.lastIndexOf("::") + 2)).sort()).toEqual([MON, CI].sort());
@@ -181,6 +197,22 @@ describe("keyfleet installed from its tarball into a team's program", () => {
         const settled = (await stack.outputs()).record!.value as typeof first;
         expect(settled[CI]).toEqual(rotated[CI]);
     }, 400_000);
+
+    it("a JavaScript program with the same document as an object in code plans no change", async () => {
+        // Written out as YAML and read back by the same loader, the object is the same environment.
+        fs.writeFileSync(
+            path.join(dir, "index.mjs"),
+            `import { KeyfleetEnvironment } from "keyfleet";
+const env = new KeyfleetEnvironment("support-keys", { keys: ${JSON.stringify({ nexus: { contactCenter: CC, tenantKeys: [{ name: "ci", permissions: ["nexus:consumer:chat"], rotation: { generation: 1 } }], clusterKeys: [{ name: "monitoring" }] } })} });
+export const record = env.keyIds;
+export const lastRunAt = env.lastRunAt;
+export const ciKey = env.keys.apply((k) => k["${CI}"].apiKey);
+`,
+        );
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: team-app\nruntime:\n  name: nodejs\nmain: index.mjs\n");
+        const preview = await stack.preview({ color: "never", onOutput: (l: string) => output.push(l) });
+        expect(preview.changeSummary).toEqual({ same: 4 });
+    });
 
     it("no credential or key value is in plain text in state, its history or the output", async () => {
         const texts = [...backendFiles(path.join(dir, "state")), output.join("")];
