@@ -55,6 +55,24 @@ interface RunRequest {
     getInfo(): { getProgramDirectory(): string; getEntryPoint(): string } | undefined;
 }
 
+// As Pulumi's own host (cmd/run) does: a rejection nobody handles is the program's failure, not the
+// host's crash. A component whose outputs fail rejects on purpose (registerOutputs re-raises its
+// error "so that it triggers unhandled rejection logic"); uncaught here, it ended this process and
+// the engine saw only "error reading from server: EOF".
+const uncaught = new Set<unknown>();
+process.on("unhandledRejection", (err) => void uncaught.add(err));
+process.on("uncaughtException", (err) => void uncaught.add(err));
+
+function failure(err: unknown, entry: string): string {
+    if ((err as { __pulumiRunError?: boolean } | null)?.__pulumiRunError) return (err as Error).message;
+    return `Running program '${entry}' failed with an unhandled exception:\n${(err as Error)?.stack ?? String(err)}`;
+}
+
+interface RunResponse {
+    getError(): string;
+    setError(v: string): void;
+}
+
 class ProjectLanguageServer extends LanguageServer {
     constructor() {
         super(undefined);
@@ -74,7 +92,14 @@ class ProjectLanguageServer extends LanguageServer {
             const exported = mod.default ?? mod;
             return typeof exported === "function" ? exported() : exported;
         };
-        return super.run(call, callback);
+        // Reported once: an error the run already names (the same one, rejected again) is not repeated.
+        const done = callback as (err: unknown, resp?: RunResponse | null, ...rest: unknown[]) => void;
+        return super.run(call, (err: unknown, resp?: RunResponse | null, ...rest: unknown[]) => {
+            const first = [...uncaught][0];
+            if (!err && resp && !resp.getError() && first !== undefined) resp.setError(failure(first, entry));
+            uncaught.clear();
+            done(err, resp, ...rest);
+        });
     }
 }
 
