@@ -7,8 +7,8 @@ import { isUtf8 } from "node:buffer";
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { distance } from "fastest-levenshtein";
-import { vendors } from "@keyfleet/providers/vendors";
-import { Settings, type RawConfig } from "@keyfleet/providers/shared/settings";
+import { vendors } from "../providers/vendors.ts";
+import { Settings, type RawConfig } from "../providers/shared/settings.ts";
 import { Environment } from "./schema.ts";
 
 export interface ConfigError {

@@ -4,9 +4,9 @@
 // JSON Schema editors use (generated from this file by `npm run schema`). Rules JSON Schema cannot
 // say (unique names per scope) come from each descriptor's `rules`, applied in config/load.ts.
 import { z } from "zod";
-import { vendors } from "@keyfleet/providers/vendors";
-import { Rotation } from "@keyfleet/providers/shared/rotation";
-import { withDeliveries } from "@keyfleet/providers/shared/delivery";
+import { vendors } from "../providers/vendors.ts";
+import { Rotation } from "../providers/shared/rotation.ts";
+import { withDeliveries } from "../providers/shared/delivery.ts";
 
 export const Defaults = z
     .strictObject({

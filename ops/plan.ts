@@ -18,7 +18,7 @@ import type { Step } from "./findings.ts";
 const KEY_TYPE = "pulumi-nodejs:dynamic/";
 /** Resources every run has that are the program's plumbing, not something the operator declared. */
 const INTERNAL = /^pulumi:(pulumi:Stack|pulumi:StackReference|providers:)/;
-/** Inputs the core passes between runs (stacks/index.ts `core`): never a change to read. */
+/** Inputs the core passes between runs (api/environment.ts `core`): never a change to read. */
 const PLUMBING = new Set(["__provider", "predecessor", "rotationDue", "holdPrevious", "lastExpires"]);
 const UNCHANGED = new Set(["same", "read", "refresh", "discard", "read-discard", "import", "remove-pending-replace"]);
 /** The engine's mark of a secret in events (its value is never in the event: "[secret]" instead). */

@@ -1,4 +1,4 @@
-// The import rules the layout promises: shipped code (providers/, stacks/, config/, ops/, policy/) never
+// The import rules the layout promises: shipped code (api/, providers/, stacks/, config/, ops/, policy/) never
 // loads a sandbox, imports run one way (no cycle; a vendor's resource classes never load its wire
 // client), and every vendor has exactly one sandbox in sandbox/index.ts.
 import fs from "node:fs";
@@ -69,7 +69,7 @@ function sources(dir: string): string[] {
 describe("layout", () => {
     it("no shipped module imports sandbox/", () => {
         const offenders: string[] = [];
-        for (const dir of ["providers", "stacks", "config", "ops", "toolchain", "policy"]) {
+        for (const dir of ["api", "providers", "stacks", "config", "ops", "toolchain", "policy"]) {
             for (const file of sources(dir)) {
                 for (const spec of imports(file)) {
                     if (!spec.startsWith(".")) continue;
@@ -94,7 +94,7 @@ describe("layout", () => {
     });
 
     it("imports run one way: no cycle among shipped modules, counting import() and import type", () => {
-        const shipped = ["providers", "stacks", "config", "ops", "toolchain", "policy", "scripts"].flatMap(sources).filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`));
+        const shipped = ["api", "providers", "stacks", "config", "ops", "toolchain", "policy", "scripts"].flatMap(sources).filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`));
         const graph = new Map(shipped.map((f) => [f, edges(f).filter((t) => shipped.includes(t))]));
         expect(cycles(graph).map((c) => c.map((f) => path.relative(ROOT, f)))).toEqual([]);
         // The check sees a cycle when there is one.

@@ -29,17 +29,48 @@ import * as grpc from "@grpc/grpc-js";
 import { endWithEngine } from "./engine-watch.ts";
 
 const require = createRequire(import.meta.url);
+// The SDK is the program's own, found from the folder the engine starts the host in (the project's),
+// as Pulumi's own host runs the program with the project's @pulumi/pulumi: a program that installed
+// its SDK (and keyfleet as a package) registers resources through that copy, whose messages only
+// that copy's gRPC stubs can serialize. A folder without one (none installed yet) gets keyfleet's.
+const sdk = (() => {
+    const fromProject = createRequire(path.join(process.cwd(), "index.js"));
+    try {
+        fromProject.resolve("@pulumi/pulumi/automation/server");
+        return fromProject;
+    } catch {
+        return require;
+    }
+})();
 // Deep imports: the server is marked @internal but is the same code every inline program runs on.
-const { LanguageServer } = require("@pulumi/pulumi/automation/server");
-const langrpc = require("@pulumi/pulumi/proto/language_grpc_pb");
-const { grpcChannelOptions } = require("@pulumi/pulumi/runtime");
-const langproto = require("@pulumi/pulumi/proto/language_pb");
+const { LanguageServer } = sdk("@pulumi/pulumi/automation/server");
+const langrpc = sdk("@pulumi/pulumi/proto/language_grpc_pb");
+const { grpcChannelOptions } = sdk("@pulumi/pulumi/runtime");
+const langproto = sdk("@pulumi/pulumi/proto/language_pb");
 const { parse: parseYaml } = require("yaml") as typeof import("yaml");
 
 interface RunRequest {
     getPwd(): string;
     getProgram(): string;
     getInfo(): { getProgramDirectory(): string; getEntryPoint(): string } | undefined;
+}
+
+// As Pulumi's own host (cmd/run) does: a rejection nobody handles is the program's failure, not the
+// host's crash. A component whose outputs fail rejects on purpose (registerOutputs re-raises its
+// error "so that it triggers unhandled rejection logic"); uncaught here, it ended this process and
+// the engine saw only "error reading from server: EOF".
+const uncaught = new Set<unknown>();
+process.on("unhandledRejection", (err) => void uncaught.add(err));
+process.on("uncaughtException", (err) => void uncaught.add(err));
+
+function failure(err: unknown, entry: string): string {
+    if ((err as { __pulumiRunError?: boolean } | null)?.__pulumiRunError) return (err as Error).message;
+    return `Running program '${entry}' failed with an unhandled exception:\n${(err as Error)?.stack ?? String(err)}`;
+}
+
+interface RunResponse {
+    getError(): string;
+    setError(v: string): void;
 }
 
 class ProjectLanguageServer extends LanguageServer {
@@ -61,7 +92,14 @@ class ProjectLanguageServer extends LanguageServer {
             const exported = mod.default ?? mod;
             return typeof exported === "function" ? exported() : exported;
         };
-        return super.run(call, callback);
+        // Reported once: an error the run already names (the same one, rejected again) is not repeated.
+        const done = callback as (err: unknown, resp?: RunResponse | null, ...rest: unknown[]) => void;
+        return super.run(call, (err: unknown, resp?: RunResponse | null, ...rest: unknown[]) => {
+            const first = [...uncaught][0];
+            if (!err && resp && !resp.getError() && first !== undefined) resp.setError(failure(first, entry));
+            uncaught.clear();
+            done(err, resp, ...rest);
+        });
     }
 }
 

@@ -171,13 +171,14 @@ export function deliveryResourceName(keyResource: string, d: Delivery): string {
 /**
  * Declares one command.local.Command per consumer of the key `keyResource` (its value: `value`, a
  * secret output). The commands depend on the key, so they run after it is created or replaced and
- * before the replaced key is deleted.
+ * before the replaced key is deleted. `options` are the environment's (a component's parent).
  */
 export async function declareDeliveries(
     keyResource: string,
     key: pulumi.Resource,
     value: pulumi.Output<unknown>,
     deliveries: Delivery[],
+    options: pulumi.CustomResourceOptions = {},
 ): Promise<Record<string, pulumi.Resource>> {
     const pulumiSdk = await import("@pulumi/pulumi");
     const command = await import("@pulumi/command");
@@ -201,7 +202,7 @@ export async function declareDeliveries(
             },
             // A resource option, not an input: changing it re-runs no consumer. The engine sends it
             // with each call, and the command plugin stops the command when it runs out.
-            { dependsOn: [key], additionalSecretOutputs: ["stdout", "stderr"], customTimeouts: { create: engineTimeout(d), update: engineTimeout(d), delete: engineTimeout(d) } },
+            { ...options, dependsOn: [key], additionalSecretOutputs: ["stdout", "stderr"], customTimeouts: { create: engineTimeout(d), update: engineTimeout(d), delete: engineTimeout(d) } },
         );
     }
     return out;

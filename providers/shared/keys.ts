@@ -9,7 +9,7 @@
 // Nothing here relies on `diff` and `create` sharing process memory: `pulumi up --replace` and
 // `--target-replace` create without a diff, and the engine checks a replacement's inputs afresh,
 // without the old ones. What `create` must know comes in the inputs, from the program, which reads
-// the stack's state and its own outputs of the last run (stacks/index.ts): `predecessor` (the id of the key this
+// the stack's state and its own outputs of the last run (api/environment.ts): `predecessor` (the id of the key this
 // resource had: a create is then a replacement, never an adoption, and only that key's name may
 // be taken over) and `rotationDue` (why this run rotates the key: a property the preview shows).
 //

@@ -7,7 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { RotationPolicy } from "./rotation.ts";
 import type { Interrupted } from "./keys.ts";
 
-const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@keyfleet/provider-shim");
+// `#provider-shim` is the copy installed under node_modules (providers/package.json's imports in a
+// checkout, the package's own in the built package): only a module there is serialized by reference.
+const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("#provider-shim");
 
 /**
  * The benchmark's engine floor (bench/floor.ts) runs this very program with a provider that calls

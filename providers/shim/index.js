@@ -7,14 +7,16 @@
 // as a copy (.npmrc install-links=true) rather than linked like the workspace: a linked module
 // resolves to its real path outside node_modules and would be serialized by value.
 //
-// Each method require()s the implementation by package name when it is called, so `read` and
-// `delete` of old resources run the current code, and the text in state is the same from any
-// checkout or machine. The implementation (providers/shared/dispatch.ts) hands each call to the
-// vendor the resource's inputs name, so every vendor shares this one shim.
+// Each method require()s the implementation when it is called, so `read` and `delete` of old
+// resources run the current code, and the text in state is the same from any checkout or machine.
+// `#dispatch` is where the package.json that holds this file says it is: this folder's, in a
+// checkout (@keyfleet/providers by name), or the built keyfleet package's (its own providers/, and
+// then state says `require("keyfleet/shim")`). The implementation (providers/shared/dispatch.ts)
+// hands each call to the vendor the resource's inputs name, so every vendor shares this one shim.
 //
 // After editing this folder, `npm ci` refreshes the installed copy (scripts/keyfleet.sh notices).
 function shim(fixedVendor) {
-    const load = () => require("@keyfleet/providers/shared/dispatch").dispatch(fixedVendor);
+    const load = () => require("#dispatch").dispatch(fixedVendor);
     return {
         configure: (req) => load().configure(req),
         check: (olds, news) => load().check(olds, news),

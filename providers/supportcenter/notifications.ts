@@ -236,7 +236,7 @@ export function withNotifications<P extends KeysProvider>(keys: P): P {
     } as P;
 }
 
-const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("@keyfleet/provider-shim");
+const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("#provider-shim");
 
 export interface NotificationArgs {
     enabled: boolean;
