@@ -112,7 +112,7 @@ export default async function keyfleet() {
     const claimed = new Set<string>();
     /** Consumers of each key resource, from its entry's `deliver`. */
     const consumers = new Map<string, Delivery[]>();
-    const core = (resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames: string[] = []) => {
+    const core = (vendor: (typeof vendors)[number], resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames: string[] = []) => {
         const own = entry.rotation;
         for (const n of previousNames) claimed.add(n);
         if (entry.deliver && entry.deliver.length > 0) consumers.set(resourceName, entry.deliver);
@@ -128,7 +128,10 @@ export default async function keyfleet() {
             );
         }
         const now = clock.now();
-        const due = last ? (rotationReason({ rotation: last.rotation }, last.created, { rotation }, now) ?? expiryReason(rotation, last.expires, now)) : undefined;
+        // The YAML's standing, read as the report reads outputs: a disabled or revoked key has no
+        // schedule, so it is not rotated by age (the provider decides the same from the same rule).
+        const standing = vendor.keyOutputs.standing(entry as Record<string, unknown>);
+        const due = last ? (rotationReason({ rotation: last.rotation }, last.created, { rotation }, now, standing) ?? expiryReason(rotation, last.expires, now, standing)) : undefined;
         let rotationDue: string | null = null;
         if (due) {
             const overlap = overlapMs(rotation);
@@ -148,10 +151,10 @@ export default async function keyfleet() {
         return { rotation, predecessor: last?.id ?? null, rotationDue, holdPrevious, interrupted, lastExpires: last?.expires ?? null };
     };
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
-    const ctx = { core, options: {}, at: desired.at };
     for (const vendor of vendors) {
         const section = env[vendor.section];
         if (section === undefined || !vendor.declares(section)) continue;
+        const ctx = { core: (name: string, entry: Parameters<typeof core>[2], previous?: string[]) => core(vendor, name, entry, previous), options: {}, at: desired.at };
         Object.assign(keys, await vendor.declare(section, ctx));
     }
     // The core's outputs of every key, whatever its vendor exports: the two slots and the schedule.
