@@ -28,6 +28,7 @@ import { changedFields, planDiff, type FieldSpec, type KeyDiff } from "./diff.ts
 import { isKind, operationFailed, VendorError, type Fixes } from "./errors.ts";
 import { nextRotationAt, overlapMs, rotationReason, type KeyStanding, type RotationPolicy } from "./rotation.ts";
 import { vendors } from "../vendors.ts";
+import { rememberSecret } from "./redact.ts";
 import { fingerprint, Settings, type RawConfig } from "./settings.ts";
 
 /** Inputs the core keeps on every key resource, beside the vendor's own. */
@@ -266,6 +267,8 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
 
     const valueOf = (o: Record<string, unknown>): string | null => {
         const v = o[lc.valueOutput ?? "apiKey"];
+        // Every key value the core handles passes here: what this process prints must not hold it.
+        rememberSecret(v);
         return typeof v === "string" && v ? v : null;
     };
 
@@ -277,6 +280,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
 
     function makeOutputs(inputs: I, r: R, prior?: Partial<O>, note: string | null = null): O {
         const vendor = lc.outputs(inputs, r);
+        valueOf(vendor as Record<string, unknown>);
         // The vendor's creation time when it gives one; else what state knew; else now.
         const created = vendor.created && !Number.isNaN(Date.parse(vendor.created)) ? new Date(vendor.created).toISOString() : (prior?.created ?? new Date(clock.now()).toISOString());
         const next = nextRotationAt(inputs.rotation, created);
