@@ -135,7 +135,9 @@ export default async function keyfleet() {
         let rotationDue: string | null = null;
         if (due) {
             const overlap = overlapMs(rotation);
-            rotationDue = `rotation due: ${due}` + (overlap > 0 ? `; the old key stays valid until ${new Date(now + overlap).toISOString()} (overlap ${rotation!.overlap})` : "");
+            // No instant here: this input is part of the plan an up is held to (--plan), and the
+            // old key's end is the provider's to set; the plan prints the recorded previousRetireAt.
+            rotationDue = `rotation due: ${due}` + (overlap > 0 ? `; the old key stays valid for ${rotation!.overlap} after the rotation` : "");
         } else if (last?.previousRetireAt && Date.parse(last.previousRetireAt) <= now) {
             // The provider decides this from state too; the program says it, so the preview shows why.
             rotationDue = `previous key retires: its overlap ended at ${last.previousRetireAt}`;
