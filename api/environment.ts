@@ -162,7 +162,7 @@ export async function declareEnvironment(source: KeysSource, record: RecordSourc
     const claimed = new Set<string>();
     /** Consumers of each key resource, from its entry's `deliver`. */
     const consumers = new Map<string, Delivery[]>();
-    const core = (resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames: string[] = []) => {
+    const core = (vendor: (typeof vendors)[number], resourceName: string, entry: { rotation?: RotationPolicy | null; deliver?: Delivery[] }, previousNames: string[] = []) => {
         const own = entry.rotation;
         for (const n of previousNames) claimed.add(n);
         if (entry.deliver && entry.deliver.length > 0) consumers.set(resourceName, entry.deliver);
@@ -184,11 +184,16 @@ export async function declareEnvironment(source: KeysSource, record: RecordSourc
             );
         }
         const now = clock.now();
-        const due = last ? (rotationReason({ rotation: last.rotation }, last.created, { rotation }, now) ?? expiryReason(rotation, last.expires, now)) : undefined;
+        // The YAML's standing, read as the report reads outputs: a disabled or revoked key has no
+        // schedule, so it is not rotated by age (the provider decides the same from the same rule).
+        const standing = vendor.keyOutputs.standing(entry as Record<string, unknown>);
+        const due = last ? (rotationReason({ rotation: last.rotation }, last.created, { rotation }, now, standing) ?? expiryReason(rotation, last.expires, now, standing)) : undefined;
         let rotationDue: string | null = null;
         if (due) {
             const overlap = overlapMs(rotation);
-            rotationDue = `rotation due: ${due}` + (overlap > 0 ? `; the old key stays valid until ${new Date(now + overlap).toISOString()} (overlap ${rotation!.overlap})` : "");
+            // No instant here: this input is part of the plan an up is held to (--plan), and the
+            // old key's end is the provider's to set; the plan prints the recorded previousRetireAt.
+            rotationDue = `rotation due: ${due}` + (overlap > 0 ? `; the old key stays valid for ${rotation!.overlap} after the rotation` : "");
         } else if (last?.previousRetireAt && Date.parse(last.previousRetireAt) <= now) {
             // The provider decides this from state too; the program says it, so the preview shows why.
             rotationDue = `previous key retires: its overlap ended at ${last.previousRetireAt}`;
@@ -206,10 +211,10 @@ export async function declareEnvironment(source: KeysSource, record: RecordSourc
     // KeyResource.declared is the program's registry; this environment's keys are those it adds.
     const before = new Set(KeyResource.declared.keys());
     const keys: Record<string, Record<string, pulumi.Output<unknown>>> = {};
-    const ctx = { core, options, at: desired.at };
     for (const vendor of vendors) {
         const section = env[vendor.section];
         if (section === undefined || !vendor.declares(section)) continue;
+        const ctx = { core: (name: string, entry: Parameters<typeof core>[2], previous?: string[]) => core(vendor, name, entry, previous), options, at: desired.at };
         Object.assign(keys, await vendor.declare(section, ctx));
     }
     const declared = [...KeyResource.declared].filter(([name]) => !before.has(name));

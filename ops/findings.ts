@@ -45,8 +45,11 @@ export interface DriftEvent {
 }
 
 const KEY_TYPE = "pulumi-nodejs:dynamic/";
-/** Inputs that are plumbing, not something a reader of the diff changed. */
-const PLUMBING = new Set(["__provider", "predecessor", "rotationDue", "holdPrevious"]);
+/**
+ * Inputs the core passes between runs (api/environment.ts `core`): plumbing, never something a
+ * reader of the diff changed. One list for the drift check and the plan (ops/plan.ts).
+ */
+export const PLUMBING: ReadonlySet<string> = new Set(["__provider", "predecessor", "rotationDue", "holdPrevious", "interrupted", "lastExpires"]);
 const UNCHANGED = new Set(["same", "read", "refresh", "discard", "read-discard"]);
 
 const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);

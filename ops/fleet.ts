@@ -15,6 +15,7 @@ import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/
 import { driftFindings, isDrift, isDue, vendorRenewals, type DriftEvent, type Finding } from "./findings.ts";
 import { backendStacks, projectDir } from "./stacks.ts";
 import { secretsPlan } from "./secrets.ts";
+import { planOf, renderPlan, type PlanEvent } from "./plan.ts";
 import { DURATION_PATTERN, durationMs } from "../providers/shared/rotation.ts";
 
 export type FleetOp = "preview" | "up" | "drift";
@@ -32,6 +33,8 @@ export interface StackResult {
     durationMs: number;
     /** Why the stack failed (the engine's first error). */
     error?: string;
+    /** preview and up: keyfleet's plan of the run (ops/plan.ts), the text `npm run preview|up` prints. */
+    plan?: string[];
 }
 
 const KEY_TYPE = "pulumi-nodejs:dynamic/";
@@ -71,12 +74,20 @@ export function policyOptions(dir: string, stackName: string): { policyPacks?: s
     return fs.existsSync(config) ? { policyPacks: [path.join(dir, "policy")], policyPackConfigs: [config] } : {};
 }
 
-export async function runStack(op: FleetOp, stackName: string, options: { dir: string; pulumi: PulumiCommand; select: <T>(fn: () => Promise<T>) => Promise<T>; within?: string }): Promise<StackResult> {
+export async function runStack(
+    op: FleetOp,
+    stackName: string,
+    options: { dir: string; pulumi: PulumiCommand; select: <T>(fn: () => Promise<T>) => Promise<T>; within?: string; engineOutput?: (text: string) => void },
+): Promise<StackResult> {
     const started = performance.now();
     const changed = new Set<string>();
     const errors: string[] = [];
     const seen: DriftEvent[] = [];
+    const events: PlanEvent[] = [];
+    // The same plan text as one stack's `npm run preview|up`; a drift check says its findings instead.
+    const planText = (status: number) => (op === "drift" ? undefined : renderPlan(planOf(events, { mode: op }), { stack: stackName, mode: op, status, engineShown: Boolean(options.engineOutput) }));
     const onEvent = (e: EngineEvent) => {
+        events.push(e as PlanEvent);
         if (op === "drift") seen.push(e as DriftEvent);
         const step = e.resourcePreEvent?.metadata ?? e.resOutputsEvent?.metadata;
         if (step && step.type.startsWith(KEY_TYPE)) {
@@ -112,22 +123,33 @@ export async function runStack(op: FleetOp, stackName: string, options: { dir: s
         const stack = await options.select(() => (op === "up" ? Stack.createOrSelect(stackName, ws) : Stack.select(stackName, ws)));
         // A drift check reads; the policy judges what preview and up would declare.
         const policy = op === "drift" ? {} : policyOptions(options.dir, stackName);
+        // The engine's own display only with --verbose, as `npm run preview|up`.
+        const onOutput = options.engineOutput;
         if (op === "up") {
             // The Automation API's up skips the preview (--skip-preview): the engine would then apply
             // every key that passes and stop only at the first it refuses, and judge the stack's
             // rules after every change. As `pulumi up` does, the preview comes first, so a mandatory
             // rule broken anywhere stops the stack before any change.
             if (policy.policyPacks) await stack.preview({ onEvent: failures, color: "never", ...policy });
-            await stack.up({ onEvent, color: "never", ...policy });
-        } else await stack.preview({ onEvent, color: "never", refresh: op === "drift", ...policy });
+            await stack.up({ onEvent, onOutput, color: "never", ...policy });
+        } else await stack.preview({ onEvent, onOutput, color: "never", refresh: op === "drift", ...policy });
         const keysChanged = changed.size;
-        if (op !== "drift") return { stack: stackName, result: op === "preview" && keysChanged > 0 ? "changes" : "ok", keysChanged, driftFound: null, findings: null, durationMs: performance.now() - started };
+        if (op !== "drift") return { stack: stackName, result: op === "preview" && keysChanged > 0 ? "changes" : "ok", keysChanged, driftFound: null, findings: null, durationMs: performance.now() - started, plan: planText(0) };
         const findings = driftFindings(seen, { now: Date.now(), within: options.within ?? null, renewals: await vendorRenewals() });
         const drift = findings.filter(isDrift).length;
         const result = drift + findings.filter(isDue).length > 0 ? "drift" : findings.length > 0 || keysChanged > 0 ? "changes" : "ok";
         return { stack: stackName, result, keysChanged, driftFound: drift, findings, durationMs: performance.now() - started };
     } catch (err) {
-        return { stack: stackName, result: "failed", keysChanged: changed.size, driftFound: op === "drift" ? driftFindings(seen, { now: Date.now() }).filter(isDrift).length : null, findings: null, durationMs: performance.now() - started, error: reason(errors, err) };
+        return {
+            stack: stackName,
+            result: "failed",
+            keysChanged: changed.size,
+            driftFound: op === "drift" ? driftFindings(seen, { now: Date.now() }).filter(isDrift).length : null,
+            findings: null,
+            durationMs: performance.now() - started,
+            error: reason(errors, err),
+            plan: planText(1),
+        };
     }
 }
 
@@ -165,7 +187,7 @@ export function summaryTable(results: StackResult[]): string {
     return rows.map((row) => row.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd()).join("\n");
 }
 
-export async function runFleet(op: FleetOp, stacks: string[], options: { dir: string; parallel: number; within?: string; log?: (line: string) => void }) {
+export async function runFleet(op: FleetOp, stacks: string[], options: { dir: string; parallel: number; within?: string; verbose?: boolean; log?: (line: string) => void }) {
     const log = options.log ?? ((line: string) => console.log(line));
     const pulumi = await PulumiCommand.get({ skipVersionCheck: true });
     let queue: Promise<unknown> = Promise.resolve();
@@ -177,18 +199,20 @@ export async function runFleet(op: FleetOp, stacks: string[], options: { dir: st
     const width = Math.max(...stacks.map((s) => s.length));
     const started = performance.now();
     const results = await pool(stacks, options.parallel, async (name) => {
-        const r = await runStack(op, name, { dir: options.dir, pulumi, select, within: options.within });
-        log(progressLine(op, r, width));
+        const engineOutput = options.verbose ? (text: string) => log(text.replace(/\n$/, "").split("\n").map((l) => `[${name}] ${l}`).join("\n")) : undefined;
+        const r = await runStack(op, name, { dir: options.dir, pulumi, select, within: options.within, engineOutput });
+        // One block per stack, its plan under its line, so parallel stacks do not interleave.
+        log([progressLine(op, r, width), ...(r.plan ?? []).map((l) => `    ${l}`)].join("\n"));
         return r;
     });
     return { results, wallMs: performance.now() - started };
 }
 
-const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N] [--within 12h|7d|2w (drift only)]";
+const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N] [--within 12h|7d|2w (drift only)] [--verbose (the engine's output too)]";
 
 async function main(): Promise<number> {
     // 64 (EX_USAGE) for usage errors: 2 means "drift found" to a scheduled `fleet drift`.
-    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" }, within: { type: "string" } } }, 64);
+    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" }, within: { type: "string" }, verbose: { type: "boolean" } } }, 64);
     const op = parsed.positionals[0] as FleetOp;
     const parallel = Number(parsed.values.parallel);
     const within = parsed.values.within;
@@ -204,7 +228,7 @@ async function main(): Promise<number> {
         return 64;
     }
     console.log(`[fleet] ${stacks.length} stack${stacks.length === 1 ? "" : "s"}, ${Math.min(parallel, stacks.length)} at a time: ${op}`);
-    const { results, wallMs } = await runFleet(op, stacks, { dir, parallel, within });
+    const { results, wallMs } = await runFleet(op, stacks, { dir, parallel, within, verbose: parsed.values.verbose });
     const failed = results.filter((r) => r.result === "failed").length;
     console.log(`\n${summaryTable(results)}\n`);
     console.log(`[fleet] ${results.length - failed} of ${results.length} stacks ran, ${failed} failed; wall time ${seconds(wallMs)}`);

@@ -31,6 +31,7 @@ import { vendors } from "../providers/vendors.ts";
 import { configKey, invalid, type RawConfig, type SettingSpec } from "../providers/shared/settings.ts";
 import { formatError, loadEnvironment } from "../config/load.ts";
 import { isDiyBackend, ownPassphraseVariable, stackSecrets } from "../ops/secrets.ts";
+import { parseEventLog, planOf, renderPlan, type Mode } from "../ops/plan.ts";
 
 const ROOT = process.env.KEYFLEET_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -39,7 +40,7 @@ const fail = (message: string): never => {
     throw new Stop(message);
 };
 
-const USAGE = "usage: npm run bootstrap -- <env> [--vendors a,b] [--var name=value] [--set key=value] [--secrets-provider url] [--yes|--no-apply] [--non-interactive] [--template file]";
+const USAGE = "usage: npm run bootstrap -- <env> [--vendors a,b] [--var name=value] [--set key=value] [--secrets-provider url] [--yes|--no-apply] [--non-interactive] [--template file] [--verbose]";
 const { values: flags, positionals } = parseCli(USAGE, {
     allowPositionals: true,
     options: {
@@ -51,6 +52,7 @@ const { values: flags, positionals } = parseCli(USAGE, {
         "non-interactive": { type: "boolean", default: false },
         template: { type: "string" },
         "secrets-provider": { type: "string" },
+        verbose: { type: "boolean", default: false },
     },
 });
 
@@ -108,6 +110,22 @@ function pulumi(args: string[], opts: { input?: string; show?: boolean; env?: No
         child.stdin.on("error", () => undefined);
         child.stdin.end(opts.input ?? "");
     });
+}
+
+/**
+ * One engine run printed as `npm run preview|up` print it: keyfleet's plan (ops/plan.ts) from the
+ * run's event log, the engine's display only with --verbose (its error lines when the events do
+ * not say why it failed). The event log holds the stack's inputs (secrets masked) and goes with `work`.
+ */
+async function engine(mode: Mode, args: string[], env: NodeJS.ProcessEnv, work: string): Promise<number> {
+    const events = path.join(work, `${mode}.events.jsonl`);
+    fs.writeFileSync(events, "", { mode: 0o600 });
+    const r = await pulumi([...args, "--non-interactive", "--color", "never", "--event-log", events], { show: flags.verbose, env: { ...env, PULUMI_DEBUG_COMMANDS: "true" } });
+    const plan = planOf(parseEventLog(fs.readFileSync(events, "utf8")), { mode, toolchainNotes: flags.verbose });
+    if (r.status !== 0 && plan.errors.length === 0 && !flags.verbose) plan.errors.push(...r.output.split("\n").filter((l) => /^\s*error: /.test(l)).map((l) => l.trim().replace(/^error: /, "")));
+    fs.rmSync(events, { force: true });
+    console.log(renderPlan(plan, { stack: String(args[args.indexOf("--stack") + 1]), mode, engineShown: flags.verbose, status: r.status }).join("\n"));
+    return r.status;
 }
 
 /** `--set` pairs as the stack config the program will have: `a.b` in the structured `keyfleet:a`, `c` as `keyfleet:c`. */
@@ -244,16 +262,22 @@ async function main() {
     // The environment's key-hygiene policy, when it has one, as npm run up applies it (scripts/policy-args.sh).
     const policyConfig = path.join(ROOT, "policy", "config", `${env}.json`);
     const policy = fs.existsSync(policyConfig) ? ["--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", policyConfig] : [];
-    const preview = await pulumi(["preview", "--stack", env, "--diff", "--non-interactive", "--color", "never", ...policy], { show: true, env: penv });
-    if (preview.status !== 0) fail(`the preview of ${env} failed (see above); fix the files and run \`npm run up -- ${env}\``);
+    // The plan the operator answers to is the one applied: the preview saves the engine's update
+    // plan and the up is held to it (--plan), in a 0700 directory of its own, removed at the end.
+    fs.mkdirSync(path.join(ROOT, ".keyfleet"), { recursive: true });
+    const work = fs.mkdtempSync(path.join(ROOT, ".keyfleet", "bootstrap-"));
+    const planFile = path.join(work, "plan.json");
+    process.on("exit", () => fs.rmSync(work, { recursive: true, force: true }));
+    const preview = await engine("preview", ["preview", "--stack", env, "--save-plan", planFile, ...policy], penv, work);
+    if (preview !== 0) fail(`the preview of ${env} failed (see above); fix the files and run \`npm run up -- ${env}\``);
     let apply = flags.yes && !flags["no-apply"];
     if (!apply && !flags["no-apply"] && interactive) apply = /^y(es)?$/i.test(await ask(`Apply to ${env} now? (yes/no)`, { fallback: "no" }));
     if (!apply) {
         console.log(`not applied; \`npm run up -- ${env}\` applies it`);
         return;
     }
-    const up = await pulumi(["up", "--yes", "--stack", env, "--non-interactive", "--color", "never", ...policy], { show: true, env: penv });
-    if (up.status !== 0) fail(`pulumi up of ${env} failed (see above)`);
+    const up = await engine("up", ["up", "--yes", "--skip-preview", "--plan", planFile, "--stack", env, ...policy], penv, work);
+    if (up !== 0) fail(`pulumi up of ${env} failed (see above)`);
     console.log(`environment ${env} is up`);
 }
 

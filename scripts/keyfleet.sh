@@ -203,6 +203,7 @@ stop_sandbox() {
 TEMP_FILES=()
 on_exit() {
   [ ${#TEMP_FILES[@]} -gt 0 ] && rm -f "${TEMP_FILES[@]}"
+  [ -n "${PLAN_DIR:-}" ] && rm -rf "$PLAN_DIR"
   [ -n "${SANDBOX_PID:-}" ] && stop_sandbox
   return 0
 }
@@ -394,7 +395,8 @@ usage_of() {
   Starts the sandboxes (local stack only), then pulumi up --refresh of <stack> (default local),
   prints what it manages and keyfleet's plan of what it did: one line per key created, updated,
   rotated, replaced or deleted, and why, then the counts. The local stack applies at once; any other
-  stack shows its plan and asks first, unless --yes (needed where there is no terminal). --verbose
+  stack shows its plan and asks first, unless --yes (needed where there is no terminal); --confirm
+  asks for local too, and what is applied is held to the plan confirmed (pulumi up --plan). --verbose
   also shows the engine's own output. Other options after the stack go to pulumi up." ;;
     preview) echo "usage: npm run preview [-- <stack> [--verbose] [pulumi preview options]]
   keyfleet's plan of <stack> (default local) after a refresh: one line per key that would change
@@ -443,7 +445,15 @@ case "$cmd" in
     rest=()
     # A leading `--` (keyfleet.sh up -- …, as npm would pass it) separates nothing here.
     [ "${1:-}" = -- ] && shift
-    for arg in "$@"; do if [ "$arg" = --verbose ]; then verbose=1; else rest+=("$arg"); fi; done
+    confirm=""
+    for arg in "$@"; do
+      case "$arg" in
+        --verbose) verbose=1 ;;
+        # keyfleet's: ask before applying even where it would not (the local stack).
+        --confirm) confirm=1 ;;
+        *) rest+=("$arg") ;;
+      esac
+    done
     guard_verbose ${rest[@]+"${rest[@]}"}
     set -- ${ARGS[@]+"${ARGS[@]}"}
     stack="local"
@@ -452,7 +462,8 @@ case "$cmd" in
     # its plan and asks unless --yes; with no terminal to ask on, --yes is needed.
     yes=""
     for arg in "$@"; do case "$arg" in --yes|-y|--yes=true|--skip-preview|-f) yes=1 ;; esac; done
-    [ "$stack" = local ] || [ "$cmd" = preview ] && yes=1
+    [ "$cmd" = preview ] && yes=1
+    [ "$stack" = local ] && [ -z "$confirm" ] && yes=1
     if [ -z "$yes" ] && { [ ! -t 0 ] || [ ! -t 1 ]; }; then
       die "$cmd of stack $stack asks for confirmation and there is no terminal to ask on; look at the plan (npm run preview -- $stack) and run again with --yes"
     fi
@@ -473,7 +484,20 @@ case "$cmd" in
         [ "$cmd" = destroy ] && args=()
         if [ -z "$yes" ]; then
           # The plan first (as a preview), the question, then the run itself without the engine's prompt.
-          if [ "$cmd" = up ]; then engine_plan preview "$stack" preview --refresh ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@" || exit $?
+          # An up is held to the plan confirmed: the preview saves the engine's update plan and the up
+          # applies it with --plan, so the engine refuses any step beyond it (a YAML or vendor change
+          # in between) instead of applying what nobody saw. The file holds the stack's inputs, secrets
+          # as ciphertext only; it lives in a 0700 directory of its own, removed however this exits.
+          # (`up --plan` is hidden without PULUMI_EXPERIMENTAL but read all the same: CLI v3.259
+          # pkg/cmd/pulumi/operations/up.go; --save-plan is a plain preview flag.)
+          if [ "$cmd" = up ]; then
+            PLAN_DIR="$(mktemp -d "$KF/plan.XXXXXX")"
+            chmod 700 "$PLAN_DIR"
+            trap on_exit EXIT
+            (umask 077; : >"$PLAN_DIR/plan.json")
+            engine_plan preview "$stack" preview --refresh --save-plan "$PLAN_DIR/plan.json" ${POLICY_ARGS[@]+"${POLICY_ARGS[@]}"} "$@" || exit $?
+            chmod 600 "$PLAN_DIR/plan.json"
+            args+=(--plan "$PLAN_DIR/plan.json")
           else engine_plan destroy-preview "$stack" destroy --preview-only "$@" || exit $?; fi
           what=update; [ "$cmd" = destroy ] && what=destroy
           printf 'Do you want to perform this %s? Type yes to apply: ' "$what"

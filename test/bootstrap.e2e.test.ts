@@ -93,6 +93,10 @@ describe("bootstrap without a terminal (CI)", () => {
         expect(run.status, run.stderr).toBe(0);
         expect(run.stdout).toContain("set keyfleet:nexusClientSecret (secret)");
         expect(run.stdout).toContain("environment qa is up");
+        // keyfleet's plan, as `npm run preview|up` print it, not the engine's display (issue 18, defect 8).
+        expect(run.stdout).toMatch(/^keyfleet: plan of stack qa \(preview, nothing applied\):\n {2}create +nexus\/tenant\/qa web chat +new in the YAML$/m);
+        expect(run.stdout).toMatch(/^keyfleet: up of stack qa done:\n {2}create +nexus\/tenant\/qa web chat +new in the YAML\n1 created, /m);
+        expect(run.stdout).not.toMatch(/Previewing update|Updating \(qa\)|Resources:|Outputs:/);
         const keys = repo.read("config/qa.yaml");
         expect(keys).toContain(`contactCenter: "${CC}"`);
         expect(keys).toContain(`name: "qa web chat"`);

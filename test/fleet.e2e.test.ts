@@ -54,6 +54,9 @@ describe("npm run fleet", () => {
         // One progress line per stack, the failure with the file's position.
         const progress = r.stdout.split("\n").filter((l) => l.startsWith("[fleet] up "));
         expect(progress).toHaveLength(3);
+        // Each stack's plan under its line, the text `npm run up` prints (issue 18, defect 8).
+        expect(r.stdout).toMatch(/^\[fleet\] up alpha .*\n {4}keyfleet: up of stack alpha done:\n {6}create +nexus\/tenant\/alpha key +new in the YAML\n {4}1 created, /m);
+        expect(r.stdout).toMatch(/^ {4}keyfleet: up of stack broken failed( \(the error above\))?; nothing was changed$/m);
         expect(progress.find((l) => l.includes(" broken "))).toMatch(/FAILED: 1 error in .*keys-broken\.yaml.*keys-broken\.yaml:4:1/);
         expect(summary(r.stdout)).toEqual(
             new Map([

@@ -5,7 +5,7 @@
 // engine, against sandboxes on ports of the test's own, with a backend of its own; the local stack's
 // settings file is copied with keyfleet:keysFile pointing at the test's YAML (pulumi --config-file),
 // so the checkout's files are untouched.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,13 +13,22 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "./helpers/mariadb.ts";
 import { ROOT } from "./helpers/stack.ts";
 
-const yaml = (generation?: number) => `nexus:
+const yaml = (generation?: number, extra = "") => `nexus:
   contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f
   tenantKeys:
     - name: rotating
       permissions: [nexus:consumer:chat]${generation === undefined ? "" : `\n      rotation: { generation: ${generation} }`}
     - name: steady
       permissions: [nexus:consumer:chat]
+${extra}`;
+/** Two keys rotated every day, one of them disabled (issue 18, defect 10). */
+const DAILY = `    - name: aging
+      permissions: [nexus:consumer:chat]
+      rotation: { every: 1d }
+    - name: parked
+      permissions: [nexus:consumer:chat]
+      enabled: false
+      rotation: { every: 1d }
 `;
 
 let tmp: string;
@@ -29,9 +38,12 @@ let configFile: string;
 const database = `kf_plan_${process.pid}`;
 
 function run(...args: string[]): Promise<{ code: number; out: string }> {
+    return runWith({}, ...args);
+}
+function runWith(extraEnv: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; out: string }> {
     return new Promise((resolve) =>
         // stdout and stderr as one stream, in the order a terminal shows them.
-        execFile("bash", ["-c", 'exec bash "$0" "$@" 2>&1', path.join(ROOT, "scripts/keyfleet.sh"), ...args, "--config-file", configFile], { env, maxBuffer: 64 << 20, timeout: 240_000 }, (err, stdout, stderr) =>
+        execFile("bash", ["-c", 'exec bash "$0" "$@" 2>&1', path.join(ROOT, "scripts/keyfleet.sh"), ...args, "--config-file", configFile], { env: { ...env, ...extraEnv }, maxBuffer: 64 << 20, timeout: 240_000 }, (err, stdout, stderr) =>
             resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
         ),
     );
@@ -105,4 +117,94 @@ describe("npm run preview / up print keyfleet's plan", () => {
         ]);
         expect(r.out).not.toMatch(/predecessor|holdPrevious|rotationDue|from \$PATH/);
     }, 300_000);
+
+    it("a disabled key is not rotated by age; an enabled one of the same policy is (issue 18, defect 10)", async () => {
+        fs.writeFileSync(keys, yaml(1, DAILY));
+        const made = await run("up");
+        expect(made.code, made.out.slice(-3000)).toBe(0);
+        // Two days on: both are past `every: 1d`; the report says "next rotation: none" for the disabled one.
+        expect(made.out).toMatch(/nexus\/tenant\/parked +\S+ +disabled, .*next rotation: none/);
+        const r = await runWith({ KEYFLEET_CLOCK_OFFSET_MS: String(2 * 86_400_000) }, "preview");
+        expect(r.code, r.out).toBe(0);
+        expect(r.out).toMatch(/^ {2}rotate +nexus\/tenant\/aging +older than 1d; a new key replaces it$/m);
+        expect(r.out).not.toMatch(/nexus\/tenant\/parked/);
+        expect(lines(r.out).at(-1)).toBe("0 to create, 0 to update, 1 to rotate, 0 to replace, 0 to delete; 3 unchanged");
+    }, 300_000);
+
+    it("a provider's stderr is printed, with its key and without any key value or token (issue 18, defect 6)", async () => {
+        const preload = path.join(ROOT, "test", "fixtures", "plan", "provider-stderr.cjs");
+        const r = await runWith({ NODE_OPTIONS: `--require ${preload}` }, "preview");
+        expect(r.code, r.out).toBe(0);
+        const stderr = lines(r.out).filter((l) => l.startsWith("stderr: "));
+        expect(stderr).toContainEqual(expect.stringMatching(/^stderr: nexus\/tenant\/steady: debug: vendor answered \{"id":"\[secret\]",.*"name":"steady"/));
+        expect(stderr).toContainEqual(expect.stringMatching(/"access_token":"\[secret\]".*"refresh_token":"\[secret\]"/));
+        expect(new Set(stderr).size).toBe(stderr.length);
+        const values = await keyValues();
+        expect(values.length).toBe(4);
+        for (const v of values) expect(r.out).not.toContain(v);
+        expect(r.out).not.toMatch(/"access_token":"[0-9a-f-]{20,}/);
+    }, 300_000);
+
+    it("--confirm: the up applies the plan confirmed and refuses what changed after it (issue 18, defect 7)", async () => {
+        // The answer is typed after the YAML changed: the engine refuses the step nobody saw.
+        fs.writeFileSync(keys, yaml(1, `${DAILY}    - name: confirmed
+      permissions: [nexus:consumer:chat]
+`));
+        const late = await confirmUp(() => fs.writeFileSync(keys, yaml(1, `${DAILY}    - name: confirmed
+      permissions: [nexus:consumer:chat]
+    - name: unseen
+      permissions: [nexus:consumer:chat]
+`)));
+        expect(late.out).toMatch(/^ {2}create +nexus\/tenant\/confirmed +new in the YAML$/m);
+        expect(late.code, late.out).not.toBe(0);
+        expect(late.out).toMatch(/error: nexus\/tenant\/unseen: create is not allowed by the plan/);
+        expect(await keyNames()).not.toContain("unseen");
+        // The plan file is gone with the run.
+        expect(fs.readdirSync(path.join(ROOT, ".keyfleet")).filter((f) => f.startsWith("plan."))).toEqual([]);
+        // Confirmed as shown: applied.
+        const ok = await confirmUp(() => undefined);
+        expect(ok.code, ok.out).toBe(0);
+        expect(ok.out).toMatch(/^ {2}create +nexus\/tenant\/unseen +new in the YAML$/m);
+        expect(await keyNames()).toEqual(expect.arrayContaining(["confirmed", "unseen"]));
+    }, 400_000);
 });
+
+/** `up --confirm` on a terminal (script(1)): `between` runs when the question shows, then "yes". */
+function confirmUp(between: () => void): Promise<{ code: number; out: string }> {
+    const command = ["bash", path.join(ROOT, "scripts/keyfleet.sh"), "up", "--confirm", "--config-file", configFile].map((a) => `'${a}'`).join(" ");
+    return new Promise((resolve) => {
+        const child = spawn("script", ["-qec", command, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
+        let out = "";
+        let asked = false;
+        const take = (d: Buffer) => {
+            out += d.toString().replace(/\r/g, "");
+            if (!asked && out.includes("Type yes to apply")) {
+                asked = true;
+                between();
+                child.stdin.write("yes\n");
+            }
+        };
+        child.stdout.on("data", take);
+        child.stderr.on("data", take);
+        const timer = setTimeout(() => child.kill("SIGTERM"), 300_000);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code: code ?? 1, out });
+        });
+    });
+}
+
+function pulumiJson(args: string[]): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+        execFile("bash", [path.join(ROOT, "scripts/keyfleet.sh"), "pulumi", ...args, "--stack", "local", "--json"], { env, maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout)))),
+    );
+}
+/** The key values the stack holds (to check that no output carries one). */
+async function keyValues(): Promise<string[]> {
+    const out = (await pulumiJson(["stack", "output", "keys", "--show-secrets"])) as Record<string, { apiKey?: string }>;
+    return Object.values(out).map((k) => k.apiKey).filter((v): v is string => typeof v === "string" && v.length > 0);
+}
+async function keyNames(): Promise<string[]> {
+    const out = (await pulumiJson(["stack", "output", "keys"])) as Record<string, { name?: string }>;
+    return Object.values(out).map((k) => String(k.name));
+}

@@ -49,7 +49,9 @@ describe("the plan of recorded engine runs", () => {
         for (const status of [undefined, 137]) {
             const text = renderPlan(plan, { stack: "local", mode: "up", status });
             expect(text[0]).toBe("keyfleet: up of stack local FAILED; what it did before it stopped:");
-            expect(text.at(-1)).toMatch(/^0 to create, 1 to update, 2 to rotate, /);
+            // No outputs event for any step: none is counted done, each is said not finished.
+            expect(text.filter((l) => l.startsWith("  ")).every((l) => l.endsWith(" — not finished (started, no outcome recorded)"))).toBe(true);
+            expect(text.at(-1)).toBe("0 created, 0 updated, 0 rotated, 0 replaced, 0 deleted; 9 unchanged; 3 not finished (supportsystem/web form, nexus/tenant/ci, supportcenter/auditor)");
         }
         // An exit status that says failure wins over events that say nothing of it.
         expect(renderPlan(planOf(fixture("rot"), { mode: "up" }), { stack: "local", mode: "up", status: 1 })[0]).toMatch(/FAILED/);
@@ -110,6 +112,90 @@ describe("the plan of recorded engine runs", () => {
         expect(text.filter((l) => l.includes("FAILED"))).toHaveLength(1);
         const md = markdown("prod", "preview", planOf(fixture("policy"), { mode: "preview" }));
         expect(md).toContain("[advisory] key-ttl");
+    });
+
+    it("a failed up: the key whose create failed is FAILED, a key made whose delivery failed is made, the delivery FAILED (issue 18, defect 1)", () => {
+        const taken = renderPlan(planOf(fixture("taken-up"), { mode: "up" }), { stack: "local", mode: "up", status: 255 });
+        expect(taken).toContainEqual(expect.stringMatching(/^ {2}create +nexus\/tenant\/steady +new in the YAML — FAILED$/));
+        expect(taken.at(-1)).toBe("0 created, 0 updated, 0 rotated, 0 replaced, 0 deleted; 4 unchanged; 1 failed (nexus/tenant/steady)");
+        const hook = renderPlan(planOf(fixture("fail-up"), { mode: "up" }), { stack: "local", mode: "up", status: 255 });
+        expect(hook).toContainEqual(expect.stringMatching(/^ {2}create +nexus\/tenant\/failing +new in the YAML; delivery hook added \(FAILED\)$/));
+        expect(hook.at(-1)).toBe("1 created, 0 updated, 0 rotated, 0 replaced, 0 deleted; 4 unchanged; 1 failed (nexus/tenant/failing's delivery hook)");
+    });
+
+    it("each diagnostic names its key and is deduplicated by key and text (issue 18, defect 2)", () => {
+        const events = fixture("taken-up");
+        const text = renderPlan(planOf(events, { mode: "up" }), { stack: "local", mode: "up", status: 255 });
+        const errors = text.filter((l) => l.startsWith("error: "));
+        expect(errors).toContainEqual(expect.stringMatching(/^error: nexus\/tenant\/steady: creating Nexus tenant key "steady" for tenant 578e… failed: 409 name exists/));
+        // The same text about another key is another message; about the same key, said once.
+        const diag = events.find((e) => e.diagnosticEvent?.severity === "error" && e.diagnosticEvent.urn?.endsWith("nexus/tenant/steady"))!;
+        const other = { diagnosticEvent: { ...diag.diagnosticEvent, urn: diag.diagnosticEvent!.urn!.replace("nexus/tenant/steady", "nexus/tenant/aging") } };
+        const twice = renderPlan(planOf([...events, diag, other, diag], { mode: "up" }), { stack: "local", mode: "up", status: 255 });
+        const about = (key: string) => twice.filter((l) => l.startsWith(`error: ${key}: creating Nexus tenant key "steady"`));
+        expect(about("nexus/tenant/steady")).toHaveLength(1);
+        expect(about("nexus/tenant/aging")).toHaveLength(1);
+    });
+
+    it("a consumer added to a key whose own step is bookkeeping only is shown (issue 18, defect 3)", () => {
+        const text = render("bk-added");
+        expect(text).toEqual([
+            "keyfleet: plan of stack local (preview, nothing applied):",
+            expect.stringMatching(/^ {2}update +nexus\/tenant\/rotating +delivery audit added$/),
+            "0 to create, 1 to update, 0 to rotate, 0 to replace, 0 to delete; 3 unchanged",
+        ]);
+    });
+
+    it("an update of a secret field says which field, never its value (issue 18, defect 4)", () => {
+        const SIG = "4dabf18193072939515e22adb298388d";
+        const secret = { [SIG]: "1b47061264138c4ac30d75fd1eb44270", value: "[secret]" };
+        // The run after a rotation, with the provider naming a secret field as changed.
+        const events = fixture("after").map((e) => {
+            const m = e.resourcePreEvent?.metadata;
+            if (!m || m.op !== "update" || !m.urn.endsWith("::nexus/tenant/ci")) return e;
+            const step = { ...m, detailedDiff: { apiKey: { kind: "update" } }, old: { ...m.old, outputs: { ...m.old?.outputs, apiKey: secret } }, new: { ...m.new, inputs: { ...m.new?.inputs, apiKey: secret } } };
+            return { resourcePreEvent: { metadata: step } };
+        });
+        const text = renderPlan(planOf(events, { mode: "preview" }), { stack: "local", mode: "preview" });
+        expect(text).toContainEqual(expect.stringMatching(/^ {2}update +nexus\/tenant\/ci +apiKey: \(secret\) changed; delivery .* runs again$/));
+        expect(text.at(-1)).toBe("0 to create, 1 to update, 0 to rotate, 0 to replace, 0 to delete; 11 unchanged");
+    });
+
+    it("an adopted key is its own group, counted (issue 18, defect 5)", () => {
+        const text = render("adopt-preview");
+        expect(text).toContainEqual(expect.stringMatching(/^ {2}import +nexus\/tenant\/steady +adopts the vendor's key of this name \(adopt: true\)/));
+        expect(text.at(-1)).toBe("0 to create, 1 to import, 0 to update, 0 to rotate, 0 to replace, 0 to delete; 4 unchanged");
+        // An engine import step (the import option) is shown too, not taken for "same".
+        const imported = fixture("noop").map((e) => {
+            const m = e.resourcePreEvent?.metadata;
+            return m?.op === "same" && m.urn.endsWith("::nexus/tenant/ci") ? { resourcePreEvent: { metadata: { ...m, op: "import" } } } : e;
+        });
+        const shown = renderPlan(planOf(imported, { mode: "preview" }), { stack: "local", mode: "preview" });
+        expect(shown).toContainEqual(expect.stringMatching(/^ {2}import +nexus\/tenant\/ci +imported/));
+        expect(shown.at(-1)).toBe("0 to create, 1 to import, 0 to update, 0 to rotate, 0 to replace, 0 to delete; 11 unchanged");
+    });
+
+    it("a provider's stderr is printed once per line, with its key, its secrets taken out (issue 18, defect 6)", () => {
+        // Recorded with test/fixtures/plan/provider-stderr.cjs: the provider wrote each vendor answer to stderr.
+        const text = render("stderr-pv");
+        const stderr = text.filter((l) => l.startsWith("stderr: "));
+        expect(stderr).toContainEqual(expect.stringMatching(/^stderr: nexus\/tenant\/aging: debug: vendor answered \{"id":"\[secret\]","tenant":"578ec98e-f07c-46ad-9675-f36c22f3ba9f","name":"aging"/));
+        expect(stderr.filter((l) => l.includes('"access_token":"[secret]","token_type":"bearer","refresh_token":"[secret]"'))).toHaveLength(1);
+        expect(new Set(stderr).size).toBe(stderr.length);
+        expect(text.at(-1)).toBe("0 to create, 0 to update, 0 to rotate, 0 to replace, 0 to delete; 6 unchanged");
+        // The program's error lines (also stderr) are not said twice.
+        expect(render("error").filter((l) => l.startsWith("stderr: "))).toEqual([]);
+    });
+
+    it("a rotation done says the old key's end as the provider recorded it (issue 18, defect 9)", () => {
+        const events = fixture("rot-up");
+        const recorded = events.map((e) => e.resOutputsEvent?.metadata).find((m) => m?.op === "update" && m.urn.endsWith("::nexus/tenant/rotating"))?.new?.outputs?.previousRetireAt;
+        expect(recorded).toMatch(/^2026-/);
+        const text = renderPlan(planOf(events, { mode: "up" }), { stack: "local", mode: "up" });
+        expect(text).toContainEqual(`  rotate  nexus/tenant/rotating  rotation generation 0 → 1; the old key stays valid until ${recorded} (overlap 7d); delivery app runs again`);
+        // A preview has no outputs yet: it says how long, not a made-up instant.
+        const preview = renderPlan(planOf(events.filter((e) => !e.resOutputsEvent), { mode: "preview" }), { stack: "local", mode: "preview" });
+        expect(preview).toContainEqual(expect.stringMatching(/^ {2}rotate +nexus\/tenant\/rotating +rotation generation 0 → 1; the old key stays valid for 7d after the rotation; delivery app runs again$/));
     });
 
     it("the GitOps summary is the same text (one renderer)", () => {

@@ -138,8 +138,8 @@ describe("rotation with overlap, verification, pause and offset", () => {
         const mark = s.output.length;
         const changes = await up();
         const text = s.output.slice(mark).join("");
-        for (const k of [N, S]) expect(text).toContain(`${k}: rotation due: older than 10d; the old key stays valid until`);
-        expect(text).toContain(`${H}: rotation due: rotation generation 0 → 1; the old key stays valid until`);
+        for (const k of [N, S]) expect(text).toContain(`${k}: rotation due: older than 10d; the old key stays valid for 2d after the rotation`);
+        expect(text).toContain(`${H}: rotation due: rotation generation 0 → 1; the old key stays valid for 2d after the rotation`);
         expect(text).not.toContain(`${P}: rotation due`);
         // Two slots are in-place updates; the keys without overlap are replaced; the paused one stays.
         expect(changes).toMatchObject({ update: 3, replace: 2 });

@@ -33,6 +33,7 @@ import { createHash } from "node:crypto";
 import { callVendor, pacerFor, type Pacer } from "../shared/calls.ts";
 import { VendorError, vendorWords, type ErrorKind } from "../shared/errors.ts";
 import { tokens, withToken } from "../shared/tokens.ts";
+import { rememberSecret } from "../shared/redact.ts";
 import { retryAfterMs, send, serverClockOffset, type WireResponse } from "../shared/wire.ts";
 
 export interface NexusEndpoints {
@@ -234,7 +235,9 @@ export class NexusClient {
                 hint: `GWS refused the login of "${login.username}"; check that user's password and the client secret in the stack config`,
             });
         }
-        const { access_token: value, expires_in: expiresIn } = body as { access_token?: unknown; expires_in?: unknown };
+        const { access_token: value, expires_in: expiresIn, refresh_token: refresh } = body as { access_token?: unknown; expires_in?: unknown; refresh_token?: unknown };
+        // GWS sends a refresh token keyfleet never uses; it is a credential all the same.
+        rememberSecret(refresh);
         if (typeof value !== "string" || value === "") throw new VendorError("invalidAnswer", "GWS answered the token request without an access_token");
         return { value, lifetimeMs: (typeof expiresIn === "number" ? expiresIn : 3600) * 1000 };
     }

@@ -26,7 +26,9 @@ import type { z } from "zod";
 import { clock } from "./clock.ts";
 import { changedFields, planDiff, type FieldSpec, type KeyDiff } from "./diff.ts";
 import { isKind, operationFailed, VendorError, type Fixes } from "./errors.ts";
-import { nextRotationAt, overlapMs, rotationReason, type RotationPolicy } from "./rotation.ts";
+import { nextRotationAt, overlapMs, rotationReason, type KeyStanding, type RotationPolicy } from "./rotation.ts";
+import { vendors } from "../vendors.ts";
+import { rememberSecret } from "./redact.ts";
 import { fingerprint, Settings, type RawConfig } from "./settings.ts";
 
 /** Inputs the core keeps on every key resource, beside the vendor's own. */
@@ -254,8 +256,19 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         } as I;
     }
 
+    /**
+     * The key's standing as these inputs leave it, read the way its vendor's descriptor reads the
+     * report's outputs: the rotation decision and the schedule the report shows are one rule.
+     */
+    const standingOf = (inputs: object): KeyStanding => {
+        const raw = inputs as Record<string, unknown>;
+        return vendors.find((v) => v.section === raw.vendor)?.keyOutputs.standing(raw) ?? "active";
+    };
+
     const valueOf = (o: Record<string, unknown>): string | null => {
         const v = o[lc.valueOutput ?? "apiKey"];
+        // Every key value the core handles passes here: what this process prints must not hold it.
+        rememberSecret(v);
         return typeof v === "string" && v ? v : null;
     };
 
@@ -267,6 +280,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
 
     function makeOutputs(inputs: I, r: R, prior?: Partial<O>, note: string | null = null): O {
         const vendor = lc.outputs(inputs, r);
+        valueOf(vendor as Record<string, unknown>);
         // The vendor's creation time when it gives one; else what state knew; else now.
         const created = vendor.created && !Number.isNaN(Date.parse(vendor.created)) ? new Date(vendor.created).toISOString() : (prior?.created ?? new Date(clock.now()).toISOString());
         const next = nextRotationAt(inputs.rotation, created);
@@ -632,7 +646,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         }
         const now = clock.now();
         // Decided from state (the vendor's creation time), whatever the program showed.
-        const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
+        const due = rotationReason(before, olds.created, news, now, standingOf(news)) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
         const slots = twoSlotPlan(id, olds, news, now);
         // The program's reason (rotation due, previous key retiring) is what the plan shows for a
@@ -676,7 +690,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     /** The decision diff and update share: rotate in place (overlap), retire the previous slot, extend it (held). */
     function twoSlotPlan(id: string, olds: O, news: I, now: number): { rotate?: string; retire: boolean; extend: boolean; deferred: boolean; arm: boolean } {
         const before = canonical(olds as unknown as Record<string, unknown>);
-        const due = rotationReason(before, olds.created, news, now) ?? lc.renewal?.(olds, news, now);
+        const due = rotationReason(before, olds.created, news, now, standingOf(news)) ?? lc.renewal?.(olds, news, now);
         const plan = planDiff(lc.fields, before, news, due);
         const onlyRotation = Boolean(due) && (plan.replaces ?? []).every((f) => f === "rotation");
         // Where names are unique and the last run's record does not name the current key (a run that
@@ -756,7 +770,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         }
         const key = await converge(c, inputs, found, "adopting");
         const outs = makeOutputs(inputs, key, undefined, "adopted");
-        const due = rotationReason(inputs, outs.created, inputs, clock.now());
+        const due = rotationReason(inputs, outs.created, inputs, clock.now(), standingOf(inputs));
         if (!due) return { id: lc.resourceId(key), outs };
         // Adopted past its rotation age: replace it in the same run, as the preview said.
         const fresh = await createNew(c, { ...inputs, predecessor: lc.resourceId(key) }, `adopted, then rotated: ${due}`);
@@ -799,7 +813,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
                     const all = await candidates(c, inputs);
                     const found = inputs.adopt === true ? all[0] : all.find((r) => lc.adopts?.(r, String(inputs.adopt)));
                     const created = found ? lc.outputs(inputs, found).created : undefined;
-                    const due = created ? rotationReason(inputs, created, inputs, now) : undefined;
+                    const due = created ? rotationReason(inputs, created, inputs, now, standingOf(inputs)) : undefined;
                     if (due) inputs.rotationDue = `rotation due: adopted key ${due}`;
                 } catch {
                     // The preview goes without the detail; create reports any real failure.

@@ -112,17 +112,22 @@ export function nextRotationAt(policy: RotationPolicy | null | undefined, since:
 /**
  * Why the key must rotate now, or undefined. `since` is when the current key was made (the
  * vendor's creation time, or when keyfleet first saw it); the age test uses the new policy, so
- * shortening `every` takes effect on the next run.
+ * shortening `every` takes effect on the next run. `standing`: the key as the YAML leaves it. By
+ * age, only a key the schedule the report and summary show (keySchedule) rotates: a disabled or
+ * revoked key has none, and rotating it would put a fresh key into use. A generation bump is
+ * asked for by name and always rotates.
  */
 export function rotationReason(
     old: { rotation?: RotationPolicy | null },
     since: string | null | undefined,
     next: { rotation?: RotationPolicy | null },
     now: number,
+    standing: KeyStanding = "active",
 ): string | undefined {
     const before = old.rotation?.generation ?? 0;
     const after = next.rotation?.generation ?? 0;
     if (before !== after) return `rotation generation ${before} → ${after}`;
+    if (keySchedule({ standing, expires: null, created: since ?? null, rotation: next.rotation ?? null, now }).next === null) return undefined;
     const due = nextRotationAt(next.rotation, since);
     if (due !== undefined && now >= due) {
         const offset = next.rotation?.offset;
@@ -135,8 +140,8 @@ export function rotationReason(
  * Why a key with a rotation policy must be replaced for its expiry: the key's actual expiry
  * (`expiresAt`, ISO 8601; null for never) has passed. Undefined without a policy or an expiry.
  */
-export function expiryReason(rotation: RotationPolicy | null | undefined, expiresAt: string | null | undefined, now: number): string | undefined {
-    if (!rotation || !expiresAt) return undefined;
+export function expiryReason(rotation: RotationPolicy | null | undefined, expiresAt: string | null | undefined, now: number, standing: KeyStanding = "active"): string | undefined {
+    if (!rotation || !expiresAt || standing === "disabled" || standing === "revoked") return undefined;
     const at = Date.parse(expiresAt);
     return !Number.isNaN(at) && at <= now ? `expired on ${expiresAt}` : undefined;
 }

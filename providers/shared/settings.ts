@@ -4,6 +4,7 @@
 // environment at call time; they are never resource inputs or captured values, so they never reach
 // the serialized provider or state.
 import { createHash } from "node:crypto";
+import { rememberSecret } from "./redact.ts";
 
 /** The stack config as the engine hands it to dynamic providers: every key, namespaced (`keyfleet:…`). */
 export type RawConfig = { get(key: string): string | undefined };
@@ -66,6 +67,8 @@ export class Settings {
         const dot = spec.key.indexOf(".");
         const fromConfig = dot < 0 ? this.raw.get(configKey(spec)) : this.structured(spec.key.slice(0, dot))[spec.key.slice(dot + 1)];
         const value = fromConfig !== undefined && fromConfig !== null && fromConfig !== "" ? (typeof fromConfig === "string" ? fromConfig : JSON.stringify(fromConfig)) : process.env[spec.env];
+        // A credential read here may later be in text the process prints (redact.ts).
+        if (spec.secret) rememberSecret(value);
         return value === undefined || value === "" ? spec.default : value;
     }
 

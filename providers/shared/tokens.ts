@@ -5,6 +5,7 @@
 // only if it is still the cached one, so a stale refusal never throws away a newer token.
 import { clock } from "./clock.ts";
 import { VendorError } from "./errors.ts";
+import { rememberSecret } from "./redact.ts";
 
 export interface Token {
     value: string;
@@ -34,6 +35,8 @@ export class TokenCache {
         const fresh: Entry = { pending: Promise.resolve("") };
         fresh.pending = login().then(
             (token) => {
+                // A token is a credential for its lifetime: never in what the process prints.
+                rememberSecret(token.value);
                 fresh.value = token.value;
                 fresh.renewAt = clock.now() + Math.max(token.lifetimeMs - MARGIN_MS, token.lifetimeMs / 2);
                 return token.value;
