@@ -28,7 +28,7 @@ describe("deliver: in the YAML", () => {
         for (const v of vendors) expect(entries.some((e) => e.startsWith(`${v.section}/`)), v.section).toBe(true);
     });
 
-    it("links each entry's consumers to the rotation it hands to the core, without changing the rotation", () => {
+    it("each parsed entry carries its own consumers and its rotation unchanged (test/delivery-link.test.ts checks what the core makes of them)", () => {
         const result = parseEnvironment(
             `defaults: { rotation: { every: 90d } }
 nexus:
@@ -53,7 +53,7 @@ supportsystem:
         type Entry = { rotation?: object; deliver?: { name?: string; file?: string }[] };
         const nexus = result.env.nexus as { tenantKeys: Entry[] };
         const ss = result.env.supportsystem as { apiKeys: Entry[] };
-        // Each entry carries its consumers itself; DeclareContext.core(resourceName, entry) hands them to the program.
+        // Each entry carries its consumers itself; DeclareContext.core(resourceName, entry) takes them from there.
         expect(nexus.tenantKeys[0].deliver?.map((d) => d.name ?? d.file)).toEqual([".keyfleet/delivered/web-chat.key", "k8s"]);
         expect(ss.apiKeys[0].deliver?.map((d) => d.name)).toEqual(["cron host"]);
         expect(nexus.tenantKeys[1].deliver).toBeUndefined();
