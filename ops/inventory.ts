@@ -3,7 +3,7 @@
 // of the vendors through each vendor's own provider (the dispatch the engine uses, configured with
 // the stack's config), so no wire code exists twice. Rows hold only non-secret fields picked by name:
 // whatever a vendor adds to its outputs, a key value cannot reach a report.
-import { dispatch } from "../providers/shared/dispatch.ts";
+import { dispatch } from "../providers/dispatch.ts";
 import { keySchedule, type RotationPolicy } from "../providers/shared/rotation.ts";
 import { Settings } from "../providers/shared/settings.ts";
 import { vendors } from "../providers/vendors.ts";

@@ -65,7 +65,7 @@ const manifest = {
         "./shim": "./providers/shim/index.cjs",
         "./package.json": "./package.json",
     },
-    imports: { "#provider-shim": "./providers/shim/index.cjs", "#dispatch": "./providers/shared/dispatch.js" },
+    imports: { "#provider-shim": "./providers/shim/index.cjs", "#dispatch": "./providers/dispatch.js" },
     types: "./api/index.d.ts",
     dependencies,
     peerDependencies,

@@ -101,6 +101,11 @@ describe("layout", () => {
         expect(cycles(new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]], ["d", ["a"]]])).map((c) => c.sort())).toEqual([["a", "b", "c"]]);
     });
 
+    it("the core (providers/shared) never imports the vendor list: vendors plug into it, not the reverse", () => {
+        const offenders = sources("providers/shared").filter((f) => edges(f).includes(path.join(ROOT, "providers", "vendors.ts")));
+        expect(offenders.map((f) => path.relative(ROOT, f))).toEqual([]);
+    });
+
     it("a vendor's resource classes load without its wire client or lifecycle (the program reads only output lists)", () => {
         for (const v of vendors) {
             const start = path.join(ROOT, "providers", v.section, "resource.ts");

@@ -3,20 +3,14 @@
 import { clock } from "../shared/clock.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { dynamicType } from "../shared/hygiene.ts";
-import { BEYONDTRUST_SETTINGS, PREFIX, keyInputs, keyProblems, BeyondTrustSection } from "./schema.ts";
+import { BEYONDTRUST_SETTINGS, PREFIX, keyInputs, keyProblems, BeyondTrustSection, BEYONDTRUST_KEY_OUTPUTS } from "./schema.ts";
 
 export * from "./schema.ts";
 
 export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
     section: "beyondtrust",
     title: "BeyondTrust Remote Support",
-    // A session key has no standing at the appliance beyond its expiry (no disable or revoke action).
-    keyOutputs: {
-        expires: "expires",
-        standing: () => "active",
-        // The appliance has no revoke (lifecycle.ts): delete only forgets the key.
-        keptOnDelete: (o) => `the key itself: BeyondTrust cannot revoke a session key, it stays usable until it expires${typeof o.expires === "string" ? ` at ${o.expires}` : ""}`,
-    },
+    keyOutputs: BEYONDTRUST_KEY_OUTPUTS,
     hygiene: {
         types: [dynamicType("beyondtrust", "SessionKey")],
         // Every session key expires (its ttl, or the appliance's maximum when null), so the rule

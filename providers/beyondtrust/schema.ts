@@ -3,6 +3,7 @@
 // descriptor, lifecycle, resource and client import them from here and this file imports nothing
 // of the folder, so the imports run one way and the program process, which reads only an output
 // list, never loads a wire client or a database driver.
+import type { KeyOutputs } from "../shared/descriptor.ts";
 import { z } from "zod";
 import type { SectionProblem } from "../shared/descriptor.ts";
 import { keyName } from "../shared/fields.ts";
@@ -129,3 +130,15 @@ export function keyInputs(e: SessionKeyEntry) {
 export const SESSION_KEY_SECRET_OUTPUTS = ["shortKey", "keyUrl", "mailBody"] as const;
 
 export const SESSION_KEY_OUTPUTS = [...SESSION_KEY_SECRET_OUTPUTS, "mailSubject", "expires", "queue", "queueId", "available", "fingerprint"] as const;
+
+/**
+ * What the report, the summary and the core read of this vendor's key outputs: expiry, standing
+ * (the rotation decision and the schedule use the same rule), what a delete leaves.
+ */
+// A session key has no standing at the appliance beyond its expiry (no disable or revoke action).
+export const BEYONDTRUST_KEY_OUTPUTS: KeyOutputs = {
+    expires: "expires",
+    standing: () => "active",
+    // The appliance has no revoke (lifecycle.ts): delete only forgets the key.
+    keptOnDelete: (o) => `the key itself: BeyondTrust cannot revoke a session key, it stays usable until it expires${typeof o.expires === "string" ? ` at ${o.expires}` : ""}`,
+};

@@ -4,18 +4,14 @@ import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { expiryInstant } from "../shared/fields.ts";
 import { clock } from "../shared/clock.ts";
 import type { KeyHygieneEntry } from "../shared/hygiene.ts";
-import { LISTS, NEXUS_KEY_TYPES, NEXUS_PERMISSION_FORM, NEXUS_PROBE_URL, NEXUS_SETTINGS, allowedPermissions, keyInputs, takes, type NexusKeyEntry, type NexusKeyKind, NexusSection, verifies } from "./schema.ts";
+import { LISTS, NEXUS_KEY_TYPES, NEXUS_PERMISSION_FORM, NEXUS_PROBE_URL, NEXUS_SETTINGS, allowedPermissions, keyInputs, takes, type NexusKeyEntry, type NexusKeyKind, NexusSection, verifies, NEXUS_KEY_OUTPUTS } from "./schema.ts";
 
 export * from "./schema.ts";
 
 export const nexus: VendorDescriptor<NexusSection> = {
     section: "nexus",
     title: "Genesys Digital Channels (Nexus)",
-    keyOutputs: {
-        expires: "expires",
-        standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active"),
-        keptOnDelete: () => "nothing (the key is deleted at Nexus)",
-    },
+    keyOutputs: NEXUS_KEY_OUTPUTS,
     hygiene: {
         types: Object.values(NEXUS_KEY_TYPES),
         // Expiry is the key's own `expires` (null: never); every kind can be probed (probeUrl).

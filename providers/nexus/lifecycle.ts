@@ -13,7 +13,7 @@ import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin, type NexusRequestStyle } from "./client.ts";
-import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX } from "./schema.ts";
+import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX, NEXUS_KEY_OUTPUTS } from "./schema.ts";
 
 export interface NexusKeyInputs extends CoreInputs {
     /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
@@ -113,6 +113,7 @@ function seen(listing: { keys: NexusKey[]; complete: boolean }, match: (k: Nexus
 }
 
 export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, NexusKey, Connection> = {
+    standing: NEXUS_KEY_OUTPUTS.standing,
     title: "Nexus",
     fields: {
         immutable: ["kind", "tenant", "permissions"],

@@ -3,6 +3,7 @@
 // descriptor, lifecycle, resource and client import them from here and this file imports nothing
 // of the folder, so the imports run one way and the program process, which reads only an output
 // list, never loads a wire client or a database driver.
+import type { KeyOutputs } from "../shared/descriptor.ts";
 import { z } from "zod";
 import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
 import { Rotation } from "../shared/rotation.ts";
@@ -181,3 +182,13 @@ export const NEXUS_PROBE_URL = NEXUS_SETTINGS[NEXUS_SETTINGS.length - 2];
 export const NEXUS_SECRET_OUTPUTS = ["apiKey"] as const;
 
 export const FINGERPRINT_PREFIX = "nxk_";
+
+/**
+ * What the report, the summary and the core read of this vendor's key outputs: expiry, standing
+ * (the rotation decision and the schedule use the same rule), what a delete leaves.
+ */
+export const NEXUS_KEY_OUTPUTS: KeyOutputs = {
+    expires: "expires",
+    standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active"),
+    keptOnDelete: () => "nothing (the key is deleted at Nexus)",
+};

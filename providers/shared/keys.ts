@@ -27,7 +27,6 @@ import { clock } from "./clock.ts";
 import { changedFields, planDiff, type FieldSpec, type KeyDiff } from "./diff.ts";
 import { isKind, operationFailed, VendorError, type Fixes } from "./errors.ts";
 import { nextRotationAt, overlapMs, rotationReason, type KeyStanding, type RotationPolicy } from "./rotation.ts";
-import { vendors } from "../vendors.ts";
 import { rememberSecret } from "./redact.ts";
 import { fingerprint, Settings, type RawConfig } from "./settings.ts";
 
@@ -196,6 +195,11 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
     /** The output holding the key value, for `previousValue` (default `apiKey`). */
     valueOutput?: string;
     /**
+     * The key's standing from its inputs or outputs (the descriptor's keyOutputs.standing, the one
+     * rule the report reads too); absent: always active. A disabled or revoked key is never rotated by age.
+     */
+    standing?(o: Record<string, unknown>): KeyStanding;
+    /**
      * Sets the key's vendor-side expiry to `at` (ISO 8601), so that a key kept for an overlap stops
      * working at its end even if no up runs. Absent: the vendor has no expiry that can be set later.
      */
@@ -262,7 +266,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
      */
     const standingOf = (inputs: object): KeyStanding => {
         const raw = inputs as Record<string, unknown>;
-        return vendors.find((v) => v.section === raw.vendor)?.keyOutputs.standing(raw) ?? "active";
+        return lc.standing?.(raw) ?? "active";
     };
 
     const valueOf = (o: Record<string, unknown>): string | null => {

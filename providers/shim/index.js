@@ -11,7 +11,7 @@
 // resources run the current code, and the text in state is the same from any checkout or machine.
 // `#dispatch` is where the package.json that holds this file says it is: this folder's, in a
 // checkout (@keyfleet/providers by name), or the built keyfleet package's (its own providers/, and
-// then state says `require("keyfleet/shim")`). The implementation (providers/shared/dispatch.ts)
+// then state says `require("keyfleet/shim")`). The implementation (providers/dispatch.ts)
 // hands each call to the vendor the resource's inputs name, so every vendor shares this one shim.
 //
 // After editing this folder, `npm ci` refreshes the installed copy (scripts/keyfleet.sh notices).

@@ -4,20 +4,14 @@
 import { clock } from "../shared/clock.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { dynamicType } from "../shared/hygiene.ts";
-import { SCP_SETTINGS, declaresKeys, expiryWarning, keyInputs, rolesProblem, scpExpiry, SupportCenterSection } from "./schema.ts";
+import { SCP_SETTINGS, declaresKeys, expiryWarning, keyInputs, rolesProblem, scpExpiry, SupportCenterSection, SCP_KEY_OUTPUTS } from "./schema.ts";
 
 export * from "./schema.ts";
 
 export const supportcenter: VendorDescriptor<SupportCenterSection> = {
     section: "supportcenter",
     title: "ManageEngine SupportCenter Plus",
-    // validUntil is the key's actual validity (an overlap may shorten it below the YAML's expires).
-    keyOutputs: {
-        expires: "validUntil",
-        standing: (o) => (o.isExpired === true ? "expired" : o.status === "inactive" ? "disabled" : "active"),
-        // The product lists deleted keys as evidence and may keep their names taken (lifecycle.ts).
-        keptOnDelete: () => "the key in its list, marked deleted and unusable; its name may stay taken",
-    },
+    keyOutputs: SCP_KEY_OUTPUTS,
     hygiene: {
         types: [dynamicType("supportcenter", "IntegrationKey")],
         // protect is Pulumi's resource option, which declare() lifts for the one run that rotates the

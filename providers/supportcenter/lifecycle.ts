@@ -25,7 +25,7 @@ import { fingerprint, type Settings } from "../shared/settings.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
-import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status } from "./schema.ts";
+import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status, SCP_KEY_OUTPUTS } from "./schema.ts";
 
 export interface ScpKeyInputs extends CoreInputs {
     /** Role names, sorted. */
@@ -257,6 +257,7 @@ const NOT_OWNER =
     "run `pulumi refresh`, set owner: to who holds it, and give that owner's technician key and password in keyfleet:supportcenterOwners";
 
 export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, ScpFull, Connection> = {
+    standing: SCP_KEY_OUTPUTS.standing,
     title: "SupportCenter Plus",
     fields: {
         immutable: [],

@@ -3,6 +3,7 @@
 // descriptor, lifecycle, resource and client import them from here and this file imports nothing
 // of the folder, so the imports run one way and the program process, which reads only an output
 // list, never loads a wire client or a database driver.
+import type { KeyOutputs } from "../shared/descriptor.ts";
 import { z } from "zod";
 import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
 import { probeSettings } from "../shared/probe.ts";
@@ -199,3 +200,15 @@ export function keyInputs(e: IntegrationKeyEntry) {
 export const SCP_SECRET_OUTPUTS = ["apiKey"] as const;
 
 export const SCP_OUTPUT_NAMES = ["keyId", "apiKey", "fingerprint", "ownerId", "validUntil", "isExpired", "deletedRoles"] as const;
+
+/**
+ * What the report, the summary and the core read of this vendor's key outputs: expiry, standing
+ * (the rotation decision and the schedule use the same rule), what a delete leaves.
+ */
+// validUntil is the key's actual validity (an overlap may shorten it below the YAML's expires).
+export const SCP_KEY_OUTPUTS: KeyOutputs = {
+    expires: "validUntil",
+    standing: (o) => (o.isExpired === true ? "expired" : o.status === "inactive" ? "disabled" : "active"),
+    // The product lists deleted keys as evidence and may keep their names taken (lifecycle.ts).
+    keptOnDelete: () => "the key in its list, marked deleted and unusable; its name may stay taken",
+};

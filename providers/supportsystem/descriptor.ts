@@ -4,20 +4,14 @@
 import { createRequire } from "node:module";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { dynamicType } from "../shared/hygiene.ts";
-import { ADOPT, RIGHTS, SUPPORTSYSTEM_SETTINGS, addressProblem, canonicalAddress, configuredTransport, keyInputs, resourceName, type Path, SupportSystemSection } from "./schema.ts";
+import { ADOPT, RIGHTS, SUPPORTSYSTEM_SETTINGS, addressProblem, canonicalAddress, configuredTransport, keyInputs, resourceName, type Path, SupportSystemSection, SUPPORTSYSTEM_KEY_OUTPUTS } from "./schema.ts";
 
 export * from "./schema.ts";
 
 export const supportsystem: VendorDescriptor<SupportSystemSection> = {
     section: "supportsystem",
     title: "SupportSystem",
-    // osTicket's api_key rows have no expiry; one entry's `ips:` makes a key per address.
-    keyOutputs: {
-        expires: null,
-        standing: (o) => (o.active === false ? "disabled" : "active"),
-        variant: "ip",
-        keptOnDelete: () => "nothing (the row is deleted from the help desk's table)",
-    },
+    keyOutputs: SUPPORTSYSTEM_KEY_OUTPUTS,
     hygiene: {
         types: [dynamicType("supportsystem", "ApiKey")],
         // No expiry; each key is bound to one address; a right left out is granted (the table's default).

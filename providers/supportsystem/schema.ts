@@ -3,6 +3,7 @@
 // descriptor, lifecycle, resource and client import them from here and this file imports nothing
 // of the folder, so the imports run one way and the program process, which reads only an output
 // list, never loads a wire client or a database driver.
+import type { KeyOutputs } from "../shared/descriptor.ts";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
@@ -227,3 +228,15 @@ export function keyInputs(e: SupportSystemEntry, ip: string) {
 }
 
 export const SUPPORTSYSTEM_SECRET_OUTPUTS = ["apiKey"] as const;
+
+/**
+ * What the report, the summary and the core read of this vendor's key outputs: expiry, standing
+ * (the rotation decision and the schedule use the same rule), what a delete leaves.
+ */
+// osTicket's api_key rows have no expiry; one entry's `ips:` makes a key per address.
+export const SUPPORTSYSTEM_KEY_OUTPUTS: KeyOutputs = {
+    expires: null,
+    standing: (o) => (o.active === false ? "disabled" : "active"),
+    variant: "ip",
+    keptOnDelete: () => "nothing (the row is deleted from the help desk's table)",
+};

@@ -2,8 +2,8 @@
 // (`vendor`, the descriptor's section), whose provider is loaded on first use. Configuration (the
 // stack config the engine hands over) is passed to each vendor's provider as it loads.
 import type * as pulumi from "@pulumi/pulumi";
-import { vendors } from "../vendors.ts";
-import { reportDetailedDiff } from "./diff.ts";
+import { vendors } from "./vendors.ts";
+import { reportDetailedDiff } from "./shared/diff.ts";
 
 type Provider = Awaited<ReturnType<(typeof vendors)[number]["provider"]>>;
 
