@@ -25,7 +25,7 @@ export interface Run {
     stderr: string;
 }
 
-const LINKED = ["node_modules", "providers", "ops", "toolchain", "sandbox", "tools", "scripts", "package.json", "package-lock.json", ".node-version"];
+const LINKED = ["node_modules", "api", "providers", "ops", "toolchain", "sandbox", "tools", "scripts", "package.json", "package-lock.json", ".node-version"];
 
 export function scratchRepo(): ScratchRepo {
     // scripts/keyfleet.sh reinstalls npm packages when package.json is newer than node_modules; through
