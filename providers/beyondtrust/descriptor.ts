@@ -2,6 +2,7 @@
 // YAML (session keys), its rules, its stack settings, how its keys are declared, and its sandbox.
 import { z } from "zod";
 import { clock } from "../shared/clock.ts";
+import type { Limits } from "../shared/calls.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { keyName } from "../shared/fields.ts";
 import { Duration, durationMs, Rotation } from "../shared/rotation.ts";
@@ -125,9 +126,16 @@ function keyInputs(e: SessionKeyEntry) {
     };
 }
 
+/**
+ * Per API account, as the vendor documents it; paced at 90% of the per-second rate, because the
+ * appliance counts arrivals and a request on a fresh connection arrives later than the next ones.
+ */
+export const BEYONDTRUST_LIMITS: Limits = { perSecond: 20, perHour: 15000, headroom: 0.1 };
+
 export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
     section: "beyondtrust",
     title: "BeyondTrust Remote Support",
+    limits: BEYONDTRUST_LIMITS,
     // A session key has no standing at the appliance beyond its expiry (no disable or revoke action).
     keyOutputs: {
         expires: "expires",
