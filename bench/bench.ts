@@ -19,7 +19,7 @@ const usage = `usage: npm run bench [-- --keys 10,100 --pairs 3 --steps up,previ
   keyfleet against every vendor's sandbox through the real engine, interleaved with the engine's
   floor; writes <out>.md (table, targets) and <out>.png (time against N). --keys 1000 is the
   issue's scale (about an hour per pair on 2 shared cores). Each N's raw figures are kept in
-  .keyfleet/bench-results.json; --from <that file> writes the table and plot again without running.`;
+  <out>.json; --from <that file> writes the table and plot again without running.`;
 const { values } = parseCli(usage, {
     options: {
         keys: { type: "string", default: "10,100" },
@@ -152,7 +152,7 @@ if (values.from) {
     Object.assign(limitsSeen, saved.limits);
 } else {
     console.log(`keyfleet bench: ${SIZES.join(", ")} keys over ${vendors.map((v) => v.section).join(", ")}; ${PAIRS} interleaved pair(s) per N; steps ${STEPS.join(", ")}; Node ${process.versions.node}`);
-    const rawFile = path.join(ROOT, ".keyfleet", "bench-results.json");
+    const rawFile = `${path.resolve(ROOT, values.out)}.json`;
     for (const n of SIZES) {
         const r: Result = { n, runs: { keyfleet: [], floor: [] } };
         for (let p = 1; p <= PAIRS; p++) {
