@@ -71,6 +71,12 @@ async function http(handler: Handler, stats: CallStats, limit: string, config: (
     };
 }
 
+/**
+ * Logins the bench's keys of each vendor use, so each may ask for one token per process; null for
+ * a vendor without tokens, whose "token requests" column counts database connections instead.
+ */
+export const benchCredentials: Record<string, number | null> = { nexus: 1, beyondtrust: 1, supportcenter: 0, supportsystem: null };
+
 const rotationOf = (r: { generation: number; overlap: boolean }) => `, rotation: { generation: ${r.generation}${r.overlap ? ", overlap: 1d" : ""} }`;
 
 export const benchSandboxes: Record<string, () => Promise<BenchSandbox>> = {
