@@ -91,10 +91,22 @@ if (mode === "profile") {
     const run = await fresh();
     try {
         console.log(`profile: keyfleet up of ${N} keys over ${vendors.length} vendors; files in ${path.relative(ROOT, dir)}`);
-        const seconds = await up(run.s, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` }, ["--profiling", path.join(dir, "cli"), "--tracing", `file:${path.join(dir, "cli.trace")}`]);
+        // The engine ends its plugins with SIGKILL, so --cpu-prof (written at exit) never comes from
+        // the dynamic provider: a launcher of its own, first on PATH, runs it under --prof, whose
+        // tick log is written as it goes (--prof is refused in NODE_OPTIONS).
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin);
+        const launcher = path.join(bin, "pulumi-resource-pulumi-nodejs");
+        fs.writeFileSync(launcher, `#!/bin/sh\nKEYFLEET_ENGINE_PID=$PPID exec "${process.execPath}" --prof --logfile=${dir}/provider-%p.log --no-logfile-per-isolate "${ROOT}/toolchain/dynamic-provider.ts" "$@"\n`, { mode: 0o755 });
+        const seconds = await up(run.s, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}`, PATH: `${bin}:${process.env.PATH}` }, ["--profiling", path.join(dir, "cli"), "--tracing", `file:${path.join(dir, "cli.trace")}`]);
         const state = fs.statSync(path.join(run.s.dir, "state", ".pulumi", "stacks", "keyfleet", "e2e.json")).size;
         console.log(`up: ${seconds.toFixed(1)} s, final checkpoint ${(state / 1024).toFixed(0)} KB (${(state / N).toFixed(0)} bytes per key)`);
         for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) console.log(summarize(path.join(dir, f)));
+        for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("provider-") && f.endsWith(".log"))) {
+            const { stdout } = await promisify(execFile)(process.execPath, ["--prof-process", path.join(dir, f)], { maxBuffer: 64 << 20 });
+            // The summary and the heaviest JavaScript and C++ entries.
+            console.log(`dynamic-provider plugin (${f}, node --prof-process):\n${stdout.split("\n").slice(0, 60).join("\n")}`);
+        }
         const cpu = fs.readdirSync(dir).find((f) => f.startsWith("cli") && f.endsWith(".cpu"));
         if (cpu) {
             const pulumi = (await promisify(execFile)("sh", ["-c", "command -v pulumi"])).stdout.trim();
