@@ -23,8 +23,22 @@ function parentOf(pid: string): string | undefined {
     }
 }
 
-export function peaks(root: number): { stop(): Peaks } {
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+function cpuOf(pid: string): number {
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+        return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+        return 0;
+    }
+}
+
+export function peaks(root: number): { stop(): Peaks; cpu(): Peaks } {
     const seen: Peaks = { provider: 0, cli: 0, host: 0 };
+    // Each process's last CPU reading, kept by pid, so a process that ended still counts.
+    const cpuByPid = new Map<string, { kind: keyof Peaks; seconds: number }>();
     const sample = () => {
         const pids = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d));
         const parents = new Map(pids.map((p) => [p, parentOf(p)]));
@@ -44,7 +58,10 @@ export function peaks(root: number): { stop(): Peaks } {
                       : argv[0]?.endsWith("node") || argv.some((a) => a.includes("language-host"))
                         ? "host"
                         : undefined;
-                if (kind) seen[kind] = Math.max(seen[kind], hwm);
+                if (kind) {
+                    seen[kind] = Math.max(seen[kind], hwm);
+                    cpuByPid.set(pid, { kind, seconds: cpuOf(pid) });
+                }
             } catch {
                 // the process ended between listing and reading
             }
@@ -56,6 +73,11 @@ export function peaks(root: number): { stop(): Peaks } {
             clearInterval(timer);
             sample();
             return seen;
+        },
+        cpu() {
+            const total: Peaks = { provider: 0, cli: 0, host: 0 };
+            for (const { kind, seconds } of cpuByPid.values()) total[kind] += seconds;
+            return total;
         },
     };
 }

@@ -1,8 +1,8 @@
 // Where an up of N keys spends its time (issue 20, docs/performance.md's findings), two modes:
 //   node bench/profile.ts profile [--keys 1000]
-//     one keyfleet up from empty with --cpu-prof in every Node process (the language host, the
-//     program, the dynamic-provider plugins) and the CLI's own --profiling (Go pprof) and
-//     --tracing; prints each profile's heaviest functions by self time. Files stay in the folder
+//     one keyfleet up from empty with --cpu-prof in the language host and the program, the CLI's
+//     own --profiling (Go pprof) and --tracing, and every process's CPU seconds from /proc (the
+//     dynamic provider's only way: the engine SIGKILLs it); prints each profile's heaviest functions. Files stay in the folder
 //     it names (.keyfleet/profile-<time>/).
 //   node bench/profile.ts checkpoints [--keys 300] [--parallel 10,64]
 //     up from empty of keyfleet and of the floor with the engine's checkpoint after every step
@@ -15,6 +15,7 @@ import { parseCli } from "../scripts/cli.ts";
 import { vendors } from "../providers/vendors.ts";
 import { benchSandboxes, type BenchSandbox } from "../sandbox/bench.ts";
 import { createTestStack, ROOT, type TestStack } from "../test/helpers/stack.ts";
+import { peaks } from "./peaks.ts";
 
 const { values, positionals } = parseCli("usage: node bench/profile.ts profile|checkpoints [--keys N] [--parallel 10,64]", {
     allowPositionals: true,
@@ -92,26 +93,22 @@ if (mode === "profile") {
     try {
         console.log(`profile: keyfleet up of ${N} keys over ${vendors.length} vendors; files in ${path.relative(ROOT, dir)}`);
         // The engine ends its plugins with SIGKILL, so --cpu-prof (written at exit) never comes from
-        // the dynamic provider: a launcher of its own, first on PATH, runs it under --prof, whose
-        // tick log is written as it goes (--prof is refused in NODE_OPTIONS).
-        const bin = path.join(dir, "bin");
-        fs.mkdirSync(bin);
-        const launcher = path.join(bin, "pulumi-resource-pulumi-nodejs");
-        fs.writeFileSync(launcher, `#!/bin/sh\nKEYFLEET_ENGINE_PID=$PPID exec "${process.execPath}" --prof --logfile=${dir}/provider-%p.log --no-logfile-per-isolate "${ROOT}/toolchain/dynamic-provider.ts" "$@"\n`, { mode: 0o755 });
-        const seconds = await up(run.s, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}`, PATH: `${bin}:${process.env.PATH}` }, ["--profiling", path.join(dir, "cli"), "--tracing", `file:${path.join(dir, "cli.trace")}`]);
+        // the dynamic provider, and --prof's tick log (refused in NODE_OPTIONS anyway) loses its
+        // buffer with it: the provider's CPU is read from /proc instead.
+        const watch = peaks(process.pid);
+        const seconds = await up(run.s, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` }, ["--profiling", path.join(dir, "cli"), "--tracing", `file:${path.join(dir, "cli.trace")}`]);
         const state = fs.statSync(path.join(run.s.dir, "state", ".pulumi", "stacks", "keyfleet", "e2e.json")).size;
+        watch.stop();
+        const cpu = watch.cpu();
+        // From /proc, sampled every 100 ms: what each process used, even those killed at the end.
+        console.log(`CPU seconds: CLI ${cpu.cli.toFixed(1)}, dynamic-provider plugin(s) ${cpu.provider.toFixed(1)}, language host and program ${cpu.host.toFixed(1)}`);
         console.log(`up: ${seconds.toFixed(1)} s, final checkpoint ${(state / 1024).toFixed(0)} KB (${(state / N).toFixed(0)} bytes per key)`);
         for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) console.log(summarize(path.join(dir, f)));
-        for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("provider-") && f.endsWith(".log"))) {
-            const { stdout } = await promisify(execFile)(process.execPath, ["--prof-process", path.join(dir, f)], { maxBuffer: 64 << 20 });
-            // The summary and the heaviest JavaScript and C++ entries.
-            console.log(`dynamic-provider plugin (${f}, node --prof-process):\n${stdout.split("\n").slice(0, 60).join("\n")}`);
-        }
-        const cpu = fs.readdirSync(dir).find((f) => f.startsWith("cli") && f.endsWith(".cpu"));
-        if (cpu) {
+        const pprof = fs.readdirSync(dir).find((f) => f.startsWith("cli") && f.endsWith(".cpu"));
+        if (pprof) {
             const pulumi = (await promisify(execFile)("sh", ["-c", "command -v pulumi"])).stdout.trim();
-            const { stdout } = await promisify(execFile)("go", ["tool", "pprof", "-top", "-nodecount=25", pulumi, path.join(dir, cpu)], { maxBuffer: 16 << 20 }).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: `${e.stdout ?? ""}${e.stderr ?? ""}` }));
-            console.log(`CLI (Go pprof, ${cpu}):\n${stdout}`);
+            const { stdout } = await promisify(execFile)("go", ["tool", "pprof", "-top", "-nodecount=25", pulumi, path.join(dir, pprof)], { maxBuffer: 16 << 20 }).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: `${e.stdout ?? ""}${e.stderr ?? ""}` }));
+            console.log(`CLI (Go pprof, ${pprof}):\n${stdout}`);
         }
     } finally {
         await done(run);
