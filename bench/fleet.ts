@@ -1,13 +1,15 @@
-// Wall time of `npm run fleet -- preview` over 10 environments of 20 keys each (Nexus tenant keys
-// against an in-process sandbox), at parallelism 1, 2 and 4. The stacks live in a scratch project
+// Wall time of `npm run fleet -- preview` over 10 environments of 20 keys each (spread over every
+// vendor of providers/vendors.ts, each against its in-process sandbox from sandbox/bench.ts), at
+// parallelism 1, 2 and 4. The stacks live in a scratch project
 // with its own file backend; they are made with one `fleet up`, then each preview runs the real
 // command (ops/fleet.ts) as a child process, as a user would.
 //   node bench/fleet.ts [--envs 10] [--keys 20] [--parallel 1,2,4]
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { vendors } from "../providers/vendors.ts";
+import { benchSandboxes } from "../sandbox/bench.ts";
 import { createFleetProject } from "../test/helpers/fleet.ts";
-import { CC, startSandbox } from "../test/helpers/sandbox.ts";
 import { ROOT } from "../test/helpers/stack.ts";
 
 const { values } = parseArgs({ options: { envs: { type: "string", default: "10" }, keys: { type: "string", default: "20" }, parallel: { type: "string", default: "1,2,4" } } });
@@ -25,16 +27,19 @@ function fleet(args: string[], env: Record<string, string>): Promise<{ code: num
     });
 }
 
-const t = await startSandbox();
+const boxes = await Promise.all(vendors.map((v) => benchSandboxes[v.section]!()));
 const names = Array.from({ length: envs }, (_, i) => `env${String(i + 1).padStart(2, "0")}`);
+// Each environment's keys spread over the vendors, as evenly as the count allows.
 const yaml = (env: string) =>
-    `nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n${Array.from({ length: perEnv }, (_, k) => `    - name: ${env} key ${k + 1}\n`).join("")}`;
-const p = await createFleetProject([t], Object.fromEntries(names.map((n) => [n, yaml(n)])));
+    boxes
+        .map((b, i) => b.yaml(Array.from({ length: Math.floor(perEnv / boxes.length) + (i < perEnv % boxes.length ? 1 : 0) }, (_, k) => `${env} key ${i}-${k + 1}`), { generation: 0, overlap: false }))
+        .join("");
+const p = await createFleetProject(boxes, Object.fromEntries(names.map((n) => [n, yaml(n)])));
 try {
     console.log(`bench: ${envs} stacks × ${perEnv} keys in ${p.dir}; ${navigatorCores()} cores`);
     const up = await fleet(["up", "--parallel", "4"], p.env);
     if (up.code !== 0) throw new Error(`fleet up failed:\n${up.stdout}`);
-    console.log(`fleet up (parallel 4): ${(up.ms / 1000).toFixed(1)}s, ${(await t.client.list(t.tenantLogin)).length} keys at the vendor`);
+    console.log(`fleet up (parallel 4): ${(up.ms / 1000).toFixed(1)}s, ${boxes.reduce((sum, b) => sum + b.counts().calls, 0)} vendor calls`);
     const rows: string[] = [];
     for (const n of levels) {
         const r = await fleet(["preview", "--parallel", String(n)], p.env);
@@ -46,7 +51,7 @@ try {
     console.log(`\nfleet preview, ${envs} environments × ${perEnv} keys:\n  ${rows.join("\n  ")}`);
 } finally {
     p.cleanup();
-    await t.close();
+    for (const b of boxes) await b.close();
 }
 
 function navigatorCores(): number {

@@ -15,8 +15,11 @@ const noop: pulumi.dynamic.ResourceProvider = {
     async read(id, props) {
         return { id, props };
     },
-    async diff() {
-        return { changes: false };
+    // An input changed (a rotation's generation, say) is a replace, so that the floor of a rotation
+    // is the engine's replace of the same resources.
+    async diff(_id, olds, news) {
+        const replaces = Object.keys(news).filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+        return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
     },
 };
 

@@ -239,3 +239,50 @@ export async function startMysqlHoldProxy(host: string, port: number): Promise<M
     });
     return { port: relay.port, holdNextCommit: () => new Promise<void>((resolve) => (armed = resolve)), close: relay.close };
 }
+
+/** What a counting relay saw: statements sent (COM_QUERY, COM_STMT_EXECUTE) and connections (each one a login). */
+export interface MysqlCounter {
+    port: number;
+    counts: { statements: number; connections: number };
+    reset(): void;
+    close(): Promise<void>;
+}
+
+/**
+ * A TCP relay in front of a MySQL/MariaDB server that counts what a client asks of it, for the
+ * benchmark's per-vendor calls: the help desk's keys are rows, so its "calls" are statements and
+ * its "logins" connections. Packets are walked by their 3-byte length, so several in one chunk count.
+ */
+export async function startMysqlCounter(host: string, port: number): Promise<MysqlCounter> {
+    const counts = { statements: 0, connections: 0 };
+    const relay = await tcpRelay(host, port, () => {
+        counts.connections++;
+        let authed = false;
+        let pending = Buffer.alloc(0);
+        return {
+            toServer(chunk) {
+                pending = Buffer.concat([pending, chunk]);
+                while (pending.length >= 4) {
+                    const length = pending.readUIntLE(0, 3);
+                    if (pending.length < 4 + length) break;
+                    const seq = pending[3];
+                    // Sequence 0 starts a command; the handshake answer and auth switches come with a later sequence.
+                    if (seq === 0 && authed && (pending[4] === COM_QUERY || pending[4] === COM_STMT_EXECUTE)) counts.statements++;
+                    if (seq !== 0) authed = true;
+                    pending = pending.subarray(4 + length);
+                }
+                return true;
+            },
+            toClient: () => true,
+        };
+    });
+    return {
+        port: relay.port,
+        counts,
+        reset() {
+            counts.statements = 0;
+            counts.connections = 0;
+        },
+        close: relay.close,
+    };
+}

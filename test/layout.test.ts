@@ -6,6 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { vendors } from "../providers/vendors.ts";
 import { sandboxes } from "../sandbox/index.ts";
+import { benchSandboxes } from "../sandbox/bench.ts";
 import { ROOT } from "./helpers/stack.ts";
 
 /** Module specifiers a TypeScript file imports, statically or with import(). */
@@ -125,5 +126,15 @@ describe("layout", () => {
     it("every vendor has exactly one sandbox, on a port of its own", () => {
         expect(sandboxes.map((sb) => sb.section).sort()).toEqual(vendors.map((v) => v.section).sort());
         expect(new Set(sandboxes.map((sb) => sb.port)).size).toBe(sandboxes.length);
+    });
+
+    it("bench/ names no vendor: it loops over providers/vendors.ts, and sandbox/bench.ts has a fixture for each", () => {
+        expect(Object.keys(benchSandboxes).sort()).toEqual(vendors.map((v) => v.section).sort());
+        // The section, the product's first word (its maker or name) and a name in parentheses ("Nexus").
+        const words = vendors.flatMap((v) => [v.section, v.title.split(" ")[0]!, ...[...v.title.matchAll(/\(([^)]+)\)/g)].map((m) => m[1]!)]);
+        for (const file of fs.readdirSync(path.join(ROOT, "bench"))) {
+            const text = fs.readFileSync(path.join(ROOT, "bench", file), "utf8").toLowerCase();
+            for (const w of words) expect(text.includes(w.toLowerCase()), `bench/${file} names "${w}"`).toBe(false);
+        }
     });
 });

@@ -558,6 +558,43 @@ describe("Nexus provider", () => {
         const { outs } = await provider.create(await checked({ vendor: "nexus", kind: "cluster", tenant: "*", name: "p-cluster", permissions: ["nexus:cluster:*"] }));
         expect(t.sandbox.keys.get(outs!.apiKey)).toMatchObject({ tenant: "*", createdby: "ops" });
     });
+
+    it("a refresh of many keys reads them from one walk of each login's key list: pages + tokens calls, no read per key", async () => {
+        const made: { id: string; outs: NexusKeyOutputs }[] = [];
+        for (let i = 0; i < 150; i++) {
+            const r = await provider.create(await checked(i % 15 === 0 ? raw(`walk-${i}`, { kind: "cluster", tenant: "*", permissions: ["nexus:cluster:*"] }) : raw(`walk-${i}`)));
+            made.push({ id: r.id, outs: r.outs as NexusKeyOutputs });
+        }
+        const gone = made[7]!;
+        t.sandbox.keys.delete(gone.outs.apiKey);
+        const total = t.sandbox.keys.size;
+        t.sandbox.stats.reset();
+        // A new process, as a refresh is: no walk of the last seconds is reused.
+        const restore = setClock(() => Date.now() + 60_000);
+        const reads = await Promise.all(made.map((m) => provider.read!(m.id, m.outs))).finally(restore);
+        const pages = t.sandbox.stats.byRoute["GET /nexus/v3/apikeys"] ?? 0;
+        // Two logins (tenant user, ops admin), each walking at most every key in pages of 100 and an empty last page.
+        expect(pages).toBeGreaterThan(0);
+        expect(pages).toBeLessThanOrEqual(2 * (Math.ceil(total / 100) + 1));
+        expect(t.sandbox.stats.byRoute["GET /nexus/v3/apikeys/{id}"] ?? 0).toBe(0);
+        expect(t.sandbox.stats.tokensIssued).toBeLessThanOrEqual(2);
+        expect(t.sandbox.stats.total).toBe(pages + (t.sandbox.stats.byRoute["POST /auth/v3/oauth/token"] ?? 0));
+        expect(reads[7]).toEqual({});
+        reads.forEach((r, i) => {
+            if (i !== 7) expect(r.props).toMatchObject({ name: `walk-${i}`, apiKey: made[i]!.outs.apiKey });
+        });
+        // A write forgets the walk: the next read sees the change.
+        const restore2 = setClock(() => Date.now() + 60_000);
+        try {
+            const first = made[1]!;
+            const changed = await provider.update!(first.id, first.outs, { ...first.outs, enabled: false });
+            const again = await provider.read!(first.id, changed.outs as NexusKeyOutputs);
+            expect(again.props).toMatchObject({ enabled: false });
+        } finally {
+            restore2();
+        }
+        for (const m of made) t.sandbox.keys.delete(m.outs.apiKey);
+    });
 });
 
 describe("Nexus provider: a create whose name a killed run's key holds (issue 17, defect 2)", () => {

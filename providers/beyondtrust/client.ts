@@ -37,18 +37,13 @@
 // only known from the answer that made it, and stays usable until it expires.
 import { createHash } from "node:crypto";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { callVendor, pacerFor, rateLimitFrom, type Limits, type Pacer } from "../shared/calls.ts";
+import { callVendor, pacerFor, rateLimitFrom, type Pacer } from "../shared/calls.ts";
+import { BEYONDTRUST_LIMITS } from "./schema.ts";
 import { VendorError, vendorWords, type ErrorKind } from "../shared/errors.ts";
 import { tokens, withToken } from "../shared/tokens.ts";
 import { retryAfterMs, send, type WireResponse } from "../shared/wire.ts";
 
 export const BEYONDTRUST_NAMESPACES = ["https://www.beyondtrust.com/namespaces/API/command", "http://www.bomgar.com/namespaces/API/command"] as const;
-
-/**
- * Per API account, as the vendor documents it; paced at 90% of the per-second rate, because the
- * appliance counts arrivals and a request on a fresh connection arrives later than the next ones.
- */
-export const BEYONDTRUST_LIMITS: Limits = { perSecond: 20, perHour: 15000, headroom: 0.1 };
 
 /**
  * The window X-RateLimit-Limit / -Remaining count, when the appliance sends them: inferred as the

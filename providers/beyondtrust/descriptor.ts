@@ -3,13 +3,15 @@
 import { clock } from "../shared/clock.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { dynamicType } from "../shared/hygiene.ts";
-import { BEYONDTRUST_SETTINGS, PREFIX, keyInputs, keyProblems, BeyondTrustSection, BEYONDTRUST_KEY_OUTPUTS } from "./schema.ts";
+import { BEYONDTRUST_SETTINGS, PREFIX, keyInputs, keyProblems, BeyondTrustSection, BEYONDTRUST_KEY_OUTPUTS, BEYONDTRUST_LIMITS } from "./schema.ts";
 
 export * from "./schema.ts";
 
 export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
     section: "beyondtrust",
     title: "BeyondTrust Remote Support",
+    limits: BEYONDTRUST_LIMITS,
+    // A session key has no standing at the appliance beyond its expiry (no disable or revoke action).
     keyOutputs: BEYONDTRUST_KEY_OUTPUTS,
     hygiene: {
         types: [dynamicType("beyondtrust", "SessionKey")],

@@ -4,6 +4,7 @@
 // of the folder, so the imports run one way and the program process, which reads only an output
 // list, never loads a wire client or a database driver.
 import type { KeyOutputs } from "../shared/descriptor.ts";
+import type { Limits } from "../shared/calls.ts";
 import { z } from "zod";
 import type { SectionProblem } from "../shared/descriptor.ts";
 import { keyName } from "../shared/fields.ts";
@@ -142,3 +143,9 @@ export const BEYONDTRUST_KEY_OUTPUTS: KeyOutputs = {
     // The appliance has no revoke (lifecycle.ts): delete only forgets the key.
     keptOnDelete: (o) => `the key itself: BeyondTrust cannot revoke a session key, it stays usable until it expires${typeof o.expires === "string" ? ` at ${o.expires}` : ""}`,
 };
+
+/**
+ * Per API account, as the vendor documents it; paced at 90% of the per-second rate, because the
+ * appliance counts arrivals and a request on a fresh connection arrives later than the next ones.
+ */
+export const BEYONDTRUST_LIMITS: Limits = { perSecond: 20, perHour: 15000, headroom: 0.1 };

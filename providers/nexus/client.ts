@@ -110,6 +110,11 @@ export class NexusClient {
         };
     }
 
+    /** The Nexus API's base URL (what a key list is shared by). */
+    get url(): string {
+        return this.endpoints.nexusUrl;
+    }
+
     /** How far the Nexus API's clock (the one that stamps `created`) is ahead of keyfleet's, from its answers' Date header; undefined before any. */
     // Inferred: the Date header comes from the clock that stamps the record's creation time (RFC 9110
     // §6.6.1 requires the header, not that clock). Without one, the core falls back to its own clock

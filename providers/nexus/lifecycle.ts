@@ -5,11 +5,16 @@
 //
 // The key value is the record's id. Pulumi keeps resource ids in plain text, so the resource id is
 // a fingerprint of the key (`nxk_…`) and the key itself is the secret output `apiKey`.
+//
+// Reads go through one paged walk of the login's key list shared by every key of the process
+// (providers/shared/snapshot.ts), forgotten after every write: a refresh of N keys costs the list's
+// pages, not N calls. A key missing from a list that may be cut is asked for by itself.
 import { z } from "zod";
 import { short, VendorError } from "../shared/errors.ts";
 import { ExpiryInstant } from "../shared/fields.ts";
 import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
 import { judge } from "../shared/probe.ts";
+import { Snapshot } from "../shared/snapshot.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin, type NexusRequestStyle } from "./client.ts";
@@ -95,6 +100,28 @@ function connect(settings: Settings, key: NexusKeyInputs): Connection {
     return { client, login, probe: { url: settings.get(probeUrl), expect: settings.require(probeExpect) } };
 }
 
+// Keyed by Nexus URL and login: a tenant user and the ops admin see different keys.
+const keyLists = new Snapshot<{ byId: Map<string, NexusKey>; complete: boolean }>();
+
+/** Forgets the key lists after a write (answered or not), so that no read sees the world before it. */
+async function writing<T>(work: () => Promise<T>): Promise<T> {
+    try {
+        return await work();
+    } finally {
+        keyLists.forget();
+    }
+}
+
+async function listed({ client, login }: Connection, id: string): Promise<NexusKey | undefined> {
+    const listing = await keyLists.get(`${client.url}\0${login.username}`, async () => {
+        const { keys, complete } = await client.listPages(login);
+        return { byId: new Map(keys.map((k) => [k.id, k])), complete };
+    });
+    const found = listing.byId.get(id);
+    if (found || listing.complete) return found;
+    return client.get(login, id);
+}
+
 const iso = (value: string) => new Date(value).toISOString();
 
 /**
@@ -144,11 +171,11 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
 
     async create({ client, login }, { inputs }) {
         // POST takes only the documented fields; expiry and revocation follow as an update (the core's).
-        return client.create(login, { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions });
+        return writing(() => client.create(login, { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions }));
     },
 
-    async read({ client, login }, { state }) {
-        return client.get(login, state.apiKey);
+    async read(c, { state }) {
+        return listed(c, state.apiKey);
     },
 
     async update({ client, login }, { state, changes }) {
@@ -158,11 +185,11 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
         if (changes.revoked !== undefined) body.revoked = changes.revoked;
         // Nexus says "never expires" with false, where state holds null.
         if ("expires" in changes) body.expires = changes.expires ?? false;
-        return client.update(login, state.apiKey, body);
+        return writing(() => client.update(login, state.apiKey, body));
     },
 
     async delete({ client, login }, { state }) {
-        await client.delete(login, state.apiKey);
+        await writing(() => client.delete(login, state.apiKey));
     },
 
     async find({ client, login }, { inputs }) {

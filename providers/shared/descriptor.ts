@@ -9,6 +9,7 @@ import type { Delivery } from "./delivery.ts";
 import type { Settings, SettingSpec } from "./settings.ts";
 import type { VendorHygiene } from "./hygiene.ts";
 import type { Interrupted } from "./keys.ts";
+import type { Limits } from "./calls.ts";
 
 /** A rule the schema cannot state (unique names per scope), found in the raw section. */
 export interface SectionProblem {
@@ -106,6 +107,11 @@ export interface VendorDescriptor<S = unknown> {
     section: string;
     /** The product's name, for messages and README. */
     title: string;
+    /**
+     * The request limits the vendor documents per account, where it documents any: the client paces
+     * by them and the benchmark judges its runs against the time they allow.
+     */
+    limits?: Limits;
     /** The section's schema; config/schema.ts puts it under `section`. */
     schema: z.ZodType<S>;
     /** Whether the section declares any key. */

@@ -81,6 +81,8 @@ export interface CampaignOptions {
     seed: number;
     /** The first up is killed (kill -9 of its process group) at a seeded moment. */
     kill?: boolean;
+    /** When the kill comes (ms after the up starts), instead of the seeded 3.5–8.5 s: the middle of a big up. */
+    killAfterMs?: number;
     /** up runs at the rate before the faults stop (default 8). */
     maxRuns?: number;
     log?: (line: string) => void;
@@ -156,7 +158,12 @@ export async function campaign(o: CampaignOptions): Promise<CampaignRow> {
             const late = { rate: 1, kinds: ["late" as const] };
             for (const p of Object.values(proxies)) if (p !== mysql) p.profile = late;
             runs++;
-            o.log?.(`  run ${runs}: ${await killedUp(s, 3500 + Math.floor(random() * 5000))}`);
+            const at = 3500 + Math.floor(random() * 5000);
+            o.log?.(`  run ${runs}: ${await killedUp(s, o.killAfterMs ?? at)}`);
+            // What the next up has to reconcile: keys the vendors hold against keys state recorded.
+            const made = nexus.sandbox.keys.size + scp.sandbox.keys.size + bt.liveKeys().length + (await desk.rows()).length;
+            const recorded = (await s.resources()).filter((u) => u.includes("::pulumi-nodejs:dynamic/")).length;
+            o.log?.(`  after the kill: ${made} keys live at the vendors, ${recorded} key resources in state`);
             for (const p of Object.values(proxies)) p.profile = profile;
         }
         let calm = false;
