@@ -65,7 +65,10 @@ export class KeyfleetEnvironment extends pulumi.ComponentResource {
     /** This component's outputs of the last run, as the backend holds them, and its keys in state. */
     private async record() {
         const urn = await new Promise<string>((resolve) => this.urn.apply(resolve));
-        const { names, outputs } = await keyResourcesInState(ownStackName(), (u) => u.includes(`::${ENVIRONMENT_TYPE}$`));
+        // A child's type is its parent's qualified type, "$", its own; so this component's keys are
+        // found wherever the component sits (under the stack, or inside a team's own component).
+        const qualified = urn.split("::")[2];
+        const { names, outputs } = await keyResourcesInState(ownStackName(), (u) => u.split("::")[2]?.startsWith(`${qualified}$`) === true);
         const mine = outputs[urn]?.outputs ?? {};
         return {
             keys: (mine.keyIds as Record<string, LastRunKey> | undefined) ?? {},

@@ -18,7 +18,7 @@ import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } fro
 import { durationMs, Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { BeyondTrustClient, type SessionKey } from "./client.ts";
-import { BEYONDTRUST_SETTINGS, Custom, FieldValue, keyProblems, Priority, Queue, RenewBefore, SessionKeyName, Skills, Ttl, UrlHostname, BEYONDTRUST_KEY_OUTPUTS } from "./schema.ts";
+import { BEYONDTRUST_SETTINGS, Custom, FieldValue, keyProblems, Priority, Queue, RenewBefore, SessionKeyName, Skills, Ttl, UrlHostname, BEYONDTRUST_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
 
 export interface SessionKeyInputs extends CoreInputs {
     /** The YAML's `queue` (the seed's queue_id): general, rep:<id>, team:<id>, rep_username:<name>, issue:<code_name>. */
@@ -123,6 +123,7 @@ export function renewalMarginMs(renewBefore: string | null, lifetimeMs: number):
 
 export const sessionKeyLifecycle: KeyLifecycle<SessionKeyInputs, SessionKeyOutputs, SessionKey, Connection> = {
     standing: BEYONDTRUST_KEY_OUTPUTS.standing,
+    secretOutputs: SESSION_KEY_SECRET_OUTPUTS,
     title: "BeyondTrust",
     // The short key is what a customer types; previousValue holds it during an overlap.
     valueOutput: "shortKey",

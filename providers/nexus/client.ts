@@ -335,6 +335,9 @@ function record(body: unknown, operation: string): NexusKey {
         new VendorError("invalidAnswer", `Nexus answered ${operation} with a record whose "${field}" is ${expected}`);
     if (!body || typeof body !== "object" || Array.isArray(body)) throw new VendorError("invalidAnswer", `Nexus answered ${operation} with a body that is not an API key record`);
     const r = body as Record<string, unknown>;
+    // A Nexus key's id is its value: every record read (a list holds other stacks' keys too) is
+    // remembered, so that nothing this process prints can show one (redact.ts).
+    rememberSecret(r.id);
     for (const field of ["id", "tenant", "name", "created", "createdby"]) if (typeof r[field] !== "string") throw bad(field, "missing or not a string");
     if (!Array.isArray(r.permissions) || !r.permissions.every((p) => typeof p === "string")) throw bad("permissions", "missing or not a list of strings");
     for (const field of ["enabled", "revoked"]) if (typeof r[field] !== "boolean") throw bad(field, "missing or not true/false");

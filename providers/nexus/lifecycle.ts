@@ -18,7 +18,7 @@ import { Snapshot } from "../shared/snapshot.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin, type NexusRequestStyle } from "./client.ts";
-import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX, NEXUS_KEY_OUTPUTS } from "./schema.ts";
+import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX, NEXUS_KEY_OUTPUTS, NEXUS_SECRET_OUTPUTS } from "./schema.ts";
 
 export interface NexusKeyInputs extends CoreInputs {
     /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
@@ -141,6 +141,7 @@ function seen(listing: { keys: NexusKey[]; complete: boolean }, match: (k: Nexus
 
 export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, NexusKey, Connection> = {
     standing: NEXUS_KEY_OUTPUTS.standing,
+    secretOutputs: NEXUS_SECRET_OUTPUTS,
     title: "Nexus",
     fields: {
         immutable: ["kind", "tenant", "permissions"],
@@ -250,7 +251,7 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
     async expire({ client, login }, { state, at }) {
         // Only ever earlier: a key already expiring before the overlap ends keeps its own expiry.
         if (state.expires && Date.parse(state.expires) <= Date.parse(at)) return;
-        await client.update(login, state.apiKey, { expires: at });
+        await writing(() => client.update(login, state.apiKey, { expires: at }));
     },
 
     async probe({ client, probe }, { state }) {
@@ -260,7 +261,7 @@ export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, Nexus
     },
 
     async rename({ client, login }, key, name) {
-        await client.update(login, "apiKey" in key ? key.apiKey : key.id, { name });
+        await writing(() => client.update(login, "apiKey" in key ? key.apiKey : key.id, { name }));
     },
 
     fixes: {

@@ -200,6 +200,12 @@ export interface KeyLifecycle<I extends CoreInputs, O extends I & CoreOutputs, R
      */
     standing?(o: Record<string, unknown>): KeyStanding;
     /**
+     * The outputs that hold secrets (the resource's secret outputs). The engine hands state to the
+     * provider unmarked, so the core remembers these from every state it is given, for redaction of
+     * what the provider process prints; the value output is always one of them.
+     */
+    secretOutputs?: readonly string[];
+    /**
      * Sets the key's vendor-side expiry to `at` (ISO 8601), so that a key kept for an overlap stops
      * working at its end even if no up runs. Absent: the vendor has no expiry that can be set later.
      */
@@ -267,6 +273,18 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
     const standingOf = (inputs: object): KeyStanding => {
         const raw = inputs as Record<string, unknown>;
         return lc.standing?.(raw) ?? "active";
+    };
+
+    /**
+     * Every secret a state the engine handed over holds (its value output, the vendor's secret
+     * outputs, the previous slot's and a pending create's): remembered before any vendor call, so a
+     * line the provider prints while deleting or reading the key cannot show it (redact.ts).
+     */
+    const rememberState = (o: object | undefined) => {
+        if (!o) return;
+        const raw = o as Record<string, unknown>;
+        for (const name of new Set([lc.valueOutput ?? "apiKey", ...(lc.secretOutputs ?? []), "previousValue"])) rememberSecret(raw[name]);
+        for (const slot of [raw.previous, raw.pending]) if (slot && typeof slot === "object") rememberSecret(slot);
     };
 
     const valueOf = (o: Record<string, unknown>): string | null => {
@@ -827,6 +845,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         },
 
         async diff(id: string, olds: O, news: I): Promise<KeyDiff> {
+            rememberState(olds);
             return explain(decide(id, olds, news), olds);
         },
 
@@ -842,6 +861,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         },
 
         async read(id: string, props?: O): Promise<pulumi.dynamic.ReadResult<O>> {
+            rememberState(props);
             if (!props) throw new Error(`reading ${lc.title} key ${id} failed: keyfleet reads keys from state only; adopt an existing key with adopt: in the YAML`);
             const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;
             const c = lc.connect(settings, state);
@@ -882,6 +902,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         },
 
         async update(id: string, olds: O, news: I): Promise<pulumi.dynamic.UpdateResult<O>> {
+            rememberState(olds);
             const c = lc.connect(settings, news);
             // A rotation whose new key's answer was lost: finish it, the old key into the previous slot.
             if (olds.pending?.replacing) {
@@ -948,6 +969,7 @@ export function keyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, 
         },
 
         async delete(_id: string, props: O): Promise<void> {
+            rememberState(props);
             if (props.pending) {
                 // A lost create: delete what it made, if anything.
                 const state = { ...props, ...canonical(props as unknown as Record<string, unknown>) } as O;

@@ -25,7 +25,7 @@ import { fingerprint, type Settings } from "../shared/settings.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
-import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status, SCP_KEY_OUTPUTS } from "./schema.ts";
+import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status, SCP_KEY_OUTPUTS, SCP_SECRET_OUTPUTS } from "./schema.ts";
 
 export interface ScpKeyInputs extends CoreInputs {
     /** Role names, sorted. */
@@ -258,6 +258,7 @@ const NOT_OWNER =
 
 export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, ScpFull, Connection> = {
     standing: SCP_KEY_OUTPUTS.standing,
+    secretOutputs: SCP_SECRET_OUTPUTS,
     title: "SupportCenter Plus",
     fields: {
         immutable: [],

@@ -49,6 +49,7 @@ import { callVendor, pacerFor } from "../shared/calls.ts";
 import { atShutdown } from "../shared/shutdown.ts";
 import { sleep } from "../shared/clock.ts";
 import { VendorError, vendorWords, type ErrorKind } from "../shared/errors.ts";
+import { rememberSecret } from "../shared/redact.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { send } from "../shared/wire.ts";
 import type { TlsMode } from "./schema.ts";
@@ -494,6 +495,9 @@ export class SupportSystemClient {
         if (typeof r.id !== "number") throw bad("id");
         if (typeof r.ipaddr !== "string") throw bad("ipaddr");
         if (typeof r.apikey !== "string") throw bad("apikey");
+        // The table holds every key of the help desk, not only this stack's: each value read is
+        // remembered, so that nothing this process prints can show one (redact.ts).
+        rememberSecret(r.apikey);
         if (r.notes !== null && typeof r.notes !== "string") throw bad("notes");
         const flag = (column: string) => {
             const v = r[column];

@@ -33,7 +33,7 @@ import { Settings, type RawConfig } from "../shared/settings.ts";
 import { VendorError } from "../shared/errors.ts";
 import { SupportSystemAdminClient } from "./admin.ts";
 import { closeAll, DuplicateApiKey, probeKey, probeRefusal, SupportSystemClient, type StoredText, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
-import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode, SUPPORTSYSTEM_KEY_OUTPUTS } from "./schema.ts";
+import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode, SUPPORTSYSTEM_KEY_OUTPUTS, SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
 
 export interface SupportSystemKeyInputs extends CoreInputs {
     /** The one source address the help desk accepts the key from (canonical form). Immutable. */
@@ -223,6 +223,7 @@ const rowId = (state: Partial<SupportSystemKeyOutputs>) => (typeof state.keyId =
 
 export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, SupportSystemKeyOutputs, ApiKeyRow, Connection> = {
     standing: SUPPORTSYSTEM_KEY_OUTPUTS.standing,
+    secretOutputs: SUPPORTSYSTEM_SECRET_OUTPUTS,
     title: "SupportSystem",
     fields: {
         immutable: ["ip"],
