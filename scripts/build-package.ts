@@ -15,7 +15,20 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = path.join(ROOT, ".keyfleet", "package");
-const dest = path.resolve(process.argv[2] ?? path.join(ROOT, ".keyfleet"));
+const USAGE = `usage: npm run package [-- <destination folder>]
+  Builds the keyfleet npm package (compiled JavaScript and type declarations) and packs it with
+  npm pack into the folder (default .keyfleet/); prints the tarball's path.`;
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+    process.exit(0);
+}
+// An option is not a folder: refused before anything is built or written.
+if (args.length > 1 || args.some((a) => a.startsWith("-"))) {
+    console.error(`${USAGE}\nnpm run package: unexpected ${args.join(" ")}`);
+    process.exit(2);
+}
+const dest = path.resolve(args[0] ?? path.join(ROOT, ".keyfleet"));
 const root = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string; description: string; engines: Record<string, string>; dependencies: Record<string, string> };
 
 fs.rmSync(OUT, { recursive: true, force: true });

@@ -85,13 +85,15 @@ describe("--help", () => {
     it("prints the usage and exits 0 for every command, starting no sandbox", async () => {
         const ports = [0, 1, 2, 3].map(() => 20000 + Math.floor(Math.random() * 20000));
         const e = env(ports);
-        for (const args of [["--help"], ["up", "--help"], ["up", "prod", "-h"], ["preview", "--help"], ["destroy", "prod", "--help"], ["test", "--help"], ["toolchain", "--help"], ["report", "--live", "--stack", "local", "--help"], ["fleet", "up", "--help"], ["sandbox", "--help"], ["bench", "--help"], ["node", "scripts/bootstrap.ts", "--help"]]) {
+        for (const args of [["--help"], ["up", "--help"], ["up", "prod", "-h"], ["preview", "--help"], ["destroy", "prod", "--help"], ["test", "--help"], ["toolchain", "--help"], ["report", "--live", "--stack", "local", "--help"], ["fleet", "up", "--help"], ["sandbox", "--help"], ["bench", "--help"], ["node", "scripts/bootstrap.ts", "--help"], ["node", "scripts/build-package.ts", "--help"], ["node", "scripts/chaos.ts", "--help"]]) {
             const r = run(args, e);
             expect(r.status, args.join(" ")).toBe(0);
             expect(r.stdout, args.join(" ")).toMatch(/usage|keyfleet\.sh toolchain/);
             expect(r.stderr, args.join(" ")).not.toMatch(/at .*\.ts:\d+|TypeError|starting the sandbox|stack '--help'/);
         }
         for (const port of ports) expect(await listening(port)).toBe(false);
+        // npm run package -- --help took --help for its destination folder and packed into it.
+        expect(fs.existsSync(path.join(process.cwd(), "--help"))).toBe(false);
         // The GitOps script and its summary answer too.
         for (const args of [["scripts/gitops.sh", "--help"], ["-c", "bash scripts/keyfleet.sh node scripts/gitops-summary.ts --help"]]) {
             const out = execFileSync("bash", args, { encoding: "utf8", env: e, stdio: ["ignore", "pipe", "pipe"] });
