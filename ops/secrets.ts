@@ -106,7 +106,7 @@ export function secretsPlan(dir: string, stack: string, options: { require?: boo
     if (secrets.provider === "passphrase") {
         throw new SecretsSetupError(
             `stack ${stack} encrypts its secrets with a passphrase (${fileName} has an encryptionsalt) and none is set: ${setIt}, ` +
-                `or move the stack to a KMS or Vault with \`pulumi stack change-secrets-provider <url> --stack ${stack}\` (README "Secrets providers")`,
+                `or move the stack to a KMS or Vault with \`pulumi stack change-secrets-provider <url> --stack ${stack}\` (docs/ops/state-and-secrets.md, "Secrets providers")`,
         );
     }
     if (isDiyBackend(env.PULUMI_BACKEND_URL)) {

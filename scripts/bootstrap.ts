@@ -19,7 +19,7 @@
 //                          passphrase on a file, S3, Azure Blob, GCS or PostgreSQL backend)
 // A passphrase is needed only where the stack uses one: from KEYFLEET_PASSPHRASE_<ENV>, else
 // PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE), or asked for (twice) at the terminal. A KMS or Vault provider takes
-// its own credentials from the environment, as the Pulumi CLI does (README "Secrets providers").
+// its own credentials from the environment, as the Pulumi CLI does (docs/ops/state-and-secrets.md, "Secrets providers").
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -227,7 +227,7 @@ async function main() {
     // otherwise a shell that holds both would create the stack with a passphrase its next up does not use.
     let passphrase = process.env[ownPassphraseVariable(env)] || process.env.PULUMI_CONFIG_PASSPHRASE || undefined;
     if (usesPassphrase && !passphrase && !process.env.PULUMI_CONFIG_PASSPHRASE_FILE) {
-        if (!interactive) fail(`the secrets of stack ${env} need a passphrase: set PULUMI_CONFIG_PASSPHRASE, or give --secrets-provider <url> for a KMS or Vault (README "Secrets providers")`);
+        if (!interactive) fail(`the secrets of stack ${env} need a passphrase: set PULUMI_CONFIG_PASSPHRASE, or give --secrets-provider <url> for a KMS or Vault (docs/ops/state-and-secrets.md, "Secrets providers")`);
         passphrase = await ask(`Passphrase for the secrets of stack ${env}`, { hidden: true });
         if (!passphrase || passphrase !== (await ask("The same passphrase again", { hidden: true }))) fail("the passphrases differ (or are empty)");
     }

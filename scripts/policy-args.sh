@@ -2,7 +2,7 @@
 # Sourced by scripts/keyfleet.sh (and its test): which preview and up runs get the key-hygiene
 # policy pack, and with which environment's config. Needs ROOT (the checkout).
 
-# The key-hygiene policy pack (policy/, README "Key-hygiene policy") for a preview or up of STACK:
+# The key-hygiene policy pack (policy/, docs/ops/policy.md) for a preview or up of STACK:
 # --policy-pack policy with the environment's policy/config/<stack>.json, for every environment
 # that has one; none for the others, nor when the command names a pack itself. Left in POLICY_ARGS.
 policy_args() {

@@ -114,7 +114,7 @@ keyfleet_postgres_ensure() {
 }
 
 # The backend URL of database DB. The password, if any, is percent-encoded into it; TLS is off for
-# loopback only (a server elsewhere gets sslmode=verify-full: see README).
+# loopback only (a server elsewhere gets sslmode=verify-full: see docs/ops/state-and-secrets.md).
 keyfleet_postgres_url() {
     local db="${1:-keyfleet}" auth="$KEYFLEET_PG_USER" tls=verify-full
     [ -n "$KEYFLEET_PG_PASSWORD" ] && auth="$auth:$(node -p 'encodeURIComponent(process.argv[1])' "$KEYFLEET_PG_PASSWORD")"

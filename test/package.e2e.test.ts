@@ -66,7 +66,7 @@ beforeAll(async () => {
     const sdk = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).dependencies["@pulumi/pulumi"];
     fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "team-app", private: true, type: "module", dependencies: { "@pulumi/pulumi": sdk, keyfleet: `file:${tarball}` }, devDependencies: { typescript: "5.9.3", "@types/node": "24.19.2" } }, null, 2));
     // --ignore-scripts: @pulumi/command's install script downloads its plugin from GitHub, which this
-    // machine cannot reach; the engine takes keyfleet's stand-in from PATH instead (README, toolchain).
+    // machine cannot reach; the engine takes keyfleet's stand-in from PATH instead (docs/ops/toolchain.md).
     timed("install", () => execFileSync("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefer-offline"], { cwd: dir, stdio: "pipe" }));
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: team-app\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.ts\n");
     fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM);

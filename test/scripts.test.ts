@@ -284,7 +284,7 @@ describe("gitops.sh changed", () => {
 });
 
 // Review 19: `npm run pulumi` gave a passphrase stack its KEYFLEET_PASSPHRASE_<STACK> only for the
-// local stack (README "Secrets providers" says every script does), so `npm run pulumi -- preview
+// local stack (docs/ops/state-and-secrets.md, "Secrets providers", says every script does), so `npm run pulumi -- preview
 // --stack prod` with the passphrase there, as fleet and gitops take it, failed to decrypt.
 describe("npm run pulumi and the stack's own passphrase", () => {
     it("a passphrase stack's KEYFLEET_PASSPHRASE_<STACK> is its passphrase for npm run pulumi too", () => {

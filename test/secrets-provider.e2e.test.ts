@@ -2,7 +2,7 @@
 // offline here, against a loopback transit stand-in: test/helpers/vault-transit.ts) goes through
 // bootstrap, `npm run up`, the GitOps script and the fleet with no PULUMI_CONFIG_PASSPHRASE anywhere;
 // a passphrase stack beside it still needs its passphrase, is told so by name, and moves to the
-// Vault with `pulumi stack change-secrets-provider` as the README says. A scratch copy of the
+// Vault with `pulumi stack change-secrets-provider` as docs/ops/state-and-secrets.md says. A scratch copy of the
 // repository (its own file backend) and a Genesys sandbox of the test's own; the checkout is never written.
 import fs from "node:fs";
 import path from "node:path";

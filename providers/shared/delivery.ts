@@ -79,7 +79,7 @@ export const Deliveries = z
             seen.add(name);
         });
     })
-    .describe("Consumers of the key, each delivered the key's current value on create and on every rotation (see README, Delivery).");
+    .describe("Consumers of the key, each delivered the key's current value on create and on every rotation (see docs/delivery.md).");
 
 /** A relative path that stays inside the project (no absolute path, no ..). */
 function insideProject(p: string): boolean {

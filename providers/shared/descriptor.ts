@@ -105,7 +105,7 @@ export type KeyExports = Record<string, Record<string, pulumi.Output<unknown>>>;
 export interface VendorDescriptor<S = unknown> {
     /** The YAML section, and the vendor's id in inputs and type tokens. */
     section: string;
-    /** The product's name, for messages and README. */
+    /** The product's name, for messages and docs. */
     title: string;
     /**
      * The request limits the vendor documents per account, where it documents any: the client paces

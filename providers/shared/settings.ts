@@ -28,7 +28,7 @@ export interface SettingSpec {
     check?(value: string): string | undefined;
     /** Used when neither config nor environment has a value. */
     default?: string;
-    /** What it is, for README and error messages. */
+    /** What it is, for the vendor pages' settings tables (docs/vendors/) and error messages. */
     about: string;
 }
 

@@ -30,7 +30,7 @@
 // keyfleet writes (0/1 flags, a checked address, a 32-character key, a note checked against the
 // column's charset and size, NOW()) both modes store the same.
 //
-// INFERRED (no source settles it; README lists the same): that the help desk's PHP sessions keep
+// INFERRED (no source settles it; docs/vendors/supportsystem.md lists the same): that the help desk's PHP sessions keep
 // osTicket's `TIME_ZONE = 'SYSTEM'` (a fork with another session zone would see keyfleet's `created`
 // shifted; keyfleet's outputs are instants either way); that the probe's `{}` never reaches ticket
 // creation (its 500 `Unable to create new ticket` is accepted too, whatever field ids follow); and
