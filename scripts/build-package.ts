@@ -84,7 +84,12 @@ const manifest = {
     peerDependencies,
 };
 fs.writeFileSync(path.join(OUT, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
-for (const doc of ["README.md", "CHANGELOG.md"]) fs.copyFileSync(path.join(ROOT, doc), path.join(OUT, doc));
+// README links into docs/ (the API's own page is docs/program.md): the package ships the pages so its links resolve.
+const docs = fs.globSync("docs/**/*.md", { cwd: ROOT });
+for (const doc of ["README.md", "CHANGELOG.md", ...docs]) {
+    fs.mkdirSync(path.dirname(path.join(OUT, doc)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, doc), path.join(OUT, doc));
+}
 
 fs.mkdirSync(dest, { recursive: true });
 const packed = JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", dest], { cwd: OUT, encoding: "utf8" })) as { filename: string }[];

@@ -106,6 +106,10 @@ describe("keyfleet installed from its tarball into a team's program", () => {
         expect(files).toContain(path.join("api", "index.d.ts"));
         expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
         expect(files.some((f) => f.startsWith("sandbox") || f.startsWith("test") || f.startsWith("stacks"))).toBe(false);
+        // README is the way in: the pages it links to (the API's is docs/program.md) are in the package.
+        const linked = [...fs.readFileSync(path.join(pkg, "README.md"), "utf8").matchAll(/\]\((docs\/[^)#\s]+\.md)/g)].map((m) => m[1]!);
+        expect(linked).toContain("docs/program.md");
+        expect(linked.filter((l) => !fs.existsSync(path.join(pkg, l)))).toEqual([]);
         // A type error in what the program does with the component's outputs fails the check, so it reads the declarations.
         timed("typecheck", () => execFileSync(process.execPath, [path.join(dir, "node_modules", "typescript", "bin", "tsc"), "-p", dir], { cwd: dir, stdio: "pipe" }));
         fs.writeFileSync(path.join(dir, "wrong.ts"), `import { KeyfleetEnvironment } from "keyfleet";\nconst n: number = new KeyfleetEnvironment("x", { keys: "k.yaml" }).lastRunAt;\n`);
