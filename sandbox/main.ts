@@ -3,11 +3,10 @@
 // --data FILE keeps the vendors' records across restarts (the local stack's sandbox does), one file
 // per vendor beside it, readable by the owner only (they hold key values).
 import { parseCli } from "../scripts/cli.ts";
+import { sandbox as SANDBOX } from "../scripts/commands.ts";
 import { sandboxes } from "./index.ts";
 
-const { values } = parseCli("usage: npm run sandbox [-- --only nexus,beyondtrust,… ] [--data FILE]\n  Every vendor's sandbox in the foreground on its loopback port (sandbox/index.ts).", {
-    options: { data: { type: "string" }, only: { type: "string" } },
-});
+const { values } = parseCli(SANDBOX.usage, SANDBOX.args);
 const host = process.env.KEYFLEET_SANDBOX_HOST ?? "127.0.0.1";
 const only = values.only?.split(",");
 

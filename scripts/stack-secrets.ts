@@ -8,10 +8,11 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCli } from "./cli.ts";
+import { secrets as SECRETS } from "./commands.ts";
 import { LOCAL_PASSPHRASE, passphraseSource, secretsPlan, SecretsSetupError } from "../ops/secrets.ts";
 
-const USAGE = "usage: node scripts/stack-secrets.ts [--require] <stack>";
-const { values, positionals } = parseCli(USAGE, { allowPositionals: true, options: { require: { type: "boolean", default: false } } });
+const USAGE = SECRETS.usage;
+const { values, positionals } = parseCli(USAGE, SECRETS.args);
 if (positionals.length !== 1) {
     process.stderr.write(`${USAGE}\n`);
     process.exit(2);
