@@ -47,6 +47,9 @@ async function cleanup(): Promise<void> {
 // CLI alone (a CI runner's cancel, a test's timeout) is passed on, as it would reach an exec'd program.
 let foreground: ChildProcess | undefined;
 let signalled: number | undefined;
+// An exec'd program's status is the CLI's, a signal's included: the program handled it (a sandbox
+// closes and exits 0 on TERM).
+let execed = false;
 
 export function handleSignals(): void {
     for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]] as const) {
@@ -74,7 +77,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
         });
         child.on("close", (code, signal) => {
             foreground = undefined;
-            if (signalled !== undefined) reject(new Exit(signalled));
+            if (signalled !== undefined && !execed) reject(new Exit(signalled));
             else resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
         });
     });
@@ -82,6 +85,7 @@ export function run(command: string, args: readonly string[], options: SpawnOpti
 
 /** As bash's `exec`: the program's status is the CLI's. */
 export async function exec(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<never> {
+    execed = true;
     throw new Exit(await run(command, args, options));
 }
 
@@ -146,5 +150,5 @@ export async function main(command: () => Promise<number | void>): Promise<never
             code = 1;
         }
     }
-    return finish(signalled ?? code);
+    return finish(execed ? code : (signalled ?? code));
 }
