@@ -11,6 +11,14 @@ const host = process.env.KEYFLEET_SANDBOX_HOST ?? "127.0.0.1";
 const only = values.only?.split(",");
 
 const servers: { close(): Promise<void> }[] = [];
+const stop = async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    process.exit(0);
+};
+// Before the first line that says a sandbox listens: whoever reads it may stop it at once.
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
+
 for (const sb of sandboxes) {
     if (only && !only.includes(sb.section)) continue;
     const port = Number(process.env[sb.portEnv] ?? sb.port);
@@ -19,10 +27,3 @@ for (const sb of sandboxes) {
     servers.push(server);
     console.log(`sandbox: ${sb.title} on ${server.url}`);
 }
-
-const stop = async () => {
-    await Promise.all(servers.map((s) => s.close()));
-    process.exit(0);
-};
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
