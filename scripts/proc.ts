@@ -89,7 +89,7 @@ export async function exec(command: string, args: readonly string[], options: Sp
     throw new Exit(await run(command, args, options));
 }
 
-/** A program's output, as bash's $(…) gives it (trailing newlines dropped); undefined when it fails. */
+/** A program's status and output, stdout as bash's $(…) gives it (trailing newlines dropped). */
 export function output(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<{ status: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
         const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });

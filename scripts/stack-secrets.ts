@@ -1,5 +1,5 @@
-// `node scripts/stack-secrets.ts [--require] <stack>`: what scripts/keyfleet.sh and scripts/gitops.sh
-// need for a stack's secrets, from its own settings file (ops/secrets.ts), as shell lines to eval:
+// `keyfleet.sh secrets [--require] <stack>` (node scripts/stack-secrets.ts): what scripts/gitops.sh
+// needs for a stack's secrets, from its own settings file (ops/secrets.ts), as shell lines to eval:
 //   STACK_SECRETS_ARGS=(--secrets-provider '<url>')   the provider the file records, for stack creation
 //   export PULUMI_CONFIG_PASSPHRASE=…                  a passphrase stack only: a reference to the variable
 //                                                      that holds it (never its value), or the local stack's
