@@ -115,6 +115,8 @@ async function test(args: string[]): Promise<number> {
     await ensureMysql();
     await ensureChromium();
     const report = path.join(KF, "test-report.json");
+    // A run that dies before it writes its report must not be closed with the last run's figures.
+    fs.rmSync(report, { force: true });
     const status = await run("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...args], { cwd: ROOT });
     // One plain closing line that any CI can read, whatever the reporter printed above it.
     try {
