@@ -49,6 +49,7 @@ async function upPreviewDestroy(command: "up" | "preview" | "destroy", argv: str
         die(`${command} of stack ${stack} asks for confirmation and there is no terminal to ask on; look at the plan (npm run preview -- ${stack}) and run again with --yes`);
     }
     await toolchain();
+    await checkEngineOptions(command, args);
     const createArgs = await stackSecrets(stack, { require: true });
     if (stack === "local") {
         await localStackEnv();
@@ -90,6 +91,19 @@ async function upPreviewDestroy(command: "up" | "preview" | "destroy", argv: str
         runArgs.push("--skip-preview");
     }
     return enginePlan(command, stack, [command, "--yes", ...runArgs, ...policy, ...args], verbose);
+}
+
+/**
+ * The options that go on to the engine, checked by the engine itself before a sandbox starts or a
+ * stack is made: with --help the CLI parses them and runs nothing, so an unknown one is a usage
+ * error here rather than a failed run (its --help goes before a `--`, after which all is positional).
+ */
+async function checkEngineOptions(command: "up" | "preview" | "destroy", args: readonly string[]): Promise<void> {
+    const end = args.includes("--") ? args.indexOf("--") : args.length;
+    const checked = await output("pulumi", [command, ...args.slice(0, end), "--help", ...args.slice(end)], { cwd: ROOT });
+    if (checked.status === 0) return;
+    process.stderr.write(`${(checked.stderr || checked.stdout).trim()}\n${commands[command].usage}\n`);
+    throw new Exit(2);
 }
 
 /** One line from the terminal, as `read -r` reads it ("" at the end of the input). */

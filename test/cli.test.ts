@@ -6,8 +6,9 @@
 // the test's own, which must stay closed. And each sandbox's declared needs decide what starts.
 import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commands, USAGE } from "../scripts/commands.ts";
 import { scratchRepo, type ScratchRepo } from "./helpers/repo.ts";
@@ -138,5 +139,28 @@ describe("sandboxes start what they declare they need", () => {
         expect(supportsystem.started).toMatch(/^sandbox: SupportSystem/);
         expect(supportsystem.calls).toMatch(/^mariadb .*SELECT 1/m);
         expect(supportsystem.status).toBe(0);
+    }, 120_000);
+});
+
+// The options of up, preview and destroy go on to the engine; an unknown one was found only once the
+// sandboxes ran and the stack was made. The engine checks them first now, with the real toolchain.
+describe("keyfleet.sh up|preview|destroy with an option the engine does not know", () => {
+    it("is a usage error before any sandbox starts or stack is made", async () => {
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-cli-options-"));
+        const own = { ...process.env, ...env, PATH: process.env.PATH!, PULUMI_BACKEND_URL: `file://${tmp}`, KEYFLEET_SANDBOX_DATA: path.join(tmp, "data.json"), KEYFLEET_SANDBOX_LOG: path.join(tmp, "sandbox.log") };
+        try {
+            for (const args of [["preview", "--bogus"], ["up", "-Z"], ["destroy", "prod", "--yes", "--bogus=3"], ["up", "--refresh", "--bogus", "--", "x"]]) {
+                const r = spawnSync("bash", ["scripts/keyfleet.sh", ...args], { encoding: "utf8", env: own, timeout: 60_000 });
+                const what = args.join(" ");
+                expect(r.status, `${what}: ${r.stderr}`).toBe(2);
+                expect(r.stderr, what).toMatch(/^error: unknown (shorthand )?flag: /);
+                expect(r.stderr, what).toContain(commands[args[0] as "up"].usage);
+                expect(r.stderr, what).not.toMatch(/starting the sandbox|MySQL|\n\s+at /);
+                for (const port of ports) expect(await listening(port), what).toBe(false);
+                expect(fs.readdirSync(tmp), what).toEqual([]);
+            }
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
     }, 120_000);
 });
