@@ -164,3 +164,24 @@ describe("keyfleet.sh up|preview|destroy with an option the engine does not know
         }
     }, 120_000);
 });
+
+// npm ci runs from the CLI, so what the CLI loads before it (its static imports, followed through
+// the project's own files) must be Node's built-ins only; npm packages come in by dynamic import.
+describe("the CLI's entry", () => {
+    it("imports only node: built-ins and project files that do the same, until npm ci has run", () => {
+        const seen = new Set<string>();
+        const visit = (file: string) => {
+            if (seen.has(file)) return;
+            seen.add(file);
+            const text = fs.readFileSync(file, "utf8");
+            for (const m of text.matchAll(/^import\s+(?!type\b)[^;]*?from\s+"([^"]+)";/gms)) {
+                const spec = m[1];
+                if (spec.startsWith("node:")) continue;
+                expect(spec, `${path.relative(process.cwd(), file)} imports ${spec}`).toMatch(/^\.\.?\//);
+                visit(path.resolve(path.dirname(file), spec));
+            }
+        };
+        visit(path.resolve("scripts", "keyfleet.ts"));
+        expect([...seen].map((f) => path.relative(process.cwd(), f)).sort()).toEqual(["scripts/cli.ts", "scripts/commands.ts", "scripts/engine.ts", "scripts/keyfleet.ts", "scripts/proc.ts", "scripts/services.ts", "scripts/setup.ts"]);
+    });
+});
