@@ -9,26 +9,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseCli } from "../scripts/cli.ts";
+import { bench as BENCH } from "../scripts/commands.ts";
 import { vendors } from "../providers/vendors.ts";
 import { benchCredentials, benchSandboxes, type BenchCounts, type BenchSandbox } from "../sandbox/bench.ts";
 import { createTestStack, ROOT, type TestStack } from "../test/helpers/stack.ts";
 import { plot } from "./plot.ts";
 import { peaks } from "./peaks.ts";
 
-const usage = `usage: npm run bench [-- --keys 10,100 --pairs 3 --steps up,preview,refresh,rotate,rotate-overlap,destroy --out docs/performance]
-  keyfleet against every vendor's sandbox through the real engine, interleaved with the engine's
-  floor; writes <out>.md (table, targets) and <out>.png (time against N). --keys 1000 is the
-  issue's scale (about an hour per pair on 2 shared cores). Each N's raw figures are kept in
-  <out>.json; --from <that file> writes the table and plot again without running.`;
-const { values } = parseCli(usage, {
-    options: {
-        keys: { type: "string", default: "10,100" },
-        pairs: { type: "string", default: "3" },
-        steps: { type: "string", default: "up,preview,refresh,rotate,rotate-overlap,destroy" },
-        out: { type: "string", default: "docs/performance" },
-        from: { type: "string" },
-    },
-});
+const { values } = parseCli(BENCH.usage, BENCH.args);
 const SIZES = values.keys.split(",").map(Number);
 let PAIRS = Number(values.pairs);
 const ALL_STEPS = ["up", "preview", "refresh", "rotate", "rotate-overlap", "destroy"] as const;

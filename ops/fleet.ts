@@ -8,9 +8,9 @@
 //   (no --stacks: every stack of the backend)
 // Exit status: 0 all ran (and, for drift, nothing found); 1 a stack failed; 2 drift found (or YAML not
 // yet applied, or something due), none failed; 64 bad arguments.
-import fs from "node:fs";
-import path from "node:path";
 import { parseCli } from "../scripts/cli.ts";
+import { fleet as FLEET } from "../scripts/commands.ts";
+import { policyPack } from "../scripts/engine.ts";
 import { LocalWorkspace, PulumiCommand, Stack, type EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { driftFindings, isDrift, isDue, vendorRenewals, type DriftEvent, type Finding } from "./findings.ts";
 import { backendStacks, projectDir } from "./stacks.ts";
@@ -64,14 +64,10 @@ function reason(errors: string[], err: unknown): string {
     return (errors.length > 0 ? lines.slice(0, 3) : lines.slice(-2)).join(" ").replace(/\s+/g, " ").slice(0, 400);
 }
 
-/**
- * The key-hygiene policy pack of a preview or up, as keyfleet.sh gives it (scripts/policy-args.sh):
- * the project's policy/ with policy/config/<stack>.json, for a stack whose environment has one.
- */
+/** The key-hygiene policy pack of a preview or up, as keyfleet.sh gives it (scripts/engine.ts policyPack). */
 export function policyOptions(dir: string, stackName: string): { policyPacks?: string[]; policyPackConfigs?: string[] } {
-    // A qualified name (organization/keyfleet/prod) is its environment's last part, as in policy-args.sh.
-    const config = path.join(dir, "policy", "config", `${stackName.split("/").pop()}.json`);
-    return fs.existsSync(config) ? { policyPacks: [path.join(dir, "policy")], policyPackConfigs: [config] } : {};
+    const found = policyPack(dir, stackName);
+    return found ? { policyPacks: [found.pack], policyPackConfigs: [found.config] } : {};
 }
 
 export async function runStack(
@@ -208,11 +204,11 @@ export async function runFleet(op: FleetOp, stacks: string[], options: { dir: st
     return { results, wallMs: performance.now() - started };
 }
 
-const USAGE = "usage: npm run fleet -- preview|up|drift [--stacks a,b,…] [--parallel N] [--within 12h|7d|2w (drift only)] [--verbose (the engine's output too)]";
+const USAGE = FLEET.usage;
 
 async function main(): Promise<number> {
     // 64 (EX_USAGE) for usage errors: 2 means "drift found" to a scheduled `fleet drift`.
-    const parsed = parseCli(USAGE, { allowPositionals: true, options: { stacks: { type: "string" }, parallel: { type: "string", default: "4" }, dir: { type: "string" }, within: { type: "string" }, verbose: { type: "boolean" } } }, 64);
+    const parsed = parseCli(USAGE, FLEET.args, FLEET.usageExit);
     const op = parsed.positionals[0] as FleetOp;
     const parallel = Number(parsed.values.parallel);
     const within = parsed.values.within;

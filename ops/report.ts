@@ -3,25 +3,17 @@
 // render.ts). Exit status 1 when a stack could not be read, 2 on bad arguments.
 import fs from "node:fs";
 import { parseCli } from "../scripts/cli.ts";
+import { report as REPORT } from "../scripts/commands.ts";
 import { inventory, type StackInventory } from "./inventory.ts";
 import { renderHtml, renderJson, renderMarkdown, renderTable, type Report } from "./render.ts";
 import { backendStacks, projectDir } from "./stacks.ts";
 import { closeConnections } from "../providers/shared/shutdown.ts";
 
 const FORMATS = { table: renderTable, markdown: renderMarkdown, md: renderMarkdown, json: renderJson, html: renderHtml } as const;
-const USAGE = "usage: npm run report -- (--stack <name> | --all) [--format table|markdown|json|html] [--out <file>] [--live]";
+const USAGE = REPORT.usage;
 
 async function main(): Promise<number> {
-    const { values } = parseCli(USAGE, {
-        options: {
-            stack: { type: "string", multiple: true },
-            all: { type: "boolean" },
-            format: { type: "string", default: "table" },
-            out: { type: "string" },
-            live: { type: "boolean" },
-            dir: { type: "string" },
-        },
-    });
+    const { values } = parseCli(USAGE, REPORT.args);
     const render = (FORMATS as Record<string, ((r: Report) => string) | undefined>)[values.format!];
     if (!render || (!values.all && !values.stack?.length)) {
         console.error(render ? USAGE : `unknown format "${values.format}"\n${USAGE}`);

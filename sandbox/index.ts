@@ -1,7 +1,9 @@
 // Every vendor's sandbox, listed here in sandbox/ and not in the vendors' descriptors: the shipped
 // providers never load fakes with fault injection, and only the launchers (sandbox/main.ts,
-// scripts/sandbox-ports.ts) and tests read this list. `section` is the vendor's YAML section
-// (providers/vendors.ts); a test checks that every vendor has exactly one sandbox here.
+// scripts/services.ts) and tests read this list. Each says what it needs (MySQL), so that a command
+// starts only the sandboxes it reaches and MySQL only for those that keep their keys there.
+// `section` is the vendor's YAML section (providers/vendors.ts); a test checks that every vendor
+// has exactly one sandbox here.
 export interface SandboxSpec {
     /** The vendor's YAML section. */
     section: string;

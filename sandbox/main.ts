@@ -3,15 +3,22 @@
 // --data FILE keeps the vendors' records across restarts (the local stack's sandbox does), one file
 // per vendor beside it, readable by the owner only (they hold key values).
 import { parseCli } from "../scripts/cli.ts";
+import { sandbox as SANDBOX } from "../scripts/commands.ts";
 import { sandboxes } from "./index.ts";
 
-const { values } = parseCli("usage: npm run sandbox [-- --only nexus,beyondtrust,… ] [--data FILE]\n  Every vendor's sandbox in the foreground on its loopback port (sandbox/index.ts).", {
-    options: { data: { type: "string" }, only: { type: "string" } },
-});
+const { values } = parseCli(SANDBOX.usage, SANDBOX.args);
 const host = process.env.KEYFLEET_SANDBOX_HOST ?? "127.0.0.1";
 const only = values.only?.split(",");
 
 const servers: { close(): Promise<void> }[] = [];
+const stop = async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    process.exit(0);
+};
+// Before the first line that says a sandbox listens: whoever reads it may stop it at once.
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
+
 for (const sb of sandboxes) {
     if (only && !only.includes(sb.section)) continue;
     const port = Number(process.env[sb.portEnv] ?? sb.port);
@@ -20,10 +27,3 @@ for (const sb of sandboxes) {
     servers.push(server);
     console.log(`sandbox: ${sb.title} on ${server.url}`);
 }
-
-const stop = async () => {
-    await Promise.all(servers.map((s) => s.close()));
-    process.exit(0);
-};
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);

@@ -259,7 +259,7 @@ async function main() {
     }
     console.log(`wrote config/${env}.yaml and stacks/Pulumi.${env}.yaml`);
 
-    // The environment's key-hygiene policy, when it has one, as npm run up applies it (scripts/policy-args.sh).
+    // The environment's key-hygiene policy, when it has one, as npm run up applies it (scripts/engine.ts policyArgs).
     const policyConfig = path.join(ROOT, "policy", "config", `${env}.json`);
     const policy = fs.existsSync(policyConfig) ? ["--policy-pack", path.join(ROOT, "policy"), "--policy-pack-config", policyConfig] : [];
     // The plan the operator answers to is the one applied: the preview saves the engine's update

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A MySQL/MariaDB server for the tests and the local stack (SupportSystem keeps its API keys in a
-# database table). Sourced by scripts/keyfleet.sh (its ensure_mysql), or run on its own:
+# database table). Sourced by the CLI (scripts/services.ts ensureMysql), or run on its own:
 #
 #   bash scripts/mariadb.sh [ensure]   make sure a server answers; prints `export KEYFLEET_MYSQL_…=…`
 #                                      lines on stdout, so `eval "$(bash scripts/mariadb.sh)"` works

@@ -1,5 +1,5 @@
-// `node scripts/stack-secrets.ts [--require] <stack>`: what scripts/keyfleet.sh and scripts/gitops.sh
-// need for a stack's secrets, from its own settings file (ops/secrets.ts), as shell lines to eval:
+// `keyfleet.sh secrets [--require] <stack>` (node scripts/stack-secrets.ts): what scripts/gitops.sh
+// needs for a stack's secrets, from its own settings file (ops/secrets.ts), as shell lines to eval:
 //   STACK_SECRETS_ARGS=(--secrets-provider '<url>')   the provider the file records, for stack creation
 //   export PULUMI_CONFIG_PASSPHRASE=…                  a passphrase stack only: a reference to the variable
 //                                                      that holds it (never its value), or the local stack's
@@ -8,10 +8,11 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCli } from "./cli.ts";
+import { secrets as SECRETS } from "./commands.ts";
 import { LOCAL_PASSPHRASE, passphraseSource, secretsPlan, SecretsSetupError } from "../ops/secrets.ts";
 
-const USAGE = "usage: node scripts/stack-secrets.ts [--require] <stack>";
-const { values, positionals } = parseCli(USAGE, { allowPositionals: true, options: { require: { type: "boolean", default: false } } });
+const USAGE = SECRETS.usage;
+const { values, positionals } = parseCli(USAGE, SECRETS.args);
 if (positionals.length !== 1) {
     process.stderr.write(`${USAGE}\n`);
     process.exit(2);

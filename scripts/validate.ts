@@ -12,23 +12,13 @@ import { checkSettings, type ConfigSource } from "@keyfleet/providers/shared/pre
 import { formatError, loadEnvironment, type ConfigError } from "../config/load.ts";
 import { configProblems, judge, keysOfEnvironment, type PackConfig } from "../policy/rules.ts";
 import { parseCli } from "./cli.ts";
+import { validate as VALIDATE } from "./commands.ts";
 import { localStackEnv } from "./local-stack-env.ts";
 
 // The folder keyfleet.sh was called through (a scratch copy links scripts/ to the checkout).
 const ROOT = process.env.KEYFLEET_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-const USAGE = `usage: npm run validate [-- [--policy-config <file>] <file|env>…]
-  Checks each environment offline: config/<env>.yaml (schema, cross-field rules, warnings) and
-  stacks/Pulumi.<env>.yaml (unknown keyfleet: keys, credentials in plain text, URL shapes, settings
-  the vendors in use need), with the same messages as a preview. No Pulumi CLI, sandbox or database.
-  Without arguments: every config/<env>.yaml. An argument is an environment name (prod) or a keys
-  file (config/prod.yaml, checked with stacks/Pulumi.prod.yaml when that exists).
-  A setting found neither in the stack file nor in this shell's environment is a warning here, since
-  the run's environment may give it (a preview stops without it); a missing credential is left to
-  the preview. Secrets are not decrypted: a secure value counts as set, its content is not checked.
-  The key-hygiene policy (policy/rules.ts) runs too, with the environment's policy/config/<env>.json
-  (or --policy-config <file>): a mandatory rule broken is an error, an advisory one a warning.
-  Exit status: 0 when there is no error (warnings are printed), 1 on any error, 2 on a usage error.`;
+const USAGE = VALIDATE.usage;
 
 /**
  * Each argument as a keys file and its stack file: an environment name is config/<env>.yaml and
@@ -201,7 +191,7 @@ function withEnv<T>(vars: Record<string, string>, work: () => T): T {
 }
 
 function main() {
-    const { positionals, values } = parseCli(USAGE, { args: process.argv.slice(2), allowPositionals: true, options: { "policy-config": { type: "string" } } });
+    const { positionals, values } = parseCli(USAGE, { ...VALIDATE.args, args: process.argv.slice(2) });
     let failed = 0;
     for (const t of targets(positionals, values["policy-config"])) {
         const started = performance.now();

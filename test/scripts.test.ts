@@ -6,9 +6,10 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { policyArgs, pulumiSubcommand, stackOf as namedStack } from "../scripts/engine.ts";
 
-const stackOf = (...args: string[]) =>
-    execFileSync("bash", ["-c", 'source scripts/stack-of.sh; pulumi() { echo selected-stack; }; stack_of "$@"', "stack-of", ...args], { encoding: "utf8" }).trim();
+// A command that names no stack acts on the selected one.
+const stackOf = (...args: string[]) => namedStack(args) ?? "selected-stack";
 
 describe("stack_of", () => {
     it("reads --stack, -s and positional stack commands, qualified names included", () => {
@@ -172,8 +173,7 @@ describe("up of a stack other than local, on a terminal", () => {
 // Issue 19: keyfleet.sh's preview and up run the key-hygiene policy pack for every environment that
 // has a policy/config/<env>.json, with that file.
 describe("policy pack wiring", () => {
-    const policy = (...args: string[]) =>
-        execFileSync("bash", ["-c", 'ROOT="$PWD"; source scripts/policy-args.sh; sub="$(pulumi_subcommand "${@:2}")"; policy_args "$1" "${@:2}"; echo "$sub|${POLICY_ARGS[*]}"', "policy", ...args], { encoding: "utf8" }).trim();
+    const policy = (stack: string, ...args: string[]) => `${pulumiSubcommand(args) ?? ""}|${policyArgs(process.cwd(), stack, args).join(" ")}`;
 
     it("adds the pack and the environment's config for an environment that has one, and only then", () => {
         const root = process.cwd();

@@ -31,7 +31,7 @@ const doc = YAML.parse(text);
 const jobs: Record<string, any> = doc.jobs;
 const secretsIn = (node: unknown) => [...JSON.stringify(node ?? null).matchAll(/secrets\.([A-Za-z0-9_]+)/g)].map((m) => m[1]);
 
-// Built once into .keyfleet/bin like the Pulumi CLI (scripts/keyfleet.sh ensure_pulumi), so a fresh
+// Built once into .keyfleet/bin like the Pulumi CLI (scripts/setup.ts ensurePulumiCli), so a fresh
 // clone's `npm test` needs only Go; later runs reuse the binary (the stamp names its version).
 beforeAll(() => {
     if (fs.existsSync(ACTIONLINT) && fs.existsSync(STAMP) && fs.readFileSync(STAMP, "utf8").trim() === VERSION) return;
