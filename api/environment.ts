@@ -11,7 +11,7 @@ import { expiryReason, mergeRotation, overlapMs, rotationReason, type RotationPo
 import { checkSettings } from "../providers/shared/preflight.ts";
 import { clock } from "../providers/shared/clock.ts";
 import type { LastRunKey } from "../providers/shared/descriptor.ts";
-import type { Interrupted } from "../providers/shared/keys.ts";
+import type { Interrupted } from "../providers/shared/contract.ts";
 import { KeyResource } from "../providers/shared/resource.ts";
 import { declareDeliveries, type Delivery } from "../providers/shared/delivery.ts";
 import { formatError, loadEnvironment, parseEnvironment, type LoadResult } from "../config/load.ts";

@@ -8,7 +8,7 @@ import type { KeyStanding, RotationPolicy } from "./rotation.ts";
 import type { Delivery } from "./delivery.ts";
 import type { Settings, SettingSpec } from "./settings.ts";
 import type { VendorHygiene } from "./hygiene.ts";
-import type { Interrupted } from "./keys.ts";
+import type { Interrupted } from "./contract.ts";
 import type { Limits } from "./calls.ts";
 
 /** A rule the schema cannot state (unique names per scope), found in the raw section. */
@@ -159,8 +159,8 @@ export interface VendorDescriptor<S = unknown> {
     provider(): Promise<
         pulumi.dynamic.ResourceProvider & {
             configure?(req: pulumi.dynamic.ConfigureRequest): Promise<void>;
-            /** The lifecycle behind a keyProvider (keys.ts): its `renewal` tells the report when a key is replaced. */
-            readonly lifecycle?: { renewal?(state: any, inputs: any, now: number): string | undefined };
+            /** The vendor behind a keyProvider (provider.ts): its expiry's `renewal` tells the report when a key is replaced. */
+            readonly vendor?: { expiry?: { renewal?(state: any, inputs: any, now: number): string | undefined } };
         }
     >;
 }
