@@ -1,6 +1,7 @@
 // Field schemas more than one vendor uses. Each vendor's YAML section and its provider's `check`
 // are built from the same zod schemas, so the rules exist once: what passes the YAML passes check,
 // and what check refuses (say, after a hand edit of state) is refused with the same words.
+import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 
 /** A key name: not blank (a name of only spaces is refused), at most `max` characters. */
@@ -40,3 +41,76 @@ export const ExpiryInstant = z
     .string()
     .refine((v) => !Number.isNaN(Date.parse(v)), { error: "must be an ISO 8601 time" })
     .nullable();
+
+/**
+ * One vendor field of a key, declared once in the vendor's schema.ts: the YAML's schema, the input
+ * the program makes of it, its canonical form, how a change is applied, and its default. The
+ * lifecycle's inputs type, check schema, field lists and normalize, the resource's arguments and
+ * the program's inputs are all derived from the table (keyFields), so a new field is one entry
+ * plus its use in the backend.
+ */
+export interface KeyField<T, Required extends boolean = boolean, Yaml extends z.ZodType = z.ZodType> {
+    /** What the YAML entry takes, with its description (the JSON Schema shows it). */
+    yaml: Yaml;
+    /** What the provider's check takes for the input. */
+    input: z.ZodType;
+    /** immutable: a change replaces the key; mutable: an update changes it in place; local: only keyfleet reads it (never a vendor call). */
+    kind: "immutable" | "mutable" | "local";
+    /** Whether the YAML and the resource must give it (else `fallback` stands in). */
+    required: Required;
+    /** The value where the YAML or the resource leaves it out, and where old state lacks it. */
+    fallback: T;
+    /** The input from the YAML entry's value (default: the value itself, or the fallback). */
+    fromEntry?(value: unknown): T;
+    /** The canonical form of an input, which the diff compares (default: the value, or the fallback). */
+    normalize?(value: unknown): T;
+}
+
+export type FieldTable = Record<string, KeyField<any, boolean, z.ZodType>>;
+
+/** The YAML entry's shape a table declares, typed field by field (so the entry's type is inferred). */
+export type YamlShape<F extends FieldTable> = { [K in keyof F]: F[K] extends KeyField<any, infer R, infer Y> ? (R extends true ? Y : z.ZodOptional<Y>) : never };
+
+/** The inputs a field table declares, as the lifecycle holds them. */
+export type FieldValues<F extends FieldTable> = { -readonly [K in keyof F]: F[K]["fallback"] };
+
+/** The resource arguments a field table declares: required fields required, the rest optional. */
+export type FieldArgs<F extends FieldTable> = { [K in keyof F as F[K]["required"] extends true ? K : never]: pulumi.Input<F[K]["fallback"]> } & {
+    [K in keyof F as F[K]["required"] extends true ? never : K]?: pulumi.Input<F[K]["fallback"]>;
+};
+
+/** A field, typed from its fallback. */
+export function keyField<T, const R extends boolean, Y extends z.ZodType>(f: KeyField<T, R, Y>): KeyField<T, R, Y> {
+    return f;
+}
+
+const given = (v: unknown) => v !== undefined && v !== null;
+
+/** What the table derives; see KeyField. */
+export function keyFields<F extends FieldTable>(table: F) {
+    const names = Object.keys(table) as (keyof F & string)[];
+    const of = (kind: KeyField<unknown>["kind"]) => names.filter((n) => table[n]!.kind === kind);
+    return {
+        table,
+        /** The field lists of the diff, for FieldSpec. */
+        immutable: of("immutable"),
+        mutable: of("mutable"),
+        local: of("local"),
+        /** The YAML entry's shape (z.strictObject({...yamlShape, ...})). */
+        yamlShape: Object.fromEntries(names.map((n) => [n, table[n]!.required ? table[n]!.yaml : table[n]!.yaml.optional()])) as YamlShape<F>,
+        /** check's shape for the inputs. */
+        inputShape: Object.fromEntries(names.map((n) => [n, table[n]!.required ? table[n]!.input : table[n]!.input.nullish()])) as Record<keyof F, z.ZodType>,
+        /** The inputs from a YAML entry. */
+        fromEntry(entry: Record<string, unknown>): FieldValues<F> {
+            return Object.fromEntries(names.map((n) => [n, table[n]!.fromEntry ? table[n]!.fromEntry!(entry[n]) : given(entry[n]) ? entry[n] : table[n]!.fallback])) as FieldValues<F>;
+        },
+        /** Every field present in its canonical form. */
+        normalize(raw: Record<string, unknown>): FieldValues<F> {
+            return Object.fromEntries(names.map((n) => [n, table[n]!.normalize ? table[n]!.normalize!(raw[n]) : given(raw[n]) ? raw[n] : table[n]!.fallback])) as FieldValues<F>;
+        },
+        /** The resource's inputs from its arguments: what the program left out takes the fallback. */
+        fromArgs(args: object): Record<keyof F, unknown> {
+            return Object.fromEntries(names.map((n) => [n, (args as Record<string, unknown>)[n] ?? table[n]!.fallback])) as Record<keyof F, unknown>;
+        },
+    };
+}

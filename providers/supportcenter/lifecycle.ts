@@ -18,7 +18,7 @@
 import { z } from "zod";
 import { clock } from "../shared/clock.ts";
 import { isKind, VendorError } from "../shared/errors.ts";
-import { ExpiryInstant } from "../shared/fields.ts";
+import type { FieldValues } from "../shared/fields.ts";
 import type { CoreInputs, CoreOutputs, VendorKeys } from "../shared/contract.ts";
 import { keyProvider } from "../shared/provider.ts";
 import { durationMs, expiryReason, Rotation } from "../shared/rotation.ts";
@@ -26,20 +26,10 @@ import { fingerprint, type Settings } from "../shared/settings.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
-import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status, SCP_KEY_OUTPUTS, SCP_SECRET_OUTPUTS } from "./schema.ts";
+import { ADOPT, COMMENT_MAX, NAME_MAX, ownerMissing, parseOwners, SCP_FIELDS, SCP_SETTINGS, ScpName, SCP_KEY_OUTPUTS, SCP_SECRET_OUTPUTS } from "./schema.ts";
 
-export interface ScpKeyInputs extends CoreInputs {
-    /** Role names, sorted. */
-    roles: string[];
-    /** When the key stops working (ISO 8601), or null for never. */
-    expires: string | null;
-    description: string | null;
-    status: "active" | "inactive";
-    /** Login name of the SDAdmin who owns the key. */
-    owner: string;
-    /** The comment of a reassignment keyfleet makes; null for keyfleet's own. Not a vendor field: never diffed. */
-    reassignComment?: string | null;
-}
+/** The core's inputs and the vendor fields SCP_FIELDS declares (schema.ts documents each). */
+export type ScpKeyInputs = CoreInputs & FieldValues<typeof SCP_FIELDS.table>;
 
 export interface ScpKeyOutputs extends ScpKeyInputs, CoreOutputs {
     /** The record id (also the resource id). */
@@ -66,23 +56,7 @@ export interface ScpFull extends ScpKey {
     deletedRoles: string[];
 }
 
-const ScpInputs = z.object({
-    name: ScpName,
-    roles: z
-        .array(RoleName)
-        .min(1, { error: "a key needs at least one role" })
-        .superRefine((roles, ctx) => {
-            const problem = rolesProblem(roles);
-            if (problem) ctx.addIssue({ code: "custom", message: problem });
-        }),
-    expires: ExpiryInstant.optional(),
-    description: Description.nullish(),
-    status: Status.nullish(),
-    owner: Login,
-    reassignComment: z.string().max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters` }).nullish(),
-    rotation: Rotation.nullish(),
-    adopt: ADOPT.nullish(),
-});
+const ScpInputs = z.object({ name: ScpName, ...SCP_FIELDS.inputShape, rotation: Rotation.nullish(), adopt: ADOPT.nullish() });
 
 export interface Connection {
     client: SupportCenterClient;
@@ -263,21 +237,12 @@ export const supportCenterLifecycle: VendorKeys<ScpKeyInputs, ScpKeyOutputs, Scp
         secretOutputs: SCP_SECRET_OUTPUTS,
         title: "SupportCenter Plus",
         fields: {
-            immutable: [],
-            mutable: ["name", "roles", "expires", "description", "status", "owner"],
-            local: ["rotation", "adopt", "reassignComment"],
+            immutable: SCP_FIELDS.immutable,
+            mutable: ["name", ...SCP_FIELDS.mutable],
+            local: ["rotation", "adopt", ...SCP_FIELDS.local],
         },
         schema: ScpInputs,
-        normalize(news) {
-            return {
-                roles: [...new Set((news.roles as string[] | undefined) ?? [])].sort(),
-                expires: news.expires ? new Date(String(news.expires)).toISOString() : null,
-                description: (news.description as string | null | undefined) ?? null,
-                status: (news.status as "active" | "inactive" | null | undefined) ?? "active",
-                owner: String(news.owner ?? ""),
-                reassignComment: (news.reassignComment as string | null | undefined) ?? null,
-            };
-        },
+        normalize: (news) => SCP_FIELDS.normalize(news),
         describe(k) {
             return `SupportCenter Plus integration key "${k.name}"`;
         },
