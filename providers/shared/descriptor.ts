@@ -52,9 +52,11 @@ export interface DeclareContext {
         interrupted: Interrupted | null;
         /**
          * When the key stops working, as the last run recorded it (LastRunKey.expires), or null.
-         * Not a resource input (vendors spread core()'s answer into their args; none takes it).
+         * Not a resource input (vendors spread core()'s answer into their args; none takes it, nor protect).
          */
         lastExpires: string | null;
+        /** The resource option `protect` for a key whose YAML asks for it: lifted for the run that rotates the key. */
+        protect(requested: boolean): boolean;
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
