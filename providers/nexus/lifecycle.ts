@@ -41,8 +41,10 @@ export interface NexusKeyOutputs extends NexusKeyInputs, CoreOutputs {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The inputs `check` accepts: the YAML's field schemas, plus what the program derives (kind, tenant). */
+const { kind, tenant, ...vendorFields } = NEXUS_FIELDS.inputShape;
 const NexusInputs = z
-    .object({ name: NexusName, ...NEXUS_FIELDS.inputShape, rotation: Rotation.nullish(), adopt: ADOPT.nullish() })
+    // In this order, so that check's refusals are listed as before: what the program derives first.
+    .object({ kind, tenant, name: NexusName, ...vendorFields, rotation: Rotation.nullish(), adopt: ADOPT.nullish() })
     .superRefine((raw, ctx) => {
         const v = raw as { kind: NexusKeyKind; tenant: string; permissions: string[] };
         if (v.kind === "cluster" ? v.tenant !== "*" : !UUID.test(v.tenant)) {

@@ -114,6 +114,7 @@ function nexusFields(kind: NexusKeyKind) {
             input: z.array(z.string()).min(1, { error: "at least one permission is needed" }),
             kind: "immutable",
             required: false,
+            inputRequired: true,
             // The first permission a kind may hold is its default, as the YAML schema documents.
             fallback: [NEXUS_KIND_PERMISSIONS[kind][0]] as string[],
             normalize: (v) => [...new Set((v as string[] | undefined) ?? [])].sort(),

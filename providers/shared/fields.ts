@@ -76,6 +76,8 @@ export interface KeyField<T, Required extends boolean = boolean, Yaml extends z.
      * its yaml schema is itself optional (SupportSystem's ip, which `ips:` can give instead).
      */
     required: Required;
+    /** Whether check requires the input though the YAML and the resource may leave it out (the resource gives the fallback then). */
+    inputRequired?: boolean;
     /** The value where the YAML or the resource leaves it out, and where old state lacks it. */
     fallback: T;
     /** The input from the YAML entry's value (default: the value itself, or the fallback). */
@@ -134,7 +136,7 @@ export function keyFields<F extends FieldTable>(table: F) {
         /** The YAML entry's shape (z.strictObject({...yamlShape, ...})). */
         yamlShape: Object.fromEntries(entryFields.map((n) => [table[n]!.entry ?? n, table[n]!.required ? table[n]!.yaml! : table[n]!.yaml!.optional()])) as YamlShape<F>,
         /** check's shape for the inputs. */
-        inputShape: Object.fromEntries(checked.map((n) => [n, table[n]!.required ? table[n]!.input! : table[n]!.input!.nullish()])) as Record<keyof F, z.ZodType>,
+        inputShape: Object.fromEntries(checked.map((n) => [n, table[n]!.required || table[n]!.inputRequired ? table[n]!.input! : table[n]!.input!.nullish()])) as Record<keyof F, z.ZodType>,
         /** The inputs from a YAML entry; `given` are values the program has instead of the entry's (the address of one of `ips:`). */
         fromEntry(entry: Record<string, unknown>, given: Partial<EntryValues<F>> = {}): EntryValues<F> {
             return Object.fromEntries(
