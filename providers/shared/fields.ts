@@ -112,7 +112,10 @@ export type FieldArgs<F extends FieldTable> = { [K in Sourced<F, "entry"> as F[K
     [K in Sourced<F, "entry"> as F[K]["required"] extends true ? never : K]?: pulumi.Input<F[K]["fallback"]>;
 };
 
-/** A field, typed from its fallback. */
+/**
+ * A field, typed from its fallback. The return is NoInfer: inferred from the table it sits in, `entry`
+ * and `from` would widen to string and FieldSource, and the YAML shape and arguments lose their names.
+ */
 export function keyField<T, const R extends boolean, Y extends z.ZodType, const E extends string = never, const S extends FieldSource = "entry">(f: KeyField<T, R, Y, E, S>): NoInfer<KeyField<T, R, Y, E, S>> {
     return f;
 }
