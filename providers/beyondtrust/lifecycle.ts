@@ -19,23 +19,11 @@ import { keyProvider } from "../shared/provider.ts";
 import { durationMs, Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { BeyondTrustClient, type SessionKey } from "./client.ts";
-import { BEYONDTRUST_SETTINGS, Custom, FieldValue, keyProblems, Priority, Queue, RenewBefore, SessionKeyName, Skills, Ttl, UrlHostname, BEYONDTRUST_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
+import type { FieldValues } from "../shared/fields.ts";
+import { BEYONDTRUST_SETTINGS, BT_FIELDS, keyProblems, SessionKeyName, BEYONDTRUST_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
 
-export interface SessionKeyInputs extends CoreInputs {
-    /** The YAML's `queue` (the seed's queue_id): general, rep:<id>, team:<id>, rep_username:<name>, issue:<code_name>. */
-    targetQueue: string;
-    /** Seconds requested, or null for the appliance's maximum. */
-    ttl: number | null;
-    externalKey: string | null;
-    /** Custom field code name → value, keys sorted. */
-    custom: Record<string, string>;
-    priority: number | null;
-    /** Skill code names, sorted, without repeats. */
-    skills: string[];
-    urlHostname: string | null;
-    /** Replace the key when it expires within this long (12h, 1d, 2w); null = a tenth of its lifetime. */
-    renewBefore: string | null;
-}
+/** The core's inputs and the vendor fields BT_FIELDS declares (schema.ts documents each). */
+export type SessionKeyInputs = CoreInputs & FieldValues<typeof BT_FIELDS.table>;
 
 export interface SessionKeyOutputs extends SessionKeyInputs, CoreOutputs {
     /** Secret. */
@@ -61,14 +49,7 @@ export const FINGERPRINT_PREFIX = "bts_";
 const SessionKeyInputsSchema = z
     .object({
         name: SessionKeyName,
-        targetQueue: Queue,
-        ttl: Ttl.nullish(),
-        externalKey: FieldValue.nullish(),
-        custom: Custom.nullish(),
-        priority: Priority.nullish(),
-        skills: Skills.nullish(),
-        urlHostname: UrlHostname.nullish(),
-        renewBefore: RenewBefore.nullish(),
+        ...BT_FIELDS.inputShape,
         rotation: Rotation.nullish(),
         adopt: z.null({ error: "BeyondTrust cannot list session keys, so none can be adopted" }).optional(),
     })
@@ -91,9 +72,6 @@ function connect(settings: Settings): Connection {
         },
     };
 }
-
-const sortedObject = (o: unknown): Record<string, string> =>
-    Object.fromEntries(Object.entries(o && typeof o === "object" ? (o as Record<string, unknown>) : {}).map(([k, v]) => [k, String(v)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
 /** The key as state holds it, for `read` (the appliance cannot be asked). */
 function fromState(s: SessionKeyOutputs): SessionKey {
@@ -130,26 +108,12 @@ export const sessionKeyLifecycle: VendorKeys<SessionKeyInputs, SessionKeyOutputs
         // The short key is what a customer types; previousValue holds it during an overlap.
         valueOutput: "shortKey",
         fields: {
-            // The appliance cannot change a key: whatever is sent makes a new one.
-            immutable: ["targetQueue", "ttl", "externalKey", "custom", "priority", "skills", "urlHostname"],
-            mutable: [],
-            local: ["name", "renewBefore", "rotation", "adopt"],
+            immutable: BT_FIELDS.immutable,
+            mutable: BT_FIELDS.mutable,
+            local: ["name", ...BT_FIELDS.local, "rotation", "adopt"],
         },
         schema: SessionKeyInputsSchema,
-        normalize(news) {
-            const num = (v: unknown) => (typeof v === "number" ? v : null);
-            const str = (v: unknown) => (typeof v === "string" ? v : null);
-            return {
-                targetQueue: String(news.targetQueue ?? ""),
-                ttl: num(news.ttl),
-                externalKey: str(news.externalKey),
-                custom: sortedObject(news.custom),
-                priority: num(news.priority),
-                skills: [...new Set(Array.isArray(news.skills) ? news.skills.map(String) : [])].sort(),
-                urlHostname: str(news.urlHostname)?.toLowerCase() ?? null,
-                renewBefore: str(news.renewBefore),
-            };
-        },
+        normalize: (news) => BT_FIELDS.normalize(news),
         describe(k) {
             return `BeyondTrust session key "${k.name}" (queue ${k.targetQueue})`;
         },

@@ -11,7 +11,7 @@
 // pages, not N calls. A key missing from a list that may be cut is asked for by itself.
 import { z } from "zod";
 import { short, VendorError } from "../shared/errors.ts";
-import { ExpiryInstant } from "../shared/fields.ts";
+import type { FieldValues } from "../shared/fields.ts";
 import type { CoreInputs, CoreOutputs, VendorKeys } from "../shared/contract.ts";
 import { keyProvider } from "../shared/provider.ts";
 import { judge } from "../shared/probe.ts";
@@ -19,22 +19,10 @@ import { Snapshot } from "../shared/snapshot.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin, type NexusRequestStyle } from "./client.ts";
-import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX, NEXUS_KEY_OUTPUTS, NEXUS_SECRET_OUTPUTS } from "./schema.ts";
+import { ADOPT, NEXUS_FIELDS, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX, NEXUS_KEY_OUTPUTS, NEXUS_SECRET_OUTPUTS } from "./schema.ts";
 
-export interface NexusKeyInputs extends CoreInputs {
-    /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
-    kind: NexusKeyKind;
-    /** The contact center id the key belongs to (lower case), or `*` for a cluster key. Immutable. */
-    tenant: string;
-    /** What the key may do, e.g. `nexus:consumer:chat`. Immutable: a change replaces the key. */
-    permissions: string[];
-    /** A disabled key is refused by Nexus but kept. */
-    enabled: boolean;
-    /** A revoked key is refused for good; clearing the flag replaces the key with a new one. */
-    revoked: boolean;
-    /** When the key stops working (ISO 8601), or null for never. */
-    expires: string | null;
-}
+/** The core's inputs and the vendor fields nexusFields declares (schema.ts documents each). */
+export type NexusKeyInputs = CoreInputs & FieldValues<typeof NEXUS_FIELDS.table>;
 
 export interface NexusKeyOutputs extends NexusKeyInputs, CoreOutputs {
     /** The API key (the Nexus record id). Secret. */
@@ -53,19 +41,12 @@ export interface NexusKeyOutputs extends NexusKeyInputs, CoreOutputs {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The inputs `check` accepts: the YAML's field schemas, plus what the program derives (kind, tenant). */
+const { kind, tenant, ...vendorFields } = NEXUS_FIELDS.inputShape;
 const NexusInputs = z
-    .object({
-        kind: z.enum(["tenant", "cluster", "designer"]),
-        tenant: z.string(),
-        name: NexusName,
-        permissions: z.array(z.string()).min(1, { error: "at least one permission is needed" }),
-        enabled: z.boolean().nullish(),
-        revoked: z.boolean().nullish(),
-        expires: ExpiryInstant.optional(),
-        rotation: Rotation.nullish(),
-        adopt: ADOPT.nullish(),
-    })
-    .superRefine((v, ctx) => {
+    // In this order, so that check's refusals are listed as before: what the program derives first.
+    .object({ kind, tenant, name: NexusName, ...vendorFields, rotation: Rotation.nullish(), adopt: ADOPT.nullish() })
+    .superRefine((raw, ctx) => {
+        const v = raw as { kind: NexusKeyKind; tenant: string; permissions: string[] };
         if (v.kind === "cluster" ? v.tenant !== "*" : !UUID.test(v.tenant)) {
             ctx.addIssue({ code: "custom", path: ["tenant"], message: v.kind === "cluster" ? 'a cluster key\'s tenant is "*"' : "must be a contact center id (a UUID)" });
         }
@@ -146,23 +127,13 @@ export const nexusLifecycle: VendorKeys<NexusKeyInputs, NexusKeyOutputs, NexusKe
         secretOutputs: NEXUS_SECRET_OUTPUTS,
         title: "Nexus",
         fields: {
-            immutable: ["kind", "tenant", "permissions"],
-            mutable: ["name", "enabled", "revoked", "expires"],
-            local: ["rotation", "adopt"],
-            oneWay: ["revoked"],
+            immutable: NEXUS_FIELDS.immutable,
+            mutable: ["name", ...NEXUS_FIELDS.mutable],
+            local: ["rotation", "adopt", ...NEXUS_FIELDS.local],
+            oneWay: NEXUS_FIELDS.oneWay,
         },
         schema: NexusInputs,
-        normalize(news) {
-            const kind = news.kind as NexusKeyKind;
-            return {
-                kind,
-                tenant: kind === "cluster" ? "*" : String(news.tenant ?? "").toLowerCase(),
-                permissions: [...new Set((news.permissions as string[] | undefined) ?? [])].sort(),
-                enabled: (news.enabled as boolean | null | undefined) ?? true,
-                revoked: (news.revoked as boolean | null | undefined) ?? false,
-                expires: news.expires ? iso(String(news.expires)) : null,
-            };
-        },
+        normalize: (news) => NEXUS_FIELDS.normalize(news),
         describe(k) {
             return k.kind === "cluster" ? `Nexus cluster key "${k.name}"` : `Nexus ${k.kind} key "${k.name}" for tenant ${short(k.tenant)}`;
         },

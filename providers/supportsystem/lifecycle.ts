@@ -34,26 +34,19 @@ import { Settings, type RawConfig } from "../shared/settings.ts";
 import { VendorError } from "../shared/errors.ts";
 import { SupportSystemAdminClient } from "./admin.ts";
 import { closeAll, DuplicateApiKey, probeKey, probeRefusal, SupportSystemClient, type StoredText, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
-import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode, SUPPORTSYSTEM_KEY_OUTPUTS, SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
+import type { FieldValues } from "../shared/fields.ts";
+import { ADOPT, SS_FIELDS, SUPPORTSYSTEM_SETTINGS, SupportSystemName, type TlsMode, SUPPORTSYSTEM_KEY_OUTPUTS, SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
 
-export interface SupportSystemKeyInputs extends CoreInputs {
-    /** The one source address the help desk accepts the key from (canonical form). Immutable. */
-    ip: string;
-    /** A disabled key is refused by the help desk but kept. */
-    active: boolean;
-    canCreateTickets: boolean;
-    canExecCron: boolean;
-    /** The user's internal note (trimmed), or null. */
-    internalNote: string | null;
-    /** The whole `notes` column keyfleet writes: the internal note and the marker. Derived. */
-    notes: string;
-    /**
-     * Where the entry's name and note are in the YAML ("config/prod.yaml:7:15
-     * supportsystem.apiKeys[0].note"), for refusals that only the database can decide (its character
-     * set). In no field list: a moved line is no change.
-     */
-    yamlAt: { name?: string; note?: string } | null;
-}
+/** The core's inputs and the vendor fields SS_FIELDS declares (schema.ts documents each). */
+export type SupportSystemKeyInputs = CoreInputs &
+    FieldValues<typeof SS_FIELDS.table> & {
+        /**
+         * Where the entry's name and note are in the YAML ("config/prod.yaml:7:15
+         * supportsystem.apiKeys[0].note"), for refusals that only the database can decide (its character
+         * set). In no field list: a moved line is no change.
+         */
+        yamlAt: { name?: string; note?: string } | null;
+    };
 
 export interface SupportSystemKeyOutputs extends SupportSystemKeyInputs, CoreOutputs {
     /** The API key. Secret. */
@@ -76,18 +69,7 @@ export const keySource = { next: newApiKey };
 /** Attempts at a key value that collides with no other row (a collision of 128 random bits means a broken random source). */
 const KEY_ATTEMPTS = 5;
 
-/** Characters of a name written percent-encoded in the marker; see the header. */
-const ESCAPED = /[%[\]<>&"'\\\p{Cc}]|\s/u;
-
-export function marker(name: string): string {
-    let out = "";
-    const chars = [...name];
-    chars.forEach((ch, i) => {
-        const single = ch === " " && i > 0 && i < chars.length - 1 && chars[i - 1] !== " " && chars[i + 1] !== " ";
-        out += !single && ESCAPED.test(ch) ? encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : ch;
-    });
-    return `[keyfleet:${out}]`;
-}
+export { composeNotes, marker } from "./schema.ts";
 
 const MARKER = /\[keyfleet:([^[\]<>&"'\\\r\n]*)\]/g;
 
@@ -109,11 +91,6 @@ export function parseNotes(notes: string | null): { name?: string; note: string 
     return { name, note: rest || null };
 }
 
-/** The `notes` column for a key: the user's note, then the marker on a line of its own. */
-export function composeNotes(name: string, note: string | null): string {
-    return note ? `${note}\n${marker(name)}` : marker(name);
-}
-
 /**
  * Whether the notes a help desk shows are the notes keyfleet wrote, as its admin panel keeps them:
  * the panel's sanitizer (Format::sanitize) compacts white space (the marker's line break becomes a
@@ -130,19 +107,8 @@ export function sameNotes(shown: string | null, wanted: string | null): boolean 
     return canon(shown) === canon(wanted);
 }
 
-const cleanNote = (v: unknown): string | null => (typeof v === "string" ? v.replace(/\r\n?/g, "\n").trim() || null : null);
-
 /** The inputs `check` accepts: the YAML's field schemas (the address already canonical). */
-const SupportSystemInputs = z.object({
-    name: SupportSystemName,
-    ip: IpAddress,
-    active: z.boolean().nullish(),
-    canCreateTickets: z.boolean().nullish(),
-    canExecCron: z.boolean().nullish(),
-    internalNote: InternalNote.nullish(),
-    rotation: Rotation.nullish(),
-    adopt: ADOPT.nullish(),
-});
+const SupportSystemInputs = z.object({ name: SupportSystemName, ...SS_FIELDS.inputShape, rotation: Rotation.nullish(), adopt: ADOPT.nullish() });
 
 interface Connection {
     client: SupportSystemClient | SupportSystemAdminClient;
@@ -228,24 +194,12 @@ export const supportSystemLifecycle: VendorKeys<SupportSystemKeyInputs, SupportS
         secretOutputs: SUPPORTSYSTEM_SECRET_OUTPUTS,
         title: "SupportSystem",
         fields: {
-            immutable: ["ip"],
-            // `notes` carries the internal note and the name's marker, so a change of either updates it.
-            mutable: ["active", "canCreateTickets", "canExecCron", "internalNote", "notes"],
-            local: ["rotation", "adopt"],
+            immutable: SS_FIELDS.immutable,
+            mutable: SS_FIELDS.mutable,
+            local: ["rotation", "adopt", ...SS_FIELDS.local],
         },
         schema: SupportSystemInputs,
-        normalize(news) {
-            const internalNote = cleanNote(news.internalNote);
-            return {
-                ip: canonicalAddress(String(news.ip ?? "")),
-                active: (news.active as boolean | null | undefined) ?? true,
-                canCreateTickets: (news.canCreateTickets as boolean | null | undefined) ?? true,
-                canExecCron: (news.canExecCron as boolean | null | undefined) ?? true,
-                internalNote,
-                notes: composeNotes(String(news.name ?? ""), internalNote),
-                yamlAt: (news.yamlAt as SupportSystemKeyInputs["yamlAt"] | undefined) ?? null,
-            };
-        },
+        normalize: (news) => ({ ...SS_FIELDS.normalize(news), yamlAt: (news.yamlAt as SupportSystemKeyInputs["yamlAt"] | undefined) ?? null }),
         describe(k) {
             return `SupportSystem key "${k.name}" for ${k.ip}`;
         },
