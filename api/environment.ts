@@ -11,7 +11,7 @@ import { expiryReason, mergeRotation, overlapMs, rotationReason, type RotationPo
 import { checkSettings } from "../providers/shared/preflight.ts";
 import { clock } from "../providers/shared/clock.ts";
 import type { LastRunKey } from "../providers/shared/descriptor.ts";
-import type { Interrupted } from "../providers/shared/keys.ts";
+import type { Interrupted } from "../providers/shared/contract.ts";
 import { KeyResource } from "../providers/shared/resource.ts";
 import { declareDeliveries, type Delivery } from "../providers/shared/delivery.ts";
 import { formatError, loadEnvironment, parseEnvironment, type LoadResult } from "../config/load.ts";
@@ -206,7 +206,10 @@ export async function declareEnvironment(source: KeysSource, record: RecordSourc
         // (or marker) held by what a killed run's create made for it; the key the record names (the
         // resource's current key, or one removed from state with state delete) is never that key.
         const interrupted: Interrupted | null = Object.keys(lastRun).length === 0 || lastEnded ? { after: lastEnded ?? null, except: recorded ? [recorded.id] : [] } : null;
-        return { rotation, predecessor: held ?? last?.id ?? null, rotationDue, holdPrevious, interrupted, lastExpires: last?.expires ?? null };
+        // Pulumi's protect refuses a replacement too unless the same run lifts it: a key this run
+        // rotates is unprotected for the run, and the next run protects its successor again.
+        const protect = (requested: boolean) => requested && rotationDue === null;
+        return { rotation, predecessor: held ?? last?.id ?? null, rotationDue, holdPrevious, interrupted, lastExpires: last?.expires ?? null, protect };
     };
     // KeyResource.declared is the program's registry; this environment's keys are those it adds.
     const before = new Set(KeyResource.declared.keys());

@@ -95,15 +95,15 @@ function expiryOf(type: string, outputs: Record<string, unknown> | undefined): n
     return typeof value === "string" ? Date.parse(value) : Number.NaN;
 }
 
-/** A vendor lifecycle's renewal (KeyLifecycle.renewal), by vendor section. */
+/** A vendor lifecycle's renewal (the vendor's expiry.renewal), by vendor section. */
 export type Renewals = Record<string, ((state: unknown, inputs: unknown, now: number) => string | undefined) | undefined>;
 
 /** Every vendor's renewal, loaded from its provider (no connection is made). */
 export async function vendorRenewals(): Promise<Renewals> {
     const out: Renewals = {};
     for (const v of vendors) {
-        const lc = (await v.provider()).lifecycle;
-        out[v.section] = lc?.renewal ? (s, i, t) => lc.renewal!(s, i, t) : undefined;
+        const renewal = (await v.provider()).vendor?.expiry?.renewal;
+        out[v.section] = renewal ? (s, i, t) => renewal(s, i, t) : undefined;
     }
     return out;
 }

@@ -229,7 +229,7 @@ describe("renewal and read from state", () => {
         ({ created: new Date(t0).toISOString(), expires: new Date(t0 + lifetimeH * H).toISOString(), renewBefore, ttl }) as unknown as SessionKeyOutputs;
 
     it("renews within renewBefore, by default within a tenth of the lifetime, never beyond half of it", () => {
-        const r = (s: SessionKeyOutputs, atH: number) => sessionKeyLifecycle.renewal!(s, s, t0 + atH * H);
+        const r = (s: SessionKeyOutputs, atH: number) => sessionKeyLifecycle.expiry!.renewal!(s, s, t0 + atH * H);
         // Default: 24 h key, a tenth is 2.4 h.
         expect(r(state(24, null), 21.5)).toBeUndefined();
         expect(r(state(24, null), 21.7)).toMatch(/within a tenth of its lifetime/);

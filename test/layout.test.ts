@@ -3,6 +3,7 @@
 // client), and every vendor has exactly one sandbox in sandbox/index.ts.
 import fs from "node:fs";
 import path from "node:path";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { vendors } from "../providers/vendors.ts";
 import { sandboxes } from "../sandbox/index.ts";
@@ -136,5 +137,26 @@ describe("layout", () => {
             const text = fs.readFileSync(path.join(ROOT, "bench", file), "utf8").toLowerCase();
             for (const w of words) expect(text.includes(w.toLowerCase()), `bench/${file} names "${w}"`).toBe(false);
         }
+    });
+
+    it("the core stays small: no file in providers/shared over 300 lines, no function over 80", () => {
+        const big: string[] = [];
+        for (const file of sources("providers/shared")) {
+            const text = fs.readFileSync(file, "utf8");
+            const rel = path.relative(ROOT, file);
+            const lines = text.split("\n").length;
+            if (lines > 300) big.push(`${rel}: ${lines} lines`);
+            const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+            const visit = (node: ts.Node) => {
+                if (ts.isFunctionLike(node) && "body" in node && node.body) {
+                    const from = sf.getLineAndCharacterOfPosition(node.getStart(sf)).line;
+                    const to = sf.getLineAndCharacterOfPosition(node.getEnd()).line;
+                    if (to - from + 1 > 80) big.push(`${rel}:${from + 1}: a function of ${to - from + 1} lines`);
+                }
+                ts.forEachChild(node, visit);
+            };
+            visit(sf);
+        }
+        expect(big).toEqual([]);
     });
 });

@@ -195,7 +195,7 @@ describe("Nexus client", () => {
             const all = await box.client.list(box.tenantLogin);
             expect(all.map((k) => k.name).sort()).toEqual(Array.from({ length: 25 }, (_, i) => `idx-${i}`).sort());
             // The lifecycle's lookup by name (lost creates, adopt) finds a key past the first page.
-            const found = await nexusLifecycle.find!(conn(box), { inputs: { tenant: CC, name: "idx-23" } as never });
+            const found = await nexusLifecycle.discovery!.find(conn(box), { inputs: { tenant: CC, name: "idx-23" } as never });
             expect(found.map((k) => k.name)).toEqual(["idx-23"]);
         } finally {
             await box.close();
@@ -210,8 +210,8 @@ describe("Nexus client", () => {
             expect(listing).toMatchObject({ complete: false });
             expect(listing.keys).toHaveLength(10);
             const c = conn(box);
-            expect((await nexusLifecycle.find!(c, { inputs: { tenant: CC, name: "cut-3" } as never })).map((k) => k.name)).toEqual(["cut-3"]);
-            const err = (await nexusLifecycle.find!(c, { inputs: { tenant: CC, name: "cut-12" } as never }).catch((e) => e)) as VendorError;
+            expect((await nexusLifecycle.discovery!.find(c, { inputs: { tenant: CC, name: "cut-3" } as never })).map((k) => k.name)).toEqual(["cut-3"]);
+            const err = (await nexusLifecycle.discovery!.find(c, { inputs: { tenant: CC, name: "cut-12" } as never }).catch((e) => e)) as VendorError;
             expect(err).toBeInstanceOf(VendorError);
             expect(err.message).toContain('Nexus listed 10 keys and ignored paging, so the list may be cut; a key named "cut-12" is not in it');
             expect(err.hint).toMatch(/will not take a key missing from a possibly cut list as gone/);
@@ -222,7 +222,7 @@ describe("Nexus client", () => {
         const small = await startSandbox({ paging: "first" });
         try {
             for (let i = 0; i < 4; i++) await small.client.create(small.tenantLogin, { tenant: CC, name: `small-${i}`, permissions: ["nexus:consumer:chat"], enabled: true });
-            expect(await nexusLifecycle.find!(conn(small), { inputs: { tenant: CC, name: "absent" } as never })).toEqual([]);
+            expect(await nexusLifecycle.discovery!.find(conn(small), { inputs: { tenant: CC, name: "absent" } as never })).toEqual([]);
         } finally {
             await small.close();
         }
@@ -292,13 +292,13 @@ describe("Genesys sandbox usage endpoint", () => {
         const probeUrl = `${t.url}/nexus/v3/securemail?address=probe%40example.com`;
         const c = { client: t.client, login: t.tenantLogin, probe: { url: probeUrl, expect: "200" } } as never;
         const outs = (k: { id: string }) => ({ state: { apiKey: k.id } }) as never;
-        expect(await nexusLifecycle.probe!(c, outs(mail))).toMatchObject({ accepted: true, probe: `GET ${t.url}/nexus/v3/securemail` });
-        const refused = await nexusLifecycle.probe!(c, outs(chat));
+        expect(await nexusLifecycle.verify!.probe(c, outs(mail))).toMatchObject({ accepted: true, probe: `GET ${t.url}/nexus/v3/securemail` });
+        const refused = await nexusLifecycle.verify!.probe(c, outs(chat));
         expect(refused.accepted).toBe(false);
         expect(JSON.stringify(refused)).toContain("403");
         expect(JSON.stringify(refused)).not.toContain("probe%40example.com");
         // Without a probeUrl there is no default to fall back on (no Genesys source has a whoami).
-        await expect(nexusLifecycle.probe!({ ...(c as object), probe: { expect: "200" } } as never, outs(mail))).rejects.toThrow(/keyfleet:nexus.probeUrl is not set/);
+        await expect(nexusLifecycle.verify!.probe({ ...(c as object), probe: { expect: "200" } } as never, outs(mail))).rejects.toThrow(/keyfleet:nexus.probeUrl is not set/);
         const res = await fetch(`${t.url}/nexus/v3/securemail`, { headers: { "x-api-key": mail.id } });
         expect([res.status, ((await res.json()) as { status: { message: string } }).status.message]).toEqual([400, "address is required"]);
     });

@@ -249,7 +249,7 @@ describe("report rows from outputs other vendors and rotation add", () => {
     });
 
     it("the vendor's own renewal (its lifecycle's `renewal`) sets the next rotation: a session key a day before it expires", async () => {
-        const lc = (await beyondtrust.provider()).lifecycle!;
+        const lc = (await beyondtrust.provider()).vendor!.expiry!;
         const renewal = (s: unknown, i: unknown, at: number) => lc.renewal!(s, i, at);
         const outs = { name: "web", created: "2027-01-09T00:00:00Z", expires: "2027-01-16T00:00:00Z", renewBefore: "1d", ttl: 604800 };
         const k: KeyRow = keyRow("beyondtrust/web", "beyondtrust", "bts_0", outs, now, renewal);

@@ -6,8 +6,8 @@ import { nexusLifecycle, type NexusKeyInputs } from "../providers/nexus/lifecycl
 
 const DAY = 86_400_000;
 const now = Date.parse("2026-11-23T00:00:00Z");
-const FIELDS = nexusLifecycle.fields;
-const base = { ...nexusLifecycle.normalize({ kind: "tenant", tenant: "578ec98e-f07c-46ad-9675-f36c22f3ba9f", permissions: ["nexus:consumer:chat"] }), name: "ci", rotation: null } as NexusKeyInputs;
+const FIELDS = nexusLifecycle.model.fields;
+const base = { ...nexusLifecycle.model.normalize({ kind: "tenant", tenant: "578ec98e-f07c-46ad-9675-f36c22f3ba9f", permissions: ["nexus:consumer:chat"] }), name: "ci", rotation: null } as NexusKeyInputs;
 const state = (over: Partial<NexusKeyInputs> = {}) => ({ ...base, ...over });
 const ago = (days: number) => new Date(now - days * DAY).toISOString();
 

@@ -20,7 +20,7 @@ describe("keySchedule", () => {
     });
 
     it("a vendor's renewal that comes before rotation by age is the next rotation", async () => {
-        const lc = (await beyondtrust.provider()).lifecycle!;
+        const lc = (await beyondtrust.provider()).vendor!.expiry!;
         const o = { created: iso(now - 20 * 3_600_000), expires: iso(now + 4 * 3_600_000), ttl: null, renewBefore: null };
         const s = keySchedule({ ...base, standing: "active", expires: o.expires, renewal: (t) => lc.renewal!(o, o, t) });
         // 24 h lifetime, a tenth of it is 2.4 h: renewal at expiry − 2.4 h, not in 89 days.

@@ -195,7 +195,7 @@ describe("deleted keys (evidence: status active|inactive|deleted, deleted keys s
 describe("hints fit the error kind and the operation", () => {
     it("a create answered 4007 does not say the key is gone; an edit answered 4007 does", () => {
         const gone = refusal(failure(404, 4007, "no such object", "id"));
-        const fixes = supportCenterLifecycle.fixes!;
+        const fixes = supportCenterLifecycle.model.fixes!;
         const creating = operationFailed("creating", "key", gone, fixes.creating);
         expect(creating.message).not.toMatch(/gone|pulumi refresh/);
         expect(creating.message).toMatch(/check roles: and owner:/);

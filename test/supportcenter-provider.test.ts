@@ -4,7 +4,7 @@
 // behind, adoption reading the value, and out-of-band changes (a deleted role, a deleted user).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setClock } from "../providers/shared/clock.ts";
-import { asideName } from "../providers/shared/keys.ts";
+import { asideName } from "../providers/shared/create.ts";
 import { provider, type ScpKeyInputs, type ScpKeyOutputs } from "../providers/supportcenter/lifecycle.ts";
 import { startScp, useScpKey, type ScpTestSandbox } from "./helpers/supportcenter.ts";
 

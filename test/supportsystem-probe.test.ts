@@ -15,7 +15,7 @@ const keys = { good: "A".repeat(32), cronOnly: "B".repeat(32), elsewhere: "C".re
 
 /** The lifecycle's probe as rotation.verify runs it, from 127.0.0.1 (the test's source address). */
 function probe(apiKey: string, url?: string) {
-    return lc.probe!({ probe: { apiUrl: h.url, url, expect: expectDefault } } as never, { state: { apiKey } as never });
+    return lc.verify!.probe({ probe: { apiUrl: h.url, url, expect: expectDefault } } as never, { state: { apiKey } as never });
 }
 
 beforeAll(async () => {

@@ -1,5 +1,5 @@
 // BeyondTrust Remote Support session keys: the narrow lifecycle the core's key provider drives
-// (providers/shared/keys.ts), the inputs and outputs of a session key resource, and its connection.
+// (providers/shared/provider.ts), the inputs and outputs of a session key resource, and its connection.
 //
 // The appliance can only make a session key (generate_session_key): it has no action to read, list,
 // update or revoke one. So every input is immutable (a change replaces the key); `read` answers
@@ -14,27 +14,16 @@
 // resource id is a fingerprint of the key URL (128 random bits in its `ak`), never of the short key.
 import { z } from "zod";
 import { clock } from "../shared/clock.ts";
-import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import type { CoreInputs, CoreOutputs, VendorKeys } from "../shared/contract.ts";
+import { keyProvider } from "../shared/provider.ts";
 import { durationMs, Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { BeyondTrustClient, type SessionKey } from "./client.ts";
-import { BEYONDTRUST_SETTINGS, Custom, FieldValue, keyProblems, Priority, Queue, RenewBefore, SessionKeyName, Skills, Ttl, UrlHostname, BEYONDTRUST_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
+import type { FieldValues } from "../shared/fields.ts";
+import { BEYONDTRUST_SETTINGS, BT_FIELDS, keyProblems, SessionKeyName, BEYONDTRUST_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
 
-export interface SessionKeyInputs extends CoreInputs {
-    /** The YAML's `queue` (the seed's queue_id): general, rep:<id>, team:<id>, rep_username:<name>, issue:<code_name>. */
-    targetQueue: string;
-    /** Seconds requested, or null for the appliance's maximum. */
-    ttl: number | null;
-    externalKey: string | null;
-    /** Custom field code name → value, keys sorted. */
-    custom: Record<string, string>;
-    priority: number | null;
-    /** Skill code names, sorted, without repeats. */
-    skills: string[];
-    urlHostname: string | null;
-    /** Replace the key when it expires within this long (12h, 1d, 2w); null = a tenth of its lifetime. */
-    renewBefore: string | null;
-}
+/** The core's inputs and the vendor fields BT_FIELDS declares (schema.ts documents each). */
+export type SessionKeyInputs = CoreInputs & FieldValues<typeof BT_FIELDS.table>;
 
 export interface SessionKeyOutputs extends SessionKeyInputs, CoreOutputs {
     /** Secret. */
@@ -60,14 +49,7 @@ export const FINGERPRINT_PREFIX = "bts_";
 const SessionKeyInputsSchema = z
     .object({
         name: SessionKeyName,
-        targetQueue: Queue,
-        ttl: Ttl.nullish(),
-        externalKey: FieldValue.nullish(),
-        custom: Custom.nullish(),
-        priority: Priority.nullish(),
-        skills: Skills.nullish(),
-        urlHostname: UrlHostname.nullish(),
-        renewBefore: RenewBefore.nullish(),
+        ...BT_FIELDS.inputShape,
         rotation: Rotation.nullish(),
         adopt: z.null({ error: "BeyondTrust cannot list session keys, so none can be adopted" }).optional(),
     })
@@ -90,9 +72,6 @@ function connect(settings: Settings): Connection {
         },
     };
 }
-
-const sortedObject = (o: unknown): Record<string, string> =>
-    Object.fromEntries(Object.entries(o && typeof o === "object" ? (o as Record<string, unknown>) : {}).map(([k, v]) => [k, String(v)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
 /** The key as state holds it, for `read` (the appliance cannot be asked). */
 function fromState(s: SessionKeyOutputs): SessionKey {
@@ -121,112 +100,92 @@ export function renewalMarginMs(renewBefore: string | null, lifetimeMs: number):
     return Math.min(wanted, lifetimeMs / 2);
 }
 
-export const sessionKeyLifecycle: KeyLifecycle<SessionKeyInputs, SessionKeyOutputs, SessionKey, Connection> = {
-    standing: BEYONDTRUST_KEY_OUTPUTS.standing,
-    secretOutputs: SESSION_KEY_SECRET_OUTPUTS,
-    title: "BeyondTrust",
-    // The short key is what a customer types; previousValue holds it during an overlap.
-    valueOutput: "shortKey",
-    fields: {
-        // The appliance cannot change a key: whatever is sent makes a new one.
-        immutable: ["targetQueue", "ttl", "externalKey", "custom", "priority", "skills", "urlHostname"],
-        mutable: [],
-        local: ["name", "renewBefore", "rotation", "adopt"],
+export const sessionKeyLifecycle: VendorKeys<SessionKeyInputs, SessionKeyOutputs, SessionKey, Connection> = {
+    model: {
+        standing: BEYONDTRUST_KEY_OUTPUTS.standing,
+        secretOutputs: SESSION_KEY_SECRET_OUTPUTS,
+        title: "BeyondTrust",
+        // The short key is what a customer types; previousValue holds it during an overlap.
+        valueOutput: "shortKey",
+        fields: {
+            immutable: BT_FIELDS.immutable,
+            mutable: BT_FIELDS.mutable,
+            local: ["name", ...BT_FIELDS.local, "rotation", "adopt"],
+        },
+        schema: SessionKeyInputsSchema,
+        normalize: (news) => BT_FIELDS.normalize(news),
+        describe(k) {
+            return `BeyondTrust session key "${k.name}" (queue ${k.targetQueue})`;
+        },
+        outputs(_inputs, key) {
+            return {
+                shortKey: key.shortKey,
+                keyUrl: key.keyUrl,
+                mailBody: key.mailBody,
+                mailSubject: key.mailSubject,
+                expires: new Date(key.expires * 1000).toISOString(),
+                queue: key.queue,
+                queueId: key.queueId,
+                available: key.available,
+                fingerprint: fingerprint(FINGERPRINT_PREFIX, key.keyUrl),
+            };
+        },
+        resourceId(key) {
+            return fingerprint(FINGERPRINT_PREFIX, key.keyUrl);
+        },
+        fixes: {
+            creating: {
+                rejected: "the appliance refused the key's parameters; check its queue, custom fields (configured under /login > Management > API Configuration), skills and urlHostname in the YAML",
+                forbidden: "the API account needs full access to the command API (/login > Management > API Configuration)",
+                unauthorized: "check keyfleet:beyondtrust.clientId and keyfleet:beyondtrustClientSecret",
+            },
+        },
+        lostCreate:
+            "keyfleet does not repeat it: BeyondTrust cannot list or revoke session keys, so a second request could make a second key. " +
+            "At worst the appliance made a key nobody received, which expires by itself at its ttl; run `pulumi up` again to make the key. " +
+            "(An up killed mid-create leaves the same: an unused key until its ttl ends; the next up makes the entry's key.)",
     },
-    schema: SessionKeyInputsSchema,
-
-    normalize(news) {
-        const num = (v: unknown) => (typeof v === "number" ? v : null);
-        const str = (v: unknown) => (typeof v === "string" ? v : null);
-        return {
-            targetQueue: String(news.targetQueue ?? ""),
-            ttl: num(news.ttl),
-            externalKey: str(news.externalKey),
-            custom: sortedObject(news.custom),
-            priority: num(news.priority),
-            skills: [...new Set(Array.isArray(news.skills) ? news.skills.map(String) : [])].sort(),
-            urlHostname: str(news.urlHostname)?.toLowerCase() ?? null,
-            renewBefore: str(news.renewBefore),
-        };
-    },
-
-    describe(k) {
-        return `BeyondTrust session key "${k.name}" (queue ${k.targetQueue})`;
-    },
-
-    connect,
-
-    async create(c, { inputs }) {
-        return c.client().generateSessionKey({
-            queue: inputs.targetQueue,
-            externalKey: inputs.externalKey,
-            custom: inputs.custom,
-            priority: inputs.priority,
-            skills: inputs.skills,
-            ttl: inputs.ttl,
-            urlHostname: inputs.urlHostname,
-        });
-    },
-
-    async read(_c, { state }) {
-        const expires = Date.parse(state.expires);
-        // The appliance has no read action: a key past its expiry is gone, any other is as made.
-        if (Number.isNaN(expires) || expires <= clock.now() || !state.keyUrl) return undefined;
-        return fromState(state);
-    },
-
-    async update() {
-        // Unreachable: no field is mutable, so the core replaces instead.
-        throw new Error("BeyondTrust cannot change a session key; keyfleet replaces it");
-    },
-
-    async delete() {
-        // The appliance cannot revoke a session key: forgetting it is all there is (it expires by itself).
-    },
-
-    outputs(_inputs, key) {
-        return {
-            shortKey: key.shortKey,
-            keyUrl: key.keyUrl,
-            mailBody: key.mailBody,
-            mailSubject: key.mailSubject,
-            expires: new Date(key.expires * 1000).toISOString(),
-            queue: key.queue,
-            queueId: key.queueId,
-            available: key.available,
-            fingerprint: fingerprint(FINGERPRINT_PREFIX, key.keyUrl),
-        };
-    },
-
-    resourceId(key) {
-        return fingerprint(FINGERPRINT_PREFIX, key.keyUrl);
-    },
-
-    renewal(state, inputs, now) {
-        if (!state.expires) return undefined;
-        const expires = Date.parse(state.expires);
-        if (Number.isNaN(expires)) return undefined;
-        if (expires <= now) return `session key expired at ${state.expires}`;
-        const created = Date.parse(state.created ?? "");
-        const lifetime = Number.isNaN(created) ? (inputs.ttl ?? 86_400) * 1000 : Math.max(expires - created, 1000);
-        const margin = renewalMarginMs(inputs.renewBefore, lifetime);
-        if (expires - now > margin) return undefined;
-        const why = inputs.renewBefore ? `renewBefore ${inputs.renewBefore}` : "a tenth of its lifetime";
-        return `session key expires at ${state.expires}, within ${why}`;
-    },
-
-    fixes: {
-        creating: {
-            rejected: "the appliance refused the key's parameters; check its queue, custom fields (configured under /login > Management > API Configuration), skills and urlHostname in the YAML",
-            forbidden: "the API account needs full access to the command API (/login > Management > API Configuration)",
-            unauthorized: "check keyfleet:beyondtrust.clientId and keyfleet:beyondtrustClientSecret",
+    backend: {
+        connect,
+        async create(c, { inputs }) {
+            return c.client().generateSessionKey({
+                queue: inputs.targetQueue,
+                externalKey: inputs.externalKey,
+                custom: inputs.custom,
+                priority: inputs.priority,
+                skills: inputs.skills,
+                ttl: inputs.ttl,
+                urlHostname: inputs.urlHostname,
+            });
+        },
+        async read(_c, { state }) {
+            const expires = Date.parse(state.expires);
+            // The appliance has no read action: a key past its expiry is gone, any other is as made.
+            if (Number.isNaN(expires) || expires <= clock.now() || !state.keyUrl) return undefined;
+            return fromState(state);
+        },
+        async update() {
+            // Unreachable: no field is mutable, so the core replaces instead.
+            throw new Error("BeyondTrust cannot change a session key; keyfleet replaces it");
+        },
+        async delete() {
+            // The appliance cannot revoke a session key: forgetting it is all there is (it expires by itself).
         },
     },
-
-    lostCreate:
-        "keyfleet does not repeat it: BeyondTrust cannot list or revoke session keys, so a second request could make a second key. " +
-        "At worst the appliance made a key nobody received, which expires by itself at its ttl; run `pulumi up` again to make the key. " +
-        "(An up killed mid-create leaves the same: an unused key until its ttl ends; the next up makes the entry's key.)",
+    expiry: {
+        renewal(state, inputs, now) {
+            if (!state.expires) return undefined;
+            const expires = Date.parse(state.expires);
+            if (Number.isNaN(expires)) return undefined;
+            if (expires <= now) return `session key expired at ${state.expires}`;
+            const created = Date.parse(state.created ?? "");
+            const lifetime = Number.isNaN(created) ? (inputs.ttl ?? 86_400) * 1000 : Math.max(expires - created, 1000);
+            const margin = renewalMarginMs(inputs.renewBefore, lifetime);
+            if (expires - now > margin) return undefined;
+            const why = inputs.renewBefore ? `renewBefore ${inputs.renewBefore}` : "a tenth of its lifetime";
+            return `session key expires at ${state.expires}, within ${why}`;
+        },
+    },
 };
 
 export const provider = keyProvider(sessionKeyLifecycle);

@@ -2,21 +2,11 @@
 // the mail body (which carries the URL) are secret outputs.
 import * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { SESSION_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
+import type { FieldArgs } from "../shared/fields.ts";
+import { BT_FIELDS, SESSION_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
 
-/** See SessionKeyInputs (lifecycle.ts) for each field. */
-export interface SessionKeyArgs extends CoreArgs {
-    name: pulumi.Input<string>;
-    /** The YAML's `queue` (the seed's queue_id): general, rep:<id>, team:<id>, rep_username:<name>, issue:<code_name>. */
-    targetQueue: pulumi.Input<string>;
-    ttl?: pulumi.Input<number | null>;
-    externalKey?: pulumi.Input<string | null>;
-    custom?: pulumi.Input<Record<string, string>>;
-    priority?: pulumi.Input<number | null>;
-    skills?: pulumi.Input<string[]>;
-    urlHostname?: pulumi.Input<string | null>;
-    renewBefore?: pulumi.Input<string | null>;
-}
+/** The vendor fields are BT_FIELDS' (schema.ts documents each): targetQueue (the YAML's queue) required, the rest optional. */
+export type SessionKeyArgs = CoreArgs & FieldArgs<typeof BT_FIELDS.table> & { name: pulumi.Input<string> };
 
 export class BeyondTrustSessionKey extends KeyResource {
     declare readonly name: pulumi.Output<string>;
@@ -39,19 +29,7 @@ export class BeyondTrustSessionKey extends KeyResource {
     declare readonly fingerprint: pulumi.Output<string>;
 
     constructor(name: string, args: SessionKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        const inputs = {
-            name: args.name,
-            targetQueue: args.targetQueue,
-            ttl: args.ttl ?? null,
-            externalKey: args.externalKey ?? null,
-            custom: args.custom ?? {},
-            priority: args.priority ?? null,
-            skills: args.skills ?? [],
-            urlHostname: args.urlHostname ?? null,
-            renewBefore: args.renewBefore ?? null,
-            ...coreInputs(args),
-            adopt: null,
-        };
+        const inputs = { name: args.name, ...BT_FIELDS.fromArgs(args), ...coreInputs(args), adopt: null };
         super("beyondtrust", "SessionKey", name, inputs, { names: SESSION_KEY_OUTPUTS, secrets: SESSION_KEY_SECRET_OUTPUTS }, opts);
     }
 }

@@ -7,7 +7,7 @@ import type { KeyOutputs } from "../shared/descriptor.ts";
 import type { Limits } from "../shared/calls.ts";
 import { z } from "zod";
 import type { SectionProblem } from "../shared/descriptor.ts";
-import { keyName } from "../shared/fields.ts";
+import { keyField, keyFields, keyName } from "../shared/fields.ts";
 import { Duration, durationMs, Rotation } from "../shared/rotation.ts";
 
 /** The seed's limits: each custom field and the external key, and all of them together (UTF-8 bytes). */
@@ -58,17 +58,60 @@ export const UrlHostname = z
 
 export const RenewBefore = Duration.describe("Replace the key when it expires within this long (default: a tenth of its lifetime).");
 
+const num = (v: unknown) => (typeof v === "number" ? v : null);
+const str = (v: unknown) => (typeof v === "string" ? v : null);
+const sortedObject = (o: unknown): Record<string, string> =>
+    Object.fromEntries(Object.entries(o && typeof o === "object" ? (o as Record<string, unknown>) : {}).map(([k, v]) => [k, String(v)]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * The vendor fields of a session key, each declared once: what the YAML takes, the input it
+ * becomes, its canonical form. The lifecycle's inputs, check and diff, the resource's arguments and
+ * the program's inputs are derived from this table (providers/shared/fields.ts). The appliance
+ * cannot change a key: every field it is sent is immutable (a change makes a new key).
+ */
+export const BT_FIELDS = keyFields({
+    targetQueue: keyField({
+        // The YAML's `queue` (the seed's queue_id): general, rep:<id>, team:<id>, rep_username:<name>, issue:<code_name>.
+        // The input has another name: the appliance answers its own `queue` (general, rep or team), an output.
+        entry: "queue",
+        yaml: Queue,
+        input: Queue,
+        kind: "immutable",
+        required: true,
+        fallback: "",
+        normalize: (v) => String(v ?? ""),
+    }),
+    // Seconds requested, or null for the appliance's maximum.
+    ttl: keyField({ yaml: Ttl, input: Ttl, kind: "immutable", required: false, fallback: null as number | null, normalize: num }),
+    externalKey: keyField({
+        yaml: FieldValue.describe("session.custom.external_key: links the session to an external system (a ticket id); at most 1,024 characters."),
+        input: FieldValue,
+        kind: "immutable",
+        required: false,
+        fallback: null as string | null,
+        normalize: str,
+    }),
+    // Custom field code name → value, keys sorted.
+    custom: keyField({ yaml: Custom, input: Custom, kind: "immutable", required: false, fallback: {} as Record<string, string>, normalize: sortedObject }),
+    priority: keyField({ yaml: Priority.describe("1 high, 2 medium, 3 low."), input: Priority, kind: "immutable", required: false, fallback: null as number | null, normalize: num }),
+    // Skill code names, sorted, without repeats.
+    skills: keyField({
+        yaml: Skills,
+        input: Skills,
+        kind: "immutable",
+        required: false,
+        fallback: [] as string[],
+        normalize: (v) => [...new Set(Array.isArray(v) ? v.map(String) : [])].sort(),
+    }),
+    urlHostname: keyField({ yaml: UrlHostname, input: UrlHostname, kind: "immutable", required: false, fallback: null as string | null, normalize: (v) => str(v)?.toLowerCase() ?? null }),
+    // When keyfleet replaces the key before it expires (12h, 1d, 2w); null = a tenth of its lifetime. keyfleet's own: never sent.
+    renewBefore: keyField({ yaml: RenewBefore, input: RenewBefore, kind: "local", required: false, fallback: null as string | null, normalize: str }),
+});
+
 export const SessionKeyEntry = z
     .strictObject({
         name: SessionKeyName,
-        queue: Queue,
-        ttl: Ttl.optional(),
-        externalKey: FieldValue.optional().describe("session.custom.external_key: links the session to an external system (a ticket id); at most 1,024 characters."),
-        custom: Custom.optional(),
-        priority: Priority.optional().describe("1 high, 2 medium, 3 low."),
-        skills: Skills.optional(),
-        urlHostname: UrlHostname.optional(),
-        renewBefore: RenewBefore.optional(),
+        ...BT_FIELDS.yamlShape,
         rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field."),
     })
     .describe("A session key: a customer enters its short key or opens its URL to start a support session. Every change replaces it.");
@@ -115,17 +158,7 @@ export const PREFIX = "beyondtrust/sessionKey/";
 
 /** The resource inputs of one entry besides the core's: one function for declare() and the policy's offline check. */
 export function keyInputs(e: SessionKeyEntry) {
-    return {
-        name: e.name,
-        targetQueue: e.queue,
-        ttl: e.ttl ?? null,
-        externalKey: e.externalKey ?? null,
-        custom: e.custom ?? {},
-        priority: e.priority ?? null,
-        skills: e.skills ?? [],
-        urlHostname: e.urlHostname ?? null,
-        renewBefore: e.renewBefore ?? null,
-    };
+    return { name: e.name, ...BT_FIELDS.fromEntry(e) };
 }
 
 export const SESSION_KEY_SECRET_OUTPUTS = ["shortKey", "keyUrl", "mailBody"] as const;

@@ -1,5 +1,5 @@
 // Genesys Digital Channels ("Nexus") API keys: the narrow lifecycle the core's key provider drives
-// (providers/shared/keys.ts), the inputs and outputs of a key resource, and its connection. One
+// (providers/shared/provider.ts), the inputs and outputs of a key resource, and its connection. One
 // lifecycle serves the three key kinds; they differ in the tenant they belong to, the permissions
 // they may hold and the GWS login that manages them.
 //
@@ -11,29 +11,18 @@
 // pages, not N calls. A key missing from a list that may be cut is asked for by itself.
 import { z } from "zod";
 import { short, VendorError } from "../shared/errors.ts";
-import { ExpiryInstant } from "../shared/fields.ts";
-import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import type { FieldValues } from "../shared/fields.ts";
+import type { CoreInputs, CoreOutputs, VendorKeys } from "../shared/contract.ts";
+import { keyProvider } from "../shared/provider.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { NexusClient, type NexusKey, type NexusKeyChanges, type NexusLogin, type NexusRequestStyle } from "./client.ts";
-import { ADOPT, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX, NEXUS_KEY_OUTPUTS, NEXUS_SECRET_OUTPUTS } from "./schema.ts";
+import { ADOPT, NEXUS_FIELDS, NEXUS_KIND_PERMISSIONS, NEXUS_PERMISSION_FORM, NEXUS_SETTINGS, NexusName, type NexusKeyKind, FINGERPRINT_PREFIX, NEXUS_KEY_OUTPUTS, NEXUS_SECRET_OUTPUTS } from "./schema.ts";
 
-export interface NexusKeyInputs extends CoreInputs {
-    /** Which Nexus key this is: a tenant key, a cluster (multi-tenant) key or a Designer key. Immutable. */
-    kind: NexusKeyKind;
-    /** The contact center id the key belongs to (lower case), or `*` for a cluster key. Immutable. */
-    tenant: string;
-    /** What the key may do, e.g. `nexus:consumer:chat`. Immutable: a change replaces the key. */
-    permissions: string[];
-    /** A disabled key is refused by Nexus but kept. */
-    enabled: boolean;
-    /** A revoked key is refused for good; clearing the flag replaces the key with a new one. */
-    revoked: boolean;
-    /** When the key stops working (ISO 8601), or null for never. */
-    expires: string | null;
-}
+/** The core's inputs and the vendor fields nexusFields declares (schema.ts documents each). */
+export type NexusKeyInputs = CoreInputs & FieldValues<typeof NEXUS_FIELDS.table>;
 
 export interface NexusKeyOutputs extends NexusKeyInputs, CoreOutputs {
     /** The API key (the Nexus record id). Secret. */
@@ -52,19 +41,12 @@ export interface NexusKeyOutputs extends NexusKeyInputs, CoreOutputs {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The inputs `check` accepts: the YAML's field schemas, plus what the program derives (kind, tenant). */
+const { kind, tenant, ...vendorFields } = NEXUS_FIELDS.inputShape;
 const NexusInputs = z
-    .object({
-        kind: z.enum(["tenant", "cluster", "designer"]),
-        tenant: z.string(),
-        name: NexusName,
-        permissions: z.array(z.string()).min(1, { error: "at least one permission is needed" }),
-        enabled: z.boolean().nullish(),
-        revoked: z.boolean().nullish(),
-        expires: ExpiryInstant.optional(),
-        rotation: Rotation.nullish(),
-        adopt: ADOPT.nullish(),
-    })
-    .superRefine((v, ctx) => {
+    // In this order, so that check's refusals are listed as before: what the program derives first.
+    .object({ kind, tenant, name: NexusName, ...vendorFields, rotation: Rotation.nullish(), adopt: ADOPT.nullish() })
+    .superRefine((raw, ctx) => {
+        const v = raw as { kind: NexusKeyKind; tenant: string; permissions: string[] };
         if (v.kind === "cluster" ? v.tenant !== "*" : !UUID.test(v.tenant)) {
             ctx.addIssue({ code: "custom", path: ["tenant"], message: v.kind === "cluster" ? 'a cluster key\'s tenant is "*"' : "must be a contact center id (a UUID)" });
         }
@@ -139,140 +121,123 @@ function seen(listing: { keys: NexusKey[]; complete: boolean }, match: (k: Nexus
     return found;
 }
 
-export const nexusLifecycle: KeyLifecycle<NexusKeyInputs, NexusKeyOutputs, NexusKey, Connection> = {
-    standing: NEXUS_KEY_OUTPUTS.standing,
-    secretOutputs: NEXUS_SECRET_OUTPUTS,
-    title: "Nexus",
-    fields: {
-        immutable: ["kind", "tenant", "permissions"],
-        mutable: ["name", "enabled", "revoked", "expires"],
-        local: ["rotation", "adopt"],
-        oneWay: ["revoked"],
-    },
-    schema: NexusInputs,
-    nameMax: 255,
-
-    normalize(news) {
-        const kind = news.kind as NexusKeyKind;
-        return {
-            kind,
-            tenant: kind === "cluster" ? "*" : String(news.tenant ?? "").toLowerCase(),
-            permissions: [...new Set((news.permissions as string[] | undefined) ?? [])].sort(),
-            enabled: (news.enabled as boolean | null | undefined) ?? true,
-            revoked: (news.revoked as boolean | null | undefined) ?? false,
-            expires: news.expires ? iso(String(news.expires)) : null,
-        };
-    },
-
-    describe(k) {
-        return k.kind === "cluster" ? `Nexus cluster key "${k.name}"` : `Nexus ${k.kind} key "${k.name}" for tenant ${short(k.tenant)}`;
-    },
-
-    connect,
-
-    async create({ client, login }, { inputs }) {
-        // POST takes only the documented fields; expiry and revocation follow as an update (the core's).
-        return writing(() => client.create(login, { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions }));
-    },
-
-    async read(c, { state }) {
-        return listed(c, state.apiKey);
-    },
-
-    async update({ client, login }, { state, changes }) {
-        const body: NexusKeyChanges = {};
-        if (changes.name !== undefined) body.name = changes.name;
-        if (changes.enabled !== undefined) body.enabled = changes.enabled;
-        if (changes.revoked !== undefined) body.revoked = changes.revoked;
-        // Nexus says "never expires" with false, where state holds null.
-        if ("expires" in changes) body.expires = changes.expires ?? false;
-        return writing(() => client.update(login, state.apiKey, body));
-    },
-
-    async delete({ client, login }, { state }) {
-        await writing(() => client.delete(login, state.apiKey));
-    },
-
-    async find({ client, login }, { inputs }) {
-        return seen(await client.listPages(login), (k) => k.tenant === inputs.tenant && k.name === inputs.name, `a key named "${inputs.name}"`);
-    },
-
-    async findById({ client, login }, adopt) {
-        // adopt takes a fingerprint only: for Nexus the id is the key, which never belongs in the YAML.
-        return seen(await client.listPages(login), (k) => fingerprint(FINGERPRINT_PREFIX, k.id) === adopt, `key ${adopt}`)[0];
-    },
-
-    madeByUs({ login }, r) {
-        // Nexus records who made a key: a lost create of ours was made by our login.
-        return r.createdby === login.username;
-    },
-
-    adopts(r, adopt) {
-        return fingerprint(FINGERPRINT_PREFIX, r.id) === adopt;
-    },
-
-    adoptable(r, inputs) {
-        if (r.tenant !== inputs.tenant) return `key ${fingerprint(FINGERPRINT_PREFIX, r.id)} belongs to another tenant`;
-        const theirs = [...r.permissions].sort();
-        if (JSON.stringify(theirs) !== JSON.stringify(inputs.permissions)) {
-            return (
-                `its permissions are [${theirs.join(", ")}], the YAML says [${inputs.permissions.join(", ")}]; ` +
-                "permissions cannot change, so make the YAML match or drop adopt to create a new key"
-            );
-        }
-        return undefined;
-    },
-
-    outputs(_inputs, key) {
-        return {
-            tenant: key.tenant,
-            name: key.name,
-            permissions: [...key.permissions].sort(),
-            enabled: key.enabled,
-            revoked: key.revoked,
-            expires: key.expires === false ? null : iso(key.expires),
-            apiKey: key.id,
-            fingerprint: fingerprint(FINGERPRINT_PREFIX, key.id),
-            created: key.created,
-            createdBy: key.createdby,
-            capacity: key.capacity,
-            frequency: key.frequency,
-        };
-    },
-
-    clockOffset(c) {
-        return c.client.clockOffset();
-    },
-
-    resourceId(key) {
-        return fingerprint(FINGERPRINT_PREFIX, key.id);
-    },
-
-    async expire({ client, login }, { state, at }) {
-        // Only ever earlier: a key already expiring before the overlap ends keeps its own expiry.
-        if (state.expires && Date.parse(state.expires) <= Date.parse(at)) return;
-        await writing(() => client.update(login, state.apiKey, { expires: at }));
-    },
-
-    async probe({ client, probe }, { state }) {
-        // The YAML's rules refuse verify: true without probeUrl; a provider run outside the program is told the same.
-        if (!probe.url) throw new Error("keyfleet:nexus.probeUrl is not set (nor KEYFLEET_NEXUS_PROBE_URL): verify: true needs a read-only call this key's permission allows");
-        return judge(await client.probe(state.apiKey, probe.url), probe.expect, state.apiKey);
-    },
-
-    async rename({ client, login }, key, name) {
-        await writing(() => client.update(login, "apiKey" in key ? key.apiKey : key.id, { name }));
-    },
-
-    fixes: {
-        creating: {
-            conflict: "rename it or adopt it (adopt: true in the YAML)",
-            forbidden: "the GWS user may not manage this key; cluster keys need the ops admin, tenant keys a user of that contact center",
+export const nexusLifecycle: VendorKeys<NexusKeyInputs, NexusKeyOutputs, NexusKey, Connection> = {
+    model: {
+        standing: NEXUS_KEY_OUTPUTS.standing,
+        secretOutputs: NEXUS_SECRET_OUTPUTS,
+        title: "Nexus",
+        fields: {
+            immutable: NEXUS_FIELDS.immutable,
+            mutable: ["name", ...NEXUS_FIELDS.mutable],
+            local: ["rotation", "adopt", ...NEXUS_FIELDS.local],
+            oneWay: NEXUS_FIELDS.oneWay,
         },
-        updating: {
-            conflict: "Nexus refused the change: names are unique per tenant, and a revoked key cannot be reinstated (set revoked: true, or remove adopt to get a new key)",
+        schema: NexusInputs,
+        normalize: (news) => NEXUS_FIELDS.normalize(news),
+        describe(k) {
+            return k.kind === "cluster" ? `Nexus cluster key "${k.name}"` : `Nexus ${k.kind} key "${k.name}" for tenant ${short(k.tenant)}`;
         },
-        adopting: { conflict: "Nexus refused the change: names are unique per tenant" },
+        outputs(_inputs, key) {
+            return {
+                tenant: key.tenant,
+                name: key.name,
+                permissions: [...key.permissions].sort(),
+                enabled: key.enabled,
+                revoked: key.revoked,
+                expires: key.expires === false ? null : iso(key.expires),
+                apiKey: key.id,
+                fingerprint: fingerprint(FINGERPRINT_PREFIX, key.id),
+                created: key.created,
+                createdBy: key.createdby,
+                capacity: key.capacity,
+                frequency: key.frequency,
+            };
+        },
+        resourceId(key) {
+            return fingerprint(FINGERPRINT_PREFIX, key.id);
+        },
+        fixes: {
+            creating: {
+                conflict: "rename it or adopt it (adopt: true in the YAML)",
+                forbidden: "the GWS user may not manage this key; cluster keys need the ops admin, tenant keys a user of that contact center",
+            },
+            updating: {
+                conflict: "Nexus refused the change: names are unique per tenant, and a revoked key cannot be reinstated (set revoked: true, or remove adopt to get a new key)",
+            },
+            adopting: { conflict: "Nexus refused the change: names are unique per tenant" },
+        },
+    },
+    backend: {
+        connect,
+        async create({ client, login }, { inputs }) {
+            // POST takes only the documented fields; expiry and revocation follow as an update (the core's).
+            return writing(() => client.create(login, { enabled: inputs.enabled, tenant: inputs.tenant, name: inputs.name, permissions: inputs.permissions }));
+        },
+        async read(c, { state }) {
+            return listed(c, state.apiKey);
+        },
+        async update({ client, login }, { state, changes }) {
+            const body: NexusKeyChanges = {};
+            if (changes.name !== undefined) body.name = changes.name;
+            if (changes.enabled !== undefined) body.enabled = changes.enabled;
+            if (changes.revoked !== undefined) body.revoked = changes.revoked;
+            // Nexus says "never expires" with false, where state holds null.
+            if ("expires" in changes) body.expires = changes.expires ?? false;
+            return writing(() => client.update(login, state.apiKey, body));
+        },
+        async delete({ client, login }, { state }) {
+            await writing(() => client.delete(login, state.apiKey));
+        },
+    },
+    discovery: {
+        async find({ client, login }, { inputs }) {
+            return seen(await client.listPages(login), (k) => k.tenant === inputs.tenant && k.name === inputs.name, `a key named "${inputs.name}"`);
+        },
+        async findById({ client, login }, adopt) {
+            // adopt takes a fingerprint only: for Nexus the id is the key, which never belongs in the YAML.
+            return seen(await client.listPages(login), (k) => fingerprint(FINGERPRINT_PREFIX, k.id) === adopt, `key ${adopt}`)[0];
+        },
+        madeByUs({ login }, r) {
+            // Nexus records who made a key: a lost create of ours was made by our login.
+            return r.createdby === login.username;
+        },
+        adopts(r, adopt) {
+            return fingerprint(FINGERPRINT_PREFIX, r.id) === adopt;
+        },
+        adoptable(r, inputs) {
+            if (r.tenant !== inputs.tenant) return `key ${fingerprint(FINGERPRINT_PREFIX, r.id)} belongs to another tenant`;
+            const theirs = [...r.permissions].sort();
+            if (JSON.stringify(theirs) !== JSON.stringify(inputs.permissions)) {
+                return (
+                    `its permissions are [${theirs.join(", ")}], the YAML says [${inputs.permissions.join(", ")}]; ` +
+                    "permissions cannot change, so make the YAML match or drop adopt to create a new key"
+                );
+            }
+            return undefined;
+        },
+        clockOffset(c) {
+            return c.client.clockOffset();
+        },
+    },
+    uniqueNames: {
+        nameMax: 255,
+        async rename({ client, login }, key, name) {
+            await writing(() => client.update(login, "apiKey" in key ? key.apiKey : key.id, { name }));
+        },
+    },
+    expiry: {
+        async expire({ client, login }, { state, at }) {
+            // Only ever earlier: a key already expiring before the overlap ends keeps its own expiry.
+            if (state.expires && Date.parse(state.expires) <= Date.parse(at)) return;
+            await writing(() => client.update(login, state.apiKey, { expires: at }));
+        },
+    },
+    verify: {
+        async probe({ client, probe }, { state }) {
+            // The YAML's rules refuse verify: true without probeUrl; a provider run outside the program is told the same.
+            if (!probe.url) throw new Error("keyfleet:nexus.probeUrl is not set (nor KEYFLEET_NEXUS_PROBE_URL): verify: true needs a read-only call this key's permission allows");
+            return judge(await client.probe(state.apiKey, probe.url), probe.expect, state.apiKey);
+        },
     },
 };
 

@@ -1,25 +1,23 @@
 // The three Nexus key resources a Pulumi program declares, with the key value a secret output.
 import * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { NEXUS_KIND_PERMISSIONS, NEXUS_SECRET_OUTPUTS, NEXUS_TYPE_NAMES as TYPE_NAMES, type NexusKeyKind } from "./schema.ts";
+import type { FieldArgs } from "../shared/fields.ts";
+import { NEXUS_FIELDS, NEXUS_KIND_FIELDS, NEXUS_SECRET_OUTPUTS, NEXUS_TYPE_NAMES as TYPE_NAMES, type NexusKeyKind } from "./schema.ts";
 
 /** The type tokens of the three resources (for aliases between them); the descriptor owns them, for the policy too. */
 export { NEXUS_KEY_TYPES } from "./schema.ts";
 
-/** Arguments common to the three kinds; see NexusKeyInputs (lifecycle.ts) for each field. */
-export interface NexusKeyArgs extends CoreArgs {
-    name: pulumi.Input<string>;
-    permissions?: pulumi.Input<pulumi.Input<string>[]>;
-    enabled?: pulumi.Input<boolean>;
-    revoked?: pulumi.Input<boolean>;
-    expires?: pulumi.Input<string | null>;
-    adopt?: pulumi.Input<true | string | null>;
-}
+/** Arguments common to the three kinds: the vendor fields are nexusFields' (schema.ts documents each), all optional. */
+export type NexusKeyArgs = CoreArgs &
+    FieldArgs<typeof NEXUS_FIELDS.table> & {
+        name: pulumi.Input<string>;
+        adopt?: pulumi.Input<true | string | null>;
+    };
 
-export interface NexusTenantKeyArgs extends NexusKeyArgs {
+export type NexusTenantKeyArgs = NexusKeyArgs & {
     /** The contact center id the key belongs to. */
     contactCenter: pulumi.Input<string>;
-}
+};
 
 const OUTPUTS = { names: ["apiKey", "fingerprint", "createdBy", "capacity", "frequency"], secrets: NEXUS_SECRET_OUTPUTS };
 
@@ -41,18 +39,7 @@ abstract class NexusApiKey extends KeyResource {
     declare readonly frequency: pulumi.Output<number>;
 
     protected constructor(kind: NexusKeyKind, tenant: pulumi.Input<string>, name: string, args: NexusKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        const inputs = {
-            kind,
-            tenant,
-            name: args.name,
-            // The first permission a kind may hold is its default, as the YAML schema documents.
-            permissions: args.permissions ?? [NEXUS_KIND_PERMISSIONS[kind][0]],
-            enabled: args.enabled ?? true,
-            revoked: args.revoked ?? false,
-            expires: args.expires ?? null,
-            ...coreInputs(args),
-            adopt: args.adopt ?? null,
-        };
+        const inputs = { name: args.name, ...NEXUS_KIND_FIELDS[kind].fromArgs(args, { kind, tenant }), ...coreInputs(args), adopt: args.adopt ?? null };
         super("nexus", TYPE_NAMES[kind], name, inputs, OUTPUTS, opts);
     }
 }

@@ -5,7 +5,7 @@
 // list, never loads a wire client or a database driver.
 import type { KeyOutputs } from "../shared/descriptor.ts";
 import { z } from "zod";
-import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
+import { ExpiryDate, expiryInstant, ExpiryInstant, keyField, keyFields, keyName } from "../shared/fields.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { probeSettings } from "../shared/probe.ts";
 import type { Settings, SettingSpec } from "../shared/settings.ts";
@@ -75,21 +75,89 @@ export function permission(kind: NexusKeyKind) {
     });
 }
 
-export function nexusKey(kind: NexusKeyKind, description: string) {
-    return z
-        .strictObject({
-            name: NexusName,
-            permissions: z
+/**
+ * The vendor fields of a key of `kind`, each declared once: what the YAML takes, the input it
+ * becomes, how a change is applied. The lifecycle's inputs, check and diff, the resources'
+ * arguments and the program's inputs are derived from this table (providers/shared/fields.ts).
+ * Only the YAML's permissions and their default differ by kind; the provider reads the fields of
+ * every kind through NEXUS_FIELDS.
+ */
+function nexusFields(kind: NexusKeyKind) {
+    return keyFields({
+        kind: keyField({
+            input: z.enum(["tenant", "cluster", "designer"]),
+            // Which Nexus key this is: its list in the YAML, its resource type.
+            from: "program",
+            kind: "immutable",
+            required: true,
+            fallback: kind as NexusKeyKind,
+            normalize: (v) => v as NexusKeyKind,
+        }),
+        tenant: keyField({
+            input: z.string(),
+            // The contact center id the key belongs to (lower case), or `*` for a cluster key: the section's contactCenter.
+            from: "program",
+            kind: "immutable",
+            required: true,
+            fallback: "",
+            normalize: (v, inputs) => (inputs.kind === "cluster" ? "*" : String(v ?? "").toLowerCase()),
+        }),
+        permissions: keyField({
+            yaml: z
                 .array(permission(kind))
                 .min(1)
-                .optional()
                 .describe(
                     `What the key may do; immutable (a change replaces the key). ${NEXUS_KIND_PERMISSIONS[kind].join(", ")}` +
                         `${kind === "tenant" ? ", or one the stack setting nexus.permissions adds" : ""}. Default: ${NEXUS_KIND_PERMISSIONS[kind][0]}.`,
                 ),
-            enabled: z.boolean().optional().describe("false disables the key (default true)."),
-            revoked: z.boolean().optional().describe("true revokes the key for good (default false)."),
-            expires: ExpiryDate.optional(),
+            // The kind's rules (which permissions, and the deployment's extras) are check's, across fields.
+            input: z.array(z.string()).min(1, { error: "at least one permission is needed" }),
+            kind: "immutable",
+            required: false,
+            inputRequired: true,
+            // The first permission a kind may hold is its default, as the YAML schema documents.
+            fallback: [NEXUS_KIND_PERMISSIONS[kind][0]] as string[],
+            normalize: (v) => [...new Set((v as string[] | undefined) ?? [])].sort(),
+        }),
+        enabled: keyField({
+            yaml: z.boolean().describe("false disables the key (default true)."),
+            input: z.boolean(),
+            kind: "mutable",
+            required: false,
+            fallback: true as boolean,
+        }),
+        revoked: keyField({
+            yaml: z.boolean().describe("true revokes the key for good (default false)."),
+            input: z.boolean(),
+            kind: "mutable",
+            // A revoked key is refused for good; clearing the flag replaces the key with a new one.
+            oneWay: true,
+            required: false,
+            fallback: false as boolean,
+        }),
+        expires: keyField({
+            yaml: ExpiryDate,
+            input: ExpiryInstant,
+            kind: "mutable",
+            required: false,
+            fallback: null as string | null,
+            fromEntry: (v) => (typeof v === "string" && v ? expiryInstant(v) : null),
+            normalize: (v) => (v ? new Date(String(v)).toISOString() : null),
+        }),
+    });
+}
+
+/** Each kind's table, made once. */
+export const NEXUS_KIND_FIELDS = { tenant: nexusFields("tenant"), cluster: nexusFields("cluster"), designer: nexusFields("designer") };
+
+/** The fields as the provider reads them: the same for every kind (see nexusFields). */
+export const NEXUS_FIELDS = NEXUS_KIND_FIELDS.tenant;
+
+export function nexusKey(kind: NexusKeyKind, description: string) {
+    return z
+        .strictObject({
+            name: NexusName,
+            ...NEXUS_KIND_FIELDS[kind].yamlShape,
             rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field."),
             adopt: ADOPT.optional(),
         })
@@ -132,16 +200,8 @@ export const NEXUS_KEY_TYPES = {
 export { TYPE_NAMES as NEXUS_TYPE_NAMES };
 
 /** The resource inputs of one entry besides the core's: one function for declare() and the policy's offline check. */
-export function keyInputs(kind: NexusKeyKind, e: NexusKeyEntry, contactCenter: string): Record<string, unknown> {
-    return {
-        ...(kind === "cluster" ? {} : { contactCenter }),
-        name: e.name,
-        permissions: e.permissions,
-        enabled: e.enabled,
-        revoked: e.revoked,
-        expires: e.expires ? expiryInstant(e.expires) : null,
-        adopt: e.adopt ?? null,
-    };
+export function keyInputs(kind: NexusKeyKind, e: NexusKeyEntry, contactCenter: string) {
+    return { ...(kind === "cluster" ? {} : { contactCenter }), name: e.name, ...NEXUS_KIND_FIELDS[kind].fromEntry(e), adopt: e.adopt ?? null };
 }
 
 export const tenantScoped = (s: NexusSection) => (s.tenantKeys?.length ?? 0) + (s.designerKeys?.length ?? 0) > 0;

@@ -8,7 +8,7 @@ import type { KeyStanding, RotationPolicy } from "./rotation.ts";
 import type { Delivery } from "./delivery.ts";
 import type { Settings, SettingSpec } from "./settings.ts";
 import type { VendorHygiene } from "./hygiene.ts";
-import type { Interrupted } from "./keys.ts";
+import type { Interrupted } from "./contract.ts";
 import type { Limits } from "./calls.ts";
 
 /** A rule the schema cannot state (unique names per scope), found in the raw section. */
@@ -52,9 +52,11 @@ export interface DeclareContext {
         interrupted: Interrupted | null;
         /**
          * When the key stops working, as the last run recorded it (LastRunKey.expires), or null.
-         * Not a resource input (vendors spread core()'s answer into their args; none takes it).
+         * Not a resource input (vendors spread core()'s answer into their args; none takes it, nor protect).
          */
         lastExpires: string | null;
+        /** The resource option `protect` for a key whose YAML asks for it: lifted for the run that rotates the key. */
+        protect(requested: boolean): boolean;
     };
     /** Resource options for every key (protect, say). */
     options: pulumi.CustomResourceOptions;
@@ -159,8 +161,8 @@ export interface VendorDescriptor<S = unknown> {
     provider(): Promise<
         pulumi.dynamic.ResourceProvider & {
             configure?(req: pulumi.dynamic.ConfigureRequest): Promise<void>;
-            /** The lifecycle behind a keyProvider (keys.ts): its `renewal` tells the report when a key is replaced. */
-            readonly lifecycle?: { renewal?(state: any, inputs: any, now: number): string | undefined };
+            /** The vendor behind a keyProvider (provider.ts): its expiry's `renewal` tells the report when a key is replaced. */
+            readonly vendor?: { expiry?: { renewal?(state: any, inputs: any, now: number): string | undefined } };
         }
     >;
 }

@@ -5,7 +5,7 @@
 import { createRequire } from "node:module";
 import * as pulumi from "@pulumi/pulumi";
 import type { RotationPolicy } from "./rotation.ts";
-import type { Interrupted } from "./keys.ts";
+import type { Interrupted } from "./contract.ts";
 
 // `#provider-shim` is the copy installed under node_modules (providers/package.json's imports in a
 // checkout, the package's own in the built package): only a module there is serialized by reference.
@@ -19,7 +19,7 @@ const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("#p
 // global as a reference to that global, which the provider process does not have.
 const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: () => pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider?.() ?? shim;
 
-/** Outputs the core adds to every key (see CoreInputs and CoreOutputs in keys.ts); unknown until the provider answers. */
+/** Outputs the core adds to every key (see CoreInputs and CoreOutputs in contract.ts); unknown until the provider answers. */
 const CORE_OUTPUTS = ["predecessor", "rotationDue", "holdPrevious", "interrupted", "currentId", "created", "note", "pending", "previous", "previousValue", "previousRetireAt", "nextRotation"] as const;
 /** Core outputs that hold key material: the previous slot (the old key's outputs) and its value. */
 const CORE_SECRETS = ["previous", "previousValue"] as const;
@@ -31,9 +31,9 @@ export interface CoreArgs {
     predecessor?: pulumi.Input<string | null>;
     /** Why this run rotates the key, shown in the preview. */
     rotationDue?: pulumi.Input<string | null>;
-    /** Non-null (why) keeps the previous slot's key past its retireAt (see CoreInputs.holdPrevious in keys.ts). */
+    /** Non-null (why) keeps the previous slot's key past its retireAt (see CoreInputs.holdPrevious in contract.ts). */
     holdPrevious?: pulumi.Input<string | null>;
-    /** On a resource new to state: what a create killed mid-run may have made (see CoreInputs.interrupted in keys.ts). */
+    /** On a resource new to state: what a create killed mid-run may have made (see CoreInputs.interrupted in contract.ts). */
     interrupted?: pulumi.Input<Interrupted | null>;
 }
 

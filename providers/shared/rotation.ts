@@ -1,7 +1,7 @@
 // Rotation through `pulumi up`, shared by every vendor: when a key's policy says so, a new key is
 // made, decided from state alone, so a preview shows it without calling the vendor and without any
 // input having changed. With `overlap`, the old key stays valid in the resource's `previous` slot
-// until the overlap ends (see keys.ts); without it, the key is replaced (new key first, old key
+// until the overlap ends (see planner.ts and slots.ts); without it, the key is replaced (new key first, old key
 // deleted by the engine right after).
 import { z } from "zod";
 

@@ -128,9 +128,7 @@ export const supportcenter: VendorDescriptor<SupportCenterSection> = {
                     interrupted: core.interrupted,
                 },
                 // Pulumi's own protect: the engine refuses to delete the key, in up and destroy alike.
-                // It refuses a replacement too unless the same run lifts it, so a key this run rotates
-                // is unprotected for the run; the next run protects its successor again.
-                { ...ctx.options, protect: (e.protect ?? false) && core.rotationDue === null, aliases: previous.map((name) => ({ name })) },
+                { ...ctx.options, protect: core.protect(e.protect ?? false), aliases: previous.map((name) => ({ name })) },
             );
             // Past the YAML's expiry, the key's own is the one the last run recorded (a rotation
             // renews a key for one period); warned here, where that record is known.

@@ -1,5 +1,5 @@
 // SupportCenter Plus integration keys: the narrow lifecycle the core's key provider drives
-// (providers/shared/keys.ts), the inputs and outputs of a key resource, and its connection.
+// (providers/shared/provider.ts), the inputs and outputs of a key resource, and its connection.
 //
 // Vendor rules that shape it:
 // - Only a key's owner may act on it (edit, view the value, reassign, delete), so every call is made
@@ -18,27 +18,18 @@
 import { z } from "zod";
 import { clock } from "../shared/clock.ts";
 import { isKind, VendorError } from "../shared/errors.ts";
-import { ExpiryInstant } from "../shared/fields.ts";
-import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import type { FieldValues } from "../shared/fields.ts";
+import type { CoreInputs, CoreOutputs, VendorKeys } from "../shared/contract.ts";
+import { keyProvider } from "../shared/provider.ts";
 import { durationMs, expiryReason, Rotation } from "../shared/rotation.ts";
 import { fingerprint, type Settings } from "../shared/settings.ts";
 import { judge } from "../shared/probe.ts";
 import { Snapshot } from "../shared/snapshot.ts";
 import { SupportCenterClient, type ScpKey, type ScpKeyFields, type ScpOwner, type ScpRole, type ScpUser } from "./client.ts";
-import { ADOPT, COMMENT_MAX, Description, Login, NAME_MAX, ownerMissing, parseOwners, RoleName, rolesProblem, SCP_SETTINGS, ScpName, Status, SCP_KEY_OUTPUTS, SCP_SECRET_OUTPUTS } from "./schema.ts";
+import { ADOPT, COMMENT_MAX, NAME_MAX, ownerMissing, parseOwners, SCP_FIELDS, SCP_SETTINGS, ScpName, SCP_KEY_OUTPUTS, SCP_SECRET_OUTPUTS } from "./schema.ts";
 
-export interface ScpKeyInputs extends CoreInputs {
-    /** Role names, sorted. */
-    roles: string[];
-    /** When the key stops working (ISO 8601), or null for never. */
-    expires: string | null;
-    description: string | null;
-    status: "active" | "inactive";
-    /** Login name of the SDAdmin who owns the key. */
-    owner: string;
-    /** The comment of a reassignment keyfleet makes; null for keyfleet's own. Not a vendor field: never diffed. */
-    reassignComment?: string | null;
-}
+/** The core's inputs and the vendor fields SCP_FIELDS declares (schema.ts documents each). */
+export type ScpKeyInputs = CoreInputs & FieldValues<typeof SCP_FIELDS.table>;
 
 export interface ScpKeyOutputs extends ScpKeyInputs, CoreOutputs {
     /** The record id (also the resource id). */
@@ -65,23 +56,7 @@ export interface ScpFull extends ScpKey {
     deletedRoles: string[];
 }
 
-const ScpInputs = z.object({
-    name: ScpName,
-    roles: z
-        .array(RoleName)
-        .min(1, { error: "a key needs at least one role" })
-        .superRefine((roles, ctx) => {
-            const problem = rolesProblem(roles);
-            if (problem) ctx.addIssue({ code: "custom", message: problem });
-        }),
-    expires: ExpiryInstant.optional(),
-    description: Description.nullish(),
-    status: Status.nullish(),
-    owner: Login,
-    reassignComment: z.string().max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters` }).nullish(),
-    rotation: Rotation.nullish(),
-    adopt: ADOPT.nullish(),
-});
+const ScpInputs = z.object({ name: ScpName, ...SCP_FIELDS.inputShape, rotation: Rotation.nullish(), adopt: ADOPT.nullish() });
 
 export interface Connection {
     client: SupportCenterClient;
@@ -256,199 +231,182 @@ const NOT_OWNER =
     "only a key's owner may act on it, and only SDAdmins manage keys: the key may have been reassigned (or its owner deleted) in the product; " +
     "run `pulumi refresh`, set owner: to who holds it, and give that owner's technician key and password in keyfleet:supportcenterOwners";
 
-export const supportCenterLifecycle: KeyLifecycle<ScpKeyInputs, ScpKeyOutputs, ScpFull, Connection> = {
-    standing: SCP_KEY_OUTPUTS.standing,
-    secretOutputs: SCP_SECRET_OUTPUTS,
-    title: "SupportCenter Plus",
-    fields: {
-        immutable: [],
-        mutable: ["name", "roles", "expires", "description", "status", "owner"],
-        local: ["rotation", "adopt", "reassignComment"],
-    },
-    schema: ScpInputs,
-    nameMax: NAME_MAX,
-
-    normalize(news) {
-        return {
-            roles: [...new Set((news.roles as string[] | undefined) ?? [])].sort(),
-            expires: news.expires ? new Date(String(news.expires)).toISOString() : null,
-            description: (news.description as string | null | undefined) ?? null,
-            status: (news.status as "active" | "inactive" | null | undefined) ?? "active",
-            owner: String(news.owner ?? ""),
-            reassignComment: (news.reassignComment as string | null | undefined) ?? null,
-        };
-    },
-
-    describe(k) {
-        return `SupportCenter Plus integration key "${k.name}"`;
-    },
-
-    connect,
-
-    async create(c, { inputs }) {
-        const owner = c.owner(inputs.owner);
-        const roles = await resolveRoles(c, inputs.roles, inputs.owner);
-        const fields: ScpKeyFields = { name: inputs.name, roles, validity: validityFor(inputs, clock.now()), status: inputs.status, description: inputs.description };
-        const { key: answered, ...made } = await writing(() => c.client.create(owner, fields)).catch((err: unknown) => nameHeldByDeleted(c, owner, inputs.name, err));
-        // The create answer carries the value (evidence); decrypt, which needs the owner's login
-        // password, only when an answer lacks it.
-        if (answered) return { ...made, ownerLogin: inputs.owner, key: answered, deletedRoles: [] };
-        let key: string;
-        try {
-            key = await c.client.decrypt(owner, made.id);
-        } catch (err) {
-            // The core never learnt of the key: delete it here, so a failed create leaves nothing behind.
-            const left = await writing(() => c.client.delete(owner, made.id)).then(
-                () => "",
-                (e: Error) => `; the new key ${made.id} could not be deleted (${e.message}): delete it in the product`,
-            );
-            if (err instanceof VendorError) throw new VendorError(err.kind, `reading the new key's value (decrypt) failed: ${err.vendorMessage}${left}`, { code: err.code, hint: err.hint });
-            throw err;
-        }
-        return { ...made, ownerLogin: inputs.owner, key, deletedRoles: [] };
-    },
-
-    async read(c, { state }) {
-        const r = (await allKeys(c, state.owner)).get(state.keyId);
-        if (!r) return undefined;
-        const out = await full(c, r, { id: state.ownerId, login: state.owner }, state.owner, state.apiKey);
-        // A role the key had that the instance no longer has was deleted in the product. The roles
-        // state knows are the record's after the first refresh, so one reported before is carried
-        // forward until keyfleet sets the key's roles again (an update starts from none).
-        const have = new Set(r.roles.map((x) => x.name));
-        const missing = [...new Set([...(state.deletedRoles ?? []), ...state.roles])].filter((n) => !have.has(n));
-        if (missing.length > 0) {
-            const all = await roles(c, state.owner);
-            out.deletedRoles = missing.filter((n) => !all.some((x) => x.name === n)).sort();
-        }
-        return out;
-    },
-
-    async update(c, { state, inputs, changes }) {
-        // Every owner this change acts as must have credentials before the first call: the current
-        // one now, the new one from the next run on.
-        const current = c.owner(state.owner);
-        const { owner: newOwner, ...edits } = changes;
-        const moving = newOwner !== undefined && newOwner !== state.owner ? c.owner(newOwner) : undefined;
-        const fields: ScpKeyFields = {};
-        if (edits.name !== undefined) fields.name = edits.name;
-        if (edits.roles !== undefined) fields.roles = await resolveRoles(c, edits.roles, state.owner);
-        if ("expires" in edits) fields.validity = validityFor(inputs, clock.now());
-        if (edits.status !== undefined) fields.status = edits.status;
-        if ("description" in edits) fields.description = edits.description ?? null;
-        const to = moving ? await userId(c, moving.login, state.owner) : undefined;
-        let record: ScpKey | undefined;
-        // Edits first, as the owner state names; the reassignment last, since afterwards only the
-        // new owner may act on the key. An edit refused (a name taken) leaves the key with the owner
-        // state names, and the next run repeats both (repeating an edit changes nothing).
-        if (Object.keys(fields).length > 0) record = await writing(() => c.client.update(current, state.keyId, fields));
-        if (moving && to) {
-            const comment = inputs.reassignComment ?? `keyfleet: the YAML names ${moving.login} as the owner of "${inputs.name}"`;
-            // The product refuses a comment over COMMENT_MAX; keyfleet's own is cut to fit (a login may be long).
-            [record] = await writing(() => c.client.reassign(current, [state.keyId], to, comment.slice(0, COMMENT_MAX)));
-        }
-        if (!record) throw new VendorError("invalidAnswer", "SupportCenter Plus answered the change without the key's record");
-        return { ...record, ownerLogin: moving?.login ?? state.owner, key: state.apiKey, deletedRoles: [] };
-    },
-
-    async delete(c, { state }) {
-        await writing(() => c.client.delete(c.owner(state.owner), state.keyId));
-    },
-
-    async find(c, { inputs }) {
-        const wanted = inputs.name.trim().toLowerCase();
-        const named = [...(await allKeys(c, inputs.owner)).values()].filter((k) => k.name.toLowerCase() === wanted);
-        return Promise.all(named.map((k) => full(c, k, {}, inputs.owner)));
-    },
-
-    async findById(c, id) {
-        // adopt: "<record id>"; the list holds every key of the instance.
-        const k = (await allKeys(c, "")).get(id);
-        return k ? full(c, k, {}, "") : undefined;
-    },
-
-    madeByUs(c, r) {
-        // A lost create was made as one of the owners keyfleet acts as, never as another user.
-        return c.actsAs(r.ownerLogin);
-    },
-
-    adopts(r, adopt) {
-        return r.id === adopt;
-    },
-
-    async takeOver(c, r) {
-        // Only the owner may view the value, with their login password.
-        return { ...r, key: await c.client.decrypt(c.owner(r.ownerLogin), r.id) };
-    },
-
-    outputs(inputs, r) {
-        return {
-            keyId: r.id,
-            name: r.name,
-            roles: r.roles.map((x) => x.name).sort(),
-            expires: renewed(inputs, r) || sameDayEnd(inputs.expires, r.validity) ? inputs.expires : r.validity === 0 ? null : iso(r.validity),
-            validUntil: r.validity === 0 ? null : iso(r.validity),
-            description: r.description,
-            status: r.status as "active" | "inactive", // a deleted key never reaches outputs (listKeys drops it)
-            owner: r.ownerLogin,
-            ownerId: r.owner.id,
-            isExpired: r.isExpired,
-            deletedRoles: r.deletedRoles,
-            apiKey: r.key as string,
-            fingerprint: r.key ? fingerprint(FINGERPRINT_PREFIX, r.key) : "",
-            created: iso(r.created),
-        };
-    },
-
-    clockOffset(c) {
-        return c.client.clockOffset();
-    },
-
-    resourceId(r) {
-        return r.id;
-    },
-
-    async expire(c, { state, at }) {
-        // Only ever earlier: a key already expiring before the overlap ends keeps its own validity.
-        if (state.validUntil && Date.parse(state.validUntil) <= Date.parse(at)) return;
-        await writing(() => c.client.update(c.owner(state.owner), state.keyId, { validity: Date.parse(at) }));
-    },
-
-    async probe(c, { state }) {
-        return judge(await c.client.probe(state.apiKey, c.probe.url), c.probe.expect, state.apiKey);
-    },
-
-    async rename(c, r, name) {
-        const id = "keyId" in r ? r.keyId : r.id;
-        const login = "keyId" in r ? r.owner : r.ownerLogin;
-        await writing(() => c.client.update(c.owner(login), id, { name }));
-    },
-
-    renewal(state, inputs, now) {
-        // An expired key is replaced when the key rotates at all; the program decides the same from
-        // the last run's record (KeyResource.expiresAt), to lift a protect for the run.
-        return expiryReason(inputs.rotation, state.validUntil, now);
-    },
-
-    fixes: {
-        creating: {
-            conflict: "SupportCenter Plus names are unique across the instance (in any case): rename the key, or adopt the existing one (adopt: true)",
-            forbidden: "the owner must be an SDAdmin: only SDAdmins manage integration keys",
-            notFound: "SupportCenter Plus found no such object for the new key (a role or user named in the YAML, or the create route itself): check roles: and owner:, and the instance's URL and version",
+export const supportCenterLifecycle: VendorKeys<ScpKeyInputs, ScpKeyOutputs, ScpFull, Connection> = {
+    model: {
+        standing: SCP_KEY_OUTPUTS.standing,
+        secretOutputs: SCP_SECRET_OUTPUTS,
+        title: "SupportCenter Plus",
+        fields: {
+            immutable: SCP_FIELDS.immutable,
+            mutable: ["name", ...SCP_FIELDS.mutable],
+            local: ["rotation", "adopt", ...SCP_FIELDS.local],
         },
-        updating: {
-            conflict: "SupportCenter Plus names are unique across the instance (in any case): choose another name",
-            forbidden: NOT_OWNER,
-            notFound: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state (the next `up` recreates it)",
+        schema: ScpInputs,
+        normalize: (news) => SCP_FIELDS.normalize(news),
+        describe(k) {
+            return `SupportCenter Plus integration key "${k.name}"`;
         },
-        deleting: { forbidden: NOT_OWNER },
-        adopting: {
-            conflict: "SupportCenter Plus names are unique across the instance (in any case)",
-            forbidden: "only a key's owner may view its value: set owner: to the login that holds the key, with its credentials in keyfleet:supportcenterOwners",
+        outputs(inputs, r) {
+            return {
+                keyId: r.id,
+                name: r.name,
+                roles: r.roles.map((x) => x.name).sort(),
+                expires: renewed(inputs, r) || sameDayEnd(inputs.expires, r.validity) ? inputs.expires : r.validity === 0 ? null : iso(r.validity),
+                validUntil: r.validity === 0 ? null : iso(r.validity),
+                description: r.description,
+                status: r.status as "active" | "inactive", // a deleted key never reaches outputs (listKeys drops it)
+                owner: r.ownerLogin,
+                ownerId: r.owner.id,
+                isExpired: r.isExpired,
+                deletedRoles: r.deletedRoles,
+                apiKey: r.key as string,
+                fingerprint: r.key ? fingerprint(FINGERPRINT_PREFIX, r.key) : "",
+                created: iso(r.created),
+            };
         },
-        reading: {
-            forbidden: "keyfleet lists keys as the owners in keyfleet:supportcenterOwners: at least one must be an SDAdmin",
-            notFound: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state",
+        resourceId(r) {
+            return r.id;
+        },
+        fixes: {
+            creating: {
+                conflict: "SupportCenter Plus names are unique across the instance (in any case): rename the key, or adopt the existing one (adopt: true)",
+                forbidden: "the owner must be an SDAdmin: only SDAdmins manage integration keys",
+                notFound: "SupportCenter Plus found no such object for the new key (a role or user named in the YAML, or the create route itself): check roles: and owner:, and the instance's URL and version",
+            },
+            updating: {
+                conflict: "SupportCenter Plus names are unique across the instance (in any case): choose another name",
+                forbidden: NOT_OWNER,
+                notFound: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state (the next `up` recreates it)",
+            },
+            deleting: { forbidden: NOT_OWNER },
+            adopting: {
+                conflict: "SupportCenter Plus names are unique across the instance (in any case)",
+                forbidden: "only a key's owner may view its value: set owner: to the login that holds the key, with its credentials in keyfleet:supportcenterOwners",
+            },
+            reading: {
+                forbidden: "keyfleet lists keys as the owners in keyfleet:supportcenterOwners: at least one must be an SDAdmin",
+                notFound: "the key is gone from SupportCenter Plus; run `pulumi refresh` to drop it from state",
+            },
+        },
+    },
+    backend: {
+        connect,
+        async create(c, { inputs }) {
+            const owner = c.owner(inputs.owner);
+            const roles = await resolveRoles(c, inputs.roles, inputs.owner);
+            const fields: ScpKeyFields = { name: inputs.name, roles, validity: validityFor(inputs, clock.now()), status: inputs.status, description: inputs.description };
+            const { key: answered, ...made } = await writing(() => c.client.create(owner, fields)).catch((err: unknown) => nameHeldByDeleted(c, owner, inputs.name, err));
+            // The create answer carries the value (evidence); decrypt, which needs the owner's login
+            // password, only when an answer lacks it.
+            if (answered) return { ...made, ownerLogin: inputs.owner, key: answered, deletedRoles: [] };
+            let key: string;
+            try {
+                key = await c.client.decrypt(owner, made.id);
+            } catch (err) {
+                // The core never learnt of the key: delete it here, so a failed create leaves nothing behind.
+                const left = await writing(() => c.client.delete(owner, made.id)).then(
+                    () => "",
+                    (e: Error) => `; the new key ${made.id} could not be deleted (${e.message}): delete it in the product`,
+                );
+                if (err instanceof VendorError) throw new VendorError(err.kind, `reading the new key's value (decrypt) failed: ${err.vendorMessage}${left}`, { code: err.code, hint: err.hint });
+                throw err;
+            }
+            return { ...made, ownerLogin: inputs.owner, key, deletedRoles: [] };
+        },
+        async read(c, { state }) {
+            const r = (await allKeys(c, state.owner)).get(state.keyId);
+            if (!r) return undefined;
+            const out = await full(c, r, { id: state.ownerId, login: state.owner }, state.owner, state.apiKey);
+            // A role the key had that the instance no longer has was deleted in the product. The roles
+            // state knows are the record's after the first refresh, so one reported before is carried
+            // forward until keyfleet sets the key's roles again (an update starts from none).
+            const have = new Set(r.roles.map((x) => x.name));
+            const missing = [...new Set([...(state.deletedRoles ?? []), ...state.roles])].filter((n) => !have.has(n));
+            if (missing.length > 0) {
+                const all = await roles(c, state.owner);
+                out.deletedRoles = missing.filter((n) => !all.some((x) => x.name === n)).sort();
+            }
+            return out;
+        },
+        async update(c, { state, inputs, changes }) {
+            // Every owner this change acts as must have credentials before the first call: the current
+            // one now, the new one from the next run on.
+            const current = c.owner(state.owner);
+            const { owner: newOwner, ...edits } = changes;
+            const moving = newOwner !== undefined && newOwner !== state.owner ? c.owner(newOwner) : undefined;
+            const fields: ScpKeyFields = {};
+            if (edits.name !== undefined) fields.name = edits.name;
+            if (edits.roles !== undefined) fields.roles = await resolveRoles(c, edits.roles, state.owner);
+            if ("expires" in edits) fields.validity = validityFor(inputs, clock.now());
+            if (edits.status !== undefined) fields.status = edits.status;
+            if ("description" in edits) fields.description = edits.description ?? null;
+            const to = moving ? await userId(c, moving.login, state.owner) : undefined;
+            let record: ScpKey | undefined;
+            // Edits first, as the owner state names; the reassignment last, since afterwards only the
+            // new owner may act on the key. An edit refused (a name taken) leaves the key with the owner
+            // state names, and the next run repeats both (repeating an edit changes nothing).
+            if (Object.keys(fields).length > 0) record = await writing(() => c.client.update(current, state.keyId, fields));
+            if (moving && to) {
+                const comment = inputs.reassignComment ?? `keyfleet: the YAML names ${moving.login} as the owner of "${inputs.name}"`;
+                // The product refuses a comment over COMMENT_MAX; keyfleet's own is cut to fit (a login may be long).
+                [record] = await writing(() => c.client.reassign(current, [state.keyId], to, comment.slice(0, COMMENT_MAX)));
+            }
+            if (!record) throw new VendorError("invalidAnswer", "SupportCenter Plus answered the change without the key's record");
+            return { ...record, ownerLogin: moving?.login ?? state.owner, key: state.apiKey, deletedRoles: [] };
+        },
+        async delete(c, { state }) {
+            await writing(() => c.client.delete(c.owner(state.owner), state.keyId));
+        },
+    },
+    discovery: {
+        async find(c, { inputs }) {
+            const wanted = inputs.name.trim().toLowerCase();
+            const named = [...(await allKeys(c, inputs.owner)).values()].filter((k) => k.name.toLowerCase() === wanted);
+            return Promise.all(named.map((k) => full(c, k, {}, inputs.owner)));
+        },
+        async findById(c, id) {
+            // adopt: "<record id>"; the list holds every key of the instance.
+            const k = (await allKeys(c, "")).get(id);
+            return k ? full(c, k, {}, "") : undefined;
+        },
+        madeByUs(c, r) {
+            // A lost create was made as one of the owners keyfleet acts as, never as another user.
+            return c.actsAs(r.ownerLogin);
+        },
+        adopts(r, adopt) {
+            return r.id === adopt;
+        },
+        async reveal(c, r) {
+            // Only the owner may view the value, with their login password.
+            return { ...r, key: await c.client.decrypt(c.owner(r.ownerLogin), r.id) };
+        },
+        clockOffset(c) {
+            return c.client.clockOffset();
+        },
+    },
+    uniqueNames: {
+        nameMax: NAME_MAX,
+        async rename(c, r, name) {
+            const id = "keyId" in r ? r.keyId : r.id;
+            const login = "keyId" in r ? r.owner : r.ownerLogin;
+            await writing(() => c.client.update(c.owner(login), id, { name }));
+        },
+    },
+    expiry: {
+        async expire(c, { state, at }) {
+            // Only ever earlier: a key already expiring before the overlap ends keeps its own validity.
+            if (state.validUntil && Date.parse(state.validUntil) <= Date.parse(at)) return;
+            await writing(() => c.client.update(c.owner(state.owner), state.keyId, { validity: Date.parse(at) }));
+        },
+        renewal(state, inputs, now) {
+            // An expired key is replaced when the key rotates at all; the program decides the same from
+            // the last run's record (KeyResource.expiresAt), to lift a protect for the run.
+            return expiryReason(inputs.rotation, state.validUntil, now);
+        },
+    },
+    verify: {
+        async probe(c, { state }) {
+            return judge(await c.client.probe(state.apiKey, c.probe.url), c.probe.expect, state.apiKey);
         },
     },
 };

@@ -2,21 +2,15 @@
 // secret output and the record id as the resource id.
 import type * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { SCP_OUTPUT_NAMES, SCP_SECRET_OUTPUTS } from "./schema.ts";
+import type { FieldArgs } from "../shared/fields.ts";
+import { SCP_FIELDS, SCP_OUTPUT_NAMES, SCP_SECRET_OUTPUTS } from "./schema.ts";
 
-/** See ScpKeyInputs (lifecycle.ts) for each field. */
-export interface IntegrationKeyArgs extends CoreArgs {
-    name: pulumi.Input<string>;
-    roles: pulumi.Input<pulumi.Input<string>[]>;
-    expires?: pulumi.Input<string | null>;
-    description?: pulumi.Input<string | null>;
-    status?: pulumi.Input<"active" | "inactive">;
-    /** Login name of the SDAdmin who owns the key. */
-    owner: pulumi.Input<string>;
-    /** The comment of a reassignment keyfleet makes (default: one naming the YAML). */
-    reassignComment?: pulumi.Input<string | null>;
-    adopt?: pulumi.Input<true | string | null>;
-}
+/** The vendor fields are SCP_FIELDS' (schema.ts documents each): roles and owner required, the rest optional. */
+export type IntegrationKeyArgs = CoreArgs &
+    FieldArgs<typeof SCP_FIELDS.table> & {
+        name: pulumi.Input<string>;
+        adopt?: pulumi.Input<true | string | null>;
+    };
 
 export class SupportCenterIntegrationKey extends KeyResource {
     declare readonly name: pulumi.Output<string>;
@@ -37,17 +31,7 @@ export class SupportCenterIntegrationKey extends KeyResource {
     declare readonly deletedRoles: pulumi.Output<string[]>;
 
     constructor(name: string, args: IntegrationKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        const inputs = {
-            name: args.name,
-            roles: args.roles,
-            expires: args.expires ?? null,
-            description: args.description ?? null,
-            status: args.status ?? "active",
-            owner: args.owner,
-            ...coreInputs(args),
-            reassignComment: args.reassignComment ?? null,
-            adopt: args.adopt ?? null,
-        };
+        const inputs = { name: args.name, ...SCP_FIELDS.fromArgs(args), ...coreInputs(args), adopt: args.adopt ?? null };
         super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS, expiresAt: "validUntil" }, opts);
     }
 }

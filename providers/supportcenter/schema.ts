@@ -5,7 +5,7 @@
 // list, never loads a wire client or a database driver.
 import type { KeyOutputs } from "../shared/descriptor.ts";
 import { z } from "zod";
-import { ExpiryDate, expiryInstant, keyName } from "../shared/fields.ts";
+import { ExpiryDate, expiryInstant, ExpiryInstant, keyField, keyFields, keyName } from "../shared/fields.ts";
 import { probeSettings } from "../shared/probe.ts";
 import { Duration, durationMs, Rotation, type RotationPolicy } from "../shared/rotation.ts";
 
@@ -59,23 +59,70 @@ export const ADOPT = z
     .union([z.literal(true), z.string().regex(/^\d{1,20}$/, { error: ADOPT_ERROR })], { error: ADOPT_ERROR })
     .describe("Take over an existing key once, instead of creating one: true for the key with this name, or its record id.");
 
+/**
+ * The vendor fields of an integration key, each declared once: what the YAML takes, the input it
+ * becomes, how a change is applied. The lifecycle's inputs, check and diff, the resource's
+ * arguments and the program's inputs are derived from this table (providers/shared/fields.ts).
+ */
+export const SCP_FIELDS = keyFields({
+    roles: keyField({
+        yaml: z.array(RoleName).min(1, { error: "a key needs at least one role" }).describe("Roles the key acts with, by name; changed in place."),
+        input: z
+            .array(RoleName)
+            .min(1, { error: "a key needs at least one role" })
+            .superRefine((roles, ctx) => {
+                const problem = rolesProblem(roles);
+                if (problem) ctx.addIssue({ code: "custom", message: problem });
+            }),
+        kind: "mutable",
+        required: true,
+        fallback: [] as string[],
+        normalize: (v) => [...new Set((v as string[] | undefined) ?? [])].sort(),
+    }),
+    expires: keyField({
+        yaml: z
+            .union([z.literal("never"), ExpiryDate], { error: "must be never, a date (2027-06-30) or a date and time (2027-06-30T12:00:00Z)" })
+            .describe("never (the default), or when the key stops working; a date means 23:59 of that day, UTC, as the product keeps it. Changed in place."),
+        input: ExpiryInstant,
+        kind: "mutable",
+        required: false,
+        fallback: null as string | null,
+        fromEntry: (v) => (typeof v === "string" && v !== "never" ? scpExpiry(v) : null),
+        normalize: (v) => (v ? new Date(String(v)).toISOString() : null),
+    }),
+    description: keyField({
+        yaml: Description.describe(`Notes on the key, at most ${DESCRIPTION_MAX} characters.`),
+        input: Description,
+        kind: "mutable",
+        required: false,
+        fallback: null as string | null,
+    }),
+    status: keyField({
+        yaml: Status.describe("active (default) or inactive; an inactive key is refused by the product but kept."),
+        input: Status,
+        kind: "mutable",
+        required: false,
+        fallback: "active" as "active" | "inactive",
+    }),
+    owner: keyField({ yaml: Login, input: Login, kind: "mutable", required: true, fallback: "", normalize: (v) => String(v ?? "") }),
+    reassignComment: keyField({
+        yaml: z
+            .string()
+            .max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters (SupportCenter Plus refuses longer comments)` })
+            .describe("The comment SupportCenter Plus records when keyfleet reassigns the key to a new owner: (default: one naming the YAML)."),
+        input: z.string().max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters` }),
+        // Not a vendor field of the key: said once, at a reassignment; never diffed.
+        kind: "local",
+        required: false,
+        fallback: null as string | null,
+    }),
+});
+
 export const IntegrationKey = z
     .strictObject({
         name: ScpName,
         renamedFrom: ScpName.optional().describe("The key's previous name in this file: the key is renamed in place and keeps its value."),
-        roles: z.array(RoleName).min(1, { error: "a key needs at least one role" }).describe("Roles the key acts with, by name; changed in place."),
-        expires: z
-            .union([z.literal("never"), ExpiryDate], { error: "must be never, a date (2027-06-30) or a date and time (2027-06-30T12:00:00Z)" })
-            .optional()
-            .describe("never (the default), or when the key stops working; a date means 23:59 of that day, UTC, as the product keeps it. Changed in place."),
-        description: Description.optional().describe(`Notes on the key, at most ${DESCRIPTION_MAX} characters.`),
-        status: Status.optional().describe("active (default) or inactive; an inactive key is refused by the product but kept."),
-        owner: Login,
-        reassignComment: z
-            .string()
-            .max(COMMENT_MAX, { error: `must be at most ${COMMENT_MAX} characters (SupportCenter Plus refuses longer comments)` })
-            .optional()
-            .describe("The comment SupportCenter Plus records when keyfleet reassigns the key to a new owner: (default: one naming the YAML)."),
+        ...SCP_FIELDS.yamlShape,
         warnBefore: Duration.optional().describe(`Warn this long before the key expires (default ${DEFAULT_WARN_BEFORE}, as the product's own reminder).`),
         rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field; with rotation an expired key is replaced too."),
         protect: z
@@ -185,16 +232,7 @@ export const SCP_SETTINGS = [
 
 /** The resource inputs of one entry besides the core's: one function for declare() and the policy's offline check. */
 export function keyInputs(e: IntegrationKeyEntry) {
-    return {
-        name: e.name,
-        roles: e.roles,
-        expires: e.expires && e.expires !== "never" ? scpExpiry(e.expires) : null,
-        description: e.description ?? null,
-        status: e.status ?? "active",
-        owner: e.owner,
-        reassignComment: e.reassignComment ?? null,
-        adopt: e.adopt ?? null,
-    };
+    return { name: e.name, ...SCP_FIELDS.fromEntry(e), adopt: e.adopt ?? null };
 }
 
 export const SCP_SECRET_OUTPUTS = ["apiKey"] as const;

@@ -1,5 +1,5 @@
 // SupportSystem API keys: the narrow lifecycle the core's key provider drives
-// (providers/shared/keys.ts), the inputs and outputs of a key resource, and its connection.
+// (providers/shared/provider.ts), the inputs and outputs of a key resource, and its connection.
 //
 // A key is one row of the help desk's table `<prefix>api_key`. The resource id is the row id (not
 // secret); the key value, 32 upper-case hexadecimal characters as the help desk itself makes them,
@@ -26,33 +26,27 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import { parse as parseHtml } from "node-html-parser";
-import { keyProvider, type CoreInputs, type CoreOutputs, type KeyLifecycle } from "../shared/keys.ts";
+import type { CoreInputs, CoreOutputs, VendorKeys } from "../shared/contract.ts";
+import { keyProvider } from "../shared/provider.ts";
 import { judge } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 import { Settings, type RawConfig } from "../shared/settings.ts";
 import { VendorError } from "../shared/errors.ts";
 import { SupportSystemAdminClient } from "./admin.ts";
 import { closeAll, DuplicateApiKey, probeKey, probeRefusal, SupportSystemClient, type StoredText, type ApiKeyChanges, type ApiKeyRow } from "./client.ts";
-import { ADOPT, InternalNote, IpAddress, SUPPORTSYSTEM_SETTINGS, SupportSystemName, canonicalAddress, type TlsMode, SUPPORTSYSTEM_KEY_OUTPUTS, SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
+import type { FieldValues } from "../shared/fields.ts";
+import { ADOPT, SS_FIELDS, SUPPORTSYSTEM_SETTINGS, SupportSystemName, type TlsMode, SUPPORTSYSTEM_KEY_OUTPUTS, SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
 
-export interface SupportSystemKeyInputs extends CoreInputs {
-    /** The one source address the help desk accepts the key from (canonical form). Immutable. */
-    ip: string;
-    /** A disabled key is refused by the help desk but kept. */
-    active: boolean;
-    canCreateTickets: boolean;
-    canExecCron: boolean;
-    /** The user's internal note (trimmed), or null. */
-    internalNote: string | null;
-    /** The whole `notes` column keyfleet writes: the internal note and the marker. Derived. */
-    notes: string;
-    /**
-     * Where the entry's name and note are in the YAML ("config/prod.yaml:7:15
-     * supportsystem.apiKeys[0].note"), for refusals that only the database can decide (its character
-     * set). In no field list: a moved line is no change.
-     */
-    yamlAt: { name?: string; note?: string } | null;
-}
+/** The core's inputs and the vendor fields SS_FIELDS declares (schema.ts documents each). */
+export type SupportSystemKeyInputs = CoreInputs &
+    FieldValues<typeof SS_FIELDS.table> & {
+        /**
+         * Where the entry's name and note are in the YAML ("config/prod.yaml:7:15
+         * supportsystem.apiKeys[0].note"), for refusals that only the database can decide (its character
+         * set). In no field list: a moved line is no change.
+         */
+        yamlAt: { name?: string; note?: string } | null;
+    };
 
 export interface SupportSystemKeyOutputs extends SupportSystemKeyInputs, CoreOutputs {
     /** The API key. Secret. */
@@ -75,18 +69,7 @@ export const keySource = { next: newApiKey };
 /** Attempts at a key value that collides with no other row (a collision of 128 random bits means a broken random source). */
 const KEY_ATTEMPTS = 5;
 
-/** Characters of a name written percent-encoded in the marker; see the header. */
-const ESCAPED = /[%[\]<>&"'\\\p{Cc}]|\s/u;
-
-export function marker(name: string): string {
-    let out = "";
-    const chars = [...name];
-    chars.forEach((ch, i) => {
-        const single = ch === " " && i > 0 && i < chars.length - 1 && chars[i - 1] !== " " && chars[i + 1] !== " ";
-        out += !single && ESCAPED.test(ch) ? encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : ch;
-    });
-    return `[keyfleet:${out}]`;
-}
+export { composeNotes, marker } from "./schema.ts";
 
 const MARKER = /\[keyfleet:([^[\]<>&"'\\\r\n]*)\]/g;
 
@@ -108,11 +91,6 @@ export function parseNotes(notes: string | null): { name?: string; note: string 
     return { name, note: rest || null };
 }
 
-/** The `notes` column for a key: the user's note, then the marker on a line of its own. */
-export function composeNotes(name: string, note: string | null): string {
-    return note ? `${note}\n${marker(name)}` : marker(name);
-}
-
 /**
  * Whether the notes a help desk shows are the notes keyfleet wrote, as its admin panel keeps them:
  * the panel's sanitizer (Format::sanitize) compacts white space (the marker's line break becomes a
@@ -129,19 +107,8 @@ export function sameNotes(shown: string | null, wanted: string | null): boolean 
     return canon(shown) === canon(wanted);
 }
 
-const cleanNote = (v: unknown): string | null => (typeof v === "string" ? v.replace(/\r\n?/g, "\n").trim() || null : null);
-
 /** The inputs `check` accepts: the YAML's field schemas (the address already canonical). */
-const SupportSystemInputs = z.object({
-    name: SupportSystemName,
-    ip: IpAddress,
-    active: z.boolean().nullish(),
-    canCreateTickets: z.boolean().nullish(),
-    canExecCron: z.boolean().nullish(),
-    internalNote: InternalNote.nullish(),
-    rotation: Rotation.nullish(),
-    adopt: ADOPT.nullish(),
-});
+const SupportSystemInputs = z.object({ name: SupportSystemName, ...SS_FIELDS.inputShape, rotation: Rotation.nullish(), adopt: ADOPT.nullish() });
 
 interface Connection {
     client: SupportSystemClient | SupportSystemAdminClient;
@@ -180,7 +147,7 @@ function connect(settings: Settings): Connection {
  */
 async function refuseUnstorable(client: Connection["client"], inputs: SupportSystemKeyInputs): Promise<void> {
     if (!(client instanceof SupportSystemClient)) return;
-    const fallback = (field: string) => `${supportSystemLifecycle.describe(inputs)}: ${field}`;
+    const fallback = (field: string) => `${supportSystemLifecycle.model.describe(inputs)}: ${field}`;
     await client.refuseUnstorable([
         { column: "notes", text: inputs.name, field: inputs.yamlAt?.name ?? fallback("name") },
         { column: "notes", text: inputs.internalNote ?? "", field: inputs.yamlAt?.note ?? fallback("note") },
@@ -221,147 +188,127 @@ export async function unstorable(texts: readonly StoredText[], raw: RawConfig): 
 /** The row's id from state (a key made before keyId was recorded has none). */
 const rowId = (state: Partial<SupportSystemKeyOutputs>) => (typeof state.keyId === "number" ? state.keyId : undefined);
 
-export const supportSystemLifecycle: KeyLifecycle<SupportSystemKeyInputs, SupportSystemKeyOutputs, ApiKeyRow, Connection> = {
-    standing: SUPPORTSYSTEM_KEY_OUTPUTS.standing,
-    secretOutputs: SUPPORTSYSTEM_SECRET_OUTPUTS,
-    title: "SupportSystem",
-    fields: {
-        immutable: ["ip"],
-        // `notes` carries the internal note and the name's marker, so a change of either updates it.
-        mutable: ["active", "canCreateTickets", "canExecCron", "internalNote", "notes"],
-        local: ["rotation", "adopt"],
-    },
-    schema: SupportSystemInputs,
-
-    normalize(news) {
-        const internalNote = cleanNote(news.internalNote);
-        return {
-            ip: canonicalAddress(String(news.ip ?? "")),
-            active: (news.active as boolean | null | undefined) ?? true,
-            canCreateTickets: (news.canCreateTickets as boolean | null | undefined) ?? true,
-            canExecCron: (news.canExecCron as boolean | null | undefined) ?? true,
-            internalNote,
-            notes: composeNotes(String(news.name ?? ""), internalNote),
-            yamlAt: (news.yamlAt as SupportSystemKeyInputs["yamlAt"] | undefined) ?? null,
-        };
-    },
-
-    describe(k) {
-        return `SupportSystem key "${k.name}" for ${k.ip}`;
-    },
-
-    connect,
-
-    async create({ client }, { inputs }) {
-        await refuseUnstorable(client, inputs);
-        for (let attempt = 1; ; attempt++) {
-            try {
-                return await client.insert({
-                    apikey: keySource.next(),
-                    ipaddr: inputs.ip,
-                    isactive: inputs.active,
-                    canCreateTickets: inputs.canCreateTickets,
-                    canExecCron: inputs.canExecCron,
-                    notes: inputs.notes,
-                });
-            } catch (err) {
-                // Another row holds the value drawn: draw again (nothing was inserted).
-                if (err instanceof DuplicateApiKey && attempt < KEY_ATTEMPTS) continue;
-                throw err;
-            }
-        }
-    },
-
-    async read({ client }, { state }) {
-        const id = rowId(state);
-        return id === undefined ? undefined : client.get(id);
-    },
-
-    async update({ client }, { state, inputs, changes }) {
-        const id = rowId(state);
-        if (id === undefined) throw new Error("state has no row id (keyId); run `pulumi refresh`");
-        const body: ApiKeyChanges = {};
-        if (changes.active !== undefined) body.isactive = changes.active;
-        if (changes.canCreateTickets !== undefined) body.canCreateTickets = changes.canCreateTickets;
-        if (changes.canExecCron !== undefined) body.canExecCron = changes.canExecCron;
-        if ("internalNote" in changes || "notes" in changes) {
-            await refuseUnstorable(client, inputs);
-            body.notes = inputs.notes;
-        }
-        return client.update(id, body);
-    },
-
-    async delete({ client }, { state }) {
-        const id = rowId(state);
-        if (id !== undefined) await client.delete(id);
-    },
-
-    async find({ client }, { inputs }) {
-        const rows = (await client.list()).filter((r) => r.ipaddr === inputs.ip && parseNotes(r.notes).name === inputs.name);
-        // Newest first: of several rows with the marker (a rotation cut short), the last made is taken.
-        return rows.sort((a, b) => b.id - a.id);
-    },
-
-    async findById({ client }, adopt) {
-        return /^[0-9]+$/.test(adopt) ? client.get(Number(adopt)) : undefined;
-    },
-
-    adopts(r, adopt) {
-        return String(r.id) === adopt;
-    },
-
-    adoptable(r, inputs) {
-        if (r.ipaddr !== inputs.ip) {
-            return (
-                `row ${r.id} is bound to ${r.ipaddr}, the YAML says ${inputs.ip}; the help desk cannot move a key to another address, ` +
-                "so make the YAML match or drop adopt to create a new key"
-            );
-        }
-        const theirs = parseNotes(r.notes).name;
-        if (theirs !== undefined && theirs !== inputs.name) {
-            return `row ${r.id} is keyfleet's key "${theirs}" (its notes carry that marker); adopt it under that name, or drop adopt`;
-        }
-        return undefined;
-    },
-
-    outputs(inputs, r) {
-        const notes = sameNotes(r.notes, inputs.notes) ? inputs.notes : (r.notes ?? "");
-        return {
-            ip: r.ipaddr,
-            active: r.isactive,
-            canCreateTickets: r.canCreateTickets,
-            canExecCron: r.canExecCron,
-            internalNote: parseNotes(notes).note,
-            notes,
-            apiKey: r.apikey,
-            keyId: r.id,
-            updated: r.updated,
-            created: r.created,
-        };
-    },
-
-    resourceId(r) {
-        return String(r.id);
-    },
-
-    // `created` is the database server's NOW(): a lost create is matched against the server's clock.
-    now({ client }) {
-        return client.now();
-    },
-
-    async probe({ probe }, { state }) {
-        const answer = await probeKey(probe.apiUrl, state.apiKey, probe.url);
-        const verdict = judge(answer, probe.expect, state.apiKey);
-        const why = verdict.accepted ? undefined : probeRefusal(answer.status, answer.text);
-        return why ? { ...verdict, answer: `${verdict.answer} (${why})` } : verdict;
-    },
-
-    fixes: {
-        creating: {
-            conflict: "the key value collided with other rows again and again; check the machine's random source",
+export const supportSystemLifecycle: VendorKeys<SupportSystemKeyInputs, SupportSystemKeyOutputs, ApiKeyRow, Connection> = {
+    model: {
+        standing: SUPPORTSYSTEM_KEY_OUTPUTS.standing,
+        secretOutputs: SUPPORTSYSTEM_SECRET_OUTPUTS,
+        title: "SupportSystem",
+        fields: {
+            immutable: SS_FIELDS.immutable,
+            mutable: SS_FIELDS.mutable,
+            local: ["rotation", "adopt", ...SS_FIELDS.local],
         },
-        updating: {
-            notFound: "the row was deleted in the admin panel meanwhile; run `pulumi up --refresh` to make it again",
+        schema: SupportSystemInputs,
+        normalize: (news) => ({ ...SS_FIELDS.normalize(news), yamlAt: (news.yamlAt as SupportSystemKeyInputs["yamlAt"] | undefined) ?? null }),
+        describe(k) {
+            return `SupportSystem key "${k.name}" for ${k.ip}`;
+        },
+        outputs(inputs, r) {
+            const notes = sameNotes(r.notes, inputs.notes) ? inputs.notes : (r.notes ?? "");
+            return {
+                ip: r.ipaddr,
+                active: r.isactive,
+                canCreateTickets: r.canCreateTickets,
+                canExecCron: r.canExecCron,
+                internalNote: parseNotes(notes).note,
+                notes,
+                apiKey: r.apikey,
+                keyId: r.id,
+                updated: r.updated,
+                created: r.created,
+            };
+        },
+        resourceId(r) {
+            return String(r.id);
+        },
+        fixes: {
+            creating: {
+                conflict: "the key value collided with other rows again and again; check the machine's random source",
+            },
+            updating: {
+                notFound: "the row was deleted in the admin panel meanwhile; run `pulumi up --refresh` to make it again",
+            },
+        },
+    },
+    backend: {
+        connect,
+        async create({ client }, { inputs }) {
+            await refuseUnstorable(client, inputs);
+            for (let attempt = 1; ; attempt++) {
+                try {
+                    return await client.insert({
+                        apikey: keySource.next(),
+                        ipaddr: inputs.ip,
+                        isactive: inputs.active,
+                        canCreateTickets: inputs.canCreateTickets,
+                        canExecCron: inputs.canExecCron,
+                        notes: inputs.notes,
+                    });
+                } catch (err) {
+                    // Another row holds the value drawn: draw again (nothing was inserted).
+                    if (err instanceof DuplicateApiKey && attempt < KEY_ATTEMPTS) continue;
+                    throw err;
+                }
+            }
+        },
+        async read({ client }, { state }) {
+            const id = rowId(state);
+            return id === undefined ? undefined : client.get(id);
+        },
+        async update({ client }, { state, inputs, changes }) {
+            const id = rowId(state);
+            if (id === undefined) throw new Error("state has no row id (keyId); run `pulumi refresh`");
+            const body: ApiKeyChanges = {};
+            if (changes.active !== undefined) body.isactive = changes.active;
+            if (changes.canCreateTickets !== undefined) body.canCreateTickets = changes.canCreateTickets;
+            if (changes.canExecCron !== undefined) body.canExecCron = changes.canExecCron;
+            if ("internalNote" in changes || "notes" in changes) {
+                await refuseUnstorable(client, inputs);
+                body.notes = inputs.notes;
+            }
+            return client.update(id, body);
+        },
+        async delete({ client }, { state }) {
+            const id = rowId(state);
+            if (id !== undefined) await client.delete(id);
+        },
+    },
+    discovery: {
+        async find({ client }, { inputs }) {
+            const rows = (await client.list()).filter((r) => r.ipaddr === inputs.ip && parseNotes(r.notes).name === inputs.name);
+            // Newest first: of several rows with the marker (a rotation cut short), the last made is taken.
+            return rows.sort((a, b) => b.id - a.id);
+        },
+        async findById({ client }, adopt) {
+            return /^[0-9]+$/.test(adopt) ? client.get(Number(adopt)) : undefined;
+        },
+        adopts(r, adopt) {
+            return String(r.id) === adopt;
+        },
+        adoptable(r, inputs) {
+            if (r.ipaddr !== inputs.ip) {
+                return (
+                    `row ${r.id} is bound to ${r.ipaddr}, the YAML says ${inputs.ip}; the help desk cannot move a key to another address, ` +
+                    "so make the YAML match or drop adopt to create a new key"
+                );
+            }
+            const theirs = parseNotes(r.notes).name;
+            if (theirs !== undefined && theirs !== inputs.name) {
+                return `row ${r.id} is keyfleet's key "${theirs}" (its notes carry that marker); adopt it under that name, or drop adopt`;
+            }
+            return undefined;
+        },
+        // `created` is the database server's NOW(): a lost create is matched against the server's clock.
+        now({ client }) {
+            return client.now();
+        },
+    },
+    verify: {
+        async probe({ probe }, { state }) {
+            const answer = await probeKey(probe.apiUrl, state.apiKey, probe.url);
+            const verdict = judge(answer, probe.expect, state.apiKey);
+            const why = verdict.accepted ? undefined : probeRefusal(answer.status, answer.text);
+            return why ? { ...verdict, answer: `${verdict.answer} (${why})` } : verdict;
         },
     },
 };

@@ -1,22 +1,18 @@
 // The SupportSystem key resource a Pulumi program declares, with the key value a secret output.
 import type * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
-import { SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
+import type { FieldArgs } from "../shared/fields.ts";
+import { SS_FIELDS, SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
 
-/** See SupportSystemKeyInputs (lifecycle.ts) for each field. */
-export interface SupportSystemApiKeyArgs extends CoreArgs {
-    /** keyfleet's name for the key, kept as a marker in the row's notes. */
-    name: pulumi.Input<string>;
-    /** The one source address the key is accepted from (canonical form). */
-    ip: pulumi.Input<string>;
-    active?: pulumi.Input<boolean>;
-    canCreateTickets?: pulumi.Input<boolean>;
-    canExecCron?: pulumi.Input<boolean>;
-    internalNote?: pulumi.Input<string | null>;
-    adopt?: pulumi.Input<true | string | null>;
-    /** Where the entry's name and note are in the YAML, for messages (SupportSystemKeyInputs.yamlAt). */
-    yamlAt?: { name?: string; note?: string } | null;
-}
+/** The vendor fields are SS_FIELDS' (schema.ts documents each): ip (the one source address, canonical) required, the rest optional. */
+export type SupportSystemApiKeyArgs = CoreArgs &
+    FieldArgs<typeof SS_FIELDS.table> & {
+        /** keyfleet's name for the key, kept as a marker in the row's notes. */
+        name: pulumi.Input<string>;
+        adopt?: pulumi.Input<true | string | null>;
+        /** Where the entry's name and note are in the YAML, for messages (SupportSystemKeyInputs.yamlAt). */
+        yamlAt?: { name?: string; note?: string } | null;
+    };
 
 const OUTPUTS = { names: ["apiKey", "keyId", "updated", "notes"], secrets: SUPPORTSYSTEM_SECRET_OUTPUTS };
 
@@ -38,18 +34,7 @@ export class SupportSystemApiKey extends KeyResource {
     declare readonly updated: pulumi.Output<string>;
 
     constructor(name: string, args: SupportSystemApiKeyArgs, opts?: pulumi.CustomResourceOptions) {
-        const inputs = {
-            name: args.name,
-            ip: args.ip,
-            // The help desk's table defaults: active, both rights.
-            active: args.active ?? true,
-            canCreateTickets: args.canCreateTickets ?? true,
-            canExecCron: args.canExecCron ?? true,
-            internalNote: args.internalNote ?? null,
-            ...coreInputs(args),
-            adopt: args.adopt ?? null,
-            yamlAt: args.yamlAt ?? null,
-        };
+        const inputs = { name: args.name, ...SS_FIELDS.fromArgs(args), ...coreInputs(args), adopt: args.adopt ?? null, yamlAt: args.yamlAt ?? null };
         super("supportsystem", "ApiKey", name, inputs, OUTPUTS, opts);
     }
 }

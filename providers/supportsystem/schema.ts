@@ -8,7 +8,7 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import { z } from "zod";
-import { keyName } from "../shared/fields.ts";
+import { keyField, keyFields, keyName } from "../shared/fields.ts";
 import { probeSettings } from "../shared/probe.ts";
 import { Rotation } from "../shared/rotation.ts";
 
@@ -102,15 +102,60 @@ export const InternalNote = z
     .refine((v) => !v.includes(MARKER_TEXT), { error: `must not contain "${MARKER_TEXT}", keyfleet's marker` })
     .describe("The key's internal note in the admin panel; keyfleet adds its marker on a line of its own after it.");
 
+/** Characters of a name written percent-encoded in the marker; see lifecycle.ts's header. */
+const ESCAPED = /[%[\]<>&"'\\\p{Cc}]|\s/u;
+
+export function marker(name: string): string {
+    let out = "";
+    const chars = [...name];
+    chars.forEach((ch, i) => {
+        const single = ch === " " && i > 0 && i < chars.length - 1 && chars[i - 1] !== " " && chars[i + 1] !== " ";
+        out += !single && ESCAPED.test(ch) ? encodeURIComponent(ch).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : ch;
+    });
+    return `[keyfleet:${out}]`;
+}
+
+/** The `notes` column for a key: the user's note, then the marker on a line of its own. */
+export function composeNotes(name: string, note: string | null): string {
+    return note ? `${note}\n${marker(name)}` : marker(name);
+}
+
+const cleanNote = (v: unknown): string | null => (typeof v === "string" ? v.replace(/\r\n?/g, "\n").trim() || null : null);
+
+/** A right of the help desk's table, granted unless the YAML says false. */
+const right = (name: string) =>
+    keyField({ yaml: z.boolean().describe(`The right "${name}" (default true, as the help desk's table).`), input: z.boolean(), kind: "mutable", required: false, fallback: true as boolean });
+
+/**
+ * The vendor fields of an API key, each declared once: what the YAML takes, the input it becomes,
+ * how a change is applied. The lifecycle's inputs, check and diff, the resource's arguments and the
+ * program's inputs are derived from this table (providers/shared/fields.ts).
+ */
+export const SS_FIELDS = keyFields({
+    ip: keyField({
+        // Optional in the entry, which may list several under ips: instead; keyInputs takes the one address of each key.
+        yaml: IpAddress.optional(),
+        input: IpAddress,
+        kind: "immutable",
+        required: true,
+        fallback: "",
+        // As the help desk compares it with a request's source address (canonicalAddress).
+        normalize: (v) => canonicalAddress(String(v ?? "")),
+    }),
+    active: keyField({ yaml: z.boolean().describe("false disables the key (default true)."), input: z.boolean(), kind: "mutable", required: false, fallback: true as boolean }),
+    canCreateTickets: right("Can Create Tickets"),
+    canExecCron: right("Can Execute Cron"),
+    // The user's internal note (trimmed), or null: the YAML's note.
+    internalNote: keyField({ entry: "note", yaml: InternalNote, input: InternalNote, kind: "mutable", required: false, fallback: null as string | null, normalize: cleanNote }),
+    // The whole `notes` column keyfleet writes: the internal note and the name's marker, so a change of either updates it.
+    notes: keyField({ from: "inputs", kind: "mutable", required: false, fallback: "", normalize: (_v, inputs) => composeNotes(String(inputs.name ?? ""), cleanNote(inputs.internalNote)) }),
+});
+
 export const ApiKeyEntry = z
     .strictObject({
         name: SupportSystemName,
-        ip: IpAddress.optional(),
+        ...SS_FIELDS.yamlShape,
         ips: z.array(IpAddress).min(1).optional().describe("Alternatively: one key per address (the help desk binds each key to one IP)."),
-        active: z.boolean().optional().describe("false disables the key (default true)."),
-        canCreateTickets: z.boolean().optional().describe("The right \"Can Create Tickets\" (default true, as the help desk's table)."),
-        canExecCron: z.boolean().optional().describe("The right \"Can Execute Cron\" (default true, as the help desk's table)."),
-        note: InternalNote.optional(),
         rotation: Rotation.optional().describe("Overrides defaults.rotation for this key, field by field."),
         adopt: ADOPT.optional(),
     })
@@ -216,15 +261,7 @@ export const RIGHTS = [
 
 /** The resource inputs of the key of `entry` for one address besides the core's: one function for declare() and the policy's offline check. */
 export function keyInputs(e: SupportSystemEntry, ip: string) {
-    return {
-        name: e.name,
-        ip,
-        active: e.active,
-        canCreateTickets: e.canCreateTickets,
-        canExecCron: e.canExecCron,
-        internalNote: e.note ?? null,
-        adopt: e.adopt === undefined ? null : e.adopt === true ? (true as const) : String(e.adopt),
-    };
+    return { name: e.name, ...SS_FIELDS.fromEntry(e, { ip }), adopt: e.adopt === undefined ? null : e.adopt === true ? (true as const) : String(e.adopt) };
 }
 
 export const SUPPORTSYSTEM_SECRET_OUTPUTS = ["apiKey"] as const;
