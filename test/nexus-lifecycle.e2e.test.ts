@@ -145,7 +145,7 @@ describe("Nexus keys through pulumi up", () => {
                 name: "step 5 rotate by generation: bumping it replaces the key, the old one stops working",
                 yaml: keys({ tenant: TWO_PERMS, designer: ROTATING.designer }),
                 // The pull-request preview says why (defect 11).
-                plan: { printed: /nexus\/designer\/designer[\s\S]*rotationDue\s*: "rotation due: rotation generation 0 → 1"/ },
+                plan: { diff: true, printed: /nexus\/designer\/designer[\s\S]*rotationDue\s*: "rotation due: rotation generation 0 → 1"/ },
                 changes: { replace: 1, same: 3 },
                 check: async () => {
                     const now = await s.apiKeys();
@@ -172,7 +172,7 @@ describe("Nexus keys through pulumi up", () => {
                     t.sandbox.clockOffsetMs = 2 * 86_400_000;
                     s.stack.workspace.envVars.KEYFLEET_CLOCK_OFFSET_MS = String(2 * 86_400_000);
                 },
-                plan: { printed: /nexus\/cluster\/monitoring[\s\S]*rotationDue\s*: "rotation due: older than 1d"/ },
+                plan: { diff: true, printed: /nexus\/cluster\/monitoring[\s\S]*rotationDue\s*: "rotation due: older than 1d"/ },
                 changes: { replace: 1, same: 3 },
                 check: async () => {
                     const now = await s.apiKeys();

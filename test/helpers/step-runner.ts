@@ -56,10 +56,12 @@ export interface Step {
 
 export interface PlanExpectation {
     refresh?: boolean;
+    /** `--diff`: the plan names the fields it would change (and prints the loader's warnings apart). */
+    diff?: boolean;
     /** The preview's change summary must contain these counts. */
     changes?: Changes;
-    /** What the preview (with --diff) must print: a reason, a warning. */
-    printed?: RegExp;
+    /** What the preview must print: a reason, a warning. */
+    printed?: RegExp | RegExp[];
     /** Asserts more after the preview (that it called no vendor, say). */
     check?: () => Promise<void>;
 }
@@ -163,9 +165,9 @@ async function up(c: Pick<LifecycleCase, "afterApply">, s: TestStack, step: Step
 
 async function planBefore(s: TestStack, want: PlanExpectation): Promise<void> {
     const lines: string[] = [];
-    const res = await s.stack.preview({ color: "never", diff: true, refresh: want.refresh, onOutput: (l) => (lines.push(l), s.output.push(l)) });
+    const res = await s.stack.preview({ color: "never", diff: want.diff, refresh: want.refresh, onOutput: (l) => (lines.push(l), s.output.push(l)) });
     if (want.changes) expect(res.changeSummary).toMatchObject(want.changes);
-    if (want.printed) expect(lines.join("")).toMatch(want.printed);
+    for (const re of [want.printed ?? []].flat()) expect(lines.join("")).toMatch(re);
     await want.check?.();
 }
 
