@@ -258,9 +258,9 @@ describe("BeyondTrust session keys through pulumi up", () => {
             // BeyondTrust cannot revoke a session key, nor list them: what is left of the stack is
             // every key it ever held that the customer side still takes (none, once they expired).
             remaining: async () => {
-                const taken = [];
-                for (const k of seen) if ((await customer(t, k)).includes(200)) taken.push(k.id);
-                return taken;
+                const taken = new Set<string>();
+                for (const k of seen) if ((await customer(t, k)).includes(200)) taken.add(k.id);
+                return [...taken];
             },
         },
     });

@@ -238,7 +238,7 @@ describe("SupportCenter Plus integration keys through pulumi up", () => {
         destroy: {
             name: "step 11 destroy: no key is left",
             // The product's list, as an SDAdmin sees it (every owner's keys).
-            remaining: () => t.client.listKeys(t.as("admin")),
+            remaining: async () => (await t.client.listKeys(t.as("admin"))).map((k) => `${k.id} ${k.name}`),
             check: async () => {
                 expect(t.sandbox.keys.size).toBe(0);
                 expect(await useScpKey(t.url, first[J])).toBe(401);
@@ -315,7 +315,7 @@ describe("SupportCenter Plus expiry notifications through pulumi up (one resourc
             // What is left of the stack is a setting other than the one found, as the product's API answers it.
             remaining: async () => {
                 const now = await n.client.getNotificationSettings(n.as("admin"));
-                return isDeepStrictEqual(now, asFound) ? [] : [now];
+                return isDeepStrictEqual(now, asFound) ? [] : [JSON.stringify(now)];
             },
             check: async () => expect(setting()).toEqual({ isEnabled: false, days: 5, technicians: [n.users.admin.id], notifyOwner: false }),
         },

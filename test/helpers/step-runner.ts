@@ -72,9 +72,10 @@ export interface DestroyStep {
     /**
      * What the vendor still holds of the stack, asked over its API or its database: empty after the
      * destroy. Asked before the destroy too, where it must not be empty, so that a query which
-     * finds nothing anyway cannot pass.
+     * finds nothing anyway cannot pass. One line per thing, naming it (name, row id, fingerprint)
+     * and never holding a secret: a failure prints them, and some vendors' ids are the key.
      */
-    remaining: () => Promise<unknown[]>;
+    remaining: () => Promise<string[]>;
     /** Asserts more after the destroy, before `remaining` is asked. */
     check?: () => Promise<void>;
 }

@@ -272,7 +272,7 @@ export function supportSystemLifecycle(transport: "database" | "admin"): void {
             ],
             destroy: {
                 name: "step 11 destroy leaves no row behind",
-                remaining: () => h.rows(),
+                remaining: async () => (await h.rows()).map((r) => `row ${r.id} for ${r.ipaddr}`),
                 check: async () => {
                     for (const [name, key] of Object.entries(first)) {
                         const from = name === W ? "127.0.0.3" : name === C ? "127.0.0.2" : name.endsWith("legacy") ? "127.0.0.4" : "127.0.0.5";
