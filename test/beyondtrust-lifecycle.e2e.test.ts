@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BeyondTrustSandbox, type BeyondTrustSandboxOptions, type SessionKeyRecord } from "../sandbox/beyondtrust.ts";
 import { listen, type Listening } from "../sandbox/http.ts";
 import { backendFiles, captured, createTestStack, type TestStack } from "./helpers/stack.ts";
-import { lifecycle } from "./helpers/step-runner.ts";
+import { lifecycle, noOpStep } from "./helpers/step-runner.ts";
 import type { SessionKeyOutputs } from "../providers/beyondtrust/lifecycle.ts";
 
 const GENERATE = "POST /api/command?action=generate_session_key";
@@ -158,15 +158,7 @@ describe("BeyondTrust session keys through pulumi up", () => {
                     for (const r of resources) for (const secret of ["shortKey", "keyUrl", "mailBody"]) expect(r.outputs[secret].ciphertext).toMatch(/^v1:/);
                 },
             },
-            {
-                name: "step 2 no-op: an up and a preview change nothing and call no vendor",
-                before: async () => void (calls = t.sandbox.stats.total),
-                exactChanges: { same: 6, read: 1 },
-                check: async () => expect(t.sandbox.stats.total).toBe(calls),
-                // Without refresh, so that the plan's calls can be counted too: none.
-                previewRefresh: false,
-                after: async () => expect(t.sandbox.stats.total).toBe(calls),
-            },
+            noOpStep("step 2 no-op: an up and a preview change nothing and call no vendor", { same: 6, read: 1 }, () => t.sandbox.stats.total),
             {
                 name: "step 3 replace: a priority change makes a new key; the old one is forgotten, not revoked",
                 yaml: yaml({ issuePriority: 3 }),

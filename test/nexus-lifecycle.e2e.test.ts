@@ -8,7 +8,7 @@ import zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CC, startSandbox, useKey, type TestSandbox } from "./helpers/sandbox.ts";
 import { backendFiles, captured, createTestStack, ROOT, type TestStack } from "./helpers/stack.ts";
-import { lifecycle } from "./helpers/step-runner.ts";
+import { lifecycle, noOpStep } from "./helpers/step-runner.ts";
 
 const yaml = (body: string) => `# yaml-language-server: $schema=./schema.json\n${body}`;
 const keys = (parts: { tenant?: string; cluster?: string; designer?: string; extra?: string }) =>
@@ -106,15 +106,7 @@ describe("Nexus keys through pulumi up", () => {
                     }
                 },
             },
-            {
-                name: "step 2 no-op: a second up and preview change nothing and call no vendor",
-                before: async () => void (calls = t.sandbox.stats.total),
-                exactChanges: { same: 4, read: 1 },
-                check: async () => expect(t.sandbox.stats.total).toBe(calls),
-                // Without refresh, so that the plan's calls can be counted too: none.
-                previewRefresh: false,
-                after: async () => expect(t.sandbox.stats.total).toBe(calls),
-            },
+            noOpStep("step 2 no-op: a second up and preview change nothing and call no vendor", { same: 4, read: 1 }, () => t.sandbox.stats.total),
             {
                 name: "step 3 update: disabling a key updates it in place, and Nexus refuses it",
                 yaml: keys({ tenant: "      permissions: [nexus:consumer:chat]\n      enabled: false" }),

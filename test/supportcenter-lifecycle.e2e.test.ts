@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startScp, useScpKey, type ScpTestSandbox } from "./helpers/supportcenter.ts";
 import { backendFiles, captured, createTestStack, type TestStack } from "./helpers/stack.ts";
-import { lifecycle } from "./helpers/step-runner.ts";
+import { lifecycle, noOpStep } from "./helpers/step-runner.ts";
 
 const DAY = 86_400_000;
 const J = "supportcenter/jira sync";
@@ -92,15 +92,7 @@ describe("SupportCenter Plus integration keys through pulumi up", () => {
                     expect(resources.find((r: { urn: string }) => r.urn.endsWith("::supportcenter/ci")).protect).toBe(true);
                 },
             },
-            {
-                name: "step 2 no-op: an up and a preview change nothing and call no vendor",
-                before: async () => void (calls = t.sandbox.stats.total),
-                exactChanges: { same: 3, read: 1 },
-                check: async () => expect(t.sandbox.stats.total).toBe(calls),
-                // Without refresh, so that the plan's calls can be counted too: none.
-                previewRefresh: false,
-                after: async () => expect(t.sandbox.stats.total).toBe(calls),
-            },
+            noOpStep("step 2 no-op: an up and a preview change nothing and call no vendor", { same: 3, read: 1 }, () => t.sandbox.stats.total),
             {
                 name: "step 3 edit roles and description in place: the key value is unchanged and still accepted",
                 yaml: yaml({ roles: "[SDAdmin, Integration Auditor]", description: "Jira, v2" }),

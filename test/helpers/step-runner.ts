@@ -89,6 +89,23 @@ export interface LifecycleCase {
     destroy: DestroyStep;
 }
 
+/**
+ * A step that changes nothing: its up is `exactChanges` (sames and the read of the last run), and
+ * neither the up nor the plan after it calls the vendor. That plan is not refreshed (a refresh asks
+ * the vendor); every other step's is. `calls` counts the sandbox's requests.
+ */
+export function noOpStep(name: string, exactChanges: Changes, calls: () => number): Step {
+    let before = 0;
+    return {
+        name,
+        before: async () => void (before = calls()),
+        exactChanges,
+        check: async () => expect(calls(), "the vendor's requests during the up").toBe(before),
+        previewRefresh: false,
+        after: async () => expect(calls(), "the vendor's requests during the up and the plan").toBe(before),
+    };
+}
+
 /** The runner's memory across the steps of one case. */
 interface Run {
     yaml?: string;

@@ -74,6 +74,16 @@ export function supportSystemLifecycle(transport: "database" | "admin"): void {
             return Object.fromEntries(Object.entries(outs).map(([name, k]) => [name, Number(k.id)]));
         }
 
+        /** The web form key was replaced new row first: a new value, a later row id. */
+        async function webReplaced(events: EngineEvent[]) {
+            expect(replacementOrder(events, W)).toEqual(["create-replacement started", "create-replacement done", "delete-replaced started", "delete-replaced done"]);
+            const now = await s.apiKeys();
+            const nowIds = await outputs();
+            expect(now[W]).not.toBe(first[W]);
+            expect(nowIds[W]).toBeGreaterThan(ids[W]);
+            return { now, nowIds };
+        }
+
         /** The rows keyfleet's marker `name` is on, by address. */
         const marked = async (name: string) => (await h.rows()).filter((r) => r.notes?.endsWith(`[keyfleet:${name}]`)).map((r) => [r.ipaddr, r.id]);
 
@@ -149,11 +159,7 @@ export function supportSystemLifecycle(transport: "database" | "admin"): void {
                     yaml: keys("      ip: 127.0.0.3"),
                     changes: { replace: 1, same: 3 },
                     check: async ({ events }) => {
-                        expect(replacementOrder(events, W)).toEqual(["create-replacement started", "create-replacement done", "delete-replaced started", "delete-replaced done"]);
-                        const now = await s.apiKeys();
-                        const nowIds = await outputs();
-                        expect(now[W]).not.toBe(first[W]);
-                        expect(nowIds[W]).toBeGreaterThan(ids[W]);
+                        const { now, nowIds } = await webReplaced(events);
                         const rows = await byId();
                         expect(rows.has(ids[W])).toBe(false);
                         expect(rows.get(nowIds[W])).toMatchObject({ ipaddr: "127.0.0.3", isactive: 1, can_create_tickets: 1, notes: stored("Contact form on the public site\n[keyfleet:web form]") });
@@ -228,11 +234,7 @@ export function supportSystemLifecycle(transport: "database" | "admin"): void {
                     yaml: () => keys(WEB3, adopted),
                     changes: { replace: 1, same: 5 },
                     check: async ({ events }) => {
-                        expect(replacementOrder(events, W)).toEqual(["create-replacement started", "create-replacement done", "delete-replaced started", "delete-replaced done"]);
-                        const now = await s.apiKeys();
-                        const nowIds = await outputs();
-                        expect(now[W]).not.toBe(first[W]);
-                        expect(nowIds[W]).toBeGreaterThan(ids[W]);
+                        const { now, nowIds } = await webReplaced(events);
                         expect((await h.rows()).length).toBe(before);
                         expect(await marked("web form")).toEqual([["127.0.0.3", nowIds[W]]]);
                         expect(await ticket(now[W], "127.0.0.3")).toMatchObject({ status: 201 });
