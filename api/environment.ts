@@ -254,8 +254,8 @@ export async function declareEnvironment(source: KeysSource, record: RecordSourc
                 pulumi
                     // A key's record resolves only once every consumer has its current value: a failed
                     // delivery leaves the last record (the key the consumers last all had) in place. Its
-                    // expiry is the key's actual one where the resource declares it, else its `expires` output.
-                    .all([k.currentId, k.created, k.rotation, k.expiresAt ?? (k as { expires?: pulumi.Output<string | null> }).expires ?? null, k.previousRetireAt, pulumi.all((delivered.get(name) ?? []).map((c) => c.urn))])
+                    // expiry is the output the vendor's model declares (keyOutputs.expires), if it has one.
+                    .all([k.currentId, k.created, k.rotation, k.expiresAt ?? null, k.previousRetireAt, pulumi.all((delivered.get(name) ?? []).map((c) => c.urn))])
                     .apply(([id, created, rotation, expires, previousRetireAt]) => ({ id, created, rotation, expires: expires ?? null, previousRetireAt: previousRetireAt ?? null })),
             ]),
         ),

@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
 import type { FieldArgs } from "../shared/fields.ts";
-import { BT_FIELDS, SESSION_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
+import { BEYONDTRUST_KEY_OUTPUTS, BT_FIELDS, SESSION_KEY_OUTPUTS, SESSION_KEY_SECRET_OUTPUTS } from "./schema.ts";
 
 /** The vendor fields are BT_FIELDS' (schema.ts documents each): targetQueue (the YAML's queue) required, the rest optional. */
 export type SessionKeyArgs = CoreArgs & FieldArgs<typeof BT_FIELDS.table> & { name: pulumi.Input<string> };
@@ -30,6 +30,6 @@ export class BeyondTrustSessionKey extends KeyResource {
 
     constructor(name: string, args: SessionKeyArgs, opts?: pulumi.CustomResourceOptions) {
         const inputs = { name: args.name, ...BT_FIELDS.fromArgs(args), ...coreInputs(args), adopt: null };
-        super("beyondtrust", "SessionKey", name, inputs, { names: SESSION_KEY_OUTPUTS, secrets: SESSION_KEY_SECRET_OUTPUTS }, opts);
+        super("beyondtrust", "SessionKey", name, inputs, { names: SESSION_KEY_OUTPUTS, secrets: SESSION_KEY_SECRET_OUTPUTS, expiresAt: BEYONDTRUST_KEY_OUTPUTS.expires ?? undefined }, opts);
     }
 }

@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
 import type { FieldArgs } from "../shared/fields.ts";
-import { NEXUS_FIELDS, NEXUS_KIND_FIELDS, NEXUS_SECRET_OUTPUTS, NEXUS_TYPE_NAMES as TYPE_NAMES, type NexusKeyKind } from "./schema.ts";
+import { NEXUS_FIELDS, NEXUS_KEY_OUTPUTS, NEXUS_KIND_FIELDS, NEXUS_SECRET_OUTPUTS, NEXUS_TYPE_NAMES as TYPE_NAMES, type NexusKeyKind } from "./schema.ts";
 
 /** The type tokens of the three resources (for aliases between them); the descriptor owns them, for the policy too. */
 export { NEXUS_KEY_TYPES } from "./schema.ts";
@@ -19,7 +19,7 @@ export type NexusTenantKeyArgs = NexusKeyArgs & {
     contactCenter: pulumi.Input<string>;
 };
 
-const OUTPUTS = { names: ["apiKey", "fingerprint", "createdBy", "capacity", "frequency"], secrets: NEXUS_SECRET_OUTPUTS };
+const OUTPUTS = { names: ["apiKey", "fingerprint", "createdBy", "capacity", "frequency"], secrets: NEXUS_SECRET_OUTPUTS, expiresAt: NEXUS_KEY_OUTPUTS.expires ?? undefined };
 
 abstract class NexusApiKey extends KeyResource {
     declare readonly kind: pulumi.Output<NexusKeyKind>;

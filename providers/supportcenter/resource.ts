@@ -3,7 +3,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
 import type { FieldArgs } from "../shared/fields.ts";
-import { SCP_FIELDS, SCP_OUTPUT_NAMES, SCP_SECRET_OUTPUTS } from "./schema.ts";
+import { SCP_FIELDS, SCP_KEY_OUTPUTS, SCP_OUTPUT_NAMES, SCP_SECRET_OUTPUTS } from "./schema.ts";
 
 /** The vendor fields are SCP_FIELDS' (schema.ts documents each): roles and owner required, the rest optional. */
 export type IntegrationKeyArgs = CoreArgs &
@@ -32,6 +32,6 @@ export class SupportCenterIntegrationKey extends KeyResource {
 
     constructor(name: string, args: IntegrationKeyArgs, opts?: pulumi.CustomResourceOptions) {
         const inputs = { name: args.name, ...SCP_FIELDS.fromArgs(args), ...coreInputs(args), adopt: args.adopt ?? null };
-        super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS, expiresAt: "validUntil" }, opts);
+        super("supportcenter", "IntegrationKey", name, inputs, { names: SCP_OUTPUT_NAMES, secrets: SCP_SECRET_OUTPUTS, expiresAt: SCP_KEY_OUTPUTS.expires ?? undefined }, opts);
     }
 }

@@ -2,7 +2,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { coreInputs, KeyResource, type CoreArgs } from "../shared/resource.ts";
 import type { FieldArgs } from "../shared/fields.ts";
-import { SS_FIELDS, SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
+import { SS_FIELDS, SUPPORTSYSTEM_KEY_OUTPUTS, SUPPORTSYSTEM_SECRET_OUTPUTS } from "./schema.ts";
 
 /** The vendor fields are SS_FIELDS' (schema.ts documents each): ip (the one source address, canonical) required, the rest optional. */
 export type SupportSystemApiKeyArgs = CoreArgs &
@@ -14,7 +14,7 @@ export type SupportSystemApiKeyArgs = CoreArgs &
         yamlAt?: { name?: string; note?: string } | null;
     };
 
-const OUTPUTS = { names: ["apiKey", "keyId", "updated", "notes"], secrets: SUPPORTSYSTEM_SECRET_OUTPUTS };
+const OUTPUTS = { names: ["apiKey", "keyId", "updated", "notes"], secrets: SUPPORTSYSTEM_SECRET_OUTPUTS, expiresAt: SUPPORTSYSTEM_KEY_OUTPUTS.expires ?? undefined };
 
 /** One row of the help desk's `<prefix>api_key` table. */
 export class SupportSystemApiKey extends KeyResource {
