@@ -18,6 +18,11 @@ describe("the vendor contract", () => {
         const noMax: Mem = { model, backend, discovery, uniqueNames: { rename } };
         // @ts-expect-error discovery without find
         const noFind: Mem = { model, backend, discovery: { adopts: () => true } };
-        expect([coherent, noDiscovery, noMax, noFind].every((v) => v.backend === backend)).toBe(true);
+        // @ts-expect-error an expiry that can neither set an end nor renew
+        const emptyExpiry: Mem = { model, backend, expiry: {} };
+        // @ts-expect-error a value output the vendor's outputs do not have (previousValue would be null, the value not redacted)
+        const typo: Mem = { model: { ...model, valueOutput: "apikey" }, backend };
+        // The refusals above are the test (tsc over this file, test/typecheck.test.ts); at run time these are plain objects.
+        expect([coherent, noDiscovery, noMax, noFind, emptyExpiry, typo].every((v) => v.backend === backend)).toBe(true);
     });
 });

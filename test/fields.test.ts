@@ -61,3 +61,35 @@ describe("a vendor's check", () => {
         expect(r.error?.issues.map((i) => i.path.join("."))).toEqual(["permissions"]);
     });
 });
+
+describe("each vendor's table gives the field lists and defaults its hand-written model had (202bf6b)", () => {
+    it("the diff's field lists, in their order", async () => {
+        const { nexusLifecycle } = await import("../providers/nexus/lifecycle.ts");
+        const { sessionKeyLifecycle } = await import("../providers/beyondtrust/lifecycle.ts");
+        const { supportCenterLifecycle } = await import("../providers/supportcenter/lifecycle.ts");
+        const { supportSystemLifecycle } = await import("../providers/supportsystem/lifecycle.ts");
+        expect(nexusLifecycle.model.fields).toEqual({ immutable: ["kind", "tenant", "permissions"], mutable: ["name", "enabled", "revoked", "expires"], local: ["rotation", "adopt"], oneWay: ["revoked"] });
+        expect({ ...sessionKeyLifecycle.model.fields, oneWay: undefined }).toEqual({
+            immutable: ["targetQueue", "ttl", "externalKey", "custom", "priority", "skills", "urlHostname"],
+            mutable: [],
+            local: ["name", "renewBefore", "rotation", "adopt"],
+            oneWay: undefined,
+        });
+        expect({ ...supportCenterLifecycle.model.fields, oneWay: undefined }).toEqual({ immutable: [], mutable: ["name", "roles", "expires", "description", "status", "owner"], local: ["rotation", "adopt", "reassignComment"], oneWay: undefined });
+        expect({ ...supportSystemLifecycle.model.fields, oneWay: undefined }).toEqual({ immutable: ["ip"], mutable: ["active", "canCreateTickets", "canExecCron", "internalNote", "notes"], local: ["rotation", "adopt"], oneWay: undefined });
+    });
+
+    it("defaults where state lacks a field, and each Nexus kind's default permission", async () => {
+        const { nexusLifecycle } = await import("../providers/nexus/lifecycle.ts");
+        const { supportCenterLifecycle } = await import("../providers/supportcenter/lifecycle.ts");
+        expect(supportCenterLifecycle.model.normalize({ owner: "admin" })).toMatchObject({ roles: [], expires: null, description: null, status: "active", owner: "admin", reassignComment: null });
+        const tenant = nexusLifecycle.model.normalize({ kind: "tenant", tenant: "578EC98E-F07C-46AD-9675-F36C22F3BA9F", permissions: ["b", "a", "a"] });
+        expect(tenant).toMatchObject({ kind: "tenant", tenant: "578ec98e-f07c-46ad-9675-f36c22f3ba9f", permissions: ["a", "b"], enabled: true, revoked: false, expires: null });
+        expect(nexusLifecycle.model.normalize({ kind: "cluster", tenant: "x" })).toMatchObject({ tenant: "*" });
+        // Two keys' defaults are two arrays: one resource's inputs never share one with another's.
+        const { keyInputs } = await import("../providers/beyondtrust/schema.ts");
+        const [a, b] = [keyInputs({ name: "a", queue: "general" } as never), keyInputs({ name: "b", queue: "general" } as never)];
+        expect(a.skills).toEqual([]);
+        expect(a.skills).not.toBe(b.skills);
+    });
+});

@@ -148,6 +148,28 @@ describe("the plan table", () => {
         expect(p(quiet, inputs({ ...held, scope: "tenant-b" })).p.kind).toBe("replace");
     });
 
+    it("deferred with nothing else to do is no change at all: a rotation by age waiting for consumers leaves the preview empty", () => {
+        const policy = { every: "1d", overlap: "1h" };
+        const old = outputs({ rotation: policy }, {}, 3 * DAY);
+        const { p: plan, d } = p(old, inputs({ rotation: policy, holdPrevious: "mem-0" }));
+        expect(plan.kind).toBe("none");
+        expect(d.changes).toBe(false);
+        // A generation bump is a change of the policy itself, shown (and kept out of state) until it can rotate.
+        expect(p(old, inputs({ rotation: { ...policy, generation: 1 }, holdPrevious: "mem-0" })).p).toMatchObject({ kind: "update", deferred: "rotation generation 0 → 1" });
+    });
+
+    it("a slot step shows the program's new reason (retiring the previous key), and only a new one", () => {
+        const olds = outputs({}, { previous: previous(T0 - 1) });
+        expect(p(olds, inputs({ rotationDue: "previous key retiring" })).d.detailedDiff).toEqual({ rotationDue: "update" });
+        expect(p({ ...olds, rotationDue: "previous key retiring" }, inputs({ rotationDue: "previous key retiring" })).d.detailedDiff).toEqual({});
+    });
+
+    it("reconcile: a pending rotation whose only change is the rotation itself is finished in place", () => {
+        const { p: plan, d } = p(outputs({ rotation: { generation: 1 } }, { pending: { since: new Date(T0).toISOString(), replacing: "mem-1" } }), inputs({ rotation: { generation: 2 } }));
+        expect(plan).toMatchObject({ kind: "reconcile", replacing: "mem-1", replaceFirst: [] });
+        expect(d).toMatchObject({ changes: true, replaces: [] });
+    });
+
     it("reconcile: a pending create is reconciled by the update, with the engine's own input comparison", () => {
         const pending = outputs({}, { pending: { since: new Date(T0).toISOString() } });
         const { p: plan, d } = p(pending, inputs());
@@ -174,6 +196,25 @@ function engine(opts: MemOptions = { discovery: true }) {
     const provider = keyProvider(vendor);
     return { store, provider };
 }
+
+describe("the provider's diff is the planner's, with the vendor's capabilities wired in", () => {
+    it("the vendor's renewal rotates a key with no input change", async () => {
+        const { provider } = engine({ discovery: true, renewal: (s) => (s.created && Date.parse(s.created) < T0 ? "expires within a tenth of its lifetime" : undefined) });
+        at(T0);
+        const d = await provider.diff!("mem-1", outputs({ predecessor: "mem-1" }), inputs({ predecessor: "mem-1" }));
+        expect(d).toMatchObject({ changes: true, replaces: ["rotation"], rotation: "expires within a tenth of its lifetime" });
+    });
+
+    it("unique names make a rotation with a stale predecessor an in-place one", async () => {
+        at(T0);
+        const unique = engine({ discovery: true, uniqueNames: true });
+        const plain = engine({ discovery: true });
+        const olds = outputs({ rotation: { generation: 1 } });
+        const news = inputs({ rotation: { generation: 2 }, predecessor: "mem-9" });
+        expect(await unique.provider.diff!("mem-1", olds, news)).toMatchObject({ changes: true, replaces: [], stables: ["scope"] });
+        expect(await plain.provider.diff!("mem-1", olds, news)).toMatchObject({ replaces: ["rotation"] });
+    });
+});
 
 describe("plans executed against an in-memory vendor", () => {
     it("create, empty plan, update in place, delete; a delete of a missing key succeeds", async () => {
@@ -265,9 +306,45 @@ describe("plans executed against an in-memory vendor", () => {
         expect(store.live()).toHaveLength(1);
     });
 
-    it("without discovery, a lost answer is said with the vendor's own words, and nothing is taken for made", async () => {
-        const { store, provider } = engine({ discovery: false });
+    it("without discovery, a lost answer is said with the vendor's own words and its hint, and the create is not repeated", async () => {
+        const { store, provider } = engine({ discovery: false, lostCreate: "the key may exist; it expires unused" });
         store.faults.loseCreates = 1;
-        await expect(provider.create!(inputs())).rejects.toThrow(/^creating Memory key "ci" in tenant-a failed: connection reset/);
+        await expect(provider.create!(inputs())).rejects.toThrow(/^creating Memory key "ci" in tenant-a failed: connection reset.*; the key may exist; it expires unused/);
+        expect(store.calls.filter((c) => c.startsWith("create"))).toHaveLength(1);
+    });
+
+    it("a deferred rotation keeps the policy it is due under in state, so the next run still rotates", async () => {
+        at(T0);
+        const { store, provider } = engine({ discovery: true, expiry: true });
+        const made = await provider.create!(inputs({ rotation: { generation: 1, overlap: "1h" } }));
+        const held = inputs({ rotation: { generation: 2, overlap: "1h" }, predecessor: made.id, holdPrevious: "mem-0", label: "x" });
+        const outs = (await provider.update!(made.id, made.outs as MemOutputs, held)).outs as MemOutputs;
+        expect(outs.rotation).toEqual({ generation: 1, overlap: "1h" });
+        expect(outs.label).toBe("x");
+        expect(store.live()).toHaveLength(1);
+        const caught = inputs({ rotation: { generation: 2, overlap: "1h" }, predecessor: made.id, holdPrevious: made.id, label: "x" });
+        expect(await provider.diff!(made.id, outs, caught)).toMatchObject({ changes: true, replaces: [] });
+    });
+
+    it("an adopted key past its rotation age is replaced in the same run, the adopted one deleted", async () => {
+        at(T0);
+        const { store, provider } = engine();
+        const theirs = store.make("tenant-a", "ci", null, true, "someone");
+        theirs.created = new Date(T0 - 10 * DAY).toISOString();
+        const made = await provider.create!(inputs({ adopt: true, rotation: { every: "7d" } }));
+        expect(made.id).not.toBe(theirs.id);
+        expect((made.outs as MemOutputs).note).toBe("adopted, then rotated: older than 7d");
+        expect(store.live().map((k) => k.id)).toEqual([made.id]);
+    });
+
+    it("a create whose answer lacks the value is completed by reveal; a failed reveal deletes the key", async () => {
+        const { store, provider } = engine();
+        store.faults.hideValues = true;
+        const made = await provider.create!(inputs());
+        expect((made.outs as MemOutputs).apiKey).toBe(`secret-${made.id}`);
+        store.faults.failReveals = 1;
+        const err = (await provider.create!(inputs({ name: "other" })).catch((e: Error) => e)) as Error;
+        expect(err.message).toMatch(/^creating Memory key "other" in tenant-a failed: 503 reading the new key's value failed: decrypt refused/);
+        expect(store.live().map((k) => k.name)).toEqual(["ci"]);
     });
 });

@@ -133,7 +133,7 @@ export interface KeyModel<I extends CoreInputs, O extends I & CoreOutputs, R> {
     /** The resource id: a fingerprint when the vendor's id is the key itself. */
     resourceId(r: R): string;
     /** The output holding the key value, for `previousValue` (default `apiKey`). */
-    valueOutput?: string;
+    valueOutput?: keyof O & string;
     /**
      * The key's standing from its inputs or outputs (the descriptor's keyOutputs.standing, the one
      * rule the report reads too); absent: always active. A disabled or revoked key is never rotated by age.
@@ -144,7 +144,7 @@ export interface KeyModel<I extends CoreInputs, O extends I & CoreOutputs, R> {
      * provider unmarked, so the core remembers these from every state it is given, for redaction of
      * what the provider process prints; the value output is always one of them.
      */
-    secretOutputs?: readonly string[];
+    secretOutputs?: readonly (keyof O & string)[];
     /** Hints per operation and error kind. */
     fixes?: Partial<Record<Operation, Fixes>>;
     /** Said when a create's answer is lost and the vendor has no way to look the key up. */
@@ -219,8 +219,10 @@ export interface UniqueNames<O, R, C> {
     nameMax: number;
 }
 
-/** A key's end at the vendor. */
-export interface Expiry<I, O, C> {
+/** A key's end at the vendor: at least one of the two (an empty expiry is refused by the compiler). */
+export type Expiry<I, O, C> = ExpiryMembers<I, O, C> & ({ expire: NonNullable<ExpiryMembers<I, O, C>["expire"]> } | { renewal: NonNullable<ExpiryMembers<I, O, C>["renewal"]> });
+
+interface ExpiryMembers<I, O, C> {
     /**
      * Sets the key's vendor-side expiry to `at` (ISO 8601), so that a key kept for an overlap stops
      * working at its end even if no up runs. Absent: the vendor has no expiry that can be set later.

@@ -194,7 +194,7 @@ class Creation<I extends CoreInputs, O extends I & CoreOutputs, R, C> {
     private async finish(made: R): Promise<Result<O>> {
         const { core, c, inputs } = this;
         try {
-            const key = await core.converge(c, inputs, made, "creating");
+            const key = await core.converge(c, inputs, await this.complete(made), "creating");
             const outs = core.makeOutputs(inputs, key, undefined, this.note);
             // Nothing is promoted unproven: a failed probe (or whatever promote does) undoes the create.
             await verify(core, c, inputs, outs);
@@ -202,6 +202,23 @@ class Creation<I extends CoreInputs, O extends I & CoreOutputs, R, C> {
             return { id: core.v.model.resourceId(key), outs };
         } catch (err) {
             return this.abandon(err);
+        }
+    }
+
+    /**
+     * A create whose answer lacks the key value (a vendor that shows it only through a separate
+     * call, discovery.reveal) is completed now; if that fails, finish undoes the create, so a key
+     * nobody can read is never left behind.
+     */
+    private async complete(made: R): Promise<R> {
+        const { core, c, inputs } = this;
+        const reveal = core.v.discovery?.reveal;
+        if (!reveal || core.valueOf(core.v.model.outputs(inputs, made) as Record<string, unknown>) !== null) return made;
+        try {
+            return await reveal(c, made, inputs);
+        } catch (err) {
+            if (!(err instanceof VendorError)) throw err;
+            throw new VendorError(err.kind, `reading the new key's value failed: ${err.vendorMessage}`, { code: err.code, hint: err.hint });
         }
     }
 

@@ -129,6 +129,8 @@ export function keyFields<F extends FieldTable>(table: F) {
     const from = (source: FieldSource) => names.filter((n) => (table[n]!.from ?? "entry") === source);
     const entryFields = from("entry");
     const checked = names.filter((n) => table[n]!.input);
+    // A copy per use: one resource's inputs never share an array or object with another's.
+    const fallback = (n: keyof F & string) => structuredClone(table[n]!.fallback);
     return {
         table,
         /** The field lists of the diff, for FieldSpec. */
@@ -146,17 +148,17 @@ export function keyFields<F extends FieldTable>(table: F) {
                 entryFields.map((n) => {
                     const f = table[n]!;
                     const v = entry[f.entry ?? n];
-                    return [n, n in given ? given[n as keyof typeof given] : f.fromEntry ? f.fromEntry(v) : isGiven(v) ? v : f.fallback];
+                    return [n, n in given ? given[n as keyof typeof given] : f.fromEntry ? f.fromEntry(v) : isGiven(v) ? v : fallback(n)];
                 }),
             ) as EntryValues<F>;
         },
         /** Every field present in its canonical form. */
         normalize(raw: Record<string, unknown>): FieldValues<F> {
-            return Object.fromEntries(names.map((n) => [n, table[n]!.normalize ? table[n]!.normalize!(raw[n], raw) : isGiven(raw[n]) ? raw[n] : table[n]!.fallback])) as FieldValues<F>;
+            return Object.fromEntries(names.map((n) => [n, table[n]!.normalize ? table[n]!.normalize!(raw[n], raw) : isGiven(raw[n]) ? raw[n] : fallback(n)])) as FieldValues<F>;
         },
         /** The resource's inputs from its arguments and what the program sets: what the program left out takes the fallback. */
         fromArgs(args: object, ...program: keyof ProgramArgs<F> extends never ? [] : [ProgramArgs<F>]): Record<keyof F, unknown> {
-            const values = entryFields.map((n) => [n, (args as Record<string, unknown>)[n] ?? table[n]!.fallback]);
+            const values = entryFields.map((n) => [n, (args as Record<string, unknown>)[n] ?? fallback(n)]);
             return { ...program[0], ...Object.fromEntries(values) } as Record<keyof F, unknown>;
         },
     };

@@ -1,6 +1,6 @@
 // Verification of a new key before it is promoted (rotation.verify): each vendor that can says how to
 // use a key once on its usage endpoint without side effect (its client sends the request; see
-// KeyLifecycle.probe), and this holds what every vendor's probe shares: the two stack settings of a
+// the vendor's verify.probe), and this holds what every vendor's probe shares: the two stack settings of a
 // real deployment (the URL, and the answers that mean "the key was accepted") and their reading.
 import type { ProbeAnswer } from "./contract.ts";
 import type { SettingSpec } from "./settings.ts";

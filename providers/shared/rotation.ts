@@ -149,7 +149,7 @@ export function expiryReason(rotation: RotationPolicy | null | undefined, expire
 /** A key's standing as tools beside the engine show it (report, up's summary, drift). */
 export type KeyStanding = "active" | "disabled" | "revoked" | "expired";
 
-/** A vendor's renewal (KeyLifecycle.renewal) asked at one instant: why the key is replaced then, or undefined. */
+/** A vendor's renewal (the vendor's expiry.renewal) asked at one instant: why the key is replaced then, or undefined. */
 export type RenewalAt = (now: number) => string | undefined;
 
 export interface KeySchedule {

@@ -296,22 +296,9 @@ export const supportCenterLifecycle: VendorKeys<ScpKeyInputs, ScpKeyOutputs, Scp
             const roles = await resolveRoles(c, inputs.roles, inputs.owner);
             const fields: ScpKeyFields = { name: inputs.name, roles, validity: validityFor(inputs, clock.now()), status: inputs.status, description: inputs.description };
             const { key: answered, ...made } = await writing(() => c.client.create(owner, fields)).catch((err: unknown) => nameHeldByDeleted(c, owner, inputs.name, err));
-            // The create answer carries the value (evidence); decrypt, which needs the owner's login
-            // password, only when an answer lacks it.
-            if (answered) return { ...made, ownerLogin: inputs.owner, key: answered, deletedRoles: [] };
-            let key: string;
-            try {
-                key = await c.client.decrypt(owner, made.id);
-            } catch (err) {
-                // The core never learnt of the key: delete it here, so a failed create leaves nothing behind.
-                const left = await writing(() => c.client.delete(owner, made.id)).then(
-                    () => "",
-                    (e: Error) => `; the new key ${made.id} could not be deleted (${e.message}): delete it in the product`,
-                );
-                if (err instanceof VendorError) throw new VendorError(err.kind, `reading the new key's value (decrypt) failed: ${err.vendorMessage}${left}`, { code: err.code, hint: err.hint });
-                throw err;
-            }
-            return { ...made, ownerLogin: inputs.owner, key, deletedRoles: [] };
+            // The create answer carries the value (evidence); an answer without it is completed by
+            // reveal (decrypt, which needs the owner's login password), or undone, by the core.
+            return { ...made, ownerLogin: inputs.owner, key: answered, deletedRoles: [] };
         },
         async read(c, { state }) {
             const r = (await allKeys(c, state.owner)).get(state.keyId);

@@ -30,6 +30,8 @@ export interface MemRecord {
     created: string;
     expiresAt: string | null;
     madeBy: string;
+    /** The answer lacked the value (see MemFaults.hideValues). */
+    hidden?: boolean;
 }
 
 export interface MemFaults {
@@ -41,9 +43,17 @@ export interface MemFaults {
     refuseCreates?: number;
     /** Probes refuse every key. */
     rejectProbes?: boolean;
+    /** Creates answer without the key value (it is shown only by reveal). */
+    hideValues?: boolean;
+    /** The next N reveals fail. */
+    failReveals?: number;
 }
 
 export interface MemOptions {
+    /** Said when a create's answer is lost and the vendor cannot be searched (model.lostCreate). */
+    lostCreate?: string;
+    /** The vendor's own renewal (expiry.renewal). */
+    renewal?: (state: Partial<MemOutputs>) => string | undefined;
     uniqueNames?: boolean;
     discovery?: boolean;
     expiry?: boolean;
@@ -82,10 +92,11 @@ export function memoryVendor(store: MemStore, opts: MemOptions = {}): VendorKeys
             schema,
             normalize: (n) => ({ scope: String(n.scope ?? ""), label: (n.label as string | null | undefined) ?? null, enabled: (n.enabled as boolean | null | undefined) ?? true }),
             describe: (k) => `Memory key "${k.name}" in ${k.scope}`,
-            outputs: (_i, r) => ({ scope: r.scope, name: r.name, label: r.label, enabled: r.enabled, apiKey: `secret-${r.id}`, created: r.created, expiresAt: r.expiresAt }),
+            outputs: (_i, r) => ({ scope: r.scope, name: r.name, label: r.label, enabled: r.enabled, apiKey: r.hidden ? (undefined as unknown as string) : `secret-${r.id}`, created: r.created, expiresAt: r.expiresAt }),
             resourceId: (r) => r.id,
             standing: (o) => (o.enabled === false ? "disabled" : "active"),
             secretOutputs: ["apiKey"],
+            lostCreate: opts.lostCreate,
         },
         backend: {
             connect: () => ({ store }),
@@ -101,7 +112,7 @@ export function memoryVendor(store: MemStore, opts: MemOptions = {}): VendorKeys
                     s.faults.loseCreates--;
                     throw new VendorError("outcomeUnknown", "connection reset after the request was sent");
                 }
-                return { ...r };
+                return s.faults.hideValues ? { ...r, hidden: true } : { ...r };
             },
             async read({ store: s }, { state }) {
                 log("read");
@@ -132,6 +143,14 @@ export function memoryVendor(store: MemStore, opts: MemOptions = {}): VendorKeys
             return s.live().filter((k) => k.scope === inputs.scope && k.name === inputs.name).map((k) => ({ ...k }));
         },
         adopts: (r: MemRecord, adopt: string) => r.id === adopt,
+        async reveal({ store: s }: Conn, r: MemRecord) {
+            log(`reveal ${r.id}`);
+            if (s.faults.failReveals) {
+                s.faults.failReveals--;
+                throw new VendorError("unavailable", "decrypt refused", { code: 503 });
+            }
+            return { ...r, hidden: false };
+        },
         madeByUs: (_c: Conn, r: MemRecord) => r.madeBy === "keyfleet",
         adoptable: (r: MemRecord, inputs: MemInputs) => (r.scope === inputs.scope ? undefined : `it is in ${r.scope}`),
     };
@@ -151,15 +170,18 @@ export function memoryVendor(store: MemStore, opts: MemOptions = {}): VendorKeys
                   },
               }
             : {}),
-        ...(opts.expiry
+        ...(opts.expiry || opts.renewal
             ? {
                   expiry: {
-                      async expire({ store: s }: Conn, { state, at }: { state: MemOutputs; at: string }) {
-                          log(`expire ${state.currentId}`);
-                          const k = s.keys.get(state.currentId);
-                          if (!k) throw new VendorError("notFound", "no such key", { code: 404 });
-                          k.expiresAt = at;
-                      },
+                      renewal: opts.renewal ? (s: Partial<MemOutputs>) => opts.renewal!(s) : undefined,
+                      expire: opts.expiry
+                          ? async ({ store: s }: Conn, { state, at }: { state: MemOutputs; at: string }) => {
+                                log(`expire ${state.currentId}`);
+                                const k = s.keys.get(state.currentId);
+                                if (!k) throw new VendorError("notFound", "no such key", { code: 404 });
+                                k.expiresAt = at;
+                            }
+                          : undefined,
                   },
               }
             : {}),
