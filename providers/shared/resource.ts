@@ -19,6 +19,24 @@ const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("#p
 // global as a reference to that global, which the provider process does not have.
 const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: () => pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider?.() ?? shim;
 
+/**
+ * The module text every key carries in `__provider`, twice (inputs and outputs), and the provider
+ * process loads (require-from-string, then `.handler()`). dynamic.Resource writes what the SDK's
+ * closure serializer makes of `() => shim`: the shim's require wrapped in some 200 bytes of
+ * closure boilerplate, ~9 % of a key's checkpoint. The serializer still decides how to name the
+ * shim (`@keyfleet/provider-shim/index.js` in a checkout, `keyfleet/shim` in the package), so it
+ * is asked once and only its require is kept; any other text (the floor's provider, which is
+ * serialized by value) is stored as the SDK made it. Old state's longer text loads the same module.
+ */
+let serialized: Promise<string> | undefined;
+function providerText(): Promise<string> {
+    return (serialized ??= pulumi.runtime.serializeFunction(((p) => () => p)(provider()), { allowSecrets: false }).then((sf) => {
+        const shimRequire = /^const \w+ = (require\("[^"\n\\]+"\));$/m.exec(sf.text)?.[1];
+        const byReference = shimRequire !== undefined && sf.text.split("\n").filter((line) => /\brequire\(/.test(line)).length === 1;
+        return byReference ? `exports.handler = () => ${shimRequire};\n` : sf.text;
+    }));
+}
+
 /** Outputs the core adds to every key (see CoreInputs and CoreOutputs in keys.ts); unknown until the provider answers. */
 const CORE_OUTPUTS = ["predecessor", "rotationDue", "holdPrevious", "interrupted", "currentId", "created", "note", "pending", "previous", "previousValue", "previousRetireAt", "nextRotation"] as const;
 /** Core outputs that hold key material: the previous slot (the old key's outputs) and its value. */
@@ -48,7 +66,9 @@ export function coreInputs(args: CoreArgs): Record<string, pulumi.Input<unknown>
     };
 }
 
-export abstract class KeyResource extends pulumi.dynamic.Resource {
+// A dynamic resource (the type token and `__provider` are what pulumi.dynamic.Resource would
+// send), made as a CustomResource so that `__provider` can be the one line above.
+export abstract class KeyResource extends pulumi.CustomResource {
     /**
      * Every key resource this program declared, by resource name: the program records what each key
      * is (its current id, creation time, rotation) for the next run from here, whatever the vendor
@@ -95,7 +115,8 @@ export abstract class KeyResource extends pulumi.dynamic.Resource {
     ) {
         const props: Record<string, unknown> = { vendor, ...inputs };
         for (const out of [...CORE_OUTPUTS, ...outputs.names]) if (!(out in props)) props[out] = undefined;
-        super(provider(), name, props, { ...opts, additionalSecretOutputs: [...CORE_SECRETS, ...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] }, vendor, type);
+        props.__provider = providerText();
+        super(`pulumi-nodejs:dynamic/${vendor}:${type}`, name, props, { ...opts, additionalSecretOutputs: [...CORE_SECRETS, ...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] });
         Object.defineProperty(this, "keyValue", { value: (this as unknown as Record<string, pulumi.Output<unknown>>)[outputs.secrets[0]], enumerable: false });
         if (outputs.expiresAt) Object.defineProperty(this, "expiresAt", { value: (this as unknown as Record<string, pulumi.Output<unknown>>)[outputs.expiresAt], enumerable: false });
         KeyResource.declared.set(name, this);
