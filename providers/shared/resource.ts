@@ -25,15 +25,17 @@ const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfl
  * closure serializer makes of `() => shim`: the shim's require wrapped in some 200 bytes of
  * closure boilerplate, ~9 % of a key's checkpoint. The serializer still decides how to name the
  * shim (`@keyfleet/provider-shim/index.js` in a checkout, `keyfleet/shim` in the package), so it
- * is asked once and only its require is kept; any other text (the floor's provider, which is
- * serialized by value) is stored as the SDK made it. Old state's longer text loads the same module.
+ * is asked once and only its require is kept, when the text is that require and nothing else. The
+ * floor's provider is serialized by value and stored as the SDK made it. Old state's longer text
+ * loads the same module.
  */
 let serialized: Promise<string> | undefined;
 function providerText(): Promise<string> {
-    return (serialized ??= pulumi.runtime.serializeFunction(((p) => () => p)(provider()), { allowSecrets: false }).then((sf) => {
-        const shimRequire = /^const \w+ = (require\("[^"\n\\]+"\));$/m.exec(sf.text)?.[1];
-        const byReference = shimRequire !== undefined && sf.text.split("\n").filter((line) => /\brequire\(/.test(line)).length === 1;
-        return byReference ? `exports.handler = () => ${shimRequire};\n` : sf.text;
+    const p = provider();
+    return (serialized ??= pulumi.runtime.serializeFunction(((captured) => () => captured)(p), { allowSecrets: false }).then((sf) => {
+        const ref = /^const (\w+) = (require\("[^"\n\\]+"\));$/m.exec(sf.text);
+        const onlyTheShim = p === shim && ref !== null && sf.text.includes(`return () => ${ref[1]};`) && sf.text.split("require(").length === 2;
+        return onlyTheShim ? `exports.handler = () => ${ref[2]};\n` : sf.text;
     }));
 }
 
