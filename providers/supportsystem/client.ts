@@ -645,7 +645,7 @@ async function sessionOf(conn: PoolConnection): Promise<PoolConnection> {
     return conn;
 }
 
-/** Connections per pool: one per (server, login, database) in a process. */
+/** The most connections one pool holds (a process has one pool per server, login and database). */
 const POOL_SIZE = 4;
 
 /** Connections tried, and how long a lost session is awaited, to settle a lost COMMIT before its outcome is called unknown. */
