@@ -1,4 +1,4 @@
-// `npm run bench [-- --keys 10,100 --pairs 3]`: keyfleet through the real engine against every
+// `npm run bench [-- --keys 10,40 --pairs 3]`: keyfleet through the real engine against every
 // vendor's sandbox (providers/vendors.ts; sandbox/bench.ts has each one's fixture, rate limit on),
 // next to the engine's floor (bench/floor.ts: the same program with a provider that calls no
 // vendor). For each N the two run interleaved, keyfleet then floor, `pairs` times, each on a fresh

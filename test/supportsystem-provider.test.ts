@@ -32,11 +32,12 @@ async function inputs(name: string, ip: string, extra: Record<string, unknown> =
  * A TCP proxy to the database that cuts the connection when armed: after forwarding COMMIT, instead
  * of forwarding an INSERT, or at COMMIT while forwarding the COMMIT itself `delayMs` later (a COMMIT
  * that lands after keyfleet lost the connection). `refuse` new connections are closed at once
- * (`refuseAfterCut` of them once the connection was cut).
+ * (`refuseAfterCut` of them once the connection was cut). `connections` counts the ones opened.
  */
 async function proxy() {
-    const state = { cut: undefined as undefined | "afterCommit" | "beforeInsert" | "lateCommit", delayMs: 0, cuts: 0, refuse: 0, refuseAfterCut: 0 };
+    const state = { cut: undefined as undefined | "afterCommit" | "beforeInsert" | "lateCommit", delayMs: 0, cuts: 0, refuse: 0, refuseAfterCut: 0, connections: 0 };
     const server = net.createServer((client) => {
+        state.connections++;
         if (state.refuse > 0) {
             state.refuse--;
             client.destroy();
@@ -239,6 +240,40 @@ describe("SupportSystem provider on a real database", () => {
             const rows = await h.rows();
             expect(rows.map((r) => r.id)).toEqual([Number(made.id)]);
             await provider.delete!(made.id, made.outs!);
+        } finally {
+            await closeAll();
+            await configure();
+            await p.close();
+        }
+    });
+
+    // The engine hands the provider a key every second or so; mysql2 closed idle connections each
+    // second, so a step logged in again for nearly every key (37 logins for 25 keys in the bench).
+    it("a connection cut before COMMIT is replaced, never reused; then keys made, read and deleted 1.2 s apart log in no more", async () => {
+        const p = await proxy();
+        const pause = () => new Promise((r) => setTimeout(r, 1200));
+        try {
+            await closeAll();
+            await configure({ port: p.port });
+            // Cut while the INSERT is prepared, which a fresh connection does (a reused one runs its cached statement).
+            p.state.cut = "beforeInsert";
+            const made = [await provider.create(await inputs("pooled after a cut", "127.0.0.21"))];
+            expect(p.state.cuts).toBe(1);
+            // The cut connection was destroyed; the repeated insert logged in once more.
+            expect(p.state.connections).toBe(2);
+            await pause();
+            for (const ip of ["127.0.0.22", "127.0.0.23"]) {
+                made.push(await provider.create(await inputs(`pooled ${ip}`, ip)));
+                await pause();
+            }
+            for (const m of made) await provider.read!(m.id, m.outs!);
+            await pause();
+            for (const m of made) {
+                await provider.delete!(m.id, m.outs!);
+                await pause();
+            }
+            expect(p.state.connections).toBe(2);
+            expect(await h.rows()).toEqual([]);
         } finally {
             await closeAll();
             await configure();

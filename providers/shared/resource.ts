@@ -19,6 +19,26 @@ const shim: pulumi.dynamic.ResourceProvider = createRequire(import.meta.url)("#p
 // global as a reference to that global, which the provider process does not have.
 const provider = (): pulumi.dynamic.ResourceProvider => (globalThis as { __keyfleetFloorProvider?: () => pulumi.dynamic.ResourceProvider }).__keyfleetFloorProvider?.() ?? shim;
 
+/**
+ * The module text every key carries in `__provider`, twice (inputs and outputs), and the provider
+ * process loads (require-from-string, then `.handler()`). dynamic.Resource writes what the SDK's
+ * closure serializer makes of `() => shim`: the shim's require wrapped in some 200 bytes of
+ * closure boilerplate, ~9 % of a key's checkpoint. The serializer still decides how to name the
+ * shim (`@keyfleet/provider-shim/index.js` in a checkout, `keyfleet/shim` in the package), so it
+ * is asked once and only its require is kept, when the text is that require and nothing else. The
+ * floor's provider is serialized by value and stored as the SDK made it. Old state's longer text
+ * loads the same module.
+ */
+let serialized: Promise<string> | undefined;
+function providerText(): Promise<string> {
+    const p = provider();
+    return (serialized ??= pulumi.runtime.serializeFunction(((captured) => () => captured)(p), { allowSecrets: false }).then((sf) => {
+        const ref = /^const (\w+) = (require\("[^"\n\\]+"\));$/m.exec(sf.text);
+        const onlyTheShim = p === shim && ref !== null && sf.text.includes(`return () => ${ref[1]};`) && sf.text.split("require(").length === 2;
+        return onlyTheShim ? `exports.handler = () => ${ref[2]};\n` : sf.text;
+    }));
+}
+
 /** Outputs the core adds to every key (see CoreInputs and CoreOutputs in contract.ts); unknown until the provider answers. */
 const CORE_OUTPUTS = ["predecessor", "rotationDue", "holdPrevious", "interrupted", "currentId", "created", "note", "pending", "previous", "previousValue", "previousRetireAt", "nextRotation"] as const;
 /** Core outputs that hold key material: the previous slot (the old key's outputs) and its value. */
@@ -48,7 +68,9 @@ export function coreInputs(args: CoreArgs): Record<string, pulumi.Input<unknown>
     };
 }
 
-export abstract class KeyResource extends pulumi.dynamic.Resource {
+// A dynamic resource (the type token and `__provider` are what pulumi.dynamic.Resource would
+// send), made as a CustomResource so that `__provider` can be the one line above.
+export abstract class KeyResource extends pulumi.CustomResource {
     /**
      * Every key resource this program declared, by resource name: the program records what each key
      * is (its current id, creation time, rotation) for the next run from here, whatever the vendor
@@ -95,7 +117,8 @@ export abstract class KeyResource extends pulumi.dynamic.Resource {
     ) {
         const props: Record<string, unknown> = { vendor, ...inputs };
         for (const out of [...CORE_OUTPUTS, ...outputs.names]) if (!(out in props)) props[out] = undefined;
-        super(provider(), name, props, { ...opts, additionalSecretOutputs: [...CORE_SECRETS, ...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] }, vendor, type);
+        props.__provider = providerText();
+        super(`pulumi-nodejs:dynamic/${vendor}:${type}`, name, props, { ...opts, additionalSecretOutputs: [...CORE_SECRETS, ...outputs.secrets, ...(opts?.additionalSecretOutputs ?? [])] });
         Object.defineProperty(this, "keyValue", { value: (this as unknown as Record<string, pulumi.Output<unknown>>)[outputs.secrets[0]], enumerable: false });
         if (outputs.expiresAt) Object.defineProperty(this, "expiresAt", { value: (this as unknown as Record<string, pulumi.Output<unknown>>)[outputs.expiresAt], enumerable: false });
         KeyResource.declared.set(name, this);

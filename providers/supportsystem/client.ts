@@ -475,12 +475,16 @@ export class SupportSystemClient {
                 password: this.db.password,
                 database: this.db.database,
                 ssl: tlsOptions(this.db),
-                connectionLimit: 4,
+                connectionLimit: POOL_SIZE,
                 waitForConnections: true,
                 connectTimeout: 10_000,
-                // Idle connections close soon, so that a provider process never waits on them.
-                maxIdle: 0,
-                idleTimeout: 5_000,
+                // Idle connections stay open for the process's next call: the engine hands the
+                // provider a key every second or so, and with maxIdle 0 mysql2 closed every idle
+                // connection each second, so a step of 25 keys logged in up to 37 times. They end
+                // with the process (the engine kills its provider) or at closeAll (atShutdown), and
+                // one the server drops while idle leaves the pool on its 'end'. A connection that
+                // failed is destroyed, never released (failure()).
+                maxIdle: POOL_SIZE,
                 multipleStatements: false,
                 charset: "utf8mb4",
             };
@@ -640,6 +644,9 @@ async function sessionOf(conn: PoolConnection): Promise<PoolConnection> {
     prepared.add(raw);
     return conn;
 }
+
+/** The most connections one pool holds (a process has one pool per server, login and database). */
+const POOL_SIZE = 4;
 
 /** Connections tried, and how long a lost session is awaited, to settle a lost COMMIT before its outcome is called unknown. */
 const SETTLE_CONNECTS = 3;
