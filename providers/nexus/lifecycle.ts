@@ -222,7 +222,7 @@ export const nexusLifecycle: VendorKeys<NexusKeyInputs, NexusKeyOutputs, NexusKe
     uniqueNames: {
         nameMax: 255,
         async rename({ client, login }, key, name) {
-            await writing(() => client.update(login, "apiKey" in key ? key.apiKey : key.id, { name }));
+            await writing(() => client.update(login, key.id, { name }));
         },
     },
     expiry: {

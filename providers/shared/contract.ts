@@ -214,7 +214,8 @@ export interface Discovery<I extends CoreInputs, R, C> {
 
 /** Where names are unique: a successor needs its predecessor's name, so the old key is renamed aside. */
 export interface UniqueNames<O, R, C> {
-    rename(c: C, r: R | O, name: string): Promise<void>;
+    /** Renames the key the vendor's record `r` is (the core renames only keys it has just found). */
+    rename(c: C, r: R, name: string): Promise<void>;
     /** The vendor's longest name, for the aside name of a renamed key. */
     nameMax: number;
 }

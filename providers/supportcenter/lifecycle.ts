@@ -374,9 +374,7 @@ export const supportCenterLifecycle: VendorKeys<ScpKeyInputs, ScpKeyOutputs, Scp
     uniqueNames: {
         nameMax: NAME_MAX,
         async rename(c, r, name) {
-            const id = "keyId" in r ? r.keyId : r.id;
-            const login = "keyId" in r ? r.owner : r.ownerLogin;
-            await writing(() => c.client.update(c.owner(login), id, { name }));
+            await writing(() => c.client.update(c.owner(r.ownerLogin), r.id, { name }));
         },
     },
     expiry: {
