@@ -212,10 +212,10 @@ class Creation<I extends CoreInputs, O extends I & CoreOutputs, R, C> {
      */
     private async complete(made: R): Promise<R> {
         const { core, c, inputs } = this;
-        const reveal = core.v.discovery?.reveal;
-        if (!reveal || core.valueOf(core.v.model.outputs(inputs, made) as Record<string, unknown>) !== null) return made;
+        const discovery = core.v.discovery;
+        if (!discovery?.reveal || core.valueOf(core.v.model.outputs(inputs, made) as Record<string, unknown>) !== null) return made;
         try {
-            return await reveal(c, made, inputs);
+            return await discovery.reveal(c, made, inputs);
         } catch (err) {
             if (!(err instanceof VendorError)) throw err;
             throw new VendorError(err.kind, `reading the new key's value failed: ${err.vendorMessage}`, { code: err.code, hint: err.hint });

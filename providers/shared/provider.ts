@@ -35,7 +35,7 @@ export type KeyProvider<I extends CoreInputs, O extends I & CoreOutputs, R, C> =
 /** The plan of one key now, as diff and update both compute it. */
 function planOf<I extends CoreInputs, O extends I & CoreOutputs, R, C>(core: Core<I, O, R, C>, id: string, olds: O, news: I, now: number): Plan {
     const model = { fields: core.v.model.fields, canonical: core.canonical, standing: core.standingOf };
-    return plan(model, { id, olds }, news, now, { uniqueNames: Boolean(core.v.uniqueNames), renewal: core.v.expiry?.renewal });
+    return plan(model, { id, olds }, news, now, { uniqueNames: Boolean(core.v.uniqueNames), renewal: core.v.expiry?.renewal ? (s, i, t) => core.v.expiry!.renewal!(s, i, t) : undefined });
 }
 
 /** check: the vendor's schema, then what the core refuses before any call; adoption looked up for the preview. */

@@ -30,14 +30,14 @@ export async function rotateInPlace<I extends CoreInputs, O extends I & CoreOutp
     // With consumers, the old key's vendor-side expiry waits until they have the new one.
     const armed = !news.holdPrevious;
     const superseded = olds.previous;
-    const expire = core.v.expiry?.expire;
+    const expiry = core.v.expiry;
     const promote = async () => {
         // Only once the new key exists (and passed its probe): two slots, never three keys.
         if (superseded) await retire(core, c, news, superseded);
         // The old key dies at the end of its overlap even if no up runs, where the vendor can say so.
         // An old key already gone at the vendor (deleted out of band) needs no expiry.
-        if (expire && armed) {
-            await expire(c, { state: core.stateOf(old), at: retireAt }).catch((err: unknown) => {
+        if (expiry?.expire && armed) {
+            await expiry.expire(c, { state: core.stateOf(old), at: retireAt }).catch((err: unknown) => {
                 if (!isKind(err, "notFound")) throw err;
             });
         }
@@ -80,10 +80,10 @@ export async function slotStep<I extends CoreInputs, O extends I & CoreOutputs, 
     // extend: held (its consumers lack the current key), one more overlap, at the vendor too.
     // arm: its consumers have the current key now, so the old key may die at the vendor at retireAt.
     const next = step === "extend" ? { ...previous, retireAt: new Date(now + Math.max(overlapMs(news.rotation), 3_600_000)).toISOString(), armed: true } : { ...previous, armed: true };
-    const expire = core.v.expiry?.expire;
-    if (expire) {
+    const expiry = core.v.expiry;
+    if (expiry?.expire) {
         try {
-            await expire(c, { state: core.stateOf(next.state), at: next.retireAt });
+            await expiry.expire(c, { state: core.stateOf(next.state), at: next.retireAt });
         } catch (err) {
             throw core.fail("updating", news, err);
         }
