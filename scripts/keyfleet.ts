@@ -56,10 +56,17 @@ async function upPreviewDestroy(command: "up" | "preview" | "destroy", argv: str
         await ensureMysql({ quiet: true });
         await ensureSandbox();
     }
-    // Quiet unless it fails ("Created stack" is no part of the plan).
-    const selected = await output("pulumi", ["stack", "select", "--create", ...createArgs, stack], { cwd: ROOT });
+    // A preview changes nothing, so it never makes a stack either (that would write the stack's
+    // secrets salt into its tracked settings file, tied to whatever passphrase was set): only an up
+    // or destroy, or any command of the local stack, creates it. Quiet unless it fails.
+    const create = command !== "preview" || stack === "local";
+    const selected = await output("pulumi", ["stack", "select", ...(create ? ["--create", ...createArgs] : []), stack], { cwd: ROOT });
     if (selected.status !== 0) {
-        process.stderr.write(`${[selected.stdout, selected.stderr].filter(Boolean).join("\n")}\n`);
+        const words = [selected.stdout, selected.stderr].filter(Boolean).join("\n");
+        if (!create && /no stack named|does not exist|not found/i.test(words)) {
+            die(`preview of stack ${stack}: the stack does not exist in this backend yet, and a preview creates nothing; make it with npm run bootstrap -- ${stack} (a new environment) and preview again`);
+        }
+        process.stderr.write(`${words}\n`);
         return 1;
     }
     // The key-hygiene policy pack where the environment has a policy config (preview and up).

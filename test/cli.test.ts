@@ -165,6 +165,29 @@ describe("keyfleet.sh up|preview|destroy with an option the engine does not know
     }, 120_000);
 });
 
+// A preview changes nothing: of a stack the backend does not have, it made the stack and wrote its
+// secrets salt (tied to whatever passphrase was set) into the tracked stacks/Pulumi.<stack>.yaml.
+describe("keyfleet.sh preview of a stack the backend does not have", () => {
+    it("makes no stack and writes no settings file; it names bootstrap", () => {
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-cli-preview-"));
+        const settings = path.join("stacks", "Pulumi.staging.yaml");
+        const before = fs.readFileSync(settings, "utf8");
+        const own = { ...process.env, ...env, PATH: process.env.PATH!, PULUMI_BACKEND_URL: `file://${tmp}`, PULUMI_CONFIG_PASSPHRASE: "mistyped", KEYFLEET_SANDBOX_DATA: path.join(tmp, "data.json") };
+        try {
+            const r = spawnSync("bash", ["scripts/keyfleet.sh", "preview", "staging"], { encoding: "utf8", env: own, timeout: 90_000 });
+            expect(r.status, r.stderr).toBe(1);
+            expect(r.stderr).toContain("preview of stack staging: the stack does not exist in this backend yet, and a preview creates nothing; make it with npm run bootstrap -- staging");
+            // The backend's own bookkeeping (.pulumi/meta.yaml) may appear; no stack does.
+            const stacks = path.join(tmp, ".pulumi", "stacks");
+            expect(fs.existsSync(stacks) ? fs.readdirSync(stacks, { recursive: true }).filter((f) => String(f).endsWith(".json")) : []).toEqual([]);
+            expect(fs.readFileSync(settings, "utf8")).toBe(before);
+        } finally {
+            fs.writeFileSync(settings, before);
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
+    }, 120_000);
+});
+
 // npm ci runs from the CLI, so what the CLI loads before it (its static imports, followed through
 // the project's own files) must be Node's built-ins only; npm packages come in by dynamic import.
 describe("the CLI's entry", () => {
