@@ -94,6 +94,23 @@ describe("environment YAML", () => {
         });
     });
 
+    describe("BeyondTrust verify", () => {
+        const errors = (text: string) => {
+            const r = parseEnvironment(text, "config/test.yaml");
+            return r.ok ? [] : r.errors.map(formatError);
+        };
+        const keys = (own: string) => `beyondtrust:\n  sessionKeys:\n    - name: web\n      queue: general\n${own}    - name: quiet\n      queue: general\n      rotation: { verify: false }\n`;
+        const why = "BeyondTrust session keys cannot be verified (the appliance has no call a key can make without starting a support session); set rotation.verify: false for this key";
+
+        it("refuses verify: true at its place, before any call, not in the provider's check mid-run", () => {
+            expect(errors(keys("      rotation: { verify: true }\n"))).toEqual([`config/test.yaml:5:27 beyondtrust.sessionKeys[0].rotation.verify: verify: true: ${why}`]);
+        });
+
+        it("refuses verify: true from defaults.rotation at each key that inherits it, and not where a key says false", () => {
+            expect(errors(`defaults:\n  rotation: { verify: true }\n${keys("")}`)).toEqual([`config/test.yaml:5:7 beyondtrust.sessionKeys[0]: verify: true (from defaults.rotation): ${why}`]);
+        });
+    });
+
     describe("Nexus permissions", () => {
         const yaml = (permission: string) =>
             `nexus:\n  contactCenter: 578ec98e-f07c-46ad-9675-f36c22f3ba9f\n  tenantKeys:\n    - name: mail\n      permissions: [nexus:consumer:chat, ${permission}]\n`;

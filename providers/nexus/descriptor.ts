@@ -4,7 +4,8 @@ import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { expiryInstant } from "../shared/fields.ts";
 import { clock } from "../shared/clock.ts";
 import type { KeyHygieneEntry } from "../shared/hygiene.ts";
-import { LISTS, NEXUS_KEY_TYPES, NEXUS_PERMISSION_FORM, NEXUS_PROBE_URL, NEXUS_SETTINGS, allowedPermissions, keyInputs, takes, type NexusKeyEntry, type NexusKeyKind, NexusSection, verifies, NEXUS_KEY_OUTPUTS } from "./schema.ts";
+import { LISTS, NEXUS_KEY_TYPES, NEXUS_PERMISSION_FORM, NEXUS_PROBE_URL, NEXUS_SETTINGS, allowedPermissions, keyInputs, takes, type NexusKeyEntry, type NexusKeyKind, NexusSection, NEXUS_KEY_OUTPUTS } from "./schema.ts";
+import { verifies } from "../shared/rotation.ts";
 
 export * from "./schema.ts";
 

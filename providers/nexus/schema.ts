@@ -207,11 +207,6 @@ export function keyInputs(kind: NexusKeyKind, e: NexusKeyEntry, contactCenter: s
 export const tenantScoped = (s: NexusSection) => (s.tenantKeys?.length ?? 0) + (s.designerKeys?.length ?? 0) > 0;
 
 /** The order is the order lifecycle.ts's connect() reads them in. */
-/** rotation.verify's value in a raw rotation block: true, false, or undefined when it says nothing. */
-export function verifies(rotation: unknown): boolean | undefined {
-    const v = rotation && typeof rotation === "object" ? (rotation as { verify?: unknown }).verify : undefined;
-    return typeof v === "boolean" ? v : undefined;
-}
 
 export const NEXUS_SETTINGS = [
     { key: "nexus.authUrl", env: "KEYFLEET_NEXUS_AUTH_URL", url: true, about: "GWS Auth Services URL, e.g. https://gauth.example.com" },

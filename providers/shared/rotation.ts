@@ -238,3 +238,9 @@ export function keySchedule(key: {
     const expiresFirst = standing === "active" && expires !== null && (next === null || expiresMs <= Date.parse(next.at));
     return { standing, expires, next, expiresFirst };
 }
+
+/** rotation.verify's value in a raw rotation block: true, false, or undefined when it says nothing. */
+export function verifies(rotation: unknown): boolean | undefined {
+    const v = rotation && typeof rotation === "object" ? (rotation as { verify?: unknown }).verify : undefined;
+    return typeof v === "boolean" ? v : undefined;
+}
