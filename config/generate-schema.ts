@@ -15,6 +15,9 @@ export function jsonSchema(): string {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+    // --help (and any mistake) answers before anything is written.
+    const { parseCli } = await import("../scripts/cli.ts");
+    parseCli("usage: npm run schema\n  Writes config/schema.json (the keys files' JSON Schema, for editors) from config/schema.ts.", { options: {} });
     fs.writeFileSync(SCHEMA_FILE, jsonSchema());
     console.log(`wrote ${path.relative(process.cwd(), SCHEMA_FILE)}`);
 }

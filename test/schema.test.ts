@@ -1,4 +1,5 @@
 // config/schema.json is current and judges the fixture files exactly as zod does.
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
@@ -13,6 +14,14 @@ const files = [...fs.readdirSync(fixtures).filter((f) => f.endsWith(".yaml")).ma
 describe("config/schema.json", () => {
     it("is what `npm run schema` generates from the zod schema", () => {
         expect(fs.readFileSync(SCHEMA_FILE, "utf8")).toBe(jsonSchema());
+    });
+
+    it("npm run schema -- --help prints its usage and writes nothing", () => {
+        const before = fs.statSync(SCHEMA_FILE).mtimeMs;
+        const r = spawnSync(process.execPath, [path.join(path.dirname(SCHEMA_FILE), "generate-schema.ts"), "--help"], { encoding: "utf8" });
+        expect(r.status).toBe(0);
+        expect(r.stdout).toMatch(/^usage: npm run schema/);
+        expect(fs.statSync(SCHEMA_FILE).mtimeMs).toBe(before);
     });
 
     it("is referenced by every environment file", () => {
