@@ -115,9 +115,13 @@ preview_run() {
 
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
+help() { sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
+# `gitops.sh <command> --help` is this usage too, before anything runs (it went on to validate, the
+# secrets eval or git as an argument).
+for arg in "$@"; do case "$arg" in -h|--help) help; exit 0 ;; esac; done
 case "$cmd" in
   -h|--help)
-    sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
+    help
     exit 0
     ;;
   changed)

@@ -240,6 +240,24 @@ describe("policy pack wiring", () => {
 // (its path filter), but `gitops.sh changed` looked only at config/, stacks/, providers/ and the lock
 // file: a pull request that made a rule mandatory in policy/config/prod.json was never previewed, and
 // its merge applied nothing, so the first scheduled up failed on it instead.
+describe("gitops.sh <command> --help", () => {
+    it("prints the pipeline's usage and exits 0 before anything runs, for every command", () => {
+        // From a copy that has only the script: a command that went on would fail (no keyfleet.sh, no git repository).
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-gitops-help-"));
+        try {
+            fs.mkdirSync(path.join(dir, "scripts"));
+            fs.copyFileSync(path.join("scripts", "gitops.sh"), path.join(dir, "scripts", "gitops.sh"));
+            for (const args of [["changed", "--help"], ["envs", "-h"], ["preview", "prod", "--help"], ["apply", "--help"], ["drift", "prod", "--within", "7d", "--help"]]) {
+                const out = execFileSync("bash", [path.join(dir, "scripts", "gitops.sh"), ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, KEYFLEET_GITOPS_OUT: path.join(dir, "out") } });
+                expect(out, args.join(" ")).toMatch(/^keyfleet's GitOps pipeline as plain shell/);
+                expect(fs.existsSync(path.join(dir, "out")), args.join(" ")).toBe(false);
+            }
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
 describe("gitops.sh changed", () => {
     it("an environment's policy config changes that environment; the pack, the scripts and the project file every one", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-changed-"));
