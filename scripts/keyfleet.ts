@@ -191,7 +191,12 @@ const commandRuns: Record<CommandName, (args: string[]) => Promise<number | void
         return reportOrFleet("report", args);
     },
     async fleet(args) {
-        parse(commands.fleet, args);
+        const { positionals } = parse(commands.fleet, args);
+        // The operation is checked here too, before the toolchain, MySQL or a sandbox starts.
+        if (positionals.length !== 1 || !["preview", "up", "drift"].includes(positionals[0]!)) {
+            process.stderr.write(`${positionals.length === 0 ? "fleet needs an operation" : `unknown fleet operation ${JSON.stringify(positionals.join(" "))}`}\n${commands.fleet.usage}\n`);
+            throw new Exit(commands.fleet.usageExit);
+        }
         return reportOrFleet("fleet", args);
     },
     async secrets(args) {
@@ -209,7 +214,13 @@ const commandRuns: Record<CommandName, (args: string[]) => Promise<number | void
         return node("scripts/validate.ts", args);
     },
     async bench(args) {
-        parse(commands.bench, args);
+        const { values } = parse(commands.bench, args);
+        // Sizes and pairs are whole numbers: said before anything is built, not as a stack trace mid-run.
+        const counts = [...String(values.keys).split(","), String(values.pairs)];
+        if (!values.from && counts.some((n) => !/^[1-9][0-9]*$/.test(n))) {
+            process.stderr.write(`--keys takes whole numbers separated by commas (10,40) and --pairs a whole number; got --keys ${values.keys} --pairs ${values.pairs}\n${commands.bench.usage}\n`);
+            throw new Exit(2);
+        }
         await toolchain();
         return node("bench/bench.ts", args, ROOT);
     },
