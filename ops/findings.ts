@@ -63,12 +63,24 @@ function show(value: unknown): string {
 const stable = (v: unknown): string =>
     JSON.stringify(v, (_k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
 
+/**
+ * The name an operator reads for a key's input: the YAML's (queue, not targetQueue; note, not
+ * internalNote), as the vendor's model declares it (keyOutputs.fieldNames); null for bookkeeping and
+ * for an input the YAML never names (SupportSystem's notes column, made from the note and the marker).
+ */
+export function shownField(type: string, outputs: Record<string, unknown> | undefined, field: string): string | null {
+    if (PLUMBING.has(field)) return null;
+    const names = vendors.find((v) => v.section === vendorOf(type, outputs))?.keyOutputs.fieldNames ?? {};
+    return field in names ? names[field]! : field;
+}
+
 /** Fields whose value the refresh found different at the vendor (secret values show as [secret]). */
-function vendorChanges(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+function vendorChanges(type: string, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
     const out: string[] = [];
     for (const field of new Set([...Object.keys(before), ...Object.keys(after)])) {
-        if (PLUMBING.has(field)) continue;
-        if (stable(before[field] ?? null) !== stable(after[field] ?? null)) out.push(`${field}: ${show(before[field])} → ${show(after[field])}`);
+        const name = shownField(type, before, field);
+        if (name === null) continue;
+        if (stable(before[field] ?? null) !== stable(after[field] ?? null)) out.push(`${name}: ${show(before[field])} → ${show(after[field])}`);
     }
     return out;
 }
@@ -78,8 +90,9 @@ function planChanges(step: Step): string[] {
     const before = { ...(step.old?.inputs ?? {}), ...(step.old?.outputs ?? {}) };
     const out: string[] = [];
     for (const [field, value] of Object.entries(step.new?.inputs ?? {})) {
-        if (PLUMBING.has(field)) continue;
-        if (stable(before[field] ?? null) !== stable(value ?? null)) out.push(`${field}: ${show(before[field])} → ${show(value)}`);
+        const name = shownField(step.type, step.old?.outputs, field);
+        if (name === null) continue;
+        if (stable(before[field] ?? null) !== stable(value ?? null)) out.push(`${name}: ${show(before[field])} → ${show(value)}`);
     }
     return out;
 }
@@ -163,7 +176,7 @@ export function driftFindings(events: Iterable<DriftEvent>, options: { now: numb
         if (expiring.has(urn)) continue;
         if (r.now === null) findings.push({ key: nameOf(urn), kind: "missing at the vendor", detail: "the refresh found no such key; apply makes a new one" });
         else {
-            const fields = vendorChanges(r.old, r.now);
+            const fields = vendorChanges(r.type, r.old, r.now);
             if (fields.length > 0) findings.push({ key: nameOf(urn), kind: "changed at the vendor", detail: `${fields.join("; ")}; apply sets the YAML's values again` });
         }
     }
@@ -171,7 +184,7 @@ export function driftFindings(events: Iterable<DriftEvent>, options: { now: numb
         const key = nameOf(urn);
         const r = refreshed.get(urn);
         // Already said: the refresh explains this step (a key gone or changed at the vendor, or expiring).
-        const explained = expiring.has(urn) || (r !== undefined && (r.now === null || vendorChanges(r.old, r.now).length > 0));
+        const explained = expiring.has(urn) || (r !== undefined && (r.now === null || vendorChanges(r.type, r.old, r.now).length > 0));
         const due = step.new?.inputs?.rotationDue;
         if (typeof due === "string" && due && (ops.has("replace") || ops.has("create-replacement") || ops.has("update"))) {
             if (!expiring.has(urn)) findings.push({ key, kind: "rotation due", detail: `${within ? `rotation due${within}` : "rotation due now"}: ${due}` });

@@ -13,7 +13,7 @@
 // once each, whatever number of times the engine repeated them.
 import fs from "node:fs";
 import { vendors } from "../providers/vendors.ts";
-import { PLUMBING, type Step } from "./findings.ts";
+import { shownField, type Step } from "./findings.ts";
 
 const KEY_TYPE = "pulumi-nodejs:dynamic/";
 /** Resources every run has that are the program's plumbing, not something the operator declared. */
@@ -139,8 +139,12 @@ function fieldChanges(step: Step, replacing = false): string[] {
     const after = step.new?.inputs ?? {};
     const out: string[] = [];
     for (const f of [...new Set(fields)]) {
-        if (PLUMBING.has(f)) continue;
+        const name = shownField(step.type, step.old?.outputs, f);
+        if (name === null) continue;
+        const at = out.length;
         leafChanges(f, before[f], after[f], out, named);
+        // Shown by the YAML's name; the values are the input's.
+        if (name !== f) for (let i = at; i < out.length; i++) out[i] = name + out[i]!.slice(f.length);
     }
     return out;
 }

@@ -162,6 +162,18 @@ describe("the plan of recorded engine runs", () => {
         expect(text.at(-1)).toBe("0 to create, 1 to update, 0 to rotate, 0 to replace, 0 to delete; 11 unchanged");
     });
 
+    it("a field is shown by the YAML's name (note, not internalNote), and an input the YAML never names (the notes column) not at all", () => {
+        const events = fixture("after").map((e) => {
+            const m = e.resourcePreEvent?.metadata;
+            if (!m || m.op !== "update" && m.op !== "same" || !m.urn.endsWith("::supportsystem/web form")) return e;
+            const old = { ...m.old?.outputs, internalNote: "Contact form", notes: "Contact form\n[keyfleet:web form]" };
+            const step = { ...m, op: "update", detailedDiff: { internalNote: { kind: "update" }, notes: { kind: "update" } }, old: { ...m.old, outputs: old }, new: { ...m.new, inputs: { ...m.new?.inputs, internalNote: "Public form", notes: "Public form\n[keyfleet:web form]" } } };
+            return { resourcePreEvent: { metadata: step } };
+        });
+        const line = renderPlan(planOf(events, { mode: "preview" }), { stack: "local", mode: "preview" }).find((l) => l.includes("supportsystem/web form"));
+        expect(line).toMatch(/^ {2}update +supportsystem\/web form +note: "Contact form" → "Public form"$/);
+    });
+
     it("an adopted key is its own group, counted (issue 18, defect 5)", () => {
         const text = render("adopt-preview");
         expect(text).toContainEqual(expect.stringMatching(/^ {2}import +nexus\/tenant\/steady +adopts the vendor's key of this name \(adopt: true\)/));

@@ -171,6 +171,7 @@ export const SESSION_KEY_OUTPUTS = [...SESSION_KEY_SECRET_OUTPUTS, "mailSubject"
  */
 // A session key has no standing at the appliance beyond its expiry (no disable or revoke action).
 export const BEYONDTRUST_KEY_OUTPUTS: KeyOutputs = {
+    fieldNames: BT_FIELDS.yamlNames,
     expires: "expires",
     standing: () => "active",
     // The appliance has no revoke (lifecycle.ts): delete only forgets the key.

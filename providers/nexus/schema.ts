@@ -243,6 +243,7 @@ export const FINGERPRINT_PREFIX = "nxk_";
  * (the rotation decision and the schedule use the same rule), what a delete leaves.
  */
 export const NEXUS_KEY_OUTPUTS: KeyOutputs = {
+    fieldNames: NEXUS_FIELDS.yamlNames,
     expires: "expires",
     standing: (o) => (o.revoked === true ? "revoked" : o.enabled === false ? "disabled" : "active"),
     keptOnDelete: () => "nothing (the key is deleted at Nexus)",

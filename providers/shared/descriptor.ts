@@ -92,6 +92,8 @@ export interface KeyOutputs {
     expires: string | null;
     /** The key's standing from its outputs; an expiry already past makes it expired wherever it is read. */
     standing(outputs: Record<string, unknown>): KeyStanding;
+    /** The YAML's name of an input where it differs (targetQueue is queue), null for one the YAML never names: what plans and drift show (keyFields' yamlNames). */
+    fieldNames?: Readonly<Record<string, string | null>>;
     /** The output that tells apart the keys one YAML entry makes (an address), where an entry can make several. */
     variant?: string;
     /**

@@ -138,6 +138,10 @@ export function keyFields<F extends FieldTable>(table: F) {
         mutable: of("mutable"),
         local: of("local"),
         oneWay: names.filter((n) => table[n]!.oneWay),
+        /** For what the operator reads (plans, drift): the YAML's name of an input where it differs, null for one the YAML never names (made from other fields). */
+        yamlNames: Object.fromEntries(
+            names.flatMap((n): [string, string | null][] => ((table[n]!.from ?? "entry") === "inputs" ? [[n, null]] : table[n]!.entry && table[n]!.entry !== n ? [[n, table[n]!.entry!]] : [])),
+        ) as Readonly<Record<string, string | null>>,
         /** The YAML entry's shape (z.strictObject({...yamlShape, ...})). */
         yamlShape: Object.fromEntries(entryFields.map((n) => [table[n]!.entry ?? n, table[n]!.required ? table[n]!.yaml! : table[n]!.yaml!.optional()])) as YamlShape<F>,
         /** check's shape for the inputs. */

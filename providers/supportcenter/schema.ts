@@ -245,6 +245,7 @@ export const SCP_OUTPUT_NAMES = ["keyId", "apiKey", "fingerprint", "ownerId", "v
  */
 // validUntil is the key's actual validity (an overlap may shorten it below the YAML's expires).
 export const SCP_KEY_OUTPUTS: KeyOutputs = {
+    fieldNames: SCP_FIELDS.yamlNames,
     expires: "validUntil",
     standing: (o) => (o.isExpired === true ? "expired" : o.status === "inactive" ? "disabled" : "active"),
     // The product lists deleted keys as evidence and may keep their names taken (lifecycle.ts).

@@ -272,6 +272,7 @@ export const SUPPORTSYSTEM_SECRET_OUTPUTS = ["apiKey"] as const;
  */
 // osTicket's api_key rows have no expiry; one entry's `ips:` makes a key per address.
 export const SUPPORTSYSTEM_KEY_OUTPUTS: KeyOutputs = {
+    fieldNames: SS_FIELDS.yamlNames,
     expires: null,
     standing: (o) => (o.active === false ? "disabled" : "active"),
     variant: "ip",
