@@ -143,8 +143,15 @@ function fieldChanges(step: Step, replacing = false): string[] {
         if (name === null) continue;
         const at = out.length;
         leafChanges(f, before[f], after[f], out, named);
-        // Shown by the YAML's name; the values are the input's.
-        if (name !== f) for (let i = at; i < out.length; i++) out[i] = name + out[i]!.slice(f.length);
+        // The YAML says what it said last run, the vendor has something else: drift, said as such,
+        // not left to look like a YAML edit (a preview is where it is seen first).
+        const old = step.old?.inputs ?? {};
+        const drift = f in old && stable(old[f]) === stable(after[f]) && !isSecret(after[f]);
+        for (let i = at; i < out.length; i++) {
+            // Shown by the YAML's name; the values are the input's.
+            if (name !== f) out[i] = name + out[i]!.slice(f.length);
+            if (drift) out[i] += " (changed at the vendor)";
+        }
     }
     return out;
 }

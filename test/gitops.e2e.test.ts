@@ -98,7 +98,7 @@ describe("scripts/gitops.sh", () => {
         expect(drift.stderr).toContain("nexus/tenant/ci: changed at the vendor (enabled: true → false; apply sets the YAML's values again)");
         expect(repo.read(".keyfleet/gitops/e2e.drift.md")).toContain("| changed at the vendor | `nexus/tenant/ci` | enabled: true → false;");
         // The apply's plan is keyfleet's plan (ops/plan.ts), the text `npm run preview` prints.
-        expect(repo.read(".keyfleet/gitops/e2e.drift.md")).toMatch(/^ {2}update +nexus\/tenant\/ci +enabled: false → true$/m);
+        expect(repo.read(".keyfleet/gitops/e2e.drift.md")).toMatch(/^ {2}update +nexus\/tenant\/ci +enabled: false → true \(changed at the vendor\)$/m);
     });
 
     it("apply puts it back; drift passes again", async () => {

@@ -174,6 +174,19 @@ describe("the plan of recorded engine runs", () => {
         expect(line).toMatch(/^ {2}update +supportsystem\/web form +note: "Contact form" → "Public form"$/);
     });
 
+    it("a field the vendor changed and the YAML did not is said to be changed at the vendor; a YAML edit is not", () => {
+        const edit = (drift: boolean) =>
+            fixture("after").map((e) => {
+                const m = e.resourcePreEvent?.metadata;
+                if (!m || m.op !== "update" && m.op !== "same" || !m.urn.endsWith("::supportsystem/cron/127.0.0.2")) return e;
+                const step = { ...m, op: "update", detailedDiff: { active: { kind: "update" } }, old: { ...m.old, inputs: { ...m.old?.inputs, active: drift }, outputs: { ...m.old?.outputs, active: false } }, new: { ...m.new, inputs: { ...m.new?.inputs, active: true } } };
+                return { resourcePreEvent: { metadata: step } };
+            });
+        const line = (drift: boolean) => renderPlan(planOf(edit(drift), { mode: "preview" }), { stack: "local", mode: "preview" }).find((l) => l.includes("supportsystem/cron/127.0.0.2"));
+        expect(line(true)).toMatch(/^ {2}update +supportsystem\/cron\/127\.0\.0\.2 +active: false → true \(changed at the vendor\)$/);
+        expect(line(false)).toMatch(/^ {2}update +supportsystem\/cron\/127\.0\.0\.2 +active: false → true$/);
+    });
+
     it("an adopted key is its own group, counted (issue 18, defect 5)", () => {
         const text = render("adopt-preview");
         expect(text).toContainEqual(expect.stringMatching(/^ {2}import +nexus\/tenant\/steady +adopts the vendor's key of this name \(adopt: true\)/));
