@@ -124,7 +124,10 @@ function nodeAt(doc: Document, path: string[]): Node | undefined {
  */
 export function validate(keysFile: string, stackFile: string | undefined, policyConfig?: string): { errors: ConfigError[]; warnings: ConfigError[] } {
     // The local stack's endpoints come from the environment keyfleet.sh gives it (local-stack-env.ts).
-    if (stackFile && path.basename(stackFile) === "Pulumi.local.yaml") return withEnv(localStackEnv(), () => validateWith(keysFile, stackFile, policyConfig));
+    // Its database is the one `npm run up` ensures (scripts/mariadb.sh: 127.0.0.1, root, unless the
+    // environment names another), which the CLI exports as KEYFLEET_MYSQL_*: not a missing setting.
+    const mysql = { KEYFLEET_MYSQL_HOST: process.env.KEYFLEET_MYSQL_HOST || "127.0.0.1", KEYFLEET_MYSQL_USER: process.env.KEYFLEET_MYSQL_USER || "root" };
+    if (stackFile && path.basename(stackFile) === "Pulumi.local.yaml") return withEnv({ ...mysql, ...localStackEnv() }, () => validateWith(keysFile, stackFile, policyConfig));
     return validateWith(keysFile, stackFile, policyConfig);
 }
 

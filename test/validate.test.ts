@@ -52,6 +52,9 @@ describe("npm run validate", () => {
         const cli = await run();
         expect(cli.status, cli.stderr).toBe(0);
         for (const env of envs) expect(cli.stdout).toMatch(new RegExp(`^ok +${env}: config/${env}\\.yaml \\+ stacks/Pulumi\\.${env}\\.yaml \\+ policy/config/${env}\\.json: 0 errors`, "m"));
+        // The local stack's database is the one npm run up ensures: no "not set" for what the CLI always gives.
+        const local = validate(path.join(ROOT, "config", "local.yaml"), path.join(ROOT, "stacks", "Pulumi.local.yaml"));
+        expect(local.warnings.map((w) => w.message).filter((m) => /is not set/.test(m))).toEqual([]);
     });
 
     it("fails a broken keys file with file:line:col, once, and exit 1", async () => {
