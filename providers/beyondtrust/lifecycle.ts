@@ -182,7 +182,9 @@ export const sessionKeyLifecycle: VendorKeys<SessionKeyInputs, SessionKeyOutputs
             const lifetime = Number.isNaN(created) ? (inputs.ttl ?? 86_400) * 1000 : Math.max(expires - created, 1000);
             const margin = renewalMarginMs(inputs.renewBefore, lifetime);
             if (expires - now > margin) return undefined;
-            const why = inputs.renewBefore ? `renewBefore ${inputs.renewBefore}` : "a tenth of its lifetime";
+            // The margin that applied, as the schedule the report and the summary show is this one.
+            const capped = Boolean(inputs.renewBefore) && durationMs(inputs.renewBefore!) > lifetime / 2;
+            const why = capped ? `half its lifetime (renewBefore ${inputs.renewBefore} is longer than that)` : inputs.renewBefore ? `renewBefore ${inputs.renewBefore}` : "a tenth of its lifetime";
             return `session key expires at ${state.expires}, within ${why}`;
         },
     },
