@@ -3,7 +3,7 @@
 import { clock } from "../shared/clock.ts";
 import type { SectionProblem, VendorDescriptor } from "../shared/descriptor.ts";
 import { dynamicType } from "../shared/hygiene.ts";
-import { verifies } from "../shared/rotation.ts";
+import { askedToVerify } from "../shared/rotation.ts";
 import { BEYONDTRUST_SETTINGS, PREFIX, keyInputs, keyProblems, BeyondTrustSection, BEYONDTRUST_KEY_OUTPUTS, BEYONDTRUST_LIMITS } from "./schema.ts";
 
 export * from "./schema.ts";
@@ -37,9 +37,6 @@ export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
     rules(raw, _settings, root) {
         const problems: SectionProblem[] = [];
         const list = Array.isArray(raw.sessionKeys) ? (raw.sessionKeys as unknown[]) : [];
-        // The appliance has no call a session key can make without starting a session: verify: true
-        // cannot be met, said here at its place rather than by the provider's check in the middle of a run.
-        const byDefault = verifies((root?.defaults as { rotation?: unknown } | undefined)?.rotation);
         const seen = new Map<string, (string | number)[]>();
         list.forEach((entry, i) => {
             if (!entry || typeof entry !== "object") return;
@@ -50,14 +47,15 @@ export const beyondtrust: VendorDescriptor<BeyondTrustSection> = {
                 else seen.set(e.name, ["sessionKeys", i, "name"]);
             }
             for (const p of keyProblems(e)) problems.push({ ...p, path: ["sessionKeys", i, ...p.path] });
-            const own = verifies(e.rotation);
-            if (own ?? byDefault) {
-                problems.push({
-                    path: own === undefined ? ["sessionKeys", i] : ["sessionKeys", i, "rotation", "verify"],
-                    message: `${own === undefined ? "verify: true (from defaults.rotation)" : "verify: true"}: BeyondTrust session keys cannot be verified (the appliance has no call a key can make without starting a support session); set rotation.verify: false for this key`,
-                });
-            }
         });
+        // The appliance has no call a session key can make without starting a session: verify: true
+        // cannot be met, said here at its place rather than by the provider's check in the middle of a run.
+        for (const asked of askedToVerify(list, root)) {
+            problems.push({
+                path: ["sessionKeys", asked.index, ...asked.path],
+                message: `${asked.said}: BeyondTrust session keys cannot be verified (the appliance has no call a key can make without starting a support session); set rotation.verify: false for this key`,
+            });
+        }
         return problems;
     },
 

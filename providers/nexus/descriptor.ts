@@ -5,7 +5,7 @@ import { expiryInstant } from "../shared/fields.ts";
 import { clock } from "../shared/clock.ts";
 import type { KeyHygieneEntry } from "../shared/hygiene.ts";
 import { LISTS, NEXUS_KEY_TYPES, NEXUS_PERMISSION_FORM, NEXUS_PROBE_URL, NEXUS_SETTINGS, allowedPermissions, keyInputs, takes, type NexusKeyEntry, type NexusKeyKind, NexusSection, NEXUS_KEY_OUTPUTS } from "./schema.ts";
-import { verifies } from "../shared/rotation.ts";
+import { askedToVerify } from "../shared/rotation.ts";
 
 export * from "./schema.ts";
 
@@ -41,19 +41,16 @@ export const nexus: VendorDescriptor<NexusSection> = {
         const list = (name: string): unknown[] => (Array.isArray(raw[name]) ? (raw[name] as unknown[]) : []);
         // verify: true probes a new key on probeUrl, which has no default (see NEXUS_SETTINGS).
         if (!settings.get(NEXUS_PROBE_URL)) {
-            const byDefault = verifies((root?.defaults as { rotation?: unknown } | undefined)?.rotation);
             for (const name of Object.values(LISTS)) {
-                list(name).forEach((entry, i) => {
-                    const own = verifies((entry as { rotation?: unknown })?.rotation);
-                    if (!(own ?? byDefault)) return;
+                for (const asked of askedToVerify(list(name), root)) {
                     problems.push({
-                        path: own === undefined ? [name, i] : [name, i, "rotation", "verify"],
+                        path: [name, asked.index, ...asked.path],
                         message:
-                            `${own === undefined ? "verify: true (from defaults.rotation)" : "verify: true"} needs the stack setting keyfleet:nexus.probeUrl: ` +
+                            `${asked.said} needs the stack setting keyfleet:nexus.probeUrl: ` +
                             "Nexus has no side-effect-free call every key may make, so name a read-only call this key's permission allows " +
                             "(for a Secure Mail key, GET <nexusUrl>/nexus/v3/securemail?address=<a mailbox address>, sent with x-api-key), or set verify: false",
                     });
-                });
+                }
             }
         }
         // A tenant key's permission of the right form must still be documented or added by the stack.

@@ -15,7 +15,7 @@ export interface Resume {
     except: string[];
 }
 
-export interface CreateRequest<O> {
+export interface CreateOptions<O> {
     /** What keyfleet did that the YAML did not spell out, for the `note` output. */
     note: string | null;
     /** Run once the new key exists and passed its probe; a failure undoes the create. */
@@ -26,7 +26,7 @@ export interface CreateRequest<O> {
 const INTERRUPTED = "took over the key that a create cut off by an interrupted run had made";
 
 /** Creates a key; see the file's comment. A lost answer is resolved by looking the key up, never by repeating the create blindly. */
-export function createKey<I extends CoreInputs, O extends I & CoreOutputs, R, C>(core: Core<I, O, R, C>, c: C, inputs: I, req: CreateRequest<O>): Promise<Result<O>> {
+export function createKey<I extends CoreInputs, O extends I & CoreOutputs, R, C>(core: Core<I, O, R, C>, c: C, inputs: I, req: CreateOptions<O>): Promise<Result<O>> {
     return new Creation(core, c, inputs, req).run();
 }
 
@@ -46,13 +46,13 @@ class Creation<I extends CoreInputs, O extends I & CoreOutputs, R, C> {
     private readonly core: Core<I, O, R, C>;
     private readonly c: C;
     private readonly inputs: I;
-    private readonly req: CreateRequest<O>;
+    private readonly req: CreateOptions<O>;
 
     constructor(
         core: Core<I, O, R, C>,
         c: C,
         inputs: I,
-        req: CreateRequest<O>,
+        req: CreateOptions<O>,
     ) {
         this.core = core;
         this.c = c;

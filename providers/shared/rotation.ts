@@ -240,7 +240,22 @@ export function keySchedule(key: {
 }
 
 /** rotation.verify's value in a raw rotation block: true, false, or undefined when it says nothing. */
-export function verifies(rotation: unknown): boolean | undefined {
+function verifies(rotation: unknown): boolean | undefined {
     const v = rotation && typeof rotation === "object" ? (rotation as { verify?: unknown }).verify : undefined;
     return typeof v === "boolean" ? v : undefined;
+}
+
+/**
+ * The entries of a YAML key list that ask for verify: true, their own or from defaults.rotation:
+ * where to say it (`path`, under the entry) and how (`said`). For a vendor's rules, so that every
+ * vendor refuses what it cannot verify at the YAML's place, in the same words.
+ */
+export function askedToVerify(entries: readonly unknown[], root: unknown): { index: number; path: (string | number)[]; said: string }[] {
+    const byDefault = verifies((root as { defaults?: { rotation?: unknown } } | undefined)?.defaults?.rotation);
+    return entries.flatMap((entry, index) => {
+        if (!entry || typeof entry !== "object") return [];
+        const own = verifies((entry as { rotation?: unknown }).rotation);
+        if (!(own ?? byDefault)) return [];
+        return [{ index, path: own === undefined ? [] : ["rotation", "verify"], said: own === undefined ? "verify: true (from defaults.rotation)" : "verify: true" }];
+    });
 }
