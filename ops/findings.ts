@@ -115,8 +115,8 @@ export type Renewals = Record<string, ((state: unknown, inputs: unknown, now: nu
 export async function vendorRenewals(): Promise<Renewals> {
     const out: Renewals = {};
     for (const v of vendors) {
-        const renewal = (await v.provider()).vendor?.expiry?.renewal;
-        out[v.section] = renewal ? (s, i, t) => renewal(s, i, t) : undefined;
+        const expiry = (await v.provider()).vendor?.expiry;
+        out[v.section] = expiry?.renewal ? (s, i, t) => expiry.renewal!(s, i, t) : undefined;
     }
     return out;
 }

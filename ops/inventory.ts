@@ -165,8 +165,8 @@ async function renewalOf(vendor: string): Promise<Renewal | undefined> {
     const descriptor = vendors.find((v) => v.section === vendor);
     if (!descriptor) return undefined;
     const provider = await descriptor.provider();
-    const renewal = provider.vendor?.expiry?.renewal;
-    return renewal ? (s, i, now) => renewal(s, i, now) : undefined;
+    const expiry = provider.vendor?.expiry;
+    return expiry?.renewal ? (s, i, now) => expiry.renewal!(s, i, now) : undefined;
 }
 
 /** State as `stack export --show-secrets` writes it, with each secret's plaintext in its place (for the provider only). */

@@ -54,8 +54,8 @@ async function main() {
         const o = r.outputs ?? {};
         const vendor = str(o.vendor) ?? r.type.slice(KEY_TYPE.length).split(":")[0];
         const descriptor = vendors.find((v) => v.section === vendor);
-        const renew = descriptor ? (await descriptor.provider()).vendor?.expiry?.renewal : undefined;
-        const renewal = renew ? (st: unknown, i: unknown, t: number) => renew(st, i, t) : undefined;
+        const expiry = descriptor ? (await descriptor.provider()).vendor?.expiry : undefined;
+        const renewal = expiry?.renewal ? (st: unknown, i: unknown, t: number) => expiry.renewal!(st, i, t) : undefined;
         console.log(summaryLine(r.urn.split("::").pop()!, vendor, o, now, width, renewal));
     }
     console.log(`\nkey values: npm run pulumi -- stack output keys --show-secrets --stack ${stack}`);
