@@ -22,8 +22,13 @@ let PAIRS = Number(values.pairs);
 const ALL_STEPS = ["up", "preview", "refresh", "rotate", "rotate-overlap", "destroy"] as const;
 type StepName = (typeof ALL_STEPS)[number];
 const STEPS = values.steps.split(",") as StepName[];
-for (const n of SIZES) if (!Number.isInteger(n) || n < vendors.length) throw new Error(`--keys takes whole numbers of at least ${vendors.length} (one key per vendor)`);
-if (!Number.isInteger(PAIRS) || PAIRS < 1) throw new Error("--pairs takes a whole number of at least 1");
+// Usage errors, not stack traces (the CLI checks the numbers' form before it builds anything; this, what only the vendor list says).
+const refuse = (why: string): never => {
+    process.stderr.write(`${why}\n${BENCH.usage}\n`);
+    process.exit(2);
+};
+for (const n of SIZES) if (!Number.isInteger(n) || n < vendors.length) refuse(`--keys takes whole numbers of at least ${vendors.length} (one key per vendor)`);
+if (!Number.isInteger(PAIRS) || PAIRS < 1) refuse("--pairs takes a whole number of at least 1");
 for (const s of STEPS) if (!ALL_STEPS.includes(s)) throw new Error(`unknown step "${s}"; steps are ${ALL_STEPS.join(", ")}`);
 if (STEPS[0] !== "up" || STEPS.at(-1) !== "destroy") throw new Error("--steps starts with up and ends with destroy (each run starts and ends empty)");
 

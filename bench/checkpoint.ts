@@ -41,7 +41,7 @@ for (const r of resources) {
     const t = String(r.type);
     byType.set(t, [...(byType.get(t) ?? []), r]);
 }
-const keys = resources.filter((r) => String(r.type).startsWith("pulumi-nodejs:dynamic:") || String(r.type).includes("keyfleet")).length || N;
+const keys = resources.filter((r) => String(r.type).startsWith("pulumi-nodejs:dynamic/") || String(r.type).includes("keyfleet")).length || N;
 const compact = Buffer.byteLength(JSON.stringify(state));
 console.log(`state file ${Buffer.byteLength(raw)} bytes for ${keys} keys: ${(Buffer.byteLength(raw) / keys / 1024).toFixed(2)} KB per key (${(compact / keys / 1024).toFixed(2)} KB re-serialized compact)`);
 const mean = (rs: Record<string, unknown>[], f: (r: Record<string, unknown>) => number) => rs.reduce((s, r) => s + f(r), 0) / rs.length;

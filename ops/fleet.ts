@@ -213,7 +213,7 @@ async function main(): Promise<number> {
     const parallel = Number(parsed.values.parallel);
     const within = parsed.values.within;
     const badWithin = within !== undefined && (op !== "drift" || !DURATION_PATTERN.test(within));
-    if (!["preview", "up", "drift"].includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1 || badWithin) {
+    if (!FLEET.operations.includes(op) || parsed.positionals.length !== 1 || !Number.isInteger(parallel) || parallel < 1 || badWithin) {
         console.error(USAGE);
         return 64;
     }

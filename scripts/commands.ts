@@ -10,6 +10,8 @@ export interface CommandSpec {
     args?: ParseArgsConfig;
     /** The exit code of a usage error, when it is not 2. */
     usageExit?: number;
+    /** The operations a command takes as its first argument (fleet's), checked before anything starts. */
+    operations?: readonly string[];
 }
 
 export const report = {
@@ -34,6 +36,7 @@ export const fleet = {
     },
     // 64 (EX_USAGE) for usage errors: 2 means "drift found" to a scheduled `fleet drift`.
     usageExit: 64,
+    operations: ["preview", "up", "drift"] as readonly string[],
 } satisfies CommandSpec;
 
 export const sandbox = {

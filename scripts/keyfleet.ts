@@ -17,7 +17,8 @@ import { ensureNpmPackages, setupEnv, toolchain } from "./setup.ts";
 
 /** `--help` (or -h) before any `--`. */
 const wantsHelp = (args: readonly string[]) => {
-    const end = args.indexOf("--");
+    // A leading `--` (keyfleet.sh up -- --help, as npm passes it) separates nothing.
+    const end = args.indexOf("--", args[0] === "--" ? 1 : 0);
     return (end < 0 ? args : args.slice(0, end)).some((a) => a === "--help" || a === "-h");
 };
 
@@ -193,7 +194,7 @@ const commandRuns: Record<CommandName, (args: string[]) => Promise<number | void
     async fleet(args) {
         const { positionals } = parse(commands.fleet, args);
         // The operation is checked here too, before the toolchain, MySQL or a sandbox starts.
-        if (positionals.length !== 1 || !["preview", "up", "drift"].includes(positionals[0]!)) {
+        if (positionals.length !== 1 || !commands.fleet.operations.includes(positionals[0]!)) {
             process.stderr.write(`${positionals.length === 0 ? "fleet needs an operation" : `unknown fleet operation ${JSON.stringify(positionals.join(" "))}`}\n${commands.fleet.usage}\n`);
             throw new Exit(commands.fleet.usageExit);
         }

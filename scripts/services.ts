@@ -100,7 +100,8 @@ export async function ensureSandbox(): Promise<void> {
         await gone;
         clearTimeout(timer);
     });
-    for (let i = 0; i < 100 && !exited; i++) {
+    // Up to a minute: on a loaded machine Node alone takes seconds to start the sandboxes.
+    for (const until = Date.now() + 60_000; Date.now() < until && !exited; ) {
         if ((await Promise.all(all.map((sb) => portOpen(portOf(sb))))).every(Boolean)) return;
         await new Promise((resolve) => setTimeout(resolve, 100));
     }

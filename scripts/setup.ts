@@ -95,14 +95,19 @@ async function ensurePulumiCli(): Promise<void> {
     say(`built the Pulumi CLI in ${Math.round((Date.now() - started) / 1000)}s`);
 }
 
-// Written to a temporary file and moved, so a run that starts meanwhile never sees half a script.
-// Each launcher names the engine that started it (KEYFLEET_ENGINE_PID, the shell's parent), so a
-// plugin still starting when its engine was killed ends too (toolchain/engine-watch.ts).
+// Written to a temporary file of this process's own and moved, so a run that starts meanwhile never
+// sees half a script, and two runs at once (parallel tests, two npm commands) never rename each
+// other's file away; a launcher that already says this is left alone. Each launcher names the engine
+// that started it (KEYFLEET_ENGINE_PID, the shell's parent), so a plugin still starting when its
+// engine was killed ends too (toolchain/engine-watch.ts).
 function writeLauncher(name: string, script: string, comment = ""): void {
     const file = path.join(BIN, name);
-    fs.writeFileSync(`${file}.tmp`, `#!/bin/sh\n${comment}KEYFLEET_ENGINE_PID=$PPID exec node "${path.join(ROOT, script)}" "$@"\n`, { mode: 0o755 });
-    fs.chmodSync(`${file}.tmp`, 0o755);
-    fs.renameSync(`${file}.tmp`, file);
+    const text = `#!/bin/sh\n${comment}KEYFLEET_ENGINE_PID=$PPID exec node "${path.join(ROOT, script)}" "$@"\n`;
+    if (fs.existsSync(file) && fs.readFileSync(file, "utf8") === text && (fs.statSync(file).mode & 0o111) !== 0) return;
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, text, { mode: 0o755 });
+    fs.chmodSync(tmp, 0o755);
+    fs.renameSync(tmp, file);
 }
 
 // The plugin of @pulumi/command (key deliveries). A real `pulumi-resource-command` wins: installed

@@ -96,8 +96,14 @@ function fromState(s: SessionKeyOutputs): SessionKey {
  * timeout (renewBefore: 1d with a 24h maximum would otherwise replace the key at every up).
  */
 export function renewalMarginMs(renewBefore: string | null, lifetimeMs: number): number {
+    return renewalMargin(renewBefore, lifetimeMs).ms;
+}
+
+/** The margin and which rule set it, for the renewal's reason: the one that applied, not the one asked for. */
+function renewalMargin(renewBefore: string | null, lifetimeMs: number): { ms: number; why: string } {
     const wanted = renewBefore ? durationMs(renewBefore) : lifetimeMs / 10;
-    return Math.min(wanted, lifetimeMs / 2);
+    if (wanted > lifetimeMs / 2) return { ms: lifetimeMs / 2, why: `half its lifetime (renewBefore ${renewBefore} is longer than that)` };
+    return { ms: wanted, why: renewBefore ? `renewBefore ${renewBefore}` : "a tenth of its lifetime" };
 }
 
 export const sessionKeyLifecycle: VendorKeys<SessionKeyInputs, SessionKeyOutputs, SessionKey, Connection> = {
@@ -180,12 +186,9 @@ export const sessionKeyLifecycle: VendorKeys<SessionKeyInputs, SessionKeyOutputs
             if (expires <= now) return `session key expired at ${state.expires}`;
             const created = Date.parse(state.created ?? "");
             const lifetime = Number.isNaN(created) ? (inputs.ttl ?? 86_400) * 1000 : Math.max(expires - created, 1000);
-            const margin = renewalMarginMs(inputs.renewBefore, lifetime);
-            if (expires - now > margin) return undefined;
-            // The margin that applied, as the schedule the report and the summary show is this one.
-            const capped = Boolean(inputs.renewBefore) && durationMs(inputs.renewBefore!) > lifetime / 2;
-            const why = capped ? `half its lifetime (renewBefore ${inputs.renewBefore} is longer than that)` : inputs.renewBefore ? `renewBefore ${inputs.renewBefore}` : "a tenth of its lifetime";
-            return `session key expires at ${state.expires}, within ${why}`;
+            const margin = renewalMargin(inputs.renewBefore ?? null, lifetime);
+            if (expires - now > margin.ms) return undefined;
+            return `session key expires at ${state.expires}, within ${margin.why}`;
         },
     },
 };

@@ -481,10 +481,12 @@ export class SupportSystemClient {
                 // Idle connections stay open for the process's next call: the engine hands the
                 // provider a key every second or so, and with maxIdle 0 mysql2 closed every idle
                 // connection each second, so a step of 25 keys logged in up to 37 times. They end
-                // with the process (the engine kills its provider) or at closeAll (atShutdown), and
-                // one the server drops while idle leaves the pool on its 'end'. A connection that
+                // at closeAll (atShutdown), or after a minute unused: one below the pool's size, so
+                // mysql2's idleTimeout applies and a process that never calls closeAll still ends.
+                // One the server drops while idle leaves the pool on its 'end'. A connection that
                 // failed is destroyed, never released (failure()).
-                maxIdle: POOL_SIZE,
+                maxIdle: Math.max(1, POOL_SIZE - 1),
+                idleTimeout: 60_000,
                 multipleStatements: false,
                 charset: "utf8mb4",
             };
