@@ -79,9 +79,9 @@ export interface CampaignOptions {
     keys: number;
     rate: number;
     seed: number;
-    /** The first up is killed (kill -9 of its process group) at a seeded moment. */
+    /** The first up is killed (kill -9 of its process group) at a seeded moment after its first create committed. */
     kill?: boolean;
-    /** When the kill comes (ms after the up starts), instead of the seeded 3.5–8.5 s: the middle of a big up. */
+    /** When the kill comes (ms after the up starts), instead of a seeded 0–800 ms after a vendor first holds a key: the middle of a big up. */
     killAfterMs?: number;
     /** up runs at the rate before the faults stop (default 8). */
     maxRuns?: number;
@@ -89,18 +89,29 @@ export interface CampaignOptions {
 }
 
 /**
- * `pulumi up` as an operator's shell runs it, killed with SIGKILL (its whole process group) after
- * `afterMs`, then the stack's lock released as the operator would (`pulumi cancel`, which a file
- * backend answers by removing its lock).
+ * `pulumi up` as an operator's shell runs it, killed with SIGKILL (its whole process group) at `when`,
+ * then the stack's lock released as the operator would (`pulumi cancel`, which a file backend answers
+ * by removing its lock). `when` is a fixed delay (a big up's middle) or the moment a vendor first
+ * holds a key, plus `jitterMs`: a timed kill alone missed on a fast machine, whose 12-key up ended
+ * before it.
  */
-async function killedUp(s: TestStack, afterMs: number): Promise<string> {
+async function killedUp(s: TestStack, when: { afterMs: number } | { firstKey: () => Promise<boolean>; jitterMs: number }): Promise<string> {
     const env = { ...process.env, ...s.stack.workspace.envVars };
     const child = spawn("pulumi", ["up", "--yes", "--skip-preview", "--stack", "e2e", "--parallel", "10", "--color", "never"], { cwd: s.dir, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     child.stdout.on("data", (d: Buffer) => s.output.push(d.toString()));
     child.stderr.on("data", (d: Buffer) => s.output.push(d.toString()));
     const ended = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const finished = await Promise.race([ended.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), afterMs))]);
-    if (finished) return `up ended by itself before the kill at ${afterMs} ms`;
+    const started = performance.now();
+    let exited = false;
+    void ended.then(() => (exited = true));
+    const moment = async (): Promise<void> => {
+        if ("afterMs" in when) return new Promise((r) => setTimeout(r, when.afterMs));
+        while (!exited && !(await when.firstKey())) await new Promise((r) => setTimeout(r, 25));
+        await new Promise((r) => setTimeout(r, when.jitterMs));
+    };
+    await Promise.race([ended, moment()]);
+    const afterMs = Math.round(performance.now() - started);
+    if (exited) return `up ended by itself before the kill (${afterMs} ms)`;
     process.kill(-child.pid!, "SIGKILL");
     await ended;
     const cancel = await promisify(execFile)("pulumi", ["cancel", "--yes", "--stack", "e2e"], { cwd: s.dir, env }).then(
@@ -158,10 +169,13 @@ export async function campaign(o: CampaignOptions): Promise<CampaignRow> {
             const late = { rate: 1, kinds: ["late" as const] };
             for (const p of Object.values(proxies)) if (p !== mysql) p.profile = late;
             runs++;
-            const at = 3500 + Math.floor(random() * 5000);
-            o.log?.(`  run ${runs}: ${await killedUp(s, o.killAfterMs ?? at)}`);
+            // The HTTP vendors answer a second or more after they commit: a kill within 800 ms of the
+            // first commit finds at least that create committed and unanswered.
+            const httpKeys = () => nexus.sandbox.keys.size + scp.sandbox.keys.size + bt.liveKeys().length;
+            const when = o.killAfterMs === undefined ? { firstKey: async () => httpKeys() > 0, jitterMs: Math.floor(random() * 800) } : { afterMs: o.killAfterMs };
+            o.log?.(`  run ${runs}: ${await killedUp(s, when)}`);
             // What the next up has to reconcile: keys the vendors hold against keys state recorded.
-            const made = nexus.sandbox.keys.size + scp.sandbox.keys.size + bt.liveKeys().length + (await desk.rows()).length;
+            const made = httpKeys() + (await desk.rows()).length;
             const recorded = (await s.resources()).filter((u) => u.includes("::pulumi-nodejs:dynamic/")).length;
             o.log?.(`  after the kill: ${made} keys live at the vendors, ${recorded} key resources in state`);
             for (const p of Object.values(proxies)) p.profile = profile;
