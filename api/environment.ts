@@ -222,9 +222,13 @@ export async function declareEnvironment(source: KeysSource, record: RecordSourc
     }
     const declared = [...KeyResource.declared].filter(([name]) => !before.has(name));
     // The core's outputs of every key, whatever its vendor exports: the two slots and the schedule.
+    // previousValue is a plain null without a previous key, not the key's output: that one is absent
+    // then (an encrypted null cost ~190 bytes of state per key here), and an absent output is unknown
+    // in a preview, which would show as a change; previousRetireAt, written with the slot, is known.
     for (const [name, k] of declared) {
         if (!keys[name]) continue;
-        keys[name] = { ...keys[name], currentId: k.currentId, nextRotation: k.nextRotation, previousValue: k.previousValue, previousRetireAt: k.previousRetireAt };
+        const previousValue = k.previousRetireAt.apply((at) => (at ? k.previousValue : null));
+        keys[name] = { ...keys[name], currentId: k.currentId, nextRotation: k.nextRotation, previousValue, previousRetireAt: k.previousRetireAt };
     }
     /** Each key's consumer resources: the record of a key waits for them (see keyIds below). */
     const delivered = new Map<string, pulumi.Resource[]>();

@@ -188,6 +188,17 @@ describe("rotation with overlap, verification, pause and offset", () => {
         for (const k of TWO_SLOTS) expect(text).toContain(`${k}: previous key retires: its overlap ended at`);
         const now = await outs();
         for (const k of TWO_SLOTS) expect(now[k]).toMatchObject({ previousValue: null, previousRetireAt: null });
+        // An empty slot costs no ciphertext in state (~190 bytes each): no property in the key's
+        // outputs, a plain null in the stack output.
+        const latest = JSON.parse(states.at(-1)!).checkpoint.latest.resources as { type: string; outputs?: Record<string, unknown> }[];
+        const keyResources = latest.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/"));
+        expect(keyResources.length).toBeGreaterThanOrEqual(TWO_SLOTS.length);
+        for (const r of keyResources) {
+            expect(r.outputs).not.toHaveProperty("previous");
+            expect(r.outputs).not.toHaveProperty("previousValue");
+        }
+        const stackOutputs = latest.find((r) => r.type === "pulumi:pulumi:Stack")!.outputs!.keys as Record<string, Record<string, unknown>>;
+        for (const k of TWO_SLOTS) expect(stackOutputs[k]!.previousValue).toBeNull();
         expect((await nexusKeys()).some((k) => k.id === first[N].apiKey)).toBe(false);
         expect((await scpKeys()).some((k) => k.id === String(first[S].currentId))).toBe(false);
         expect(await desk(first[H].apiKey)).toBe(401);

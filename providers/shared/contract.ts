@@ -99,9 +99,9 @@ export interface CoreOutputs {
      * the previous slot; without it a rotation's lost answer forgot the old key, never retired.
      */
     pending?: { since: string; replacing?: string } | null;
-    /** The key a rotation with overlap kept valid until its retireAt, or null. Secret (it holds the old key). */
+    /** The key a rotation with overlap kept valid until its retireAt. Secret (it holds the old key). Absent when there is none (older state holds null). */
     previous?: PreviousSlot | null;
-    /** The previous slot's key value, or null. Secret. */
+    /** The previous slot's key value. Secret. Absent with the slot. */
     previousValue?: string | null;
     /** When the previous slot's key is retired (ISO 8601), or null. */
     previousRetireAt?: string | null;
