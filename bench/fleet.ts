@@ -1,59 +1,130 @@
-// Wall time of `npm run fleet -- preview` over 10 environments of 20 keys each (spread over every
-// vendor of providers/vendors.ts, each against its in-process sandbox from sandbox/bench.ts), at
-// parallelism 1, 2 and 4. The stacks live in a scratch project
-// with its own file backend; they are made with one `fleet up`, then each preview runs the real
-// command (ops/fleet.ts) as a child process, as a user would.
-//   node bench/fleet.ts [--envs 10] [--keys 20] [--parallel 1,2,4]
-import { spawn } from "node:child_process";
+// Fleet at scale (issue 20): `npm run fleet` over E environments of K keys each, spread over every
+// vendor of providers/vendors.ts (each against its own sandbox from sandbox/bench.ts, rate limits on),
+// at each parallelism, against the same E × K keys in one stack. The stacks live in a team backend:
+// PostgreSQL (a database of its own per run on the server scripts/postgres.sh finds or starts,
+// dropped afterwards), or a file backend with --backend file. Every run starts from empty with fresh
+// sandboxes and times the real command (ops/fleet.ts, a child process as a user runs it): `fleet up`
+// (every key created), then a no-change `fleet preview` and `fleet drift` (a refresh).
+//   node bench/fleet.ts [--envs 10] [--keys 100] [--parallel 1,2,4] [--backend postgres|file]
+import { execFile, spawn } from "node:child_process";
+import crypto from "node:crypto";
+import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
+import { promisify } from "node:util";
+import { parseCli } from "../scripts/cli.ts";
 import { vendors } from "../providers/vendors.ts";
-import { benchSandboxes } from "../sandbox/bench.ts";
+import { benchSandboxes, type BenchSandbox } from "../sandbox/bench.ts";
 import { createFleetProject } from "../test/helpers/fleet.ts";
 import { ROOT } from "../test/helpers/stack.ts";
+import { peaks, type Peaks } from "./peaks.ts";
 
-const { values } = parseArgs({ options: { envs: { type: "string", default: "10" }, keys: { type: "string", default: "20" }, parallel: { type: "string", default: "1,2,4" } } });
+const USAGE = "usage: node bench/fleet.ts [--envs 10] [--keys 100] [--parallel 1,2,4] [--backend postgres|file]";
+const { values } = parseCli(USAGE, {
+    options: { envs: { type: "string", default: "10" }, keys: { type: "string", default: "100" }, parallel: { type: "string", default: "1,2,4" }, backend: { type: "string", default: "postgres" } },
+});
 const envs = Number(values.envs);
 const perEnv = Number(values.keys);
 const levels = values.parallel.split(",").map(Number);
+const backend = values.backend;
+if (![envs, perEnv, ...levels].every((n) => Number.isInteger(n) && n >= 1) || perEnv < vendors.length || (backend !== "postgres" && backend !== "file")) {
+    process.stderr.write(`${USAGE}\n(--keys at least ${vendors.length}: one per vendor)\n`);
+    process.exit(2);
+}
+const run = promisify(execFile);
+const PG = path.join(ROOT, "scripts", "postgres.sh");
 
-function fleet(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; ms: number }> {
+interface Timed {
+    code: number;
+    stdout: string;
+    seconds: number;
+    /** Peak resident MB of the largest CLI, language host (with its program) and provider under the fleet command. */
+    peak: Peaks;
+}
+
+function fleet(args: string[], env: Record<string, string>): Promise<Timed> {
     const started = performance.now();
     return new Promise((resolve) => {
         const child = spawn(process.execPath, [path.join(ROOT, "ops/fleet.ts"), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] });
+        const watch = peaks(child.pid!);
         let stdout = "";
         child.stdout.on("data", (d) => (stdout += d));
-        child.on("close", (code) => resolve({ code: code ?? 1, stdout, ms: performance.now() - started }));
+        child.on("close", (code) => resolve({ code: code ?? 1, stdout, seconds: (performance.now() - started) / 1000, peak: watch.stop() }));
     });
 }
 
-const boxes = await Promise.all(vendors.map((v) => benchSandboxes[v.section]!()));
-const names = Array.from({ length: envs }, (_, i) => `env${String(i + 1).padStart(2, "0")}`);
-// Each environment's keys spread over the vendors, as evenly as the count allows.
-const yaml = (env: string) =>
-    boxes
-        .map((b, i) => b.yaml(Array.from({ length: Math.floor(perEnv / boxes.length) + (i < perEnv % boxes.length ? 1 : 0) }, (_, k) => `${env} key ${i}-${k + 1}`), { generation: 0, overlap: false }))
-        .join("");
-const p = await createFleetProject(boxes, Object.fromEntries(names.map((n) => [n, yaml(n)])));
-try {
-    console.log(`bench: ${envs} stacks × ${perEnv} keys in ${p.dir}; ${navigatorCores()} cores`);
-    const up = await fleet(["up", "--parallel", "4"], p.env);
-    if (up.code !== 0) throw new Error(`fleet up failed:\n${up.stdout}`);
-    console.log(`fleet up (parallel 4): ${(up.ms / 1000).toFixed(1)}s, ${boxes.reduce((sum, b) => sum + b.counts().calls, 0)} vendor calls`);
-    const rows: string[] = [];
-    for (const n of levels) {
-        const r = await fleet(["preview", "--parallel", String(n)], p.env);
-        if (r.code !== 0) throw new Error(`fleet preview failed:\n${r.stdout}`);
-        const changed = /KEYS CHANGED/.test(r.stdout) ? r.stdout.split("\n").filter((l) => /^env\d+\s+changes/.test(l)).length : -1;
-        rows.push(`parallel ${n}: ${(r.ms / 1000).toFixed(1)}s wall (${((r.ms / envs) / 1000).toFixed(2)}s per stack)${changed > 0 ? `, ${changed} stacks with changes` : ""}`);
-        console.log(rows.at(-1));
-    }
-    console.log(`\nfleet preview, ${envs} environments × ${perEnv} keys:\n  ${rows.join("\n  ")}`);
-} finally {
-    p.cleanup();
-    for (const b of boxes) await b.close();
+/** A database of its own on the team server, and the backend URL of it. */
+async function database(): Promise<{ url: string; drop(): Promise<void> }> {
+    const { stdout } = await run("bash", [PG, "ensure"]);
+    const pg = Object.fromEntries([...stdout.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2] === "''" ? "" : m[2]!]));
+    const env = { ...process.env, ...pg };
+    const db = `keyfleet_bench_${crypto.randomBytes(4).toString("hex")}`;
+    await run("bash", [PG, "createdb", db], { env });
+    const { stdout: url } = await run("bash", [PG, "url", db], { env });
+    return { url: url.trim(), drop: async () => void (await run("bash", [PG, "dropdb", db], { env })) };
 }
 
-function navigatorCores(): number {
-    return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0;
+/** One environment's keys, spread over the vendors as evenly as the count allows. */
+function yaml(boxes: BenchSandbox[], env: string, count: number): string {
+    const per = (i: number) => Math.floor(count / boxes.length) + (i < count % boxes.length ? 1 : 0);
+    return boxes.map((b, i) => b.yaml(Array.from({ length: per(i) }, (_, k) => `${env} key ${i}-${k + 1}`), { generation: 0, overlap: false })).join("");
+}
+
+interface Row {
+    shape: string;
+    parallel: number;
+    up: Timed;
+    preview: Timed;
+    drift: Timed;
+    calls: number;
+}
+
+/** `stacks` (name → key count) made from empty in a backend and sandboxes of their own, then previewed and refreshed. */
+async function measure(shape: string, stacks: Record<string, number>, parallel: number): Promise<Row> {
+    const boxes = await Promise.all(vendors.map((v) => benchSandboxes[v.section]!()));
+    const db = backend === "postgres" ? await database() : undefined;
+    const p = await createFleetProject(boxes, Object.fromEntries(Object.entries(stacks).map(([name, n]) => [name, yaml(boxes, name, n)])), "fleet-passphrase", db ? { backendUrl: db.url } : {});
+    try {
+        const step = async (op: string, ok: (r: Timed) => boolean) => {
+            const r = await fleet([op, "--parallel", String(parallel)], p.env);
+            if (!ok(r)) throw new Error(`fleet ${op} (${shape}, parallel ${parallel}) ended ${r.code}:\n${r.stdout.slice(-3000)}`);
+            return r;
+        };
+        const up = await step("up", (r) => r.code === 0);
+        const calls = boxes.reduce((sum, b) => sum + b.counts().calls, 0);
+        // The summary table's rows: stack, result, keys changed, …; a no-change preview changes none.
+        const unchanged = (r: Timed) => [...r.stdout.matchAll(/^\S+\s+(ok|changes|drift|failed)\s+(\d+)\s/gm)].every((m) => m[1] === "ok" && m[2] === "0");
+        const preview = await step("preview", (r) => r.code === 0 && unchanged(r));
+        // drift's 0 is "nothing found", 2 "something found": a refresh of keys just made must find nothing.
+        const drift = await step("drift", (r) => r.code === 0);
+        return { shape, parallel, up, preview, drift, calls };
+    } finally {
+        p.cleanup();
+        await db?.drop();
+        for (const b of boxes) await b.close();
+    }
+}
+
+const names = Array.from({ length: envs }, (_, i) => `env${String(i + 1).padStart(2, "0")}`);
+console.log(`bench: fleet of ${envs} stacks × ${perEnv} keys, parallel ${levels.join(", ")}, ${backend} backend; the same ${envs * perEnv} keys in one stack; ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)}`);
+const rows: Row[] = [];
+rows.push(await measure(`1 stack × ${envs * perEnv} keys`, { all: envs * perEnv }, 1));
+console.log(line(rows.at(-1)!));
+for (const n of levels) {
+    rows.push(await measure(`${envs} stacks × ${perEnv} keys`, Object.fromEntries(names.map((name) => [name, perEnv])), n));
+    console.log(line(rows.at(-1)!));
+}
+console.log(`\n| shape | parallel | fleet up s | per stack s | no-change preview s | drift (refresh) s | vendor calls of the up | peak MB in the up: CLI / language host / provider (largest of each) |\n|---|---|---|---|---|---|---|---|`);
+for (const r of rows) {
+    const stacks = r.shape.startsWith("1 ") ? 1 : envs;
+    console.log(`| ${r.shape} | ${r.parallel} | ${r.up.seconds.toFixed(1)} | ${(r.up.seconds / stacks).toFixed(1)} | ${r.preview.seconds.toFixed(1)} | ${r.drift.seconds.toFixed(1)} | ${r.calls} | ${mb(r.up.peak)} |`);
+}
+console.log(`(${backend} backend; load ${os.loadavg().map((l) => l.toFixed(1)).join(" / ")} at the end)`);
+
+function line(r: Row): string {
+    return `${r.shape}, parallel ${r.parallel}: up ${r.up.seconds.toFixed(1)} s, preview ${r.preview.seconds.toFixed(1)} s, drift ${r.drift.seconds.toFixed(1)} s, ${r.calls} vendor calls, peak MB ${mb(r.up.peak)}`;
+}
+
+function mb(p: Peaks): string {
+    const m = (kb: number) => (kb / 1024).toFixed(0);
+    return `${m(p.cli)} / ${m(p.host)} / ${m(p.provider)}`;
 }

@@ -15,7 +15,8 @@ export interface FleetProject {
     cleanup(): void;
 }
 
-export async function createFleetProject(sandboxes: StackSettings[], stacks: Record<string, string>, passphrase = "fleet-passphrase"): Promise<FleetProject> {
+/** `backendUrl`: a team backend (postgres://…) instead of a file backend in the project's folder. */
+export async function createFleetProject(sandboxes: StackSettings[], stacks: Record<string, string>, passphrase = "fleet-passphrase", o: { backendUrl?: string } = {}): Promise<FleetProject> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyfleet-fleet-"));
     fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: keyfleet\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: stacks/index.ts\n");
     fs.symlinkSync(path.join(ROOT, "stacks"), path.join(dir, "stacks"));
@@ -23,7 +24,7 @@ export async function createFleetProject(sandboxes: StackSettings[], stacks: Rec
     fs.mkdirSync(path.join(dir, "state"));
     const env = {
         KEYFLEET_PROJECT_DIR: dir,
-        PULUMI_BACKEND_URL: `file://${path.join(dir, "state")}`,
+        PULUMI_BACKEND_URL: o.backendUrl ?? `file://${path.join(dir, "state")}`,
         PULUMI_CONFIG_PASSPHRASE: passphrase,
         PULUMI_HOME: process.env.PULUMI_HOME ?? path.join(ROOT, ".keyfleet", "home"),
         PULUMI_SKIP_UPDATE_CHECK: "true",
