@@ -52,15 +52,18 @@ function fleet(args: string[], env: Record<string, string>): Promise<Timed> {
     });
 }
 
-/** A database of its own on the team server, and the backend URL of it. */
+/** A database of its own on the team server, and the backend URL of it (each postgres.sh command finds the server itself). */
 async function database(): Promise<{ url: string; drop(): Promise<void> }> {
-    const { stdout } = await run("bash", [PG, "ensure"]);
-    const pg = Object.fromEntries([...stdout.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2] === "''" ? "" : m[2]!]));
-    const env = { ...process.env, ...pg };
     const db = `keyfleet_bench_${crypto.randomBytes(4).toString("hex")}`;
-    await run("bash", [PG, "createdb", db], { env });
-    const { stdout: url } = await run("bash", [PG, "url", db], { env });
-    return { url: url.trim(), drop: async () => void (await run("bash", [PG, "dropdb", db], { env })) };
+    await run("bash", [PG, "createdb", db]);
+    const drop = async () => void (await run("bash", [PG, "dropdb", db]));
+    try {
+        const { stdout: url } = await run("bash", [PG, "url", db]);
+        return { url: url.trim(), drop };
+    } catch (err) {
+        await drop();
+        throw err;
+    }
 }
 
 /** One environment's keys, spread over the vendors as evenly as the count allows. */
@@ -80,27 +83,35 @@ interface Row {
 
 /** `stacks` (name → key count) made from empty in a backend and sandboxes of their own, then previewed and refreshed. */
 async function measure(shape: string, stacks: Record<string, number>, parallel: number): Promise<Row> {
-    const boxes = await Promise.all(vendors.map((v) => benchSandboxes[v.section]!()));
-    const db = backend === "postgres" ? await database() : undefined;
-    const p = await createFleetProject(boxes, Object.fromEntries(Object.entries(stacks).map(([name, n]) => [name, yaml(boxes, name, n)])), "fleet-passphrase", db ? { backendUrl: db.url } : {});
+    const started = await Promise.allSettled(vendors.map((v) => benchSandboxes[v.section]!()));
+    const boxes = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    let db: Awaited<ReturnType<typeof database>> | undefined;
+    let p: Awaited<ReturnType<typeof createFleetProject>> | undefined;
     try {
+        const failed = started.find((r) => r.status === "rejected");
+        if (failed) throw failed.reason;
+        if (backend === "postgres") db = await database();
+        p = await createFleetProject(boxes, Object.fromEntries(Object.entries(stacks).map(([name, n]) => [name, yaml(boxes, name, n)])), "fleet-passphrase", db ? { backendUrl: db.url } : {});
+        const env = p.env;
         const step = async (op: string, ok: (r: Timed) => boolean) => {
-            const r = await fleet([op, "--parallel", String(parallel)], p.env);
+            const r = await fleet([op, "--parallel", String(parallel)], env);
             if (!ok(r)) throw new Error(`fleet ${op} (${shape}, parallel ${parallel}) ended ${r.code}:\n${r.stdout.slice(-3000)}`);
             return r;
         };
         const up = await step("up", (r) => r.code === 0);
         const calls = boxes.reduce((sum, b) => sum + b.counts().calls, 0);
-        // The summary table's rows: stack, result, keys changed, …; a no-change preview changes none.
-        const unchanged = (r: Timed) => [...r.stdout.matchAll(/^\S+\s+(ok|changes|drift|failed)\s+(\d+)\s/gm)].every((m) => m[1] === "ok" && m[2] === "0");
+        // The summary table has a row per stack (stack, result, keys changed, …): one per stack, each ok with 0.
+        const rows = (r: Timed) => [...r.stdout.matchAll(/^(\S+)\s+(ok|changes|drift|failed)\s+(\d+)\s/gm)];
+        const unchanged = (r: Timed) => rows(r).length === Object.keys(stacks).length && rows(r).every((m) => m[2] === "ok" && m[3] === "0");
         const preview = await step("preview", (r) => r.code === 0 && unchanged(r));
         // drift's 0 is "nothing found", 2 "something found": a refresh of keys just made must find nothing.
-        const drift = await step("drift", (r) => r.code === 0);
+        const drift = await step("drift", (r) => r.code === 0 && unchanged(r));
         return { shape, parallel, up, preview, drift, calls };
     } finally {
-        p.cleanup();
-        await db?.drop();
-        for (const b of boxes) await b.close();
+        p?.cleanup();
+        // Every handle is let go whatever else fails; a failure here is told, not thrown over the step's own.
+        const closed = await Promise.allSettled([...(db ? [db.drop()] : []), ...boxes.map((b) => b.close())]);
+        for (const c of closed) if (c.status === "rejected") console.error(`bench: cleanup: ${String(c.reason)}`);
     }
 }
 
@@ -113,7 +124,7 @@ for (const n of levels) {
     rows.push(await measure(`${envs} stacks × ${perEnv} keys`, Object.fromEntries(names.map((name) => [name, perEnv])), n));
     console.log(line(rows.at(-1)!));
 }
-console.log(`\n| shape | parallel | fleet up s | per stack s | no-change preview s | drift (refresh) s | vendor calls of the up | peak MB in the up: CLI / language host / provider (largest of each) |\n|---|---|---|---|---|---|---|---|`);
+console.log(`\n| shape | parallel | fleet up s | up wall ÷ stacks s | no-change preview s | drift (refresh) s | vendor calls of the up | peak MB in the up: CLI / language host / provider (largest of each) |\n|---|---|---|---|---|---|---|---|`);
 for (const r of rows) {
     const stacks = r.shape.startsWith("1 ") ? 1 : envs;
     console.log(`| ${r.shape} | ${r.parallel} | ${r.up.seconds.toFixed(1)} | ${(r.up.seconds / stacks).toFixed(1)} | ${r.preview.seconds.toFixed(1)} | ${r.drift.seconds.toFixed(1)} | ${r.calls} | ${mb(r.up.peak)} |`);

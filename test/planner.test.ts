@@ -302,11 +302,26 @@ describe("plans executed against an in-memory vendor", () => {
         expect(err).toBeInstanceOf(PartialCreate);
         const pending = (err as PartialCreate).properties as unknown as MemOutputs;
         expect(pending.pending).toMatchObject({ since: expect.any(String) });
-        expect(pending).not.toHaveProperty("previousValue");
         expect(await provider.diff!((err as PartialCreate).id, pending, inputs())).toMatchObject({ changes: true, replaces: [] });
         const done = (await provider.update!((err as PartialCreate).id, pending, inputs())).outs as MemOutputs;
         expect(store.live()).toHaveLength(1);
         expect(done).toMatchObject({ currentId: store.live()[0].id, pending: null, note: "took over the key of a create whose answer was lost" });
+    });
+
+    it("a rotation in place from older state (its empty slot an explicit null) that loses its answer leaves no slot property in what the engine records", async () => {
+        at(T0);
+        const { store, provider } = engine({ discovery: true, expiry: true });
+        const rot = (generation: number) => ({ rotation: { generation, overlap: "1h" } });
+        const made = await provider.create!(inputs(rot(1)));
+        const older = { ...(made.outs as MemOutputs), previous: null, previousValue: null };
+        store.faults.loseCreates = 1;
+        store.faults.failFinds = 1;
+        const err = await provider.update!(made.id, older, inputs({ ...rot(2), predecessor: made.id })).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PartialCreate);
+        const recorded = (err as PartialCreate).properties;
+        expect(recorded).toMatchObject({ pending: { replacing: made.id } });
+        expect(recorded).not.toHaveProperty("previous");
+        expect(recorded).not.toHaveProperty("previousValue");
     });
 
     it("adoption takes over the named key once, making none", async () => {

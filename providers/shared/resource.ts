@@ -90,8 +90,8 @@ export abstract class KeyResource extends pulumi.CustomResource {
     declare readonly note: pulumi.Output<string | null>;
     /** The key's value: its first secret output, what deliveries hand to consumers (see delivery.ts). */
     declare readonly keyValue: pulumi.Output<unknown>;
-    /** The key value a rotation with overlap kept valid until previousRetireAt. Secret. Undefined when there is no previous key (an encrypted null cost ~150 bytes of state per key). */
-    declare readonly previousValue: pulumi.Output<string | undefined>;
+    /** The key value a rotation with overlap kept valid until previousRetireAt. Secret. Undefined when there is no previous key (null in older state): an encrypted null cost state bytes. */
+    declare readonly previousValue: pulumi.Output<string | null | undefined>;
     /** When the previous key is retired (deleted, or forgotten where the vendor cannot delete), or null. */
     declare readonly previousRetireAt: pulumi.Output<string | null>;
     /** When the key is next due for rotation by age, or null. */

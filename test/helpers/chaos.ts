@@ -106,7 +106,8 @@ async function killedUp(s: TestStack, when: { afterMs: number } | { firstKey: ()
     void ended.then(() => (exited = true));
     const moment = async (): Promise<void> => {
         if ("afterMs" in when) return new Promise((r) => setTimeout(r, when.afterMs));
-        while (!exited && !(await when.firstKey())) await new Promise((r) => setTimeout(r, 25));
+        // At most a minute: an up that never reaches a vendor is killed all the same (and the log says when).
+        for (const end = performance.now() + 60_000; !exited && performance.now() < end && !(await when.firstKey()); ) await new Promise((r) => setTimeout(r, 25));
         await new Promise((r) => setTimeout(r, when.jitterMs));
     };
     await Promise.race([ended, moment()]);
