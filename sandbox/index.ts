@@ -1,6 +1,6 @@
 // Every vendor's sandbox, listed here in sandbox/ and not in the vendors' descriptors: the shipped
-// providers never load fakes with fault injection, and only the launchers (sandbox/main.ts,
-// scripts/services.ts) and tests read this list. Each says what it needs (MySQL), so that a command
+// providers never load fakes with fault injection, and only the launchers (sandbox/main.ts, and
+// sandbox/local-stack-env.ts, which the CLI asks as a child process) and tests read this list. Each says what it needs (MySQL), so that a command
 // starts only the sandboxes it reaches and MySQL only for those that keep their keys there.
 // `section` is the vendor's YAML section (providers/vendors.ts); a test checks that every vendor
 // has exactly one sandbox here.
@@ -17,7 +17,7 @@ export interface SandboxSpec {
     needs: readonly "mysql"[];
     /**
      * The local stack's settings that point at this sandbox, as their environment fallbacks
-     * (stacks/Pulumi.local.yaml names no endpoint: scripts/local-stack-env.ts gathers these).
+     * (stacks/Pulumi.local.yaml names no endpoint: local-stack-env.ts gathers these).
      */
     localStack(url: string, env: NodeJS.ProcessEnv): Record<string, string>;
     /** Starts the sandbox; `dataFile` keeps its records across restarts (written 0600). */

@@ -1,8 +1,8 @@
 // The services outside keyfleet that some commands need, started only for those: MySQL/MariaDB
 // (scripts/mariadb.sh), Chromium for the HTML report test, and the vendors' sandboxes, which
-// sandbox/index.ts lists with what each needs, so that only the sandboxes a run reaches are
+// sandbox/index.ts lists with what each needs (asked through sandbox/local-stack-env.ts), so that only the sandboxes a run reaches are
 // started, and MySQL only when one of them (or the command itself) needs it.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -60,7 +60,26 @@ const portOpen = (port: number) =>
         socket.once("error", () => resolve(false));
     });
 
-const sandboxList = async () => (await import("../sandbox/index.ts")).sandboxes;
+export interface SandboxInfo {
+    section: string;
+    port: number;
+    portEnv: string;
+    title: string;
+    needs: readonly "mysql"[];
+}
+
+/**
+ * What the sandboxes say of themselves and the local stack's settings that point at them
+ * (sandbox/local-stack-env.ts --json), asked of a child process under `env`: the CLI, which
+ * validate and the pipelines run too, never imports sandbox/.
+ */
+export function sandboxDescription(env: NodeJS.ProcessEnv = process.env): { env: Record<string, string>; sandboxes: SandboxInfo[] } {
+    const out = execFileSync(process.execPath, [path.join(ROOT, "sandbox", "local-stack-env.ts"), "--json"], { env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    return JSON.parse(out) as { env: Record<string, string>; sandboxes: SandboxInfo[] };
+}
+
+let described: SandboxInfo[] | undefined;
+const sandboxList = async () => (described ??= sandboxDescription().sandboxes);
 const portOf = (sb: { port: number; portEnv: string }) => Number(process.env[sb.portEnv] ?? sb.port);
 
 /** Whether any of these sandboxes (by YAML section; all when undefined) needs MySQL. */
@@ -109,13 +128,12 @@ export async function ensureSandbox(): Promise<void> {
 }
 
 /**
- * The local stack's endpoints (scripts/local-stack-env.ts): stacks/Pulumi.local.yaml holds none of
+ * The local stack's endpoints (sandbox/local-stack-env.ts): stacks/Pulumi.local.yaml holds none of
  * them, so moving a port (KEYFLEET_SANDBOX_*_PORT) or the database
  * (KEYFLEET_SANDBOX_SUPPORTSYSTEM_DATABASE) moves the sandbox and the stack together.
  */
 export async function localStackEnv(): Promise<void> {
-    const { localStackEnv } = await import("./local-stack-env.ts");
-    Object.assign(process.env, localStackEnv());
+    Object.assign(process.env, sandboxDescription().env);
 }
 
 /** The selected stack, as the Pulumi CLI says it ("" when none is). */

@@ -13,7 +13,7 @@ import { formatError, loadEnvironment, type ConfigError } from "../config/load.t
 import { configProblems, judge, keysOfEnvironment, type PackConfig } from "../policy/rules.ts";
 import { parseCli } from "./cli.ts";
 import { validate as VALIDATE } from "./commands.ts";
-import { localStackEnv } from "./local-stack-env.ts";
+import { sandboxDescription } from "./services.ts";
 
 // The folder keyfleet.sh was called through (a scratch copy links scripts/ to the checkout).
 const ROOT = process.env.KEYFLEET_ROOT ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -123,11 +123,11 @@ function nodeAt(doc: Document, path: string[]): Node | undefined {
  * `policyConfig`: the key-hygiene pack's config file of the environment, when it has one.
  */
 export function validate(keysFile: string, stackFile: string | undefined, policyConfig?: string): { errors: ConfigError[]; warnings: ConfigError[] } {
-    // The local stack's endpoints come from the environment keyfleet.sh gives it (local-stack-env.ts).
+    // The local stack's endpoints come from the environment keyfleet.sh gives it (sandbox/local-stack-env.ts).
     // Its database is the one `npm run up` ensures (scripts/mariadb.sh: 127.0.0.1, root, unless the
     // environment names another), which the CLI exports as KEYFLEET_MYSQL_*: not a missing setting.
     const mysql = { KEYFLEET_MYSQL_HOST: process.env.KEYFLEET_MYSQL_HOST || "127.0.0.1", KEYFLEET_MYSQL_USER: process.env.KEYFLEET_MYSQL_USER || "root" };
-    if (stackFile && path.basename(stackFile) === "Pulumi.local.yaml") return withEnv({ ...mysql, ...localStackEnv() }, () => validateWith(keysFile, stackFile, policyConfig));
+    if (stackFile && path.basename(stackFile) === "Pulumi.local.yaml") return withEnv({ ...mysql, ...sandboxDescription().env }, () => validateWith(keysFile, stackFile, policyConfig));
     return validateWith(keysFile, stackFile, policyConfig);
 }
 

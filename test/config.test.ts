@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { formatError, loadEnvironment, parseEnvironment } from "../config/load.ts";
-import { localStackEnv } from "../scripts/local-stack-env.ts";
+import { localStackEnv } from "../sandbox/local-stack-env.ts";
 
 function errorsOf(text: string, file = "config/test.yaml"): string[] {
     const result = parseEnvironment(text, file);
@@ -18,7 +18,7 @@ describe("environment YAML", () => {
             // The stack's own settings (local's probeUrl, say), as the program hands them to the rules.
             const stack = (parse(fs.readFileSync(new URL(`../stacks/Pulumi.${env}.yaml`, import.meta.url), "utf8"))?.config ?? {}) as Record<string, unknown>;
             const config = { get: (k: string) => (typeof stack[k] === "object" ? JSON.stringify(stack[k]) : (stack[k] as string | undefined)) };
-            // The local stack's endpoints are the environment keyfleet.sh gives it (scripts/local-stack-env.ts).
+            // The local stack's endpoints are the environment keyfleet.sh gives it (sandbox/local-stack-env.ts).
             const added = env === "local" ? Object.entries(localStackEnv({})).filter(([k]) => process.env[k] === undefined) : [];
             for (const [k, v] of added) process.env[k] = v;
             const result = loadEnvironment(new URL(`../config/${env}.yaml`, import.meta.url).pathname, `config/${env}.yaml`, config);

@@ -87,9 +87,9 @@ function oversized(rel: string, text: string): string[] {
 }
 
 describe("layout", () => {
-    it("no shipped module imports sandbox/", () => {
+    it("no module outside sandbox/, test/ and bench/ imports sandbox/ (the CLI in scripts/ asks it as a child process)", () => {
         const offenders: string[] = [];
-        for (const dir of ["api", "providers", "stacks", "config", "ops", "toolchain", "policy"]) {
+        for (const dir of ["api", "providers", "stacks", "config", "ops", "toolchain", "policy", "scripts"]) {
             for (const file of sources(dir)) {
                 for (const spec of imports(file)) {
                     if (!spec.startsWith(".")) continue;

@@ -86,7 +86,7 @@ describe("--help", () => {
     it("prints the usage and exits 0 for every command, starting no sandbox", async () => {
         const ports = [0, 1, 2, 3].map(() => 20000 + Math.floor(Math.random() * 20000));
         const e = env(ports);
-        for (const args of [["--help"], ["up", "--help"], ["up", "prod", "-h"], ["preview", "--help"], ["destroy", "prod", "--help"], ["test", "--help"], ["toolchain", "--help"], ["report", "--live", "--stack", "local", "--help"], ["fleet", "up", "--help"], ["sandbox", "--help"], ["bench", "--help"], ["node", "scripts/bootstrap.ts", "--help"], ["node", "scripts/build-package.ts", "--help"], ["node", "scripts/chaos.ts", "--help"]]) {
+        for (const args of [["--help"], ["up", "--help"], ["up", "prod", "-h"], ["preview", "--help"], ["destroy", "prod", "--help"], ["test", "--help"], ["toolchain", "--help"], ["report", "--live", "--stack", "local", "--help"], ["fleet", "up", "--help"], ["sandbox", "--help"], ["bench", "--help"], ["node", "scripts/bootstrap.ts", "--help"], ["node", "scripts/build-package.ts", "--help"], ["node", "test/chaos.ts", "--help"]]) {
             const r = run(args, e);
             expect(r.status, args.join(" ")).toBe(0);
             expect(r.stdout, args.join(" ")).toMatch(/usage|keyfleet\.sh toolchain/);

@@ -9,7 +9,7 @@
 // BeyondTrust session keys can be neither listed by name nor revoked (providers/beyondtrust/
 // lifecycle.ts): an unanswered generate_session_key leaves a key nobody has, which expires at its
 // ttl. Those are counted apart ("unused, expiring"), not as orphans keyfleet could have prevented.
-// Used by `npm run chaos` (scripts/chaos.ts, the whole profile) and test/chaos.e2e.test.ts (short).
+// Used by `npm run chaos` (test/chaos.ts, the whole profile) and test/chaos.e2e.test.ts (short).
 import { execFile, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import { promisify } from "node:util";

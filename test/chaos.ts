@@ -2,8 +2,8 @@
 // test/helpers/chaos.ts): for each fault rate and seed, N keys across the four vendors, each
 // vendor behind a fault proxy, `up` until converged, then duplicates, orphans and lost keys counted
 // at the vendors against state. Prints the table; exits 1 when a run did not converge or any of the three is not 0.
-import { parseCli } from "./cli.ts";
-import { campaign, table, type CampaignRow } from "../test/helpers/chaos.ts";
+import { parseCli } from "../scripts/cli.ts";
+import { campaign, table, type CampaignRow } from "./helpers/chaos.ts";
 
 const USAGE = `usage: npm run chaos [-- --keys N] [--rates 5,20,40] [--seeds 1,2] [--kills N] [--max-runs 8]
   The fault campaign: N keys (default 200) spread over the four vendors' sandboxes, each behind a
