@@ -337,7 +337,10 @@ export function planOf(events: Iterable<PlanEvent>, options: { mode?: Mode; tool
     lines.sort((a, b) => GROUPS.indexOf(a.group) - GROUPS.indexOf(b.group) || a.key.localeCompare(b.key));
     const changedKeys = new Set(lines.map((l) => l.key));
     const unchanged = [...sameKeys].filter((u) => !changedKeys.has(nameOf(u))).length;
-    return { lines, unchanged, bookkeeping, warnings, errors, stderr, result };
+    // The engine reports policy findings in the order its analyzer finished them, which varies
+    // from run to run: sorted (by level, rule, then key), two runs print the same.
+    const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    return { lines, unchanged, bookkeeping, warnings: warnings.sort(byText), errors: errors.sort(byText), stderr, result };
 }
 
 /** What an entry's `adopt:` takes over, or undefined when it has none. */

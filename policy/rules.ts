@@ -124,7 +124,7 @@ export const RULES: readonly Rule[] = [
             if (!roles) return [];
             const has = (r: string) => roles.some((x) => x.toLowerCase() === r.toLowerCase());
             return [
-                ...c.forbidden.filter(has).map((r) => ({ fact: "roles" as const, message: `${name(k)} acts with role ${r}, which this environment forbids` })),
+                ...c.forbidden.filter(has).map((r) => ({ fact: "roles" as const, message: `${name(k)} acts with role ${r}, excluded in this environment` })),
                 ...c.required.filter((r) => !has(r)).map((r) => ({ fact: "roles" as const, message: `${name(k)} lacks role ${r}, which this environment requires` })),
             ];
         },

@@ -126,7 +126,7 @@ describe("npm run validate", () => {
         fs.writeFileSync(path.join(scratch, "policy", "config", "hygiene.json"), JSON.stringify({ "key-roles": { enforcementLevel: "mandatory", forbidden: ["sdadmin"] }, protect: "advisory", "key-expires": "mandatory" }));
         const cli = await run(file);
         expect(cli.status, cli.stderr).toBe(1);
-        expect(cli.stderr).toContain(`error: ${file}:4:14 supportcenter.integrationKeys[0].roles: [mandatory] key-roles: key "supportcenter/sync" (ManageEngine SupportCenter Plus) acts with role sdadmin, which this environment forbids`);
+        expect(cli.stderr).toContain(`error: ${file}:4:14 supportcenter.integrationKeys[0].roles: [mandatory] key-roles: key "supportcenter/sync" (ManageEngine SupportCenter Plus) acts with role sdadmin, excluded in this environment`);
         expect(cli.stderr).toContain(`warning: ${file}:3:7 supportcenter.integrationKeys[0]: [advisory] protect: key "supportcenter/sync" (ManageEngine SupportCenter Plus) is not protected`);
         // The key expires: that rule has nothing to say.
         expect(cli.stderr).not.toContain("key-expires");
