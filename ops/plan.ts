@@ -6,10 +6,10 @@
 // summary (scripts/gitops-summary.ts) is this text too.
 //
 // Why not the engine's own display: for 12 keys it prints ~400 lines, mostly the stack's outputs
-// (the program's StackReference to its own last run makes every output "changed"), the core's
+// (a StackReference to the stack's own last run, as keyfleet read it before, made every output "changed"), the core's
 // bookkeeping inputs, and the toolchain's notes ("using pulumi-resource-command from $PATH", once
 // per plugin start). Only key resources, and deliveries folded into their key's line, are changes
-// here; the stack, providers and the StackReference are plumbing. Warnings and errors are printed
+// here; the stack, providers and any StackReference (an older state's, discarded) are plumbing. Warnings and errors are printed
 // once each, whatever number of times the engine repeated them.
 import fs from "node:fs";
 import { vendors } from "../providers/vendors.ts";

@@ -3,8 +3,8 @@
 // or a job summary, with a drift check's findings above it (ops/findings.ts); prints it and decides
 // the exit status of a drift check.
 //
-// Only steps that change a key count: the `read` of the stack's own last outputs (a StackReference,
-// in every preview), refreshes, sames and the core's bookkeeping are not drift.
+// Only steps that change a key count: reads (an older state's StackReference to the stack itself,
+// discarded by the next up), refreshes, sames and the core's bookkeeping are not drift.
 import fs from "node:fs";
 import { parseCli } from "./cli.ts";
 import { driftFindings, isDrift, vendorRenewals, type DriftEvent, type Finding } from "../ops/findings.ts";

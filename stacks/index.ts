@@ -1,7 +1,11 @@
 // The keyfleet program: declares, for the selected stack, every API key that config/<stack>.yaml
 // lists (api/environment.ts does the work, as it does for a program that embeds keyfleet). Its record
-// for the next run is the stack's own outputs, read back through a StackReference to itself; keyfleet's
-// stacks have kept it there since their first run, so nothing here may move in state.
+// for the next run is the stack's own outputs (keyIds, lastRunAt), where keyfleet's stacks have kept
+// it since their first run. It is read with the engine's readStackResourceOutputs, as the component
+// reads its own: the StackReference it was read through before kept a copy of every output of the
+// stack in state (the `keys` output too, ~0.75 KB a key, rewritten with every checkpoint). A stack
+// whose state still holds that reference drops it on its next up, as the engine discards any read
+// the program no longer makes.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
@@ -14,13 +18,13 @@ export default async function keyfleet() {
     const config = new pulumi.Config("keyfleet");
     const file = path.resolve(ROOT, config.get("keysFile") ?? path.join("config", `${pulumi.getStack()}.yaml`));
     return declareEnvironment({ file, shown: shownPath(file, ROOT) }, async () => {
-        const self = new pulumi.StackReference("keyfleet-last-run", { name: ownStackName() });
-        const details = await self.getOutputDetails("keyIds");
-        const endedAt = (await self.getOutputDetails("lastRunAt")).value;
+        const stack = ownStackName();
+        const { names, outputs } = await keyResourcesInState(stack);
+        const mine = Object.values(outputs).find((r) => r.type === "pulumi:pulumi:Stack")?.outputs ?? {};
         return {
-            keys: ((details.value ?? details.secretValue) as Record<string, LastRunKey> | undefined) ?? {},
-            endedAt: typeof endedAt === "string" ? endedAt : undefined,
-            inState: async () => (await keyResourcesInState(await new Promise<string>((resolve) => self.name.apply((n) => resolve(n))))).names,
+            keys: (mine.keyIds as Record<string, LastRunKey> | undefined) ?? {},
+            endedAt: typeof mine.lastRunAt === "string" ? mine.lastRunAt : undefined,
+            inState: async () => names,
         };
     });
 }
