@@ -12,7 +12,7 @@ import { parseCli } from "../scripts/cli.ts";
 import { bench as BENCH } from "../scripts/commands.ts";
 import { vendors } from "../providers/vendors.ts";
 import { benchCredentials, benchSandboxes, type BenchCounts, type BenchSandbox } from "../sandbox/bench.ts";
-import { createTestStack, ROOT, type TestStack } from "../test/helpers/stack.ts";
+import { createTestStack, ROOT, UNCHANGED_OPS, type TestStack } from "../test/helpers/stack.ts";
 import { plot } from "./plot.ts";
 import { peaks } from "./peaks.ts";
 
@@ -61,7 +61,7 @@ function stateBytesPerKey(s: TestStack, n: number): number {
     return fs.existsSync(file) ? fs.statSync(file).size / n : 0;
 }
 
-const changed = (summary: Record<string, number> | undefined) => Object.entries(summary ?? {}).filter(([op]) => op !== "same" && op !== "read").reduce((sum, [, k]) => sum + k, 0);
+const changed = (summary: Record<string, number> | undefined) => Object.entries(summary ?? {}).filter(([op]) => !UNCHANGED_OPS.includes(op)).reduce((sum, [, k]) => sum + k, 0);
 
 const limitsSeen: Record<string, string> = {};
 

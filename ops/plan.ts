@@ -190,6 +190,9 @@ export function planOf(events: Iterable<PlanEvent>, options: { mode?: Mode; tool
     const failedUrns = new Set<string>();
     const warnings: string[] = [];
     const errors: string[] = [];
+    /** The policy pack's findings, apart: printed after the program's own, sorted (see the end). */
+    const policyWarnings: string[] = [];
+    const policyErrors: string[] = [];
     /** Other stderr lines, kept until the end: most are an error's lines, said again whole below. */
     const other: { key: string | undefined; text: string }[] = [];
     let result: string | undefined;
@@ -246,11 +249,17 @@ export function planOf(events: Iterable<PlanEvent>, options: { mode?: Mode; tool
             const finding = (said.length > 1 ? said.slice(1) : said).join("\n").trim();
             const level = policy.enforcementLevel === "mandatory" ? "mandatory" : (policy.enforcementLevel ?? "advisory");
             const message = `[${level}] ${policy.policyName ?? "policy"}: ${finding}`;
-            const list = level === "mandatory" ? errors : warnings;
+            const list = level === "mandatory" ? policyErrors : policyWarnings;
             if (!list.includes(message)) list.push(message);
         }
         if (e.summaryEvent) result = e.summaryEvent.result;
     }
+    // The engine reports policy findings in the order its analyzer finished them, which varies
+    // from run to run: sorted (by level, rule, then key), two runs print the same. The program's
+    // own warnings keep their order (the YAML's, and "deletes EVERY key" first).
+    const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    warnings.push(...policyWarnings.sort(byText));
+    errors.push(...policyErrors.sort(byText));
     const stderr: string[] = [];
     const saidWhole = [...errors, ...warnings].join("\n");
     for (const { key, text } of other) {
@@ -337,10 +346,7 @@ export function planOf(events: Iterable<PlanEvent>, options: { mode?: Mode; tool
     lines.sort((a, b) => GROUPS.indexOf(a.group) - GROUPS.indexOf(b.group) || a.key.localeCompare(b.key));
     const changedKeys = new Set(lines.map((l) => l.key));
     const unchanged = [...sameKeys].filter((u) => !changedKeys.has(nameOf(u))).length;
-    // The engine reports policy findings in the order its analyzer finished them, which varies
-    // from run to run: sorted (by level, rule, then key), two runs print the same.
-    const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-    return { lines, unchanged, bookkeeping, warnings: warnings.sort(byText), errors: errors.sort(byText), stderr, result };
+    return { lines, unchanged, bookkeeping, warnings, errors, stderr, result };
 }
 
 /** What an entry's `adopt:` takes over, or undefined when it has none. */

@@ -66,7 +66,7 @@ if (import.meta.main) {
             for (const l of plan.lines) console.error(`  ${l.key}: ${l.group} (${l.detail})`);
             process.exit(3);
         }
-        // --expect-no-changes counted nothing the plan counts (only the StackReference's read): no drift.
+        // --expect-no-changes counted nothing the plan counts (a read, or an older state's StackReference discarded): no drift.
         console.error(`[gitops] no drift in stack ${stack}`);
         process.exit(0);
     }

@@ -114,6 +114,25 @@ describe("the plan of recorded engine runs", () => {
         expect(md).toContain("[advisory] key-ttl");
     });
 
+    it("policy findings print sorted whatever order the analyzer finished them in; the program's own warnings keep theirs, first", () => {
+        const events = fixture("policy");
+        const advisory = events.find((e) => e.policyEvent?.enforcementLevel === "advisory")!;
+        const others = events.filter((e) => !e.policyEvent);
+        // Three advisory findings of the recorded shape, about three keys, in an order that is not theirs.
+        const finding = (key: string) => ({ policyEvent: { ...advisory.policyEvent!, message: advisory.policyEvent!.message!.replace(/beyondtrust\/sessionKey\/desk/g, key) } });
+        const policies = ["beyondtrust/sessionKey/web", "beyondtrust/sessionKey/admin", "beyondtrust/sessionKey/queue"].map(finding);
+        const warn = (message: string) => ({ diagnosticEvent: { severity: "warning", message, color: "never" } });
+        // In the YAML's order, which a text sort would turn around ("12" before "9").
+        const program = [warn("config/prod.yaml:9:5 the YAML's first warning"), warn("config/prod.yaml:12:5 its second")];
+        const once = planOf([...program, ...others, ...policies], { mode: "preview" });
+        const reversed = planOf([...program, ...others, ...[...policies].reverse()], { mode: "preview" });
+        expect(reversed.warnings).toEqual(once.warnings);
+        expect(reversed.errors).toEqual(once.errors);
+        const found = once.warnings.filter((w) => w.startsWith("["));
+        expect(found).toEqual([...found].sort());
+        expect(once.warnings.slice(0, 2)).toEqual(["config/prod.yaml:9:5 the YAML's first warning", "config/prod.yaml:12:5 its second"]);
+    });
+
     it("a failed up: the key whose create failed is FAILED, a key made whose delivery failed is made, the delivery FAILED (issue 18, defect 1)", () => {
         const taken = renderPlan(planOf(fixture("taken-up"), { mode: "up" }), { stack: "local", mode: "up", status: 255 });
         expect(taken).toContainEqual(expect.stringMatching(/^ {2}create +nexus\/tenant\/steady +new in the YAML — FAILED$/));

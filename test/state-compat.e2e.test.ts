@@ -4,7 +4,7 @@
 // "fixture-passphrase"; it was written by commit bde7db0's lifecycle harness against a sandbox.
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSandbox, type TestSandbox } from "./helpers/sandbox.ts";
+import { CC, startSandbox, type TestSandbox } from "./helpers/sandbox.ts";
 import { captured, createTestStack, expectNoChanges, type TestStack } from "./helpers/stack.ts";
 
 const FIXTURE = new URL("./fixtures/state/", import.meta.url).pathname;
@@ -64,5 +64,54 @@ describe("state from keyfleet 0.1", () => {
         expect(t.sandbox.stats.byRoute["DELETE /nexus/v3/apikeys/{id}"] ?? 0).toBe(deletes + 1);
         expect([...t.sandbox.keys.values()].filter((k) => k.name.startsWith("designer")).map((k) => k.name)).toEqual(["designer"]);
         expectNoChanges((await s.stack.preview(captured(s))).changeSummary);
+    });
+});
+
+// State written by keyfleet 0.2, whose program read its record through a StackReference to its own
+// stack (`keyfleet-last-run`, a copy of every stack output in state): the program reads it with an
+// invoke now, and the reference must go without showing as a change or touching a key.
+describe("state from keyfleet 0.2 (the StackReference to the stack itself)", () => {
+    let u: TestSandbox;
+    let v: TestStack;
+    const yaml = `nexus:\n  contactCenter: ${CC}\n  tenantKeys:\n    - name: alpha\n    - name: bravo\n`;
+    beforeAll(async () => {
+        u = await startSandbox();
+        v = await createTestStack(u, yaml);
+        await v.stack.up(captured(v));
+        // The reference as 0.2 left it in state (external, read by the built-in provider, its outputs the stack's).
+        const deployment = JSON.parse(await v.exportState()).checkpoint.latest as { resources: Record<string, unknown>[] };
+        const stack = deployment.resources.find((r) => r.type === "pulumi:pulumi:Stack")!;
+        const builtin = deployment.resources.find((r) => r.type === "pulumi:providers:pulumi")!;
+        expect(builtin).toBeDefined();
+        const name = "organization/keyfleet/e2e";
+        deployment.resources.push({
+            urn: String(stack.urn).replace("pulumi:pulumi:Stack::keyfleet-e2e", "pulumi:pulumi:StackReference::keyfleet-last-run"),
+            custom: true,
+            id: name,
+            type: "pulumi:pulumi:StackReference",
+            inputs: { name },
+            outputs: { name, outputs: stack.outputs, secretOutputNames: [] },
+            parent: stack.urn,
+            external: true,
+            provider: `${builtin.urn}::${builtin.id}`,
+        });
+        await v.stack.importStack({ version: 3, deployment });
+        expect(await v.exportState()).toContain("keyfleet-last-run");
+    });
+    afterAll(async () => {
+        await v?.cleanup();
+        await u?.close();
+    });
+
+    it("previews with no change and no vendor call; the next up drops the reference and keeps every key", async () => {
+        const calls = u.sandbox.stats.total;
+        const keys = [...u.sandbox.keys.keys()].sort();
+        expectNoChanges((await v.stack.preview(captured(v))).changeSummary);
+        const result = await v.stack.up(captured(v));
+        expectNoChanges(result.summary.resourceChanges);
+        expect(await v.exportState()).not.toContain("keyfleet-last-run");
+        expect(u.sandbox.stats.total).toBe(calls);
+        expect([...u.sandbox.keys.keys()].sort()).toEqual(keys);
+        expectNoChanges((await v.stack.preview(captured(v))).changeSummary);
     });
 });

@@ -18,7 +18,7 @@ import { BeyondTrustSandbox } from "../../sandbox/beyondtrust.ts";
 import { seeded, startHttpFaultProxy, startMysqlFaultProxy, type FaultProxy } from "../../sandbox/fault-proxy.ts";
 import { listen } from "../../sandbox/http.ts";
 import { CC, startSandbox } from "./sandbox.ts";
-import { createTestStack, type TestStack } from "./stack.ts";
+import { createTestStack, UNCHANGED_OPS, type TestStack } from "./stack.ts";
 import { startScp } from "./supportcenter.ts";
 import { startHelpDesk } from "./supportsystem.ts";
 import { strings } from "./values.ts";
@@ -200,7 +200,7 @@ export async function campaign(o: CampaignOptions): Promise<CampaignRow> {
             );
             if (!up) continue;
             const preview = await s.stack.preview({ onOutput: (l) => s!.output.push(l), color: "never", refresh: true }).catch(() => undefined);
-            const changed = preview && Object.entries(preview.changeSummary ?? {}).some(([op, n]) => op !== "same" && op !== "read" && n > 0);
+            const changed = preview && Object.entries(preview.changeSummary ?? {}).some(([op, n]) => !UNCHANGED_OPS.includes(op) && n > 0);
             o.log?.(`  run ${runs}: up succeeded; preview ${preview ? (changed ? `shows changes ${JSON.stringify(preview.changeSummary)}` : "has nothing to do") : "failed"}`);
             if (preview && !changed) break;
         }
