@@ -15,7 +15,9 @@ export function localStackEnv(env: NodeJS.ProcessEnv = process.env): Record<stri
 
 // Run as a program (by its real path: a scratch copy of the project links sandbox/ in).
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
-    if (process.argv.includes("--json")) {
+    if (process.argv.includes("--help") || process.argv.includes("-h")) {
+        console.log("usage: node sandbox/local-stack-env.ts [--json]\n  The local stack's settings that point at the sandboxes, as export lines (or JSON, with the sandbox list).");
+    } else if (process.argv.includes("--json")) {
         const list = sandboxes.map(({ section, port, portEnv, title, needs }) => ({ section, port, portEnv, title, needs }));
         process.stdout.write(`${JSON.stringify({ env: localStackEnv(), sandboxes: list })}\n`);
     } else {
